@@ -1,0 +1,156 @@
+// policy.hpp: eviction policies over dense slot ids, and the one seam (`any_policy`) the store
+// calls them through. Policies know nothing of keys or values: a slot is an entry's index in its
+// shard, a hash is the key's 64-bit hash (for frequency sketches), a weight is its budget units.
+//
+// Contract for every policy. A policy is single-threaded: its owner (a store shard, an
+// entry_table, the replay tool) calls it with that owner's exclusive lock held.
+//   resize(n)                     slot ids < n may be used from now on; never shrinks
+//   set_capacity(c)               the budget, in weight units, the policy sizes its regions for
+//   on_insert(s, hash, w)         s became resident with weight w (counts as its first access)
+//   on_access(s, hash)            s was hit
+//   on_weight_change(s, old, new) s's value was replaced in place with one of another weight
+//   on_remove(s)                  s left for any reason (victim, expiry, erase); s may be reused
+//   victim()                      the resident slot to evict next; never no_slot while size() > 0.
+//                                 The caller removes that entry and then calls on_remove(s).
+//   clear()                       forget every slot
+//   size()                        resident slots
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "twincache/status.hpp"
+
+namespace twincache {
+
+enum class policy_kind : std::uint8_t {
+  lru = 0,      // exact least-recently-used: what functools.lru_cache promises
+  tinylfu = 1,  // adaptive W-TinyLFU (scan resistant); see docs/hit-ratio.md
+};
+
+inline constexpr std::uint32_t no_slot = 0xFFFFFFFFu;
+
+// The public name of a policy ("lru", "tinylfu").
+constexpr std::string_view policy_name(policy_kind kind) noexcept {
+  return kind == policy_kind::lru ? "lru" : "tinylfu";
+}
+
+// Exact LRU: an intrusive doubly linked list over slot ids. O(1) everything, 8 bytes per slot.
+class lru_policy {
+ public:
+  void resize(std::uint32_t n) {
+    if (n > prev_.size()) {
+      prev_.resize(n, no_slot);
+      next_.resize(n, no_slot);
+    }
+  }
+  void set_capacity(std::uint64_t) noexcept {}
+
+  void on_insert(std::uint32_t s, std::uint64_t, std::uint64_t) noexcept {
+    push_front(s);
+    ++size_;
+  }
+  // Hot path under policy=lru: two unlink/link steps on 4-byte arrays.
+  void on_access(std::uint32_t s, std::uint64_t) noexcept {
+    if (head_ == s) return;
+    unlink(s);
+    push_front(s);
+  }
+  void on_weight_change(std::uint32_t s, std::uint64_t, std::uint64_t) noexcept {
+    on_access(s, 0);
+  }
+  void on_remove(std::uint32_t s) noexcept {
+    unlink(s);
+    --size_;
+  }
+  std::uint32_t victim() const noexcept { return tail_; }
+  void clear() noexcept {
+    head_ = tail_ = no_slot;
+    size_ = 0;
+  }
+  std::uint64_t size() const noexcept { return size_; }
+
+  // Most to least recently used; for tests and debugging.
+  template <class F>
+  void for_each_mru(F&& f) const {
+    for (std::uint32_t s = head_; s != no_slot; s = next_[s]) f(s);
+  }
+
+ private:
+  void unlink(std::uint32_t s) noexcept {
+    const std::uint32_t p = prev_[s], n = next_[s];
+    (p == no_slot ? head_ : next_[p]) = n;
+    (n == no_slot ? tail_ : prev_[n]) = p;
+    prev_[s] = next_[s] = no_slot;
+  }
+  void push_front(std::uint32_t s) noexcept {
+    prev_[s] = no_slot;
+    next_[s] = head_;
+    (head_ == no_slot ? tail_ : prev_[head_]) = s;
+    head_ = s;
+  }
+
+  std::vector<std::uint32_t> prev_, next_;
+  std::uint32_t head_ = no_slot, tail_ = no_slot;
+  std::uint64_t size_ = 0;
+};
+
+// The seam: one policy chosen at run time, dispatched with a switch (no virtual calls). Stores
+// call it only under their exclusive lock; hits under the default policy reach it in batches,
+// drained from a read buffer.
+class any_policy {
+ public:
+  explicit any_policy(policy_kind kind = policy_kind::lru) { reset(kind); }
+
+  // Runs f on the active policy (a switch over the variant's index, no virtual call).
+  template <class F>
+  decltype(auto) visit(F&& f) {
+    return std::visit(std::forward<F>(f), impl_);
+  }
+
+
+  void reset(policy_kind kind) {
+    kind_ = kind;
+    switch (kind) {
+      case policy_kind::lru: impl_.emplace<lru_policy>(); break;
+      case policy_kind::tinylfu: impl_.emplace<lru_policy>(); break;  // replaced by issue 6
+    }
+  }
+  policy_kind kind() const noexcept { return kind_; }
+
+  void resize(std::uint32_t n) { visit([&](auto& p) { p.resize(n); }); }
+  void set_capacity(std::uint64_t c) { visit([&](auto& p) { p.set_capacity(c); }); }
+  void on_insert(std::uint32_t s, std::uint64_t h, std::uint64_t w) {
+    visit([&](auto& p) { p.on_insert(s, h, w); });
+  }
+  void on_access(std::uint32_t s, std::uint64_t h) {
+    visit([&](auto& p) { p.on_access(s, h); });
+  }
+  void on_weight_change(std::uint32_t s, std::uint64_t o, std::uint64_t n) {
+    visit([&](auto& p) { p.on_weight_change(s, o, n); });
+  }
+  void on_remove(std::uint32_t s) { visit([&](auto& p) { p.on_remove(s); }); }
+  std::uint32_t victim() { return visit([&](auto& p) { return p.victim(); }); }
+  void clear() { visit([&](auto& p) { p.clear(); }); }
+  std::uint64_t size() const {
+    return std::visit([](const auto& p) { return p.size(); }, impl_);
+  }
+
+  template <class T>
+  T* get_if() noexcept { return std::get_if<T>(&impl_); }
+
+ private:
+  policy_kind kind_ = policy_kind::lru;
+  std::variant<lru_policy> impl_;
+};
+
+// Parses a policy's public name; "" means the default. Error names the parameter.
+status parse_policy(std::string_view name, std::string_view value, policy_kind& out);
+
+// The policy a cache gets when none is named.
+policy_kind default_policy() noexcept;
+
+}  // namespace twincache
