@@ -1,0 +1,396 @@
+// policy_tinylfu.hpp: the default eviction policy, adaptive W-TinyLFU, behind policy.hpp's
+// contract (slot ids, single-threaded, victim()/on_remove protocol).
+//
+// Design (reimplemented from Einziger, Friedman, Manes, "TinyLFU: A Highly Efficient Cache
+// Admission Policy", ACM ToS 2017, and Einziger et al., "Adaptive Software Cache Management",
+// Middleware 2018; no code copied):
+//   * window: a small LRU that every new entry enters; it absorbs bursts of recency.
+//   * main: a segmented LRU, probation (entries admitted from the window) and protected (entries
+//     hit again while in probation; ~80% of main). Protected overflow is demoted to probation.
+//   * admission: when the window overflows, its LRU entry (the candidate) competes with main's
+//     victim (probation's LRU entry); the one with the higher estimated frequency stays. A warm
+//     candidate that loses still gets in with probability 1/128, so an attacker cannot pin main
+//     by flooding the sketch with colliding hashes.
+//   * frequency sketch: a 4-bit count-min sketch, 4 counters per key inside one 64-byte block
+//     (one cache line per increment), halved every 10 x entries additions so old popularity ages.
+//   * adaptation: a hill climber moves budget between window and main. Every sample of requests
+//     it compares the hit ratio with the previous sample's and keeps moving the window size in the
+//     direction that helped, reversing when it hurt; steps grow while moves keep paying off and
+//     shrink after reversals, so recency-heavy traces (window -> most of the cache) and
+//     frequency/loop-heavy ones (window -> ~0) are both found within a few samples.
+// Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
+// store's read buffer) is one sketch increment plus one list move and never allocates.
+// Constants and the experiments behind them: docs/hit-ratio.md.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <vector>
+
+namespace twincache {
+
+// 4-bit count-min sketch with periodic halving ("reset" in the TinyLFU paper). Each key's four
+// counters live in one 64-byte block of 8 words: counter i sits in word 2i or 2i+1 of the block.
+class frequency_sketch {
+ public:
+  static constexpr unsigned max_count = 15;
+
+  // Sizes the table for about `entries` distinct resident keys (grows only; growing forgets).
+  void ensure_capacity(std::uint64_t entries) {
+    entries = std::clamp<std::uint64_t>(entries, 8, std::uint64_t{1} << 26);
+    const std::uint64_t words = std::bit_ceil(entries);
+    if (words <= table_.size()) return;
+    table_.assign(words, 0);
+    block_mask_ = (words / 8) - 1;
+    sample_size_ = 10 * entries;
+    additions_ = 0;
+  }
+
+  // Estimated number of recent accesses of a hash, 0..15.
+  unsigned frequency(std::uint64_t hash) const noexcept {
+    if (table_.empty()) return 0;
+    const std::uint64_t h = spread(hash);
+    const std::uint64_t* block = &table_[(h >> 32 & block_mask_) * 8];
+    unsigned f = max_count;
+    for (unsigned i = 0; i < 4; ++i) {
+      const unsigned sel = static_cast<unsigned>(h >> (i * 8));
+      const std::uint64_t word = block[2 * i + (sel & 1)];
+      f = std::min(f, static_cast<unsigned>(word >> (((sel >> 1) & 15) * 4)) & 15u);
+    }
+    return f;
+  }
+
+  // Hot path: one cache line, four 4-bit saturating increments; every sample_size additions all
+  // counters are halved.
+  void increment(std::uint64_t hash) noexcept {
+    if (table_.empty()) return;
+    const std::uint64_t h = spread(hash);
+    std::uint64_t* block = &table_[(h >> 32 & block_mask_) * 8];
+    bool added = false;
+    for (unsigned i = 0; i < 4; ++i) {
+      const unsigned sel = static_cast<unsigned>(h >> (i * 8));
+      std::uint64_t& word = block[2 * i + (sel & 1)];
+      const unsigned shift = ((sel >> 1) & 15) * 4;
+      if (((word >> shift) & 15u) != max_count) {
+        word += std::uint64_t{1} << shift;
+        added = true;
+      }
+    }
+    if (added && ++additions_ >= sample_size_) halve();
+  }
+
+  void clear() noexcept {
+    std::fill(table_.begin(), table_.end(), 0);
+    additions_ = 0;
+  }
+  std::uint64_t sample_size() const noexcept { return sample_size_; }
+  std::uint64_t table_words() const noexcept { return table_.size(); }
+
+  // Divides every counter by two (aging). O(table), once per sample_size additions.
+  void halve() noexcept {
+    for (std::uint64_t& w : table_) w = (w >> 1) & 0x7777777777777777ull;
+    additions_ /= 2;
+  }
+
+ private:
+  // Callers' hashes are good (XXH3), but tests and tools pass small integers: remix them.
+  static std::uint64_t spread(std::uint64_t x) noexcept {
+    x ^= x >> 31;
+    x *= 0x7FB5D329728EA185ull;
+    x ^= x >> 27;
+    x *= 0x81DADEF4BC2DD44Dull;
+    x ^= x >> 33;
+    return x;
+  }
+
+  std::vector<std::uint64_t> table_;
+  std::uint64_t block_mask_ = 0;
+  std::uint64_t sample_size_ = 0;
+  std::uint64_t additions_ = 0;
+};
+
+// The policy's tunables. The defaults are the shipped policy; fixed_window() gives the static
+// W-TinyLFU of the TinyLFU paper (for comparison runs).
+struct tinylfu_config {
+  double initial_window = 0.01;    // window share of the capacity at start
+  double protected_share = 0.80;   // protected share of main
+  bool adaptive = true;            // hill-climb the window size
+  double sample_factor = 1.0;      // requests per climber sample, x estimated entries
+  double initial_step = 0.0625;    // first step, share of capacity
+  double min_step = 0.005;         // steps never shrink below this share of capacity
+  double max_step = 0.25;          // nor grow above this one
+  double step_growth = 1.5;        // a move that helped: next step x this
+  double step_shrink = 0.5;        // a move that hurt: reverse, next step x this
+  double tolerance = 0.0;          // hit-ratio changes within +-tolerance count as "helped"
+  unsigned warm_threshold = 6;     // candidates at least this frequent may win by chance...
+  unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
+
+  static tinylfu_config fixed_window(double share) {
+    tinylfu_config c;
+    c.initial_window = share;
+    c.adaptive = false;
+    return c;
+  }
+};
+
+class tinylfu_policy {
+ public:
+  enum region : std::uint8_t { in_window = 0, in_probation = 1, in_protected = 2, absent = 3 };
+
+  explicit tinylfu_policy(tinylfu_config cfg = {}) : cfg_(cfg) { window_share_ = cfg.initial_window; }
+
+  void resize(std::uint32_t n) {
+    if (n > nodes_.size()) nodes_.resize(n);
+    slots_ = std::max<std::uint64_t>(slots_, n);
+    size_sketch();
+  }
+
+  void set_capacity(std::uint64_t c) {
+    capacity_ = c;
+    size_sketch();
+    apply_window_share();
+  }
+
+  void on_insert(std::uint32_t s, std::uint64_t hash, std::uint64_t w) noexcept {
+    sketch_.increment(hash);
+    node& n = nodes_[s];
+    n.hash = hash;
+    n.weight = w;
+    push_front(lists_[in_window], s, in_window);
+    weight_[in_window] += w;
+    ++size_;
+    ++misses_;
+    // Window overflow moves to probation eagerly while main has room (the cache is filling).
+    while (weight_[in_window] > window_max_ && main_has_room_for(lists_[in_window].tail)) {
+      move(lists_[in_window].tail, in_probation);
+    }
+    tick();
+  }
+
+  // Hot path (drained from the store's read buffer): one sketch increment and one list move.
+  void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
+    sketch_.increment(hash);
+    ++hits_;
+    touch(s);
+    tick();
+  }
+
+  void on_weight_change(std::uint32_t s, std::uint64_t old_w, std::uint64_t new_w) noexcept {
+    node& n = nodes_[s];
+    weight_[n.where] += new_w;
+    weight_[n.where] -= old_w;
+    n.weight = new_w;
+    sketch_.increment(n.hash);
+    touch(s);
+  }
+
+  void on_remove(std::uint32_t s) noexcept {
+    node& n = nodes_[s];
+    weight_[n.where] -= n.weight;
+    unlink(lists_[n.where], s);
+    n.where = absent;
+    --size_;
+  }
+
+  // The entry to evict so the cache fits its capacity again. May first move window overflow into
+  // main (admitting or rejecting candidates), which is why it is not const.
+  std::uint32_t victim() noexcept {
+    for (;;) {
+      const std::uint32_t c = lists_[in_window].tail;
+      if (c != no_slot_ && weight_[in_window] > window_max_) {
+        if (main_has_room_for(c)) {
+          move(c, in_probation);
+          continue;
+        }
+        const std::uint32_t v = main_victim();
+        if (v == no_slot_) return c;
+        if (admit(c, v)) {
+          move(c, in_probation);
+          return v;
+        }
+        return c;
+      }
+      const std::uint32_t v = main_victim();
+      return v != no_slot_ ? v : c;
+    }
+  }
+
+  void clear() noexcept {
+    for (auto& l : lists_) l = list{};
+    for (auto& w : weight_) w = 0;
+    for (auto& n : nodes_) n.where = absent;
+    size_ = 0;
+    sketch_.clear();
+    hits_ = misses_ = 0;
+  }
+
+  std::uint64_t size() const noexcept { return size_; }
+
+  // Introspection for tests, the replay tool and debugging.
+  region where(std::uint32_t s) const noexcept { return static_cast<region>(nodes_[s].where); }
+  std::uint64_t region_weight(region r) const noexcept { return weight_[r]; }
+  std::uint64_t window_max() const noexcept { return window_max_; }
+  std::uint64_t protected_max() const noexcept { return protected_max_; }
+  double window_share() const noexcept { return window_share_; }
+  const frequency_sketch& sketch() const noexcept { return sketch_; }
+  frequency_sketch& sketch() noexcept { return sketch_; }
+  std::uint64_t sample_period() const noexcept { return sample_period_; }
+  // Most to least recently used within one region.
+  template <class F>
+  void for_each_mru(region r, F&& f) const {
+    for (std::uint32_t s = lists_[r].head; s != no_slot_; s = nodes_[s].next) f(s);
+  }
+
+ private:
+  static constexpr std::uint32_t no_slot_ = 0xFFFFFFFFu;
+
+  struct node {
+    std::uint64_t hash = 0;
+    std::uint64_t weight = 0;
+    std::uint32_t prev = no_slot_, next = no_slot_;
+    std::uint8_t where = absent;
+  };
+  struct list {
+    std::uint32_t head = no_slot_, tail = no_slot_;  // head: most recently used
+  };
+
+  void unlink(list& l, std::uint32_t s) noexcept {
+    node& n = nodes_[s];
+    (n.prev == no_slot_ ? l.head : nodes_[n.prev].next) = n.next;
+    (n.next == no_slot_ ? l.tail : nodes_[n.next].prev) = n.prev;
+    n.prev = n.next = no_slot_;
+  }
+  void push_front(list& l, std::uint32_t s, std::uint8_t r) noexcept {
+    node& n = nodes_[s];
+    n.where = r;
+    n.prev = no_slot_;
+    n.next = l.head;
+    (l.head == no_slot_ ? l.tail : nodes_[l.head].prev) = s;
+    l.head = s;
+  }
+  // Moves s to the MRU end of region r.
+  void move(std::uint32_t s, std::uint8_t r) noexcept {
+    node& n = nodes_[s];
+    weight_[n.where] -= n.weight;
+    unlink(lists_[n.where], s);
+    push_front(lists_[r], s, r);
+    weight_[r] += n.weight;
+  }
+
+  void touch(std::uint32_t s) noexcept {
+    const std::uint8_t r = nodes_[s].where;
+    if (r == in_probation) {
+      move(s, in_protected);
+      demote_protected_overflow(s);
+    } else if (lists_[r].head != s) {
+      move(s, r);
+    }
+  }
+
+  void demote_protected_overflow(std::uint32_t keep) noexcept {
+    while (weight_[in_protected] > protected_max_) {
+      const std::uint32_t t = lists_[in_protected].tail;
+      if (t == keep) break;
+      move(t, in_probation);
+    }
+  }
+
+  bool main_has_room_for(std::uint32_t c) const noexcept {
+    return c != no_slot_ &&
+           weight_[in_probation] + weight_[in_protected] + nodes_[c].weight <= main_max();
+  }
+  std::uint64_t main_max() const noexcept { return capacity_ - window_max_; }
+
+  std::uint32_t main_victim() const noexcept {
+    if (lists_[in_probation].tail != no_slot_) return lists_[in_probation].tail;
+    return lists_[in_protected].tail;
+  }
+
+  // TinyLFU admission: does the window's candidate deserve main's victim's place?
+  bool admit(std::uint32_t candidate, std::uint32_t victim) noexcept {
+    const node& c = nodes_[candidate];
+    if (c.weight > main_max()) return false;
+    const unsigned fc = sketch_.frequency(c.hash);
+    const unsigned fv = sketch_.frequency(nodes_[victim].hash);
+    if (fc > fv) return true;
+    if (fc < cfg_.warm_threshold) return false;
+    return (next_random() & cfg_.random_admit_mask) == 0;
+  }
+
+  std::uint64_t next_random() noexcept {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    return rng_;
+  }
+
+  // The climber's sample clock; cheap on the hit path (one add and compare).
+  void tick() noexcept {
+    if (hits_ + misses_ >= sample_period_) climb();
+  }
+
+  void climb() noexcept {
+    const double hit_ratio = double(hits_) / double(hits_ + misses_);
+    hits_ = misses_ = 0;
+    if (!cfg_.adaptive || capacity_ == 0) return;
+    if (size_ < estimated_entries_ / 2 && !warm_) return;  // still filling: nothing to learn
+    if (!warm_) {
+      warm_ = true;
+      previous_ratio_ = hit_ratio;
+      step_ = cfg_.initial_step;
+      window_share_ += direction_ * step_;
+      apply_window_share();
+      return;
+    }
+    const double change = hit_ratio - previous_ratio_;
+    previous_ratio_ = hit_ratio;
+    if (change >= -cfg_.tolerance) {
+      step_ = std::min(cfg_.max_step, step_ * cfg_.step_growth);
+    } else {
+      direction_ = -direction_;
+      step_ = std::max(cfg_.min_step, step_ * cfg_.step_shrink);
+    }
+    window_share_ = std::clamp(window_share_ + direction_ * step_, 0.0, 1.0);
+    apply_window_share();
+  }
+
+  void apply_window_share() noexcept {
+    window_max_ = static_cast<std::uint64_t>(window_share_ * double(capacity_));
+    if (window_max_ > capacity_) window_max_ = capacity_;
+    protected_max_ = static_cast<std::uint64_t>(cfg_.protected_share * double(main_max()));
+  }
+
+  void size_sketch() {
+    // Entries the cache holds: its capacity when that counts items; when it counts bytes the
+    // slot table (which grows with the entries) is the better guess.
+    estimated_entries_ = std::max<std::uint64_t>(1, std::min(capacity_, slots_));
+    sketch_.ensure_capacity(estimated_entries_);
+    sample_period_ =
+        std::max<std::uint64_t>(64, static_cast<std::uint64_t>(cfg_.sample_factor *
+                                                               double(estimated_entries_)));
+  }
+
+  tinylfu_config cfg_;
+  std::vector<node> nodes_;
+  list lists_[3];
+  std::uint64_t weight_[4] = {0, 0, 0, 0};
+  std::uint64_t size_ = 0;
+  std::uint64_t capacity_ = 0;
+  std::uint64_t slots_ = 0;
+  std::uint64_t window_max_ = 0;
+  std::uint64_t protected_max_ = 0;
+  std::uint64_t estimated_entries_ = 1;
+  frequency_sketch sketch_;
+  std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+  // Hill climber.
+  std::uint64_t sample_period_ = 64;
+  std::uint64_t hits_ = 0, misses_ = 0;
+  double window_share_ = 0.01;
+  double previous_ratio_ = 0;
+  double step_ = 0.0625;
+  double direction_ = 1.0;
+  bool warm_ = false;
+};
+
+}  // namespace twincache
