@@ -1,0 +1,116 @@
+// Type declarations for twincache (hand-written; they describe node/lib/index.js and
+// node/index.mjs).
+
+/** Eviction policy: 'lru' is exact least-recently-used; 'tinylfu' is the core's scan-resistant
+ * adaptive W-TinyLFU. Omitted or '': the core's default (pure JavaScript runs exact LRU). */
+export type Policy = 'lru' | 'tinylfu' | '';
+
+export interface Stats {
+  hits: number;
+  misses: number;
+  /** Sets of an absent key. */
+  inserts: number;
+  /** Sets of a live key (value replaced in place). */
+  updates: number;
+  /** Entries refused because they weigh more than maxBytes. */
+  rejected: number;
+  /** evictedItems + evictedBytes. */
+  evictions: number;
+  /** Evicted to stay within `max`. */
+  evictedItems: number;
+  /** Evicted to stay within `maxBytes`. */
+  evictedBytes: number;
+  /** Entries whose TTL passed (found on access or by prune()). */
+  expirations: number;
+  /** delete() of a live key (and rejected promises in memoize). */
+  deleted: number;
+  /** Entries removed by clear(). */
+  cleared: number;
+  /** Entries stored now (expired ones not yet reclaimed included). */
+  items: number;
+  /** Sum of entry weights: key + value + 64 bytes per entry. */
+  bytes: number;
+}
+
+export interface CacheOptions<K = unknown, V = unknown> {
+  /** Most entries kept; an integer >= 1 or Infinity (default). */
+  max?: number;
+  /** Default time to live in milliseconds (> 0); default: entries never expire. */
+  ttl?: number;
+  /** Budget for the sum of entry weights; an integer >= 1 or Infinity (default). */
+  maxBytes?: number;
+  /** Weight of a value in bytes; default: strings by length, binary data by byteLength, else 8. */
+  sizeOf?: (value: V, key: K) => number;
+  policy?: Policy;
+}
+
+export interface SetOptions {
+  /** This entry's time to live in milliseconds (> 0), overriding the cache's. */
+  ttl?: number;
+}
+
+export class Cache<K = unknown, V = unknown> implements Iterable<[K, V]> {
+  constructor(options?: CacheOptions<K, V>);
+  get(key: K): V | undefined;
+  /** Throws RangeError (code ERR_TWINCACHE_VALUE_TOO_LARGE) when the entry alone weighs more
+   * than maxBytes; the cache is then unchanged. */
+  set(key: K, value: V, options?: SetOptions): this;
+  has(key: K): boolean;
+  delete(key: K): boolean;
+  /** Removes every entry; counters are kept (see resetStats()). */
+  clear(): void;
+  /** Entries stored (expired ones not yet reclaimed included; see prune()). */
+  readonly size: number;
+  stats(): Stats;
+  resetStats(): void;
+  /** Reclaims expired entries now; returns how many. */
+  prune(): number;
+  /** Live keys, most recently used first. */
+  keys(): IterableIterator<K>;
+  values(): IterableIterator<V>;
+  entries(): IterableIterator<[K, V]>;
+  [Symbol.iterator](): IterableIterator<[K, V]>;
+  /** Get-or-load: one loader call per key at a time; resolved values are stored, rejections
+   * are not. */
+  fetch(key: K, loader: (key: K) => V | PromiseLike<V>): Promise<V>;
+}
+
+export interface MemoizeOptions<A extends unknown[]> {
+  max?: number;
+  /** Time to live of a result in milliseconds (> 0). */
+  ttl?: number;
+  maxBytes?: number;
+  /** Replaces the argument key: its result must be a string or a number. */
+  key?: (...args: A) => string | number;
+  policy?: Policy;
+}
+
+export type Memoized<F extends (...args: any[]) => any> = F & {
+  readonly cache: Cache<unknown, ReturnType<F>>;
+  clear(): void;
+  delete(...args: Parameters<F>): boolean;
+  stats(): Stats;
+};
+
+export function memoize<F extends (...args: any[]) => any>(
+  fn: F,
+  options?: MemoizeOptions<Parameters<F>>,
+): Memoized<F>;
+
+/** True when the C++ core (the prebuilt addon) is in use, false in pure JavaScript. */
+export const native: boolean;
+
+/** @internal Test hooks (an injected clock); not part of the API. */
+export const _testing: {
+  useManualClock(startMs?: number): void;
+  advance(ms: number): void;
+  useRealClock(): void;
+};
+
+declare const twincache: {
+  memoize: typeof memoize;
+  Cache: typeof Cache;
+  native: boolean;
+  _testing: typeof _testing;
+};
+export default twincache;

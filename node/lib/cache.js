@@ -1,0 +1,420 @@
+'use strict';
+// cache.js: the Cache every part of the Node package stands on (memoize included).
+//
+// Layout, written for speed: a Map from key to a dense slot number, and per-slot state in flat
+// arrays (keys, values, weights, expiry times, and the policy's links in Uint32Arrays). A hit is
+// one Map lookup, an expiry compare when a TTL is in use, and the policy's O(1) touch; no
+// allocation. The policy lives behind four methods (_touch, _insertSlot, _removeSlot,
+// _clearSlots): this class runs exact LRU in JavaScript (the pure implementation); the native
+// subclass (native.js) hands inserts, evictions and removals to the C++ core's entry table and
+// makes a hit append the slot to a ring the core drains, so hits never cross into C++.
+const { clock } = require('./clock');
+const { cacheOptions, setTtl } = require('./options');
+const { makeError, typeError } = require('./errors');
+
+const NIL = 0xffffffff;
+// Per-entry cost charged against maxBytes on top of key and value: the core's
+// entry_overhead_bytes (core/include/twincache/options.hpp), so both languages count alike.
+const ENTRY_OVERHEAD = 64;
+
+// Default weight of a value: strings by length, binary data by byteLength, anything else 8.
+// Pass `sizeOf` for objects whose size matters.
+function defaultSizeOf(value) {
+  if (typeof value === 'string') return value.length;
+  if (typeof value === 'object' && value !== null) {
+    if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value.byteLength;
+  }
+  return 8;
+}
+
+function keyWeight(key) {
+  return typeof key === 'string' ? key.length : 8;
+}
+
+function growU32(a, n) {
+  const b = new Uint32Array(n);
+  b.set(a);
+  return b;
+}
+function growF64(a, n) {
+  const b = new Float64Array(n);
+  b.set(a);
+  return b;
+}
+
+class Cache {
+  constructor(options) {
+    const o = cacheOptions(options);
+    this._init(o.max, o.maxBytes, o.ttl, o.sizeOf, o.policy);
+  }
+
+  _init(max, maxBytes, ttl, sizeOf, policy) {
+    this._max = max;
+    this._maxBytes = maxBytes;
+    this._ttl = ttl;
+    this._sizeOf = sizeOf === undefined ? null : sizeOf;
+    this._policy = policy;
+    this._map = new Map();
+    const cap = Math.min(max, 16);
+    this._cap = cap;
+    this._keys = [];
+    this._vals = [];
+    this._w = new Float64Array(cap);
+    // Expiry times (clock ms; 0 = never). Allocated on the first entry with a TTL.
+    this._exp = null;
+    this._next = new Uint32Array(cap);
+    this._prev = new Uint32Array(cap);
+    this._head = NIL; // most recently used
+    this._tail = NIL; // least recently used: the next victim
+    this._free = []; // slots to reuse
+    this._top = 0; // slots ever handed out
+    this._bytes = 0;
+    this._inflight = null; // fetch(): key -> pending load
+    this._hits = 0;
+    this._misses = 0;
+    this._inserts = 0;
+    this._updates = 0;
+    this._rejected = 0;
+    this._evictedItems = 0;
+    this._evictedBytes = 0;
+    this._expired = 0;
+    this._deleted = 0;
+    this._cleared = 0;
+  }
+
+  // ---- the hot path --------------------------------------------------------------------------
+
+  get(key) {
+    const s = this._map.get(key);
+    if (s === undefined) {
+      this._misses++;
+      return undefined;
+    }
+    if (this._exp !== null) {
+      const e = this._exp[s];
+      if (e !== 0 && e <= clock.now()) {
+        this._expire(s);
+        this._misses++;
+        return undefined;
+      }
+    }
+    this._hits++;
+    this._touch(s);
+    return this._vals[s];
+  }
+
+  // Slot of a live key, or -1 (reclaiming it when expired). Counts nothing, touches nothing.
+  _live(key) {
+    const s = this._map.get(key);
+    if (s === undefined) return -1;
+    if (this._exp !== null) {
+      const e = this._exp[s];
+      if (e !== 0 && e <= clock.now()) {
+        this._expire(s);
+        return -1;
+      }
+    }
+    return s;
+  }
+
+  has(key) {
+    return this._live(key) !== -1;
+  }
+
+  // Returns the cache. An entry heavier than maxBytes throws RangeError
+  // (ERR_TWINCACHE_VALUE_TOO_LARGE) and leaves the cache unchanged.
+  set(key, value, options) {
+    const ttl = options === undefined ? this._ttl : setTtl(options, this._ttl);
+    const w = this._weigh(key, value);
+    if (w > this._maxBytes) {
+      this._rejected++;
+      throw makeError(
+        'value_too_large',
+        `entry weight must be <= maxBytes ${this._maxBytes} (got ${w}: key + value + ${ENTRY_OVERHEAD})`,
+      );
+    }
+    this._store(key, value, w, ttl);
+    return this;
+  }
+
+  // Weight of an entry (key + value + overhead), or Infinity when it cannot be cached.
+  _weigh(key, value) {
+    let vw;
+    if (this._sizeOf === null) {
+      vw = defaultSizeOf(value);
+    } else {
+      vw = this._sizeOf(value, key);
+      if (typeof vw !== 'number' || !(vw >= 0) || vw === Infinity) {
+        throw makeError(
+          typeof vw === 'number' ? 'out_of_range' : 'invalid_argument',
+          `sizeOf result must be a finite number >= 0 (got ${String(vw)})`,
+        );
+      }
+    }
+    return keyWeight(key) + vw + ENTRY_OVERHEAD;
+  }
+
+  // Inserts or replaces; `w` already checked against maxBytes.
+  _store(key, value, w, ttl) {
+    let s = this._map.get(key);
+    if (s !== undefined && this._exp !== null) {
+      const e = this._exp[s];
+      if (e !== 0 && e <= clock.now()) {
+        this._expire(s);
+        s = undefined;
+      }
+    }
+    if (ttl !== 0 && this._exp === null) this._exp = new Float64Array(this._cap);
+    if (s !== undefined) {
+      // Update in place: only the weight it adds can evict others.
+      this._updates++;
+      this._vals[s] = value;
+      this._bytes += w - this._w[s];
+      this._w[s] = w;
+      if (this._exp !== null) this._exp[s] = ttl === 0 ? 0 : clock.now() + ttl;
+      this._touch(s);
+      this._reweighed(s);
+      return s;
+    }
+    this._inserts++;
+    s = this._insertSlot(key, w);
+    this._map.set(key, s);
+    this._keys[s] = key;
+    this._vals[s] = value;
+    this._w[s] = w;
+    this._bytes += w;
+    if (this._exp !== null) this._exp[s] = ttl === 0 ? 0 : clock.now() + ttl;
+    return s;
+  }
+
+  delete(key) {
+    const s = this._live(key);
+    if (this._inflight !== null) this._inflight.delete(key);
+    if (s === -1) return false;
+    this._deleted++;
+    this._drop(s);
+    return true;
+  }
+
+  // Removes every entry (each counts as `cleared`); counters are kept (see stats()).
+  clear() {
+    this._cleared += this._map.size;
+    this._map.clear();
+    this._keys = [];
+    this._vals = [];
+    this._free = [];
+    this._top = 0;
+    this._bytes = 0;
+    this._head = this._tail = NIL;
+    if (this._inflight !== null) this._inflight.clear();
+    this._clearSlots();
+  }
+
+  // Entries stored, including expired ones not reclaimed yet (see prune()).
+  get size() {
+    return this._map.size;
+  }
+
+  // Reclaims every expired entry now; returns how many.
+  prune() {
+    if (this._exp === null) return 0;
+    const now = clock.now();
+    let n = 0;
+    for (const s of this._map.values()) {
+      const e = this._exp[s];
+      if (e !== 0 && e <= now) {
+        this._expire(s);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  stats() {
+    return {
+      hits: this._hits,
+      misses: this._misses,
+      inserts: this._inserts,
+      updates: this._updates,
+      rejected: this._rejected,
+      evictions: this._evictedItems + this._evictedBytes,
+      evictedItems: this._evictedItems,
+      evictedBytes: this._evictedBytes,
+      expirations: this._expired,
+      deleted: this._deleted,
+      cleared: this._cleared,
+      items: this._map.size,
+      bytes: this._bytes,
+    };
+  }
+
+  // Zeroes the counters (not items/bytes).
+  resetStats() {
+    this._hits = this._misses = this._inserts = this._updates = this._rejected = 0;
+    this._evictedItems = this._evictedBytes = this._expired = this._deleted = this._cleared = 0;
+  }
+
+  // Live keys, most recently used first.
+  *keys() {
+    for (const [k, v] of this.entries()) yield k;
+  }
+
+  *values() {
+    for (const [k, v] of this.entries()) yield v;
+  }
+
+  // Live [key, value] pairs, most recently used first.
+  *entries() {
+    const now = this._exp === null ? 0 : clock.now();
+    const snapshot = [];
+    for (const s of this._order()) {
+      if (this._exp !== null) {
+        const e = this._exp[s];
+        if (e !== 0 && e <= now) continue;
+      }
+      snapshot.push([this._keys[s], this._vals[s]]);
+    }
+    yield* snapshot;
+  }
+
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+
+  // Async get-or-load: a live value resolves at once; otherwise one call of loader(key) runs
+  // for all concurrent fetches of the key, and its resolved value is stored. A rejection is not
+  // stored: every waiter sees it, and the next fetch calls the loader again.
+  fetch(key, loader) {
+    if (typeof loader !== 'function') throw typeError('loader', 'a function', loader);
+    const s = this._live(key);
+    if (s !== -1) {
+      this._hits++;
+      this._touch(s);
+      return Promise.resolve(this._vals[s]);
+    }
+    if (this._inflight === null) this._inflight = new Map();
+    const pending = this._inflight.get(key);
+    if (pending !== undefined) return pending;
+    this._misses++;
+    let result;
+    try {
+      result = loader(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const p = Promise.resolve(result).then(
+      (value) => {
+        if (this._inflight.get(key) === p) {
+          this._inflight.delete(key);
+          const w = this._weigh(key, value);
+          if (w <= this._maxBytes) this._store(key, value, w, this._ttl);
+          else this._rejected++;
+        }
+        return value;
+      },
+      (err) => {
+        if (this._inflight.get(key) === p) this._inflight.delete(key);
+        throw err;
+      },
+    );
+    this._inflight.set(key, p);
+    return p;
+  }
+
+  // ---- removal -------------------------------------------------------------------------------
+
+  _expire(s) {
+    this._expired++;
+    this._drop(s);
+  }
+
+  // Forgets slot s (its entry leaves for any reason).
+  _drop(s) {
+    this._map.delete(this._keys[s]);
+    this._keys[s] = undefined;
+    this._vals[s] = undefined;
+    this._bytes -= this._w[s];
+    this._removeSlot(s);
+    this._free.push(s);
+  }
+
+  // Evicts the policy's victim; `forBytes` tells which budget asked.
+  _evictOne(forBytes) {
+    const s = this._tail;
+    if (forBytes) this._evictedBytes++;
+    else this._evictedItems++;
+    this._drop(s);
+  }
+
+  // ---- the policy: exact LRU over a doubly linked list of slots --------------------------------
+
+  // Hot path: a hit moves the slot to the front (a few Uint32Array stores).
+  _touch(s) {
+    if (s === this._head) return;
+    const next = this._next;
+    const prev = this._prev;
+    const p = prev[s];
+    const n = next[s];
+    next[p] = n; // s is not the head, so p is a slot
+    if (n === NIL) this._tail = p;
+    else prev[n] = p;
+    prev[s] = NIL;
+    next[s] = this._head;
+    prev[this._head] = s;
+    this._head = s;
+  }
+
+  // A value's weight changed in place (an update, or a memoized promise that resolved).
+  _reweighed() {
+    while (this._bytes > this._maxBytes && this._tail !== this._head) this._evictOne(true);
+  }
+
+  // Makes room for an entry of weight w, then returns a free slot linked at the front.
+  _insertSlot(key, w) {
+    while (this._map.size >= this._max) this._evictOne(false);
+    while (this._bytes + w > this._maxBytes && this._map.size > 0) this._evictOne(true);
+    let s;
+    if (this._free.length > 0) {
+      s = this._free.pop();
+    } else {
+      s = this._top++;
+      if (s >= this._cap) this._grow();
+    }
+    this._prev[s] = NIL;
+    this._next[s] = this._head;
+    if (this._head === NIL) this._tail = s;
+    else this._prev[this._head] = s;
+    this._head = s;
+    return s;
+  }
+
+  _removeSlot(s) {
+    const p = this._prev[s];
+    const n = this._next[s];
+    if (p === NIL) this._head = n;
+    else this._next[p] = n;
+    if (n === NIL) this._tail = p;
+    else this._prev[n] = p;
+  }
+
+  _clearSlots() {}
+
+  // Slots from most to least recently used.
+  _order() {
+    const out = [];
+    for (let s = this._head; s !== NIL; s = this._next[s]) out.push(s);
+    return out;
+  }
+
+  _grow() {
+    const cap = Math.min(this._cap * 2, Math.max(this._max, 16));
+    const n = Math.max(cap, this._top);
+    this._next = growU32(this._next, n);
+    this._prev = growU32(this._prev, n);
+    this._w = growF64(this._w, n);
+    if (this._exp !== null) this._exp = growF64(this._exp, n);
+    this._cap = n;
+  }
+}
+
+module.exports = { Cache, defaultSizeOf, ENTRY_OVERHEAD, NIL };

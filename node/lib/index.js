@@ -1,0 +1,25 @@
+'use strict';
+// twincache for Node: memoize(fn, options) and new Cache(options), over the C++ core when its
+// prebuilt addon loads (the `native` export is then true), else in pure JavaScript with the same
+// API, messages and error codes.
+const { addon } = require('./binding');
+const { testing, attachAddon } = require('./clock');
+const options = require('./options');
+const memo = require('./memoize');
+const { Cache: PureCache } = require('./cache');
+
+let Cache = PureCache;
+if (addon !== null) {
+  options.useNativeChecks(addon);
+  attachAddon(addon);
+  Cache = require('./native').makeNativeCache(addon, PureCache);
+  memo.useCacheClass(Cache);
+}
+
+module.exports = {
+  memoize: memo.memoize,
+  Cache,
+  native: addon !== null,
+  // Private: an injected clock for tests (useManualClock, advance, useRealClock). Not API.
+  _testing: testing,
+};

@@ -1,0 +1,106 @@
+'use strict';
+// options.js: type checks for every public option (JavaScript's job), then the range checks of
+// the core (native: the core itself through the addon; pure: the ports in errors.js), so every
+// bad option throws the same TypeError / RangeError, with the same message and code, in both
+// modes. Nothing here runs on a hot path: options are read once per cache.
+const { makeError, typeError, pureChecks } = require('./errors');
+
+let checks = pureChecks;
+let defaultPolicyName = 'lru';
+
+// Native mode: the addon's checks call twincache::parse_limit / parse_ttl / parse_policy.
+function useNativeChecks(addon) {
+  checks = {
+    limit: (name, value) => addon.checkLimit(name, value),
+    ttl: (name, value) => addon.checkTtl(name, value),
+    policy: (name, value) => addon.checkPolicy(name, value),
+  };
+  defaultPolicyName = addon.defaultPolicy();
+}
+
+function fail(status) {
+  throw makeError(status[0], status[1]);
+}
+
+function checkObject(options, allowed) {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw typeError('options', 'an object', options);
+  }
+  for (const name of Object.keys(options)) {
+    if (!allowed.includes(name)) {
+      throw makeError(
+        'invalid_argument',
+        `options must only name ${allowed.join(', ')} (got '${name}')`,
+      );
+    }
+  }
+  return options;
+}
+
+// A count or byte budget; undefined means no limit (Infinity).
+function limit(name, value) {
+  if (value === undefined) return Infinity;
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  const status = checks.limit(name, value);
+  if (status) fail(status);
+  return value;
+}
+
+// A TTL in milliseconds; undefined means none (0 internally).
+function ttl(name, value) {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  const status = checks.ttl(name, value);
+  if (status) fail(status);
+  return value;
+}
+
+function policy(name, value) {
+  if (value === undefined) return defaultPolicyName;
+  if (typeof value !== 'string') throw typeError(name, 'a string', value);
+  const status = checks.policy(name, value);
+  if (status) fail(status);
+  return value === '' ? defaultPolicyName : value;
+}
+
+function optionalFunction(name, value) {
+  if (value !== undefined && typeof value !== 'function') {
+    throw typeError(name, 'a function', value);
+  }
+  return value;
+}
+
+const CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'sizeOf', 'policy'];
+const MEMOIZE_OPTIONS = ['max', 'ttl', 'maxBytes', 'key', 'policy'];
+const SET_OPTIONS = ['ttl'];
+
+function cacheOptions(options) {
+  const o = checkObject(options, CACHE_OPTIONS);
+  return {
+    max: limit('max', o.max),
+    ttl: ttl('ttl', o.ttl),
+    maxBytes: limit('maxBytes', o.maxBytes),
+    sizeOf: optionalFunction('sizeOf', o.sizeOf),
+    policy: policy('policy', o.policy),
+  };
+}
+
+function memoizeOptions(options) {
+  const o = checkObject(options, MEMOIZE_OPTIONS);
+  return {
+    max: limit('max', o.max),
+    ttl: ttl('ttl', o.ttl),
+    maxBytes: limit('maxBytes', o.maxBytes),
+    key: optionalFunction('key', o.key),
+    policy: policy('policy', o.policy),
+  };
+}
+
+// set(k, v, { ttl }): returns the entry's TTL in ms (0: none), `fallback` when not given.
+function setTtl(options, fallback) {
+  const o = checkObject(options, SET_OPTIONS);
+  return o.ttl === undefined ? fallback : ttl('ttl', o.ttl);
+}
+
+module.exports = { cacheOptions, memoizeOptions, setTtl, useNativeChecks, optionalFunction };
