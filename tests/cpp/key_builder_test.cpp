@@ -5,10 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace twincache {
@@ -365,6 +371,354 @@ TEST(KeyBuilder, ReuseGivesTheSameBytesAndHash) {
     EXPECT_EQ(b.hash(), h);
   }
   EXPECT_EQ(h, hash128_of(first));
+}
+
+// ---- tests/vectors/keys.json -------------------------------------------------------------------
+
+// A small JSON reader: enough for the vectors file (objects, arrays, strings with escapes, numbers
+// kept as text, literals). Throws std::runtime_error on malformed input.
+struct json {
+  enum kind_t { null, boolean, number, string, array, object } kind = null;
+  bool b = false;
+  std::string text;  // number text or string value
+  std::vector<json> items;
+  std::vector<std::pair<std::string, json>> members;
+
+  const json& at(std::string_view key) const {
+    for (const auto& [k, v] : members) {
+      if (k == key) return v;
+    }
+    throw std::runtime_error("missing member " + std::string(key));
+  }
+};
+
+class json_reader {
+ public:
+  explicit json_reader(std::string_view s) : s_(s) {}
+  json parse() {
+    json v = value();
+    ws();
+    if (i_ != s_.size()) fail("trailing characters");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) {
+    throw std::runtime_error("JSON: " + why + " at offset " + std::to_string(i_));
+  }
+  void ws() {
+    while (i_ < s_.size() && std::strchr(" \t\r\n", s_[i_]) != nullptr) ++i_;
+  }
+  bool eat(char c) {
+    ws();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    if (!eat(c)) fail(std::string("expected '") + c + "'");
+  }
+  json value() {
+    ws();
+    if (i_ >= s_.size()) fail("unexpected end");
+    json v;
+    const char c = s_[i_];
+    if (c == '{') {
+      ++i_;
+      v.kind = json::object;
+      if (eat('}')) return v;
+      do {
+        ws();
+        std::string k = string_body();
+        expect(':');
+        v.members.emplace_back(std::move(k), value());
+      } while (eat(','));
+      expect('}');
+    } else if (c == '[') {
+      ++i_;
+      v.kind = json::array;
+      if (eat(']')) return v;
+      do {
+        v.items.push_back(value());
+      } while (eat(','));
+      expect(']');
+    } else if (c == '"') {
+      v.kind = json::string;
+      v.text = string_body();
+    } else if (s_.substr(i_, 4) == "null") {
+      i_ += 4;
+    } else if (s_.substr(i_, 4) == "true") {
+      i_ += 4;
+      v.kind = json::boolean;
+      v.b = true;
+    } else if (s_.substr(i_, 5) == "false") {
+      i_ += 5;
+      v.kind = json::boolean;
+    } else {
+      const std::size_t start = i_;
+      while (i_ < s_.size() && std::strchr("+-0123456789.eE", s_[i_]) != nullptr) ++i_;
+      if (i_ == start) fail("unexpected character");
+      v.kind = json::number;
+      v.text = std::string(s_.substr(start, i_ - start));
+    }
+    return v;
+  }
+  unsigned hex4() {
+    if (i_ + 4 > s_.size()) fail("short \\u escape");
+    unsigned u = 0;
+    for (int k = 0; k < 4; ++k) {
+      const int h = std::tolower(static_cast<unsigned char>(s_[i_++]));
+      u = u * 16 + static_cast<unsigned>(h <= '9' ? h - '0' : h - 'a' + 10);
+    }
+    return u;
+  }
+  static void put_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  std::string string_body() {
+    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
+    ++i_;
+    std::string out;
+    while (true) {
+      if (i_ >= s_.size()) fail("unterminated string");
+      const char c = s_[i_++];
+      if (c == '"') return out;
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      const char e = s_[i_++];
+      switch (e) {
+        case '"': case '\\': case '/': out += e; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
+            i_ += 2;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4() - 0xDC00);
+          }
+          put_utf8(out, cp);
+          break;
+        }
+        default: fail("bad escape");
+      }
+    }
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+const json& vectors() {
+  static const json doc = [] {
+    std::ifstream in(TWINCACHE_VECTORS_DIR "/keys.json", std::ios::binary);
+    if (!in) throw std::runtime_error("cannot open " TWINCACHE_VECTORS_DIR "/keys.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return json_reader(ss.str()).parse();
+  }();
+  return doc;
+}
+
+// Decimal text -> sign and big-endian magnitude.
+std::pair<bool, std::vector<std::uint8_t>> parse_decimal(std::string_view t) {
+  const bool negative = !t.empty() && t[0] == '-';
+  if (negative) t.remove_prefix(1);
+  std::vector<std::uint8_t> le;  // little-endian base 256
+  for (const char c : t) {
+    unsigned carry = static_cast<unsigned>(c - '0');
+    for (auto& byte : le) {
+      const unsigned v = byte * 10u + carry;
+      byte = static_cast<std::uint8_t>(v);
+      carry = v >> 8;
+    }
+    while (carry) {
+      le.push_back(static_cast<std::uint8_t>(carry));
+      carry >>= 8;
+    }
+  }
+  return {negative, std::vector<std::uint8_t>(le.rbegin(), le.rend())};
+}
+
+double parse_float(const json& v) {
+  if (v.kind == json::string) {
+    if (v.text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    if (v.text == "Infinity") return std::numeric_limits<double>::infinity();
+    if (v.text == "-Infinity") return -std::numeric_limits<double>::infinity();
+  }
+  double d = 0;
+  const auto r = std::from_chars(v.text.data(), v.text.data() + v.text.size(), d);
+  if (r.ec != std::errc() || r.ptr != v.text.data() + v.text.size()) {
+    throw std::runtime_error("bad float " + v.text);
+  }
+  return d;
+}
+
+// Builds a typed JSON input (docs/keys.md, "Vectors") with key_builder, the way a binding would.
+status build(key_builder& b, const json& v) {
+  switch (v.kind) {
+    case json::null: b.add_null(); return {};
+    case json::boolean: b.add_bool(v.b); return {};
+    case json::string: return b.add_string(v.text);
+    case json::number: {
+      if (v.text.find_first_of(".eE") != std::string::npos) {
+        b.add_float(parse_float(v));
+      } else {
+        b.add_int(std::stoll(v.text));
+      }
+      return {};
+    }
+    case json::array: throw std::runtime_error("bare array in a typed input");
+    case json::object: break;
+  }
+  if (v.members.size() != 1) throw std::runtime_error("typed input needs exactly one member");
+  const auto& [kind, x] = v.members[0];
+  if (kind == "int") {
+    std::int64_t small = 0;
+    const auto r = std::from_chars(x.text.data(), x.text.data() + x.text.size(), small);
+    if (r.ec == std::errc() && r.ptr == x.text.data() + x.text.size()) {
+      b.add_int(small);  // the int64 fast path
+    } else {
+      const auto [negative, magnitude] = parse_decimal(x.text);
+      b.add_big_int(negative, magnitude);
+    }
+    return {};
+  }
+  if (kind == "float") {
+    b.add_float(parse_float(x));
+    return {};
+  }
+  if (kind == "str") return b.add_string(x.text);
+  if (kind == "bytes") {
+    const auto data = from_hex(x.text);
+    b.add_bytes(data.data(), data.size());
+    return {};
+  }
+  if (kind == "list" || kind == "tuple") {
+    if (status s = b.begin_list(x.items.size()); !s.ok()) return s;
+    for (const json& e : x.items) {
+      if (status s = build(b, e); !s.ok()) return s;
+    }
+    b.end_list();
+    return {};
+  }
+  if (kind == "map") {
+    if (status s = b.begin_map(x.items.size()); !s.ok()) return s;
+    for (const json& pair : x.items) {
+      for (const json& e : pair.items) {
+        if (status s = build(b, e); !s.ok()) return s;
+      }
+    }
+    b.end_map();
+    return {};
+  }
+  if (kind == "set") {
+    if (status s = b.begin_set(x.items.size()); !s.ok()) return s;
+    for (const json& e : x.items) {
+      if (status s = build(b, e); !s.ok()) return s;
+    }
+    b.end_set();
+    return {};
+  }
+  if (kind == "buffer") {
+    std::vector<std::int64_t> shape;
+    for (const json& d : x.at("shape").items) shape.push_back(std::stoll(d.text));
+    const auto data = from_hex(x.at("hex").text);
+    return b.add_buffer(x.at("dtype").text, shape, std::as_bytes(std::span(data)));
+  }
+  throw std::runtime_error("unknown typed input " + kind);
+}
+
+std::string encode_input(const json& input) {
+  key_builder b;
+  const status s = build(b, input);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(b.depth(), 0u);
+  return std::string(b.bytes());
+}
+
+TEST(KeyVectors, EveryVectorEncodesAndHashesAsTheFileSays) {
+  const json& doc = vectors();
+  ASSERT_EQ(doc.at("version").text, "1");
+  const auto& list = doc.at("vectors").items;
+  ASSERT_GE(list.size(), 40u);
+  key_builder reused;  // one builder for all of them, as bindings use it
+  for (const json& v : list) {
+    const std::string& name = v.at("name").text;
+    const std::string enc = encode_input(v.at("input"));
+    EXPECT_EQ(bytes_to_hex(enc), v.at("encoding").text) << name;
+    EXPECT_EQ(to_hex(hash128_of(enc)), v.at("hash").text) << name;
+    reused.reset();
+    ASSERT_TRUE(build(reused, v.at("input")).ok()) << name;
+    EXPECT_EQ(reused.bytes(), enc) << name;
+    EXPECT_EQ(to_hex(reused.hash()), v.at("hash").text) << name;
+  }
+}
+
+TEST(KeyVectors, EqualGroupsGiveOneKey) {
+  const auto& groups = vectors().at("equal").items;
+  ASSERT_GE(groups.size(), 5u);
+  for (const json& g : groups) {
+    ASSERT_GE(g.items.size(), 2u);
+    const std::string first = encode_input(g.items[0]);
+    for (const json& x : g.items) EXPECT_EQ(bytes_to_hex(encode_input(x)), bytes_to_hex(first));
+  }
+}
+
+TEST(KeyVectors, DistinctGroupsArePairwiseDifferent) {
+  const auto& groups = vectors().at("distinct").items;
+  ASSERT_GE(groups.size(), 5u);
+  for (const json& g : groups) {
+    std::vector<std::string> encs;
+    for (const json& x : g.items) encs.push_back(encode_input(x));
+    for (std::size_t i = 0; i < encs.size(); ++i) {
+      for (std::size_t j = i + 1; j < encs.size(); ++j) {
+        EXPECT_NE(encs[i], encs[j]) << bytes_to_hex(encs[i]);
+      }
+    }
+  }
+}
+
+TEST(KeyVectors, ErrorInputsAreRefusedWithTheirCode) {
+  const auto& errors = vectors().at("errors").items;
+  ASSERT_GE(errors.size(), 1u);
+  for (const json& e : errors) {
+    key_builder b;
+    const status s = build(b, e.at("input"));
+    ASSERT_FALSE(s.ok()) << e.at("name").text;
+    EXPECT_EQ(status_code_name(s.code()), e.at("code").text) << e.at("name").text;
+  }
+}
+
+TEST(KeyVectors, Xxh3Of128MatchesEveryLengthClass) {
+  const auto& cases = vectors().at("xxh3_128").at("cases").items;
+  ASSERT_GE(cases.size(), 20u);
+  for (const json& c : cases) {
+    const std::size_t n = std::stoul(c.at("length").text);
+    std::string input(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) input[i] = static_cast<char>((i * 7 + n) % 256);
+    EXPECT_EQ(to_hex(hash128_of(input)), c.at("hash").text) << "length " << n;
+  }
 }
 
 }  // namespace
