@@ -1,0 +1,387 @@
+"""The public API over either implementation (native or pure): the decorators, the async and
+single-flight miss paths, content keys for unhashable arguments, and the Cache mapping.
+
+Hits never come through this module: the object a decorator returns is the implementation's Memo,
+whose call path looks the key up itself (in C++ for the native module). Only misses that need
+coordination (async functions, single_flight=True) call back into the functions defined here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from typing import Any, Final, TypeVar, overload
+
+from . import _options
+from ._backend import impl
+from ._weigh import weigh
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NOT_GIVEN: Final[Any] = object()
+_MISS: Final[Any] = object()
+_RETRY: Final[Any] = object()
+_CONTENT_MARK: Final = ("twincache.content",)
+
+# Types keyed by content (through twincache._keys, the core's canonical encoding) when hashing
+# them fails. Everything else that is unhashable raises TypeError naming the argument.
+CONTENT_KEYED_TYPES: Final = (
+    "list, dict, set, bytearray, and numpy arrays, and any nesting of these with None, bool, int, "
+    "float, str, bytes and tuple"
+)
+
+
+# --- content keys ------------------------------------------------------------------------------
+
+
+def _argument_name(func: Callable[..., Any], index: int | str) -> str:
+    if isinstance(index, str):
+        return index
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return f"#{index}"
+    if index < len(params) and params[index].kind in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    ):
+        return params[index].name
+    return f"#{index}"
+
+
+def _content_key_for(func: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """A function that keys a call whose arguments do not all hash: hashable arguments stay as
+    they are, the others are replaced by their canonical encoding (bytes)."""
+
+    def part(value: object, index: int | str) -> object:
+        try:
+            hash(value)
+            return value
+        except TypeError as unhashable:
+            try:
+                from . import _keys
+            except ImportError:  # pragma: no cover - _keys ships with the package
+                raise unhashable from None
+            try:
+                return (_CONTENT_MARK, _keys.encode(value))
+            except TypeError as exc:
+                name = _argument_name(func, index)
+                raise TypeError(
+                    f"argument '{name}' of {getattr(func, '__qualname__', func)!s}() cannot be "
+                    f"used as a cache key: {type(value).__name__} is unhashable and cannot be "
+                    f"keyed by content ({exc})"
+                ) from None
+
+    def content_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        parts: list[object] = [_CONTENT_MARK]
+        parts.extend(part(a, i) for i, a in enumerate(args))
+        for name, value in kwargs.items():
+            parts.append(name)
+            parts.append(part(value, name))
+        return tuple(parts)
+
+    return content_key
+
+
+# --- miss paths that coordinate callers ---------------------------------------------------------
+
+
+def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
+    """Concurrent awaits of one key run the function once. The caller that runs it is the
+    leader; the others wait on a future through asyncio.shield, so cancelling a waiter cancels
+    only that waiter. If the leader is cancelled, the waiters wake and one of them runs the
+    function again. An exception reaches every waiter and is not cached."""
+    flights: dict[Any, asyncio.Future[Any]] = {}
+
+    def finish(key: Any, fut: asyncio.Future[Any]) -> None:
+        if flights.get(key) is fut:
+            del flights[key]
+
+    async def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        while True:
+            flight = flights.get(key)
+            if flight is not None and flight.get_loop() is not loop:
+                flight = None  # another event loop's call: run independently
+            if flight is None:
+                fut = loop.create_future()
+                flights[key] = fut
+                try:
+                    value = await func(*args, **kwargs)
+                except asyncio.CancelledError:
+                    finish(key, fut)
+                    fut.set_result(_RETRY)
+                    raise
+                except BaseException as exc:
+                    finish(key, fut)
+                    fut.set_exception(exc)
+                    fut.exception()  # retrieved: no "never retrieved" warning without waiters
+                    raise
+                memo._store(key, value)
+                finish(key, fut)
+                fut.set_result((value,))
+                return value
+            outcome = await asyncio.shield(flight)
+            if outcome is not _RETRY:
+                return outcome[0]
+            value = memo._peek(key)  # another waiter may have taken over and finished already
+            if value is not _MISS_VALUE:
+                return value
+
+    return miss
+
+
+class _Flight:
+    __slots__ = ("done", "outcome", "owner")
+
+    def __init__(self, owner: int) -> None:
+        self.owner = owner
+        self.done = threading.Event()
+        self.outcome: tuple[bool, Any] | None = None
+
+
+def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
+    """Concurrent misses of one key run the function once; the others wait for its result or
+    its exception. A call into the same key from the thread computing it raises RuntimeError
+    instead of waiting for itself."""
+    flights: dict[Any, _Flight] = {}
+    name = getattr(func, "__qualname__", repr(func))
+
+    def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        me = threading.get_ident()
+        while True:
+            mine = _Flight(me)
+            flight = flights.setdefault(key, mine)
+            if flight is mine:
+                try:
+                    value = func(*args, **kwargs)
+                except BaseException as exc:
+                    mine.outcome = (False, exc)
+                    raise
+                else:
+                    memo._store(key, value)
+                    mine.outcome = (True, value)
+                    return value
+                finally:
+                    if flights.get(key) is mine:
+                        del flights[key]
+                    mine.done.set()
+            if flight.owner == me:
+                raise RuntimeError(
+                    f"{name}() was called with the same arguments while computing them "
+                    "(single_flight=True cannot wait for its own thread)"
+                )
+            flight.done.wait()
+            if flight.outcome is None:  # pragma: no cover - the leader always sets an outcome
+                continue
+            ok, payload = flight.outcome
+            if ok:
+                return payload
+            raise payload
+
+    return miss
+
+
+# --- decorators ---------------------------------------------------------------------------------
+
+
+def _wrap(
+    func: Callable[..., Any],
+    *,
+    parameters: dict[str, Any],
+    max_items: int | None,
+    max_bytes: int | None,
+    ttl_ns: int | None,
+    policy: str,
+    typed: bool,
+    key_fn: Callable[..., Any] | None,
+    content_keys: bool,
+    single_flight: bool,
+    weak_self: bool,
+) -> Any:
+    if not callable(func):
+        raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
+    is_async = inspect.iscoroutinefunction(func)
+    memo = impl.Memo(
+        func,
+        max_items=max_items,
+        max_bytes=max_bytes,
+        ttl_ns=ttl_ns,
+        policy=policy,
+        typed=typed,
+        weigh=weigh if max_bytes is not None else None,
+        key_fn=key_fn,
+        content_key=_content_key_for(func) if content_keys else None,
+        miss_hook=None,
+        is_async=is_async,
+        weak_self=weak_self,
+        parameters=parameters,
+    )
+    if is_async:
+        memo._miss_hook = _async_miss_hook(memo, func)
+    elif single_flight:
+        memo._miss_hook = _single_flight_hook(memo, func)
+    functools.update_wrapper(memo, func)
+    if is_async:
+        marker = getattr(inspect, "markcoroutinefunction", None)
+        if marker is not None:  # Python 3.12+
+            marker(memo)
+        else:
+            # Python 3.10/3.11: asyncio.iscoroutinefunction looks for this marker.
+            setattr(memo, "_is_coroutine", getattr(asyncio.coroutines, "_is_coroutine", None))  # noqa: B010
+    return memo
+
+
+def _dropin(func: Callable[..., Any], maxsize: int | None, typed: bool) -> Any:
+    return _wrap(
+        func,
+        parameters={"maxsize": maxsize, "typed": typed},
+        max_items=maxsize,
+        max_bytes=None,
+        ttl_ns=None,
+        policy="lru",
+        typed=bool(typed),
+        key_fn=None,
+        content_keys=False,
+        single_flight=False,
+        weak_self=False,
+    )
+
+
+@overload
+def lru_cache(maxsize: F, typed: bool = False) -> F: ...
+@overload
+def lru_cache(maxsize: int | None = 128, typed: bool = False) -> Callable[[F], F]: ...
+def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
+    """Drop-in for functools.lru_cache: same signature, same key rules, exact LRU."""
+    if isinstance(maxsize, int):
+        maxsize = max(maxsize, 0)
+    elif callable(maxsize) and isinstance(typed, bool):
+        return _dropin(maxsize, 128, typed)
+    elif maxsize is not None:
+        raise TypeError("Expected first argument to be an integer, a callable, or None")
+
+    def decorating_function(func: F) -> F:
+        result: F = _dropin(func, maxsize, typed)
+        return result
+
+    return decorating_function
+
+
+@overload
+def cache(user_function: F, /) -> F: ...
+@overload
+def cache(
+    *,
+    maxsize: int | None = None,
+    ttl: float | None = None,
+    max_bytes: int | None = None,
+    typed: bool = False,
+    key: Callable[..., Hashable] | None = None,
+    policy: str | None = None,
+    single_flight: bool = False,
+) -> Callable[[F], F]: ...
+def cache(
+    user_function: Any = None,
+    /,
+    *,
+    maxsize: Any = None,
+    ttl: Any = None,
+    max_bytes: Any = None,
+    typed: Any = False,
+    key: Any = None,
+    policy: Any = None,
+    single_flight: Any = False,
+) -> Any:
+    """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
+    form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
+    single flight; methods do not keep their instances alive."""
+    if user_function is not None:
+        return _dropin(user_function, None, False)
+    limits = _options.limits(maxsize, ttl, max_bytes, policy)
+    typed_flag = _options.flag("typed", typed)
+    key_fn = _options.key_function("key", key)
+    single = _options.flag("single_flight", single_flight)
+    parameters = {
+        "maxsize": maxsize,
+        "typed": typed_flag,
+        "ttl": ttl,
+        "max_bytes": max_bytes,
+        "key": key_fn,
+        "policy": limits.policy,
+        "single_flight": single,
+    }
+
+    def decorating_function(func: F) -> F:
+        result: F = _wrap(
+            func,
+            parameters=parameters,
+            max_items=limits.max_items,
+            max_bytes=limits.max_bytes,
+            ttl_ns=limits.ttl_ns,
+            policy=limits.policy,
+            typed=typed_flag,
+            key_fn=key_fn,
+            content_keys=True,
+            single_flight=single,
+            weak_self=True,
+        )
+        return result
+
+    return decorating_function
+
+
+# --- the mapping --------------------------------------------------------------------------------
+
+
+class Cache(impl.CacheBase, MutableMapping[Any, Any]):
+    """A dict-like cache: limits, TTL (a default and per entry), a policy, counters."""
+
+    def __init__(
+        self,
+        maxsize: int | None = None,
+        ttl: float | None = None,
+        max_bytes: int | None = None,
+        policy: str | None = None,
+    ) -> None:
+        limits = _options.limits(maxsize, ttl, max_bytes, policy)
+        super().__init__(
+            max_items=limits.max_items,
+            max_bytes=limits.max_bytes,
+            ttl_ns=limits.ttl_ns,
+            policy=limits.policy,
+            weigh=weigh if limits.max_bytes is not None else None,
+        )
+        self._parameters = {
+            "maxsize": maxsize,
+            "ttl": ttl,
+            "max_bytes": max_bytes,
+            "policy": limits.policy,
+        }
+
+    def set(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
+        """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
+        ttl_ns = _options.ttl("ttl", ttl)
+        if not self._set(key, value, ttl_ns):
+            self._refuse(key, value)
+
+    def pop(self, key: Hashable, default: Any = _NOT_GIVEN) -> Any:
+        value = self._pop(key)
+        if value is _MISS_VALUE:
+            if default is _NOT_GIVEN:
+                raise KeyError(key)
+            return default
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._keys())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items() if v is not None)
+        return f"twincache.Cache({args}) with {len(self)} items"
+
+
+_MISS_VALUE: Final[Any] = impl._MISSING

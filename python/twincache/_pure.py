@@ -1,0 +1,677 @@
+"""The pure-Python implementation: the same classes and functions as the native module.
+
+Used when the C++ extension cannot be imported, or when TWINCACHE_PURE=1. It mirrors the core's
+rules and messages (core/src/options.cpp) word for word, so that a program sees the same errors,
+counters and expiry behaviour in both modes. Speed is secondary here; clarity comes first.
+
+Policies: "lru" is exact LRU. "tinylfu" (the core's scan-resistant default) is approximated by a
+segmented LRU: new entries enter a probation segment and move to a protected segment (80% of the
+budget) on their second hit, so a one-pass scan only flushes probation. Which entry a policy evicts
+is not part of the documented behaviour; only "lru" promises an order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import types
+import weakref
+from collections.abc import Callable, Hashable, Iterator
+from functools import _CacheInfo as CacheInfo
+from typing import Any, Final
+
+entry_overhead_bytes: Final = 64
+_INT64_MAX: Final = 2**63 - 1
+_SAFE_INT_MAX: Final = 2**53 - 1
+
+# --- Options: the same checks and words as core/src/options.cpp ---------------------------------
+
+
+def _format_double(value: float) -> str:
+    """Formats like C++ std::to_chars(double): the shortest round-trip digits, in fixed or
+    scientific notation, whichever is shorter (fixed on a tie)."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    sign = "-" if value < 0 or (value == 0 and str(value).startswith("-")) else ""
+    mantissa, _, exp_text = repr(abs(value)).partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    digits = (int_part + frac_part).lstrip("0")
+    # Decimal exponent of the first significant digit.
+    if not digits:
+        return sign + "0"
+    leading_zeros = len(int_part + frac_part) - len((int_part + frac_part).lstrip("0"))
+    point = len(int_part) - leading_zeros - 1 + int(exp_text or 0)
+    digits = digits.rstrip("0")
+    # Scientific: d[.ddd]e+XX
+    sci = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    sci += "e" + ("-" if point < 0 else "+") + f"{abs(point):02d}"
+    # Fixed.
+    if point >= 0:
+        if len(digits) <= point + 1:
+            fixed = digits + "0" * (point + 1 - len(digits))
+        else:
+            fixed = digits[: point + 1] + "." + digits[point + 1 :]
+    else:
+        fixed = "0." + "0" * (-point - 1) + digits
+    return sign + (fixed if len(fixed) <= len(sci) else sci)
+
+
+def _range_error(name: str, allowed: str, got: str) -> ValueError:
+    return ValueError(f"{name} must be {allowed} (got {got})")
+
+
+def parse_limit(name: str, value: int) -> int:
+    """A count or byte budget: an integer in [1, 2**63 - 1]."""
+    if value < 1 or value > _INT64_MAX:
+        raise _range_error(name, f"an integer in [1, {_INT64_MAX}]", str(value))
+    return value
+
+
+def parse_ttl(name: str, seconds: float) -> int:
+    """A TTL in seconds, finite and > 0; returns nanoseconds (at least 1)."""
+    max_units = 4.0e18 / 1e9
+    if not (seconds > 0) or seconds in (float("inf"),) or seconds > max_units:
+        allowed = f"a finite number of seconds > 0 and <= {_format_double(max_units)}"
+        raise _range_error(name, allowed, _format_double(seconds))
+    ns = seconds * 1e9
+    return 1 if ns < 1.0 else int(ns)
+
+
+_POLICIES: Final = ("lru", "tinylfu")
+
+
+def default_policy() -> str:
+    return "lru"
+
+
+def parse_policy(name: str, value: str) -> str:
+    if value == "":
+        return default_policy()
+    if value in _POLICIES:
+        return value
+    raise _range_error(name, "one of 'lru', 'tinylfu'", f"'{value}'")
+
+
+# --- Clock: real monotonic time, or manual time set by tests ------------------------------------
+
+_manual_ns: int | None = None
+
+
+def clock_now() -> int:
+    return time.monotonic_ns() if _manual_ns is None else _manual_ns
+
+
+def clock_set_manual(start_ns: int) -> None:
+    global _manual_ns
+    _manual_ns = start_ns
+
+
+def clock_advance(delta_ns: int) -> None:
+    global _manual_ns
+    if _manual_ns is not None:
+        _manual_ns += delta_ns
+
+
+def clock_set_real() -> None:
+    global _manual_ns
+    _manual_ns = None
+
+
+# --- The table: key -> entry, with limits, TTL, policy and counters -----------------------------
+
+_MISSING: Final[Any] = object()
+
+# An entry is a list, linked into a circular doubly linked list through a root sentinel:
+# most recently used right after the root. Fields by index:
+_PREV, _NEXT, _KEY, _VALUE, _EXPIRES, _WEIGHT, _SEGMENT = range(7)
+# _SEGMENT: 0 probation, 1 protected (tinylfu approximation only), -1 removed.
+_REMOVED: Final = -1
+
+
+class _Ring:
+    """A circular doubly linked list of entries; the root is a sentinel."""
+
+    __slots__ = ("count", "root", "weight")
+
+    def __init__(self) -> None:
+        root: list[Any] = [None] * 7
+        root[_PREV] = root[_NEXT] = root
+        self.root = root
+        self.count = 0
+        self.weight = 0
+
+    def push_front(self, entry: list[Any]) -> None:
+        root = self.root
+        first = root[_NEXT]
+        entry[_PREV] = root
+        entry[_NEXT] = first
+        first[_PREV] = entry
+        root[_NEXT] = entry
+        self.count += 1
+        self.weight += entry[_WEIGHT]
+
+    def unlink(self, entry: list[Any]) -> None:
+        prev, nxt = entry[_PREV], entry[_NEXT]
+        prev[_NEXT] = nxt
+        nxt[_PREV] = prev
+        entry[_PREV] = entry[_NEXT] = None
+        self.count -= 1
+        self.weight -= entry[_WEIGHT]
+
+    def last(self) -> list[Any] | None:
+        tail: list[Any] = self.root[_PREV]
+        return None if tail is self.root else tail
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        entry = self.root[_NEXT]
+        while entry is not self.root:
+            yield entry
+            entry = entry[_NEXT]
+
+
+class _Table:
+    """Entries with their limits, TTL, eviction order and counters. Dict lookups (which may run a
+    key's __hash__/__eq__) happen outside the lock where possible; values leaving the table are
+    released after the lock is dropped, so a value's __del__ may use the cache."""
+
+    def __init__(
+        self,
+        max_items: int | None,
+        max_bytes: int | None,
+        ttl_ns: int | None,
+        policy: str,
+        weigh: Callable[[object], int] | None,
+    ) -> None:
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.ttl_ns = ttl_ns
+        self.policy = policy
+        self.weigh = weigh
+        self.data: dict[Any, list[Any]] = {}
+        self.lock = threading.RLock()
+        self.probation = _Ring()
+        self.protected = _Ring()  # used by the "tinylfu" approximation only
+        self.bytes = 0
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.hits = self.misses = self.inserts = self.updates = self.rejected = 0
+        self.evicted_items = self.evicted_bytes = self.expired = 0
+        self.deleted = self.cleared = 0
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "inserts": self.inserts,
+            "updates": self.updates,
+            "rejected": self.rejected,
+            "evictions": self.evicted_items + self.evicted_bytes,
+            "evicted_items": self.evicted_items,
+            "evicted_bytes": self.evicted_bytes,
+            "expirations": self.expired,
+            "deleted": self.deleted,
+            "cleared": self.cleared,
+            "items": len(self.data),
+            "bytes": self.bytes,
+        }
+
+    # -- internal helpers; callers hold the lock --
+
+    def _unlink(self, entry: list[Any]) -> None:
+        ring = self.protected if entry[_SEGMENT] == 1 else self.probation
+        ring.unlink(entry)
+        entry[_SEGMENT] = _REMOVED
+        self.bytes -= entry[_WEIGHT]
+
+    def _drop(self, entry: list[Any], released: list[Any]) -> None:
+        """Removes a linked entry from the ring and the dict; its value goes to `released`."""
+        self._unlink(entry)
+        key = entry[_KEY]
+        if self.data.get(key) is entry:
+            del self.data[key]
+        released.append(entry[_VALUE])
+        entry[_VALUE] = None
+
+    def _touch(self, entry: list[Any]) -> None:
+        if self.policy == "lru" or entry[_SEGMENT] == 1:
+            ring = self.protected if entry[_SEGMENT] == 1 else self.probation
+            ring.unlink(entry)
+            ring.push_front(entry)
+            return
+        # tinylfu approximation: a hit in probation promotes to protected.
+        self.probation.unlink(entry)
+        entry[_SEGMENT] = 1
+        self.protected.push_front(entry)
+        limit = self._protected_limit()
+        while limit is not None and self.protected.count > 1 and self._over(self.protected, limit):
+            demoted = self.protected.last()
+            assert demoted is not None
+            self.protected.unlink(demoted)
+            demoted[_SEGMENT] = 0
+            self.probation.push_front(demoted)
+
+    def _protected_limit(self) -> tuple[int | None, int | None] | None:
+        if self.max_items is None and self.max_bytes is None:
+            return None
+        items = None if self.max_items is None else max(1, self.max_items * 4 // 5)
+        nbytes = None if self.max_bytes is None else max(1, self.max_bytes * 4 // 5)
+        return items, nbytes
+
+    @staticmethod
+    def _over(ring: _Ring, limit: tuple[int | None, int | None]) -> bool:
+        items, nbytes = limit
+        return (items is not None and ring.count > items) or (
+            nbytes is not None and ring.weight > nbytes
+        )
+
+    def _victim(self) -> list[Any] | None:
+        return self.probation.last() or self.protected.last()
+
+    def _evict_to_fit(self, keep: list[Any], released: list[Any]) -> None:
+        while True:
+            count = self.probation.count + self.protected.count
+            if self.max_items is not None and count > self.max_items:
+                reason = "items"
+            elif self.max_bytes is not None and self.bytes > self.max_bytes:
+                reason = "bytes"
+            else:
+                return
+            victim = self._victim()
+            if victim is None or victim is keep:
+                # Only the new entry is left; it fits by construction (weight <= max_bytes).
+                return
+            self._drop(victim, released)
+            if reason == "items":
+                self.evicted_items += 1
+            else:
+                self.evicted_bytes += 1
+
+    def _weight(self, key: object, value: object) -> int:
+        if self.weigh is None:
+            return 0
+        return self.weigh(key) + self.weigh(value) + entry_overhead_bytes
+
+    # -- public operations --
+
+    def lookup(self, key: Hashable, count: bool = True) -> Any:
+        """The live value for key, or _MISSING; counts a hit or a miss unless count is False."""
+        entry = self.data.get(key)  # may run the key's __hash__/__eq__: no lock held
+        released: list[Any] = []
+        with self.lock:
+            if entry is None or entry[_SEGMENT] == _REMOVED:
+                self.misses += count
+                return _MISSING
+            expires = entry[_EXPIRES]
+            if expires and expires <= clock_now():
+                self._drop(entry, released)
+                self.expired += 1
+                self.misses += count
+                value = _MISSING
+            else:
+                self._touch(entry)
+                self.hits += count
+                value = entry[_VALUE]
+        del released  # an expired value's destructor runs here, outside the lock
+        return value
+
+    def peek(self, key: Hashable) -> bool:
+        """Whether key is live; no counters, no reordering."""
+        entry = self.data.get(key)
+        if entry is None or entry[_SEGMENT] == _REMOVED:
+            return False
+        expires = entry[_EXPIRES]
+        return not (expires and expires <= clock_now())
+
+    def store(
+        self, key: Hashable, value: object, ttl_ns: int | None = None, replace: bool = True
+    ) -> bool:
+        """Inserts or (if replace) updates key. Returns False when the value was refused for its
+        weight; raises nothing for that: callers decide (decorators skip, Cache.set raises)."""
+        weight = self._weight(key, value)  # may run __sizeof__: no lock held
+        if self.max_bytes is not None and weight > self.max_bytes:
+            with self.lock:
+                self.rejected += 1
+            return False
+        ttl = self.ttl_ns if ttl_ns is None else ttl_ns
+        released: list[Any] = []
+        with self.lock:
+            now = clock_now() if ttl else 0
+            entry = self.data.get(key)
+            if entry is not None and entry[_EXPIRES] and entry[_EXPIRES] <= now:
+                self._drop(entry, released)
+                self.expired += 1
+                entry = None
+            if entry is not None:
+                if not replace:
+                    return True
+                released.append(entry[_VALUE])
+                ring = self.protected if entry[_SEGMENT] == 1 else self.probation
+                ring.unlink(entry)
+                self.bytes -= entry[_WEIGHT]
+                entry[_VALUE] = value
+                entry[_WEIGHT] = weight
+                entry[_EXPIRES] = now + ttl if ttl else 0
+                ring.push_front(entry)
+                self.bytes += weight
+                self.updates += 1
+            else:
+                entry = [None, None, key, value, now + ttl if ttl else 0, weight, 0]
+                self.data[key] = entry
+                self.probation.push_front(entry)
+                self.bytes += weight
+                self.inserts += 1
+            self._evict_to_fit(entry, released)
+        del released
+        return True
+
+    def remove(self, key: Hashable) -> tuple[bool, Any]:
+        """Drops key; returns (was_live, value)."""
+        released: list[Any] = []
+        with self.lock:
+            entry = self.data.get(key)
+            if entry is None:
+                return False, _MISSING
+            expires = entry[_EXPIRES]
+            live = not (expires and expires <= clock_now())
+            value = entry[_VALUE]
+            self._drop(entry, released)
+            if live:
+                self.deleted += 1
+            else:
+                self.expired += 1
+        del released
+        return live, value if live else _MISSING
+
+    def clear(self) -> None:
+        released: list[Any] = []
+        with self.lock:
+            for entry in list(self.data.values()):
+                self._drop(entry, released)
+                self.cleared += 1
+        del released
+
+    def live_keys(self) -> list[Any]:
+        now = clock_now()
+        with self.lock:
+            return [
+                e[_KEY]
+                for ring in (self.protected, self.probation)
+                for e in ring
+                if not (e[_EXPIRES] and e[_EXPIRES] <= now)
+            ]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+# --- Keys: the same scheme as functools' lru_cache ----------------------------------------------
+
+_KWD_MARK: Final = (object(),)
+_FAST_TYPES: Final = frozenset({int, str})
+
+
+def _weak_first(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Replaces a hashable, weak-referenceable first argument (an instance, for methods) by a
+    weak reference to it: equal and with the same hash while it lives, never keeping it alive."""
+    if args:
+        first = args[0]
+        if type(first) in _FAST_TYPES:
+            return args
+        try:
+            hash(first)
+            return (weakref.ref(first), *args[1:])
+        except TypeError:
+            pass
+    return args
+
+
+async def _ready(value: object) -> object:
+    return value
+
+
+class Memo:
+    """A memoized function: the object a decorator returns (functools' wrapper semantics)."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        max_items: int | None,
+        max_bytes: int | None,
+        ttl_ns: int | None,
+        policy: str,
+        typed: bool,
+        weigh: Callable[[object], int] | None,
+        key_fn: Callable[..., Any] | None,
+        content_key: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None,
+        miss_hook: Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] | None,
+        is_async: bool,
+        weak_self: bool,
+        parameters: dict[str, Any],
+    ) -> None:
+        self.__wrapped__ = func
+        self._func = func
+        self._typed = typed
+        self._key_fn = key_fn
+        self._content_key = content_key
+        self._miss_hook = miss_hook
+        self._is_async = is_async
+        self._weak_self = weak_self
+        self._parameters = parameters
+        self._no_cache = max_items == 0
+        self._table = _Table(
+            None if max_items == 0 else max_items, max_bytes, ttl_ns, policy, weigh
+        )
+        # id(instance) -> (weak reference with a callback, keys whose first element refers to it)
+        self._watched: dict[int, tuple[weakref.ref[Any], list[Any]]] = {}
+
+    # -- keys --
+
+    def _make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        key_args = _weak_first(args) if self._weak_self else args
+        if self._key_fn is not None:
+            key = self._key_fn(*args, **kwargs)
+            try:
+                hash(key)
+            except TypeError:
+                if self._content_key is None:
+                    raise
+                return self._content_key((key,), {})
+            return key
+        items = key_args
+        if kwargs:
+            items += _KWD_MARK
+            for item in kwargs.items():
+                items += item
+        if self._typed:
+            items += tuple(type(v) for v in args)
+            if kwargs:
+                items += tuple(type(v) for v in kwargs.values())
+        elif len(items) == 1 and type(items[0]) in _FAST_TYPES:
+            return items[0]
+        try:
+            hash(items)
+            return items
+        except TypeError:
+            if self._content_key is None:
+                raise
+            return self._content_key(key_args, kwargs)
+
+    # -- the call path --
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._no_cache:
+            with self._table.lock:
+                self._table.misses += 1
+            return self._func(*args, **kwargs)
+        key = self._make_key(args, kwargs)
+        value = self._table.lookup(key)
+        if value is not _MISSING:
+            return _ready(value) if self._is_async else value
+        if self._miss_hook is not None:
+            return self._miss_hook(key, args, kwargs)
+        value = self._func(*args, **kwargs)
+        self._store(key, value)
+        return value
+
+    def _peek(self, key: Any) -> Any:
+        """The live value for key or _MISSING, without counting a hit or a miss."""
+        return self._table.lookup(key, count=False)
+
+    def _store(self, key: Any, value: object) -> None:
+        """Caches value for key unless key is already live (functools keeps the first result)."""
+        if self._no_cache:
+            return
+        self._table.store(key, value, replace=False)
+        if self._weak_self and isinstance(key, tuple) and key and type(key[0]) is weakref.ref:
+            self._watch(key)
+
+    def _watch(self, key: tuple[Any, ...]) -> None:
+        """Drops key's entry when the instance its first element refers to is collected."""
+        instance = key[0]()
+        if instance is None:
+            return
+        ident = id(instance)
+        watched = self._watched.get(ident)
+        if watched is None or watched[0]() is not instance:
+            table, registry = self._table, self._watched
+            keys: list[Any] = []
+
+            def forget(_ref: object, keys: list[Any] = keys, ident: int = ident) -> None:
+                registry.pop(ident, None)
+                for k in keys:
+                    table.remove(k)
+
+            watched = (weakref.ref(instance, forget), keys)
+            registry[ident] = watched
+        keys_of_instance = watched[1]
+        keys_of_instance.append(key)
+        if len(keys_of_instance) > 2 * len(self._table) + 16:  # forget keys evicted since
+            keys_of_instance[:] = [k for k in keys_of_instance if self._table.peek(k)]
+
+    # -- the functools surface --
+
+    def cache_info(self) -> CacheInfo:
+        t = self._table
+        return CacheInfo(t.hits, t.misses, self._parameters["maxsize"], len(t))
+
+    def cache_clear(self) -> None:
+        self._table.clear()
+        self._table.reset_stats()
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return dict(self._parameters)
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        live, _ = self._table.remove(self._make_key(args, kwargs))
+        return live
+
+    def stats(self) -> dict[str, int]:
+        return self._table.stats()
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return types.MethodType(self, instance)
+
+    def __reduce__(self) -> str:
+        return str(getattr(self, "__qualname__", ""))
+
+    def __copy__(self) -> Memo:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Memo:
+        return self
+
+    def __repr__(self) -> str:
+        return f"<twincache wrapper of {self._func!r}>"
+
+
+class CacheBase:
+    """The storage behind twincache.Cache (which adds the MutableMapping surface)."""
+
+    def __init__(
+        self,
+        *,
+        max_items: int | None,
+        max_bytes: int | None,
+        ttl_ns: int | None,
+        policy: str,
+        weigh: Callable[[object], int] | None,
+    ) -> None:
+        self._table = _Table(max_items, max_bytes, ttl_ns, policy, weigh)
+
+    def __getitem__(self, key: Hashable) -> Any:
+        value = self._table.lookup(key)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        value = self._table.lookup(key)
+        return default if value is _MISSING else value
+
+    def _set(self, key: Hashable, value: object, ttl_ns: int | None) -> bool:
+        return self._table.store(key, value, ttl_ns)
+
+    def __setitem__(self, key: Hashable, value: object) -> None:
+        if not self._table.store(key, value):
+            self._refuse(key, value)
+
+    def _refuse(self, key: Hashable, value: object) -> None:
+        """Raises the core's message for an entry over max_bytes (entry_table.cpp)."""
+        weigh = self._table.weigh
+        assert weigh is not None and self._table.max_bytes is not None
+        key_bytes, value_bytes = weigh(key), weigh(value)
+        total = key_bytes + value_bytes + entry_overhead_bytes
+        raise ValueError(
+            f"entry size (key {key_bytes} + value {value_bytes} + overhead "
+            f"{entry_overhead_bytes} bytes) must be at most max_bytes = "
+            f"{self._table.max_bytes} bytes (got {total} bytes)"
+        )
+
+    def __delitem__(self, key: Hashable) -> None:
+        live, _ = self._table.remove(key)
+        if not live:
+            raise KeyError(key)
+
+    def _pop(self, key: Hashable) -> Any:
+        _, value = self._table.remove(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return self._table.peek(key)
+        except TypeError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def _keys(self) -> list[Any]:
+        return self._table.live_keys()
+
+    def clear(self) -> None:
+        self._table.clear()
+
+    def stats(self) -> dict[str, int]:
+        return self._table.stats()
+
+
+__all__ = [
+    "CacheBase",
+    "CacheInfo",
+    "Memo",
+    "clock_advance",
+    "clock_now",
+    "clock_set_manual",
+    "clock_set_real",
+    "default_policy",
+    "entry_overhead_bytes",
+    "parse_limit",
+    "parse_policy",
+    "parse_ttl",
+]

@@ -1,0 +1,23 @@
+"""Shared fixtures. The whole suite runs twice (scripts/test-python): against the native module
+and with TWINCACHE_PURE=1; the header line says which one is under test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import twincache
+from twincache._testing import ManualClock, manual_clock
+
+
+def pytest_report_header() -> str:
+    mode = "native (C++ core)" if twincache.native else "pure Python"
+    return f"twincache implementation under test: {mode}"
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """Manual time for every cache in the process while the test runs."""
+    with manual_clock() as c:
+        yield c

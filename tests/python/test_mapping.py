@@ -1,0 +1,121 @@
+"""twincache.Cache: a MutableMapping with limits, TTL (default and per entry) and stats."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import pytest
+
+import twincache
+from twincache._testing import ManualClock
+
+
+def test_mapping_api() -> None:
+    c = twincache.Cache()
+    assert isinstance(c, MutableMapping)
+    c["a"] = 1
+    c.set("b", 2)
+    assert c["a"] == 1 and c.get("b") == 2
+    assert c.get("zz") is None and c.get("zz", 5) == 5
+    assert "a" in c and "zz" not in c and [1] not in c
+    assert len(c) == 2
+    assert sorted(c) == ["a", "b"]
+    assert dict(c.items()) == {"a": 1, "b": 2}
+    c["a"] = 10  # update in place
+    assert c["a"] == 10 and len(c) == 2
+    del c["a"]
+    assert "a" not in c
+    with pytest.raises(KeyError):
+        del c["a"]
+    with pytest.raises(KeyError):
+        c["a"]
+    assert c.pop("b") == 2
+    assert c.pop("b", None) is None
+    with pytest.raises(KeyError):
+        c.pop("b")
+    c.update({"x": 1, "y": 2})
+    assert c.setdefault("x", 5) == 1
+    c.clear()
+    assert len(c) == 0 and list(c) == []
+
+
+def test_unhashable_keys_raise_type_error() -> None:
+    c = twincache.Cache()
+    with pytest.raises(TypeError):
+        c[[1]] = 1
+    with pytest.raises(TypeError):
+        c.get([1])
+
+
+def test_stats_counts() -> None:
+    c = twincache.Cache(maxsize=2)
+    c["a"] = 1
+    c["b"] = 2
+    c["a"] = 3
+    c["c"] = 3  # evicts b (a was updated more recently)
+    assert c.get("a") == 3
+    assert c.get("b") is None
+    s = c.stats()
+    assert (s["hits"], s["misses"], s["inserts"], s["updates"]) == (1, 1, 3, 1)
+    assert s["evictions"] == 1 and s["items"] == 2
+    c.clear()
+    s = c.stats()
+    assert s["items"] == 0 and s["cleared"] == 2
+    assert s["hits"] == 1  # clear() keeps counters
+
+
+def test_default_and_per_entry_ttl(clock: ManualClock) -> None:
+    c = twincache.Cache(ttl=10)
+    c["default"] = 1
+    c.set("short", 2, ttl=1)
+    c.set("long", 3, ttl=100)
+    clock.advance(1)
+    assert "short" not in c and c.get("short") is None
+    assert c["default"] == 1
+    clock.advance(9)
+    assert c.get("default") is None
+    assert c["long"] == 3
+    assert sorted(c) == ["long"]
+    assert len(c) == 1
+    assert c.stats()["expirations"] == 2
+
+
+def test_update_restarts_ttl(clock: ManualClock) -> None:
+    c = twincache.Cache(ttl=10)
+    c["k"] = 1
+    clock.advance(8)
+    c["k"] = 2
+    clock.advance(8)
+    assert c["k"] == 2
+
+
+def test_max_bytes_refuses_oversize_and_leaves_the_cache_unchanged() -> None:
+    c = twincache.Cache(max_bytes=10_000)
+    c["small"] = b"x" * 100
+    before = c.stats()
+    with pytest.raises(ValueError, match="max_bytes"):
+        c["big"] = b"x" * 20_000
+    with pytest.raises(ValueError, match="max_bytes"):
+        c.set("small", b"x" * 20_000)
+    assert c["small"] == b"x" * 100
+    after = c.stats()
+    assert after["items"] == before["items"] and after["bytes"] == before["bytes"]
+
+
+def test_max_bytes_evicts_to_fit() -> None:
+    c = twincache.Cache(max_bytes=10_000)
+    for i in range(30):
+        c[i] = bytes(1000)
+    s = c.stats()
+    assert s["bytes"] <= 10_000
+    assert s["evicted_bytes"] == 30 - s["items"]
+    assert 5 <= s["items"] < 10
+
+
+def test_lru_policy_order() -> None:
+    c = twincache.Cache(maxsize=3, policy="lru")
+    for k in "abc":
+        c[k] = k
+    c.get("a")
+    c["d"] = "d"
+    assert sorted(c) == ["a", "c", "d"]
