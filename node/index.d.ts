@@ -75,6 +75,37 @@ export class Cache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   fetch(key: K, loader: (key: K) => V | PromiseLike<V>): Promise<V>;
 }
 
+export interface ByteCacheOptions {
+  max?: number;
+  ttl?: number;
+  maxBytes?: number;
+  policy?: Policy;
+}
+
+/** Byte mode: string keys, string or binary values. With the native addon, keys and values live
+ * in the C++ core outside the V8 heap (no load on the garbage collector); every call crosses
+ * into C++. Binary values come back as fresh Buffers. */
+export class ByteCache implements Iterable<[string, string | Buffer]> {
+  constructor(options?: ByteCacheOptions);
+  get(key: string): string | Buffer | undefined;
+  set(key: string, value: string | Uint8Array, options?: SetOptions): this;
+  has(key: string): boolean;
+  delete(key: string): boolean;
+  clear(): void;
+  readonly size: number;
+  stats(): Stats;
+  resetStats(): void;
+  prune(): number;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string | Buffer>;
+  entries(): IterableIterator<[string, string | Buffer]>;
+  [Symbol.iterator](): IterableIterator<[string, string | Buffer]>;
+  fetch(
+    key: string,
+    loader: (key: string) => string | Uint8Array | PromiseLike<string | Uint8Array>,
+  ): Promise<string | Buffer>;
+}
+
 export interface MemoizeOptions<A extends unknown[]> {
   max?: number;
   /** Time to live of a result in milliseconds (> 0). */
@@ -110,6 +141,7 @@ export const _testing: {
 declare const twincache: {
   memoize: typeof memoize;
   Cache: typeof Cache;
+  ByteCache: typeof ByteCache;
   native: boolean;
   _testing: typeof _testing;
 };

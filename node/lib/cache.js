@@ -9,13 +9,15 @@
 // subclass (native.js) hands inserts, evictions and removals to the C++ core's entry table and
 // makes a hit append the slot to a ring the core drains, so hits never cross into C++.
 const { clock } = require('./clock');
-const { cacheOptions, setTtl } = require('./options');
+const { cacheOptions, setTtl, entrySizeStatus } = require('./options');
 const { makeError, typeError } = require('./errors');
 
 const NIL = 0xffffffff;
 // Per-entry cost charged against maxBytes on top of key and value: the core's
 // entry_overhead_bytes (core/include/twincache/options.hpp), so both languages count alike.
 const ENTRY_OVERHEAD = 64;
+// The most one entry may weigh (the core stores weights in 32 bits).
+const MAX_ENTRY_WEIGHT = 0xffffffff;
 
 // Default weight of a value: strings by length, binary data by byteLength, anything else 8.
 // Pass `sizeOf` for objects whose size matters.
@@ -126,12 +128,10 @@ class Cache {
   set(key, value, options) {
     const ttl = options === undefined ? this._ttl : setTtl(options, this._ttl);
     const w = this._weigh(key, value);
-    if (w > this._maxBytes) {
+    if (w > this._maxBytes || w > MAX_ENTRY_WEIGHT) {
       this._rejected++;
-      throw makeError(
-        'value_too_large',
-        `entry weight must be <= maxBytes ${this._maxBytes} (got ${w}: key + value + ${ENTRY_OVERHEAD})`,
-      );
+      const kw = keyWeight(key);
+      throw makeError(...entrySizeStatus(this._maxBytes, kw, w - kw - ENTRY_OVERHEAD));
     }
     this._store(key, value, w, ttl);
     return this;
@@ -307,7 +307,7 @@ class Cache {
         if (this._inflight.get(key) === p) {
           this._inflight.delete(key);
           const w = this._weigh(key, value);
-          if (w <= this._maxBytes) this._store(key, value, w, this._ttl);
+          if (w <= this._maxBytes && w <= MAX_ENTRY_WEIGHT) this._store(key, value, w, this._ttl);
           else this._rejected++;
         }
         return value;
@@ -417,4 +417,4 @@ class Cache {
   }
 }
 
-module.exports = { Cache, defaultSizeOf, ENTRY_OVERHEAD, NIL };
+module.exports = { Cache, defaultSizeOf, keyWeight, ENTRY_OVERHEAD, MAX_ENTRY_WEIGHT, NIL };

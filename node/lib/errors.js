@@ -48,7 +48,8 @@ function typeError(name, expected, value) {
 
 // The shortest round-trip form of a double, as C++'s std::to_chars(double) prints it: the same
 // digits as JavaScript's String(), in fixed or scientific notation, whichever is shorter (fixed
-// on a tie); exponents have a sign and at least two digits ("1e+05").
+// on a tie; integral values in fixed notation exactly); exponents have a sign and at least two
+// digits ("1e+05"). Checked against the core over random doubles by tests/node/errors.test.js.
 function formatDouble(v) {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return 'Infinity';
@@ -59,7 +60,8 @@ function formatDouble(v) {
   const digits = mant.replace('.', '');
   const exp = Number(expPart);
   let fixed;
-  if (exp >= digits.length - 1) fixed = digits + '0'.repeat(exp - digits.length + 1);
+  // An integral value in fixed notation is printed exactly (as printf's %f would).
+  if (exp >= digits.length - 1) fixed = BigInt(Math.abs(v)).toString();
   else if (exp >= 0) fixed = digits.slice(0, exp + 1) + '.' + digits.slice(exp + 1);
   else fixed = '0.' + '0'.repeat(-exp - 1) + digits;
   const e = Math.abs(exp);
@@ -108,6 +110,16 @@ const pureChecks = {
   policy(name, value) {
     if (value === '' || value === 'lru' || value === 'tinylfu') return null;
     return rangeStatus(name, "one of 'lru', 'tinylfu'", `'${value}'`);
+  },
+  // check_entry_size (core/src/entry_table.cpp) for an entry known to be too heavy.
+  entrySize(maxBytes, keyBytes, valueWeight) {
+    const MAX_ENTRY = 0xffffffff;
+    const limit = maxBytes <= MAX_ENTRY ? `max_bytes = ${maxBytes} bytes` : `${MAX_ENTRY} bytes`;
+    return [
+      'value_too_large',
+      `entry size (key ${keyBytes} + value ${valueWeight} + overhead 64 bytes) must be at most ` +
+        `${limit} (got ${keyBytes + valueWeight + 64} bytes)`,
+    ];
   },
 };
 

@@ -7,18 +7,24 @@ const { testing, attachAddon } = require('./clock');
 const options = require('./options');
 const memo = require('./memoize');
 const { Cache: PureCache } = require('./cache');
+const { makeByteCache, makePureByteStore } = require('./bytecache');
 
 let Cache = PureCache;
+let ByteCache;
 if (addon !== null) {
   options.useNativeChecks(addon);
   attachAddon(addon);
   Cache = require('./native').makeNativeCache(addon, PureCache);
   memo.useCacheClass(Cache);
+  ByteCache = makeByteCache(addon.ByteStore);
+} else {
+  ByteCache = makeByteCache(makePureByteStore(PureCache));
 }
 
 module.exports = {
   memoize: memo.memoize,
   Cache,
+  ByteCache,
   native: addon !== null,
   // Private: an injected clock for tests (useManualClock, advance, useRealClock). Not API.
   _testing: testing,

@@ -13,6 +13,7 @@
 // A single string argument that itself starts with '\u0000'..'\u0002' takes the encoded form, so
 // the three kinds of key can never collide.
 let { Cache } = require('./cache');
+const { MAX_ENTRY_WEIGHT } = require('./cache');
 
 // Native mode: memoize stands on the native Cache (set once by index.js at load).
 function useCacheClass(C) {
@@ -117,7 +118,7 @@ function memoize(fn, options) {
         const s = map.get(key);
         if (s !== undefined && cache._vals[s] === p) {
           const w = cache._weigh(key, value);
-          if (w > cache._maxBytes) {
+          if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
             cache._rejected++;
             cache._drop(s);
           } else {
@@ -153,7 +154,7 @@ function memoize(fn, options) {
     cache._misses++;
     const value = fn.apply(this, arguments);
     const w = cache._weigh(key, value);
-    if (w > cache._maxBytes) {
+    if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
       cache._rejected++;
       return value;
     }

@@ -14,6 +14,8 @@ function useNativeChecks(addon) {
     limit: (name, value) => addon.checkLimit(name, value),
     ttl: (name, value) => addon.checkTtl(name, value),
     policy: (name, value) => addon.checkPolicy(name, value),
+    entrySize: (maxBytes, keyBytes, valueWeight) =>
+      addon.checkEntrySize(maxBytes, keyBytes, valueWeight),
   };
   defaultPolicyName = addon.defaultPolicy();
 }
@@ -73,7 +75,18 @@ function optionalFunction(name, value) {
 
 const CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'sizeOf', 'policy'];
 const MEMOIZE_OPTIONS = ['max', 'ttl', 'maxBytes', 'key', 'policy'];
+const BYTE_CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'policy'];
 const SET_OPTIONS = ['ttl'];
+
+function byteCacheOptions(options) {
+  const o = checkObject(options, BYTE_CACHE_OPTIONS);
+  return {
+    max: limit('max', o.max),
+    ttl: ttl('ttl', o.ttl),
+    maxBytes: limit('maxBytes', o.maxBytes),
+    policy: policy('policy', o.policy),
+  };
+}
 
 function cacheOptions(options) {
   const o = checkObject(options, CACHE_OPTIONS);
@@ -103,4 +116,18 @@ function setTtl(options, fallback) {
   return o.ttl === undefined ? fallback : ttl('ttl', o.ttl);
 }
 
-module.exports = { cacheOptions, memoizeOptions, setTtl, useNativeChecks, optionalFunction };
+// The status of an entry too heavy to store (the caller already knows it is): the core's
+// check_entry_size message.
+function entrySizeStatus(maxBytes, keyBytes, valueWeight) {
+  return checks.entrySize(maxBytes, keyBytes, valueWeight);
+}
+
+module.exports = {
+  entrySizeStatus,
+  byteCacheOptions,
+  cacheOptions,
+  memoizeOptions,
+  setTtl,
+  useNativeChecks,
+  optionalFunction,
+};

@@ -109,7 +109,11 @@ test('an entry heavier than maxBytes is refused and the cache is unchanged', () 
     (err) => {
       assert.ok(err instanceof RangeError);
       assert.equal(err.code, 'ERR_TWINCACHE_VALUE_TOO_LARGE');
-      assert.match(err.message, /maxBytes 200/);
+      assert.equal(
+        err.message,
+        'entry size (key 1 + value 500 + overhead 64 bytes) must be at most ' +
+          'max_bytes = 200 bytes (got 565 bytes)',
+      );
       return true;
     },
   );

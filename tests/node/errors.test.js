@@ -15,7 +15,7 @@ const cases = [
   [{ max: 0 }, RangeError, RANGE, `max must be ${LIMIT} (got 0)`],
   [{ max: 1.5 }, RangeError, RANGE, `max must be ${LIMIT} (got 1.5)`],
   [{ max: NaN }, RangeError, RANGE, `max must be ${LIMIT} (got NaN)`],
-  [{ max: 2 ** 60 }, RangeError, RANGE, `max must be ${LIMIT} (got 1152921504606847000)`],
+  [{ max: 2 ** 60 }, RangeError, RANGE, `max must be ${LIMIT} (got 1152921504606846976)`],
   [{ max: 100000.5 }, RangeError, RANGE, `max must be ${LIMIT} (got 100000.5)`],
   [{ maxBytes: -1e5 }, RangeError, RANGE, `maxBytes must be ${LIMIT} (got -1e+05)`],
   [{ maxBytes: -Infinity }, RangeError, RANGE, `maxBytes must be ${LIMIT} (got -Infinity)`],
@@ -98,4 +98,20 @@ test('options must be an object with known names', () => {
     name: 'TypeError',
     message: 'sizeOf must be a function (got number 3)',
   });
+});
+
+test('the pure-JS number format matches the core (native run)', (t) => {
+  const { addon } = require('../../node/lib/binding');
+  if (addon === null) {
+    t.skip('pure mode: no core to compare with');
+    return;
+  }
+  const { formatDouble } = require('../../node/lib/errors');
+  let seed = 42;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let i = 0; i < 20000; i++) {
+    const v = -rand() * 10 ** Math.floor(rand() * 640 - 320);
+    const core = addon.checkLimit('x', v)[1].match(/got (.*)\)$/)[1];
+    assert.equal(formatDouble(v), core, `for ${v}`);
+  }
 });

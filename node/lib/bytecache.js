@@ -1,0 +1,192 @@
+'use strict';
+// bytecache.js: ByteCache, the byte mode. Keys are strings; values are strings or binary data
+// (Buffer / Uint8Array, returned as a fresh Buffer). In native mode keys and values live in the
+// C++ core (addon ByteStore), outside the V8 heap: a million entries are one small JavaScript
+// object to the garbage collector. Every call crosses into C++ (~0.1-0.3 us), so ByteCache is for
+// big caches; Cache stays the fast path for hot, small ones. TTLs are kept by the core's clock.
+// In pure mode the same API runs on the JavaScript Cache (values then live in the V8 heap).
+const { Buffer } = require('node:buffer');
+const { makeError, typeError } = require('./errors');
+const { byteCacheOptions, setTtl, entrySizeStatus } = require('./options');
+
+const ENTRY_OVERHEAD = 64;
+
+function checkKey(key) {
+  if (typeof key !== 'string') throw typeError('key', 'a string', key);
+}
+
+function checkValue(value) {
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    throw typeError('value', 'a string, a Buffer or a Uint8Array', value);
+  }
+}
+
+// Pure mode's store: the JavaScript Cache, weighing keys and values in UTF-8 bytes as the core
+// does, and copying binary values in and out as the native store does.
+function makePureByteStore(PureCache) {
+  class ByteWeighedCache extends PureCache {
+    _weigh(key, value) {
+      const vw = typeof value === 'string' ? Buffer.byteLength(value) : value.byteLength;
+      return Buffer.byteLength(key) + vw + ENTRY_OVERHEAD;
+    }
+  }
+  return class PureByteStore {
+    constructor(max, maxBytes, ttl, policy) {
+      this._c = new ByteWeighedCache({ max, maxBytes, ttl: ttl === 0 ? undefined : ttl, policy });
+    }
+    get(key) {
+      const v = this._c.get(key);
+      return v instanceof Uint8Array ? Buffer.from(v) : v;
+    }
+    has(key) {
+      return this._c.has(key);
+    }
+    set(key, value, ttl) {
+      const c = this._c;
+      const stored = typeof value === 'string' ? value : Buffer.from(value);
+      const w = c._weigh(key, stored);
+      if (w > c._maxBytes || w > 0xffffffff) {
+        c._rejected++;
+        const kw = Buffer.byteLength(key);
+        return entrySizeStatus(c._maxBytes, kw, w - kw - ENTRY_OVERHEAD);
+      }
+      c._store(key, stored, w, ttl === 0 ? c._ttl : ttl);
+      return null;
+    }
+    delete(key) {
+      return this._c.delete(key);
+    }
+    clear() {
+      this._c.clear();
+    }
+    size() {
+      return this._c.size;
+    }
+    stats() {
+      return this._c.stats();
+    }
+    resetStats() {
+      this._c.resetStats();
+    }
+    entries(withValues) {
+      const out = [];
+      for (const [k, v] of this._c.entries()) {
+        out.push(withValues ? [k, v instanceof Uint8Array ? Buffer.from(v) : v] : k);
+      }
+      return out;
+    }
+    prune() {
+      return this._c.prune();
+    }
+  };
+}
+
+function makeByteCache(Store) {
+  class ByteCache {
+    constructor(options) {
+      const o = byteCacheOptions(options);
+      this._store = new Store(o.max, o.maxBytes, o.ttl, o.policy);
+      this._inflight = null;
+    }
+
+    get(key) {
+      checkKey(key);
+      return this._store.get(key);
+    }
+
+    has(key) {
+      checkKey(key);
+      return this._store.has(key);
+    }
+
+    // Returns the cache; an entry heavier than maxBytes throws RangeError
+    // (ERR_TWINCACHE_VALUE_TOO_LARGE) and leaves the cache unchanged.
+    set(key, value, options) {
+      checkKey(key);
+      checkValue(value);
+      const ttl = options === undefined ? 0 : setTtl(options, 0);
+      const st = this._store.set(key, value, ttl);
+      if (st !== null) throw makeError(st[0], st[1]);
+      return this;
+    }
+
+    delete(key) {
+      checkKey(key);
+      if (this._inflight !== null) this._inflight.delete(key);
+      return this._store.delete(key);
+    }
+
+    clear() {
+      if (this._inflight !== null) this._inflight.clear();
+      this._store.clear();
+    }
+
+    get size() {
+      return this._store.size();
+    }
+
+    stats() {
+      return this._store.stats();
+    }
+
+    resetStats() {
+      this._store.resetStats();
+    }
+
+    prune() {
+      return this._store.prune();
+    }
+
+    *keys() {
+      yield* this._store.entries(false);
+    }
+
+    *values() {
+      for (const [, v] of this._store.entries(true)) yield v;
+    }
+
+    *entries() {
+      yield* this._store.entries(true);
+    }
+
+    [Symbol.iterator]() {
+      return this.entries();
+    }
+
+    // As Cache.fetch: one loader call per key at a time; resolved values are stored (they must
+    // be strings or binary data), rejections are not.
+    fetch(key, loader) {
+      checkKey(key);
+      if (typeof loader !== 'function') throw typeError('loader', 'a function', loader);
+      const hit = this._store.get(key);
+      if (hit !== undefined) return Promise.resolve(hit);
+      if (this._inflight === null) this._inflight = new Map();
+      const pending = this._inflight.get(key);
+      if (pending !== undefined) return pending;
+      let result;
+      try {
+        result = loader(key);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      const p = Promise.resolve(result).then(
+        (value) => {
+          if (this._inflight.get(key) === p) {
+            this._inflight.delete(key);
+            this.set(key, value);
+          }
+          return value;
+        },
+        (err) => {
+          if (this._inflight.get(key) === p) this._inflight.delete(key);
+          throw err;
+        },
+      );
+      this._inflight.set(key, p);
+      return p;
+    }
+  }
+  return ByteCache;
+}
+
+module.exports = { makeByteCache, makePureByteStore };
