@@ -1,0 +1,306 @@
+// Tests for the single-threaded slot engine (entry_table.hpp): limits at their edges, TTL
+// through an injected clock, updates at capacity, every removal reason, slot reuse. Tests that do
+// not depend on which entry a policy picks run under both policies.
+#include "twincache/entry_table.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace twincache {
+namespace {
+
+constexpr time_ns sec = 1'000'000'000;
+
+struct removed_log {
+  std::vector<std::pair<std::uint32_t, removal_reason>> events;
+  auto callback() {
+    return [this](std::uint32_t s, removal_reason r) { events.emplace_back(s, r); };
+  }
+};
+
+limits make_limits(std::uint64_t items, std::uint64_t bytes = unlimited,
+                   std::uint64_t value_bytes = unlimited) {
+  limits l;
+  l.max_items = items;
+  l.max_bytes = bytes;
+  l.max_value_bytes = value_bytes;
+  return l;
+}
+
+class EntryTable : public ::testing::TestWithParam<policy_kind> {
+ protected:
+  std::shared_ptr<clock> clk = [] {
+    auto c = std::make_shared<clock>();
+    c->set_manual(1000 * sec);
+    return c;
+  }();
+  removed_log log;
+
+  std::uint32_t must_insert(entry_table& t, std::uint64_t hash, std::uint64_t key_bytes,
+                            std::uint64_t value_weight,
+                            std::optional<time_ns> ttl = std::nullopt) {
+    std::uint32_t slot = no_slot;
+    status st = t.insert(hash, key_bytes, value_weight, ttl, slot, log.callback());
+    EXPECT_TRUE(st.ok()) << st.message();
+    return slot;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(BothPolicies, EntryTable,
+                         ::testing::Values(policy_kind::lru, policy_kind::tinylfu),
+                         [](const auto& info) { return std::string(policy_name(info.param)); });
+
+TEST_P(EntryTable, InsertThenHitAndMissAreCounted) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  const std::uint32_t s = must_insert(t, 42, 3, 5);
+  EXPECT_TRUE(t.lookup(s, clk->now(), log.callback()));
+  t.record_miss();
+  const stats st = t.stats();
+  EXPECT_EQ(st.hits, 1u);
+  EXPECT_EQ(st.misses, 1u);
+  EXPECT_EQ(st.inserts, 1u);
+  EXPECT_EQ(st.items, 1u);
+  EXPECT_EQ(st.bytes, 3 + 5 + entry_overhead_bytes);
+  EXPECT_EQ(t.meta(s).hash, 42u);
+}
+
+TEST_P(EntryTable, ExpiresExactlyAtSetTimePlusTtl) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  const std::uint32_t s = must_insert(t, 1, 1, 1, 5 * sec);
+  clk->advance(5 * sec - 1);
+  EXPECT_TRUE(t.is_live(s, clk->now())) << "one nanosecond before set time + ttl: live";
+  clk->advance(1);
+  EXPECT_FALSE(t.is_live(s, clk->now())) << "at set time + ttl: expired";
+  EXPECT_FALSE(t.lookup(s, clk->now(), log.callback()));
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_EQ(log.events[0].second, removal_reason::expired);
+  const stats st = t.stats();
+  EXPECT_EQ(st.expired, 1u);
+  EXPECT_EQ(st.misses, 1u);
+  EXPECT_EQ(st.items, 0u);
+  EXPECT_EQ(st.bytes, 0u);
+}
+
+TEST_P(EntryTable, PerEntryTtlOverridesTheDefault) {
+  entry_table t(make_limits(10), GetParam(), clk, 10 * sec);
+  const std::uint32_t with_default = must_insert(t, 1, 1, 1);
+  const std::uint32_t short_ttl = must_insert(t, 2, 1, 1, 2 * sec);
+  const std::uint32_t long_ttl = must_insert(t, 3, 1, 1, 60 * sec);
+  clk->advance(2 * sec);
+  EXPECT_FALSE(t.is_live(short_ttl, clk->now()));
+  EXPECT_TRUE(t.is_live(with_default, clk->now()));
+  clk->advance(8 * sec);
+  EXPECT_FALSE(t.is_live(with_default, clk->now()));
+  EXPECT_TRUE(t.is_live(long_ttl, clk->now()));
+}
+
+TEST_P(EntryTable, NoTtlNeverExpires) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  const std::uint32_t s = must_insert(t, 1, 1, 1);
+  clk->advance(200LL * 365 * 24 * 3600 * sec);
+  EXPECT_TRUE(t.is_live(s, clk->now()));
+  EXPECT_EQ(t.meta(s).expiry, never);
+  EXPECT_EQ(t.ttl_items(), 0u);
+}
+
+TEST_P(EntryTable, RejectsNonPositiveTtlNamingIt) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  std::uint32_t slot = no_slot;
+  status st = t.insert(1, 1, 1, time_ns{0}, slot, log.callback());
+  EXPECT_EQ(st.code(), status_code::out_of_range);
+  EXPECT_EQ(st.message(), "ttl must be > 0 nanoseconds (got 0)");
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(validate_table_options(make_limits(1), time_ns{-5}).message(),
+            "default_ttl must be > 0 nanoseconds (got -5)");
+}
+
+TEST_P(EntryTable, MaxItemsExactlyFullKeepsAllOneMoreEvictsOne) {
+  entry_table t(make_limits(3), GetParam(), clk);
+  for (std::uint64_t h = 1; h <= 3; ++h) must_insert(t, h, 1, 1);
+  EXPECT_TRUE(log.events.empty()) << "exactly full: nothing evicted";
+  EXPECT_EQ(t.size(), 3u);
+  must_insert(t, 4, 1, 1);
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_EQ(log.events[0].second, removal_reason::evicted_items);
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.stats().evicted_items, 1u);
+  EXPECT_EQ(t.stats().evicted_bytes, 0u);
+}
+
+TEST_P(EntryTable, MaxBytesExactlyFullKeepsAllOneByteOverEvicts) {
+  const std::uint64_t w = 10 + 20 + entry_overhead_bytes;  // key 10, value 20
+  entry_table t(make_limits(unlimited, 3 * w), GetParam(), clk);
+  for (std::uint64_t h = 1; h <= 3; ++h) must_insert(t, h, 10, 20);
+  EXPECT_EQ(t.bytes(), 3 * w);
+  EXPECT_TRUE(log.events.empty()) << "exactly full: nothing evicted";
+  must_insert(t, 4, 10, 21);  // one byte more than the one it displaces
+  EXPECT_EQ(t.stats().evicted_bytes, 2u) << "3w - w + (w + 1) > 3w: a second entry must go";
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.bytes(), 2 * w + 1);
+  for (const auto& [slot, reason] : log.events) EXPECT_EQ(reason, removal_reason::evicted_bytes);
+}
+
+TEST_P(EntryTable, OversizeValueIsRejectedAndTheTableUnchanged) {
+  entry_table t(make_limits(10, 1000, 100), GetParam(), clk);
+  const std::uint32_t s = must_insert(t, 1, 4, 100);  // exactly max_value_bytes: fine
+  std::uint32_t slot = no_slot;
+  status st = t.insert(2, 4, 101, std::nullopt, slot, log.callback());
+  EXPECT_EQ(st.code(), status_code::value_too_large);
+  EXPECT_EQ(st.message(), "value size must be at most max_value_bytes = 100 bytes (got 101 bytes)");
+  EXPECT_EQ(slot, no_slot);
+
+  entry_table big(make_limits(10, 200), GetParam(), clk);
+  must_insert(big, 1, 36, 100);  // 36 + 100 + 64 = 200: exactly max_bytes
+  st = big.insert(2, 37, 100, std::nullopt, slot, log.callback());
+  EXPECT_EQ(st.code(), status_code::value_too_large);
+  EXPECT_EQ(st.message(),
+            "entry size (key 37 + value 100 + overhead 64 bytes) must be at most "
+            "max_bytes = 200 bytes (got 201 bytes)");
+  EXPECT_EQ(big.size(), 1u) << "rejecting must not evict anything";
+  EXPECT_EQ(big.stats().rejected, 1u);
+  EXPECT_TRUE(log.events.empty());
+
+  // An update with an oversize value keeps the old entry as it was.
+  st = t.update(s, 4, 101, std::nullopt, log.callback());
+  EXPECT_EQ(st.code(), status_code::value_too_large);
+  EXPECT_EQ(t.meta(s).weight, 4 + 100 + entry_overhead_bytes);
+  EXPECT_EQ(t.stats().rejected, 2u);
+  EXPECT_EQ(t.stats().updates, 0u);
+}
+
+TEST_P(EntryTable, HugeSizesDoNotWrapAround) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  std::uint32_t slot = no_slot;
+  status st = t.insert(1, 8, ~std::uint64_t{0} - 10, std::nullopt, slot, log.callback());
+  EXPECT_EQ(st.code(), status_code::value_too_large);
+  EXPECT_EQ(st.message(),
+            "entry size (key 8 + value 18446744073709551605 + overhead 64 bytes) must be at "
+            "most 4294967295 bytes (got more than 2^64 bytes)");
+}
+
+TEST_P(EntryTable, UpdateAtCapacityEvictsOnlyForTheWeightItAdds) {
+  const std::uint64_t w = 4 + 10 + entry_overhead_bytes;
+  entry_table t(make_limits(3, 3 * w + 5), GetParam(), clk);
+  std::uint32_t s[3];
+  for (std::uint64_t h = 0; h < 3; ++h) s[h] = must_insert(t, h + 1, 4, 10);
+  // Same weight, then smaller, then up to exactly full: nothing else moves.
+  ASSERT_TRUE(t.update(s[0], 4, 10, std::nullopt, log.callback()).ok());
+  ASSERT_TRUE(t.update(s[1], 4, 3, std::nullopt, log.callback()).ok());
+  EXPECT_EQ(t.bytes(), 3 * w - 7);
+  ASSERT_TRUE(t.update(s[2], 4, 22, std::nullopt, log.callback()).ok());  // +12 = 3w + 5
+  EXPECT_TRUE(log.events.empty());
+  EXPECT_EQ(t.bytes(), 3 * w + 5);
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.stats().updates, 3u);
+  // One byte more than fits: exactly one other entry leaves, and the count stays exact.
+  ASSERT_TRUE(t.update(s[2], 4, 23, std::nullopt, log.callback()).ok());
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_NE(log.events[0].first, s[2]) << "the updated entry is never its own victim";
+  EXPECT_EQ(log.events[0].second, removal_reason::evicted_bytes);
+  const std::uint64_t left = log.events[0].first == s[0] ? t.meta(s[1]).weight
+                                                         : t.meta(s[0]).weight;
+  EXPECT_EQ(t.bytes(), left + 4 + 23 + entry_overhead_bytes);
+  EXPECT_TRUE(t.is_resident(s[2]));
+}
+
+TEST_P(EntryTable, UpdateRestartsTheTtl) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  const std::uint32_t s = must_insert(t, 1, 1, 1, 10 * sec);
+  clk->advance(9 * sec);
+  ASSERT_TRUE(t.update(s, 1, 1, 10 * sec, log.callback()).ok());
+  clk->advance(9 * sec);
+  EXPECT_TRUE(t.is_live(s, clk->now()));
+  ASSERT_TRUE(t.update(s, 1, 1, std::nullopt, log.callback()).ok());
+  EXPECT_EQ(t.meta(s).expiry, never) << "no TTL and no default: the new value never expires";
+  EXPECT_EQ(t.ttl_items(), 0u);
+}
+
+TEST_P(EntryTable, EraseClearAndResetStatsCountAsDocumented) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  const std::uint32_t a = must_insert(t, 1, 1, 1);
+  must_insert(t, 2, 1, 1);
+  must_insert(t, 3, 1, 1);
+  t.erase(a, log.callback());
+  EXPECT_EQ(t.clear(log.callback()), 2u);
+  stats st = t.stats();
+  EXPECT_EQ(st.deleted, 1u);
+  EXPECT_EQ(st.cleared, 2u);
+  EXPECT_EQ(st.inserts, 3u) << "clear() keeps counters";
+  EXPECT_EQ(st.items, 0u);
+  EXPECT_EQ(st.bytes, 0u);
+  ASSERT_EQ(log.events.size(), 3u);
+  EXPECT_EQ(log.events[0].second, removal_reason::deleted);
+  EXPECT_EQ(log.events[1].second, removal_reason::cleared);
+  t.reset_stats();
+  st = t.stats();
+  EXPECT_EQ(st.inserts + st.deleted + st.cleared + st.hits + st.misses, 0u);
+  // The table works after clear().
+  const std::uint32_t b = must_insert(t, 9, 1, 1);
+  EXPECT_TRUE(t.is_live(b, clk->now()));
+}
+
+TEST_P(EntryTable, ReleasedSlotsAreReused) {
+  entry_table t(make_limits(10), GetParam(), clk);
+  const std::uint32_t a = must_insert(t, 1, 1, 1);
+  must_insert(t, 2, 1, 1);
+  t.erase(a, log.callback());
+  EXPECT_FALSE(t.is_resident(a));
+  EXPECT_EQ(must_insert(t, 3, 1, 1), a);
+  EXPECT_EQ(t.slot_count(), 2u);
+}
+
+TEST_P(EntryTable, ExpireBatchRemovesOnlyExpiredAndStopsAtItsBudget) {
+  entry_table t(make_limits(unlimited), GetParam(), clk);
+  for (std::uint64_t h = 0; h < 100; ++h) must_insert(t, h, 1, 1, h % 2 ? 5 * sec : 50 * sec);
+  EXPECT_EQ(t.expire_batch(clk->now(), 64, 1000, log.callback()), 0u);
+  clk->advance(5 * sec);
+  EXPECT_EQ(t.expire_batch(clk->now(), 20, 1000, log.callback()), 20u) << "at most max_removed";
+  EXPECT_EQ(t.expire_batch(clk->now(), 64, 10, log.callback()), 5u)
+      << "10 slots looked at, half of them odd";
+  EXPECT_EQ(t.expire_batch(clk->now(), 64, 1000, log.callback()), 25u);
+  EXPECT_EQ(t.size(), 50u);
+  EXPECT_EQ(t.stats().expired, 50u);
+  for (const auto& [slot, reason] : log.events) {
+    EXPECT_EQ(reason, removal_reason::expired);
+    EXPECT_EQ(slot % 2, 1u);
+  }
+}
+
+TEST(EntryTableLru, EvictsTheLeastRecentlyUsed) {
+  auto clk = std::make_shared<clock>();
+  clk->set_manual(0);
+  removed_log log;
+  entry_table t(make_limits(3), policy_kind::lru, clk);
+  std::uint32_t s[4];
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(t.insert(i, 1, 1, std::nullopt, s[i], log.callback()).ok());
+  }
+  t.hit(s[0]);
+  ASSERT_TRUE(t.insert(3, 1, 1, std::nullopt, s[3], log.callback()).ok());
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_EQ(log.events[0].first, s[1]);
+}
+
+TEST(EntryTableBudget, SharedBudgetCountsAcrossTables) {
+  limits l = make_limits(4);
+  budget shared(l);
+  removed_log log;
+  entry_table a(l, policy_kind::lru, nullptr, std::nullopt, &shared, 2);
+  entry_table b(l, policy_kind::lru, nullptr, std::nullopt, &shared, 2);
+  std::uint32_t s;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(a.insert(i, 1, 1, std::nullopt, s, log.callback()).ok());
+  ASSERT_TRUE(b.insert(9, 1, 1, std::nullopt, s, log.callback()).ok());
+  EXPECT_EQ(shared.items(), 4u);
+  EXPECT_TRUE(log.events.empty());
+  ASSERT_TRUE(b.insert(10, 1, 1, std::nullopt, s, log.callback()).ok());
+  EXPECT_EQ(log.events.size(), 1u) << "b evicts its own entry first";
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_FALSE(shared.over());
+}
+
+}  // namespace
+}  // namespace twincache
