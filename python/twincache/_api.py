@@ -12,6 +12,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from typing import Any, Final, TypeVar, overload
 
@@ -185,6 +186,36 @@ def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., An
     return miss
 
 
+def _instance_watcher(memo: Any) -> Callable[[tuple[Any, ...]], None]:
+    """For the configured form, whose keys hold a method's instance weakly: when the instance
+    is collected, its entries are dropped (so they do not linger until evicted)."""
+    # id(instance) -> (weak reference with a callback, keys whose first element refers to it)
+    watched: dict[int, tuple[weakref.ref[Any], list[Any]]] = {}
+
+    def watch(key: tuple[Any, ...]) -> None:
+        instance = key[0]()
+        if instance is None:
+            return
+        ident = id(instance)
+        entry = watched.get(ident)
+        if entry is None or entry[0]() is not instance:
+            keys: list[Any] = []
+
+            def forget(_ref: object, keys: list[Any] = keys, ident: int = ident) -> None:
+                watched.pop(ident, None)
+                for k in keys:
+                    memo._discard(k)
+
+            entry = (weakref.ref(instance, forget), keys)
+            watched[ident] = entry
+        keys_of_instance = entry[1]
+        keys_of_instance.append(key)
+        if len(keys_of_instance) > 2 * memo.stats()["items"] + 16:  # forget evicted keys
+            keys_of_instance[:] = [k for k in keys_of_instance if memo._peek(k) is not _MISS_VALUE]
+
+    return watch
+
+
 # --- decorators ---------------------------------------------------------------------------------
 
 
@@ -220,6 +251,8 @@ def _wrap(
         weak_self=weak_self,
         parameters=parameters,
     )
+    if weak_self:
+        memo._watch_hook = _instance_watcher(memo)
     if is_async:
         memo._miss_hook = _async_miss_hook(memo, func)
     elif single_flight:

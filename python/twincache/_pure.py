@@ -465,8 +465,8 @@ class Memo:
         self._table = _Table(
             None if max_items == 0 else max_items, max_bytes, ttl_ns, policy, weigh
         )
-        # id(instance) -> (weak reference with a callback, keys whose first element refers to it)
-        self._watched: dict[int, tuple[weakref.ref[Any], list[Any]]] = {}
+        # Called with each stored key whose first element is a weak reference (twincache._api).
+        self._watch_hook: Callable[[tuple[Any, ...]], None] | None = None
 
     # -- keys --
 
@@ -526,31 +526,19 @@ class Memo:
         if self._no_cache:
             return
         self._table.store(key, value, replace=False)
-        if self._weak_self and isinstance(key, tuple) and key and type(key[0]) is weakref.ref:
-            self._watch(key)
+        if (
+            self._weak_self
+            and self._watch_hook is not None
+            and type(key) is tuple
+            and key
+            and type(key[0]) is weakref.ref
+        ):
+            self._watch_hook(key)
 
-    def _watch(self, key: tuple[Any, ...]) -> None:
-        """Drops key's entry when the instance its first element refers to is collected."""
-        instance = key[0]()
-        if instance is None:
-            return
-        ident = id(instance)
-        watched = self._watched.get(ident)
-        if watched is None or watched[0]() is not instance:
-            table, registry = self._table, self._watched
-            keys: list[Any] = []
-
-            def forget(_ref: object, keys: list[Any] = keys, ident: int = ident) -> None:
-                registry.pop(ident, None)
-                for k in keys:
-                    table.remove(k)
-
-            watched = (weakref.ref(instance, forget), keys)
-            registry[ident] = watched
-        keys_of_instance = watched[1]
-        keys_of_instance.append(key)
-        if len(keys_of_instance) > 2 * len(self._table) + 16:  # forget keys evicted since
-            keys_of_instance[:] = [k for k in keys_of_instance if self._table.peek(k)]
+    def _discard(self, key: Any) -> bool:
+        """Drops key; whether it was live."""
+        live, _ = self._table.remove(key)
+        return live
 
     # -- the functools surface --
 

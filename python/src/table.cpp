@@ -1,0 +1,235 @@
+// table.cpp: the cold parts of py_table (stores, removals, stats) and the entry type.
+#include "table.hpp"
+
+#include <utility>
+
+namespace twincache::python {
+namespace {
+
+void entry_dealloc(PyObject* self) {
+  auto* e = reinterpret_cast<entry_object*>(self);
+  Py_XDECREF(e->key);
+  Py_XDECREF(e->value);
+  PyObject_Free(self);
+}
+
+PyTypeObject entry_type = [] {
+  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  t.tp_name = "twincache._native._Entry";
+  t.tp_basicsize = sizeof(entry_object);
+  t.tp_dealloc = entry_dealloc;
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = "An entry of a twincache table (internal).";
+  return t;
+}();
+
+entry_object* new_entry(PyObject* key, PyObject* value) {
+  auto* e = PyObject_New(entry_object, &entry_type);
+  if (e == nullptr) return nullptr;
+  e->key = Py_NewRef(key);
+  e->value = Py_NewRef(value);
+  e->slot = no_slot;
+  return e;
+}
+
+// A 64-bit mix of Python's hash (ints hash to themselves) for the policy's frequency sketch.
+std::uint64_t mix(Py_hash_t h) {
+  auto x = static_cast<std::uint64_t>(h);
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Deletes key from dict only if it still maps to `expected`. Errors (a raising __eq__) are
+// swallowed: the entry is already out of the table, a stale dict item is harmless (dead).
+void delete_if(PyObject* dict, PyObject* key, PyObject* expected) {
+  PyObject* current = PyDict_GetItemWithError(dict, key);
+  if (current == expected && PyDict_DelItem(dict, key) == 0) return;
+  PyErr_Clear();
+}
+
+}  // namespace
+
+bool ready_entry_type() { return PyType_Ready(&entry_type) == 0; }
+
+PyObject* raise_status(const status& st) {
+  PyObject* type = st.code() == status_code::invalid_argument ? PyExc_TypeError : PyExc_ValueError;
+  PyErr_SetString(type, st.message().c_str());
+  return nullptr;
+}
+
+py_table::py_table(const limits& l, policy_kind kind, std::optional<time_ns> ttl,
+                   PyObject* weigh)
+    : table_(l, kind, nullptr, ttl), index_(PyDict_New()), weigh_(Py_XNewRef(weigh)) {}
+
+py_table::~py_table() {
+  for (entry_object*& e : slots_) Py_CLEAR(e);
+  Py_XDECREF(index_);
+  Py_XDECREF(weigh_);
+}
+
+void py_table::release(removed_entries& removed) {
+  if (removed.empty()) return;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  for (entry_object* e : removed) {
+    delete_if(index_, e->key, reinterpret_cast<PyObject*>(e));
+    Py_DECREF(e);  // the value's destructor may run here
+  }
+  removed.clear();
+  PyErr_Restore(type, value, traceback);
+}
+
+int py_table::weigh_into(PyObject* obj, std::uint64_t& out) {
+  PyObject* w = PyObject_CallOneArg(weigh_, obj);
+  if (w == nullptr) return -1;
+  const unsigned long long n = PyLong_AsUnsignedLongLong(w);
+  Py_DECREF(w);
+  if (n == static_cast<unsigned long long>(-1) && PyErr_Occurred()) return -1;
+  out = n;
+  return 0;
+}
+
+int py_table::contains(PyObject* key) {
+  PyObject* found = PyDict_GetItemWithError(index_, key);
+  if (found == nullptr) return PyErr_Occurred() ? -1 : 0;
+  const std::uint32_t slot = reinterpret_cast<entry_object*>(found)->slot;
+  if (slot == no_slot) return 0;
+  const time_ns now = table_.ttl_items() ? table_.now() : 0;
+  return table_.is_live(slot, now) ? 1 : 0;
+}
+
+int py_table::store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, bool replace) {
+  // Everything that can run Python code comes first: weighing and hashing.
+  std::uint64_t key_bytes = 0, value_bytes = 0;
+  if (weigh_ != nullptr && (weigh_into(key, key_bytes) < 0 || weigh_into(value, value_bytes) < 0)) {
+    return -1;
+  }
+  const Py_hash_t hash = PyObject_Hash(key);
+  if (hash == -1) return -1;
+  entry_object* e = new_entry(key, value);
+  if (e == nullptr) return -1;
+  auto* self = reinterpret_cast<PyObject*>(e);
+
+  PyObject* existing = PyDict_SetDefault(index_, key, self);  // may run __eq__
+  if (existing == nullptr) {
+    Py_DECREF(e);
+    return -1;
+  }
+  removed_entries removed;
+  if (existing != self) {
+    auto* old = reinterpret_cast<entry_object*>(existing);
+    if (old->slot != no_slot && table_.is_live(old->slot, table_.now())) {
+      if (!replace) {
+        Py_DECREF(e);
+        return 1;
+      }
+      const status st = table_.update(old->slot, key_bytes, value_bytes, ttl, collect(removed));
+      if (!st.ok()) {
+        Py_DECREF(e);
+        last_error_ = st.message();
+        return 0;
+      }
+      // The new value goes into the old entry; `e` (holding the old value) is released last.
+      std::swap(old->value, e->value);
+      removed.push_back(e);
+      release(removed);
+      return 1;
+    }
+    // A dead or expired entry: retire it and take its place.
+    if (old->slot != no_slot) {
+      table_.remove(old->slot, removal_reason::expired, collect(removed));
+    }
+    Py_INCREF(old);  // keep it alive across SetItem (which may run Python code)
+    const int rc = PyDict_SetItem(index_, key, self);
+    Py_DECREF(old);
+    if (rc < 0) {
+      Py_DECREF(e);
+      release(removed);
+      return -1;
+    }
+  }
+  // `e` is in the dict with no slot (a lookup treats it as a miss) until the insert below; no
+  // Python code runs in between.
+  std::uint32_t slot = no_slot;
+  const status st = table_.insert(mix(hash), key_bytes, value_bytes, ttl, slot, collect(removed));
+  if (!st.ok()) {
+    last_error_ = st.message();
+    removed.push_back(e);  // drops it from the dict and releases it
+    release(removed);
+    return 0;
+  }
+  if (slot >= slots_.size()) slots_.resize(table_.slot_count(), nullptr);
+  e->slot = slot;
+  slots_[slot] = e;  // the dict holds one reference, the slot the one from new_entry
+  release(removed);
+  // Reclaim a few expired entries on the way (the cleaner thread never touches Python objects).
+  if (table_.ttl_items()) expire(false);
+  return 1;
+}
+
+int py_table::erase(PyObject* key, PyObject** value) {
+  PyObject* found = PyDict_GetItemWithError(index_, key);
+  if (found == nullptr) return PyErr_Occurred() ? -1 : 0;
+  auto* e = reinterpret_cast<entry_object*>(found);
+  if (e->slot == no_slot) return 0;
+  removed_entries removed;
+  const bool live = table_.is_live(e->slot, table_.now());
+  if (live && value != nullptr) *value = Py_NewRef(e->value);
+  table_.remove(e->slot, live ? removal_reason::deleted : removal_reason::expired,
+                collect(removed));
+  release(removed);
+  return live ? 1 : 0;
+}
+
+void py_table::clear() {
+  removed_entries removed;
+  table_.clear(collect(removed));
+  release(removed);
+}
+
+void py_table::expire(bool all) {
+  if (!table_.ttl_items()) return;
+  removed_entries removed;
+  const std::uint64_t scan = all ? table_.slot_count() : 16;
+  table_.expire_batch(table_.now(), all ? scan : 4, scan, collect(removed));
+  release(removed);
+}
+
+PyObject* py_table::stats_dict() const {
+  const stats s = table_.stats();
+  return Py_BuildValue(
+      "{sKsKsKsKsKsKsKsKsKsKsKsKsK}", "hits", s.hits, "misses", s.misses, "inserts", s.inserts,
+      "updates", s.updates, "rejected", s.rejected, "evictions", s.evictions(), "evicted_items",
+      s.evicted_items, "evicted_bytes", s.evicted_bytes, "expirations", s.expired, "deleted",
+      s.deleted, "cleared", s.cleared, "items", s.items, "bytes", s.bytes);
+}
+
+PyObject* py_table::live_keys() {
+  expire(true);
+  PyObject* list = PyList_New(0);
+  if (list == nullptr) return nullptr;
+  for (entry_object* e : slots_) {
+    if (e != nullptr && PyList_Append(list, e->key) < 0) {
+      Py_DECREF(list);
+      return nullptr;
+    }
+  }
+  return list;
+}
+
+int py_table::traverse(visitproc visit, void* arg) {
+  Py_VISIT(index_);
+  Py_VISIT(weigh_);
+  for (entry_object* e : slots_) {
+    if (e != nullptr) {
+      Py_VISIT(e->key);
+      Py_VISIT(e->value);
+    }
+  }
+  return 0;
+}
+
+}  // namespace twincache::python

@@ -1,0 +1,140 @@
+// table.hpp: the Python binding's storage. A Python dict maps each key to an `entry` object
+// (the key, the value and the entry's slot); the core's entry_table owns every decision about
+// the slots (TTL, limits, policy, counters).
+//
+// Locking: there is no lock of our own. Everything here runs with the GIL held, and the
+// entry_table is only ever called between two points where no Python code can run: a key's
+// __hash__/__eq__ (dict operations), the weigher and a value's destructor all run either before
+// an entry_table call or after it has returned and its removals have been collected. Removed
+// entries are marked dead (slot = no_slot) inside the core's callback, which is pure C++, and
+// dropped from the dict and released afterwards, so a lookup that runs in between (another
+// thread, or a destructor re-entering the cache) sees a dead entry and treats it as a miss.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "twincache/entry_table.hpp"
+
+namespace twincache::python {
+
+// One cached entry, the dict's value. Not GC-tracked: its owner's tp_traverse visits the key and
+// the value of every live entry.
+struct entry_object {
+  PyObject_HEAD
+  PyObject* key;
+  PyObject* value;
+  std::uint32_t slot;  // no_slot: not (or no longer) in the table
+};
+
+bool ready_entry_type();
+
+// Removed entries collected inside the core's callback, released after it returns.
+using removed_entries = std::vector<entry_object*>;
+
+class py_table {
+  // The core's removal callback: marks the entry dead and moves the slot's reference to `out`.
+  // Pure C++: no Python code may run inside an entry_table call.
+  struct collector {
+    py_table* self;
+    removed_entries* out;
+    void operator()(std::uint32_t slot, removal_reason) const {
+      entry_object* e = self->slots_[slot];
+      self->slots_[slot] = nullptr;
+      e->slot = no_slot;
+      out->push_back(e);
+    }
+  };
+  collector collect(removed_entries& removed) { return collector{this, &removed}; }
+
+ public:
+  // `weigh`: a callable object -> int (bytes), or null to weigh nothing (max_bytes unset).
+  py_table(const limits& l, policy_kind kind, std::optional<time_ns> ttl, PyObject* weigh);
+  ~py_table();
+  py_table(const py_table&) = delete;
+  py_table& operator=(const py_table&) = delete;
+
+  // Hot path: 1 with *value (a new reference) on a live hit, 0 on a miss, -1 with an exception
+  // set (the key's __hash__/__eq__ raised). `count` is false for peeks that must not change the
+  // counters.
+  int find(PyObject* key, PyObject** value, bool count) {
+    PyObject* found = PyDict_GetItemWithError(index_, key);  // may run __eq__: no core call open
+    if (found == nullptr) {
+      if (PyErr_Occurred()) return -1;
+      if (count) table_.record_miss();
+      return 0;
+    }
+    auto* e = reinterpret_cast<entry_object*>(found);
+    const std::uint32_t slot = e->slot;
+    if (slot == no_slot) {
+      if (count) table_.record_miss();
+      return 0;
+    }
+    // Without any TTL entry, nothing can expire: skip the clock read.
+    const time_ns now = table_.ttl_items() ? table_.now() : 0;
+    if (table_.is_live(slot, now)) {
+      if (count) {
+        table_.hit(slot);
+      } else {
+        table_.touch(slot);
+      }
+      *value = Py_NewRef(e->value);
+      return 1;
+    }
+    removed_entries removed;
+    table_.remove(slot, removal_reason::expired, collect(removed));
+    if (count) table_.record_miss();
+    release(removed);
+    return 0;
+  }
+
+  // Whether key is live now; no counters, no policy update. -1 on error.
+  int contains(PyObject* key);
+
+  // Stores value under key. `replace`: update a live entry (Cache) or keep it (memoized
+  // functions keep the first result, as functools does). Returns 1 when stored (or kept), 0 when
+  // the core refused the entry (value_too_large: last_error() says why), -1 on error.
+  int store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, bool replace);
+
+  // Removes key. Returns 1 if it was live (and *value, if not null, receives it as a new
+  // reference), 0 if absent or expired, -1 on error.
+  int erase(PyObject* key, PyObject** value);
+
+  void clear();
+  void reset_stats() { table_.reset_stats(); }
+  // Reclaims expired entries (all of them when `all`, else a small batch).
+  void expire(bool all);
+
+  PyObject* stats_dict() const;
+  PyObject* live_keys();
+  Py_ssize_t size() const { return static_cast<Py_ssize_t>(table_.size()); }
+  void record_miss() { table_.record_miss(); }
+  const std::string& last_error() const { return last_error_; }
+  const limits& get_limits() const { return table_.get_limits(); }
+
+  // GC support for the owner.
+  int traverse(visitproc visit, void* arg);
+
+ private:
+  // Drops removed entries from the dict (if it still maps their key to them) and releases them.
+  // Runs Python code (__eq__, destructors): call it only once the table is consistent.
+  void release(removed_entries& removed);
+  int weigh_into(PyObject* obj, std::uint64_t& out);
+
+  entry_table table_;
+  PyObject* index_;      // dict: key -> entry_object
+  PyObject* weigh_;      // callable or null
+  std::vector<entry_object*> slots_;  // slot -> entry (a strong reference), null when free
+  std::string last_error_;
+};
+
+// The one place a core status becomes a Python exception: out_of_range and value_too_large are
+// ValueError, invalid_argument is TypeError. Returns null for convenience.
+PyObject* raise_status(const status& st);
+
+}  // namespace twincache::python
