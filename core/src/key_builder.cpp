@@ -108,15 +108,6 @@ void key_builder::grow(std::size_t need) {
   buf_.resize(std::max(need, buf_.size() * 2));
 }
 
-void key_builder::put_blob(key_tag t, const void* data, std::size_t size) {
-  note_value();
-  ensure(11 + size);
-  buf_[len_++] = static_cast<std::uint8_t>(t);
-  put_varint_unchecked(size);
-  if (size != 0) std::memcpy(buf_.data() + len_, data, size);
-  len_ += size;
-}
-
 void key_builder::add_big_int(bool negative, std::span<const std::uint8_t> magnitude_big_endian) {
   std::size_t skip = 0;
   while (skip < magnitude_big_endian.size() && magnitude_big_endian[skip] == 0) ++skip;
@@ -153,8 +144,10 @@ void key_builder::add_float(double v) {
   }
   note_value();
   ensure(9);
-  buf_[len_++] = static_cast<std::uint8_t>(key_tag::float64);
-  for (int k = 0; k < 8; ++k) buf_[len_++] = static_cast<std::uint8_t>(bits >> (8 * k));
+  std::uint8_t* p = buf_.data() + len_;
+  p[0] = static_cast<std::uint8_t>(key_tag::float64);
+  for (int k = 0; k < 8; ++k) p[1 + k] = static_cast<std::uint8_t>(bits >> (8 * k));
+  len_ += 9;
 }
 
 status key_builder::add_string(std::string_view utf8, std::string_view what) {
@@ -250,8 +243,9 @@ status key_builder::begin(key_tag t, std::size_t count) {
   note_value();
   ensure(11);
   const std::size_t start = len_;
-  buf_[len_++] = static_cast<std::uint8_t>(t);
-  put_varint_unchecked(count);
+  std::uint8_t* p = buf_.data() + start;
+  *p++ = static_cast<std::uint8_t>(t);
+  len_ = static_cast<std::size_t>(put_varint(p, count) - buf_.data());
   frames_.push_back(frame{start, len_, 0, count, offsets_.size(), t});
   return {};
 }
@@ -268,13 +262,6 @@ void key_builder::rewrite_count(const frame& f, std::size_t count) {
   len_ = f.start + 1;
   put_varint_unchecked(count);
   len_ = end;
-}
-
-void key_builder::end_list() {
-  assert(!frames_.empty() && frames_.back().tag == key_tag::list);
-  const frame f = frames_.back();
-  frames_.pop_back();
-  if (f.count != f.expected) rewrite_count(f, f.count);
 }
 
 void key_builder::end_unordered(std::size_t values_per_element) {
@@ -298,24 +285,39 @@ void key_builder::end_unordered(std::size_t values_per_element) {
   }
   offsets_.resize(f.first);
   const std::uint8_t* base = buf_.data();
-  auto less = [base](const span_ref& a, const span_ref& b) {
-    const int c = std::memcmp(base + a.start, base + b.start, std::min(a.size, b.size));
-    return c != 0 ? c < 0 : a.size < b.size;
+  auto less = [base](const span_ref& x, const span_ref& y) {
+    const int c = std::memcmp(base + x.start, base + y.start, std::min(x.size, y.size));
+    return c != 0 ? c < 0 : x.size < y.size;
   };
-  auto same = [base](const span_ref& a, const span_ref& b) {
-    return a.size == b.size && std::memcmp(base + a.start, base + b.start, a.size) == 0;
+  auto same = [base](const span_ref& x, const span_ref& y) {
+    return x.size == y.size && std::memcmp(base + x.start, base + y.start, x.size) == 0;
   };
-  std::sort(spans_.begin(), spans_.end(), less);
-  spans_.erase(std::unique(spans_.begin(), spans_.end(), same), spans_.end());
-  scratch_.clear();
-  for (const span_ref& s : spans_) {
-    scratch_.insert(scratch_.end(), base + s.start, base + s.start + s.size);
+  if (spans_.size() <= 16) {  // small containers (the usual kwargs dict): insertion sort
+    for (std::size_t i = 1; i < spans_.size(); ++i) {
+      const span_ref cur = spans_[i];
+      std::size_t j = i;
+      for (; j > 0 && less(cur, spans_[j - 1]); --j) spans_[j] = spans_[j - 1];
+      spans_[j] = cur;
+    }
+  } else {
+    std::sort(spans_.begin(), spans_.end(), less);
   }
+  spans_.erase(std::unique(spans_.begin(), spans_.end(), same), spans_.end());
+  // Copy the sorted, unique elements out, then back over the container's old body. scratch_ only
+  // grows (no zero-filling on the hot path).
+  const std::size_t body = len_ - f.body;
+  if (scratch_.size() < body) scratch_.resize(std::max(body, 2 * scratch_.size()));
+  std::uint8_t* out = scratch_.data();
+  for (const span_ref& sp : spans_) {
+    std::memcpy(out, base + sp.start, sp.size);
+    out += sp.size;
+  }
+  const std::size_t total = static_cast<std::size_t>(out - scratch_.data());
   len_ = f.start + 1;
-  ensure(10 + scratch_.size());
-  put_varint_unchecked(spans_.size());
-  std::memcpy(buf_.data() + len_, scratch_.data(), scratch_.size());
-  len_ += scratch_.size();
+  ensure(10 + total);
+  std::uint8_t* p = put_varint(buf_.data() + len_, spans_.size());
+  std::memcpy(p, scratch_.data(), total);
+  len_ = static_cast<std::size_t>(p + total - buf_.data());
 }
 
 }  // namespace twincache

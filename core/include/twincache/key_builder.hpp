@@ -13,8 +13,10 @@
 // unordered containers (maps, sets) with two or more elements sort anything.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -101,7 +103,11 @@ class key_builder {
   // max_depth; the builder is then unchanged. `count` is the expected number of elements: if the
   // container ends with another count, end_* rewrites the header (correct, just slower).
   status begin_list(std::size_t count) { return begin(key_tag::list, count); }
-  void end_list();
+  void end_list() {
+    const frame& f = frames_.back();
+    if (f.count != f.expected) rewrite_count(f, f.count);
+    frames_.pop_back();
+  }
   // Maps: add key, value, key, value... Pairs are sorted by their encodings at end_map().
   status begin_map(std::size_t count = 0) { return begin(key_tag::map, count); }
   void end_map() { end_unordered(2); }
@@ -140,11 +146,13 @@ class key_builder {
     frame& f = frames_.back();
     if (f.tag == key_tag::list) {
       ++f.count;
-    } else {
-      offsets_.push_back(len_);
+      return;
     }
+    offsets_.push_back(len_);
   }
 
+  // The writers below work through a local pointer and update len_ once: stores through a byte
+  // pointer could alias len_ and buf_, which would force a reload after every byte.
   void put_tag(key_tag t) {
     note_value();
     ensure(1);
@@ -159,27 +167,50 @@ class key_builder {
     }
     return n;
   }
-  // Caller ensured room for 10 bytes.
-  void put_varint_unchecked(std::uint64_t v) noexcept {
+  // Writes v as LEB128 at p (room for 10 bytes); returns the end.
+  static std::uint8_t* put_varint(std::uint8_t* p, std::uint64_t v) noexcept {
     while (v >= 0x80) {
-      buf_[len_++] = static_cast<std::uint8_t>(v | 0x80);
+      *p++ = static_cast<std::uint8_t>(v | 0x80);
       v >>= 7;
     }
-    buf_[len_++] = static_cast<std::uint8_t>(v);
+    *p++ = static_cast<std::uint8_t>(v);
+    return p;
+  }
+  void put_varint_unchecked(std::uint64_t v) noexcept {
+    len_ = static_cast<std::size_t>(put_varint(buf_.data() + len_, v) - buf_.data());
   }
 
+  // Hot path: tag, length byte, and the magnitude's n bytes as one 8-byte store.
   void put_magnitude(key_tag t, std::uint64_t m) {
     note_value();
     ensure(10);
-    buf_[len_++] = static_cast<std::uint8_t>(t);
-    const std::size_t n = m == 0 ? 0 : (64 - static_cast<std::size_t>(__builtin_clzll(m)) + 7) / 8;
-    buf_[len_++] = static_cast<std::uint8_t>(n);
-    for (std::size_t i = n; i > 0; --i) {
-      buf_[len_++] = static_cast<std::uint8_t>(m >> (8 * (i - 1)));
+    std::uint8_t* p = buf_.data() + len_;
+    const unsigned n = m == 0 ? 0u : (71u - static_cast<unsigned>(__builtin_clzll(m))) / 8u;
+    p[0] = static_cast<std::uint8_t>(t);
+    p[1] = static_cast<std::uint8_t>(n);
+    if (n != 0) {
+      if constexpr (std::endian::native == std::endian::little) {
+        const std::uint64_t be = __builtin_bswap64(m << (8 * (8 - n)));
+        std::memcpy(p + 2, &be, 8);  // the bytes past n are scratch, overwritten later
+      } else {
+        for (unsigned i = 0; i < n; ++i) {
+          p[2 + i] = static_cast<std::uint8_t>(m >> (8 * (n - 1 - i)));
+        }
+      }
     }
+    len_ += 2 + n;
   }
 
-  void put_blob(key_tag t, const void* data, std::size_t size);
+  // Hot path for strings and bytes: tag, LEB128 length, one memcpy.
+  void put_blob(key_tag t, const void* data, std::size_t size) {
+    note_value();
+    ensure(11 + size);
+    std::uint8_t* p = buf_.data() + len_;
+    *p++ = static_cast<std::uint8_t>(t);
+    p = put_varint(p, size);
+    if (size != 0) std::memcpy(p, data, size);
+    len_ = static_cast<std::size_t>(p + size - buf_.data());
+  }
   status begin(key_tag t, std::size_t count);
   void end_unordered(std::size_t values_per_element);
   // Rewrites the count of the container starting at f.start to `count`, moving the body if the
