@@ -5,6 +5,7 @@
 // outside the process.
 //
 //   encodeKey(value) -> Buffer        the encoding (version byte first); a fresh Buffer
+//   encodeKeyString(value) -> string  the same bytes as a latin1 string (for Map keys)
 //   hash128Hex(value) -> string       XXH3-128 of encodeKey(value): 32 hex digits, high half first
 //   xxh3128Hex(bytes) -> string       XXH3-128 (seed 0) of any bytes
 //   new KeyBuffer(dtype, shape, data) an n-dimensional array to key as a typed buffer
@@ -164,6 +165,7 @@ class Writer {
     this.len = 0;
     this.busy = false;
     this.digits = [0, 0, 0, 0, 0, 0, 0, 0];
+    this.scratch = null;
   }
 
   ensure(n) {
@@ -377,26 +379,45 @@ class Writer {
   }
 
   endUnordered(tag, start, bounds) {
+    // Element i spans bounds[i] .. bounds[i + 1]. Sorted as index ranges and compared in place;
+    // elements are copied with JS loops when short (a native copy costs more than a few bytes).
     const count = bounds.length;
-    const parts = new Array(count);
+    bounds.push(this.len);
+    const buf = this.buf;
+    const order = new Array(count);
     for (let i = 0; i < count; i++) {
-      const end = i + 1 < count ? bounds[i + 1] : this.len;
-      parts[i] = Buffer.from(this.buf.subarray(bounds[i], end));
+      // Insertion sort: maps and sets in arguments are small.
+      let j = i;
+      while (j > 0) {
+        const p = order[j - 1];
+        if (compareRanges(buf, bounds[i], bounds[i + 1], bounds[p], bounds[p + 1]) >= 0) break;
+        order[j] = p;
+        j--;
+      }
+      order[j] = i;
     }
-    if (count > 1) parts.sort(Buffer.compare);
-    this.len = start;
+    const body = this.len - start;
+    if (this.scratch === null || this.scratch.length < body) {
+      this.scratch = Buffer.allocUnsafe(Math.max(body, 256));
+    }
+    const scratch = this.scratch;
+    let used = 0;
     let unique = 0;
-    for (let i = 0; i < count; i++) {
-      if (i === 0 || !parts[i].equals(parts[i - 1])) parts[unique++] = parts[i];
+    let prev = -1;
+    for (let k = 0; k < count; k++) {
+      const i = order[k];
+      const from = bounds[i];
+      const to = bounds[i + 1];
+      if (prev >= 0 && compareRanges(buf, bounds[prev], bounds[prev + 1], from, to) === 0) continue;
+      prev = i;
+      used = copyBytes(buf, from, to, scratch, used);
+      unique++;
     }
-    this.ensure(9);
+    this.len = start;
+    this.ensure(9 + used);
     this.buf[this.len++] = tag;
     this.varint(unique);
-    for (let i = 0; i < unique; i++) {
-      this.ensure(parts[i].length);
-      parts[i].copy(this.buf, this.len);
-      this.len += parts[i].length;
-    }
+    this.len = copyBytes(scratch, 0, used, this.buf, this.len);
   }
 
   plainObject(o, depth) {
@@ -434,6 +455,25 @@ class Writer {
   }
 }
 
+// Bytewise comparison of buf[a0, a1) and buf[b0, b1), as memcmp then length. Encodings of map and
+// set elements are short, so a JS loop beats a native call.
+function compareRanges(buf, a0, a1, b0, b1) {
+  const n = Math.min(a1 - a0, b1 - b0);
+  for (let i = 0; i < n; i++) {
+    const d = buf[a0 + i] - buf[b0 + i];
+    if (d !== 0) return d;
+  }
+  return a1 - a0 - (b1 - b0);
+}
+
+// Copies src[from, to) to dst at `at`; returns the end offset in dst.
+function copyBytes(src, from, to, dst, at) {
+  const n = to - from;
+  if (n > 32) return at + src.copy(dst, at, from, to);
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
+  return at + n;
+}
+
 const hasIsWellFormed = typeof String.prototype.isWellFormed === 'function';
 
 function checkWellFormed(s) {
@@ -458,7 +498,8 @@ function checkWellFormed(s) {
 
 const shared = new Writer();
 
-function encodeKey(value) {
+// Runs the writer over `value` and hands its bytes to `done(buf, len)`.
+function withWriter(value, done) {
   // Re-entered (a getter that builds a key): use a fresh writer.
   const w = shared.busy ? new Writer() : shared;
   w.busy = true;
@@ -466,10 +507,34 @@ function encodeKey(value) {
     w.len = 0;
     w.buf[w.len++] = VERSION;
     w.value(value, 0);
-    return Buffer.from(w.buf.subarray(0, w.len));
+    return done(w.buf, w.len);
   } finally {
     w.busy = false;
   }
+}
+
+function copyOut(buf, len) {
+  const out = Buffer.allocUnsafe(len);
+  if (len <= 64) {
+    for (let i = 0; i < len; i++) out[i] = buf[i]; // cheaper than a native copy when short
+  } else {
+    buf.copy(out, 0, 0, len);
+  }
+  return out;
+}
+
+function latin1Out(buf, len) {
+  return buf.latin1Slice(0, len);
+}
+
+function encodeKey(value) {
+  return withWriter(value, copyOut);
+}
+
+// The encoding as a latin1 string (one char per byte): a Map key for in-process caches, without
+// the Buffer that encodeKey allocates.
+function encodeKeyString(value) {
+  return withWriter(value, latin1Out);
 }
 
 // ---- XXH3-128 ----------------------------------------------------------------------------------
@@ -725,4 +790,12 @@ function hash128Hex(value) {
   return xxh3128Hex(encodeKey(value));
 }
 
-module.exports = { encodeKey, hash128Hex, xxh3128Hex, KeyBuffer, VERSION, MAX_DEPTH };
+module.exports = {
+  encodeKey,
+  encodeKeyString,
+  hash128Hex,
+  xxh3128Hex,
+  KeyBuffer,
+  VERSION,
+  MAX_DEPTH,
+};

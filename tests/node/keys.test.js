@@ -8,7 +8,14 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { encodeKey, hash128Hex, xxh3128Hex, KeyBuffer, VERSION } = require('../../node/lib/keys');
+const {
+  encodeKey,
+  encodeKeyString,
+  hash128Hex,
+  xxh3128Hex,
+  KeyBuffer,
+  VERSION,
+} = require('../../node/lib/keys');
 
 const VECTORS = JSON.parse(
   fs.readFileSync(path.join(__dirname, '..', 'vectors', 'keys.json'), 'utf8'),
@@ -302,4 +309,27 @@ test('sets collapse elements whose encodings are equal', () => {
   assert.equal(hex(new Set([1, 1n, 1.0])), hex(new Set([1])));
   assert.equal(hex(new Set([3, 1, 2])), hex(new Set([2, 3, 1])));
   assert.equal(hex(new Set([NaN, NaN])), hex(new Set([NaN])));
+});
+
+test('encodeKeyString is the encoding as latin1', () => {
+  for (const v of [
+    1,
+    'é',
+    [1, { a: new Set([2, 1]) }],
+    Buffer.from([0, 255]),
+    new Float32Array(3),
+  ]) {
+    assert.equal(encodeKeyString(v), encodeKey(v).toString('latin1'));
+  }
+});
+
+test('maps and sets with many entries sort like small ones', () => {
+  const entries = [];
+  for (let i = 0; i < 300; i++) entries.push([`k${(i * 7919) % 300}`, 'v'.repeat(i % 50)]);
+  const forward = new Map(entries);
+  const backward = new Map(entries.slice().reverse());
+  assert.equal(hex(forward), hex(backward));
+  assert.equal(hex(Object.fromEntries(entries)), hex(forward));
+  const enc = encodeKey(forward);
+  assert.equal(enc.subarray(0, 4).toString('hex'), '0109ac02'); // 300 pairs
 });
