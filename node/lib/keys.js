@@ -21,9 +21,9 @@
 // Hot path: memoize keys non-primitive arguments through encodeKey in pure mode. One writer and
 // its buffer are reused across calls (a fresh one only when encodeKey re-enters itself, e.g. from
 // a getter); small integers and short ASCII strings are written byte by byte without temporaries;
-// only maps and sets with 2+ entries copy and sort anything. The hash uses BigInt arithmetic: it
-// is exact and simple, not fast (about 1 µs for a short key), and is needed only for keys that
-// leave the process.
+// only maps and sets with 2+ entries sort anything (in place, by index). The hash is needed only
+// for keys that leave the process: BigInt arithmetic for short inputs (a few µs), 32-bit halves for
+// the long loop.
 
 const os = require('os');
 const { makeError } = require('./errors');
@@ -710,21 +710,53 @@ function len129to240(b) {
   return finish(acc, n);
 }
 
-function accumulate512(acc, b, at, secretAt) {
+// The long loop is the one place where input size matters, so its accumulators are 32-bit halves
+// in Uint32Arrays (stores wrap modulo 2^32) and the 32x32->64 products are done in 16-bit pieces,
+// all in exact double arithmetic: no BigInt per byte. Scrambles (one per 1 KiB block) and the
+// final merge convert to BigInt.
+const SECRET_U32 = new Uint32Array(SECRET_SIZE - 3); // SECRET.readUInt32LE(k) for every k
+for (let k = 0; k < SECRET_U32.length; k++) SECRET_U32[k] = SECRET.readUInt32LE(k);
+const TWO32 = 4294967296;
+
+function u32At(b, at) {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+function accumulate512(accLo, accHi, b, at, secretAt) {
   for (let i = 0; i < 8; i++) {
-    const data = r64(b, at + 8 * i);
-    const key = data ^ r64(SECRET, secretAt + 8 * i);
-    acc[i ^ 1] = add64(acc[i ^ 1], data);
-    acc[i] = add64(acc[i], (key & M32) * (key >> 32n));
+    const dLo = u32At(b, at + 8 * i);
+    const dHi = u32At(b, at + 8 * i + 4);
+    const kLo = (dLo ^ SECRET_U32[secretAt + 8 * i]) >>> 0;
+    const kHi = (dHi ^ SECRET_U32[secretAt + 8 * i + 4]) >>> 0;
+    // acc[i ^ 1] += data
+    const j = i ^ 1;
+    const sum = accLo[j] + dLo;
+    accLo[j] = sum;
+    accHi[j] = accHi[j] + dHi + (sum >= TWO32 ? 1 : 0);
+    // acc[i] += kLo * kHi (64-bit product)
+    const a0 = kLo & 0xffff;
+    const a1 = kLo >>> 16;
+    const b0 = kHi & 0xffff;
+    const b1 = kHi >>> 16;
+    const mid = a0 * b1 + a1 * b0; // < 2^33
+    const midLo = mid % 65536;
+    const lo = a0 * b0 + midLo * 65536; // < 2^33
+    const loWrapped = lo % TWO32;
+    const hi = a1 * b1 + (mid - midLo) / 65536 + (lo - loWrapped) / TWO32;
+    const sum2 = accLo[i] + loWrapped;
+    accLo[i] = sum2;
+    accHi[i] = accHi[i] + hi + (sum2 >= TWO32 ? 1 : 0);
   }
 }
 
-function scramble(acc, secretAt) {
+function scramble(accLo, accHi, secretAt) {
   for (let i = 0; i < 8; i++) {
-    let a = acc[i];
+    let a = (BigInt(accHi[i]) << 32n) | BigInt(accLo[i]);
     a ^= a >> 47n;
     a ^= r64(SECRET, secretAt + 8 * i);
-    acc[i] = mul64(a, P32_1);
+    a = mul64(a, P32_1);
+    accLo[i] = Number(a & M32);
+    accHi[i] = Number(a >> 32n);
   }
 }
 
@@ -744,19 +776,27 @@ function mergeAccs(acc, secretAt, start) {
 
 function lenLong(b) {
   const n = b.length;
-  const acc = [P32_3, P64_1, P64_2, P64_3, P64_4, P32_2, P64_5, P32_1];
+  const init = [P32_3, P64_1, P64_2, P64_3, P64_4, P32_2, P64_5, P32_1];
+  const accLo = new Uint32Array(8);
+  const accHi = new Uint32Array(8);
+  for (let i = 0; i < 8; i++) {
+    accLo[i] = Number(init[i] & M32);
+    accHi[i] = Number(init[i] >> 32n);
+  }
   const blocks = Math.floor((n - 1) / BLOCK_LEN);
   for (let blk = 0; blk < blocks; blk++) {
     for (let s = 0; s < STRIPES_PER_BLOCK; s++) {
-      accumulate512(acc, b, blk * BLOCK_LEN + s * STRIPE_LEN, s * 8);
+      accumulate512(accLo, accHi, b, blk * BLOCK_LEN + s * STRIPE_LEN, s * 8);
     }
-    scramble(acc, SECRET_SIZE - STRIPE_LEN);
+    scramble(accLo, accHi, SECRET_SIZE - STRIPE_LEN);
   }
   const stripes = Math.floor((n - 1 - BLOCK_LEN * blocks) / STRIPE_LEN);
   for (let s = 0; s < stripes; s++) {
-    accumulate512(acc, b, blocks * BLOCK_LEN + s * STRIPE_LEN, s * 8);
+    accumulate512(accLo, accHi, b, blocks * BLOCK_LEN + s * STRIPE_LEN, s * 8);
   }
-  accumulate512(acc, b, n - STRIPE_LEN, SECRET_SIZE - STRIPE_LEN - LASTACC_START);
+  accumulate512(accLo, accHi, b, n - STRIPE_LEN, SECRET_SIZE - STRIPE_LEN - LASTACC_START);
+  const acc = [];
+  for (let i = 0; i < 8; i++) acc.push((BigInt(accHi[i]) << 32n) | BigInt(accLo[i]));
   const lo = mergeAccs(acc, MERGEACCS_START, mul64(BigInt(n), P64_1));
   const hi = mergeAccs(
     acc,
