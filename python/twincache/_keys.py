@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Callable
 from typing import Any
 
 VERSION = 1
@@ -79,42 +78,44 @@ def _varint(n: int, out: bytearray) -> None:
     out.append(n)
 
 
-def _encode_none(v: Any, out: bytearray, depth: int) -> None:
-    out.append(_NULL)
+# Encodings of the small integers, the most common arguments: one slice append each.
+_SMALL_INTS = {i: bytes((_INT_NONNEGATIVE, 1, i)) for i in range(1, 0x100)}
+_SMALL_INTS.update({-i: bytes((_INT_NEGATIVE, 1, i)) for i in range(1, 0x100)})
+_SMALL_INTS[0] = bytes((_INT_NONNEGATIVE, 0))
 
 
-def _encode_bool(v: Any, out: bytearray, depth: int) -> None:
-    out.append(_TRUE if v else _FALSE)
-
-
-def _encode_int(v: Any, out: bytearray, depth: int) -> None:
+def _encode_int(v: Any, out: bytearray) -> None:
     v = int(v)  # int subclasses (IntEnum) as the int they equal
+    small = _SMALL_INTS.get(v)
+    if small is not None:
+        out += small
+        return
     if v >= 0:
-        if v < 0x100:  # fast path: tag, length, one byte (or zero bytes for 0)
-            out += b"\x03\x00" if v == 0 else bytes((_INT_NONNEGATIVE, 1, v))
-            return
         out.append(_INT_NONNEGATIVE)
         m = v
     else:
         out.append(_INT_NEGATIVE)
         m = -v
     n = (m.bit_length() + 7) >> 3
-    _varint(n, out)
+    out.append(n)  # n < 128 unless |v| >= 2**1016
+    if n >= 0x80:
+        del out[-1]
+        _varint(n, out)
     out += m.to_bytes(n, "big")
 
 
-def _encode_float(v: Any, out: bytearray, depth: int) -> None:
+def _encode_float(v: Any, out: bytearray) -> None:
     v = float(v)
     if v != v:
         out += _NAN
     elif v.is_integer():  # finite and integral: 1.0 is 1, -0.0 is 0 (inf is not integral)
-        _encode_int(int(v), out, depth)
+        _encode_int(int(v), out)
     else:
         out.append(_FLOAT64)
         out += _pack_double(v)
 
 
-def _encode_str(v: Any, out: bytearray, depth: int) -> None:
+def _encode_str(v: Any, out: bytearray) -> None:
     try:
         b = v.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -122,60 +123,45 @@ def _encode_str(v: Any, out: bytearray, depth: int) -> None:
             f"key string must be valid Unicode (lone surrogate U+{ord(v[e.start]):04X} at "
             f"index {e.start})"
         ) from None
+    n = len(b)
     out.append(_STRING)
-    _varint(len(b), out)
+    if n < 0x80:
+        out.append(n)
+    else:
+        _varint(n, out)
     out += b
 
 
-def _encode_bytes(v: Any, out: bytearray, depth: int) -> None:
-    if type(v) is memoryview and not v.c_contiguous:
-        v = v.tobytes()
-    n = v.nbytes if type(v) is memoryview else len(v)
+def _encode_bytes(v: Any, out: bytearray) -> None:
+    if type(v) is memoryview:
+        if not v.c_contiguous:
+            v = v.tobytes()
+        n = v.nbytes
+    else:
+        n = len(v)
     out.append(_BYTES)
     _varint(n, out)
     out += v
 
 
-def _encode_list(v: Any, out: bytearray, depth: int) -> None:
-    if depth >= MAX_DEPTH:
-        raise ValueError(_DEPTH_MESSAGE)
-    out.append(_LIST)
-    _varint(len(v), out)
-    depth += 1
-    for item in v:
-        _encode(item, out, depth)
-
-
-def _part(v: Any, depth: int) -> bytes:
-    part = bytearray()
-    _encode(v, part, depth)
-    return bytes(part)
-
-
-def _encode_sorted(tag: int, parts: list[bytes], out: bytearray) -> None:
-    parts.sort()
-    unique = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
+def _encode_sorted(tag: int, parts: list[bytearray], out: bytearray) -> None:
+    """Writes a map's or set's element encodings sorted bytewise, identical ones once."""
+    n = len(parts)
+    if n > 1:
+        parts.sort()
+        unique = [parts[0]]
+        for p in parts[1:]:
+            if p != unique[-1]:
+                unique.append(p)
+        parts = unique
+        n = len(parts)
     out.append(tag)
-    _varint(len(unique), out)
-    for p in unique:
+    _varint(n, out)
+    for p in parts:
         out += p
 
 
-def _encode_map(v: Any, out: bytearray, depth: int) -> None:
-    if depth >= MAX_DEPTH:
-        raise ValueError(_DEPTH_MESSAGE)
-    depth += 1
-    _encode_sorted(_MAP, [_part(k, depth) + _part(x, depth) for k, x in v.items()], out)
-
-
-def _encode_set(v: Any, out: bytearray, depth: int) -> None:
-    if depth >= MAX_DEPTH:
-        raise ValueError(_DEPTH_MESSAGE)
-    depth += 1
-    _encode_sorted(_SET, [_part(x, depth) for x in v], out)
-
-
-def _encode_ndarray(v: Any, out: bytearray, depth: int) -> None:
+def _encode_ndarray(v: Any, out: bytearray) -> None:
     dtype = v.dtype
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise TypeError(
@@ -197,76 +183,125 @@ def _encode_ndarray(v: Any, out: bytearray, depth: int) -> None:
     out += data
 
 
-def _encode_numpy_scalar(v: Any, out: bytearray, depth: int) -> bool:
+def _encode_numpy_scalar(v: Any, out: bytearray) -> bool:
     """numpy scalars as the Python value they equal; False if `v` is not one we key."""
     np = sys.modules.get("numpy")
     if np is None or not isinstance(v, np.generic):
         return False
     if isinstance(v, np.bool_):
-        _encode_bool(v, out, depth)
+        out.append(_TRUE if v else _FALSE)
     elif isinstance(v, np.integer):
-        _encode_int(int(v), out, depth)
+        _encode_int(int(v), out)
     elif isinstance(v, np.floating):
-        _encode_float(float(v), out, depth)
+        _encode_float(float(v), out)
     else:
         return False
     return True
 
 
-_Encoder = Callable[[Any, bytearray, int], None]
-
-_BY_TYPE: dict[type, _Encoder] = {
-    type(None): _encode_none,
-    bool: _encode_bool,
-    int: _encode_int,
-    float: _encode_float,
-    str: _encode_str,
-    bytes: _encode_bytes,
-    bytearray: _encode_bytes,
-    memoryview: _encode_bytes,
-    list: _encode_list,
-    tuple: _encode_list,
-    dict: _encode_map,
-    set: _encode_set,
-    frozenset: _encode_set,
-}
-
-# Subclasses, in the order they must be tried (bool before int).
-_BY_BASE: tuple[tuple[type, _Encoder], ...] = (
-    (bool, _encode_bool),
-    (int, _encode_int),
-    (float, _encode_float),
-    (str, _encode_str),
-    (bytes, _encode_bytes),
-    (bytearray, _encode_bytes),
-    (list, _encode_list),
-    (tuple, _encode_list),
-    (dict, _encode_map),
-    (set, _encode_set),
-    (frozenset, _encode_set),
-)
-
-
 def _encode(v: Any, out: bytearray, depth: int) -> None:
-    f = _BY_TYPE.get(type(v))
-    if f is not None:
-        f(v, out, depth)
-        return
-    for base, g in _BY_BASE:
-        if isinstance(v, base):
-            g(v, out, depth)
-            return
-    np = sys.modules.get("numpy")
-    if np is not None:
-        if isinstance(v, np.ndarray):
-            _encode_ndarray(v, out, depth)
-            return
-        if _encode_numpy_scalar(v, out, depth):
-            return
+    # Hot path: exact-type checks for the common types, in order of frequency, then subclasses.
     t = type(v)
-    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-    raise TypeError(
-        f"cannot build a key from a value of type '{name}'"
-        " (keyable: None, bool, int, float, str, bytes, bytearray, memoryview, list, tuple, "
-        "dict, set, frozenset, numpy arrays and scalars)"
-    )
+    if t is int:
+        small = _SMALL_INTS.get(v)
+        if small is not None:
+            out += small
+        else:
+            _encode_int(v, out)
+    elif t is str:
+        if len(v) < 0x80 and v.isascii():
+            out.append(_STRING)
+            out.append(len(v))
+            out += v.encode("ascii")
+        else:
+            _encode_str(v, out)
+    elif t is float:
+        _encode_float(v, out)
+    elif v is None:
+        out.append(_NULL)
+    elif t is bool:
+        out.append(_TRUE if v else _FALSE)
+    elif t is tuple or t is list:
+        _encode_list(v, out, depth)
+    elif t is dict:
+        _encode_map(v, out, depth)
+    elif t is set or t is frozenset:
+        _encode_set(v, out, depth)
+    elif t is bytes or t is bytearray or t is memoryview:
+        _encode_bytes(v, out)
+    else:
+        _encode_other(v, out, depth)
+
+
+def _encode_list(v: Any, out: bytearray, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise ValueError(_DEPTH_MESSAGE)
+    n = len(v)
+    out.append(_LIST)
+    if n < 0x80:
+        out.append(n)
+    else:
+        _varint(n, out)
+    depth += 1
+    for item in v:
+        _encode(item, out, depth)
+
+
+def _encode_map(v: Any, out: bytearray, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise ValueError(_DEPTH_MESSAGE)
+    depth += 1
+    parts = []
+    for k, x in v.items():
+        p = bytearray()
+        _encode(k, p, depth)
+        _encode(x, p, depth)
+        parts.append(p)
+    _encode_sorted(_MAP, parts, out)
+
+
+def _encode_set(v: Any, out: bytearray, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise ValueError(_DEPTH_MESSAGE)
+    depth += 1
+    parts = []
+    for x in v:
+        p = bytearray()
+        _encode(x, p, depth)
+        parts.append(p)
+    _encode_sorted(_SET, parts, out)
+
+
+def _encode_other(v: Any, out: bytearray, depth: int) -> None:
+    """Subclasses of the keyable types, numpy arrays and scalars; TypeError for the rest."""
+    if isinstance(v, bool):
+        out.append(_TRUE if v else _FALSE)
+    elif isinstance(v, int):
+        _encode_int(v, out)
+    elif isinstance(v, float):
+        _encode_float(v, out)
+    elif isinstance(v, str):
+        _encode_str(v, out)
+    elif isinstance(v, (bytes, bytearray)):
+        _encode_bytes(v, out)
+    elif isinstance(v, (list, tuple)):
+        _encode_list(v, out, depth)
+    elif isinstance(v, dict):
+        _encode_map(v, out, depth)
+    elif isinstance(v, (set, frozenset)):
+        _encode_set(v, out, depth)
+    else:
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(v, np.ndarray):
+            _encode_ndarray(v, out)
+        elif not _encode_numpy_scalar(v, out):
+            raise TypeError(
+                f"cannot build a key from a value of type '{_type_name(v)}' (keyable: None, "
+                "bool, int, float, str, bytes, bytearray, memoryview, list, tuple, dict, set, "
+                "frozenset, numpy arrays and scalars)"
+            )
+
+
+def _type_name(v: Any) -> str:
+    t = type(v)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
