@@ -134,9 +134,11 @@ def _encode_str(v: Any, out: bytearray) -> None:
 
 def _encode_bytes(v: Any, out: bytearray) -> None:
     if type(v) is memoryview:
-        if not v.c_contiguous:
-            v = v.tobytes()
-        n = v.nbytes
+        if v.c_contiguous:
+            n = v.nbytes
+        else:
+            v = v.tobytes()  # its elements in C order
+            n = len(v)
     else:
         n = len(v)
     out.append(_BYTES)
