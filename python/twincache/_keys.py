@@ -245,7 +245,14 @@ def _encode_list(v: Any, out: bytearray, depth: int) -> None:
     else:
         _varint(n, out)
     depth += 1
+    small_ints = _SMALL_INTS
     for item in v:
+        # Inline fast path for the commonest elements: small ints (saves a call per element).
+        if type(item) is int:
+            small = small_ints.get(item)
+            if small is not None:
+                out += small
+                continue
         _encode(item, out, depth)
 
 
@@ -255,8 +262,12 @@ def _encode_map(v: Any, out: bytearray, depth: int) -> None:
     depth += 1
     parts = []
     for k, x in v.items():
-        p = bytearray()
-        _encode(k, p, depth)
+        if type(k) is str and len(k) < 0x80 and k.isascii():  # inline: the usual kwargs key
+            p = bytearray((_STRING, len(k)))
+            p += k.encode("ascii")
+        else:
+            p = bytearray()
+            _encode(k, p, depth)
         _encode(x, p, depth)
         parts.append(p)
     _encode_sorted(_MAP, parts, out)
