@@ -6,6 +6,7 @@ the pure-Python fallback uses, and what tests/vectors/keys.json is generated fro
 
     encode(value) -> bytes          the key's encoding (version byte first)
     hash128_hex(value) -> str       XXH3-128 of encode(value), 32 hex digits, high half first
+                                    (the xxhash package if installed, else pure Python)
 
 Keyed by content: None, bool, int (any size), float, str, bytes / bytearray / memoryview,
 list and tuple (the same), dict (order-independent), set and frozenset (order-independent),
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from typing import Any
 
 VERSION = 1
@@ -63,12 +65,192 @@ def hash128_hex(value: Any) -> str:
 
 
 def hash128_hex_of(encoding: bytes) -> str:
-    """XXH3-128 of raw bytes (an encoding from encode()), as hash128_hex gives it."""
-    try:
-        import xxhash
-    except ImportError as e:  # pragma: no cover - the package depends on xxhash
-        raise ImportError("twincache key hashes need the 'xxhash' package") from e
-    return xxhash.xxh3_128_hexdigest(encoding)
+    """XXH3-128 of raw bytes (an encoding from encode()), as hash128_hex gives it: the `xxhash`
+    package when it is installed, else the pure-Python xxh3_128_hex below (same output)."""
+    global _xxh3_128_hexdigest
+    if _xxh3_128_hexdigest is None:
+        try:
+            import xxhash
+
+            _xxh3_128_hexdigest = xxhash.xxh3_128_hexdigest
+        except ImportError:
+            _xxh3_128_hexdigest = xxh3_128_hex
+    return _xxh3_128_hexdigest(encoding)
+
+
+_xxh3_128_hexdigest: Callable[[bytes], str] | None = None
+
+
+# --- XXH3-128 in pure Python ----------------------------------------------------------------------
+# Seed 0, default secret; written from the algorithm's description (the input length classes 0,
+# 1-3, 4-8, 9-16, 17-128, 129-240 and the striped long loop), checked against xxhash on
+# tests/vectors/keys.json's reference cases. Exact, slow (Python ints): a fallback only.
+
+_M64 = (1 << 64) - 1
+_M32 = (1 << 32) - 1
+_P32_1, _P32_2, _P32_3 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
+_P64_1, _P64_2, _P64_3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
+_P64_4, _P64_5 = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5
+_PRIME_MX1, _PRIME_MX2 = 0x165667919E3779F9, 0x9FB21C651E98DF25
+_SECRET = bytes.fromhex(
+    "b8fe6c3923a44bbe7c01812cf721ad1cded46de9839097db7240a4a4b7b3671f"
+    "cb79e64eccc0e578825ad07dccff7221b8084674f743248ee03590e6813a264c"
+    "3c2852bb91c300cb88d0658b1b532ea371644897a20df94e3819ef46a9deacd8"
+    "a8fa763fe39c343ff9dcbbc7c70b4f1d8a51e04bcdb45931c89f7ec9d9787364"
+    "eac5ac8334d3ebc3c581a0fffa1363eb170ddd51b7f0da49d316552629d4689e"
+    "2b16be587d47a1fc8ff8b8d17ad031ce45cb3a8f95160428afd7fbcabb4b407e"
+)
+_STRIPE = 64
+_STRIPES_PER_BLOCK = (len(_SECRET) - _STRIPE) // 8
+_BLOCK = _STRIPE * _STRIPES_PER_BLOCK
+
+
+def _r64(b: bytes, i: int) -> int:
+    return int.from_bytes(b[i : i + 8], "little")
+
+
+def _r32(b: bytes, i: int) -> int:
+    return int.from_bytes(b[i : i + 4], "little")
+
+
+def _fold(a: int, b: int) -> int:
+    p = a * b
+    return (p ^ (p >> 64)) & _M64
+
+
+def _xxh64_avalanche(h: int) -> int:
+    h ^= h >> 33
+    h = (h * _P64_2) & _M64
+    h ^= h >> 29
+    h = (h * _P64_3) & _M64
+    return h ^ (h >> 32)
+
+
+def _xxh3_avalanche(h: int) -> int:
+    h ^= h >> 37
+    h = (h * _PRIME_MX1) & _M64
+    return h ^ (h >> 32)
+
+
+def _mix32(acc: list[int], b: bytes, at1: int, at2: int, s: int) -> None:
+    acc[0] = (
+        acc[0] + _fold(_r64(b, at1) ^ _r64(_SECRET, s), _r64(b, at1 + 8) ^ _r64(_SECRET, s + 8))
+    ) & _M64
+    acc[0] ^= (_r64(b, at2) + _r64(b, at2 + 8)) & _M64
+    acc[1] = (
+        acc[1]
+        + _fold(_r64(b, at2) ^ _r64(_SECRET, s + 16), _r64(b, at2 + 8) ^ _r64(_SECRET, s + 24))
+    ) & _M64
+    acc[1] ^= (_r64(b, at1) + _r64(b, at1 + 8)) & _M64
+
+
+def _finish(acc: list[int], n: int) -> tuple[int, int]:
+    lo = (acc[0] + acc[1]) & _M64
+    hi = (acc[0] * _P64_1 + acc[1] * _P64_4 + n * _P64_2) & _M64
+    return (-_xxh3_avalanche(hi)) & _M64, _xxh3_avalanche(lo)
+
+
+def _xxh3_128(b: bytes) -> tuple[int, int]:
+    """(high, low) of XXH3-128, seed 0."""
+    n = len(b)
+    if n == 0:
+        return (
+            _xxh64_avalanche(_r64(_SECRET, 80) ^ _r64(_SECRET, 88)),
+            _xxh64_avalanche(_r64(_SECRET, 64) ^ _r64(_SECRET, 72)),
+        )
+    if n <= 3:
+        combined_lo = (b[0] << 16) | (b[n >> 1] << 24) | b[n - 1] | (n << 8)
+        swapped = int.from_bytes(combined_lo.to_bytes(4, "little"), "big")
+        combined_hi = ((swapped << 13) | (swapped >> 19)) & _M32
+        return (
+            _xxh64_avalanche(combined_hi ^ (_r32(_SECRET, 8) ^ _r32(_SECRET, 12))),
+            _xxh64_avalanche(combined_lo ^ (_r32(_SECRET, 0) ^ _r32(_SECRET, 4))),
+        )
+    if n <= 8:
+        keyed = (_r32(b, 0) + (_r32(b, n - 4) << 32)) ^ (_r64(_SECRET, 16) ^ _r64(_SECRET, 24))
+        p = keyed * ((_P64_1 + (n << 2)) & _M64)
+        lo, hi = p & _M64, p >> 64
+        hi = (hi + (lo << 1)) & _M64
+        lo ^= hi >> 3
+        lo ^= lo >> 35
+        lo = (lo * _PRIME_MX2) & _M64
+        lo ^= lo >> 28
+        return _xxh3_avalanche(hi), lo
+    if n <= 16:
+        in_lo, in_hi = _r64(b, 0), _r64(b, n - 8)
+        p = (in_lo ^ in_hi ^ _r64(_SECRET, 32) ^ _r64(_SECRET, 40)) * _P64_1
+        m_lo = ((p & _M64) + ((n - 1) << 54)) & _M64
+        m_hi = p >> 64
+        in_hi ^= _r64(_SECRET, 48) ^ _r64(_SECRET, 56)
+        m_hi = (m_hi + in_hi + (in_hi & _M32) * (_P32_2 - 1)) & _M64
+        m_lo ^= int.from_bytes(m_hi.to_bytes(8, "little"), "big")
+        h = m_lo * _P64_2
+        h_hi = ((h >> 64) + m_hi * _P64_2) & _M64
+        return _xxh3_avalanche(h_hi), _xxh3_avalanche(h & _M64)
+    if n <= 128:
+        acc = [(n * _P64_1) & _M64, 0]
+        if n > 32:
+            if n > 64:
+                if n > 96:
+                    _mix32(acc, b, 48, n - 64, 96)
+                _mix32(acc, b, 32, n - 48, 64)
+            _mix32(acc, b, 16, n - 32, 32)
+        _mix32(acc, b, 0, n - 16, 0)
+        return _finish(acc, n)
+    if n <= 240:
+        acc = [(n * _P64_1) & _M64, 0]
+        for i in range(4):
+            _mix32(acc, b, 32 * i, 32 * i + 16, 32 * i)
+        acc = [_xxh3_avalanche(acc[0]), _xxh3_avalanche(acc[1])]
+        for i in range(4, n // 32):
+            _mix32(acc, b, 32 * i, 32 * i + 16, 3 + 32 * (i - 4))
+        _mix32(acc, b, n - 16, n - 32, 136 - 17 - 16)
+        return _finish(acc, n)
+    return _xxh3_128_long(b)
+
+
+def _accumulate(acc: list[int], b: bytes, at: int, s: int) -> None:
+    for i in range(8):
+        data = _r64(b, at + 8 * i)
+        key = data ^ _r64(_SECRET, s + 8 * i)
+        acc[i ^ 1] = (acc[i ^ 1] + data) & _M64
+        acc[i] = (acc[i] + (key & _M32) * (key >> 32)) & _M64
+
+
+def _merge(acc: list[int], s: int, start: int) -> int:
+    r = start
+    for i in range(4):
+        r += _fold(
+            acc[2 * i] ^ _r64(_SECRET, s + 16 * i), acc[2 * i + 1] ^ _r64(_SECRET, s + 16 * i + 8)
+        )
+    return _xxh3_avalanche(r & _M64)
+
+
+def _xxh3_128_long(b: bytes) -> tuple[int, int]:
+    n = len(b)
+    acc = [_P32_3, _P64_1, _P64_2, _P64_3, _P64_4, _P32_2, _P64_5, _P32_1]
+    blocks = (n - 1) // _BLOCK
+    last_secret = len(_SECRET) - _STRIPE
+    for blk in range(blocks):
+        for st in range(_STRIPES_PER_BLOCK):
+            _accumulate(acc, b, blk * _BLOCK + st * _STRIPE, st * 8)
+        for i in range(8):
+            a = acc[i]
+            a ^= a >> 47
+            a ^= _r64(_SECRET, last_secret + 8 * i)
+            acc[i] = (a * _P32_1) & _M64
+    for st in range((n - 1 - blocks * _BLOCK) // _STRIPE):
+        _accumulate(acc, b, blocks * _BLOCK + st * _STRIPE, st * 8)
+    _accumulate(acc, b, n - _STRIPE, last_secret - 7)
+    lo = _merge(acc, 11, (n * _P64_1) & _M64)
+    hi = _merge(acc, last_secret - 11, ~(n * _P64_2) & _M64)
+    return hi, lo
+
+
+def xxh3_128_hex(data: bytes) -> str:
+    """XXH3-128 (seed 0) of `data` in pure Python: 32 hex digits, high half first."""
+    hi, lo = _xxh3_128(bytes(data))
+    return f"{hi:016x}{lo:016x}"
 
 
 def _varint(n: int, out: bytearray) -> None:

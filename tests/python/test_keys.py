@@ -112,6 +112,15 @@ def test_xxh3_128_of_every_length_class() -> None:
         n = c["length"]
         data = bytes((i * 7 + n) % 256 if "fill" not in c else c["fill"] for i in range(n))
         assert keys.hash128_hex_of(data) == c["hash"], n
+        assert keys.xxh3_128_hex(data) == c["hash"], f"pure Python, length {n}"
+
+
+def test_hashes_fall_back_to_pure_python_without_xxhash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "xxhash", None)  # import xxhash now raises ImportError
+    monkeypatch.setattr(keys, "_xxh3_128_hexdigest", None)
+    vector = VECTORS["vectors"][-1]
+    assert keys.hash128_hex(from_input(vector["input"])) == vector["hash"]
+    assert keys._xxh3_128_hexdigest is keys.xxh3_128_hex
 
 
 # --- Python-only rules --------------------------------------------------------------------------
