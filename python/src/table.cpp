@@ -6,11 +6,23 @@
 namespace twincache::python {
 namespace {
 
+// Hot path (every miss that stores, every eviction): entries are recycled through a small free
+// list instead of going back to the allocator. GIL-protected like everything else here.
+constexpr std::size_t free_entries_max = 256;
+entry_object* free_entries[free_entries_max];
+std::size_t free_entries_count = 0;
+
 void entry_dealloc(PyObject* self) {
   auto* e = reinterpret_cast<entry_object*>(self);
-  Py_XDECREF(e->key);
-  Py_XDECREF(e->value);
-  PyObject_Free(self);
+  PyObject* key = e->key;
+  PyObject* value = e->value;
+  if (free_entries_count < free_entries_max) {
+    free_entries[free_entries_count++] = e;
+  } else {
+    PyObject_Free(self);
+  }
+  Py_XDECREF(key);
+  Py_XDECREF(value);  // a destructor may run here: the entry is already recycled
 }
 
 PyTypeObject entry_type = [] {
@@ -23,11 +35,18 @@ PyTypeObject entry_type = [] {
   return t;
 }();
 
-entry_object* new_entry(PyObject* key, PyObject* value) {
-  auto* e = PyObject_New(entry_object, &entry_type);
-  if (e == nullptr) return nullptr;
+entry_object* new_entry(PyObject* key, PyObject* value, Py_hash_t hash) {
+  entry_object* e;
+  if (free_entries_count > 0) {
+    e = free_entries[--free_entries_count];
+    (void)PyObject_Init(reinterpret_cast<PyObject*>(e), &entry_type);
+  } else {
+    e = PyObject_New(entry_object, &entry_type);
+    if (e == nullptr) return nullptr;
+  }
   e->key = Py_NewRef(key);
   e->value = Py_NewRef(value);
+  e->hash = hash;
   e->slot = no_slot;
   return e;
 }
@@ -42,11 +61,19 @@ std::uint64_t mix(Py_hash_t h) {
   return x ^ (x >> 31);
 }
 
-// Deletes key from dict only if it still maps to `expected`. Errors (a raising __eq__) are
+// Deletes e's key from dict only if it still maps to e. Errors (a raising __eq__) are
 // swallowed: the entry is already out of the table, a stale dict item is harmless (dead).
-void delete_if(PyObject* dict, PyObject* key, PyObject* expected) {
-  PyObject* current = PyDict_GetItemWithError(dict, key);
-  if (current == expected && PyDict_DelItem(dict, key) == 0) return;
+void delete_if(PyObject* dict, entry_object* e) {
+#if PY_VERSION_HEX < 0x030D0000
+  PyObject* current = _PyDict_GetItem_KnownHash(dict, e->key, e->hash);
+  if (current == reinterpret_cast<PyObject*>(e) &&
+      _PyDict_DelItem_KnownHash(dict, e->key, e->hash) == 0) {
+    return;
+  }
+#else
+  PyObject* current = PyDict_GetItemWithError(dict, e->key);
+  if (current == reinterpret_cast<PyObject*>(e) && PyDict_DelItem(dict, e->key) == 0) return;
+#endif
   PyErr_Clear();
 }
 
@@ -72,14 +99,17 @@ py_table::~py_table() {
 
 void py_table::release(removed_entries& removed) {
   if (removed.empty()) return;
-  PyObject *type, *value, *traceback;
-  PyErr_Fetch(&type, &value, &traceback);
-  for (entry_object* e : removed) {
-    delete_if(index_, e->key, reinterpret_cast<PyObject*>(e));
+  PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+  const bool pending_error = PyErr_Occurred() != nullptr;
+  if (pending_error) PyErr_Fetch(&type, &value, &traceback);
+  // By index: a destructor may re-enter this table, but never this list (it is ours alone).
+  for (std::size_t i = 0; i < removed.size(); ++i) {
+    entry_object* e = removed[i];
+    delete_if(index_, e);
     Py_DECREF(e);  // the value's destructor may run here
   }
   removed.clear();
-  PyErr_Restore(type, value, traceback);
+  if (pending_error) PyErr_Restore(type, value, traceback);
 }
 
 int py_table::weigh_into(PyObject* obj, std::uint64_t& out) {
@@ -97,8 +127,7 @@ int py_table::contains(PyObject* key) {
   if (found == nullptr) return PyErr_Occurred() ? -1 : 0;
   const std::uint32_t slot = reinterpret_cast<entry_object*>(found)->slot;
   if (slot == no_slot) return 0;
-  const time_ns now = table_.ttl_items() ? table_.now() : 0;
-  return table_.is_live(slot, now) ? 1 : 0;
+  return table_.is_live(slot, now_if_ttl()) ? 1 : 0;
 }
 
 int py_table::store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, bool replace) {
@@ -109,7 +138,28 @@ int py_table::store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, 
   }
   const Py_hash_t hash = PyObject_Hash(key);
   if (hash == -1) return -1;
-  entry_object* e = new_entry(key, value);
+  removed_entries removed;
+  if (replace) {
+    // Updates (Cache.set of a live key) change the entry in place: no allocation.
+    PyObject* found = PyDict_GetItemWithError(index_, key);  // may run __eq__
+    if (found == nullptr && PyErr_Occurred()) return -1;
+    if (found != nullptr) {
+      auto* old = reinterpret_cast<entry_object*>(found);
+      if (old->slot != no_slot && table_.is_live(old->slot, now_if_ttl())) {
+        const status st = table_.update(old->slot, key_bytes, value_bytes, ttl, collect(removed));
+        if (!st.ok()) {
+          last_error_ = st.message();
+          return 0;
+        }
+        PyObject* previous = old->value;
+        old->value = Py_NewRef(value);
+        release(removed);
+        Py_DECREF(previous);  // its destructor may run: the table is consistent
+        return 1;
+      }
+    }
+  }
+  entry_object* e = new_entry(key, value, hash);
   if (e == nullptr) return -1;
   auto* self = reinterpret_cast<PyObject*>(e);
 
@@ -118,25 +168,13 @@ int py_table::store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, 
     Py_DECREF(e);
     return -1;
   }
-  removed_entries removed;
   if (existing != self) {
     auto* old = reinterpret_cast<entry_object*>(existing);
-    if (old->slot != no_slot && table_.is_live(old->slot, table_.now())) {
-      if (!replace) {
-        Py_DECREF(e);
-        return 1;
-      }
-      const status st = table_.update(old->slot, key_bytes, value_bytes, ttl, collect(removed));
-      if (!st.ok()) {
-        Py_DECREF(e);
-        last_error_ = st.message();
-        return 0;
-      }
-      // The new value goes into the old entry; `e` (holding the old value) is released last.
-      std::swap(old->value, e->value);
-      removed.push_back(e);
-      release(removed);
-      return 1;
+    if (old->slot != no_slot && table_.is_live(old->slot, now_if_ttl())) {
+      // Live: a memoized function keeps the first result (functools does); a Cache that lost
+      // a race with another thread's insert of the same key simply retries as an update.
+      Py_DECREF(e);
+      return replace ? store(key, value, ttl, true) : 1;
     }
     // A dead or expired entry: retire it and take its place.
     if (old->slot != no_slot) {
@@ -176,7 +214,7 @@ int py_table::erase(PyObject* key, PyObject** value) {
   auto* e = reinterpret_cast<entry_object*>(found);
   if (e->slot == no_slot) return 0;
   removed_entries removed;
-  const bool live = table_.is_live(e->slot, table_.now());
+  const bool live = table_.is_live(e->slot, now_if_ttl());
   if (live && value != nullptr) *value = Py_NewRef(e->value);
   table_.remove(e->slot, live ? removal_reason::deleted : removal_reason::expired,
                 collect(removed));

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "twincache/entry_table.hpp"
 
 namespace twincache::python {
@@ -29,13 +30,15 @@ struct entry_object {
   PyObject_HEAD
   PyObject* key;
   PyObject* value;
+  Py_hash_t hash;      // the key's hash, so removals do not hash it again
   std::uint32_t slot;  // no_slot: not (or no longer) in the table
 };
 
 bool ready_entry_type();
 
-// Removed entries collected inside the core's callback, released after it returns.
-using removed_entries = std::vector<entry_object*>;
+// Removed entries collected inside the core's callback, released after it returns. Usually
+// zero or one (an eviction), so they live on the stack.
+using removed_entries = absl::InlinedVector<entry_object*, 4>;
 
 class py_table {
   // The core's removal callback: marks the entry dead and moves the slot's reference to `out`.
@@ -75,9 +78,7 @@ class py_table {
       if (count) table_.record_miss();
       return 0;
     }
-    // Without any TTL entry, nothing can expire: skip the clock read.
-    const time_ns now = table_.ttl_items() ? table_.now() : 0;
-    if (table_.is_live(slot, now)) {
+    if (table_.is_live(slot, now_if_ttl())) {
       if (count) {
         table_.hit(slot);
       } else {
@@ -116,6 +117,10 @@ class py_table {
   void record_miss() { table_.record_miss(); }
   const std::string& last_error() const { return last_error_; }
   const limits& get_limits() const { return table_.get_limits(); }
+
+  // Hot path: the time for is_live(); without any TTL entry nothing can expire, so the clock is
+  // not read.
+  time_ns now_if_ttl() const { return table_.ttl_items() ? table_.now() : 0; }
 
   // GC support for the owner.
   int traverse(visitproc visit, void* arg);

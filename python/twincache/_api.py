@@ -373,6 +373,9 @@ def cache(
 class Cache(impl.CacheBase, MutableMapping[Any, Any]):
     """A dict-like cache: limits, TTL (a default and per entry), a policy, counters."""
 
+    # No instance __dict__: attribute lookups on the hot path (c.get) stay specialized.
+    __slots__ = ("__weakref__", "_parameters")
+
     def __init__(
         self,
         maxsize: int | None = None,

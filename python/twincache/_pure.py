@@ -581,6 +581,8 @@ class Memo:
 class CacheBase:
     """The storage behind twincache.Cache (which adds the MutableMapping surface)."""
 
+    __slots__ = ("_table",)
+
     def __init__(
         self,
         *,
