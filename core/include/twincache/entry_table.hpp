@@ -82,14 +82,18 @@ constexpr std::string_view removal_reason_name(removal_reason r) noexcept {
 
 enum class slot_state : std::uint8_t { free = 0, live = 1 };
 
-// What the table keeps per slot (32 bytes).
+// What the table keeps per slot (24 bytes). A slot is live exactly when its weight is non-zero:
+// every entry weighs at least entry_overhead_bytes, and a released slot's meta is zeroed.
 struct entry_meta {
   std::uint64_t hash = 0;    // the key's hash64 (policy sketches, the store's index)
   time_ns expiry = never;    // live while now < expiry
-  std::uint32_t weight = 0;  // key + value + entry_overhead_bytes
+  std::uint32_t weight = 0;  // key + value + entry_overhead_bytes; 0: the slot is free
   std::uint32_t aux = 0;     // the owner's 32 bits (store<V>: the key's length)
-  slot_state state = slot_state::free;
+
+  bool live() const noexcept { return weight != 0; }
+  slot_state state() const noexcept { return live() ? slot_state::live : slot_state::free; }
 };
+static_assert(sizeof(entry_meta) == 24);
 
 // Item and byte counts against the limits. Shared by the shards of one store, hence atomic; a
 // standalone table owns one (the relaxed atomics cost nothing there).
@@ -175,7 +179,6 @@ class basic_entry_table {
     m.hash = hash;
     m.expiry = expiry_for(ttl);
     m.weight = static_cast<std::uint32_t>(w);
-    m.state = slot_state::live;
     if (m.expiry != never) ++ttl_items_;
     ++items_;
     bytes_ += w;
@@ -225,7 +228,7 @@ class basic_entry_table {
   std::uint64_t clear(OnRemoved&& on_removed) {
     std::uint64_t n = 0;
     for (std::uint32_t s = 0; s < records_.size(); ++s) {
-      if (records_[s].meta.state != slot_state::live) continue;
+      if (!records_[s].meta.live()) continue;
       on_removed(s, removal_reason::cleared);
       ++n;
     }
@@ -268,7 +271,7 @@ class basic_entry_table {
       if (scan_cursor_ >= n) scan_cursor_ = 0;
       const std::uint32_t s = static_cast<std::uint32_t>(scan_cursor_++);
       const entry_meta& m = records_[s].meta;
-      if (m.state == slot_state::live && now >= m.expiry) {
+      if (m.live() && now >= m.expiry) {
         remove(s, removal_reason::expired, on_removed);
         ++removed;
       }
@@ -281,10 +284,10 @@ class basic_entry_table {
   // Hot path: live and not expired at `now`.
   bool is_live(std::uint32_t slot, time_ns now) const noexcept {
     const entry_meta& m = records_[slot].meta;
-    return m.state == slot_state::live && (m.expiry == never || now < m.expiry);
+    return m.live() && (m.expiry == never || now < m.expiry);
   }
   bool is_resident(std::uint32_t slot) const noexcept {
-    return slot < records_.size() && records_[slot].meta.state == slot_state::live;
+    return slot < records_.size() && records_[slot].meta.live();
   }
 
   // A lookup found `slot` (its key matched): a hit if it is live at now (policy told, counted),
@@ -295,7 +298,7 @@ class basic_entry_table {
       hit(slot);
       return true;
     }
-    if (records_[slot].meta.state == slot_state::live) {
+    if (records_[slot].meta.live()) {
       remove(slot, removal_reason::expired, on_removed);
     }
     ++counters_.misses;

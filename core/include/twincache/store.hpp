@@ -4,7 +4,7 @@
 //
 // Per entry: the key bytes (inline up to 16 bytes, else one heap block), the 64-bit hash, the
 // value, its weight (key bytes + value weight + entry_overhead_bytes) and its expiry, in one
-// 32 + 16 + sizeof(V) byte record, plus one 8-byte bucket in the shard's open-addressing index
+// 24 + 16 + sizeof(V) byte record, plus one 8-byte bucket in the shard's open-addressing index
 // (detail/flat_index.hpp) and the policy's links.
 //
 // Locks and what they guard:
@@ -115,7 +115,7 @@ class store final : public cleanable {
     cleaner::instance().remove(this);  // waits if the cleaner is inside this store
     for (auto& sh : shards_) {
       for (std::uint32_t s = 0; s < sh->table.slot_count(); ++s) {
-        if (sh->table.meta(s).state == slot_state::live) free_key(sh->table.at(s));
+        if (sh->table.meta(s).live()) free_key(sh->table.at(s));
       }
     }
   }
