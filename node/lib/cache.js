@@ -169,11 +169,12 @@ class Cache {
       // Update in place: only the weight it adds can evict others.
       this._updates++;
       this._vals[s] = value;
-      this._bytes += w - this._w[s];
+      const old = this._w[s];
+      this._bytes += w - old;
       this._w[s] = w;
       if (this._exp !== null) this._exp[s] = ttl === 0 ? 0 : clock.now() + ttl;
       this._touch(s);
-      this._reweighed(s);
+      if (w !== old) this._reweighed(s);
       return s;
     }
     this._inserts++;

@@ -23,10 +23,10 @@ const { clock } = require('./clock');
 const { memoizeOptions } = require('./options');
 const { typeError } = require('./errors');
 
-let encodeKey = null;
+let encodeKeyString = null;
 function encodedKey(args) {
-  if (encodeKey === null) encodeKey = require('./keys').encodeKey;
-  return '\u0001' + encodeKey(Array.prototype.slice.call(args)).toString('latin1');
+  if (encodeKeyString === null) encodeKeyString = require('./keys').encodeKeyString;
+  return '\u0001' + encodeKeyString(Array.prototype.slice.call(args));
 }
 
 const MAX_SAFE = 9007199254740991;

@@ -70,7 +70,9 @@ function makeNativeCache(addon, PureCache) {
       return s;
     }
 
+    // Only byte budgets care about weights: without maxBytes the core need not hear of it.
     _reweighed(s) {
+      if (this._maxBytes === Infinity) return;
       if (this._engine.update(this._takeRing(), s, this._w[s]) < 0) {
         const st = this._engine.lastError();
         throw makeError(st[0], st[1]);

@@ -1,0 +1,155 @@
+// micro.mjs: hit-path timings, one process per twincache mode (run.mjs starts it with and
+// without TWINCACHE_PURE=1) and prints JSON: { mode, results: { case: { contender: ns } } }.
+// Every memoizer holds 1024 live keys and every timed call is a hit.
+import { LRUCache } from 'lru-cache';
+import { createLRU } from 'lru.min';
+import { LRUCache as MnemonistLRU } from 'mnemonist';
+import QuickLRU from 'quick-lru';
+import fastMemoize from 'fast-memoize';
+import { memoize as microMemoize } from 'micro-memoize';
+import memoizee from 'memoizee';
+import pMemoize from 'p-memoize';
+import twincache from '../../node/lib/index.js';
+import { timeSync, timeAsync, makeLoop, makeAsyncLoop } from './harness.mjs';
+
+const { memoize, Cache } = twincache;
+const N = 1024;
+const MASK = N - 1;
+const results = {};
+const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null;
+const want = (name) => only === null || only.includes(name);
+
+function record(group, name, ns) {
+  (results[group] ??= {})[name] = Math.round(ns * 10) / 10;
+}
+
+// A hand-written memo over lru-cache: the baseline the targets are stated against.
+function handMemo(fn, keyOf) {
+  const lru = new LRUCache({ max: 10_000 });
+  return (...args) => {
+    const k = keyOf(args);
+    const v = lru.get(k);
+    if (v !== undefined) return v;
+    const r = fn(...args);
+    lru.set(k, r);
+    return r;
+  };
+}
+
+const numbers = Array.from({ length: N }, (_, i) => i * 7 + 1);
+const mixed = Array.from({ length: N }, (_, i) => [i, 'user' + (i % 97), i % 3 === 0]);
+const objects = Array.from({ length: N }, (_, i) => ({ id: i, tag: 'x' + (i % 13) }));
+
+// ---- memoize hit, 1 number argument ------------------------------------------------------------
+if (want('memo1')) {
+  const fn = (x) => x * 2;
+  const cases = {
+    twincache: memoize(fn, { max: 10_000 }),
+    'hand memo over lru-cache': (() => {
+      const lru = new LRUCache({ max: 10_000 });
+      return (x) => {
+        const v = lru.get(x);
+        if (v !== undefined) return v;
+        const r = fn(x);
+        lru.set(x, r);
+        return r;
+      };
+    })(),
+    'fast-memoize': fastMemoize(fn),
+    'micro-memoize': microMemoize(fn, { maxSize: N }),
+    memoizee: memoizee(fn, { max: N, primitive: true }),
+  };
+  for (const [name, f] of Object.entries(cases)) {
+    for (const x of numbers) f(x);
+    record('memoize hit, 1 number arg', name, timeSync(makeLoop(f, numbers, `f(k[i & ${MASK}])`)));
+  }
+}
+
+// ---- memoize hit, 3 mixed arguments ------------------------------------------------------------
+if (want('memo3')) {
+  const fn = (a, b, c) => (c ? a : b);
+  const cases = {
+    twincache: memoize(fn, { max: 10_000 }),
+    'hand memo over lru-cache': (() => {
+      const lru = new LRUCache({ max: 10_000 });
+      return (a, b, c) => {
+        const k = a + '|' + b + '|' + c;
+        const v = lru.get(k);
+        if (v !== undefined) return v;
+        const r = fn(a, b, c);
+        lru.set(k, r);
+        return r;
+      };
+    })(),
+    'fast-memoize': fastMemoize(fn),
+    'micro-memoize': microMemoize(fn, { maxSize: N }),
+    memoizee: memoizee(fn, { max: N, primitive: true }),
+  };
+  for (const [name, f] of Object.entries(cases)) {
+    for (const [a, b, c] of mixed) f(a, b, c);
+    const call = `f(k[i & ${MASK}][0], k[i & ${MASK}][1], k[i & ${MASK}][2])`;
+    record('memoize hit, 3 mixed args', name, timeSync(makeLoop(f, mixed, call)));
+  }
+}
+
+// ---- memoize hit, 1 object argument (keyed by content where the library can) --------------------
+if (want('memoObj')) {
+  const fn = (o) => o.id;
+  const cases = {
+    twincache: memoize(fn, { max: 10_000 }),
+    'hand memo over lru-cache': handMemo(fn, (args) => JSON.stringify(args[0])),
+    'fast-memoize': fastMemoize(fn), // JSON.stringify of the arguments
+    // These two key objects by identity (the pool's objects are reused, so they hit); by
+    // content they would need a custom comparator and be slower.
+    'micro-memoize (identity)': microMemoize(fn, { maxSize: N }),
+    'memoizee (identity)': memoizee(fn, { max: N }),
+  };
+  for (const [name, f] of Object.entries(cases)) {
+    for (const o of objects) f(o);
+    record('memoize hit, 1 object arg', name, timeSync(makeLoop(f, objects, `f(k[i & ${MASK}])`)));
+  }
+}
+
+// ---- Cache get (hit) and set (update) ----------------------------------------------------------
+if (want('cache')) {
+  const keys = Array.from({ length: N }, (_, i) => 'key:' + i);
+  const caches = {
+    twincache: (() => {
+      const c = new Cache({ max: 10_000 });
+      return { get: (k) => c.get(k), set: (k, v) => c.set(k, v), raw: c };
+    })(),
+    'lru-cache': (() => {
+      const c = new LRUCache({ max: 10_000 });
+      return { raw: c };
+    })(),
+    'lru.min': { raw: createLRU({ max: 10_000 }) },
+    mnemonist: { raw: new MnemonistLRU(10_000) },
+    'quick-lru': { raw: new QuickLRU({ maxSize: 10_000 }) },
+  };
+  for (const [name, c] of Object.entries(caches)) {
+    for (const k of keys) c.raw.set(k, k.length);
+    record('Cache.get (hit)', name, timeSync(makeLoop(c.raw, keys, `f.get(k[i & ${MASK}])`)));
+    record('Cache.set (update)', name, timeSync(makeLoop(c.raw, keys, `f.set(k[i & ${MASK}], i)`)));
+  }
+}
+
+// ---- async memoize hit -------------------------------------------------------------------------
+if (want('async')) {
+  const fn = async (x) => x * 2;
+  const lru = new LRUCache({ max: 10_000, fetchMethod: async (k) => k * 2 });
+  const cases = {
+    twincache: memoize(fn, { max: 10_000 }),
+    'lru-cache fetch': (x) => lru.fetch(x),
+    'p-memoize': pMemoize(fn),
+  };
+  for (const [name, f] of Object.entries(cases)) {
+    for (const x of numbers) await f(x);
+    record(
+      'async memoize hit (await)',
+      name,
+      await timeAsync(makeAsyncLoop(f, numbers, `f(k[i & ${MASK}])`)),
+    );
+  }
+}
+
+console.log(JSON.stringify({ mode: twincache.native ? 'native' : 'pure', results }));
