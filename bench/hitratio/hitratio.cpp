@@ -155,6 +155,33 @@ std::uint64_t replay(const trace& t, std::uint64_t capacity, Policy& p) {
   return hits;
 }
 
+// The default policy's constants, changed with --set name=value (for experiments).
+twincache::tinylfu_config tuned;
+
+bool set_constant(const std::string& kv) {
+  const auto eq = kv.find('=');
+  if (eq == std::string::npos) return false;
+  const std::string k = kv.substr(0, eq);
+  const double v = std::strtod(kv.c_str() + eq + 1, nullptr);
+  auto& c = tuned;
+  if (k == "initial_window") c.initial_window = v;
+  else if (k == "protected_share") c.protected_share = v;
+  else if (k == "adaptive") c.adaptive = v != 0;
+  else if (k == "sample_factor") c.sample_factor = v;
+  else if (k == "initial_step") c.initial_step = v;
+  else if (k == "ghosts") c.ghosts = v != 0;
+  else if (k == "ghost_reach") c.ghost_reach = v;
+  else if (k == "ghost_delta") c.ghost_delta = v;
+  else if (k == "min_step") c.min_step = v;
+  else if (k == "step_shrink") c.step_shrink = v;
+  else if (k == "tolerance") c.tolerance = v;
+  else if (k == "flat_decay") c.flat_decay = v;
+  else if (k == "warm_threshold") c.warm_threshold = static_cast<unsigned>(v);
+  else if (k == "random_admit_mask") c.random_admit_mask = static_cast<unsigned>(v);
+  else return false;
+  return true;
+}
+
 // The policies the tool can run, by name.
 const std::vector<std::string> all_policies = {"lru", "tinylfu", "tinylfu_static"};
 
@@ -164,7 +191,7 @@ double run_policy(const std::string& policy, const trace& t, std::uint64_t capac
     twincache::lru_policy p;
     hits = replay(t, capacity, p);
   } else if (policy == "tinylfu") {
-    twincache::tinylfu_policy p;
+    twincache::tinylfu_policy p(tuned);
     hits = replay(t, capacity, p);
   } else if (policy == "tinylfu_static") {
     twincache::tinylfu_policy p(twincache::tinylfu_config::fixed_window(0.01));
@@ -286,7 +313,8 @@ void usage() {
   std::puts(
       "usage: twincache_hitratio [--traces DIR] [--suite reference|extra|synthetic|ci|all]\n"
       "                          [--trace NAME|PATH|zipf:A[:scan] --capacity N[,N...]]\n"
-      "                          [--policy lru,tinylfu,tinylfu_static] [--check] [--csv]");
+      "                          [--policy lru,tinylfu,tinylfu_static] [--check] [--csv]\n"
+      "                          [--set constant=value ...]   (tinylfu_config, experiments)");
 }
 
 std::string fmt(double v) {
@@ -317,7 +345,13 @@ int main(int argc, char** argv) {
     else if (a == "--capacity") {
       for (const auto& c : split(value())) o.capacities.push_back(std::strtoull(c.c_str(), 0, 10));
     } else if (a == "--policy") o.policies = split(value());
-    else if (a == "--check") o.check = true;
+    else if (a == "--set") {
+      const std::string kv = value();
+      if (!set_constant(kv)) {
+        std::fprintf(stderr, "--set: unknown constant or missing value in '%s'\n", kv.c_str());
+        return 2;
+      }
+    } else if (a == "--check") o.check = true;
     else if (a == "--csv") o.csv = true;
     else if (a == "-h" || a == "--help") {
       usage();

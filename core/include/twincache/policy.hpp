@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "twincache/policy_tinylfu.hpp"
 #include "twincache/status.hpp"
 
 namespace twincache {
@@ -116,7 +117,7 @@ class any_policy {
     kind_ = kind;
     switch (kind) {
       case policy_kind::lru: impl_.emplace<lru_policy>(); break;
-      case policy_kind::tinylfu: impl_.emplace<lru_policy>(); break;  // replaced by issue 6
+      case policy_kind::tinylfu: impl_.emplace<tinylfu_policy>(); break;
     }
   }
   policy_kind kind() const noexcept { return kind_; }
@@ -144,7 +145,7 @@ class any_policy {
 
  private:
   policy_kind kind_ = policy_kind::lru;
-  std::variant<lru_policy> impl_;
+  std::variant<lru_policy, tinylfu_policy> impl_;
 };
 
 // Parses a policy's public name; "" means the default. Error names the parameter.

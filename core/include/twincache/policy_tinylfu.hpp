@@ -13,11 +13,14 @@
 //     by flooding the sketch with colliding hashes.
 //   * frequency sketch: a 4-bit count-min sketch, 4 counters per key inside one 64-byte block
 //     (one cache line per increment), halved every 10 x entries additions so old popularity ages.
-//   * adaptation: a hill climber moves budget between window and main. Every sample of requests
-//     it compares the hit ratio with the previous sample's and keeps moving the window size in the
-//     direction that helped, reversing when it hurt; steps grow while moves keep paying off and
-//     shrink after reversals, so recency-heavy traces (window -> most of the cache) and
-//     frequency/loop-heavy ones (window -> ~0) are both found within a few samples.
+//   * adaptation, two signals on one knob (the window's share of the capacity):
+//       - ghosts (fast): a small direct-mapped table remembers recently evicted keys and why they
+//         left (rejected from the window, or evicted from main). A miss on a very young ghost
+//         moves the window's edge a few entries towards the region that would have kept it, so
+//         recency-heavy traces grow the window within a few hundred misses.
+//       - hill climbing (slow, after the Middleware 2018 paper): every 10 x entries requests the
+//         climber compares the hit ratio with the previous sample's, keeps moving the window in
+//         the direction that helped and reverses (halving its step) when the ratio fell.
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
 // store's read buffer) is one sketch increment plus one list move and never allocates.
 // Constants and the experiments behind them: docs/hit-ratio.md.
@@ -115,21 +118,29 @@ class frequency_sketch {
 struct tinylfu_config {
   double initial_window = 0.01;    // window share of the capacity at start
   double protected_share = 0.80;   // protected share of main
-  bool adaptive = true;            // hill-climb the window size
-  double sample_factor = 1.0;      // requests per climber sample, x estimated entries
-  double initial_step = 0.0625;    // first step, share of capacity
+  // Ghost steering (fast): a miss on a key evicted at most reach x entries evictions ago moves
+  // the window's edge by delta entries, towards the region that would have kept it.
+  bool ghosts = true;
+  double ghost_reach = 0.03;
+  double ghost_delta = 4.0;
+  // Hill climbing (slow, corrects the ghosts' bias): every sample_factor x entries requests the
+  // window moves by step in the direction that last raised the hit ratio.
+  bool adaptive = true;
+  double sample_factor = 10.0;
+  double initial_step = 0.0625;    // share of capacity
   double min_step = 0.005;         // steps never shrink below this share of capacity
-  double max_step = 0.25;          // nor grow above this one
-  double step_growth = 1.5;        // a move that helped: next step x this
-  double step_shrink = 0.5;        // a move that hurt: reverse, next step x this
-  double tolerance = 0.0;          // hit-ratio changes within +-tolerance count as "helped"
-  unsigned warm_threshold = 6;     // candidates at least this frequent may win by chance...
+  double step_shrink = 0.5;        // the ratio fell: reverse, next step x this
+  double tolerance = 0.005;        // hit-ratio changes within +-tolerance are noise...
+  double flat_decay = 0.98;        // ...the window stays, next step x this
+  unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
   unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
 
+  // The static W-TinyLFU of the TinyLFU paper (comparison runs): a fixed window share.
   static tinylfu_config fixed_window(double share) {
     tinylfu_config c;
     c.initial_window = share;
     c.adaptive = false;
+    c.ghosts = false;
     return c;
   }
 };
@@ -161,6 +172,7 @@ class tinylfu_policy {
     weight_[in_window] += w;
     ++size_;
     ++misses_;
+    if (cfg_.ghosts) recall(hash);
     // Window overflow moves to probation eagerly while main has room (the cache is filling).
     while (weight_[in_window] > window_max_ && main_has_room_for(lists_[in_window].tail)) {
       move(lists_[in_window].tail, in_probation);
@@ -207,12 +219,18 @@ class tinylfu_policy {
         if (v == no_slot_) return c;
         if (admit(c, v)) {
           move(c, in_probation);
+          remember(v, 1);
           return v;
         }
+        remember(c, 0);
         return c;
       }
       const std::uint32_t v = main_victim();
-      return v != no_slot_ ? v : c;
+      if (v != no_slot_) {
+        remember(v, 1);
+        return v;
+      }
+      return c;
     }
   }
 
@@ -325,6 +343,36 @@ class tinylfu_policy {
     return rng_;
   }
 
+  // Ghosts: a direct-mapped table of recently evicted keys: 32 bits of fingerprint, the kind of
+  // eviction (0: a window candidate rejected by admission, 1: a main victim) and 31 bits of that
+  // kind's eviction counter. A miss on a young window ghost says a slightly larger window would
+  // have hit; one on a young main ghost says a slightly larger main would have. Only young ghosts
+  // count (the edge's marginal value), so the two signals balance where the hit ratio peaks.
+  void remember(std::uint32_t s, unsigned kind) noexcept {
+    if (ghosts_.empty()) return;
+    const std::uint64_t h = ghost_spread(nodes_[s].hash);
+    ghosts_[h & ghost_mask_] = (h & 0xFFFFFFFF00000000ull) | (std::uint64_t{kind} << 31) |
+                              (++evictions_[kind] & 0x7FFFFFFFu);
+  }
+  void recall(std::uint64_t hash) noexcept {
+    if (ghosts_.empty()) return;
+    const std::uint64_t h = ghost_spread(hash);
+    std::uint64_t& g = ghosts_[h & ghost_mask_];
+    if (g == 0 || (g ^ h) >> 32 != 0) return;
+    const unsigned kind = static_cast<unsigned>(g >> 31) & 1u;
+    const std::uint64_t age = (evictions_[kind] - g) & 0x7FFFFFFFu;
+    g = 0;
+    const double e = double(estimated_entries_);
+    if (double(age) > cfg_.ghost_reach * e) return;
+    const double d = cfg_.ghost_delta / e;
+    window_share_ = std::clamp(window_share_ + (kind == 0 ? d : -d), 0.0, 1.0);
+    apply_window_share();
+  }
+  static std::uint64_t ghost_spread(std::uint64_t x) noexcept {
+    x = (x ^ (x >> 29)) * 0xBF58476D1CE4E5B9ull;
+    return x ^ (x >> 32);
+  }
+
   // The climber's sample clock; cheap on the hit path (one add and compare).
   void tick() noexcept {
     if (hits_ + misses_ >= sample_period_) climb();
@@ -345,20 +393,27 @@ class tinylfu_policy {
     }
     const double change = hit_ratio - previous_ratio_;
     previous_ratio_ = hit_ratio;
-    if (change >= -cfg_.tolerance) {
-      step_ = std::min(cfg_.max_step, step_ * cfg_.step_growth);
-    } else {
+    if (change < -cfg_.tolerance) {
       direction_ = -direction_;
       step_ = std::max(cfg_.min_step, step_ * cfg_.step_shrink);
+    } else if (change <= cfg_.tolerance) {
+      // No signal: hold still (drifting would walk a hot, all-hit cache into pure LRU).
+      step_ = std::max(cfg_.min_step, step_ * cfg_.flat_decay);
+      return;
     }
     window_share_ = std::clamp(window_share_ + direction_ * step_, 0.0, 1.0);
     apply_window_share();
   }
 
   void apply_window_share() noexcept {
-    window_max_ = static_cast<std::uint64_t>(window_share_ * double(capacity_));
-    if (window_max_ > capacity_) window_max_ = capacity_;
-    protected_max_ = static_cast<std::uint64_t>(cfg_.protected_share * double(main_max()));
+    window_max_ = scale(window_share_, capacity_);
+    protected_max_ = scale(cfg_.protected_share, main_max());
+  }
+
+  // share x budget, exact for unlimited budgets too (a double of 2^64 does not fit a uint64).
+  static std::uint64_t scale(double share, std::uint64_t budget) noexcept {
+    const double v = share * double(budget);
+    return v >= double(budget) ? budget : static_cast<std::uint64_t>(v);
   }
 
   void size_sketch() {
@@ -366,9 +421,15 @@ class tinylfu_policy {
     // slot table (which grows with the entries) is the better guess.
     estimated_entries_ = std::max<std::uint64_t>(1, std::min(capacity_, slots_));
     sketch_.ensure_capacity(estimated_entries_);
-    sample_period_ =
-        std::max<std::uint64_t>(64, static_cast<std::uint64_t>(cfg_.sample_factor *
-                                                               double(estimated_entries_)));
+    if (cfg_.ghosts) {
+      const std::uint64_t g = std::bit_ceil(std::max<std::uint64_t>(64, 2 * estimated_entries_));
+      if (g > ghosts_.size()) {
+        ghosts_.assign(g, 0);
+        ghost_mask_ = g - 1;
+      }
+    }
+    sample_period_ = std::max<std::uint64_t>(
+        64, static_cast<std::uint64_t>(cfg_.sample_factor * double(estimated_entries_)));
   }
 
   tinylfu_config cfg_;
@@ -383,6 +444,9 @@ class tinylfu_policy {
   std::uint64_t estimated_entries_ = 1;
   frequency_sketch sketch_;
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+  std::vector<std::uint64_t> ghosts_;  // 0: empty
+  std::uint64_t ghost_mask_ = 0;
+  std::uint64_t evictions_[2] = {0, 0};
   // Hill climber.
   std::uint64_t sample_period_ = 64;
   std::uint64_t hits_ = 0, misses_ = 0;

@@ -1,0 +1,324 @@
+// Tests for the default policy's mechanics (policy_tinylfu.hpp): the frequency sketch and its
+// aging, window/probation/protected moves, admission, weights, the victim()/on_remove protocol,
+// resize, and adaptation of the window on recency- and frequency-shaped request streams.
+#include "twincache/policy_tinylfu.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "twincache/policy.hpp"
+
+namespace twincache {
+namespace {
+
+using region = tinylfu_policy::region;
+
+// The store's eviction protocol over one policy, keyed by integers (hash = key), as the replay
+// tool does it: on a miss insert, then evict victim() while size() > capacity.
+class driver {
+ public:
+  driver(std::uint64_t capacity, tinylfu_config cfg = {}) : p(cfg), capacity_(capacity) {
+    p.resize(static_cast<std::uint32_t>(capacity + 1));
+    p.set_capacity(capacity);
+    for (std::uint32_t s = static_cast<std::uint32_t>(capacity + 1); s-- > 0;) free_.push_back(s);
+  }
+  // Returns true on a hit.
+  bool get(std::uint64_t key) {
+    auto it = slot_.find(key);
+    if (it != slot_.end()) {
+      p.on_access(it->second, key);
+      return true;
+    }
+    const std::uint32_t s = free_.back();
+    free_.pop_back();
+    slot_[key] = s;
+    key_of_[s] = key;
+    p.on_insert(s, key, 1);
+    while (p.size() > capacity_) {
+      const std::uint32_t v = p.victim();
+      EXPECT_TRUE(key_of_.count(v)) << "victim() returned a slot that is not resident";
+      slot_.erase(key_of_[v]);
+      key_of_.erase(v);
+      p.on_remove(v);
+      free_.push_back(v);
+    }
+    return false;
+  }
+  bool resident(std::uint64_t key) const { return slot_.count(key) != 0; }
+  std::uint32_t slot(std::uint64_t key) const { return slot_.at(key); }
+
+  tinylfu_policy p;
+
+ private:
+  std::uint64_t capacity_;
+  std::unordered_map<std::uint64_t, std::uint32_t> slot_;
+  std::unordered_map<std::uint32_t, std::uint64_t> key_of_;
+  std::vector<std::uint32_t> free_;
+};
+
+TEST(FrequencySketch, CountsSaturatesAndHalves) {
+  frequency_sketch s;
+  s.ensure_capacity(64);
+  EXPECT_EQ(s.frequency(42), 0u);
+  for (int i = 0; i < 5; ++i) s.increment(42);
+  EXPECT_EQ(s.frequency(42), 5u);
+  for (int i = 0; i < 40; ++i) s.increment(42);
+  EXPECT_EQ(s.frequency(42), frequency_sketch::max_count) << "4-bit counters saturate at 15";
+  s.halve();
+  EXPECT_EQ(s.frequency(42), 7u);
+  s.clear();
+  EXPECT_EQ(s.frequency(42), 0u);
+}
+
+TEST(FrequencySketch, AgesAfterSampleSizeAdditions) {
+  frequency_sketch s;
+  s.ensure_capacity(100);
+  EXPECT_EQ(s.sample_size(), 1000u) << "10 x entries";
+  for (int i = 0; i < 12; ++i) s.increment(7);
+  EXPECT_EQ(s.frequency(7), 12u);
+  // Fresh keys always add; the 1000th addition halves every counter.
+  for (std::uint64_t k = 1000; k < 1000 + 1000 - 13; ++k) s.increment(k);
+  EXPECT_GE(s.frequency(7), 12u) << "no aging before the sample is complete";
+  s.increment(999'999);
+  EXPECT_GE(s.frequency(7), 6u);
+  EXPECT_LE(s.frequency(7), 7u) << "halved (collisions may have added one before)";
+}
+
+TEST(FrequencySketch, DistinguishesKeysAndGrowsOnlyUpward) {
+  frequency_sketch s;
+  s.ensure_capacity(1000);
+  const auto words = s.table_words();
+  EXPECT_EQ(words, 1024u);
+  for (std::uint64_t k = 0; k < 500; ++k) s.increment(k);
+  for (int i = 0; i < 9; ++i) s.increment(123456789);
+  EXPECT_EQ(s.frequency(123456789), 9u);
+  int overestimated = 0;
+  for (std::uint64_t k = 0; k < 500; ++k) overestimated += s.frequency(k) > 1;
+  EXPECT_LT(overestimated, 25) << "count-min collisions must be rare at this load";
+  s.ensure_capacity(10);
+  EXPECT_EQ(s.table_words(), words) << "never shrinks";
+}
+
+TEST(TinyLfu, NewEntriesEnterTheWindowAndOverflowToProbationWhileFilling) {
+  driver d(100);
+  EXPECT_EQ(d.p.window_max(), 1u) << "1% of 100";
+  for (std::uint64_t k = 1; k <= 50; ++k) d.get(k);
+  EXPECT_EQ(d.p.where(d.slot(50)), region::in_window);
+  EXPECT_EQ(d.p.region_weight(region::in_window), 1u);
+  EXPECT_EQ(d.p.region_weight(region::in_probation), 49u);
+  EXPECT_EQ(d.p.where(d.slot(1)), region::in_probation);
+  EXPECT_EQ(d.p.size(), 50u);
+}
+
+TEST(TinyLfu, ProbationHitPromotesAndProtectedOverflowIsDemoted) {
+  driver d(100, tinylfu_config::fixed_window(0.01));
+  for (std::uint64_t k = 1; k <= 100; ++k) d.get(k);
+  EXPECT_EQ(d.p.protected_max(), 79u) << "80% of main (99)";
+  d.get(5);
+  EXPECT_EQ(d.p.where(d.slot(5)), region::in_protected);
+  // Promote 80 more: protected holds at most 79, its LRU entries go back to probation.
+  for (std::uint64_t k = 10; k < 90; ++k) d.get(k);
+  EXPECT_EQ(d.p.region_weight(region::in_protected), 79u);
+  EXPECT_EQ(d.p.where(d.slot(5)), region::in_probation) << "5 was protected's LRU entry";
+  EXPECT_EQ(d.p.where(d.slot(89)), region::in_protected);
+  // A hit in the window keeps it there (moved to the window's MRU end).
+  EXPECT_EQ(d.p.where(d.slot(100)), region::in_window);
+  d.get(100);
+  EXPECT_EQ(d.p.where(d.slot(100)), region::in_window);
+}
+
+TEST(TinyLfu, AdmissionKeepsTheMoreFrequentOfCandidateAndVictim) {
+  driver d(10, tinylfu_config::fixed_window(0.1));  // window 1, main 9
+  for (std::uint64_t k = 1; k <= 10; ++k) {
+    d.get(k);
+    d.get(k);  // frequency 2 each
+  }
+  // A one-hit newcomer loses against main's victim: it is evicted from the window's tail.
+  d.get(1000);
+  d.get(1001);
+  EXPECT_FALSE(d.resident(1000)) << "a cold candidate must not displace a warmer victim";
+  EXPECT_TRUE(d.resident(1001)) << "the newest entry is in the window";
+  // A newcomer seen often before (counted by the sketch while it was absent) wins.
+  for (int i = 0; i < 6; ++i) d.p.sketch().increment(2000);
+  d.get(2000);  // in the window now, 1001 is pushed out as a (cold) candidate
+  d.get(2001);  // 2000 becomes the candidate and beats probation's LRU entry
+  EXPECT_TRUE(d.resident(2000));
+  EXPECT_EQ(d.p.where(d.slot(2000)), region::in_probation);
+}
+
+TEST(TinyLfu, ScanDoesNotFlushTheHotSet) {
+  driver d(100);
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 20000; ++i) d.get(rng() % 50);  // hot set of 50 keys
+  // A scan of one-hit keys, 10x the cache. (A scan many times longer than the sketch's sample
+  // ages the hot keys' counts down to the scan's own, as the TinyLFU paper intends.)
+  for (std::uint64_t k = 0; k < 1000; ++k) d.get(1'000'000 + k);
+  int resident = 0;
+  for (std::uint64_t k = 0; k < 50; ++k) resident += d.resident(k);
+  EXPECT_GE(resident, 45) << "TinyLFU admission must keep the hot set through a scan";
+}
+
+TEST(TinyLfu, VictimIsAlwaysResidentUnderRandomOperations) {
+  // Random gets, removals (expiry/erase), weight changes, capacity changes and clears; the
+  // policy's own bookkeeping must agree with the resident set after every step.
+  for (std::uint64_t seed = 0; seed < 4; ++seed) {
+    tinylfu_policy p;
+    std::mt19937_64 rng(seed);
+    const std::uint32_t slots = 64;
+    p.resize(slots);
+    std::uint64_t capacity = 40;
+    p.set_capacity(capacity);
+    std::vector<std::uint64_t> weight(slots, 0);  // 0: free
+    std::uint64_t total = 0;
+    for (int step = 0; step < 20000; ++step) {
+      const auto op = rng() % 100;
+      const std::uint32_t s = static_cast<std::uint32_t>(rng() % slots);
+      if (op < 50) {
+        if (weight[s] == 0) {
+          const std::uint64_t w = 1 + rng() % 3;
+          p.on_insert(s, rng() % 200, w);
+          weight[s] = w;
+          total += w;
+        } else {
+          p.on_access(s, s);
+        }
+      } else if (op < 55 && weight[s] != 0) {
+        p.on_remove(s);
+        total -= weight[s];
+        weight[s] = 0;
+      } else if (op < 60 && weight[s] != 0) {
+        const std::uint64_t w = 1 + rng() % 4;
+        p.on_weight_change(s, weight[s], w);
+        total = total - weight[s] + w;
+        weight[s] = w;
+      } else if (op == 60) {
+        capacity = 10 + rng() % 50;
+        p.set_capacity(capacity);
+      } else if (op == 61 && rng() % 20 == 0) {
+        p.clear();
+        std::fill(weight.begin(), weight.end(), 0);
+        total = 0;
+      }
+      while (total > capacity || p.size() + 2 > slots) {
+        const std::uint32_t v = p.victim();
+        ASSERT_LT(v, slots);
+        ASSERT_NE(weight[v], 0u) << "victim() returned a non-resident slot at step " << step;
+        p.on_remove(v);
+        total -= weight[v];
+        weight[v] = 0;
+      }
+      std::uint64_t resident = 0;
+      for (auto w : weight) resident += w != 0;
+      ASSERT_EQ(p.size(), resident);
+      ASSERT_EQ(p.region_weight(region::in_window) + p.region_weight(region::in_probation) +
+                    p.region_weight(region::in_protected),
+                total);
+    }
+  }
+}
+
+TEST(TinyLfu, VictimIsNoSlotOnlyWhenEmpty) {
+  tinylfu_policy p;
+  p.resize(4);
+  p.set_capacity(2);
+  EXPECT_EQ(p.victim(), no_slot);
+  p.on_insert(3, 3, 1);
+  EXPECT_EQ(p.victim(), 3u);
+  p.on_remove(3);
+  EXPECT_EQ(p.size(), 0u);
+  EXPECT_EQ(p.victim(), no_slot);
+}
+
+TEST(TinyLfu, WeightsAreChargedToTheirRegionAndOversizedCandidatesAreRejected) {
+  tinylfu_policy p(tinylfu_config::fixed_window(0.3));
+  p.resize(8);
+  p.set_capacity(100);  // window 30, main 70
+  p.on_insert(0, 0, 30);
+  EXPECT_EQ(p.region_weight(region::in_window), 30u);
+  p.on_insert(1, 1, 30);
+  EXPECT_EQ(p.region_weight(region::in_window), 30u) << "slot 1";
+  EXPECT_EQ(p.region_weight(region::in_probation), 30u) << "slot 0 moved to main while filling";
+  EXPECT_EQ(p.where(0), region::in_probation);
+  p.on_weight_change(1, 30, 5);
+  EXPECT_EQ(p.region_weight(region::in_window), 5u);
+  // Heavier than main's whole budget: however frequent, it can only be the victim.
+  p.on_insert(2, 2, 95);
+  for (int i = 0; i < 8; ++i) p.on_access(2, 2);
+  EXPECT_EQ(p.region_weight(region::in_probation), 35u) << "slot 1 made room for slot 2";
+  EXPECT_EQ(p.victim(), 2u);
+}
+
+TEST(TinyLfu, ResizeKeepsResidentEntries) {
+  driver d(4);
+  for (std::uint64_t k = 1; k <= 4; ++k) d.get(k);
+  d.p.resize(1000);
+  for (std::uint64_t k = 1; k <= 4; ++k) EXPECT_TRUE(d.get(k)) << k;
+  EXPECT_EQ(d.p.size(), 4u);
+}
+
+TEST(TinyLfu, UnlimitedCapacityNeverOverflowsTheBudgetArithmetic) {
+  tinylfu_policy p;
+  p.resize(16);
+  p.set_capacity(~std::uint64_t{0});
+  for (std::uint32_t s = 0; s < 16; ++s) p.on_insert(s, s, 1);
+  EXPECT_EQ(p.size(), 16u);
+  EXPECT_LE(p.window_max(), ~std::uint64_t{0});
+  EXPECT_NE(p.victim(), no_slot);
+}
+
+// Recency-shaped stream (every key is requested twice, ~60 requests apart, as in the Corda
+// trace): a 1% window rejects every second request, so the window must grow.
+TEST(TinyLfuAdaptation, WindowGrowsWhenRecencyPays) {
+  driver d(1000);
+  const double start = d.p.window_share();
+  std::uint64_t hits = 0, next = 0;
+  std::vector<std::uint64_t> pending;
+  for (int i = 0; i < 60000; ++i) {
+    if (pending.size() >= 30) {
+      hits += d.get(pending.front());
+      pending.erase(pending.begin());
+    } else {
+      d.get(next);
+      pending.push_back(next++);
+    }
+    if (i % 2 == 0 && !pending.empty()) {
+      hits += d.get(pending.front());
+      pending.erase(pending.begin());
+    }
+  }
+  EXPECT_GT(d.p.window_share(), 5 * start);
+  EXPECT_GT(hits, 0u);
+}
+
+// Loop larger than the cache: LRU hits nothing; the window must stay small so that main keeps
+// a frozen part of the loop.
+TEST(TinyLfuAdaptation, WindowStaysSmallOnALoop) {
+  driver d(500);
+  std::uint64_t hits = 0, requests = 0;
+  for (int round = 0; round < 200; ++round) {
+    for (std::uint64_t k = 0; k < 1000; ++k, ++requests) hits += d.get(k);
+  }
+  EXPECT_LT(d.p.window_share(), 0.1);
+  EXPECT_GT(double(hits) / double(requests), 0.40) << "LRU gets 0 here, the optimum is ~0.5";
+}
+
+TEST(AnyPolicy, TinyLfuKindRunsTheTinyLfuPolicy) {
+  any_policy p(policy_kind::tinylfu);
+  EXPECT_NE(p.get_if<tinylfu_policy>(), nullptr);
+  p.resize(8);
+  p.set_capacity(4);
+  for (std::uint32_t s = 0; s < 5; ++s) p.on_insert(s, s, 1);
+  const std::uint32_t v = p.victim();
+  ASSERT_LT(v, 5u);
+  p.on_remove(v);
+  EXPECT_EQ(p.size(), 4u);
+  p.reset(policy_kind::lru);
+  EXPECT_EQ(p.get_if<tinylfu_policy>(), nullptr);
+}
+
+}  // namespace
+}  // namespace twincache
