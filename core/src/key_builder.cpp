@@ -116,6 +116,33 @@ void key_builder::add_big_int(bool negative, std::span<const std::uint8_t> magni
            m.size());
 }
 
+void key_builder::add_big_int_words(bool negative,
+                                    std::span<const std::uint64_t> words_little_endian) {
+  std::size_t words = words_little_endian.size();
+  while (words > 0 && words_little_endian[words - 1] == 0) --words;
+  if (words <= 1) {
+    const std::uint64_t m = words == 0 ? 0 : words_little_endian[0];
+    put_magnitude(m == 0 || !negative ? key_tag::int_nonnegative : key_tag::int_negative, m);
+    return;
+  }
+  const std::uint64_t top = words_little_endian[words - 1];
+  const std::size_t top_bytes = (71 - static_cast<std::size_t>(__builtin_clzll(top))) / 8;
+  const std::size_t n = top_bytes + 8 * (words - 1);
+  note_value();
+  ensure(11 + n);
+  std::uint8_t* p = buf_.data() + len_;
+  *p++ = static_cast<std::uint8_t>(negative ? key_tag::int_negative : key_tag::int_nonnegative);
+  p = put_varint(p, n);
+  for (std::size_t b = top_bytes; b > 0; --b) {
+    *p++ = static_cast<std::uint8_t>(top >> (8 * (b - 1)));
+  }
+  for (std::size_t w = words - 1; w > 0; --w) {
+    const std::uint64_t x = words_little_endian[w - 1];
+    for (int b = 7; b >= 0; --b) *p++ = static_cast<std::uint8_t>(x >> (8 * b));
+  }
+  len_ = static_cast<std::size_t>(p - buf_.data());
+}
+
 void key_builder::add_float(double v) {
   std::uint64_t bits;
   if (std::isnan(v)) {

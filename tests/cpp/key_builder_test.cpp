@@ -90,6 +90,26 @@ TEST(KeyBuilder, BigIntegersMatchTheFastPath) {
   EXPECT_EQ(encode([&](auto& b) { b.add_big_int(true, {}); }), "010300");
 }
 
+TEST(KeyBuilder, BigIntegerWordsMatchBigEndianBytes) {
+  auto words = [](bool neg, std::vector<std::uint64_t> w) {
+    return encode([&](auto& b) { b.add_big_int_words(neg, w); });
+  };
+  auto bytes = [](bool neg, std::vector<std::uint8_t> m) {
+    return encode([&](auto& b) { b.add_big_int(neg, m); });
+  };
+  EXPECT_EQ(words(false, {}), "010300");
+  EXPECT_EQ(words(true, {0, 0}), "010300");
+  EXPECT_EQ(words(true, {1}), "01040101");
+  EXPECT_EQ(words(false, {0, 1}), "010309010000000000000000");
+  EXPECT_EQ(words(true, {0, 1, 0}), "010409010000000000000000");
+  EXPECT_EQ(words(false, {0x0807060504030201ull, 0x0a09ull}),
+            bytes(false, {0x0a, 0x09, 8, 7, 6, 5, 4, 3, 2, 1}));
+  EXPECT_EQ(words(true, {~0ull, ~0ull, 0x7f}),
+            bytes(true, {0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                         0xff, 0xff, 0xff, 0xff, 0xff}));
+  EXPECT_EQ(words(false, {12345}), encode([](auto& b) { b.add_int(12345); }));
+}
+
 TEST(KeyBuilder, IntegralFloatsAreIntegers) {
   EXPECT_EQ(encode([](auto& b) { b.add_float(1.0); }), "01030101");
   EXPECT_EQ(encode([](auto& b) { b.add_float(-0.0); }), "010300");

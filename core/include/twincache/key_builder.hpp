@@ -82,6 +82,8 @@ class key_builder {
   // Any integer: sign and magnitude (big-endian, leading zero bytes allowed and dropped).
   // A zero magnitude is 0 whatever `negative` says.
   void add_big_int(bool negative, std::span<const std::uint8_t> magnitude_big_endian);
+  // The same from 64-bit words, least significant first (N-API's napi_get_value_bigint_words).
+  void add_big_int_words(bool negative, std::span<const std::uint64_t> words_little_endian);
   // Integral finite values encode as that integer (1.0 == 1, -0.0 == 0); NaN has one encoding;
   // the rest as float64.
   void add_float(double v);
