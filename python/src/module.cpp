@@ -81,6 +81,11 @@ PYBIND11_MODULE(_native, m) {
   if (!tc::python::ready_memo_types() || !tc::python::ready_cache_type()) {
     throw py::error_already_set();
   }
+  PyObject* encode_key = tc::python::new_encode_key_function(m.ptr());
+  if (encode_key == nullptr || PyModule_AddObject(m.ptr(), "encode_key", encode_key) < 0) {
+    Py_XDECREF(encode_key);
+    throw py::error_already_set();
+  }
   add_type(m, "Memo", tc::python::memo_type());
   add_type(m, "CacheBase", tc::python::cache_type());
 }

@@ -19,6 +19,8 @@ extern shared_objects shared;
 bool ready_memo_types();   // Memo and the ready awaitable
 bool ready_cache_type();   // CacheBase
 PyTypeObject* memo_type();
+// twincache._native.encode_key (keys.cpp).
+PyObject* new_encode_key_function(PyObject* module);
 PyTypeObject* cache_type();
 
 }  // namespace twincache::python

@@ -27,8 +27,8 @@ _MISS: Final[Any] = object()
 _RETRY: Final[Any] = object()
 _CONTENT_MARK: Final = ("twincache.content",)
 
-# Types keyed by content (through twincache._keys, the core's canonical encoding) when hashing
-# them fails. Everything else that is unhashable raises TypeError naming the argument.
+# Types keyed by content (the canonical encoding of docs/keys.md: the core's key_builder in native
+# mode, twincache._keys in pure mode, byte-identical) when hashing them fails. Everything else that is unhashable raises TypeError naming the argument.
 CONTENT_KEYED_TYPES: Final = (
     "list, dict, set, bytearray, and numpy arrays, and any nesting of these with None, bool, int, "
     "float, str, bytes and tuple"
@@ -61,13 +61,9 @@ def _content_key_for(func: Callable[..., Any]) -> Callable[[tuple[Any, ...], dic
         try:
             hash(value)
             return value
-        except TypeError as unhashable:
+        except TypeError:
             try:
-                from . import _keys
-            except ImportError:  # pragma: no cover - _keys ships with the package
-                raise unhashable from None
-            try:
-                return (_CONTENT_MARK, _keys.encode(value))
+                return (_CONTENT_MARK, impl.encode_key(value))
             except TypeError as exc:
                 name = _argument_name(func, index)
                 raise TypeError(

@@ -94,6 +94,16 @@ def parse_policy(name: str, value: str) -> str:
     raise _range_error(name, "one of 'lru', 'tinylfu'", f"'{value}'")
 
 
+# --- Content keys: the canonical encoding of docs/keys.md -----------------------------------------
+
+
+def encode_key(value: object) -> bytes:
+    """The canonical key encoding of value (the native module builds it with the core)."""
+    from . import _keys
+
+    return _keys.encode(value)
+
+
 # --- Clock: real monotonic time, or manual time set by tests ------------------------------------
 
 _manual_ns: int | None = None
@@ -660,6 +670,7 @@ __all__ = [
     "clock_set_manual",
     "clock_set_real",
     "default_policy",
+    "encode_key",
     "entry_overhead_bytes",
     "parse_limit",
     "parse_policy",
