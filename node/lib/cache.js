@@ -72,6 +72,8 @@ class Cache {
     this._top = 0; // slots ever handed out
     this._bytes = 0;
     this._inflight = null; // fetch(): key -> pending load
+    this._onDrop = null; // memoize: told of every key that leaves
+    this._onClear = null;
     this._hits = 0;
     this._misses = 0;
     this._inserts = 0;
@@ -208,6 +210,7 @@ class Cache {
     this._bytes = 0;
     this._head = this._tail = NIL;
     if (this._inflight !== null) this._inflight.clear();
+    if (this._onClear !== null) this._onClear();
     this._clearSlots();
   }
 
@@ -331,6 +334,7 @@ class Cache {
 
   // Forgets slot s (its entry leaves for any reason).
   _drop(s) {
+    if (this._onDrop !== null) this._onDrop(this._keys[s]);
     this._map.delete(this._keys[s]);
     this._keys[s] = undefined;
     this._vals[s] = undefined;

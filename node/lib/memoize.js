@@ -5,13 +5,14 @@
 //   - one primitive argument is its own Map key (numbers, booleans, null, undefined, symbols,
 //     strings); a BigInt in the safe-integer range keys as the equal number (1n and 1 are one
 //     key, as in the shared encoding, where integral values are integers whatever their type);
-//   - several primitive arguments build one string, each argument tagged and self-delimiting,
-//     behind a leading '\u0002';
+//   - several primitive arguments are looked up in a trie of Maps, one level per argument (no
+//     string is built, nothing is allocated on a hit); its leaves are small objects that serve
+//     as the Cache keys, and a leaf leaves the trie when its entry leaves the cache;
 //   - anything else (plain objects, arrays, Buffers, big BigInts, ...) is keyed by content
 //     through the shared canonical encoding (keys.js encodeKey, the bytes C++ and Python build),
 //     read as a latin1 string behind a leading '\u0001'.
 // A single string argument that itself starts with '\u0000'..'\u0002' takes the encoded form, so
-// the three kinds of key can never collide.
+// the kinds of key can never collide (trie leaves are objects, compared by identity).
 let { Cache } = require('./cache');
 const { MAX_ENTRY_WEIGHT } = require('./cache');
 
@@ -30,6 +31,7 @@ function encodedKey(args) {
 }
 
 const MAX_SAFE = 9007199254740991;
+const UNDEFINED_ARG = Symbol('twincache: one undefined argument');
 
 // The key of one call's arguments (see above). Hot path.
 function argsKey(args) {
@@ -39,9 +41,10 @@ function argsKey(args) {
     switch (typeof a) {
       case 'number':
       case 'boolean':
-      case 'undefined':
       case 'symbol':
         return a;
+      case 'undefined':
+        return UNDEFINED_ARG; // undefined itself means "no key yet" to memoized()
       case 'string':
         return a.charCodeAt(0) > 2 || a.length === 0 ? a : encodedKey(args);
       case 'bigint':
@@ -51,35 +54,35 @@ function argsKey(args) {
     }
   }
   if (n === 0) return '\u0002';
-  let k = '\u0002';
-  for (let i = 0; i < n; i++) {
-    const a = args[i];
-    switch (typeof a) {
-      case 'number':
-        if (!(a < 1e21 && a > -1e21) && a === a && a !== Infinity && a !== -Infinity) {
-          return encodedKey(args); // String() switches to exponent form here
-        }
-        k += 'n' + a + ';';
-        break;
-      case 'string':
-        k += 's' + a.length + ':' + a;
-        break;
-      case 'boolean':
-        k += a ? 't' : 'f';
-        break;
-      case 'undefined':
-        k += 'u';
-        break;
-      case 'bigint':
-        if (a < -MAX_SAFE || a > MAX_SAFE) return encodedKey(args);
-        k += 'n' + a + ';';
-        break;
-      default:
-        if (a === null) k += 'z';
-        else return encodedKey(args);
-    }
+  return encodedKey(args);
+}
+
+// Trie over the arguments of calls with 2+ primitive arguments: a level per argument.
+class TrieNode {
+  constructor(parent, arg) {
+    this.map = new Map();
+    this.parent = parent;
+    this.arg = arg;
   }
-  return k;
+}
+// A leaf: the Cache key of one tuple of arguments.
+class TupleKey {
+  constructor(parent, arg) {
+    this.parent = parent;
+    this.arg = arg;
+  }
+}
+
+const NOT_PRIMITIVE = new TrieNode(null, undefined); // sentinel: key by content instead
+
+// The argument as a trie key: BigInts in the safe range as the equal number (one key, as in the
+// shared encoding); NOT_PRIMITIVE for objects, functions and big BigInts.
+function trieArg(a) {
+  const t = typeof a;
+  if (t === 'object') return a === null ? null : NOT_PRIMITIVE;
+  if (t === 'function') return NOT_PRIMITIVE;
+  if (t === 'bigint') return a >= -MAX_SAFE && a <= MAX_SAFE ? Number(a) : NOT_PRIMITIVE;
+  return a;
 }
 
 function isThenable(v) {
@@ -88,9 +91,7 @@ function isThenable(v) {
   );
 }
 
-function memoize(fn, options) {
-  if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
-  const o = memoizeOptions(options);
+function memoizeImpl(fn, o) {
   const cache = new Cache({
     max: o.max,
     ttl: o.ttl === 0 ? undefined : o.ttl,
@@ -100,14 +101,87 @@ function memoize(fn, options) {
   const userKey = o.key === undefined ? null : o.key;
   const map = cache._map;
   const ttl = o.ttl;
+  let roots = []; // arity -> TrieNode
 
+  // Hot path for 2+ primitive arguments: the TupleKey, undefined when the tuple was never
+  // stored, or NOT_PRIMITIVE.
+  function findTuple(args, n) {
+    let node = roots[n];
+    if (node === undefined) {
+      for (let i = 0; i < n; i++) if (trieArg(args[i]) === NOT_PRIMITIVE) return NOT_PRIMITIVE;
+      return undefined;
+    }
+    for (let i = 0; i < n; i++) {
+      const a = trieArg(args[i]);
+      if (a === NOT_PRIMITIVE) return NOT_PRIMITIVE;
+      node = node.map.get(a);
+      if (node === undefined) {
+        for (let j = i + 1; j < n; j++)
+          if (trieArg(args[j]) === NOT_PRIMITIVE) return NOT_PRIMITIVE;
+        return undefined;
+      }
+    }
+    return node;
+  }
+
+  // Adds the path of a tuple (all primitive) and returns its leaf.
+  function makeTuple(args, n) {
+    let node = roots[n];
+    if (node === undefined) node = roots[n] = new TrieNode(null, n);
+    for (let i = 0; i < n - 1; i++) {
+      const a = trieArg(args[i]);
+      let next = node.map.get(a);
+      if (next === undefined) {
+        next = new TrieNode(node, a);
+        node.map.set(a, next);
+      }
+      node = next;
+    }
+    const last = trieArg(args[n - 1]);
+    let leaf = node.map.get(last);
+    if (leaf === undefined) {
+      leaf = new TupleKey(node, last);
+      node.map.set(last, leaf);
+    }
+    return leaf;
+  }
+
+  // An entry left the cache: a tuple's path leaves the trie with it.
+  cache._onDrop = (key) => {
+    if (!(key instanceof TupleKey)) return;
+    let node = key.parent;
+    node.map.delete(key.arg);
+    while (node.map.size === 0 && node.parent !== null) {
+      node.parent.map.delete(node.arg);
+      node = node.parent;
+    }
+    if (node.map.size === 0 && node.parent === null) roots[node.arg] = undefined;
+  };
+  cache._onClear = () => {
+    roots = [];
+  };
+
+  // The Cache key of a call: undefined when it is a tuple not stored yet.
   function keyOf(args) {
-    if (userKey === null) return argsKey(args);
+    if (userKey === null) {
+      const n = args.length;
+      if (n < 2) return argsKey(args);
+      const k = findTuple(args, n);
+      return k === NOT_PRIMITIVE ? encodedKey(args) : k;
+    }
     const k = userKey.apply(undefined, args);
     if (typeof k !== 'string' && typeof k !== 'number') {
       throw typeError('key result', 'a string or a number', k);
     }
     return k;
+  }
+
+  function isThenable(v) {
+    return (
+      v !== null &&
+      (typeof v === 'object' || typeof v === 'function') &&
+      typeof v.then === 'function'
+    );
   }
 
   // A promise result: concurrent calls share it; a rejection removes it (not cached); once
@@ -140,8 +214,8 @@ function memoize(fn, options) {
 
   // Hot path: key, one Map lookup, an expiry compare when ttl is set, the policy's touch.
   function memoized() {
-    const key = keyOf(arguments);
-    const s = map.get(key);
+    let key = keyOf(arguments);
+    const s = key === undefined ? undefined : map.get(key);
     if (s !== undefined) {
       const exp = cache._exp;
       if (exp === null || exp[s] === 0 || exp[s] > clock.now()) {
@@ -153,11 +227,14 @@ function memoize(fn, options) {
     }
     cache._misses++;
     const value = fn.apply(this, arguments);
-    const w = cache._weigh(key, value);
+    // A tuple's trie path is made only when its entry is stored (the trie never outgrows the
+    // cache).
+    const w = cache._weigh(key === undefined ? NOT_PRIMITIVE : key, value);
     if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
       cache._rejected++;
       return value;
     }
+    if (key === undefined) key = makeTuple(arguments, arguments.length);
     // fn may have filled this key re-entrantly; _store then updates in place.
     cache._store(key, value, w, ttl);
     if (isThenable(value)) track(key, value);
@@ -167,10 +244,21 @@ function memoize(fn, options) {
   Object.defineProperties(memoized, {
     cache: { value: cache, enumerable: true },
     clear: { value: () => cache.clear(), enumerable: true },
-    delete: { value: (...args) => cache.delete(keyOf(args)), enumerable: true },
+    delete: {
+      value: (...args) => {
+        const key = keyOf(args);
+        return key === undefined ? false : cache.delete(key);
+      },
+      enumerable: true,
+    },
     stats: { value: () => cache.stats(), enumerable: true },
   });
   return memoized;
+}
+
+function memoize(fn, options) {
+  if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
+  return memoizeImpl(fn, memoizeOptions(options));
 }
 
 module.exports = { memoize, argsKey, useCacheClass };

@@ -53,6 +53,7 @@ function makeNativeCache(addon, PureCache) {
     }
 
     _forget(s) {
+      if (this._onDrop !== null) this._onDrop(this._keys[s]);
       this._map.delete(this._keys[s]);
       this._keys[s] = undefined;
       this._vals[s] = undefined;

@@ -221,3 +221,48 @@ test('a throwing fn caches nothing', () => {
   assert.equal(calls, 2);
   assert.equal(m.stats().items, 0);
 });
+
+test('calls with several arguments: evicted, deleted and cleared tuples run fn again', () => {
+  const fn = counted((a, b, c) => `${a}/${b}/${c}`);
+  const m = memoize(fn, { max: 4 });
+  for (let i = 0; i < 10; i++) assert.equal(m(i, 'x', i % 2 === 0), `${i}/x/${i % 2 === 0}`);
+  assert.equal(m.stats().items, 4);
+  assert.equal(fn.calls, 10);
+  m(9, 'x', false); // still cached
+  assert.equal(fn.calls, 10);
+  m(0, 'x', true); // evicted: runs again
+  assert.equal(fn.calls, 11);
+  assert.equal(m.delete(0, 'x', true), true);
+  assert.equal(m.delete(0, 'x', true), false);
+  assert.equal(m.delete(123, 'never', null), false);
+  m(0, 'x', true);
+  assert.equal(fn.calls, 12);
+  m.clear();
+  m(9, 'x', false);
+  m(9, 'x', false);
+  assert.equal(fn.calls, 13);
+  assert.equal(m.stats().hits, 2);
+});
+
+test('a tuple whose result is refused by maxBytes is not kept', () => {
+  const fn = counted((a, b) => 'y'.repeat(a));
+  const m = memoize(fn, { maxBytes: 200 });
+  m(500, 1);
+  m(500, 1);
+  assert.equal(fn.calls, 2);
+  assert.equal(m.stats().rejected, 2);
+  m(5, 1);
+  m(5, 1);
+  assert.equal(fn.calls, 3);
+});
+
+test('mixed primitive and object arguments in one position', (t) => {
+  if (keysMissing) return t.skip(keysMissing);
+  const fn = counted(() => 0);
+  const m = memoize(fn);
+  m(1, 'a');
+  m(1, { a: 1 });
+  m(1, { a: 1 });
+  m(1, 'a');
+  assert.equal(fn.calls, 2);
+});

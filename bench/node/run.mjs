@@ -1,0 +1,123 @@
+// bench/node: every Node figure in one run (`npm run bench` or `node bench/node/run.mjs`).
+//   1. hit paths (micro.mjs), twice: twincache native, then TWINCACHE_PURE=1
+//   2. a big cache (bigcache.mjs): 1M entries of ~100-byte strings, heap and full-GC pause,
+//      one process per contender
+// Prints tables, the ratios the targets of issue 4 name, and (with --markdown) the block that
+// docs/benchmarks.md's "Node" section holds. Timings: best of several ~80 ms rounds.
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const markdown = process.argv.includes('--markdown');
+
+function child(script, args, env) {
+  const out = execFileSync(process.execPath, ['--expose-gc', path.join(here, script), ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+const native = child('micro.mjs', [], { TWINCACHE_PURE: '' });
+if (native.mode !== 'native') {
+  console.error('bench: the native addon did not load; run node node/scripts/build-native.js');
+  process.exit(1);
+}
+const pure = child('micro.mjs', [], { TWINCACHE_PURE: '1' });
+const big = ['lru-cache', 'twincache-Cache', 'twincache-ByteCache'].map((c) =>
+  child('bigcache.mjs', [c], { TWINCACHE_PURE: '' }),
+);
+
+const lines = [];
+const say = (s = '') => lines.push(s);
+const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+
+say(
+  `Node ${process.version}, ${os.cpus()[0].model}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}.`,
+);
+say('ns per call, best of 7 rounds; every memoizer holds 1024 live keys and every call hits.');
+say();
+for (const group of Object.keys(native.results)) {
+  say(`| ${group} | ns/call | vs twincache (native) |`);
+  say('| --- | ---: | ---: |');
+  const t = native.results[group].twincache;
+  say(`| twincache (native) | ${fmt(t)} | 1.00x |`);
+  const p = pure.results[group].twincache;
+  say(`| twincache (TWINCACHE_PURE=1) | ${fmt(p)} | ${(p / t).toFixed(2)}x |`);
+  for (const [name, ns] of Object.entries(native.results[group])) {
+    if (name !== 'twincache') say(`| ${name} | ${fmt(ns)} | ${(ns / t).toFixed(2)}x |`);
+  }
+  say();
+}
+
+say(
+  '| 1M entries, ~100-byte strings | V8 heap used (MB) | full GC pause (ms) | RSS (MB) | fill (ms) |',
+);
+say('| --- | ---: | ---: | ---: | ---: |');
+for (const b of big) {
+  say(`| ${b.contender} | ${b.heapMB} | ${b.gcPauseMs} | ${b.rssMB} | ${b.fillMs} |`);
+}
+say();
+
+// The targets of issue 4, as ratios (lower is better; each must be <= its target).
+const r = native.results;
+const rp = pure.results;
+const hand = 'hand memo over lru-cache';
+const targets = [
+  [
+    'memoize hit, 1 number arg / hand memo over lru-cache',
+    r['memoize hit, 1 number arg'],
+    hand,
+    1.2,
+  ],
+  [
+    'memoize hit, 3 mixed args / hand memo over lru-cache',
+    r['memoize hit, 3 mixed args'],
+    hand,
+    1.2,
+  ],
+  [
+    'memoize hit, 1 object arg / hand memo over lru-cache',
+    r['memoize hit, 1 object arg'],
+    hand,
+    1.2,
+  ],
+  ['Cache.get / lru-cache get', r['Cache.get (hit)'], 'lru-cache', 1.2],
+  ['memoize hit, 1 number arg / memoizee', r['memoize hit, 1 number arg'], 'memoizee', 0.1],
+  [
+    'memoize hit, 1 number arg / micro-memoize',
+    r['memoize hit, 1 number arg'],
+    'micro-memoize',
+    0.1,
+  ],
+  ['memoize hit, 3 mixed args / memoizee', r['memoize hit, 3 mixed args'], 'memoizee', 0.1],
+  [
+    'memoize hit, 3 mixed args / micro-memoize',
+    r['memoize hit, 3 mixed args'],
+    'micro-memoize',
+    0.1,
+  ],
+  ['async memoize hit / lru-cache fetch', r['async memoize hit (await)'], 'lru-cache fetch', 1.0],
+];
+say('| target (native; pure in brackets) | ratio | target | met |');
+say('| --- | ---: | ---: | :---: |');
+for (const [label, group, peer, limit] of targets) {
+  const ratio = group.twincache / group[peer];
+  const groupName = Object.keys(r).find((g) => r[g] === group);
+  const pureRatio = rp[groupName].twincache / group[peer];
+  say(
+    `| ${label} | ${ratio.toFixed(2)} (${pureRatio.toFixed(2)}) | <= ${limit} | ${ratio <= limit ? 'yes' : 'NO'} |`,
+  );
+}
+const lru = big.find((b) => b.contender === 'lru-cache');
+const bytes = big.find((b) => b.contender === 'twincache-ByteCache');
+const gcRatio = bytes.gcPauseMs / lru.gcPauseMs;
+say(
+  `| full GC, 1M entries: ByteCache / lru-cache | ${gcRatio.toFixed(3)} | <= 0.1 | ${gcRatio <= 0.1 ? 'yes' : 'NO'} |`,
+);
+
+console.log(lines.join('\n'));
+if (!markdown) console.log('\n(--markdown prints only this block for docs/benchmarks.md)');
