@@ -28,7 +28,8 @@ _RETRY: Final[Any] = object()
 _CONTENT_MARK: Final = ("twincache.content",)
 
 # Types keyed by content (the canonical encoding of docs/keys.md: the core's key_builder in native
-# mode, twincache._keys in pure mode, byte-identical) when hashing them fails. Everything else that is unhashable raises TypeError naming the argument.
+# mode, twincache._keys in pure mode, byte-identical) when hashing them fails. Everything else
+# that is unhashable raises TypeError naming the argument.
 CONTENT_KEYED_TYPES: Final = (
     "list, dict, set, bytearray, and numpy arrays, and any nesting of these with None, bool, int, "
     "float, str, bytes and tuple"

@@ -95,14 +95,18 @@ def test_cycles_through_cached_values_are_collected() -> None:
     class Node:
         pass
 
+    holder: list[Any] = []
+
     @twincache.cache()
     def make(n: int) -> Node:
         node = Node()
-        node.fn = make  # type: ignore[attr-defined]  # value -> function -> cache -> value
+        node.fn = holder[0]  # type: ignore[attr-defined]  # value -> function -> cache -> value
         return node
 
+    holder.append(make)
     ref = weakref.ref(make(1))
     cache_ref = weakref.ref(make)
+    holder.clear()
     del make
     gc.collect()
     assert ref() is None
