@@ -8,7 +8,11 @@
 //   - several primitive arguments are looked up in a trie of Maps, one level per argument (no
 //     string is built, nothing is allocated on a hit); its leaves are small objects that serve
 //     as the Cache keys, and a leaf leaves the trie when its entry leaves the cache;
-//   - anything else (plain objects, arrays, Buffers, big BigInts, ...) is keyed by content
+//   - one plain object, Map with string keys, or array, whose members are all primitive, is
+//     looked up in the same kind of trie (a level for the size, then name and value levels in
+//     sorted name order, or the elements in order): the identity of the shared encoding, where
+//     a plain object and a Map with the same entries are one key;
+//   - anything else (nested containers, Buffers, Sets, big BigInts, ...) is keyed by content
 //     through the shared canonical encoding (keys.js encodeKey, the bytes C++ and Python build),
 //     read as a latin1 string behind a leading '\u0001'.
 // A single string argument that itself starts with '\u0000'..'\u0002' takes the encoded form, so
@@ -74,6 +78,10 @@ class TupleKey {
 }
 
 const NOT_PRIMITIVE = new TrieNode(null, undefined); // sentinel: key by content instead
+// Trie roots besides the tuples' (which sit at their arity, >= 2).
+const TUPLE = -1;
+const ARRAYS = 0;
+const OBJECTS = 1;
 
 // The argument as a trie key: BigInts in the safe range as the equal number (one key, as in the
 // shared encoding); NOT_PRIMITIVE for objects, functions and big BigInts.
@@ -101,7 +109,8 @@ function memoizeImpl(fn, o) {
   const userKey = o.key === undefined ? null : o.key;
   const map = cache._map;
   const ttl = o.ttl;
-  let roots = []; // arity -> TrieNode
+  let roots = []; // arity (tuples), ARRAYS or OBJECTS -> TrieNode
+  let pending = TUPLE; // which trie the last keyOf() looked in
 
   // Hot path for 2+ primitive arguments: the TupleKey, undefined when the tuple was never
   // stored, or NOT_PRIMITIVE.
@@ -146,6 +155,83 @@ function memoizeImpl(fn, o) {
     return leaf;
   }
 
+  // One container argument whose members are all primitive: its members go into `scratch`
+  // (size first) and it is found under objRoot (plain objects and Maps) or arrRoot (arrays).
+  // Returns the root to walk, or NOT_PRIMITIVE.
+  let scratchLen = 0;
+  const scratch = [];
+  function shallow(o) {
+    if (Array.isArray(o)) {
+      const n = o.length;
+      scratch[0] = n;
+      for (let i = 0; i < n; i++) {
+        const a = trieArg(o[i]);
+        if (a === NOT_PRIMITIVE) return NOT_PRIMITIVE;
+        scratch[i + 1] = a;
+      }
+      scratchLen = n + 1;
+      return ARRAYS;
+    }
+    let names;
+    let map = null;
+    const proto = Object.getPrototypeOf(o);
+    if (proto === Object.prototype || proto === null) {
+      names = Object.keys(o);
+    } else if (o instanceof Map) {
+      map = o;
+      names = [];
+      for (const k of o.keys()) {
+        if (typeof k !== 'string') return NOT_PRIMITIVE;
+        names.push(k);
+      }
+    } else {
+      return NOT_PRIMITIVE;
+    }
+    const n = names.length;
+    for (let i = 1; i < n; i++) {
+      if (names[i - 1] > names[i]) {
+        names.sort();
+        break;
+      }
+    }
+    scratch[0] = n;
+    for (let i = 0; i < n; i++) {
+      const v = trieArg(map === null ? o[names[i]] : map.get(names[i]));
+      if (v === NOT_PRIMITIVE) return NOT_PRIMITIVE;
+      scratch[2 * i + 1] = names[i];
+      scratch[2 * i + 2] = v;
+    }
+    scratchLen = 2 * n + 1;
+    return OBJECTS;
+  }
+
+  // The leaf of scratch[0..scratchLen) under root `which`, or undefined.
+  function findPath(which) {
+    let node = roots[which];
+    for (let i = 0; node !== undefined && i < scratchLen; i++) node = node.map.get(scratch[i]);
+    return node;
+  }
+
+  function makePath(which) {
+    let node = roots[which];
+    if (node === undefined) node = roots[which] = new TrieNode(null, which);
+    for (let i = 0; i < scratchLen - 1; i++) {
+      let next = node.map.get(scratch[i]);
+      if (next === undefined) {
+        next = new TrieNode(node, scratch[i]);
+        node.map.set(scratch[i], next);
+      }
+      node = next;
+    }
+    const last = scratch[scratchLen - 1];
+    let leaf = node.map.get(last);
+    if (leaf === undefined) {
+      leaf = new TupleKey(node, last);
+      node.map.set(last, leaf);
+    }
+    return leaf;
+  }
+
   // An entry left the cache: a tuple's path leaves the trie with it.
   cache._onDrop = (key) => {
     if (!(key instanceof TupleKey)) return;
@@ -165,7 +251,15 @@ function memoizeImpl(fn, o) {
   function keyOf(args) {
     if (userKey === null) {
       const n = args.length;
-      if (n < 2) return argsKey(args);
+      if (n === 1) {
+        const a = args[0];
+        if (typeof a !== 'object' || a === null) return argsKey(args);
+        pending = shallow(a);
+        if (pending === NOT_PRIMITIVE) return encodedKey(args);
+        return findPath(pending);
+      }
+      pending = TUPLE;
+      if (n === 0) return argsKey(args);
       const k = findTuple(args, n);
       return k === NOT_PRIMITIVE ? encodedKey(args) : k;
     }
@@ -234,7 +328,14 @@ function memoizeImpl(fn, o) {
       cache._rejected++;
       return value;
     }
-    if (key === undefined) key = makeTuple(arguments, arguments.length);
+    if (key === undefined) {
+      // A path not in a trie yet; for containers, fn may have re-entered: take them again.
+      if (pending === TUPLE) key = makeTuple(arguments, arguments.length);
+      else {
+        const which = shallow(arguments[0]);
+        key = which === NOT_PRIMITIVE ? encodedKey(arguments) : makePath(which);
+      }
+    }
     // fn may have filled this key re-entrantly; _store then updates in place.
     cache._store(key, value, w, ttl);
     if (isThenable(value)) track(key, value);

@@ -266,3 +266,52 @@ test('mixed primitive and object arguments in one position', (t) => {
   m(1, 'a');
   assert.equal(fn.calls, 2);
 });
+
+test("containers key by content, with the shared encoding's identity", (t) => {
+  if (keysMissing) return t.skip(keysMissing);
+  const fn = counted(() => 0);
+  const m = memoize(fn);
+  m({ a: 1, b: 'x' });
+  m({ b: 'x', a: 1 });
+  m(
+    new Map([
+      ['b', 'x'],
+      ['a', 1],
+    ]),
+  ); // a plain object and a Map with the same entries: one key
+  m(Object.assign(Object.create(null), { a: 1, b: 'x' }));
+  assert.equal(fn.calls, 1);
+  m({ a: 1 });
+  m({ a: 1, b: 'x', c: null });
+  m({ a: 1n, b: 'x' }); // 1n is 1
+  assert.equal(fn.calls, 3);
+  m([1, 2]);
+  m([1, 2]);
+  m([1, 2, 3]);
+  m([2, 1]);
+  m([]);
+  m({});
+  assert.equal(fn.calls, 8);
+  m({ a: [1] }); // nested: through the encoder
+  m({ a: [1] });
+  m(new Set([1]));
+  m(new Set([1]));
+  assert.equal(fn.calls, 10);
+  assert.equal(m.delete({ b: 'x', a: 1 }), true);
+  m({ a: 1, b: 'x' });
+  assert.equal(fn.calls, 11);
+});
+
+test('container keys leave with their entries', () => {
+  const fn = counted((o) => o.id);
+  const m = memoize(fn, { max: 3 });
+  for (let i = 0; i < 10; i++) m({ id: i });
+  assert.equal(m.stats().items, 3);
+  m({ id: 9 });
+  assert.equal(fn.calls, 10);
+  m({ id: 0 });
+  assert.equal(fn.calls, 11);
+  m.clear();
+  m({ id: 0 });
+  assert.equal(fn.calls, 12);
+});
