@@ -57,8 +57,8 @@ class key_builder {
     reset();
   }
 
-  // Forgets the key being built, keeps the memory.
-  void reset() noexcept {
+  // Forgets the key being built, keeps the memory (allocates only the first time).
+  void reset() {
     len_ = 0;
     ensure(64);
     buf_[len_++] = version;
