@@ -1,9 +1,9 @@
 // bench/node: every Node figure in one run (`npm run bench` or `node bench/node/run.mjs`).
-//   1. hit paths (micro.mjs), twice: twincache native, then TWINCACHE_PURE=1
+//   1. hit paths (micro.mjs), one process per case, twice: twincache native, then TWINCACHE_PURE=1
 //   2. a big cache (bigcache.mjs): 1M entries of ~100-byte strings, heap and full-GC pause,
 //      one process per contender
 // Prints tables, the ratios the targets of issue 4 name, and (with --markdown) the block that
-// docs/benchmarks.md's "Node" section holds. Timings: best of several ~80 ms rounds.
+// docs/benchmarks.md's "Node" section holds. Timings: best of 15 interleaved ~40 ms rounds.
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,12 +21,24 @@ function child(script, args, env) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-const native = child('micro.mjs', [], { TWINCACHE_PURE: '' });
+// One process per case and mode: libraries used by several cases (lru-cache) would otherwise
+// see several configurations and run with polymorphic inline caches.
+const CASES = ['memo1', 'memo3', 'memoObj', 'cache', 'async'];
+function micro(pureMode) {
+  const merged = { results: {} };
+  for (const only of CASES) {
+    const r = child('micro.mjs', [], { TWINCACHE_PURE: pureMode ? '1' : '', BENCH_ONLY: only });
+    merged.mode = r.mode;
+    Object.assign(merged.results, r.results);
+  }
+  return merged;
+}
+const native = micro(false);
 if (native.mode !== 'native') {
   console.error('bench: the native addon did not load; run node node/scripts/build-native.js');
   process.exit(1);
 }
-const pure = child('micro.mjs', [], { TWINCACHE_PURE: '1' });
+const pure = micro(true);
 const big = ['lru-cache', 'twincache-Cache', 'twincache-ByteCache'].map((c) =>
   child('bigcache.mjs', [c], { TWINCACHE_PURE: '' }),
 );
@@ -38,7 +50,10 @@ const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 say(
   `Node ${process.version}, ${os.cpus()[0].model}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}.`,
 );
-say('ns per call, best of 7 rounds; every memoizer holds 1024 live keys and every call hits.');
+say(
+  'ns per call, best of 15 interleaved rounds, one process per case; every memoizer holds 1024 ' +
+    'live keys and every call hits.',
+);
 say();
 for (const group of Object.keys(native.results)) {
   say(`| ${group} | ns/call | vs twincache (native) |`);

@@ -70,10 +70,13 @@ class TrieNode {
   }
 }
 // A leaf: the Cache key of one tuple of arguments.
+// A leaf lives exactly as long as its cache entry, whose slot never moves: it remembers the slot,
+// so a hit through a trie skips the Cache's own Map lookup.
 class TupleKey {
   constructor(parent, arg) {
     this.parent = parent;
     this.arg = arg;
+    this.slot = -1;
   }
 }
 
@@ -309,7 +312,7 @@ function memoizeImpl(fn, o) {
   // Hot path: key, one Map lookup, an expiry compare when ttl is set, the policy's touch.
   function memoized() {
     let key = keyOf(arguments);
-    const s = key === undefined ? undefined : map.get(key);
+    const s = key === undefined ? undefined : key instanceof TupleKey ? key.slot : map.get(key);
     if (s !== undefined) {
       const exp = cache._exp;
       if (exp === null || exp[s] === 0 || exp[s] > clock.now()) {
@@ -318,6 +321,7 @@ function memoizeImpl(fn, o) {
         return cache._vals[s];
       }
       cache._expire(s);
+      if (key instanceof TupleKey) key = undefined; // its trie path left with the entry
     }
     cache._misses++;
     const value = fn.apply(this, arguments);
@@ -337,7 +341,8 @@ function memoizeImpl(fn, o) {
       }
     }
     // fn may have filled this key re-entrantly; _store then updates in place.
-    cache._store(key, value, w, ttl);
+    const slot = cache._store(key, value, w, ttl);
+    if (key instanceof TupleKey) key.slot = slot;
     if (isThenable(value)) track(key, value);
     return value;
   }

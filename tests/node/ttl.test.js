@@ -95,3 +95,20 @@ test('a bad per-entry ttl throws and leaves the entry as it was', () => {
   assert.throws(() => c.set('a', 2, { ttl: '5' }), { name: 'TypeError' });
   assert.equal(c.get('a'), 1);
 });
+
+test('memoize ttl with several arguments and with an object argument', () => {
+  let calls = 0;
+  const f = memoize((a, b) => ++calls, { ttl: 10 });
+  const g = memoize((o) => ++calls, { ttl: 10 });
+  f(1, 'a');
+  g({ x: 1 });
+  _testing.advance(10);
+  f(1, 'a');
+  g({ x: 1 });
+  assert.equal(calls, 4);
+  f(1, 'a');
+  g({ x: 1 });
+  assert.equal(calls, 4, 'the fresh results are cached again');
+  assert.equal(f.stats().items, 1);
+  assert.equal(f.stats().expirations, 1);
+});
