@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <list>
 #include <memory>
@@ -45,8 +46,8 @@ void* operator new(std::size_t n) {
 }
 void* operator new[](std::size_t n) { return operator new(n); }
 void* operator new(std::size_t n, std::align_val_t a) {
-  void* p = std::aligned_alloc(static_cast<std::size_t>(a),
-                               (n + static_cast<std::size_t>(a) - 1) & ~(static_cast<std::size_t>(a) - 1));
+  const std::size_t align = static_cast<std::size_t>(a);
+  void* p = std::aligned_alloc(align, (n + align - 1) & ~(align - 1));
   if (!p) throw std::bad_alloc();
   g_live_bytes.fetch_add(static_cast<std::int64_t>(malloc_usable_size(p)),
                          std::memory_order_relaxed);
@@ -77,16 +78,23 @@ using twincache::store;
 
 std::string make_key(std::uint64_t i) { return "item:" + std::to_string(1000 + i); }
 
-struct workload {
-  std::vector<std::string> keys;     // 2N keys; the first N are stored
-  std::vector<std::string> missing;  // N keys never stored
-  std::vector<std::uint32_t> uniform_hit, zipf_hit;  // indices into keys[0, N)
-  std::vector<std::uint32_t> uniform_set, zipf_set;  // indices into keys[0, 2N)
+// One access: the key bytes inline, so the timed loop reads its keys sequentially (the hardware
+// prefetches them) and the cache misses measured are the cache's own, not the harness's.
+struct access {
+  char key[16];
+  std::uint32_t len;
+  std::uint32_t index;
+  std::string_view view() const noexcept { return {key, len}; }
 };
 
-constexpr std::size_t sequence_length = 1 << 21;
+constexpr std::size_t sequence_length = 1 << 20;
 
-std::vector<std::uint32_t> uniform_sequence(std::uint64_t n, std::uint64_t seed) {
+struct workload {
+  std::vector<std::string> keys;  // 2N keys; the first N are stored
+  std::vector<access> uniform_hit, zipf_hit, uniform_set, zipf_set, uniform_miss;
+};
+
+std::vector<std::uint32_t> uniform_indices(std::uint64_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::uint32_t> out(sequence_length);
   for (auto& x : out) x = static_cast<std::uint32_t>(rng() % n);
@@ -95,7 +103,7 @@ std::vector<std::uint32_t> uniform_sequence(std::uint64_t n, std::uint64_t seed)
 
 // Zipf(s) over n ranks by inverse CDF; rank r is mapped through a fixed shuffle so hot keys are
 // not the first ones inserted.
-std::vector<std::uint32_t> zipf_sequence(std::uint64_t n, double s, std::uint64_t seed) {
+std::vector<std::uint32_t> zipf_indices(std::uint64_t n, double s, std::uint64_t seed) {
   std::vector<double> cdf(n);
   double sum = 0;
   for (std::uint64_t i = 0; i < n; ++i) cdf[i] = (sum += 1.0 / std::pow(double(i + 1), s));
@@ -112,18 +120,33 @@ std::vector<std::uint32_t> zipf_sequence(std::uint64_t n, double s, std::uint64_
   return out;
 }
 
+std::vector<access> packed(const std::vector<std::uint32_t>& idx,
+                           const std::vector<std::string>& keys) {
+  std::vector<access> out(idx.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) {
+    const std::string& k = keys[idx[i]];
+    std::memcpy(out[i].key, k.data(), k.size());
+    out[i].len = static_cast<std::uint32_t>(k.size());
+    out[i].index = idx[i];
+  }
+  return out;
+}
+
 const workload& get_workload(std::uint64_t n) {
   static std::unique_ptr<workload> w;
   static std::uint64_t w_n = 0;
   if (!w || w_n != n) {
+    w.reset();
     w = std::make_unique<workload>();
     w_n = n;
     for (std::uint64_t i = 0; i < 2 * n; ++i) w->keys.push_back(make_key(i));
-    for (std::uint64_t i = 0; i < n; ++i) w->missing.push_back("miss:" + std::to_string(1000 + i));
-    w->uniform_hit = uniform_sequence(n, 1);
-    w->zipf_hit = zipf_sequence(n, 0.99, 2);
-    w->uniform_set = uniform_sequence(2 * n, 3);
-    w->zipf_set = zipf_sequence(2 * n, 0.99, 4);
+    std::vector<std::string> missing;
+    for (std::uint64_t i = 0; i < n; ++i) missing.push_back("miss:" + std::to_string(1000 + i));
+    w->uniform_hit = packed(uniform_indices(n, 1), w->keys);
+    w->zipf_hit = packed(zipf_indices(n, 0.99, 2), w->keys);
+    w->uniform_set = packed(uniform_indices(2 * n, 3), w->keys);
+    w->zipf_set = packed(zipf_indices(2 * n, 0.99, 4), w->keys);
+    w->uniform_miss = packed(uniform_indices(n, 5), missing);
   }
   return *w;
 }
@@ -139,8 +162,8 @@ struct tc_cache {
     o.policy = p;
     return o;
   }
-  bool get(const std::string& k, std::uint64_t& out) { return s.get(k, hash64(k), out); }
-  void set(const std::string& k, std::uint64_t v) { (void)s.set(k, hash64(k), v, 8); }
+  bool get(std::string_view k, std::uint64_t& out) { return s.get(k, hash64(k), out); }
+  void set(std::string_view k, std::uint64_t v) { (void)s.set(k, hash64(k), v, 8); }
 };
 
 // Mutex-guarded absl::flat_hash_map. It has no eviction: set_evict evicts first-in first-out
@@ -151,23 +174,23 @@ struct absl_cache {
   std::vector<std::string> ring;
   std::size_t next = 0, cap;
   explicit absl_cache(std::uint64_t n) : cap(n) { map.reserve(n); }
-  bool get(const std::string& k, std::uint64_t& out) {
+  bool get(std::string_view k, std::uint64_t& out) {
     std::lock_guard g(mu);
-    auto it = map.find(k);
+    auto it = map.find(absl::string_view(k.data(), k.size()));  // heterogeneous: no copy
     if (it == map.end()) return false;
     out = it->second;
     return true;
   }
-  void set(const std::string& k, std::uint64_t v) {
+  void set(std::string_view k, std::uint64_t v) {
     std::lock_guard g(mu);
-    auto [it, inserted] = map.insert_or_assign(k, v);
+    auto [it, inserted] = map.insert_or_assign(std::string(k), v);
     if (!inserted) return;
     if (ring.size() < cap) {
-      ring.push_back(k);
+      ring.emplace_back(k);
       return;
     }
     map.erase(ring[next]);
-    ring[next] = k;
+    ring[next] = std::string(k);
     next = (next + 1) % cap;
   }
 };
@@ -179,24 +202,24 @@ struct stl_lru_cache {
   std::unordered_map<std::string, decltype(order)::iterator> map;
   std::size_t cap;
   explicit stl_lru_cache(std::uint64_t n) : cap(n) { map.reserve(n); }
-  bool get(const std::string& k, std::uint64_t& out) {
+  bool get(std::string_view k, std::uint64_t& out) {
     std::lock_guard g(mu);
-    auto it = map.find(k);
+    auto it = map.find(std::string(k));  // short keys: no allocation (SSO)
     if (it == map.end()) return false;
     order.splice(order.begin(), order, it->second);
     out = it->second->second;
     return true;
   }
-  void set(const std::string& k, std::uint64_t v) {
+  void set(std::string_view k, std::uint64_t v) {
     std::lock_guard g(mu);
-    auto it = map.find(k);
+    auto it = map.find(std::string(k));
     if (it != map.end()) {
       it->second->second = v;
       order.splice(order.begin(), order, it->second);
       return;
     }
-    order.emplace_front(k, v);
-    map.emplace(k, order.begin());
+    order.emplace_front(std::string(k), v);
+    map.emplace(std::string(k), order.begin());
     if (map.size() > cap) {
       map.erase(order.back().first);
       order.pop_back();
@@ -271,22 +294,22 @@ void run(benchmark::State& state, impl which, op what, std::uint64_t n, bool zip
     shared = &get_fixture(which, n);
     shared_w = &get_workload(n);
   }
-  const workload* w = nullptr;
-  const std::vector<std::uint32_t>* seq = nullptr;
-  std::size_t pos = static_cast<std::size_t>(state.thread_index()) * 7919 * 131;
+  const std::vector<access>* seq = nullptr;
+  std::size_t pos = static_cast<std::size_t>(state.thread_index()) * (sequence_length / 2 + 7);
   std::uint64_t found = 0, out = 0;
   for (auto _ : state) {
     if (seq == nullptr) {
-      w = shared_w;
-      seq = what == op::set_evict ? (zipf ? &w->zipf_set : &w->uniform_set)
-                                  : (zipf ? &w->zipf_hit : &w->uniform_hit);
+      const workload* w = shared_w;
+      seq = what == op::set_evict  ? (zipf ? &w->zipf_set : &w->uniform_set)
+            : what == op::get_miss ? &w->uniform_miss
+                                   : (zipf ? &w->zipf_hit : &w->uniform_hit);
     }
-    const std::uint32_t i = (*seq)[pos++ & (sequence_length - 1)];
+    const access& a = (*seq)[pos++ & (sequence_length - 1)];
     shared->with([&](auto& c) {
-      switch (what) {
-        case op::get_hit: found += c.get(w->keys[i], out); break;
-        case op::get_miss: found += c.get(w->missing[i % n], out); break;
-        case op::set_evict: c.set(w->keys[i], i); break;
+      if (what == op::set_evict) {
+        c.set(a.view(), a.index);
+      } else {
+        found += c.get(a.view(), out);
       }
     });
   }
@@ -340,6 +363,7 @@ void register_all() {
     for (impl which : impls) {
       for (op what : {op::get_hit, op::get_miss, op::set_evict}) {
         for (bool zipf : {false, true}) {
+          if (what == op::get_miss && zipf) continue;  // misses are misses: uniform only
           const std::string name = std::string(op_name(what)) + "/" + impl_name(which) + "/" +
                                    (n == 1000 ? "1k" : "1M") + "/" + (zipf ? "zipf" : "uniform");
           benchmark::RegisterBenchmark(name.c_str(),

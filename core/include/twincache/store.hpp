@@ -8,13 +8,15 @@
 // (detail/flat_index.hpp) and the policy's links.
 //
 // Locks and what they guard:
-//   shard::lock (reader-writer spin lock)  the shard's index, table (records, policy, counters,
-//       free list) and read-buffer head. Exclusive for writes, for hits under policy_kind::lru
-//       (every hit moves the entry: exact LRU) and to drain the read buffer. Shared for hits under
-//       policy_kind::tinylfu: the hit appends its slot to the shard's lossy read buffer (one
-//       atomic add), and whoever next holds the lock exclusively, or a reader that fills the
-//       buffer and wins a try_lock, replays the buffer into the policy. A slot replayed after it
-//       was removed is skipped; one reused meanwhile gets a harmless extra access.
+//   shard::lock (striped reader-writer spin lock)  the shard's index, table (records, policy,
+//       counters, free list) and the read buffers' replay positions. Exclusive for writes, for
+//       hits under policy_kind::lru (every hit moves the entry: exact LRU) and to replay the
+//       read buffers. Shared for lookups under policy_kind::tinylfu: each thread enters on its
+//       own stripe (its own cache line), and a hit appends its slot to that stripe's lossy read
+//       buffer (one atomic add on a line no other thread writes). Whoever next holds the lock
+//       exclusively, or a reader that fills its buffer and wins a try_lock, replays the buffers
+//       into the policy. A slot replayed after it was removed is skipped; one reused meanwhile
+//       gets a harmless extra access.
 //   release_lock_ (spin lock)  the release queue: values the cleaner reclaimed.
 //   Order: cleaner registry mutex -> shard lock -> release_lock_. No call holds two shard locks.
 //
@@ -91,7 +93,8 @@ class store final : public cleanable {
  public:
   using value_type = V;
   static constexpr std::size_t inline_key_bytes = 16;
-  static constexpr std::uint64_t read_buffer_size = 64;  // per shard; a power of two
+  static constexpr unsigned read_stripes = 4;            // reader stripes per shard
+  static constexpr std::uint64_t read_buffer_size = 32;  // per stripe; a power of two
 
   static status validate(const store_options& o) { return ::twincache::validate(o); }
 
@@ -127,24 +130,25 @@ class store final : public cleanable {
   bool get(std::string_view key, std::uint64_t hash, V& out) {
     shard& sh = shard_for(hash);
     if (policy_ == policy_kind::lru) return get_exclusive(sh, key, hash, out);
-    sh.lock.lock_shared();
+    const unsigned stripe = detail::this_thread_stripe();
+    sh.lock.lock_shared(stripe);
     const std::uint32_t slot = find(sh, key, hash);
     if (slot != no_slot) {
       const record& rec = sh.table.at(slot);
       const time_ns exp = rec.meta.expiry;
       if (exp == never || clock_->now() < exp) {
         V copy(rec.payload.value);
-        sh.lock.unlock_shared();
-        record_read(sh, slot);
+        sh.lock.unlock_shared(stripe);
+        record_read(sh, stripe, slot);
         out = std::move(copy);
         drain_released_if_any();
         return true;
       }
-      sh.lock.unlock_shared();
+      sh.lock.unlock_shared(stripe);
       return get_exclusive(sh, key, hash, out);  // expired: remove it
     }
-    sh.lock.unlock_shared();
-    sh.misses.fetch_add(1, std::memory_order_relaxed);
+    sh.lock.unlock_shared(stripe);
+    sh.rings[stripe & (read_stripes - 1)].misses.fetch_add(1, std::memory_order_relaxed);
     drain_released_if_any();
     return false;
   }
@@ -258,8 +262,12 @@ class store final : public cleanable {
       shard& sh = *p;
       detail::shared_guard g(sh.lock);
       const ::twincache::stats s = sh.table.stats();
-      total.hits += s.hits + (sh.reads_tail.load(std::memory_order_relaxed) - sh.hits_base);
-      total.misses += s.misses + sh.misses.load(std::memory_order_relaxed);
+      total.hits += s.hits;
+      total.misses += s.misses;
+      for (const read_ring& r : sh.rings) {
+        total.hits += r.tail.load(std::memory_order_relaxed) - r.hits_base;
+        total.misses += r.misses.load(std::memory_order_relaxed);
+      }
       total.inserts += s.inserts;
       total.updates += s.updates;
       total.rejected += s.rejected;
@@ -280,8 +288,10 @@ class store final : public cleanable {
       shard& sh = *p;
       std::lock_guard g(sh.lock);
       sh.table.reset_stats();
-      sh.hits_base = sh.reads_tail.load(std::memory_order_relaxed);
-      sh.misses.store(0, std::memory_order_relaxed);
+      for (read_ring& r : sh.rings) {
+        r.hits_base = r.tail.load(std::memory_order_relaxed);
+        r.misses.store(0, std::memory_order_relaxed);
+      }
     }
   }
 
@@ -383,21 +393,29 @@ class store final : public cleanable {
   using table_type = basic_entry_table<payload>;
   using record = typename table_type::record;
 
+  // One reader stripe's lossy read buffer and counters. Written by the threads on that stripe
+  // (atomics) and, for head and hits_base, by the holder of the shard's exclusive lock.
+  struct alignas(64) read_ring {
+    read_ring() {
+      for (auto& s : slots) s.store(no_slot, std::memory_order_relaxed);
+    }
+    std::atomic<std::uint64_t> tail{0};    // hits recorded here under tinylfu; ring position
+    std::atomic<std::uint64_t> misses{0};  // misses found under the shared lock
+    std::uint64_t head = 0;                // next position to replay
+    std::uint64_t hits_base = 0;           // tail at the last reset_stats()
+    std::atomic<std::uint32_t> slots[read_buffer_size];
+  };
+
   struct alignas(64) shard {
     shard(const ::twincache::limits& l, policy_kind kind, std::shared_ptr<::twincache::clock> c,
           std::optional<time_ns> ttl, budget* b, unsigned n)
-        : table(l, kind, std::move(c), ttl, b, n) {
-      for (auto& r : reads) r.store(no_slot, std::memory_order_relaxed);
-    }
-    // Hot line: the lock, the read buffer's tail (= hits under tinylfu) and the misses.
-    mutable detail::rw_spin_lock lock;  // guards everything below except the atomics
-    std::atomic<std::uint64_t> reads_tail{0};
-    std::atomic<std::uint64_t> misses{0};
-    std::uint64_t reads_head = 0;  // next read-buffer position to replay
-    std::uint64_t hits_base = 0;   // reads_tail at the last reset_stats()
+        : table(l, kind, std::move(c), ttl, b, n) {}
+    // Guards index and table (records, policy, counters, free list) and the rings' head and
+    // hits_base. Readers hold it shared on their own stripe, so they never share a written line.
+    mutable detail::striped_rw_lock<read_stripes> lock;
     detail::flat_index index;
     table_type table;
-    alignas(64) std::atomic<std::uint32_t> reads[read_buffer_size];
+    read_ring rings[read_stripes];
   };
 
   // Values taken out under a lock, destroyed with this object after the lock is released. Two
@@ -484,29 +502,34 @@ class store final : public cleanable {
     return hit;
   }
 
-  // Hot path under tinylfu: one atomic add and one relaxed store; every read_buffer_size-th
-  // hit tries to replay the buffer.
-  void record_read(shard& sh, std::uint32_t slot) {
-    const std::uint64_t t = sh.reads_tail.fetch_add(1, std::memory_order_relaxed);
-    sh.reads[t & (read_buffer_size - 1)].store(slot, std::memory_order_relaxed);
+  // Hot path under tinylfu: one atomic add and one relaxed store on the thread's own stripe;
+  // every read_buffer_size-th hit there tries to replay the buffers.
+  void record_read(shard& sh, unsigned stripe, std::uint32_t slot) {
+    read_ring& r = sh.rings[stripe & (read_stripes - 1)];
+    const std::uint64_t t = r.tail.fetch_add(1, std::memory_order_relaxed);
+    r.slots[t & (read_buffer_size - 1)].store(slot, std::memory_order_relaxed);
     if ((t & (read_buffer_size - 1)) == read_buffer_size - 1 && sh.lock.try_lock()) {
       drain_reads(sh);
       sh.lock.unlock();
     }
   }
 
-  // Replays the read buffer into the policy. Caller holds sh.lock exclusively.
+  // Replays the read buffers into the policy. Caller holds sh.lock exclusively. Lossy: a
+  // position overwritten before it was replayed is skipped, one claimed but not yet written
+  // replays the slot of a lap before, and a slot removed since is ignored.
   void drain_reads(shard& sh) {
     if (policy_ == policy_kind::lru) return;
-    const std::uint64_t tail = sh.reads_tail.load(std::memory_order_acquire);
-    std::uint64_t head = sh.reads_head;
-    if (tail - head > read_buffer_size) head = tail - read_buffer_size;
-    for (; head < tail; ++head) {
-      const std::uint32_t s =
-          sh.reads[head & (read_buffer_size - 1)].exchange(no_slot, std::memory_order_relaxed);
-      if (s != no_slot && sh.table.is_resident(s)) sh.table.touch(s);
+    for (read_ring& r : sh.rings) {
+      const std::uint64_t tail = r.tail.load(std::memory_order_acquire);
+      std::uint64_t head = r.head;
+      if (tail - head > read_buffer_size) head = tail - read_buffer_size;
+      for (; head < tail; ++head) {
+        const std::uint32_t s =
+            r.slots[head & (read_buffer_size - 1)].load(std::memory_order_relaxed);
+        if (s != no_slot && sh.table.is_resident(s)) sh.table.touch(s);
+      }
+      r.head = tail;
     }
-    sh.reads_head = tail;
   }
 
   // The budget is still over after a set evicted all it could from its own shard.

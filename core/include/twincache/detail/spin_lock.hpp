@@ -96,17 +96,94 @@ class spin_lock {
   std::atomic<bool> locked_{false};
 };
 
-// RAII for the shared side (std::shared_lock works too, but this keeps the header small).
+// A reader-writer lock whose readers spread over `Stripes` counters on their own cache lines,
+// so readers on different threads never write the same line: a read-mostly shard scales with
+// threads. A writer sets the writer word and then waits for every stripe to drain. Readers pass
+// their stripe (this_thread_stripe()). Hot path: lock_shared()/unlock_shared() are one atomic
+// add each on the reader's own line plus one load of the (unchanging) writer word.
+template <unsigned Stripes>
+class striped_rw_lock {
+  static_assert(Stripes > 0 && (Stripes & (Stripes - 1)) == 0, "a power of two");
+
+ public:
+  static constexpr unsigned stripes = Stripes;
+
+  void lock() noexcept {
+    backoff b;
+    for (;;) {
+      std::uint32_t expected = 0;
+      if (writer_.compare_exchange_weak(expected, 1, std::memory_order_seq_cst)) break;
+      b.pause();
+    }
+    for (auto& r : readers_) {
+      backoff w;
+      while (r.n.load(std::memory_order_seq_cst) != 0) w.pause();
+    }
+  }
+  bool try_lock() noexcept {
+    std::uint32_t expected = 0;
+    if (!writer_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return false;
+    for (auto& r : readers_) {
+      if (r.n.load(std::memory_order_seq_cst) != 0) {
+        writer_.store(0, std::memory_order_release);
+        return false;
+      }
+    }
+    return true;
+  }
+  void unlock() noexcept { writer_.store(0, std::memory_order_release); }
+
+  void lock_shared(unsigned stripe) noexcept {
+    std::atomic<std::uint32_t>& n = readers_[stripe & (Stripes - 1)].n;
+    for (;;) {
+      // seq_cst on both sides (here and in lock()) orders "I am in" before "is a writer in?".
+      n.fetch_add(1, std::memory_order_seq_cst);
+      if (writer_.load(std::memory_order_seq_cst) == 0) return;
+      n.fetch_sub(1, std::memory_order_release);
+      backoff b;
+      while (writer_.load(std::memory_order_relaxed) != 0) b.pause();
+    }
+  }
+  void unlock_shared(unsigned stripe) noexcept {
+    readers_[stripe & (Stripes - 1)].n.fetch_sub(1, std::memory_order_release);
+  }
+
+  // fork() child only.
+  void reset_after_fork() noexcept {
+    writer_.store(0, std::memory_order_relaxed);
+    for (auto& r : readers_) r.n.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  struct alignas(64) counter {
+    std::atomic<std::uint32_t> n{0};  // readers inside through this stripe
+  };
+  alignas(64) std::atomic<std::uint32_t> writer_{0};  // 1 while a writer holds or wants the lock
+  counter readers_[Stripes];
+};
+
+// The stripe this thread uses for striped locks and buffers: threads are numbered in the order
+// they first ask, so two threads get different stripes.
+inline unsigned this_thread_stripe() noexcept {
+  static std::atomic<unsigned> next{0};
+  thread_local const unsigned mine = next.fetch_add(1, std::memory_order_relaxed);
+  return mine;
+}
+
+// RAII for the shared side of a striped_rw_lock, on this thread's stripe.
 template <class Lock>
 class shared_guard {
  public:
-  explicit shared_guard(Lock& l) noexcept : l_(l) { l_.lock_shared(); }
-  ~shared_guard() { l_.unlock_shared(); }
+  explicit shared_guard(Lock& l) noexcept : l_(l), stripe_(this_thread_stripe()) {
+    l_.lock_shared(stripe_);
+  }
+  ~shared_guard() { l_.unlock_shared(stripe_); }
   shared_guard(const shared_guard&) = delete;
   shared_guard& operator=(const shared_guard&) = delete;
 
  private:
   Lock& l_;
+  unsigned stripe_;
 };
 
 }  // namespace twincache::detail

@@ -1,0 +1,74 @@
+"""Turns twincache_bench_core's JSON (with repetitions) into the Markdown tables of
+docs/benchmarks.md: nanoseconds per operation on one thread, throughput on one and two threads,
+the two-thread speed-up, the tinylfu / lru hit-time ratio, and memory per entry."""
+
+import json
+import sys
+
+
+def main(path: str) -> None:
+    with open(path) as f:
+        data = json.load(f)
+    ctx = data["context"]
+    med = {}
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        med[b["run_name"]] = b
+
+    print(f"machine: {ctx.get('num_cpus')} x {ctx.get('mhz_per_cpu')} MHz, "
+          f"load average {', '.join(f'{x:.1f}' for x in ctx.get('load_avg', []))}; "
+          f"date {ctx.get('date')}\n")
+
+    impls = ["tc_lru", "tc_tinylfu", "absl_mutex", "stl_lru"]
+    for size in ["1k", "1M"]:
+        for pattern in ["uniform", "zipf"]:
+            print(f"### {size} entries, {pattern} keys\n")
+            print("| operation | cache | ns/op, 1 thread (cpu) | Mops/s 1 thread | "
+                  "Mops/s 2 threads | 2T / 1T |")
+            print("|---|---|---:|---:|---:|---:|")
+            for op in ["get_hit", "get_miss", "set_evict"]:
+                for impl in impls:
+                    base = f"{op}/{impl}/{size}/{pattern}/real_time"
+                    one = med.get(base + "/threads:1")
+                    two = med.get(base + "/threads:2")
+                    if not one:
+                        continue
+                    ns = one["cpu_time"] if one["time_unit"] == "ns" else float("nan")
+                    t1 = one.get("items_per_second", 0) / 1e6
+                    t2 = two.get("items_per_second", 0) / 1e6 if two else float("nan")
+                    print(f"| {op} | {impl} | {ns:.1f} | {t1:.2f} | {t2:.2f} | "
+                          f"{t2 / t1 if t1 else float('nan'):.2f}x |")
+            print()
+
+    print("### tinylfu vs lru: get-hit time (cpu ns, 1 thread)\n")
+    print("| entries | keys | lru | tinylfu | tinylfu / lru |")
+    print("|---|---|---:|---:|---:|")
+    for size in ["1k", "1M"]:
+        for pattern in ["uniform", "zipf"]:
+            lru = med.get(f"get_hit/tc_lru/{size}/{pattern}/real_time/threads:1")
+            tlfu = med.get(f"get_hit/tc_tinylfu/{size}/{pattern}/real_time/threads:1")
+            if lru and tlfu:
+                print(f"| {size} | {pattern} | {lru['cpu_time']:.1f} | {tlfu['cpu_time']:.1f} | "
+                      f"{tlfu['cpu_time'] / lru['cpu_time']:.2f} |")
+    print()
+
+    print("### memory at 1M entries (keys 9-12 bytes, 8-byte values)\n")
+    print("| cache | allocator bytes/entry | overhead beyond key+value | RSS bytes/entry |")
+    print("|---|---:|---:|---:|")
+    for impl in impls:
+        m = None
+        for name, b in med.items():
+            if name.startswith(f"memory/{impl}/"):
+                m = b
+        if m is None:
+            for b in data["benchmarks"]:
+                if b["name"].startswith(f"memory/{impl}/"):
+                    m = b
+        if m:
+            print(f"| {impl} | {m['alloc_bytes_per_entry']:.1f} | "
+                  f"{m['overhead_bytes_per_entry']:.1f} | {m['rss_bytes_per_entry']:.1f} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
