@@ -2,7 +2,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import twincache, { memoize, Cache, native, _testing } from 'twincache';
+import twincache, { memoize, Cache, ByteCache, native, _testing } from 'twincache';
 
 const require = createRequire(import.meta.url);
 
@@ -10,6 +10,7 @@ test('ESM named exports are the CommonJS exports', () => {
   const cjs = require('twincache');
   assert.equal(memoize, cjs.memoize);
   assert.equal(Cache, cjs.Cache);
+  assert.equal(ByteCache, cjs.ByteCache);
   assert.equal(native, cjs.native);
   assert.equal(_testing, cjs._testing);
   assert.equal(twincache, cjs);
