@@ -29,6 +29,47 @@ function defaultSizeOf(value) {
   return 8;
 }
 
+// A key's hash for the core's policy (TinyLFU counts accesses per hash): stable for equal
+// primitive keys, so a key evicted and inserted again finds its history. Computed on inserts
+// only. Strings hash up to 64 chars plus the length; numbers go to the core as they are (it mixes
+// the bits); objects carry one (KEY_HASH, set by memoize's trie leaves) or get a random one.
+const KEY_HASH = Symbol('twincache.keyHash');
+const objectHashes = new WeakMap();
+
+function hashString(s) {
+  let h = 0x811c9dc5 ^ s.length;
+  const n = s.length < 64 ? s.length : 64;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function hashKey(key) {
+  switch (typeof key) {
+    case 'number':
+      return key;
+    case 'string':
+      return hashString(key);
+    case 'boolean':
+      return key ? 0x9e3779b1 : 0x85ebca77;
+    case 'bigint':
+      return hashString(String(key));
+    case 'object':
+    case 'function': {
+      if (key === null) return 0xc2b2ae3d;
+      const own = key[KEY_HASH];
+      if (own !== undefined) return own;
+      let h = objectHashes.get(key);
+      if (h === undefined) {
+        h = (Math.random() * 0x100000000) >>> 0;
+        objectHashes.set(key, h);
+      }
+      return h;
+    }
+    default:
+      return 0x27d4eb2f; // undefined, symbols
+  }
+}
+
 function keyWeight(key) {
   return typeof key === 'string' ? key.length : 8;
 }
@@ -422,4 +463,13 @@ class Cache {
   }
 }
 
-module.exports = { Cache, defaultSizeOf, keyWeight, ENTRY_OVERHEAD, MAX_ENTRY_WEIGHT, NIL };
+module.exports = {
+  Cache,
+  defaultSizeOf,
+  keyWeight,
+  hashKey,
+  KEY_HASH,
+  ENTRY_OVERHEAD,
+  MAX_ENTRY_WEIGHT,
+  NIL,
+};

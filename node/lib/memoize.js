@@ -18,7 +18,7 @@
 // A single string argument that itself starts with '\u0000'..'\u0002' takes the encoded form, so
 // the kinds of key can never collide (trie leaves are objects, compared by identity).
 let { Cache } = require('./cache');
-const { MAX_ENTRY_WEIGHT } = require('./cache');
+const { MAX_ENTRY_WEIGHT, KEY_HASH, hashKey } = require('./cache');
 
 // Native mode: memoize stands on the native Cache (set once by index.js at load).
 function useCacheClass(C) {
@@ -77,6 +77,12 @@ class TupleKey {
     this.parent = parent;
     this.arg = arg;
     this.slot = -1;
+    // For the core's policy: the path's values hashed together (equal calls, equal hashes).
+    let h = hashKey(arg) | 0;
+    for (let node = parent; node !== null; node = node.parent) {
+      h = Math.imul(h ^ (hashKey(node.arg) | 0), 0x01000193);
+    }
+    this[KEY_HASH] = h >>> 0;
   }
 }
 

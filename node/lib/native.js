@@ -8,6 +8,7 @@
 // core picks victims under max / maxBytes and hands out slot ids. Evicted slots come back in
 // `out` (bit 31: evicted for maxBytes) and JavaScript forgets their keys and values.
 const { makeError } = require('./errors');
+const { hashKey } = require('./cache');
 
 const RING = 4096; // hits between two replays; a full ring is replayed at once
 const OUT = 1024; // evictions reported in `out`; more come back through engine.evicted()
@@ -61,7 +62,7 @@ function makeNativeCache(addon, PureCache) {
     }
 
     _insertSlot(key, w) {
-      const s = this._engine.insert(this._takeRing(), w);
+      const s = this._engine.insert(this._takeRing(), w, hashKey(key));
       this._applyEvictions();
       if (s < 0) {
         const st = this._engine.lastError();

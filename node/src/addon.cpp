@@ -142,6 +142,19 @@ Napi::Object stats_object(Napi::Env env, const twincache::stats& s) {
   return o;
 }
 
+// A key hash from JavaScript (a number: a 32-bit string hash, or the key itself when it is a
+// number), mixed to 64 well-spread bits (splitmix64's finalizer) for the policy's sketch.
+std::uint64_t mix_hash(double h) {
+  std::uint64_t x = 0;
+  std::memcpy(&x, &h, sizeof x);
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
 // ---- 2. SlotEngine: the object-mode Cache's policy, limits and slot ids --------------------
 
 // Bit 31 of a reported slot: evicted for max_bytes (else for max_items).
@@ -205,7 +218,7 @@ class SlotEngine : public Napi::ObjectWrap<SlotEngine> {
     }
   }
 
-  // insert(ringCount, weight) -> slot, or -1 (then lastError()).
+  // insert(ringCount, weight, keyHash) -> slot, or -1 (then lastError()).
   Napi::Value js_insert(const Napi::CallbackInfo& info) {
     drain(info[0]);
     const auto w = static_cast<std::uint64_t>(info[1].As<Napi::Number>().DoubleValue());
@@ -213,7 +226,8 @@ class SlotEngine : public Napi::ObjectWrap<SlotEngine> {
     // JavaScript weighs the whole entry; the core adds entry_overhead_bytes to key + value.
     const std::uint64_t value_weight =
         w >= twincache::entry_overhead_bytes ? w - twincache::entry_overhead_bytes : 0;
-    last_ = table_->insert(0, 0, value_weight, std::nullopt, slot, recorder());
+    const std::uint64_t hash = mix_hash(info[2].As<Napi::Number>().DoubleValue());
+    last_ = table_->insert(hash, 0, value_weight, std::nullopt, slot, recorder());
     report();
     if (!last_.ok()) return Napi::Number::New(info.Env(), -1);
     return Napi::Number::New(info.Env(), slot);

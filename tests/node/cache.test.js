@@ -2,7 +2,7 @@
 // Cache: the mapping API, budgets, stats. Runs twice: native and TWINCACHE_PURE=1.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Cache } = require('twincache');
+const { Cache, memoize } = require('twincache');
 
 test('get/set/has/delete and size', () => {
   const c = new Cache();
@@ -223,4 +223,30 @@ test('fetch with a synchronously throwing loader rejects', async () => {
     /sync/,
   );
   assert.equal(c.has('k'), false);
+});
+
+test("policy 'tinylfu' keeps the bounds and never returns a wrong value", () => {
+  const c = new Cache({ max: 100, policy: 'tinylfu' });
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 1000; i++) {
+      c.set('k' + i, i);
+      if (i % 7 === 0) c.get('k' + (i % 50));
+    }
+  }
+  assert.equal(c.size, 100);
+  const s = c.stats();
+  assert.equal(s.items, 100);
+  assert.equal(s.inserts - s.evictions, 100);
+  let live = 0;
+  for (let i = 0; i < 1000; i++) {
+    const v = c.get('k' + i);
+    if (v !== undefined) {
+      assert.equal(v, i);
+      live++;
+    }
+  }
+  assert.equal(live, 100);
+  const m = memoize((a, b) => a * b, { max: 10, policy: 'tinylfu' });
+  for (let i = 0; i < 100; i++) assert.equal(m(i, i % 5), i * (i % 5));
+  assert.equal(m.stats().items, 10);
 });
