@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -595,6 +596,23 @@ double parse_float(const json& v) {
   return d;
 }
 
+// When set, build() visits map and set elements in a random order and announces random wrong
+// counts to begin_*: the encoding must not change.
+std::mt19937* g_shuffle = nullptr;
+
+std::size_t announced(std::size_t n) {
+  if (g_shuffle == nullptr) return n;
+  const std::size_t choices[] = {0, n, n + 1, n + 1000};
+  return choices[(*g_shuffle)() % 4];
+}
+
+std::vector<std::size_t> visit_order(std::size_t n) {
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  if (g_shuffle != nullptr) std::shuffle(order.begin(), order.end(), *g_shuffle);
+  return order;
+}
+
 // Builds a typed JSON input (docs/keys.md, "Vectors") with key_builder, the way a binding would.
 status build(key_builder& b, const json& v) {
   switch (v.kind) {
@@ -636,7 +654,7 @@ status build(key_builder& b, const json& v) {
     return {};
   }
   if (kind == "list" || kind == "tuple") {
-    if (status s = b.begin_list(x.items.size()); !s.ok()) return s;
+    if (status s = b.begin_list(announced(x.items.size())); !s.ok()) return s;
     for (const json& e : x.items) {
       if (status s = build(b, e); !s.ok()) return s;
     }
@@ -644,9 +662,9 @@ status build(key_builder& b, const json& v) {
     return {};
   }
   if (kind == "map") {
-    if (status s = b.begin_map(x.items.size()); !s.ok()) return s;
-    for (const json& pair : x.items) {
-      for (const json& e : pair.items) {
+    if (status s = b.begin_map(announced(x.items.size())); !s.ok()) return s;
+    for (const std::size_t i : visit_order(x.items.size())) {
+      for (const json& e : x.items[i].items) {
         if (status s = build(b, e); !s.ok()) return s;
       }
     }
@@ -654,9 +672,9 @@ status build(key_builder& b, const json& v) {
     return {};
   }
   if (kind == "set") {
-    if (status s = b.begin_set(x.items.size()); !s.ok()) return s;
-    for (const json& e : x.items) {
-      if (status s = build(b, e); !s.ok()) return s;
+    if (status s = b.begin_set(announced(x.items.size())); !s.ok()) return s;
+    for (const std::size_t i : visit_order(x.items.size())) {
+      if (status s = build(b, x.items[i]); !s.ok()) return s;
     }
     b.end_set();
     return {};
@@ -694,6 +712,33 @@ TEST(KeyVectors, EveryVectorEncodesAndHashesAsTheFileSays) {
     EXPECT_EQ(reused.bytes(), enc) << name;
     EXPECT_EQ(to_hex(reused.hash()), v.at("hash").text) << name;
   }
+}
+
+bool has_unordered(const json& v) {
+  for (const auto& [k, x] : v.members) {
+    if (k == "map" || k == "set" || has_unordered(x)) return true;
+  }
+  for (const json& x : v.items) {
+    if (has_unordered(x)) return true;
+  }
+  return false;
+}
+
+TEST(KeyVectors, ElementOrderAndAnnouncedCountsDoNotChangeTheEncoding) {
+  std::mt19937 rng(12345);
+  g_shuffle = &rng;
+  key_builder reused;
+  std::size_t unordered = 0;
+  for (const json& v : vectors().at("vectors").items) {
+    for (int round = 0; round < 5; ++round) {
+      reused.reset();
+      ASSERT_TRUE(build(reused, v.at("input")).ok()) << v.at("name").text;
+      EXPECT_EQ(bytes_to_hex(reused.bytes()), v.at("encoding").text) << v.at("name").text;
+    }
+    unordered += has_unordered(v.at("input"));
+  }
+  g_shuffle = nullptr;
+  EXPECT_GE(unordered, 20u);
 }
 
 TEST(KeyVectors, EqualGroupsGiveOneKey) {
