@@ -29,9 +29,10 @@ const { memoizeOptions } = require('./options');
 const { typeError } = require('./errors');
 
 let encodeKeyString = null;
+// `args`: an array of the call's arguments.
 function encodedKey(args) {
   if (encodeKeyString === null) encodeKeyString = require('./keys').encodeKeyString;
-  return '\u0001' + encodeKeyString(Array.prototype.slice.call(args));
+  return '\u0001' + encodeKeyString(args);
 }
 
 const MAX_SAFE = 9007199254740991;
@@ -315,9 +316,34 @@ function memoizeImpl(fn, o) {
     );
   }
 
-  // Hot path: key, one Map lookup, an expiry compare when ttl is set, the policy's touch.
-  function memoized() {
-    let key = keyOf(arguments);
+  // Hot path. `arguments` never escapes this function (it is only counted and indexed), so V8
+  // does not allocate an arguments object: the one-argument hit below allocates nothing.
+  function memoized(a) {
+    const n = arguments.length;
+    // Fastest path: one number or plain string argument that is cached and live.
+    if (n === 1 && userKey === null) {
+      const t = typeof a;
+      if (t === 'number' || (t === 'string' && a.charCodeAt(0) > 2)) {
+        const s = map.get(a);
+        if (s !== undefined) {
+          const exp = cache._exp;
+          if (exp === null || exp[s] === 0 || exp[s] > clock.now()) {
+            cache._hits++;
+            cache._touch(s);
+            return cache._vals[s];
+          }
+        }
+      }
+    }
+    const args = new Array(n);
+    for (let i = 0; i < n; i++) args[i] = arguments[i];
+    return call(this, args);
+  }
+
+  // Every other call: key, one lookup (a trie leaf knows its slot), an expiry compare when ttl
+  // is set, the policy's touch; on a miss, fn runs and its result is stored.
+  function call(self, args) {
+    let key = keyOf(args);
     const s = key === undefined ? undefined : key instanceof TupleKey ? key.slot : map.get(key);
     if (s !== undefined) {
       const exp = cache._exp;
@@ -330,7 +356,7 @@ function memoizeImpl(fn, o) {
       if (key instanceof TupleKey) key = undefined; // its trie path left with the entry
     }
     cache._misses++;
-    const value = fn.apply(this, arguments);
+    const value = fn.apply(self, args);
     // A tuple's trie path is made only when its entry is stored (the trie never outgrows the
     // cache).
     const w = cache._weigh(key === undefined ? NOT_PRIMITIVE : key, value);
@@ -340,10 +366,10 @@ function memoizeImpl(fn, o) {
     }
     if (key === undefined) {
       // A path not in a trie yet; for containers, fn may have re-entered: take them again.
-      if (pending === TUPLE) key = makeTuple(arguments, arguments.length);
+      if (pending === TUPLE) key = makeTuple(args, args.length);
       else {
-        const which = shallow(arguments[0]);
-        key = which === NOT_PRIMITIVE ? encodedKey(arguments) : makePath(which);
+        const which = shallow(args[0]);
+        key = which === NOT_PRIMITIVE ? encodedKey(args) : makePath(which);
       }
     }
     // fn may have filled this key re-entrantly; _store then updates in place.
