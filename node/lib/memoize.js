@@ -318,8 +318,25 @@ function memoizeImpl(fn, o) {
 
   // Hot path. `arguments` never escapes this function (it is only counted and indexed), so V8
   // does not allocate an arguments object: the one-argument hit below allocates nothing.
-  function memoized(a) {
+  function memoized(a, b, c) {
     const n = arguments.length;
+    // Two or three primitive arguments, cached and live: walk the trie inline (trieArg's
+    // NOT_PRIMITIVE is in no Map, so other arguments fall through to call()).
+    if ((n === 2 || n === 3) && userKey === null) {
+      let node = roots[n];
+      if (node !== undefined) node = node.map.get(trieArg(a));
+      if (node !== undefined) node = node.map.get(trieArg(b));
+      if (n === 3 && node !== undefined) node = node.map.get(trieArg(c));
+      if (node !== undefined) {
+        const s = node.slot;
+        const exp = cache._exp;
+        if (exp === null || exp[s] === 0 || exp[s] > clock.now()) {
+          cache._hits++;
+          cache._touch(s);
+          return cache._vals[s];
+        }
+      }
+    }
     // Fastest path: one number or plain string argument that is cached and live.
     if (n === 1 && userKey === null) {
       const t = typeof a;
