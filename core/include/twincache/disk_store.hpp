@@ -1,0 +1,209 @@
+// disk_store.hpp: the persistent tier. A cache directory holds one SQLite database (WAL mode) that
+// many processes, in Python and Node, read and write at once, and a per-directory secret that
+// signs every entry (HMAC-SHA256). A memory tier (L1, the core's store) sits in front: reads
+// promote into it, writes go through it to disk. docs/persistence.md describes the layout; the
+// pure-Python implementation (python/twincache/_disk.py) writes the same files byte for byte.
+//
+// This target (twincache_disk) links the shared libsqlite3, libzstd and libcrypto; the main core
+// (twincache_core) does not, so the memory-only bindings never depend on them.
+//
+// Keys are bytes (the bindings pass the canonical key encoding of docs/keys.md); each row is
+// named by the key's XXH3-128 and also stores the key bytes, so a hash collision is a miss.
+// Values are bytes with a codec tag (the serializer: raw, pickle, json, v8); the store compresses
+// values of at least compress_threshold bytes with zstd when that saves space (codec_zstd bit).
+//
+// States of a disk_store:
+//   persistent   the directory and its database are open; every call reads/writes SQLite.
+//   memory_only  opening failed (open_or_memory): the same API over the L1 alone, bounded by
+//                max_bytes (or l1_max_bytes); `why()` says what failed. Never goes back.
+// A process that fork()s: the child notices the new pid on its next call and opens its own
+// connection (a SQLite connection must not cross fork); the parent's handle is left alone.
+//
+// Locks: mu_ (std::mutex) guards the SQLite connection, its prepared statements, the data
+// version snapshot and the pending counters. Every public call takes it for its whole length, so
+// one disk_store is safe from many threads (SQLite itself serializes a connection anyway). The
+// L1 store has its own shard locks, taken only while mu_ is held. Nothing here calls back into a
+// language runtime.
+//
+// L1 coherence: the L1 is valid while `PRAGMA data_version` is unchanged, i.e. no other
+// connection (another process, or another disk_store) committed since it was filled. Each get
+// checks it first and drops the whole L1 when it moved, so a value another process overwrote or
+// deleted is never served from memory.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "twincache/clock.hpp"
+#include "twincache/options.hpp"
+#include "twincache/status.hpp"
+#include "twincache/store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace twincache::disk {
+
+// Serializer tags (low byte of the stored codec) and the compression bit. Frozen: on disk.
+enum codec : std::uint32_t {
+  codec_raw = 0,
+  codec_pickle = 1,
+  codec_json = 2,
+  codec_v8 = 3,
+};
+inline constexpr std::uint32_t codec_zstd = 0x100;  // value stored zstd-compressed
+inline constexpr std::uint32_t codec_max = 0xFF;    // serializer tags are < 256
+
+// The on-disk format version, stored in the meta table; a database with another one is refused.
+inline constexpr std::int64_t format_version = 1;
+
+struct options {
+  std::string path;                            // the cache directory; empty: default_directory()
+  std::uint64_t max_bytes = unlimited;         // budget of the database (sum of entry sizes)
+  std::optional<time_ns> default_ttl;          // ns > 0; none: entries never expire
+  std::uint64_t l1_max_bytes = 64ull << 20;    // memory tier budget; 0 disables it
+  std::uint64_t compress_threshold = 4096;     // values of at least this many bytes try zstd
+  int compression_level = 1;
+  int busy_timeout_ms = 30000;
+  // Reads refresh an entry's access time only when it is older than this (coarse LRU: most
+  // reads do not write).
+  time_ns atime_resolution = 1'000'000'000;
+  // Expiry times are wall-clock ns since the Unix epoch (shared across processes). With a clock
+  // in manual mode (tests) its value is used as that wall time instead.
+  std::shared_ptr<::twincache::clock> clock;
+};
+
+// Counters of one disk_store (this process), plus the directory's sizes.
+struct disk_stats {
+  std::uint64_t hits = 0;       // gets that returned a value (l1_hits included)
+  std::uint64_t l1_hits = 0;    // ... of which served by the memory tier
+  std::uint64_t misses = 0;     // absent, expired, corrupt or colliding
+  std::uint64_t sets = 0;
+  std::uint64_t rejected = 0;   // sets refused: value over max_bytes
+  std::uint64_t deleted = 0;    // erase() of a live key
+  std::uint64_t evicted = 0;    // removed to stay within max_bytes
+  std::uint64_t expired = 0;    // removed because their TTL passed
+  std::uint64_t corrupt = 0;    // removed because their HMAC (or format) failed
+  std::uint64_t cleared = 0;
+  std::uint64_t items = 0;      // live rows in the database (expired ones not yet removed too)
+  std::uint64_t bytes = 0;      // sum of their sizes (key bytes + stored value bytes)
+};
+
+// Totals a directory keeps in its meta table (every process adds its counts on its writes).
+struct directory_info {
+  std::string path;
+  std::uint64_t items = 0, bytes = 0, file_bytes = 0;
+  std::uint64_t hits = 0, misses = 0, sets = 0, evicted = 0, expired = 0, corrupt = 0,
+                deleted = 0;
+};
+
+// $TWINCACHE_DIR, else $XDG_CACHE_HOME/twincache, else ~/.cache/twincache.
+std::string default_directory();
+
+// Creates `dir` (mode 0700) if needed and checks it: a directory, owned by this user, not
+// group- or world-writable. Then loads its secret (creating it, mode 0600, if absent).
+status prepare_directory(const std::string& dir, std::string& secret);
+
+// Wall-clock ns: the manual value of `c` if it is in manual mode, else the system clock.
+time_ns wall_now(const ::twincache::clock* c) noexcept;
+
+class disk_store {
+ public:
+  // Opens (creating) the cache in o.path. Errors: out_of_range for bad options, io_error when
+  // the directory or database cannot be used.
+  static status open(const options& o, std::unique_ptr<disk_store>& out);
+  // As open(), but when the directory cannot be used, returns a memory_only store and puts the
+  // reason in `warning` (empty when the store is persistent). Bad options still fail.
+  static status open_or_memory(const options& o, std::unique_ptr<disk_store>& out,
+                               std::string& warning);
+  ~disk_store();
+  disk_store(const disk_store&) = delete;
+  disk_store& operator=(const disk_store&) = delete;
+
+  // Looks key up. found=false on a miss (absent, expired, failed HMAC: the last two are also
+  // removed and counted). On a hit, codec is the serializer tag and value the plain bytes.
+  status get(std::string_view key, bool& found, std::uint32_t& codec, std::string& value);
+  // Stores value (plain bytes) under key, replacing any entry. ttl overrides the default.
+  // value_too_large if key + value exceed max_bytes (nothing changes).
+  status set(std::string_view key, std::uint32_t codec, std::string_view value,
+             std::optional<time_ns> ttl = std::nullopt);
+  // Removes key; existed says whether a live entry was there.
+  status erase(std::string_view key, bool& existed);
+  // Whether key is live (no HMAC check, no promotion, no counters).
+  status contains(std::string_view key, bool& found);
+  // Removes every entry of the directory.
+  status clear(std::uint64_t& removed);
+  // Removes expired entries, then evicts down to max_bytes. Returns how many rows went.
+  status prune(std::uint64_t& removed);
+  // The keys of live entries (oldest access first).
+  status keys(std::vector<std::string>& out);
+  // Number of live entries.
+  status count(std::uint64_t& out);
+  status stats(disk_stats& out);
+  status info(directory_info& out);
+  // Zeroes this process's counters.
+  void reset_stats();
+
+  bool persistent() const noexcept { return db_ != nullptr; }
+  const std::string& path() const noexcept { return path_; }
+  const std::string& why() const noexcept { return why_; }
+  const options& opts() const noexcept { return opts_; }
+
+  // For tests: the L1 alone (drops it), and flipping bytes of a stored row.
+  void drop_l1();
+
+ private:
+  struct l1_value {
+    std::uint32_t codec = 0;
+    std::string bytes;
+    time_ns expiry = 0;  // wall ns, 0: never
+  };
+  using l1_ptr = std::shared_ptr<const l1_value>;
+  struct stmt_set;
+
+  explicit disk_store(const options& o);
+  status open_db();
+  void close_db() noexcept;
+  status ensure_process();  // reopens after fork
+  bool l1_still_valid();    // checks data_version; drops L1 when it moved
+  status exec(const char* sql);
+  status sqlite_error(const char* what);
+  status begin_write();
+  status commit();
+  void rollback() noexcept;
+  status evict_locked(std::uint64_t& evicted);
+  status purge_expired_locked(time_ns now, int limit, std::uint64_t& removed);
+  // Deletes row id if it still has this hmac (another process may have rewritten it).
+  status remove_row_locked(std::int64_t id, const void* hmac, std::uint64_t disk_stats::*counter);
+  status flush_counters_locked();
+  std::array<std::uint8_t, 32> sign(std::string_view key, std::uint32_t codec,
+                                    std::string_view stored) const;
+  time_ns now() const noexcept { return wall_now(clock_.get()); }
+  void l1_put(std::string_view key, std::uint32_t codec, std::string value, time_ns expiry);
+  bool memory_get(std::string_view key, std::uint32_t& codec, std::string& value);
+
+  options opts_;
+  std::string path_;
+  std::string why_;
+  std::string secret_;
+  std::shared_ptr<::twincache::clock> clock_;
+  std::unique_ptr<store<l1_ptr>> l1_;
+
+  std::mutex mu_;  // guards everything below (and the SQLite connection)
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<stmt_set> st_;
+  long pid_ = 0;
+  std::int64_t data_version_ = -1;
+  std::uint64_t sets_since_purge_ = 0;
+  disk_stats counts_;          // this process's counters
+  // Deltas not yet added to the directory's meta table (flushed with the next write).
+  disk_stats pending_;
+};
+
+}  // namespace twincache::disk

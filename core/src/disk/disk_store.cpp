@@ -1,0 +1,850 @@
+// disk_store.cpp: the SQLite-backed persistent tier (disk_store.hpp; layout in
+// docs/persistence.md).
+#include "twincache/disk_store.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <utility>
+
+#include "twincache/disk/hmac.hpp"
+#include "twincache/hash.hpp"
+
+namespace twincache::disk {
+
+// The schema. One row per key; meta has exactly one row (id 1) whose counters the triggers keep
+// in step with the entries table in the same transaction, so the byte total is never scanned.
+static constexpr const char* schema_sql = R"sql(
+CREATE TABLE IF NOT EXISTS meta(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  format INTEGER NOT NULL,
+  items INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  hits INTEGER NOT NULL DEFAULT 0,
+  misses INTEGER NOT NULL DEFAULT 0,
+  sets INTEGER NOT NULL DEFAULT 0,
+  evicted INTEGER NOT NULL DEFAULT 0,
+  expired INTEGER NOT NULL DEFAULT 0,
+  corrupt INTEGER NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0);
+INSERT OR IGNORE INTO meta(id, format) VALUES (1, 1);
+CREATE TABLE IF NOT EXISTS entries(
+  id INTEGER PRIMARY KEY,
+  key_hash BLOB NOT NULL UNIQUE,
+  key BLOB NOT NULL,
+  codec INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  expiry INTEGER NOT NULL,
+  atime INTEGER NOT NULL,
+  hmac BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_atime ON entries(atime);
+CREATE INDEX IF NOT EXISTS entries_expiry ON entries(expiry) WHERE expiry != 0;
+CREATE TRIGGER IF NOT EXISTS entries_ins AFTER INSERT ON entries BEGIN
+  UPDATE meta SET items = items + 1, bytes = bytes + NEW.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
+  UPDATE meta SET items = items - 1, bytes = bytes - OLD.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
+  UPDATE meta SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
+)sql";
+
+namespace {
+
+struct stmt_deleter {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_deleter>;
+
+// Resets a statement when it goes out of scope (so no read transaction stays open).
+struct reset_guard {
+  sqlite3_stmt* s;
+  ~reset_guard() {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+};
+
+std::array<std::uint8_t, 16> key_hash_of(std::string_view key) {
+  const hash128 h = hash128_of(key);
+  std::array<std::uint8_t, 16> out{};
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<std::uint8_t>(h.high >> (56 - 8 * i));
+    out[8 + i] = static_cast<std::uint8_t>(h.low >> (56 - 8 * i));
+  }
+  return out;
+}
+
+void bind_blob(sqlite3_stmt* s, int i, const void* p, std::size_t n) {
+  // A zero-length blob must still be a blob (not NULL): give SQLite a valid pointer.
+  static const char empty = 0;
+  sqlite3_bind_blob64(s, i, n == 0 ? &empty : p, n, SQLITE_STATIC);
+}
+
+std::string_view column_blob(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  const int n = sqlite3_column_bytes(s, i);
+  return {static_cast<const char*>(p), static_cast<std::size_t>(n)};
+}
+
+}  // namespace
+
+struct disk_store::stmt_set {
+  stmt_ptr get, upsert, touch, remove_row, remove_key, probe, add_counts, meta, evict, purge,
+      data_version, keys, count, clear, begin, commit, rollback;
+};
+
+time_ns wall_now(const ::twincache::clock* c) noexcept {
+  if (c != nullptr && c->is_manual()) return c->now();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+disk_store::disk_store(const options& o)
+    : opts_(o), clock_(o.clock ? o.clock : ::twincache::clock::real()) {
+  path_ = o.path.empty() ? default_directory() : o.path;
+  while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+}
+
+disk_store::~disk_store() {
+  std::lock_guard g(mu_);
+  if (db_ != nullptr && pid_ == static_cast<long>(::getpid())) {
+    // Hand this process's remaining counts to the directory; give up quickly if it is busy.
+    sqlite3_busy_timeout(db_, 200);
+    if (begin_write().ok()) {
+      if (flush_counters_locked().ok() && commit().ok()) {
+        pending_ = {};
+      } else {
+        rollback();
+      }
+    }
+    close_db();
+  }
+}
+
+static status check_options(const options& o) {
+  if (o.max_bytes == 0) return {status_code::out_of_range, "max_bytes must be >= 1 (got 0)"};
+  if (o.default_ttl && *o.default_ttl <= 0) {
+    return {status_code::out_of_range, "ttl must be > 0"};
+  }
+  if (o.compression_level < 1 || o.compression_level > 19) {
+    return {status_code::out_of_range, "compression_level must be in [1, 19]"};
+  }
+  return {};
+}
+
+status disk_store::open(const options& o, std::unique_ptr<disk_store>& out) {
+  if (status st = check_options(o); !st.ok()) return st;
+  std::unique_ptr<disk_store> s(new disk_store(o));
+  if (status st = prepare_directory(s->path_, s->secret_); !st.ok()) return st;
+  {
+    std::lock_guard g(s->mu_);
+    if (status st = s->open_db(); !st.ok()) return st;
+  }
+  if (o.l1_max_bytes != 0) {
+    store_options so;
+    so.limits.max_bytes = o.l1_max_bytes;
+    so.clock = s->clock_;
+    s->l1_ = std::make_unique<store<l1_ptr>>(so);
+  }
+  out = std::move(s);
+  return {};
+}
+
+status disk_store::open_or_memory(const options& o, std::unique_ptr<disk_store>& out,
+                                  std::string& warning) {
+  warning.clear();
+  status st = open(o, out);
+  if (st.ok() || st.code() != status_code::io_error) return st;
+  std::unique_ptr<disk_store> s(new disk_store(o));
+  s->why_ = st.message();
+  store_options so;
+  so.limits.max_bytes = o.max_bytes != unlimited ? o.max_bytes
+                        : o.l1_max_bytes != 0    ? o.l1_max_bytes
+                                                 : (64ull << 20);
+  so.clock = s->clock_;
+  s->l1_ = std::make_unique<store<l1_ptr>>(so);
+  warning = "twincache: cannot use the cache directory " + s->path_ + " (" + st.message() +
+            "); caching in memory only";
+  out = std::move(s);
+  return {};
+}
+
+status disk_store::sqlite_error(const char* what) {
+  std::string msg = "SQLite ";
+  msg.append(what).append(" failed in ").append(path_).append(": ");
+  msg.append(db_ != nullptr ? sqlite3_errmsg(db_) : "no connection");
+  return {status_code::io_error, std::move(msg)};
+}
+
+status disk_store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = "SQLite failed in " + path_ + ": " + (err ? err : "?");
+    sqlite3_free(err);
+    return {status_code::io_error, std::move(msg)};
+  }
+  return {};
+}
+
+void disk_store::close_db() noexcept {
+  st_.reset();
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+  db_ = nullptr;
+}
+
+status disk_store::open_db() {
+  const std::string file = path_ + "/cache.db";
+  // Created with mode 0600 before SQLite opens it; SQLite gives the -wal and -shm files the
+  // database file's permissions.
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return {status_code::io_error, "cannot open " + file + ": " + std::strerror(errno)};
+  ::close(fd);
+  pid_ = static_cast<long>(::getpid());
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(file.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    status st = sqlite_error("open");
+    close_db();
+    return st;
+  }
+  sqlite3_busy_timeout(db_, opts_.busy_timeout_ms);
+  // Switching to WAL needs an exclusive moment; busy_timeout covers most of it, retry the rest.
+  status st;
+  for (int i = 0; i < 100; ++i) {
+    st = exec("PRAGMA journal_mode=WAL");
+    if (st.ok()) break;
+    ::usleep(10000);
+  }
+  if (!st.ok()) return st;
+  if (st = exec("PRAGMA synchronous=NORMAL; PRAGMA mmap_size=268435456;"); !st.ok()) return st;
+  if (st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+  if (st = exec(schema_sql); !st.ok()) {
+    exec("ROLLBACK").ok();
+    return st;
+  }
+  if (st = exec("COMMIT"); !st.ok()) return st;
+
+  st_ = std::make_unique<stmt_set>();
+  struct {
+    stmt_ptr* slot;
+    const char* sql;
+  } stmts[] = {
+      {&st_->get, "SELECT id, key, codec, value, expiry, atime, hmac FROM entries "
+                  "WHERE key_hash = ?1"},
+      {&st_->upsert,
+       "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(key_hash) DO UPDATE SET "
+       "key = excluded.key, codec = excluded.codec, value = excluded.value, "
+       "size = excluded.size, expiry = excluded.expiry, atime = excluded.atime, "
+       "hmac = excluded.hmac"},
+      {&st_->touch, "UPDATE entries SET atime = ?2 WHERE id = ?1 AND atime < ?2"},
+      {&st_->remove_row, "DELETE FROM entries WHERE id = ?1 AND hmac = ?2"},
+      {&st_->remove_key, "DELETE FROM entries WHERE key_hash = ?1 RETURNING key, expiry"},
+      {&st_->probe, "SELECT key, expiry FROM entries WHERE key_hash = ?1"},
+      {&st_->add_counts,
+       "UPDATE meta SET hits = hits + ?1, misses = misses + ?2, sets = sets + ?3, "
+       "evicted = evicted + ?4, expired = expired + ?5, corrupt = corrupt + ?6, "
+       "deleted = deleted + ?7 WHERE id = 1"},
+      {&st_->meta, "SELECT format, items, bytes, hits, misses, sets, evicted, expired, corrupt, "
+                   "deleted FROM meta WHERE id = 1"},
+      {&st_->evict, "DELETE FROM entries WHERE id IN "
+                    "(SELECT id FROM entries ORDER BY atime, id LIMIT ?1)"},
+      {&st_->purge, "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
+                    "WHERE expiry != 0 AND expiry <= ?1 LIMIT ?2)"},
+      {&st_->data_version, "PRAGMA data_version"},
+      {&st_->keys, "SELECT key FROM entries WHERE expiry = 0 OR expiry > ?1 ORDER BY atime, id"},
+      {&st_->count, "SELECT count(*) FROM entries WHERE expiry = 0 OR expiry > ?1"},
+      {&st_->clear, "DELETE FROM entries"},
+      {&st_->begin, "BEGIN IMMEDIATE"},
+      {&st_->commit, "COMMIT"},
+      {&st_->rollback, "ROLLBACK"},
+  };
+  for (auto& s : stmts) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
+        SQLITE_OK) {
+      return sqlite_error("prepare");
+    }
+    s.slot->reset(raw);
+  }
+  sqlite3_stmt* m = st_->meta.get();
+  reset_guard rg{m};
+  if (sqlite3_step(m) != SQLITE_ROW) return sqlite_error("reading meta");
+  const std::int64_t format = sqlite3_column_int64(m, 0);
+  if (format != format_version) {
+    return {status_code::io_error, path_ + "/cache.db has format " + std::to_string(format) +
+                                       ", this version of twincache reads format " +
+                                       std::to_string(format_version)};
+  }
+  data_version_ = -1;
+  return {};
+}
+
+status disk_store::ensure_process() {
+  if (db_ == nullptr) return {};
+  if (pid_ == static_cast<long>(::getpid())) return {};
+  // A forked child: the parent's connection must not be used (nor closed: that would release
+  // the parent's POSIX locks). Leak it and open a fresh one.
+  st_.release();  // NOLINT: statements belong to the abandoned connection
+  db_ = nullptr;
+  pending_ = {};
+  data_version_ = -1;
+  if (l1_) l1_->clear();
+  if (status st = open_db(); !st.ok()) {
+    close_db();
+    return st;
+  }
+  return {};
+}
+
+bool disk_store::l1_still_valid() {
+  sqlite3_stmt* s = st_->data_version.get();
+  reset_guard rg{s};
+  if (sqlite3_step(s) != SQLITE_ROW) return false;
+  const std::int64_t v = sqlite3_column_int64(s, 0);
+  if (v == data_version_) return true;
+  data_version_ = v;
+  l1_->clear();
+  return false;
+}
+
+status disk_store::begin_write() {
+  sqlite3_stmt* s = st_->begin.get();
+  const int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? status{} : sqlite_error("BEGIN IMMEDIATE");
+}
+
+status disk_store::commit() {
+  sqlite3_stmt* s = st_->commit.get();
+  const int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? status{} : sqlite_error("COMMIT");
+}
+
+void disk_store::rollback() noexcept {
+  if (sqlite3_get_autocommit(db_)) return;
+  sqlite3_stmt* s = st_->rollback.get();
+  sqlite3_step(s);
+  sqlite3_reset(s);
+}
+
+status disk_store::flush_counters_locked() {
+  const disk_stats& p = pending_;
+  if ((p.hits | p.misses | p.sets | p.evicted | p.expired | p.corrupt | p.deleted) == 0) {
+    return {};
+  }
+  sqlite3_stmt* s = st_->add_counts.get();
+  reset_guard rg{s};
+  const std::uint64_t v[] = {p.hits, p.misses, p.sets, p.evicted, p.expired, p.corrupt, p.deleted};
+  for (int i = 0; i < 7; ++i) sqlite3_bind_int64(s, i + 1, static_cast<sqlite3_int64>(v[i]));
+  return sqlite3_step(s) == SQLITE_DONE ? status{} : sqlite_error("updating counters");
+}
+
+std::array<std::uint8_t, 32> disk_store::sign(std::string_view key, std::uint32_t codec,
+                                              std::string_view stored) const {
+  // Message: "twincache/1", codec (u32 LE), key length (u64 LE), key, stored value bytes.
+  char head[11 + 4 + 8];
+  std::memcpy(head, "twincache/1", 11);
+  for (int i = 0; i < 4; ++i) head[11 + i] = static_cast<char>(codec >> (8 * i));
+  const std::uint64_t n = key.size();
+  for (int i = 0; i < 8; ++i) head[15 + i] = static_cast<char>(n >> (8 * i));
+  return hmac_sha256(secret_, {std::string_view(head, sizeof head), key, stored});
+}
+
+void disk_store::l1_put(std::string_view key, std::uint32_t codec, std::string value,
+                        time_ns expiry) {
+  if (!l1_) return;
+  std::optional<time_ns> ttl;
+  if (expiry != 0) {
+    const time_ns left = expiry - now();
+    if (left <= 0) return;
+    ttl = left;
+  }
+  auto v = std::make_shared<l1_value>();
+  v->codec = codec;
+  v->expiry = expiry;
+  const std::uint64_t weight = value.size();
+  v->bytes = std::move(value);
+  l1_->set(key, hash64(key), l1_ptr(std::move(v)), weight, ttl).ok();  // too big: not cached
+}
+
+bool disk_store::memory_get(std::string_view key, std::uint32_t& codec, std::string& value) {
+  l1_ptr v;
+  if (!l1_->get(key, hash64(key), v)) return false;
+  if (v->expiry != 0 && now() >= v->expiry) {
+    l1_->erase(key);
+    return false;
+  }
+  codec = v->codec;
+  value.assign(v->bytes);
+  return true;
+}
+
+void disk_store::drop_l1() {
+  std::lock_guard g(mu_);
+  if (l1_ && db_ != nullptr) l1_->clear();
+}
+
+status disk_store::remove_row_locked(std::int64_t id, const void* hmac,
+                                     std::uint64_t disk_stats::*counter) {
+  sqlite3_stmt* s = st_->remove_row.get();
+  reset_guard rg{s};
+  sqlite3_bind_int64(s, 1, id);
+  bind_blob(s, 2, hmac, 32);
+  if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("DELETE");
+  if (sqlite3_changes(db_) > 0) {
+    ++(counts_.*counter);
+    ++(pending_.*counter);
+  }
+  return {};
+}
+
+status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
+                       std::string& value) {
+  found = false;
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  if (db_ == nullptr) {
+    found = memory_get(key, codec, value);
+    ++(found ? counts_.hits : counts_.misses);
+    return {};
+  }
+  // Hot path: the L1, when no other connection has committed since it was filled.
+  if (l1_ && l1_still_valid() && memory_get(key, codec, value)) {
+    found = true;
+    ++counts_.hits;
+    ++counts_.l1_hits;
+    ++pending_.hits;
+    return {};
+  }
+  const auto kh = key_hash_of(key);
+  sqlite3_stmt* s = st_->get.get();
+  std::int64_t id = 0;
+  std::array<std::uint8_t, 32> row_hmac{};
+  enum { miss, hit, expired, corrupt } outcome = miss;
+  time_ns expiry = 0;
+  bool touch = false;
+  const time_ns t = now();
+  {
+    reset_guard rg{s};
+    bind_blob(s, 1, kh.data(), kh.size());
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      id = sqlite3_column_int64(s, 0);
+      const std::string_view row_key = column_blob(s, 1);
+      const std::int64_t row_codec = sqlite3_column_int64(s, 2);
+      const std::string_view stored = column_blob(s, 3);
+      expiry = sqlite3_column_int64(s, 4);
+      const time_ns atime = sqlite3_column_int64(s, 5);
+      const std::string_view mac = column_blob(s, 6);
+      if (mac.size() == 32) std::memcpy(row_hmac.data(), mac.data(), 32);
+      if (row_key != key) {
+        outcome = miss;  // another key with the same 128-bit hash: leave it alone
+      } else if (expiry != 0 && t >= expiry) {
+        outcome = expired;
+      } else if (mac.size() != 32 || row_codec < 0 || row_codec > 0x1FF) {
+        outcome = corrupt;
+      } else {
+        const auto want = sign(key, static_cast<std::uint32_t>(row_codec), stored);
+        if (!digest_equal(want.data(), row_hmac.data(), 32)) {
+          outcome = corrupt;  // never handed to a deserializer
+        } else if ((row_codec & codec_zstd) != 0) {
+          const unsigned long long n = ZSTD_getFrameContentSize(stored.data(), stored.size());
+          if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > (1ull << 32)) {
+            outcome = corrupt;
+          } else {
+            value.resize(static_cast<std::size_t>(n));
+            const std::size_t r =
+                ZSTD_decompress(value.data(), value.size(), stored.data(), stored.size());
+            outcome = ZSTD_isError(r) || r != n ? corrupt : hit;
+          }
+        } else {
+          value.assign(stored);
+          outcome = hit;
+        }
+        codec = static_cast<std::uint32_t>(row_codec) & codec_max;
+        touch = outcome == hit && t - atime >= opts_.atime_resolution;
+      }
+    } else if (rc != SQLITE_DONE) {
+      return sqlite_error("SELECT");
+    }
+  }
+  if (outcome == expired || outcome == corrupt) {
+    ++counts_.misses;
+    ++pending_.misses;
+    return remove_row_locked(id, row_hmac.data(),
+                             outcome == expired ? &disk_stats::expired : &disk_stats::corrupt);
+  }
+  if (outcome == miss) {
+    ++counts_.misses;
+    ++pending_.misses;
+    return {};
+  }
+  found = true;
+  ++counts_.hits;
+  ++pending_.hits;
+  if (touch) {
+    // Coarse LRU: one write per entry per atime_resolution. A busy database skips it.
+    sqlite3_stmt* u = st_->touch.get();
+    reset_guard rg{u};
+    sqlite3_bind_int64(u, 1, id);
+    sqlite3_bind_int64(u, 2, t);
+    sqlite3_busy_timeout(db_, 0);
+    sqlite3_step(u);
+    sqlite3_busy_timeout(db_, opts_.busy_timeout_ms);
+  }
+  if (l1_) {
+    l1_still_valid();  // our own touch does not move data_version; another commit does
+    l1_put(key, codec, value, expiry);
+  }
+  return {};
+}
+
+status disk_store::set(std::string_view key, std::uint32_t codec, std::string_view value,
+                       std::optional<time_ns> ttl) {
+  if (codec > codec_max) {
+    return {status_code::out_of_range, "codec must be in [0, 255] (got " +
+                                           std::to_string(codec) + ")"};
+  }
+  if (ttl && *ttl <= 0) return {status_code::out_of_range, "ttl must be > 0"};
+  const std::uint64_t plain_size = key.size() + value.size();
+  std::lock_guard g(mu_);
+  if (opts_.max_bytes != unlimited && plain_size > opts_.max_bytes) {
+    ++counts_.rejected;
+    return {status_code::value_too_large,
+            "entry of " + std::to_string(plain_size) + " bytes exceeds max_bytes (" +
+                std::to_string(opts_.max_bytes) + "); the cache is unchanged"};
+  }
+  if (status st = ensure_process(); !st.ok()) return st;
+  const time_ns t = now();
+  const std::optional<time_ns> life = ttl ? ttl : opts_.default_ttl;
+  const time_ns expiry = life ? t + *life : 0;
+  if (db_ == nullptr) {
+    auto v = std::make_shared<l1_value>();
+    v->codec = codec;
+    v->expiry = expiry;
+    v->bytes.assign(value);
+    if (!l1_->set(key, hash64(key), l1_ptr(std::move(v)), value.size(), life).ok()) {
+      ++counts_.rejected;
+      return {status_code::value_too_large, "entry exceeds the memory budget"};
+    }
+    ++counts_.sets;
+    return {};
+  }
+
+  // Compress outside nothing: the lock is held, but the connection is ours alone anyway.
+  std::string packed;
+  std::string_view stored = value;
+  std::uint32_t full_codec = codec;
+  if (value.size() >= opts_.compress_threshold && opts_.compress_threshold != 0) {
+    packed.resize(ZSTD_compressBound(value.size()));
+    const std::size_t n = ZSTD_compress(packed.data(), packed.size(), value.data(), value.size(),
+                                        opts_.compression_level);
+    if (!ZSTD_isError(n) && n < value.size() - value.size() / 16) {
+      packed.resize(n);
+      stored = packed;
+      full_codec |= codec_zstd;
+    }
+  }
+  const auto mac = sign(key, full_codec, stored);
+  const auto kh = key_hash_of(key);
+  const std::uint64_t size = key.size() + stored.size();
+
+  if (status st = begin_write(); !st.ok()) return st;
+  status st;
+  {
+    sqlite3_stmt* s = st_->upsert.get();
+    reset_guard rg{s};
+    bind_blob(s, 1, kh.data(), kh.size());
+    bind_blob(s, 2, key.data(), key.size());
+    sqlite3_bind_int64(s, 3, full_codec);
+    bind_blob(s, 4, stored.data(), stored.size());
+    sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(size));
+    sqlite3_bind_int64(s, 6, expiry);
+    sqlite3_bind_int64(s, 7, t);
+    bind_blob(s, 8, mac.data(), mac.size());
+    if (sqlite3_step(s) != SQLITE_DONE) st = sqlite_error("INSERT");
+  }
+  std::uint64_t evicted = 0;
+  if (st.ok() && ++sets_since_purge_ >= 64) {
+    sets_since_purge_ = 0;
+    std::uint64_t purged = 0;
+    st = purge_expired_locked(t, 64, purged);
+  }
+  if (st.ok() && opts_.max_bytes != unlimited) st = evict_locked(evicted);
+  ++pending_.sets;
+  if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = commit();
+  if (!st.ok()) {
+    --pending_.sets;
+    rollback();
+    return st;
+  }
+  pending_ = {};
+  ++counts_.sets;
+  if (l1_) {
+    l1_still_valid();
+    l1_put(key, codec, std::string(value), expiry);
+  }
+  return {};
+}
+
+status disk_store::purge_expired_locked(time_ns t, int limit, std::uint64_t& removed) {
+  sqlite3_stmt* s = st_->purge.get();
+  reset_guard rg{s};
+  sqlite3_bind_int64(s, 1, t);
+  sqlite3_bind_int64(s, 2, limit);
+  if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("DELETE expired");
+  removed = static_cast<std::uint64_t>(sqlite3_changes(db_));
+  counts_.expired += removed;
+  pending_.expired += removed;
+  return {};
+}
+
+status disk_store::evict_locked(std::uint64_t& evicted) {
+  evicted = 0;
+  for (;;) {
+    std::int64_t items = 0, bytes = 0;
+    {
+      sqlite3_stmt* m = st_->meta.get();
+      reset_guard rg{m};
+      if (sqlite3_step(m) != SQLITE_ROW) return sqlite_error("reading meta");
+      items = sqlite3_column_int64(m, 1);
+      bytes = sqlite3_column_int64(m, 2);
+    }
+    if (bytes <= 0 || static_cast<std::uint64_t>(bytes) <= opts_.max_bytes || items <= 1) {
+      return {};
+    }
+    if (evicted == 0) {
+      // Expired entries go first.
+      std::uint64_t purged = 0;
+      if (status st = purge_expired_locked(now(), 256, purged); !st.ok()) return st;
+      if (purged != 0) continue;
+    }
+    // Oldest access first, in a batch sized by the average entry.
+    const std::uint64_t over = static_cast<std::uint64_t>(bytes) - opts_.max_bytes;
+    const std::uint64_t avg = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(bytes / items));
+    const std::int64_t batch =
+        static_cast<std::int64_t>(std::clamp<std::uint64_t>((over + avg - 1) / avg, 1, 64));
+    sqlite3_stmt* s = st_->evict.get();
+    reset_guard rg{s};
+    sqlite3_bind_int64(s, 1, std::min<std::int64_t>(batch, items - 1));
+    if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("DELETE (evict)");
+    const auto n = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    if (n == 0) return {};
+    evicted += n;
+    counts_.evicted += n;
+    pending_.evicted += n;
+  }
+}
+
+status disk_store::erase(std::string_view key, bool& existed) {
+  existed = false;
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  if (l1_) existed = l1_->erase(key);
+  if (db_ == nullptr) {
+    if (existed) ++counts_.deleted;
+    return {};
+  }
+  existed = false;
+  const auto kh = key_hash_of(key);
+  if (status st = begin_write(); !st.ok()) return st;
+  status st;
+  bool removed_other = false;
+  {
+    sqlite3_stmt* s = st_->remove_key.get();
+    reset_guard rg{s};
+    bind_blob(s, 1, kh.data(), kh.size());
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      const std::string_view row_key = column_blob(s, 0);
+      const time_ns expiry = sqlite3_column_int64(s, 1);
+      if (row_key != key) {
+        removed_other = true;
+      } else {
+        existed = expiry == 0 || now() < expiry;
+      }
+      rc = sqlite3_step(s);
+    }
+    if (rc != SQLITE_DONE) st = sqlite_error("DELETE");
+  }
+  if (removed_other) {  // a colliding key: put nothing back, keep it (roll back)
+    rollback();
+    return st;
+  }
+  if (existed) ++pending_.deleted;
+  if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = commit();
+  if (!st.ok()) {
+    rollback();
+    return st;
+  }
+  pending_ = {};
+  if (existed) ++counts_.deleted;
+  return {};
+}
+
+status disk_store::contains(std::string_view key, bool& found) {
+  found = false;
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  if (db_ == nullptr) {
+    found = l1_->contains(key);
+    return {};
+  }
+  const auto kh = key_hash_of(key);
+  sqlite3_stmt* s = st_->probe.get();
+  reset_guard rg{s};
+  bind_blob(s, 1, kh.data(), kh.size());
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const time_ns expiry = sqlite3_column_int64(s, 1);
+    found = column_blob(s, 0) == key && (expiry == 0 || now() < expiry);
+  } else if (rc != SQLITE_DONE) {
+    return sqlite_error("SELECT");
+  }
+  return {};
+}
+
+status disk_store::clear(std::uint64_t& removed) {
+  removed = 0;
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  if (db_ == nullptr) {
+    removed = l1_->clear();
+    counts_.cleared += removed;
+    return {};
+  }
+  if (status st = begin_write(); !st.ok()) return st;
+  status st;
+  {
+    sqlite3_stmt* s = st_->clear.get();
+    reset_guard rg{s};
+    if (sqlite3_step(s) != SQLITE_DONE) st = sqlite_error("DELETE");
+    removed = static_cast<std::uint64_t>(sqlite3_changes(db_));
+  }
+  if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = commit();
+  if (!st.ok()) {
+    rollback();
+    return st;
+  }
+  pending_ = {};
+  counts_.cleared += removed;
+  if (l1_) l1_->clear();
+  return {};
+}
+
+status disk_store::prune(std::uint64_t& removed) {
+  removed = 0;
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  if (db_ == nullptr) return {};
+  if (status st = begin_write(); !st.ok()) return st;
+  status st;
+  for (;;) {
+    std::uint64_t n = 0;
+    st = purge_expired_locked(now(), 1024, n);
+    removed += n;
+    if (!st.ok() || n < 1024) break;
+  }
+  std::uint64_t evicted = 0;
+  if (st.ok() && opts_.max_bytes != unlimited) st = evict_locked(evicted);
+  removed += evicted;
+  if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = commit();
+  if (!st.ok()) {
+    rollback();
+    return st;
+  }
+  pending_ = {};
+  return {};
+}
+
+status disk_store::keys(std::vector<std::string>& out) {
+  out.clear();
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  if (db_ == nullptr) {
+    l1_->for_each([&](std::string_view k, const l1_ptr&) { out.emplace_back(k); });
+    return {};
+  }
+  sqlite3_stmt* s = st_->keys.get();
+  reset_guard rg{s};
+  sqlite3_bind_int64(s, 1, now());
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.emplace_back(column_blob(s, 0));
+  return rc == SQLITE_DONE ? status{} : sqlite_error("SELECT keys");
+}
+
+status disk_store::count(std::uint64_t& out) {
+  out = 0;
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  if (db_ == nullptr) {
+    out = l1_->size();
+    return {};
+  }
+  sqlite3_stmt* s = st_->count.get();
+  reset_guard rg{s};
+  sqlite3_bind_int64(s, 1, now());
+  if (sqlite3_step(s) != SQLITE_ROW) return sqlite_error("SELECT count");
+  out = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+  return {};
+}
+
+status disk_store::stats(disk_stats& out) {
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  out = counts_;
+  if (db_ == nullptr) {
+    out.items = l1_->size();
+    out.bytes = l1_->bytes();
+    return {};
+  }
+  sqlite3_stmt* m = st_->meta.get();
+  reset_guard rg{m};
+  if (sqlite3_step(m) != SQLITE_ROW) return sqlite_error("reading meta");
+  out.items = static_cast<std::uint64_t>(sqlite3_column_int64(m, 1));
+  out.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(m, 2));
+  return {};
+}
+
+status disk_store::info(directory_info& out) {
+  std::lock_guard g(mu_);
+  if (status st = ensure_process(); !st.ok()) return st;
+  out = {};
+  out.path = path_;
+  if (db_ == nullptr) return {};
+  {
+    sqlite3_stmt* m = st_->meta.get();
+    reset_guard rg{m};
+    if (sqlite3_step(m) != SQLITE_ROW) return sqlite_error("reading meta");
+    std::uint64_t* fields[] = {&out.items,  &out.bytes,   &out.hits,    &out.misses, &out.sets,
+                               &out.evicted, &out.expired, &out.corrupt, &out.deleted};
+    for (int i = 0; i < 9; ++i) {
+      *fields[i] = static_cast<std::uint64_t>(sqlite3_column_int64(m, i + 1));
+    }
+  }
+  for (const char* suffix : {"/cache.db", "/cache.db-wal", "/cache.db-shm"}) {
+    struct stat st {};
+    if (::stat((path_ + suffix).c_str(), &st) == 0) out.file_bytes += st.st_size;
+  }
+  return {};
+}
+
+void disk_store::reset_stats() {
+  std::lock_guard g(mu_);
+  counts_ = {};
+}
+
+}  // namespace twincache::disk

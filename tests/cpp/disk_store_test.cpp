@@ -1,0 +1,473 @@
+// The persistent tier: round trips, TTL on an injected clock, the byte budget and its
+// approximate LRU, integrity (a tampered entry is a counted, deleted miss), compression, L1
+// coherence between connections, several processes writing at once, a writer killed mid-write,
+// directory permission checks and the memory fallback.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "twincache/disk_store.hpp"
+
+namespace fs = std::filesystem;
+using namespace twincache;
+using namespace twincache::disk;
+
+namespace {
+
+class DiskStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/twincache-disk-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    dir_ = root_ + "/cache";
+    clock_ = std::make_shared<twincache::clock>();
+    clock_->set_manual(1'000'000'000'000);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  std::unique_ptr<disk_store> open(options o = {}) {
+    if (o.path.empty()) o.path = dir_;
+    if (!o.clock) o.clock = clock_;
+    std::unique_ptr<disk_store> s;
+    const status st = disk_store::open(o, s);
+    EXPECT_TRUE(st.ok()) << st.message();
+    return s;
+  }
+  static std::string get(disk_store& s, std::string_view key, std::uint32_t* codec = nullptr) {
+    bool found = false;
+    std::uint32_t c = 0;
+    std::string v;
+    const status st = s.get(key, found, c, v);
+    EXPECT_TRUE(st.ok()) << st.message();
+    if (codec) *codec = c;
+    return found ? v : std::string("<miss>");
+  }
+  static void put(disk_store& s, std::string_view key, std::string_view value,
+                  std::uint32_t codec = codec_raw, std::optional<time_ns> ttl = std::nullopt) {
+    const status st = s.set(key, codec, value, ttl);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  // Runs SQL on the database behind the store's back (another "process").
+  void raw_sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/cache.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+
+  std::string root_, dir_;
+  std::shared_ptr<twincache::clock> clock_;
+};
+
+TEST_F(DiskStore, RoundTripAcrossReopen) {
+  {
+    auto s = open();
+    put(*s, "k1", "hello", codec_json);
+    put(*s, "k2", std::string(), codec_pickle);
+    std::uint32_t c = 99;
+    EXPECT_EQ(get(*s, "k1", &c), "hello");
+    EXPECT_EQ(c, codec_json);
+    EXPECT_EQ(get(*s, "missing"), "<miss>");
+  }
+  auto s = open();  // a new connection: no L1, everything from disk
+  std::uint32_t c = 99;
+  EXPECT_EQ(get(*s, "k1", &c), "hello");
+  EXPECT_EQ(c, codec_json);
+  EXPECT_EQ(get(*s, "k2", &c), "");
+  EXPECT_EQ(c, codec_pickle);
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.items, 2u);
+  EXPECT_EQ(st.hits, 2u);
+  EXPECT_EQ(st.l1_hits, 0u);
+  EXPECT_EQ(get(*s, "k1"), "hello");
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.l1_hits, 1u);  // promoted by the first read
+}
+
+TEST_F(DiskStore, PermissionsOfDirectoryAndFiles) {
+  auto s = open();
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((dir_ + "/secret").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+  ASSERT_EQ(::stat((dir_ + "/cache.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(DiskStore, UpdateReplacesAndEraseRemoves) {
+  auto s = open();
+  put(*s, "k", "one");
+  put(*s, "k", "two, longer");
+  EXPECT_EQ(get(*s, "k"), "two, longer");
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.items, 1u);
+  EXPECT_EQ(st.bytes, 1u + 11u);
+  bool existed = false;
+  ASSERT_TRUE(s->erase("k", existed).ok());
+  EXPECT_TRUE(existed);
+  ASSERT_TRUE(s->erase("k", existed).ok());
+  EXPECT_FALSE(existed);
+  EXPECT_EQ(get(*s, "k"), "<miss>");
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.items, 0u);
+  EXPECT_EQ(st.bytes, 0u);
+  EXPECT_EQ(st.deleted, 1u);
+}
+
+TEST_F(DiskStore, TtlOnInjectedClock) {
+  options o;
+  o.default_ttl = 10'000'000'000;  // 10 s
+  auto s = open(o);
+  put(*s, "default", "a");
+  put(*s, "short", "b", codec_raw, 1'000'000'000);
+  clock_->advance(999'999'999);
+  EXPECT_EQ(get(*s, "short"), "b");
+  clock_->advance(1);
+  EXPECT_EQ(get(*s, "short"), "<miss>");  // exactly at expiry: gone (from L1 and disk)
+  s->drop_l1();
+  EXPECT_EQ(get(*s, "default"), "a");
+  clock_->advance(9'000'000'000);
+  EXPECT_EQ(get(*s, "default"), "<miss>");
+  s.reset();  // hands its counts to the directory
+  auto other = open();  // another connection sees them expired too, and they were removed
+  disk_stats st;
+  ASSERT_TRUE(other->stats(st).ok());
+  EXPECT_EQ(st.items, 0u);
+  directory_info info;
+  ASSERT_TRUE(other->info(info).ok());
+  EXPECT_EQ(info.expired, 2u);  // both were found expired on disk and removed
+}
+
+TEST_F(DiskStore, ExpiredEntriesAreNotListedAndPruneRemovesThem) {
+  auto s = open();
+  for (int i = 0; i < 10; ++i) put(*s, "k" + std::to_string(i), "v", codec_raw, 5'000'000'000);
+  put(*s, "forever", "v");
+  clock_->advance(5'000'000'000);
+  std::vector<std::string> keys;
+  ASSERT_TRUE(s->keys(keys).ok());
+  EXPECT_EQ(keys, std::vector<std::string>{"forever"});
+  std::uint64_t n = 0;
+  ASSERT_TRUE(s->count(n).ok());
+  EXPECT_EQ(n, 1u);
+  ASSERT_TRUE(s->prune(n).ok());
+  EXPECT_EQ(n, 10u);
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.items, 1u);
+}
+
+TEST_F(DiskStore, ByteBudgetEvictsLeastRecentlyUsed) {
+  options o;
+  o.max_bytes = 10 * 102;  // ten entries of 2-byte keys and 100-byte values
+  o.compress_threshold = 0;
+  o.l1_max_bytes = 0;  // every get reaches the disk, so access times are refreshed
+  auto s = open(o);
+  for (int i = 0; i < 10; ++i) {
+    put(*s, "k" + std::to_string(i), std::string(100, 'x'));
+    clock_->advance(2'000'000'000);
+  }
+  EXPECT_EQ(get(*s, "k0"), std::string(100, 'x'));  // k0 becomes the most recent
+  clock_->advance(2'000'000'000);
+  put(*s, "kA", std::string(100, 'y'));
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.items, 10u);
+  EXPECT_LE(st.bytes, o.max_bytes);
+  EXPECT_EQ(st.evicted, 1u);
+  EXPECT_EQ(get(*s, "k1"), "<miss>");  // the least recently used went
+  EXPECT_NE(get(*s, "k0"), "<miss>");
+  EXPECT_NE(get(*s, "kA"), "<miss>");
+  // A value bigger than the whole budget is refused and changes nothing.
+  EXPECT_EQ(s->set("big", codec_raw, std::string(2000, 'z')).code(), status_code::value_too_large);
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.items, 10u);
+  EXPECT_EQ(st.rejected, 1u);
+}
+
+TEST_F(DiskStore, BudgetHoldsUnderManyWrites) {
+  options o;
+  o.max_bytes = 64 * 1024;
+  o.compress_threshold = 0;
+  auto s = open(o);
+  for (int i = 0; i < 2000; ++i) put(*s, "key" + std::to_string(i), std::string(500, 'v'));
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_LE(st.bytes, o.max_bytes);
+  EXPECT_GE(st.bytes, o.max_bytes - 2 * 510);  // evicts about what it must, not much more
+  EXPECT_NE(get(*s, "key1999"), "<miss>");
+}
+
+TEST_F(DiskStore, TamperedEntryIsACountedDeletedMiss) {
+  {
+    auto s = open();
+    put(*s, "victim", "cos\nsystem\n(S'echo pwned'\ntR.", codec_pickle);
+    put(*s, "other", "fine", codec_pickle);
+  }
+  // Someone with write access to the database swaps the value (keeping the old HMAC).
+  raw_sql("UPDATE entries SET value = CAST('evil payload' AS BLOB) WHERE key = CAST('victim' AS BLOB)");
+  auto s = open();
+  EXPECT_EQ(get(*s, "victim"), "<miss>");
+  EXPECT_EQ(get(*s, "other"), "fine");
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.corrupt, 1u);
+  EXPECT_EQ(st.items, 1u);  // deleted
+  // A codec swap is caught too (the codec is signed).
+  raw_sql("UPDATE entries SET codec = 2 WHERE key = CAST('other' AS BLOB)");
+  s->drop_l1();
+  EXPECT_EQ(get(*s, "other"), "<miss>");
+  // So is a row signed with another directory's secret.
+  fs::remove(dir_ + "/secret");
+  auto fresh = open();  // a new secret
+  s.reset();
+  put(*fresh, "x", "y");
+  fresh.reset();
+  {
+    // restore nothing: the new secret now signs "x"; replace the secret again and read
+    fs::remove(dir_ + "/secret");
+    auto again = open();
+    EXPECT_EQ(get(*again, "x"), "<miss>");
+  }
+}
+
+TEST_F(DiskStore, LargeValuesAreCompressedAndComeBackWhole) {
+  auto s = open();
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "line " + std::to_string(i % 100) + "\n";
+  put(*s, "text", text, codec_json);
+  std::string noise(100000, '\0');
+  std::uint32_t x = 12345;
+  for (char& c : noise) c = static_cast<char>((x = x * 1103515245 + 12345) >> 16);
+  put(*s, "noise", noise);
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_LT(st.bytes, text.size() / 4 + noise.size() + 100);  // text shrank, noise stored raw
+  s->drop_l1();
+  std::uint32_t c = 0;
+  EXPECT_EQ(get(*s, "text", &c), text);
+  EXPECT_EQ(c, codec_json);  // the compression bit is not the caller's business
+  EXPECT_EQ(get(*s, "noise"), noise);
+}
+
+TEST_F(DiskStore, L1NeverServesWhatAnotherConnectionReplaced) {
+  auto a = open();
+  auto b = open();
+  put(*a, "k", "from a");
+  EXPECT_EQ(get(*a, "k"), "from a");  // in a's L1
+  EXPECT_EQ(get(*b, "k"), "from a");
+  put(*b, "k", "from b");
+  EXPECT_EQ(get(*a, "k"), "from b");
+  bool existed = false;
+  ASSERT_TRUE(b->erase("k", existed).ok());
+  EXPECT_EQ(get(*a, "k"), "<miss>");
+}
+
+TEST_F(DiskStore, ClearRemovesEverything) {
+  auto s = open();
+  for (int i = 0; i < 50; ++i) put(*s, "k" + std::to_string(i), "v");
+  std::uint64_t n = 0;
+  ASSERT_TRUE(s->clear(n).ok());
+  EXPECT_EQ(n, 50u);
+  EXPECT_EQ(get(*s, "k1"), "<miss>");
+  disk_stats st;
+  ASSERT_TRUE(s->stats(st).ok());
+  EXPECT_EQ(st.items, 0u);
+  EXPECT_EQ(st.bytes, 0u);
+}
+
+TEST_F(DiskStore, ManyProcessesWriteAtOnce) {
+  { auto s = open(); }  // create the directory first
+  constexpr int procs = 4, per = 150;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < procs; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      options o;
+      o.path = dir_;
+      std::unique_ptr<disk_store> s;
+      if (!disk_store::open(o, s).ok()) ::_exit(2);
+      for (int i = 0; i < per; ++i) {
+        const std::string k = "p" + std::to_string(p) + "-" + std::to_string(i);
+        if (!s->set(k, codec_raw, k + "-value").ok()) ::_exit(3);
+        if (!s->set("shared", codec_raw, k).ok()) ::_exit(4);
+        bool found = false;
+        std::uint32_t c = 0;
+        std::string v;
+        if (!s->get("p0-0", found, c, v).ok()) ::_exit(5);
+        if (found && v != "p0-0-value") ::_exit(6);
+      }
+      s.reset();
+      ::_exit(0);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+    ASSERT_TRUE(WIFEXITED(wstatus));
+    EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  }
+  auto s = open();
+  std::uint64_t n = 0;
+  ASSERT_TRUE(s->count(n).ok());
+  EXPECT_EQ(n, procs * per + 1u);
+  for (int p = 0; p < procs; ++p) {
+    const std::string k = "p" + std::to_string(p) + "-" + std::to_string(per - 1);
+    EXPECT_EQ(get(*s, k), k + "-value");
+  }
+  directory_info info;
+  ASSERT_TRUE(s->info(info).ok());
+  EXPECT_EQ(info.sets, procs * per * 2u);  // every process's counts reached the directory
+}
+
+TEST_F(DiskStore, WriterKilledMidWriteLeavesOldOrNew) {
+  const std::string old_value(300000, 'o');
+  {
+    auto s = open();
+    put(*s, "k", old_value);
+  }
+  for (int round = 0; round < 6; ++round) {
+    int pipefd[2];
+    ASSERT_EQ(::pipe(pipefd), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(pipefd[0]);
+      options o;
+      o.path = dir_;
+      o.compress_threshold = 0;
+      std::unique_ptr<disk_store> s;
+      if (!disk_store::open(o, s).ok()) ::_exit(2);
+      const char go = 'g';
+      if (::write(pipefd[1], &go, 1) != 1) ::_exit(3);
+      for (int i = 0;; ++i) {  // writes until killed
+        s->set("k", codec_raw, std::string(300000, static_cast<char>('a' + i % 26))).ok();
+      }
+    }
+    ::close(pipefd[1]);
+    char go = 0;
+    ASSERT_EQ(::read(pipefd[0], &go, 1), 1);
+    ::close(pipefd[0]);
+    ::usleep(static_cast<useconds_t>(2000 + 3000 * round));  // land somewhere inside a write
+    ::kill(pid, SIGKILL);
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+    auto s = open();
+    const std::string v = get(*s, "k");
+    ASSERT_EQ(v.size(), 300000u) << v.substr(0, 20);
+    EXPECT_EQ(v.find_first_not_of(v[0]), std::string::npos);  // one whole value
+    disk_stats st;
+    ASSERT_TRUE(s->stats(st).ok());
+    EXPECT_EQ(st.items, 1u);
+    EXPECT_EQ(st.corrupt, 0u);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/cache.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "ok");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  }
+}
+
+TEST_F(DiskStore, RefusesAGroupWritableDirectoryAndFallsBackToMemory) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
+  options o;
+  o.path = dir_;
+  o.clock = clock_;
+  std::unique_ptr<disk_store> s;
+  const status st = disk_store::open(o, s);
+  EXPECT_EQ(st.code(), status_code::io_error);
+  EXPECT_NE(st.message().find("world-writable"), std::string::npos) << st.message();
+  std::string warning;
+  ASSERT_TRUE(disk_store::open_or_memory(o, s, warning).ok());
+  EXPECT_FALSE(s->persistent());
+  EXPECT_NE(warning.find(dir_), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_ + "/cache.db"));
+  put(*s, "k", "v");
+  EXPECT_EQ(get(*s, "k"), "v");
+  bool existed = false;
+  ASSERT_TRUE(s->erase("k", existed).ok());
+  EXPECT_TRUE(existed);
+  EXPECT_EQ(get(*s, "k"), "<miss>");
+}
+
+TEST_F(DiskStore, RefusesASecretReadableByOthers) {
+  { auto s = open(); }
+  ASSERT_EQ(::chmod((dir_ + "/secret").c_str(), 0644), 0);
+  options o;
+  o.path = dir_;
+  std::unique_ptr<disk_store> s;
+  const status st = disk_store::open(o, s);
+  EXPECT_EQ(st.code(), status_code::io_error);
+  EXPECT_NE(st.message().find("0600"), std::string::npos) << st.message();
+}
+
+TEST_F(DiskStore, UnusablePathFallsBackToMemory) {
+  options o;
+  o.path = "/proc/twincache-cannot-exist";
+  std::unique_ptr<disk_store> s;
+  std::string warning;
+  ASSERT_TRUE(disk_store::open_or_memory(o, s, warning).ok());
+  EXPECT_FALSE(s->persistent());
+  EXPECT_FALSE(warning.empty());
+  put(*s, "k", "v");
+  EXPECT_EQ(get(*s, "k"), "v");
+}
+
+TEST_F(DiskStore, DefaultDirectoryFollowsTheEnvironment) {
+  const char* saved_dir = std::getenv("TWINCACHE_DIR");
+  const std::string keep = saved_dir ? saved_dir : "";
+  ::setenv("TWINCACHE_DIR", "/somewhere/else", 1);
+  EXPECT_EQ(default_directory(), "/somewhere/else");
+  ::unsetenv("TWINCACHE_DIR");
+  ::setenv("XDG_CACHE_HOME", "/xdg", 1);
+  EXPECT_EQ(default_directory(), "/xdg/twincache");
+  ::unsetenv("XDG_CACHE_HOME");
+  ::setenv("HOME", "/home/u", 1);
+  EXPECT_EQ(default_directory(), "/home/u/.cache/twincache");
+  if (saved_dir) ::setenv("TWINCACHE_DIR", keep.c_str(), 1);
+}
+
+TEST_F(DiskStore, ForkedChildUsesItsOwnConnection) {
+  auto s = open();
+  put(*s, "before", "fork");
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    bool found = false;
+    std::uint32_t c = 0;
+    std::string v;
+    if (!s->get("before", found, c, v).ok() || !found || v != "fork") ::_exit(2);
+    if (!s->set("child", codec_raw, "wrote").ok()) ::_exit(3);
+    ::_exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  EXPECT_EQ(get(*s, "child"), "wrote");
+  put(*s, "after", "ok");
+  EXPECT_EQ(get(*s, "after"), "ok");
+}
+
+}  // namespace
