@@ -206,6 +206,42 @@ TEST_P(EntryTable, UpdateAtCapacityEvictsOnlyForTheWeightItAdds) {
   EXPECT_TRUE(t.is_resident(s[2]));
 }
 
+TEST_P(EntryTable, GrowingUpdatesNeverOverrunTheBudgetNorEvictTheUpdatedEntry) {
+  const std::uint64_t max_bytes = 40 * (8 + 100 + entry_overhead_bytes);
+  entry_table t(make_limits(unlimited, max_bytes), GetParam(), clk);
+  std::vector<std::uint32_t> slot_of(200, no_slot);
+  std::uint64_t x = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const std::uint64_t k = (x >> 33) % slot_of.size();
+    const std::uint64_t value = 1 + (x >> 20) % 400;
+    std::uint32_t& s = slot_of[k];
+    auto forget = [&](std::uint32_t gone, removal_reason) {
+      for (auto& m : slot_of) {
+        if (m == gone) m = no_slot;
+      }
+    };
+    if (s != no_slot) {
+      ASSERT_TRUE(t.update(s, 8, value, std::nullopt, forget).ok());
+      ASSERT_TRUE(t.is_resident(s)) << "an update never evicts its own entry";
+      ASSERT_EQ(t.meta(s).weight, 8 + value + entry_overhead_bytes);
+    } else {
+      std::uint32_t fresh = no_slot;
+      ASSERT_TRUE(t.insert(k, 8, value, std::nullopt, fresh, forget).ok());
+      slot_of[k] = fresh;
+    }
+    ASSERT_LE(t.bytes(), max_bytes) << "after operation " << i;
+  }
+  std::uint64_t sum = 0, n = 0;
+  for (std::uint32_t s : slot_of) {
+    if (s == no_slot) continue;
+    sum += t.meta(s).weight;
+    ++n;
+  }
+  EXPECT_EQ(sum, t.bytes()) << "the byte count is exactly the sum of the live weights";
+  EXPECT_EQ(n, t.size());
+}
+
 TEST_P(EntryTable, UpdateRestartsTheTtl) {
   entry_table t(make_limits(10), GetParam(), clk);
   const std::uint32_t s = must_insert(t, 1, 1, 1, 10 * sec);

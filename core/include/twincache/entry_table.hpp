@@ -173,7 +173,7 @@ class basic_entry_table {
                 std::optional<time_ns> ttl, std::uint32_t& slot, OnRemoved&& on_removed) {
     std::uint64_t w = 0;
     if (status st = admit(key_bytes, value_weight, ttl, w); !st.ok()) return st;
-    make_room(1, w, no_slot, on_removed);
+    make_room(1, w, no_slot, 0, on_removed);
     slot = allocate();
     entry_meta& m = records_[slot].meta;
     m.hash = hash;
@@ -199,7 +199,7 @@ class basic_entry_table {
     const std::uint64_t old_w = m.weight;
     // The entry counts as used: it must not be its own victim.
     policy_.on_weight_change(slot, policy_weight(old_w), policy_weight(w));
-    if (w > old_w) make_room(0, w - old_w, slot, on_removed);
+    if (w > old_w) make_room(0, w - old_w, slot, policy_weight(w), on_removed);
     entry_meta& m2 = records_[slot].meta;
     if (m2.expiry != never) --ttl_items_;
     m2.expiry = expiry_for(ttl);
@@ -368,9 +368,14 @@ class basic_entry_table {
     return *d >= never - t ? never - 1 : t + *d;
   }
 
+  // Evicts victims until the budget has room for add_items/add_bytes or this table has nothing
+  // else to give. `keep` (an entry being updated) is never evicted: should the policy name it,
+  // it leaves the policy for the rest of the loop and comes back as just inserted, with
+  // keep_weight (its new policy weight).
   template <class OnRemoved>
   void make_room(std::uint64_t add_items, std::uint64_t add_bytes, std::uint32_t keep,
-                 OnRemoved& on_removed) {
+                 std::uint64_t keep_weight, OnRemoved& on_removed) {
+    bool keep_out = false;
     for (;;) {
       removal_reason why;
       if (budget_->items_over(add_items)) {
@@ -378,13 +383,19 @@ class basic_entry_table {
       } else if (budget_->bytes_over(add_bytes)) {
         why = removal_reason::evicted_bytes;
       } else {
-        return;
+        break;
       }
-      if (items_ == 0) return;
+      if (policy_.size() == 0) break;
       const std::uint32_t v = policy_.victim();
-      if (v == no_slot || v == keep) return;
+      if (v == no_slot) break;
+      if (v == keep) {
+        policy_.on_remove(keep);
+        keep_out = true;
+        continue;
+      }
       remove(v, why, on_removed);
     }
+    if (keep_out) policy_.on_insert(keep, records_[keep].meta.hash, keep_weight);
   }
 
   void count_removal(removal_reason reason) noexcept {
