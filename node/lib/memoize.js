@@ -361,6 +361,7 @@ function memoizeImpl(fn, o) {
   // is set, the policy's touch; on a miss, fn runs and its result is stored.
   function call(self, args) {
     let key = keyOf(args);
+    const kind = pending; // fn may re-enter memoized() and move `pending`
     const s = key === undefined ? undefined : key instanceof TupleKey ? key.slot : map.get(key);
     if (s !== undefined) {
       const exp = cache._exp;
@@ -383,7 +384,7 @@ function memoizeImpl(fn, o) {
     }
     if (key === undefined) {
       // A path not in a trie yet; for containers, fn may have re-entered: take them again.
-      if (pending === TUPLE) key = makeTuple(args, args.length);
+      if (kind === TUPLE) key = makeTuple(args, args.length);
       else {
         const which = shallow(args[0]);
         key = which === NOT_PRIMITIVE ? encodedKey(args) : makePath(which);

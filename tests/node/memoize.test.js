@@ -315,3 +315,27 @@ test('container keys leave with their entries', () => {
   m({ id: 0 });
   assert.equal(fn.calls, 12);
 });
+
+test('a re-entrant fn (recursion through the memoized function) caches every level', () => {
+  const fib = memoize((n, tag) => (n < 2 ? n : fib(n - 1, tag) + fib(n - 2, tag)));
+  assert.equal(fib(40, 'x'), 102334155);
+  assert.equal(fib.stats().misses, 41);
+  const walk = memoize((o) => (o.n === 0 ? 0 : 1 + walk({ n: o.n - 1 })));
+  assert.equal(walk({ n: 30 }), 30);
+  assert.equal(walk({ n: 30 }), 30);
+  assert.equal(walk.stats().misses, 31);
+  assert.equal(walk.stats().hits, 1);
+});
+
+test('a re-entrant call with another kind of key does not confuse the outer call', () => {
+  let calls = 0;
+  const m = memoize((a, b) => {
+    calls++;
+    return typeof a === 'object' ? m(a.n, 'inner') + 1 : a * 10;
+  });
+  assert.equal(m({ n: 3 }), 31);
+  assert.equal(m({ n: 3 }), 31);
+  assert.equal(m(3, 'inner'), 30);
+  assert.equal(calls, 2);
+  assert.equal(m.stats().items, 2);
+});
