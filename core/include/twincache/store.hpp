@@ -458,11 +458,33 @@ class store final : public cleanable {
     if (r.meta.aux > inline_key_bytes) delete[] key_data(r);
   }
 
+  // Hot path: equality of n bytes without a call for short keys. Overlapping loads from both
+  // ends cover 4..16 bytes without reading past either buffer.
+  static bool bytes_equal(const char* a, const char* b, std::size_t n) noexcept {
+    if (n >= 8 && n <= 16) {
+      std::uint64_t a0, b0, a1, b1;
+      std::memcpy(&a0, a, 8);
+      std::memcpy(&b0, b, 8);
+      std::memcpy(&a1, a + n - 8, 8);
+      std::memcpy(&b1, b + n - 8, 8);
+      return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+      std::uint32_t a0, b0, a1, b1;
+      std::memcpy(&a0, a, 4);
+      std::memcpy(&b0, b, 4);
+      std::memcpy(&a1, a + n - 4, 4);
+      std::memcpy(&b1, b + n - 4, 4);
+      return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return n == 0 || std::memcmp(a, b, n) == 0;
+  }
+
   // Hot path: index probe, then one record for length, bytes and (by the caller) expiry.
   std::uint32_t find(const shard& sh, std::string_view key, std::uint64_t hash) const noexcept {
     const std::uint32_t slot = sh.index.find(hash, [&](std::uint32_t s) {
       const record& r = sh.table.at(s);
-      return r.meta.aux == key.size() && std::memcmp(key_data(r), key.data(), key.size()) == 0;
+      return r.meta.aux == key.size() && bytes_equal(key_data(r), key.data(), key.size());
     });
     return slot == detail::flat_index::npos ? no_slot : slot;
   }
