@@ -32,11 +32,36 @@ import twincache
 MAXSIZE = 1024
 
 
-def per_call_ns(stmt: str, number: int, repeat: int, **names: Any) -> float:
-    """Median time of one execution of `stmt` (a statement timeit compiles into its loop, so
-    nothing but the statement and the loop is measured), in nanoseconds."""
-    times = timeit.repeat(stmt, number=number, repeat=repeat, globals=names)
-    return statistics.median(times) / number * 1e9
+class Case:
+    """One contender in one scenario: a statement timeit compiles into its loop (so nothing but
+    the statement and the loop is measured), run `number` times per round, each execution doing
+    `calls` calls."""
+
+    def __init__(self, stmt: str, number: int, calls: int = 1, **names: Any) -> None:
+        self.stmt, self.number, self.calls, self.names = stmt, number, calls, names
+        self.timer = timeit.Timer(stmt, globals=names)
+        self.rounds: list[float] = []
+
+    def run_round(self) -> None:
+        self.rounds.append(self.timer.timeit(self.number) / (self.number * self.calls) * 1e9)
+
+    def median_ns(self) -> float:
+        return statistics.median(self.rounds)
+
+
+def measure(scenarios: dict[str, dict[str, Case]], repeat: int) -> dict[str, dict[str, float]]:
+    """Runs every case once per round, all cases interleaved, `repeat` rounds: a burst of load
+    from the shared machine hits every contender alike. Returns medians in ns per call."""
+    cases = [case for group in scenarios.values() for case in group.values()]
+    for case in cases:  # warm-up round, not counted
+        case.timer.timeit(max(1, case.number // 10))
+    for _ in range(repeat):
+        for case in cases:
+            case.run_round()
+    return {
+        title: {name: case.median_ns() for name, case in group.items()}
+        for title, group in scenarios.items()
+    }
 
 
 def identity(x: int, y: int = 0) -> int:
@@ -62,39 +87,34 @@ def decorated_hit(ttl: bool) -> dict[str, Callable[..., Any]]:
     return out
 
 
-def bench_hit(number: int, repeat: int, ttl: bool) -> dict[str, float]:
-    results = {}
+def bench_hit(number: int, ttl: bool) -> dict[str, Case]:
+    cases = {}
     for name, f in decorated_hit(ttl).items():
         f(1)
-        results[name] = per_call_ns("f(1)", number, repeat, f=f)
+        cases[name] = Case("f(1)", number, f=f)
     if ttl:  # the target compares a TTL hit with functools' plain hit
         g = functools.lru_cache(maxsize=MAXSIZE)(identity)
         g(1)
-        results["functools (no TTL)"] = per_call_ns("g(1)", number, repeat, g=g)
-    return results
+        cases["functools (no TTL)"] = Case("g(1)", number, g=g)
+    return cases
 
 
-def bench_kwargs_hit(number: int, repeat: int) -> dict[str, float]:
-    results = {}
+def bench_kwargs_hit(number: int) -> dict[str, Case]:
+    cases = {}
     for name, f in decorated_hit(False).items():
         f(1, y=2)
-        results[name] = per_call_ns("f(1, y=2)", number, repeat, f=f)
-    return results
+        cases[name] = Case("f(1, y=2)", number, f=f)
+    return cases
 
 
-def bench_miss(number: int, repeat: int) -> dict[str, float]:
+def bench_miss(number: int) -> dict[str, Case]:
     """Every call is a miss with a new key: compute, insert, evict the oldest (cache full)."""
-    results = {
-        "(loop + next(keys) alone)": per_call_ns(
-            "next(keys)", number, repeat, keys=itertools.count()
-        )
-    }
+    cases = {"(loop + next(keys) alone)": Case("next(keys)", number, keys=itertools.count())}
     for name, f in decorated_hit(False).items():
-        keys = itertools.count()
         for i in range(MAXSIZE * 2):
             f(-1 - i)  # fill: every timed call evicts
-        results[name] = per_call_ns("f(next(keys))", number, repeat, f=f, keys=keys)
-    return results
+        cases[name] = Case("f(next(keys))", number, f=f, keys=itertools.count())
+    return cases
 
 
 async def _await_loop(fn: Callable[[int], Any], n: int) -> None:
@@ -102,7 +122,7 @@ async def _await_loop(fn: Callable[[int], Any], n: int) -> None:
         await fn(1)
 
 
-def bench_async(number: int, repeat: int) -> dict[str, float]:
+def bench_async(number: int) -> dict[str, Case]:
     async def coro(x: int) -> int:
         return x
 
@@ -112,23 +132,23 @@ def bench_async(number: int, repeat: int) -> dict[str, float]:
         "cachebox": cachebox.cached(cachebox.LRUCache(MAXSIZE))(coro),
         "theine": theine.Memoize(MAXSIZE, None)(coro),
     }
-    results = {}
     loop = asyncio.new_event_loop()
-    try:
-        for name, fn in variants.items():
-            loop.run_until_complete(_await_loop(fn, 10))
-            runs = []
-            for _ in range(repeat):
-                t0 = timeit.default_timer()
-                loop.run_until_complete(_await_loop(fn, number))
-                runs.append(timeit.default_timer() - t0)
-            results[name] = statistics.median(runs) / number * 1e9
-    finally:
-        loop.close()
-    return results
+    cases = {}
+    for name, fn in variants.items():
+        loop.run_until_complete(_await_loop(fn, 10))
+        cases[name] = Case(
+            "run(loop_(fn, n))",
+            1,
+            calls=number,
+            run=loop.run_until_complete,
+            loop_=_await_loop,
+            fn=fn,
+            n=number,
+        )
+    return cases
 
 
-def bench_cache_get(number: int, repeat: int) -> dict[str, float]:
+def bench_cache_get(number: int) -> dict[str, Case]:
     tc = twincache.Cache(maxsize=MAXSIZE)
     ct = cachetools.LRUCache(MAXSIZE)
     cb = cachebox.LRUCache(MAXSIZE)
@@ -140,33 +160,32 @@ def bench_cache_get(number: int, repeat: int) -> dict[str, float]:
         th.set(i, i)
     key = 7
     return {
-        "twincache .get": per_call_ns("c.get(key)", number, repeat, c=tc, key=key),
-        "twincache [k]": per_call_ns("c[key]", number, repeat, c=tc, key=key),
-        "cachetools .get": per_call_ns("c.get(key)", number, repeat, c=ct, key=key),
-        "cachebox .get": per_call_ns("c.get(key)", number, repeat, c=cb, key=key),
-        "cachebox [k]": per_call_ns("c[key]", number, repeat, c=cb, key=key),
-        "theine .get": per_call_ns("c.get(key)", number, repeat, c=th, key=key),
+        "twincache .get": Case("c.get(key)", number, c=tc, key=key),
+        "twincache [k]": Case("c[key]", number, c=tc, key=key),
+        "cachetools .get": Case("c.get(key)", number, c=ct, key=key),
+        "cachebox .get": Case("c.get(key)", number, c=cb, key=key),
+        "cachebox [k]": Case("c[key]", number, c=cb, key=key),
+        "theine .get": Case("c.get(key)", number, c=th, key=key),
     }
 
 
-def bench_cache_set(number: int, repeat: int) -> dict[str, float]:
+def bench_cache_set(number: int) -> dict[str, Case]:
     """Sets of new keys into a full cache: insert plus one eviction each."""
     tc = twincache.Cache(maxsize=MAXSIZE)
     ct = cachetools.LRUCache(MAXSIZE)
     cb = cachebox.LRUCache(MAXSIZE)
     th = theine.Cache(MAXSIZE)
-    results = {}
+    cases = {}
     for name, setter in [
         ("twincache [k]=v", tc.__setitem__),
         ("cachetools [k]=v", ct.__setitem__),
         ("cachebox [k]=v", cb.__setitem__),
         ("theine .set", th.set),
     ]:
-        keys = itertools.count()
         for i in range(MAXSIZE * 2):
             setter(-1 - i, i)
-        results[name] = per_call_ns("s(next(keys), 1)", number, repeat, s=setter, keys=keys)
-    return results
+        cases[name] = Case("s(next(keys), 1)", number, s=setter, keys=itertools.count())
+    return cases
 
 
 def ratio(results: dict[str, float], ours: str, peer: str) -> str:
@@ -183,18 +202,22 @@ def main() -> None:
         sys.exit("bench: twincache is not using its native module (pip install . first)")
     n, r = args.number, args.repeat
 
-    scenarios = {
-        "hit, 1 int arg": bench_hit(n, r, ttl=False),
-        "hit, kwargs": bench_kwargs_hit(n, r),
-        "hit, TTL": bench_hit(n, r, ttl=True),
-        "miss + insert + eviction": bench_miss(n // 4, r),
-        "async hit": bench_async(n, r),
-        "Cache get (hit)": bench_cache_get(n, r),
-        "Cache set (new key, eviction)": bench_cache_set(n // 4, r),
-    }
+    scenarios = measure(
+        {
+            "hit, 1 int arg": bench_hit(n, ttl=False),
+            "hit, kwargs": bench_kwargs_hit(n),
+            "hit, TTL": bench_hit(n, ttl=True),
+            "miss + insert + eviction": bench_miss(n // 4),
+            "async hit": bench_async(n),
+            "Cache get (hit)": bench_cache_get(n),
+            "Cache set (new key, eviction)": bench_cache_set(n // 4),
+        },
+        r,
+    )
     print(
         f"# {platform.python_implementation()} {platform.python_version()}, "
-        f"{platform.machine()}, {os.cpu_count()} CPUs; median of {r} x {n} calls; ns per call"
+        f"{platform.machine()}, {os.cpu_count()} CPUs; median of {r} interleaved rounds "
+        f"of {n} calls; ns per call"
     )
     for title, results in scenarios.items():
         print(f"\n## {title}")
