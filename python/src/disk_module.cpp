@@ -1,0 +1,249 @@
+// disk_module.cpp: twincache._disk_native, the persistent tier (core/include/twincache/
+// disk_store.hpp) for Python. A module of its own, apart from twincache._native, so that the
+// memory cache never depends on libsqlite3/libzstd/libcrypto: if this module cannot load, only
+// DiskCache falls back to its pure-Python twin (python/twincache/_disk_pure.py).
+//
+// Serialization (pickle, json) stays in Python; this module moves bytes. Every disk call drops the
+// GIL while SQLite works; nothing here calls back into Python. Core statuses become Python
+// exceptions in one place, raise_status() below.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "twincache/disk_store.hpp"
+
+namespace py = pybind11;
+namespace tc = twincache;
+namespace td = twincache::disk;
+
+namespace {
+
+// The one translation of core statuses for this module.
+void raise_status(const tc::status& st) {
+  if (st.ok()) return;
+  switch (st.code()) {
+    case tc::status_code::invalid_argument:
+      throw py::type_error(st.message());
+    case tc::status_code::out_of_range:
+    case tc::status_code::value_too_large:
+      throw py::value_error(st.message());
+    default:
+      PyErr_SetString(PyExc_OSError, st.message().c_str());
+      throw py::error_already_set();
+  }
+}
+
+// The clock this module's stores read (tests switch it to manual wall time).
+std::shared_ptr<tc::clock> module_clock() {
+  static const std::shared_ptr<tc::clock> c = std::make_shared<tc::clock>();
+  return c;
+}
+
+std::string_view view(const py::bytes& b) {
+  char* data = nullptr;
+  Py_ssize_t n = 0;
+  if (PyBytes_AsStringAndSize(b.ptr(), &data, &n) != 0) throw py::error_already_set();
+  return {data, static_cast<std::size_t>(n)};
+}
+
+class py_disk_store {
+ public:
+  py_disk_store(const std::string& path, std::optional<std::uint64_t> max_bytes,
+                std::optional<tc::time_ns> ttl_ns, std::uint64_t l1_max_bytes,
+                std::uint64_t compress_threshold) {
+    td::options o;
+    o.path = path;
+    if (max_bytes) o.max_bytes = *max_bytes;
+    o.default_ttl = ttl_ns;
+    o.l1_max_bytes = l1_max_bytes;
+    o.compress_threshold = compress_threshold;
+    o.clock = module_clock();
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = td::disk_store::open_or_memory(o, s_, warning_);
+    }
+    raise_status(st);
+  }
+
+  py::object get(const py::bytes& key) {
+    const std::string_view k = view(key);
+    bool found = false;
+    std::uint32_t codec = 0;
+    std::string value;
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->get(k, found, codec, value);
+    }
+    raise_status(st);
+    if (!found) return py::none();
+    return py::make_tuple(codec, py::bytes(value.data(), value.size()));
+  }
+
+  void set(const py::bytes& key, std::uint32_t codec, const py::bytes& value,
+           std::optional<tc::time_ns> ttl_ns) {
+    const std::string_view k = view(key), v = view(value);
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->set(k, codec, v, ttl_ns);
+    }
+    raise_status(st);
+  }
+
+  bool erase(const py::bytes& key) {
+    bool existed = false;
+    const std::string_view k = view(key);
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->erase(k, existed);
+    }
+    raise_status(st);
+    return existed;
+  }
+
+  bool contains(const py::bytes& key) {
+    bool found = false;
+    const std::string_view k = view(key);
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->contains(k, found);
+    }
+    raise_status(st);
+    return found;
+  }
+
+  std::uint64_t clear() {
+    std::uint64_t n = 0;
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->clear(n);
+    }
+    raise_status(st);
+    return n;
+  }
+
+  std::uint64_t prune() {
+    std::uint64_t n = 0;
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->prune(n);
+    }
+    raise_status(st);
+    return n;
+  }
+
+  py::list keys() {
+    std::vector<std::string> out;
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->keys(out);
+    }
+    raise_status(st);
+    py::list result;
+    for (const auto& k : out) result.append(py::bytes(k));
+    return result;
+  }
+
+  std::uint64_t count() {
+    std::uint64_t n = 0;
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->count(n);
+    }
+    raise_status(st);
+    return n;
+  }
+
+  py::dict stats() {
+    td::disk_stats s;
+    raise_status(s_->stats(s));
+    py::dict d;
+    d["hits"] = s.hits;
+    d["misses"] = s.misses;
+    d["l1_hits"] = s.l1_hits;
+    d["sets"] = s.sets;
+    d["rejected"] = s.rejected;
+    d["evicted"] = s.evicted;
+    d["expired"] = s.expired;
+    d["deleted"] = s.deleted;
+    d["cleared"] = s.cleared;
+    d["corrupt"] = s.corrupt;
+    d["items"] = s.items;
+    d["bytes"] = s.bytes;
+    return d;
+  }
+
+  py::dict info() {
+    td::directory_info i;
+    raise_status(s_->info(i));
+    py::dict d;
+    d["path"] = i.path;
+    d["items"] = i.items;
+    d["bytes"] = i.bytes;
+    d["file_bytes"] = i.file_bytes;
+    d["hits"] = i.hits;
+    d["misses"] = i.misses;
+    d["sets"] = i.sets;
+    d["evicted"] = i.evicted;
+    d["expired"] = i.expired;
+    d["corrupt"] = i.corrupt;
+    d["deleted"] = i.deleted;
+    return d;
+  }
+
+  void reset_stats() { s_->reset_stats(); }
+  void drop_l1() { s_->drop_l1(); }
+  bool persistent() const { return s_->persistent(); }
+  const std::string& path() const { return s_->path(); }
+  const std::string& warning() const { return warning_; }
+
+ private:
+  std::unique_ptr<td::disk_store> s_;
+  std::string warning_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_disk_native, m) {
+  m.doc() = "twincache's persistent tier for Python (private: use twincache.DiskCache).";
+  m.def("default_directory", &td::default_directory);
+  m.def("clock_set_manual", [](tc::time_ns start) { module_clock()->set_manual(start); });
+  m.def("clock_advance", [](tc::time_ns delta) { module_clock()->advance(delta); });
+  m.def("clock_set_real", [] { module_clock()->set_manual(-1); });
+  m.def("wall_now", [] { return td::wall_now(module_clock().get()); });
+  py::class_<py_disk_store>(m, "DiskStore")
+      .def(py::init<const std::string&, std::optional<std::uint64_t>, std::optional<tc::time_ns>,
+                    std::uint64_t, std::uint64_t>(),
+           py::arg("path"), py::arg("max_bytes"), py::arg("ttl_ns"), py::arg("l1_max_bytes"),
+           py::arg("compress_threshold"))
+      .def("get", &py_disk_store::get)
+      .def("set", &py_disk_store::set, py::arg("key"), py::arg("codec"), py::arg("value"),
+           py::arg("ttl_ns") = py::none())
+      .def("erase", &py_disk_store::erase)
+      .def("contains", &py_disk_store::contains)
+      .def("clear", &py_disk_store::clear)
+      .def("prune", &py_disk_store::prune)
+      .def("keys", &py_disk_store::keys)
+      .def("count", &py_disk_store::count)
+      .def("stats", &py_disk_store::stats)
+      .def("info", &py_disk_store::info)
+      .def("reset_stats", &py_disk_store::reset_stats)
+      .def("drop_l1", &py_disk_store::drop_l1)
+      .def_property_readonly("persistent", &py_disk_store::persistent)
+      .def_property_readonly("path", &py_disk_store::path)
+      .def_property_readonly("warning", &py_disk_store::warning);
+}

@@ -1,0 +1,549 @@
+"""The persistent tier for Python: twincache.DiskCache (a MutableMapping over a cache directory)
+and the disk backend of @twincache.cache(backend="disk"). docs/persistence.md is the user guide.
+
+The store underneath is twincache._disk_native (the C++ disk_store: SQLite, zstd, HMAC-SHA256)
+or, when that cannot load or TWINCACHE_PURE=1, its pure-Python twin twincache._disk_pure; both
+write the same files. This module serializes values (pickle or json) and builds keys:
+
+- DiskCache keys: the canonical key encoding (docs/keys.md) of the key itself, so a str key
+  written here is the same entry for Node's DiskCache.
+- Function results: the encoding of ["twincache.fn/1", module, qualified name, source hash,
+  [args...], {kwargs...}], where the source hash is SHA-256 over the function's syntax tree
+  (comments, whitespace and decorators ignored), so editing the function stops old entries from
+  being served. numpy arrays are keyed by their buffers, pandas objects by
+  pandas.util.hash_pandas_object (never pickled).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import functools
+import hashlib
+import inspect
+import json
+import os
+import pickle
+import struct
+import textwrap
+import warnings
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, Final, Protocol
+
+from . import _disk_pure, _options
+from ._backend import impl
+
+CODECS: Final = {"pickle": 1, "json": 2}
+_CODEC_NAMES: Final = {v: k for k, v in CODECS.items()}
+L1_MAX_BYTES: Final = 64 << 20
+COMPRESS_THRESHOLD: Final = 4096
+_NOT_GIVEN: Final[Any] = object()
+
+
+class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskStore provide
+    path: str
+    warning: str
+
+    @property
+    def persistent(self) -> bool: ...
+
+    def get(self, key: bytes) -> tuple[int, bytes] | None: ...
+    def set(self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None) -> None: ...
+    def erase(self, key: bytes) -> bool: ...
+    def contains(self, key: bytes) -> bool: ...
+    def clear(self) -> int: ...
+    def prune(self) -> int: ...
+    def keys(self) -> list[bytes]: ...
+    def count(self) -> int: ...
+    def stats(self) -> dict[str, int]: ...
+    def info(self) -> dict[str, Any]: ...
+    def reset_stats(self) -> None: ...
+    def drop_l1(self) -> None: ...
+
+
+# --- choosing the store ---------------------------------------------------------------------------
+
+
+def _load_native() -> Any:
+    if os.environ.get("TWINCACHE_PURE", "") not in ("", "0"):
+        return None
+    try:
+        from . import _disk_native  # type: ignore[attr-defined]
+    except ImportError as exc:
+        warnings.warn(
+            f"twincache: the native disk tier could not be imported ({exc}); DiskCache uses its "
+            "pure-Python implementation (same files, slower)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return _disk_native
+
+
+_native_disk: Any = _load_native()
+native: Final = _native_disk is not None
+_warned_paths: set[str] = set()
+
+
+def default_directory() -> str:
+    """$TWINCACHE_DIR, else $XDG_CACHE_HOME/twincache, else ~/.cache/twincache."""
+    if _native_disk is not None:
+        d: str = _native_disk.default_directory()
+        return d
+    return _disk_pure.default_directory()
+
+
+def open_store(path: str | None, max_bytes: int | None, ttl_ns: int | None) -> _Store:
+    """Opens the store of a directory. A directory that cannot be used gives one warning (per
+    directory and process) and a store that keeps entries in memory only."""
+    where = os.fspath(path) if path is not None else default_directory()
+    store: _Store
+    if _native_disk is not None:
+        store = _native_disk.DiskStore(where, max_bytes, ttl_ns, L1_MAX_BYTES, COMPRESS_THRESHOLD)
+    else:
+        store = _disk_pure.PureDiskStore(where, max_bytes, ttl_ns, L1_MAX_BYTES, COMPRESS_THRESHOLD)
+    if store.warning and where not in _warned_paths:
+        _warned_paths.add(where)
+        warnings.warn(store.warning, RuntimeWarning, stacklevel=3)
+    return store
+
+
+# Test hooks: the wall clock that expiry decisions of disk stores read.
+def clock_set_manual(start_ns: int) -> None:
+    _disk_pure.clock_set_manual(start_ns)
+    if _native_disk is not None:
+        _native_disk.clock_set_manual(start_ns)
+
+
+def clock_advance(delta_ns: int) -> None:
+    _disk_pure.clock_advance(delta_ns)
+    if _native_disk is not None:
+        _native_disk.clock_advance(delta_ns)
+
+
+def clock_set_real() -> None:
+    _disk_pure.clock_set_real()
+    if _native_disk is not None:
+        _native_disk.clock_set_real()
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+
+def _codec_id(codec: object) -> int:
+    if not isinstance(codec, str):
+        raise TypeError(f"codec must be 'pickle' or 'json' (got {type(codec).__name__})")
+    if codec not in CODECS:
+        raise ValueError(f"codec must be 'pickle' or 'json' (got {codec!r})")
+    return CODECS[codec]
+
+
+def _dumps(codec: int, value: object) -> bytes:
+    if codec == 2:
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"codec='json' cannot store a {type(value).__name__} ({exc}); use codec='pickle'"
+            ) from None
+        return text.encode("utf-8")
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _loads(codec: int, data: bytes) -> Any:
+    if codec == 2:
+        return json.loads(data.decode("utf-8"))
+    if codec == 1:
+        return pickle.loads(data)  # signed by this directory's secret (HMAC): checked
+    raise ValueError(f"entry has codec {codec} ({_CODEC_NAMES.get(codec, 'unknown')})")
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+def _encode_key(key: object, what: str = "key") -> bytes:
+    try:
+        encoded: bytes = impl.encode_key(key)
+    except TypeError as exc:
+        raise TypeError(f"{what} cannot be stored on disk: {exc}") from None
+    return encoded
+
+
+def _varint(b: bytes, i: int) -> tuple[int, int]:
+    shift = n = 0
+    while True:
+        c = b[i]
+        i += 1
+        n |= (c & 0x7F) << shift
+        if c < 0x80:
+            return n, i
+        shift += 7
+
+
+def _decode_value(b: bytes, i: int) -> tuple[Any, int]:
+    tag = b[i]
+    i += 1
+    if tag in (0x00, 0x0C):
+        return None, i
+    if tag in (0x01, 0x02):
+        return tag == 0x02, i
+    if tag in (0x03, 0x04):
+        n, i = _varint(b, i)
+        v = int.from_bytes(b[i : i + n], "big")
+        return (v if tag == 0x03 else -v), i + n
+    if tag == 0x05:
+        return struct.unpack_from("<d", b, i)[0], i + 8
+    if tag in (0x06, 0x07):
+        n, i = _varint(b, i)
+        raw = b[i : i + n]
+        return (raw.decode("utf-8") if tag == 0x06 else bytes(raw)), i + n
+    if tag in (0x08, 0x0A):
+        n, i = _varint(b, i)
+        items = []
+        for _ in range(n):
+            v, i = _decode_value(b, i)
+            items.append(v)
+        return (tuple(items) if tag == 0x08 else frozenset(items)), i
+    if tag == 0x09:
+        n, i = _varint(b, i)
+        pairs = []
+        for _ in range(n):
+            k, i = _decode_value(b, i)
+            v, i = _decode_value(b, i)
+            pairs.append((k, v))
+        return dict(pairs), i
+    if tag == 0x0B:
+        n, i = _varint(b, i)
+        i += n
+        ndim, i = _varint(b, i)
+        for _ in range(ndim):
+            _, i = _varint(b, i)
+        n, i = _varint(b, i)
+        return bytes(b[i : i + n]), i + n
+    raise ValueError(f"unknown key tag 0x{tag:02x}")
+
+
+def decode_key(encoded: bytes) -> Any:
+    """The value back from a key encoding: lists come back as tuples, sets as frozensets, typed
+    buffers as their raw bytes (iteration over a DiskCache uses this)."""
+    value, _ = _decode_value(encoded, 1)
+    return value
+
+
+# --- DiskCache ------------------------------------------------------------------------------------
+
+
+def _stats_of(raw: dict[str, int]) -> dict[str, int]:
+    return {
+        "hits": raw["hits"],
+        "misses": raw["misses"],
+        "l1_hits": raw["l1_hits"],
+        "sets": raw["sets"],
+        "rejected": raw["rejected"],
+        "evictions": raw["evicted"],
+        "evicted_items": 0,
+        "evicted_bytes": raw["evicted"],
+        "expirations": raw["expired"],
+        "deleted": raw["deleted"],
+        "cleared": raw["cleared"],
+        "corrupt": raw["corrupt"],
+        "items": raw["items"],
+        "bytes": raw["bytes"],
+    }
+
+
+def _path_arg(path: object) -> str | None:
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        kind = type(path).__name__
+        raise TypeError(f"path must be a str, a path-like object or None (got {kind})")
+    result = os.fspath(path)
+    if not isinstance(result, str):
+        raise TypeError("path must be a str path (got bytes)")
+    return result
+
+
+class DiskCache(MutableMapping[Any, Any]):
+    """A dict-like cache in a directory, shared by processes and by Node (codec="json").
+
+    Keys: anything the key encoding takes (str, int, float, bytes, None, bool, tuples, lists,
+    dicts, sets, numpy arrays). Values: anything pickle takes (codec="pickle"), or JSON values
+    (codec="json", readable from other languages). `max_bytes` bounds the directory's total
+    (approximate LRU); `ttl` (seconds) is the default lifetime of an entry.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        max_bytes: int | None = None,
+        ttl: float | None = None,
+        codec: str = "pickle",
+    ) -> None:
+        where = _path_arg(path)
+        limit = _options.limit("max_bytes", max_bytes)
+        ttl_ns = _options.ttl("ttl", ttl)
+        self._codec = _codec_id(codec)
+        self._parameters = {"path": where, "max_bytes": max_bytes, "ttl": ttl, "codec": codec}
+        self._store = open_store(where, limit, ttl_ns)
+
+    @property
+    def path(self) -> str:
+        return self._store.path
+
+    @property
+    def persistent(self) -> bool:
+        """False when the directory could not be used and entries live in memory only."""
+        return bool(self._store.persistent)
+
+    def __getitem__(self, key: Any) -> Any:
+        hit = self._store.get(_encode_key(key))
+        if hit is None:
+            raise KeyError(key)
+        return _loads(hit[0], hit[1])
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        hit = self._store.get(_encode_key(key))
+        if hit is None:
+            return default
+        return _loads(hit[0], hit[1])
+
+    def set(self, key: Any, value: Any, ttl: float | None = None) -> None:
+        """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
+        ttl_ns = _options.ttl("ttl", ttl)
+        encoded = _encode_key(key)
+        self._store.set(encoded, self._codec, _dumps(self._codec, value), ttl_ns)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        encoded = _encode_key(key)
+        self._store.set(encoded, self._codec, _dumps(self._codec, value), None)
+
+    def __delitem__(self, key: Any) -> None:
+        if not self._store.erase(_encode_key(key)):
+            raise KeyError(key)
+
+    def pop(self, key: Any, default: Any = _NOT_GIVEN) -> Any:
+        encoded = _encode_key(key)
+        hit = self._store.get(encoded)
+        if hit is None or not self._store.erase(encoded):
+            if default is _NOT_GIVEN:
+                raise KeyError(key)
+            return default
+        return _loads(hit[0], hit[1])
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            encoded = _encode_key(key)
+        except (TypeError, ValueError):
+            return False
+        return bool(self._store.contains(encoded))
+
+    def __len__(self) -> int:
+        return int(self._store.count())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([decode_key(k) for k in self._store.keys()])  # noqa: SIM118
+
+    def clear(self) -> None:
+        """Removes every entry of the directory (all processes' and languages')."""
+        self._store.clear()
+
+    def prune(self) -> int:
+        """Removes expired entries and evicts down to max_bytes; returns how many went."""
+        return int(self._store.prune())
+
+    def stats(self) -> dict[str, int]:
+        """This process's counters; `items` and `bytes` are the directory's."""
+        return _stats_of(self._store.stats())
+
+    def info(self) -> dict[str, Any]:
+        """The directory's totals, as `python -m twincache info` prints them."""
+        return self._store.info()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items() if v is not None)
+        where = "" if self.persistent else " (memory only)"
+        return f"twincache.DiskCache({args}) at {self.path}{where}"
+
+
+# --- function results -----------------------------------------------------------------------------
+
+
+def source_hash(func: Callable[..., Any]) -> str:
+    """SHA-256 (hex, 32 digits) of the function's normalized source: its syntax tree without
+    decorators, so comments, whitespace and the decorator's options do not count. Falls back to
+    the compiled code when the source cannot be read."""
+    target = inspect.unwrap(func)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(target)))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                node.decorator_list = []
+                break
+        normalized = ast.dump(tree, annotate_fields=True, include_attributes=False)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        code = getattr(target, "__code__", None)
+        if code is None:
+            normalized = repr(target)
+        else:
+            normalized = repr((code.co_code, code.co_consts, code.co_names, code.co_varnames))
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:32]
+
+
+def _key_part(value: object) -> object:
+    """pandas objects become (type, shape, columns/name, dtypes, row hashes): their content,
+    never their pickle. Everything else goes to the key encoder as it is."""
+    module = type(value).__module__
+    if module == "pandas" or module.startswith("pandas."):
+        import pandas as pd  # type: ignore[import-untyped]
+
+        if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+            hashes = pd.util.hash_pandas_object(value, index=True).to_numpy()
+            if isinstance(value, pd.DataFrame):
+                meta: object = (
+                    [str(c) for c in value.columns],
+                    [str(t) for t in value.dtypes],
+                )
+            else:
+                meta = (str(getattr(value, "name", None)), str(value.dtype))
+            return ["pandas." + type(value).__name__, list(value.shape), meta, hashes]
+    if isinstance(value, tuple):
+        return [_key_part(v) for v in value]
+    if isinstance(value, list):
+        return [_key_part(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _key_part(v) for k, v in value.items()}
+    return value
+
+
+def memoize(
+    func: Callable[..., Any],
+    *,
+    path: str | None,
+    max_bytes: int | None,
+    ttl_ns: int | None,
+    codec: int,
+    key_fn: Callable[..., Any] | None,
+) -> Any:
+    """The disk backend of @twincache.cache(backend="disk"): results keyed by content and by the
+    function's identity (module, qualified name, source hash)."""
+    if not callable(func):
+        raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
+    store = open_store(path, max_bytes, ttl_ns)
+    identity = [
+        "twincache.fn/1",
+        getattr(func, "__module__", None) or "",
+        getattr(func, "__qualname__", None) or getattr(func, "__name__", ""),
+        source_hash(func),
+    ]
+    counts = {"hits": 0, "misses": 0}
+    qualname = identity[2]
+
+    def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+        if key_fn is not None:
+            parts: object = [*identity, [_key_part(key_fn(*args, **kwargs))], {}]
+        else:
+            parts = [
+                *identity,
+                [_key_part(a) for a in args],
+                {k: _key_part(v) for k, v in kwargs.items()},
+            ]
+        try:
+            encoded: bytes = impl.encode_key(parts)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"the arguments of {qualname}() cannot key a disk cache entry: {exc}"
+            ) from None
+        return encoded
+
+    def lookup(k: bytes) -> tuple[bool, Any]:
+        hit = store.get(k)
+        if hit is None:
+            counts["misses"] += 1
+            return False, None
+        counts["hits"] += 1
+        return True, _loads(hit[0], hit[1])
+
+    def remember(k: bytes, value: object) -> None:
+        try:
+            data = _dumps(codec, value)
+        except Exception as exc:
+            warnings.warn(
+                f"twincache: the result of {qualname}() cannot be stored on disk ({exc}); "
+                "it is returned uncached",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
+        with contextlib.suppress(ValueError):  # larger than max_bytes: returned, not cached
+            store.set(k, codec, data, None)
+
+    wrapper: Any
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            k = key_of(args, kwargs)
+            found, value = lookup(k)
+            if found:
+                return value
+            value = await func(*args, **kwargs)
+            remember(k, value)
+            return value
+
+        wrapper = async_wrapper
+    else:
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            k = key_of(args, kwargs)
+            found, value = lookup(k)
+            if found:
+                return value
+            value = func(*args, **kwargs)
+            remember(k, value)
+            return value
+
+        wrapper = sync_wrapper
+
+    def stats() -> dict[str, int]:
+        raw = store.stats()
+        out = _stats_of(raw)
+        out["hits"] = counts["hits"]
+        out["misses"] = counts["misses"]
+        return out
+
+    def invalidate(*args: Any, **kwargs: Any) -> bool:
+        return bool(store.erase(key_of(args, kwargs)))
+
+    wrapper.stats = stats
+    wrapper.invalidate = invalidate
+    wrapper.disk_path = store.path
+    wrapper.persistent = store.persistent
+    return wrapper
+
+
+def disk_decorator(
+    *,
+    path: object = None,
+    max_bytes: object = None,
+    ttl: object = None,
+    codec: object = "pickle",
+    key: object = None,
+) -> Callable[[Callable[..., Any]], Any]:
+    """Checks the options of @twincache.cache(backend="disk", ...) and returns the decorator."""
+    where = _path_arg(path)
+    limit = _options.limit("max_bytes", max_bytes)
+    ttl_ns = _options.ttl("ttl", ttl)
+    codec_id = _codec_id(codec)
+    key_fn = _options.key_function("key", key)
+
+    def decorating_function(func: Callable[..., Any]) -> Any:
+        return memoize(
+            func, path=where, max_bytes=limit, ttl_ns=ttl_ns, codec=codec_id, key_fn=key_fn
+        )
+
+    return decorating_function
+
+
+__all__ = ["DiskCache", "decode_key", "default_directory", "disk_decorator", "native"]

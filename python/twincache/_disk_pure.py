@@ -1,0 +1,756 @@
+"""The persistent tier in pure Python: the same files, byte for byte, as the C++ disk_store
+(core/include/twincache/disk_store.hpp, docs/persistence.md), through the stdlib's sqlite3, hmac
+and hashlib. zstd comes from the system's libzstd through ctypes when it is there; without it,
+values are written uncompressed and compressed entries read as misses (never as corrupt).
+
+Used when twincache._disk_native cannot be imported, and always under TWINCACHE_PURE=1. Both
+implementations read and write each other's directories (tests/python/test_disk_interop.py).
+
+Locks: `_lock` (threading.Lock) guards the connection, the L1 and the counters of one store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import hmac
+import os
+import sqlite3
+import stat
+import struct
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Final
+
+from . import _keys
+
+FORMAT_VERSION: Final = 1
+CODEC_ZSTD: Final = 0x100
+CODEC_MAX: Final = 0xFF
+SECRET_BYTES: Final = 32
+UNLIMITED: Final = 2**64 - 1
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  format INTEGER NOT NULL,
+  items INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  hits INTEGER NOT NULL DEFAULT 0,
+  misses INTEGER NOT NULL DEFAULT 0,
+  sets INTEGER NOT NULL DEFAULT 0,
+  evicted INTEGER NOT NULL DEFAULT 0,
+  expired INTEGER NOT NULL DEFAULT 0,
+  corrupt INTEGER NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0);
+INSERT OR IGNORE INTO meta(id, format) VALUES (1, 1);
+CREATE TABLE IF NOT EXISTS entries(
+  id INTEGER PRIMARY KEY,
+  key_hash BLOB NOT NULL UNIQUE,
+  key BLOB NOT NULL,
+  codec INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  expiry INTEGER NOT NULL,
+  atime INTEGER NOT NULL,
+  hmac BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_atime ON entries(atime);
+CREATE INDEX IF NOT EXISTS entries_expiry ON entries(expiry) WHERE expiry != 0;
+CREATE TRIGGER IF NOT EXISTS entries_ins AFTER INSERT ON entries BEGIN
+  UPDATE meta SET items = items + 1, bytes = bytes + NEW.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
+  UPDATE meta SET items = items - 1, bytes = bytes - OLD.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
+  UPDATE meta SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
+"""
+
+_COUNTERS: Final = ("hits", "misses", "sets", "evicted", "expired", "corrupt", "deleted")
+
+# --- clock: wall time, or manual time set by tests -----------------------------------------------
+
+_manual_ns: int | None = None
+
+
+def wall_now() -> int:
+    return time.time_ns() if _manual_ns is None else _manual_ns
+
+
+def clock_set_manual(start_ns: int) -> None:
+    global _manual_ns
+    _manual_ns = start_ns
+
+
+def clock_advance(delta_ns: int) -> None:
+    global _manual_ns
+    if _manual_ns is not None:
+        _manual_ns += delta_ns
+
+
+def clock_set_real() -> None:
+    global _manual_ns
+    _manual_ns = None
+
+
+# --- zstd through the system library --------------------------------------------------------------
+
+
+class _Zstd:
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("zstd")
+        self.lib: Any = None
+        for candidate in (name, "libzstd.so.1"):
+            if not candidate:
+                continue
+            try:
+                lib = ctypes.CDLL(candidate)
+            except OSError:
+                continue
+            lib.ZSTD_compressBound.restype = ctypes.c_size_t
+            lib.ZSTD_compressBound.argtypes = [ctypes.c_size_t]
+            lib.ZSTD_compress.restype = ctypes.c_size_t
+            lib.ZSTD_compress.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                ctypes.c_char_p,
+                ctypes.c_size_t,
+                ctypes.c_int,
+            ]
+            lib.ZSTD_decompress.restype = ctypes.c_size_t
+            lib.ZSTD_decompress.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                ctypes.c_char_p,
+                ctypes.c_size_t,
+            ]
+            lib.ZSTD_getFrameContentSize.restype = ctypes.c_ulonglong
+            lib.ZSTD_getFrameContentSize.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+            lib.ZSTD_isError.restype = ctypes.c_uint
+            lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
+            self.lib = lib
+            break
+
+    def compress(self, data: bytes, level: int) -> bytes | None:
+        lib = self.lib
+        bound = lib.ZSTD_compressBound(len(data))
+        out = ctypes.create_string_buffer(bound)
+        n = lib.ZSTD_compress(out, bound, data, len(data), level)
+        if lib.ZSTD_isError(n):
+            return None
+        return out.raw[:n]
+
+    def decompress(self, data: bytes) -> bytes | None:
+        lib = self.lib
+        n = lib.ZSTD_getFrameContentSize(data, len(data))
+        if n >= 2**64 - 2 or n > 2**32:  # error, unknown, or absurd
+            return None
+        out = ctypes.create_string_buffer(max(int(n), 1))
+        r = lib.ZSTD_decompress(out, n, data, len(data))
+        if lib.ZSTD_isError(r) or r != n:
+            return None
+        return out.raw[:n]
+
+
+_zstd = _Zstd()
+
+# --- the directory -------------------------------------------------------------------------------
+
+
+def default_directory() -> str:
+    d = os.environ.get("TWINCACHE_DIR")
+    if d:
+        return d
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and xdg.startswith("/"):
+        return xdg + "/twincache"
+    home = os.environ.get("HOME") or os.path.expanduser("~") or "/tmp"
+    return home + "/.cache/twincache"
+
+
+def _mode(m: int) -> str:
+    return f"0{m & 0o777:03o}"
+
+
+def prepare_directory(path: str) -> bytes:
+    """Creates (mode 0700) and checks the directory as the C++ prepare_directory does; returns
+    its secret, creating it (mode 0600) if absent. Raises OSError when it cannot be used."""
+    partial = ""
+    for part in path.split("/"):
+        partial = partial + "/" + part if partial or path.startswith("/") else part
+        if not part:
+            continue
+        try:
+            os.mkdir(partial, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise OSError(f"cannot create cache directory {partial}: {exc.strerror}") from None
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(f"{path} is not a directory")
+    if st.st_uid != os.geteuid():
+        raise OSError(f"cache directory {path} is owned by another user")
+    if st.st_mode & 0o022:
+        raise OSError(
+            f"cache directory {path} is group- or world-writable (mode {_mode(st.st_mode)}); "
+            "use a directory with mode 0700"
+        )
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise OSError(f"cache directory {path} is not writable")
+    file = path + "/secret"
+    for _ in range(3):
+        try:
+            fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            tmp = f"{file}.tmp.{os.getpid()}.{time.monotonic_ns()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, os.urandom(SECRET_BYTES))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, file)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(f"{file} is not a regular file")
+            if st.st_uid != os.geteuid():
+                raise OSError(f"{file} is owned by another user")
+            if st.st_mode & 0o077:
+                raise OSError(
+                    f"{file} is readable or writable by others (mode {_mode(st.st_mode)}); "
+                    "it must be 0600"
+                )
+            secret = os.read(fd, SECRET_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(secret) != SECRET_BYTES:
+            raise OSError(f"{file} has {len(secret)} bytes, expected {SECRET_BYTES}")
+        return secret
+    raise OSError(f"cannot create {file} (it keeps disappearing)")
+
+
+def key_hash(key: bytes) -> bytes:
+    return bytes.fromhex(_keys.hash128_hex_of(key))
+
+
+def sign(secret: bytes, key: bytes, codec: int, stored: bytes) -> bytes:
+    mac = hmac.new(secret, b"twincache/1", hashlib.sha256)
+    mac.update(struct.pack("<IQ", codec, len(key)))
+    mac.update(key)
+    mac.update(stored)
+    return mac.digest()
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+class PureDiskStore:
+    """The twin of twincache._disk_native.DiskStore (same methods, same results)."""
+
+    def __init__(
+        self,
+        path: str,
+        max_bytes: int | None,
+        ttl_ns: int | None,
+        l1_max_bytes: int,
+        compress_threshold: int,
+    ) -> None:
+        self.path = path.rstrip("/") or "/"
+        self._max_bytes = max_bytes if max_bytes is not None else UNLIMITED
+        self._ttl_ns = ttl_ns
+        self._l1_max = l1_max_bytes
+        self._threshold = compress_threshold
+        self._lock = threading.Lock()
+        self._l1: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
+        self._l1_bytes = 0
+        self._counts = dict.fromkeys(
+            (
+                "hits",
+                "misses",
+                "l1_hits",
+                "sets",
+                "rejected",
+                "evicted",
+                "expired",
+                "deleted",
+                "cleared",
+                "corrupt",
+            ),
+            0,
+        )
+        self._pending = dict.fromkeys(_COUNTERS, 0)
+        self._data_version = -1
+        self._sets_since_purge = 0
+        self._db: sqlite3.Connection | None = None
+        self.warning = ""
+        try:
+            self._secret = prepare_directory(self.path)
+            self._open_db()
+        except (OSError, sqlite3.Error) as exc:
+            self._db = None
+            if self._l1_max == 0 or self._max_bytes != UNLIMITED:
+                self._l1_max = self._max_bytes if self._max_bytes != UNLIMITED else 64 << 20
+            self.warning = (
+                f"twincache: cannot use the cache directory {self.path} ({exc}); "
+                "caching in memory only"
+            )
+
+    @property
+    def persistent(self) -> bool:
+        return self._db is not None
+
+    # -- connection --
+
+    def _open_db(self) -> None:
+        file = self.path + "/cache.db"
+        fd = os.open(file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        os.close(fd)
+        self._pid = os.getpid()
+        db = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+        for _ in range(100):
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                time.sleep(0.01)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA mmap_size=268435456")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";\n"):  # trigger bodies end in "; END"
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        row = db.execute("SELECT format FROM meta WHERE id = 1").fetchone()
+        if row is None or row[0] != FORMAT_VERSION:
+            raise OSError(
+                f"{file} has format {row[0] if row else '?'}, this version of twincache reads "
+                f"format {FORMAT_VERSION}"
+            )
+        self._db = db
+        self._data_version = -1
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self._db is not None and self._pid != os.getpid():
+            # A forked child: leave the parent's connection alone, open our own.
+            self._pending = dict.fromkeys(_COUNTERS, 0)
+            self._l1.clear()
+            self._l1_bytes = 0
+            self._open_db()
+        return self._db
+
+    def _l1_valid(self, db: sqlite3.Connection) -> bool:
+        v = db.execute("PRAGMA data_version").fetchone()[0]
+        if v == self._data_version:
+            return True
+        self._data_version = v
+        self._l1.clear()
+        self._l1_bytes = 0
+        return False
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self._counts[name] += n
+        if name in self._pending:
+            self._pending[name] += n
+
+    def _flush(self, db: sqlite3.Connection) -> None:
+        p = self._pending
+        if any(p.values()):
+            db.execute(
+                "UPDATE meta SET hits = hits + ?, misses = misses + ?, sets = sets + ?, "
+                "evicted = evicted + ?, expired = expired + ?, corrupt = corrupt + ?, "
+                "deleted = deleted + ? WHERE id = 1",
+                tuple(p[c] for c in _COUNTERS),
+            )
+
+    # -- L1 --
+
+    def _l1_put(self, key: bytes, codec: int, value: bytes, expiry: int) -> None:
+        if self._l1_max == 0:
+            return
+        weight = len(key) + len(value) + 64
+        if weight > self._l1_max:
+            return
+        old = self._l1.pop(key, None)
+        if old is not None:
+            self._l1_bytes -= len(key) + len(old[1]) + 64
+        self._l1[key] = (codec, value, expiry)
+        self._l1_bytes += weight
+        while self._l1_bytes > self._l1_max:
+            k, (_, v, _) = self._l1.popitem(last=False)
+            self._l1_bytes -= len(k) + len(v) + 64
+
+    def _l1_get(self, key: bytes) -> tuple[int, bytes] | None:
+        entry = self._l1.get(key)
+        if entry is None:
+            return None
+        codec, value, expiry = entry
+        if expiry and wall_now() >= expiry:
+            self._l1_drop(key)
+            return None
+        self._l1.move_to_end(key)
+        return codec, value
+
+    def _l1_drop(self, key: bytes) -> bool:
+        old = self._l1.pop(key, None)
+        if old is None:
+            return False
+        self._l1_bytes -= len(key) + len(old[1]) + 64
+        return True
+
+    # -- the API --
+
+    def get(self, key: bytes) -> tuple[int, bytes] | None:
+        with self._lock:
+            db = self._conn()
+            if db is None:
+                hit = self._l1_get(key)
+                self._counts["hits" if hit else "misses"] += 1
+                return hit
+            if self._l1_max and self._l1_valid(db):
+                hit = self._l1_get(key)
+                if hit is not None:
+                    self._count("hits")
+                    self._count("l1_hits")
+                    return hit
+            row = db.execute(
+                "SELECT id, key, codec, value, expiry, atime, hmac FROM entries WHERE key_hash = ?",
+                (key_hash(key),),
+            ).fetchone()
+            if row is None or row[1] != key:
+                self._count("misses")
+                return None
+            row_id, _, codec, stored, expiry, atime, mac = row
+            now = wall_now()
+            if expiry and now >= expiry:
+                self._count("misses")
+                self._remove_row(db, row_id, mac, "expired")
+                return None
+            ok = (
+                isinstance(mac, bytes)
+                and len(mac) == 32
+                and 0 <= codec <= 0x1FF
+                and hmac.compare_digest(sign(self._secret, key, codec, stored), mac)
+            )
+            value: bytes | None = stored if ok else None
+            if ok and codec & CODEC_ZSTD:
+                if _zstd.lib is None:
+                    self._count("misses")  # readable by a store with zstd: leave it
+                    return None
+                value = _zstd.decompress(stored)
+            if value is None:
+                self._count("misses")
+                self._remove_row(db, row_id, mac, "corrupt")
+                return None
+            self._count("hits")
+            if now - atime >= 1_000_000_000:
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute(
+                        "UPDATE entries SET atime = ? WHERE id = ? AND atime < ?",
+                        (now, row_id, now),
+                    )
+            if self._l1_max:
+                self._l1_valid(db)
+                self._l1_put(key, codec & CODEC_MAX, value, expiry)
+            return codec & CODEC_MAX, value
+
+    def _remove_row(self, db: sqlite3.Connection, row_id: int, mac: bytes, counter: str) -> None:
+        cur = db.execute("DELETE FROM entries WHERE id = ? AND hmac = ?", (row_id, mac))
+        if cur.rowcount > 0:
+            self._count(counter)
+
+    def set(self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None) -> None:
+        if not 0 <= codec <= CODEC_MAX:
+            raise ValueError(f"codec must be in [0, 255] (got {codec})")
+        if ttl_ns is not None and ttl_ns <= 0:
+            raise ValueError("ttl must be > 0")
+        plain = len(key) + len(value)
+        with self._lock:
+            if self._max_bytes != UNLIMITED and plain > self._max_bytes:
+                self._counts["rejected"] += 1
+                raise ValueError(
+                    f"entry of {plain} bytes exceeds max_bytes ({self._max_bytes}); "
+                    "the cache is unchanged"
+                )
+            db = self._conn()
+            now = wall_now()
+            life = ttl_ns if ttl_ns is not None else self._ttl_ns
+            expiry = now + life if life else 0
+            if db is None:
+                if len(key) + len(value) + 64 > self._l1_max:
+                    self._counts["rejected"] += 1
+                    raise ValueError("entry exceeds the memory budget")
+                self._l1_put(key, codec, bytes(value), expiry)
+                self._counts["sets"] += 1
+                return
+            stored = value
+            full = codec
+            if self._threshold and len(value) >= self._threshold and _zstd.lib is not None:
+                packed = _zstd.compress(value, 1)
+                if packed is not None and len(packed) < len(value) - len(value) // 16:
+                    stored = packed
+                    full |= CODEC_ZSTD
+            mac = sign(self._secret, key, full, stored)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key_hash) DO UPDATE SET "
+                    "key = excluded.key, codec = excluded.codec, value = excluded.value, "
+                    "size = excluded.size, expiry = excluded.expiry, atime = excluded.atime, "
+                    "hmac = excluded.hmac",
+                    (key_hash(key), key, full, stored, len(key) + len(stored), expiry, now, mac),
+                )
+                self._sets_since_purge += 1
+                if self._sets_since_purge >= 64:
+                    self._sets_since_purge = 0
+                    self._purge(db, now, 64)
+                if self._max_bytes != UNLIMITED:
+                    self._evict(db)
+                self._pending["sets"] += 1
+                self._flush(db)
+                db.execute("COMMIT")
+            except BaseException:
+                self._pending["sets"] = max(0, self._pending["sets"] - 1)
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._pending = dict.fromkeys(_COUNTERS, 0)
+            self._counts["sets"] += 1
+            if self._l1_max:
+                self._l1_valid(db)
+                self._l1_put(key, codec, bytes(value), expiry)
+
+    def _purge(self, db: sqlite3.Connection, now: int, limit: int) -> int:
+        cur = db.execute(
+            "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
+            "WHERE expiry != 0 AND expiry <= ? LIMIT ?)",
+            (now, limit),
+        )
+        n = max(cur.rowcount, 0)
+        self._count("expired", n)
+        return n
+
+    def _evict(self, db: sqlite3.Connection) -> int:
+        evicted = 0
+        while True:
+            items, size = db.execute("SELECT items, bytes FROM meta WHERE id = 1").fetchone()
+            if size <= 0 or size <= self._max_bytes or items <= 1:
+                return evicted
+            if evicted == 0 and self._purge(db, wall_now(), 256):
+                continue
+            over = size - self._max_bytes
+            avg = max(1, size // items)
+            batch = min(max((over + avg - 1) // avg, 1), 64, items - 1)
+            cur = db.execute(
+                "DELETE FROM entries WHERE id IN "
+                "(SELECT id FROM entries ORDER BY atime, id LIMIT ?)",
+                (batch,),
+            )
+            n = max(cur.rowcount, 0)
+            if n == 0:
+                return evicted
+            evicted += n
+            self._count("evicted", n)
+
+    def erase(self, key: bytes) -> bool:
+        with self._lock:
+            db = self._conn()
+            dropped = self._l1_drop(key)
+            if db is None:
+                if dropped:
+                    self._counts["deleted"] += 1
+                return dropped
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute(
+                    "DELETE FROM entries WHERE key_hash = ? RETURNING key, expiry",
+                    (key_hash(key),),
+                ).fetchall()
+                if rows and rows[0][0] != key:
+                    db.execute("ROLLBACK")  # a colliding key: keep it
+                    return False
+                existed = bool(rows) and (rows[0][1] == 0 or wall_now() < rows[0][1])
+                if existed:
+                    self._pending["deleted"] += 1
+                self._flush(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._pending = dict.fromkeys(_COUNTERS, 0)
+            if existed:
+                self._counts["deleted"] += 1
+            return existed
+
+    def contains(self, key: bytes) -> bool:
+        with self._lock:
+            db = self._conn()
+            if db is None:
+                entry = self._l1.get(key)
+                return entry is not None and not (entry[2] and wall_now() >= entry[2])
+            row = db.execute(
+                "SELECT key, expiry FROM entries WHERE key_hash = ?", (key_hash(key),)
+            ).fetchone()
+            return row is not None and row[0] == key and (row[1] == 0 or wall_now() < row[1])
+
+    def clear(self) -> int:
+        with self._lock:
+            db = self._conn()
+            if db is None:
+                n = len(self._l1)
+            else:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    n = max(db.execute("DELETE FROM entries").rowcount, 0)
+                    self._flush(db)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                self._pending = dict.fromkeys(_COUNTERS, 0)
+            self._l1.clear()
+            self._l1_bytes = 0
+            self._counts["cleared"] += n
+            return n
+
+    def prune(self) -> int:
+        with self._lock:
+            db = self._conn()
+            if db is None:
+                return 0
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                removed = 0
+                while True:
+                    n = self._purge(db, wall_now(), 1024)
+                    removed += n
+                    if n < 1024:
+                        break
+                if self._max_bytes != UNLIMITED:
+                    removed += self._evict(db)
+                self._flush(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._pending = dict.fromkeys(_COUNTERS, 0)
+            return removed
+
+    def keys(self) -> list[bytes]:
+        with self._lock:
+            db = self._conn()
+            now = wall_now()
+            if db is None:
+                return [k for k, e in self._l1.items() if not (e[2] and now >= e[2])]
+            rows = db.execute(
+                "SELECT key FROM entries WHERE expiry = 0 OR expiry > ? ORDER BY atime, id",
+                (now,),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            db = self._conn()
+            if db is None:
+                now = wall_now()
+                return sum(1 for e in self._l1.values() if not (e[2] and now >= e[2]))
+            row = db.execute(
+                "SELECT count(*) FROM entries WHERE expiry = 0 OR expiry > ?", (wall_now(),)
+            ).fetchone()
+            return int(row[0])
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            out = dict(self._counts)
+            db = self._conn()
+            if db is None:
+                out["items"] = len(self._l1)
+                out["bytes"] = self._l1_bytes
+                return out
+            items, size = db.execute("SELECT items, bytes FROM meta WHERE id = 1").fetchone()
+            out["items"] = int(items)
+            out["bytes"] = int(size)
+            return out
+
+    def info(self) -> dict[str, Any]:
+        with self._lock:
+            out: dict[str, Any] = {"path": self.path}
+            db = self._conn()
+            names = (
+                "items",
+                "bytes",
+                "hits",
+                "misses",
+                "sets",
+                "evicted",
+                "expired",
+                "corrupt",
+                "deleted",
+            )
+            if db is None:
+                out.update(dict.fromkeys(names, 0))
+                out["file_bytes"] = 0
+                return out
+            row = db.execute(f"SELECT {', '.join(names)} FROM meta WHERE id = 1").fetchone()
+            out.update(zip(names, (int(v) for v in row), strict=True))
+            size = 0
+            for suffix in ("/cache.db", "/cache.db-wal", "/cache.db-shm"):
+                with contextlib.suppress(OSError):
+                    size += os.stat(self.path + suffix).st_size
+            out["file_bytes"] = size
+            return out
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._counts = dict.fromkeys(self._counts, 0)
+
+    def drop_l1(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._l1.clear()
+                self._l1_bytes = 0
+
+    def close(self) -> None:
+        """Hands this process's remaining counts to the directory and closes the connection."""
+        with self._lock:
+            db = self._db
+            if db is None or self._pid != os.getpid():
+                return
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("PRAGMA busy_timeout = 200")
+                db.execute("BEGIN IMMEDIATE")
+                self._flush(db)
+                db.execute("COMMIT")
+                self._pending = dict.fromkeys(_COUNTERS, 0)
+            db.close()
+            self._db = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+__all__ = [
+    "PureDiskStore",
+    "clock_advance",
+    "clock_set_manual",
+    "clock_set_real",
+    "default_directory",
+    "wall_now",
+]

@@ -1,0 +1,414 @@
+"""DiskCache and the disk backend of @cache: the mapping API, persistence across instances and
+processes, TTL on an injected clock, the byte budget, bad input, integrity (a tampered entry is a
+miss that never reaches pickle), the directory checks and memory fallback, and function keys
+(content of arguments, the function's source). Runs native and TWINCACHE_PURE=1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import twincache
+from twincache import _disk
+from twincache._disk import DiskCache, disk_decorator
+
+
+class DiskClock:
+    def advance(self, seconds: float) -> None:
+        _disk.clock_advance(round(seconds * 1e9))
+
+
+@pytest.fixture
+def disk_clock() -> Iterator[DiskClock]:
+    _disk.clock_set_manual(1_700_000_000_000_000_000)
+    try:
+        yield DiskClock()
+    finally:
+        _disk.clock_set_real()
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def test_implementation_follows_the_mode() -> None:
+    assert _disk.native == (os.environ.get("TWINCACHE_PURE", "") in ("", "0"))
+
+
+def test_mapping_api(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir)
+    assert c.persistent
+    assert c.path == str(cache_dir)
+    c["a"] = {"x": [1, 2, 3]}
+    c[("tuple", 1)] = b"bytes"
+    c[42] = None
+    assert c["a"] == {"x": [1, 2, 3]}
+    assert c[("tuple", 1)] == b"bytes"
+    assert c[42] is None  # None is a value, not a miss
+    assert 42 in c and "nope" not in c
+    assert c.get("nope", "dflt") == "dflt"
+    assert len(c) == 3
+    assert sorted(map(repr, c)) == sorted(map(repr, ["a", ("tuple", 1), 42]))
+    with pytest.raises(KeyError):
+        c["nope"]
+    assert c.pop("a") == {"x": [1, 2, 3]}
+    assert c.pop("a", "gone") == "gone"
+    with pytest.raises(KeyError):
+        del c["a"]
+    del c[42]
+    assert len(c) == 1
+    assert c.setdefault("s", 5) == 5 and c.setdefault("s", 6) == 5
+    c.clear()
+    assert len(c) == 0
+    s = c.stats()
+    for name in ("hits", "misses", "evictions", "expirations", "items", "bytes"):
+        assert name in s
+    assert s["items"] == 0 and s["bytes"] == 0
+
+
+def test_values_survive_a_new_instance_and_another_process(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir)
+    big = list(range(100_000))  # compressed on disk
+    c["big"] = big
+    c["text"] = "héllo"
+    again = DiskCache(cache_dir)
+    assert again["big"] == big
+    code = textwrap.dedent(f"""
+        import twincache._disk as d
+        c = d.DiskCache({str(cache_dir)!r})
+        assert c["text"] == "héllo", c.get("text")
+        assert c["big"][-1] == 99_999
+        c["from child"] = [1, 2]
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ), cwd="/")
+    assert c["from child"] == [1, 2]
+
+
+def test_json_codec_stores_json(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir, codec="json")
+    c["k"] = {"a": [1, 2.5, "x", None, True]}
+    assert c["k"] == {"a": [1, 2.5, "x", None, True]}
+    row = sqlite3.connect(cache_dir / "cache.db").execute("SELECT codec, value FROM entries")
+    codec, value = row.fetchone()
+    assert codec == 2 and value == b'{"a":[1,2.5,"x",null,true]}'
+    with pytest.raises(TypeError, match="codec='json'"):
+        c["bad"] = {1, 2}
+    assert "bad" not in c
+
+
+def test_ttl_on_an_injected_clock(cache_dir: Path, disk_clock: DiskClock) -> None:
+    c = DiskCache(cache_dir, ttl=10)
+    c["default"] = 1
+    c.set("short", 2, ttl=1)
+    DiskCache(cache_dir)["forever"] = 0  # no default TTL there
+    disk_clock.advance(0.999)
+    assert c["short"] == 2
+    disk_clock.advance(0.001)
+    assert "short" not in c and c.get("short") is None
+    disk_clock.advance(9)
+    assert c.get("default") is None
+    other = DiskCache(cache_dir)  # expiry is on disk, not in the instance
+    assert other.get("default") is None and other.get("short") is None
+    assert list(other) == ["forever"] and len(other) == 1
+    assert c.stats()["expirations"] >= 1
+
+
+def test_byte_budget(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir, max_bytes=50_000)
+    rng = np.random.default_rng(1)
+    for i in range(200):
+        c[i] = rng.bytes(1000)  # incompressible
+    s = c.stats()
+    assert s["bytes"] <= 50_000
+    assert s["evictions"] > 100
+    assert c.get(199) is not None
+    with pytest.raises(ValueError, match="max_bytes"):
+        c["huge"] = b"x" * 60_000
+    assert "huge" not in c and c.stats()["bytes"] == s["bytes"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"max_bytes": -5}, ValueError, "max_bytes must be"),
+        ({"max_bytes": "x"}, TypeError, "max_bytes must be"),
+        ({"ttl": 0}, ValueError, "ttl must be"),
+        ({"ttl": float("nan")}, ValueError, "ttl must be"),
+        ({"ttl": "1"}, TypeError, "ttl must be"),
+        ({"codec": "xml"}, ValueError, "codec must be"),
+        ({"codec": 1}, TypeError, "codec must be"),
+        ({"path": 5}, TypeError, "path must be"),
+    ],
+)
+def test_bad_options(cache_dir: Path, kwargs: dict[str, Any], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        DiskCache(**{"path": cache_dir, **kwargs})
+    assert not cache_dir.exists()  # nothing created
+
+
+def test_bad_keys_and_ttls_change_nothing(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir)
+    with pytest.raises(TypeError, match="cannot be stored on disk"):
+        c[object()] = 1
+    with pytest.raises(ValueError, match="ttl must be"):
+        c.set("k", 1, ttl=-1)
+    assert len(c) == 0
+
+
+class _Boom:
+    """Unpickling this calls _record_unpickle: the marker of a payload reaching pickle."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (_record_unpickle, ())
+
+
+_unpickled: list[int] = []
+
+
+def _record_unpickle() -> str:
+    _unpickled.append(1)
+    return "executed"
+
+
+def test_tampered_entries_never_reach_pickle(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir)
+    c["victim"] = "harmless"
+    c["other"] = "fine"
+    key = _disk._encode_key("victim")
+    db = sqlite3.connect(cache_dir / "cache.db")
+    db.execute("UPDATE entries SET value = ? WHERE key = ?", (pickle.dumps(_Boom()), key))
+    db.commit()
+    db.close()
+    fresh = DiskCache(cache_dir)
+    assert fresh.get("victim") is None
+    assert _unpickled == []
+    assert fresh.stats()["corrupt"] == 1
+    assert "victim" not in fresh  # deleted
+    assert fresh["other"] == "fine"
+    # A forged entry with a made-up HMAC is refused the same way.
+    db = sqlite3.connect(cache_dir / "cache.db")
+    db.execute(
+        "UPDATE entries SET value = ?, hmac = zeroblob(32) WHERE key = ?",
+        (pickle.dumps(_Boom()), _disk._encode_key("other")),
+    )
+    db.commit()
+    db.close()
+    assert DiskCache(cache_dir).get("other") is None
+    assert _unpickled == []
+
+
+def test_directory_and_secret_permissions(cache_dir: Path) -> None:
+    DiskCache(cache_dir)["k"] = 1
+    assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((cache_dir / "secret").stat().st_mode) == 0o600
+    assert (cache_dir / "secret").stat().st_size == 32
+    assert stat.S_IMODE((cache_dir / "cache.db").stat().st_mode) == 0o600
+
+
+def test_unusable_directory_warns_once_and_caches_in_memory(cache_dir: Path) -> None:
+    cache_dir.mkdir(mode=0o700)
+    cache_dir.chmod(0o777)
+    with pytest.warns(RuntimeWarning, match="world-writable") as record:
+        c = DiskCache(cache_dir)
+    assert len(record) == 1
+    assert not c.persistent
+    c["k"] = [1]
+    assert c["k"] == [1] and len(c) == 1 and list(c) == ["k"]
+    del c["k"]
+    assert "k" not in c
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DiskCache(cache_dir)  # the same directory again: no second warning
+    assert not (cache_dir / "cache.db").exists()
+
+
+def test_default_directory_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWINCACHE_DIR", str(tmp_path / "env"))
+    assert _disk.default_directory() == str(tmp_path / "env")
+    assert DiskCache().path == str(tmp_path / "env")
+    monkeypatch.delenv("TWINCACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _disk.default_directory() == str(tmp_path / "xdg" / "twincache")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _disk.default_directory() == str(tmp_path / "home" / ".cache" / "twincache")
+
+
+def test_two_instances_stay_coherent(cache_dir: Path) -> None:
+    a = DiskCache(cache_dir)
+    b = DiskCache(cache_dir)
+    a["k"] = 1
+    assert a["k"] == 1 and b["k"] == 1  # both have it in memory now
+    b["k"] = 2
+    assert a["k"] == 2
+    del b["k"]
+    assert "k" not in a and a.get("k") is None
+
+
+def _writer(path: str, n: int, tag: int) -> None:
+    c = DiskCache(path)
+    for i in range(n):
+        c[f"{tag}-{i}"] = [tag, i]
+        c["shared"] = tag
+        v = c.get(f"{tag}-0")
+        assert v == [tag, 0]
+
+
+def test_processes_writing_at_once(cache_dir: Path) -> None:
+    import multiprocessing
+
+    DiskCache(cache_dir)
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(cache_dir), 100, t)) for t in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    c = DiskCache(cache_dir)
+    assert len(c) == 401
+    assert all(c[f"{t}-99"] == [t, 99] for t in range(4))
+    assert c["shared"] in range(4)
+    assert c.info()["sets"] == 800
+
+
+# --- functions ------------------------------------------------------------------------------------
+
+
+def test_disk_function_hits_across_instances_and_keys_by_content(cache_dir: Path) -> None:
+    calls: list[Any] = []
+
+    def f(a: Any, *, scale: int = 1) -> Any:
+        calls.append(a)
+        return np.asarray(a) * scale
+
+    g = disk_decorator(path=cache_dir)(f)
+    assert g.persistent
+    np.testing.assert_array_equal(g(np.arange(5), scale=2), np.arange(5) * 2)
+    np.testing.assert_array_equal(g(np.arange(5), scale=2), np.arange(5) * 2)  # same content
+    g([1, 2, 3])
+    g([1, 2, 3])
+    assert len(calls) == 2
+    g(np.arange(6), scale=2)
+    assert len(calls) == 3
+    # A new decorator over the same function (another process would do the same): hits.
+    h = disk_decorator(path=cache_dir)(f)
+    h([1, 2, 3])
+    assert len(calls) == 3
+    assert h.stats()["hits"] == 1 and g.stats()["hits"] == 2
+    assert g.invalidate([1, 2, 3])
+    g([1, 2, 3])
+    assert len(calls) == 4
+
+
+def test_pandas_arguments_are_keyed_by_content(cache_dir: Path) -> None:
+    pd = pytest.importorskip("pandas", reason="pandas is in scripts/requirements-dev.txt")
+    calls: list[int] = []
+
+    @disk_decorator(path=cache_dir)
+    def total(df: Any) -> float:
+        calls.append(1)
+        return float(df.to_numpy().sum())
+
+    df = pd.DataFrame({"a": [1, 2, 3], "b": [0.5, 1.5, 2.5]})
+    assert total(df) == 10.5
+    assert total(df.copy()) == 10.5
+    assert len(calls) == 1
+    changed = df.copy()
+    changed.loc[2, "b"] = 9.0
+    assert total(changed) == 17.0
+    assert total(df.rename(columns={"b": "c"})) == 10.5
+    assert len(calls) == 3
+
+
+def test_async_functions(cache_dir: Path) -> None:
+    calls: list[int] = []
+
+    @disk_decorator(path=cache_dir)
+    async def slow(x: int) -> int:
+        calls.append(x)
+        return x * 2
+
+    assert asyncio.run(slow(3)) == 6
+    assert asyncio.run(slow(3)) == 6
+    assert calls == [3]
+
+
+_MODULE = """
+import os, twincache._disk as d
+
+@d.disk_decorator(path=os.environ["CACHE"])
+def work(x):
+    {body}
+    with open(os.environ["COUNTER"], "a") as f:
+        f.write("x")
+    return x + 1
+"""
+
+
+def _run_module(tmp_path: Path, body: str, cache_dir: Path) -> int:
+    mod = tmp_path / "mod_work.py"
+    mod.write_text(_MODULE.format(body=body))
+    counter = tmp_path / "counter"
+    env = dict(os.environ, CACHE=str(cache_dir), COUNTER=str(counter), PYTHONPATH=str(tmp_path))
+    code = "import mod_work; assert mod_work.work(41) == 42"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd="/")
+    return len(counter.read_text()) if counter.exists() else 0
+
+
+def test_editing_a_function_stops_old_entries_comments_do_not(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    assert _run_module(tmp_path, "y = 1", cache_dir) == 1
+    assert _run_module(tmp_path, "y = 1", cache_dir) == 1  # another process: a hit
+    # Comments and whitespace are not the function's code.
+    assert _run_module(tmp_path, "y  =  1   # a comment", cache_dir) == 1
+    assert _run_module(tmp_path, "y = 2", cache_dir) == 2  # edited: runs again
+    assert _run_module(tmp_path, "y = 2", cache_dir) == 2
+
+
+def test_source_hash_ignores_comments_and_decorators() -> None:
+    ns: dict[str, Any] = {}
+    a = "def f(x):\n    return x + 1\n"
+    b = "def f(x):  # comment\n\n    return  x+1\n"
+    c = "def f(x):\n    return x + 2\n"
+    hashes = []
+    for i, src in enumerate((a, b, c)):
+        file = Path(f"/tmp/twincache_src_{os.getpid()}_{i}.py")
+        file.write_text(src)
+        try:
+            exec(compile(src, str(file), "exec"), ns)
+            hashes.append(_disk.source_hash(ns["f"]))
+        finally:
+            file.unlink()
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_decorator_bad_options(cache_dir: Path) -> None:
+    with pytest.raises(ValueError, match="ttl must be"):
+        disk_decorator(path=cache_dir, ttl=0)
+    with pytest.raises(TypeError, match="key must be"):
+        disk_decorator(path=cache_dir, key=3)
+    g = disk_decorator(path=cache_dir)(lambda x: x)
+    with pytest.raises(TypeError, match="cannot key a disk cache entry"):
+        g(object())
+
+
+def test_package_reports_the_disk_mode() -> None:
+    assert isinstance(twincache.native, bool)

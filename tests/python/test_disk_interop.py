@@ -1,0 +1,65 @@
+"""The native store (C++ disk_store) and the pure-Python store write the same files: each reads
+what the other wrote, including compressed values and expiry times, and both refuse the other's
+tampered entries. Runs in both modes of the suite (it opens both stores explicitly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from twincache import _disk, _disk_pure
+
+
+def _native_store(path: Path) -> Any:
+    mod = pytest.importorskip(
+        "twincache._disk_native", reason="the native disk module is not built in this install"
+    )
+    return mod.DiskStore(str(path), None, None, 1 << 20, 4096)
+
+
+def _pure_store(path: Path) -> Any:
+    return _disk_pure.PureDiskStore(str(path), None, None, 1 << 20, 4096)
+
+
+@pytest.mark.parametrize("writer_kind", ["native", "pure"])
+def test_each_reads_what_the_other_wrote(tmp_path: Path, writer_kind: str) -> None:
+    path = tmp_path / "c"
+    make = {"native": _native_store, "pure": _pure_store}
+    writer = make[writer_kind](path)
+    reader = make["pure" if writer_kind == "native" else "native"](path)
+    text = ("line of text\n" * 10_000).encode()
+    key_small, key_big = _disk._encode_key("small"), _disk._encode_key(("big", 1))
+    writer.set(key_small, 2, b'{"a":1}')
+    writer.set(key_big, 1, text)
+    assert reader.get(key_small) == (2, b'{"a":1}')
+    assert reader.get(key_big) == (1, text)
+    assert reader.count() == 2
+    assert sorted(reader.keys()) == sorted([key_small, key_big])
+    # The compressed value really is compressed on disk.
+    assert writer.stats()["bytes"] < len(text) // 4
+    reader.set(key_small, 2, b'{"a":2}')
+    writer.drop_l1()
+    assert writer.get(key_small) == (2, b'{"a":2}')
+    assert reader.erase(key_big)
+    assert writer.get(key_big) is None
+    assert reader.info()["sets"] == writer.info()["sets"]
+
+
+def test_expiry_is_shared(tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    native, pure = _native_store(path), _pure_store(path)
+    native.set(b"\x01\x06\x01n", 0, b"v", 3_600_000_000_000)
+    pure.set(b"\x01\x06\x01p", 0, b"v", 1)  # 1 ns: already expired for both
+    assert pure.get(b"\x01\x06\x01n") == (0, b"v")
+    assert native.get(b"\x01\x06\x01p") is None
+
+
+def test_both_refuse_a_foreign_secret(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    _native_store(a).set(b"k", 0, b"v")
+    _pure_store(b).set(b"k", 0, b"v")
+    (a / "secret").write_bytes((b / "secret").read_bytes())  # a's rows, b's secret
+    assert _pure_store(a).get(b"k") is None
+    assert _native_store(a).get(b"k") is None
