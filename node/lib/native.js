@@ -10,8 +10,8 @@
 const { makeError } = require('./errors');
 const { hashKey } = require('./cache');
 
-const RING = 4096; // hits between two replays; a full ring is replayed at once
-const OUT = 1024; // evictions reported in `out`; more come back through engine.evicted()
+const RING = 1024; // hits between two replays; a full ring is replayed at once
+const OUT = 256; // evictions reported in `out`; more come back through engine.evicted()
 const BYTES_BIT = 0x80000000;
 
 function makeNativeCache(addon, PureCache) {

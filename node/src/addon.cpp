@@ -182,21 +182,22 @@ class SlotEngine : public Napi::ObjectWrap<SlotEngine> {
     l.max_items = limit_arg(info[0]);
     l.max_bytes = limit_arg(info[1]);
     table_.emplace(l, policy_arg(info[2]));
-    auto ring = info[3].As<Napi::Uint32Array>();
-    auto out = info[4].As<Napi::Uint32Array>();
-    ring_ = ring.Data();
-    ring_cap_ = ring.ElementLength();
-    out_ = out.Data();
-    out_cap_ = out.ElementLength();
-    ring_ref_ = Napi::Persistent(static_cast<Napi::Object>(ring));
-    out_ref_ = Napi::Persistent(static_cast<Napi::Object>(out));
+    // Weak references: the arrays belong to the JavaScript Cache, which also holds this engine,
+    // so they are alive whenever a method runs; a strong reference would keep them until this
+    // object's finalizer runs (after an event loop turn), which a busy loop never reaches.
+    ring_ref_ = Napi::Weak(info[3].As<Napi::Object>());
+    out_ref_ = Napi::Weak(info[4].As<Napi::Object>());
   }
 
  private:
   // Replays the hits JavaScript recorded since the last call, in order (exact LRU stays exact).
   void drain(const Napi::Value& n) {
     const auto count = static_cast<std::size_t>(n.As<Napi::Number>().Uint32Value());
-    for (std::size_t i = 0; i < count && i < ring_cap_; ++i) table_->touch(ring_[i]);
+    if (count == 0) return;
+    auto ring = ring_ref_.Value().As<Napi::Uint32Array>();
+    const std::uint32_t* slots = ring.Data();
+    const std::size_t cap = ring.ElementLength();
+    for (std::size_t i = 0; i < count && i < cap; ++i) table_->touch(slots[i]);
   }
 
   auto recorder() {
@@ -212,9 +213,11 @@ class SlotEngine : public Napi::ObjectWrap<SlotEngine> {
 
   // out[0] = evicted count; out[1..] = the slots when they fit (else JavaScript calls evicted()).
   void report() {
-    out_[0] = static_cast<std::uint32_t>(evicted_.size());
-    if (evicted_.size() < out_cap_) {
-      std::memcpy(out_ + 1, evicted_.data(), evicted_.size() * sizeof(std::uint32_t));
+    auto out = out_ref_.Value().As<Napi::Uint32Array>();
+    std::uint32_t* dst = out.Data();
+    dst[0] = static_cast<std::uint32_t>(evicted_.size());
+    if (evicted_.size() < out.ElementLength()) {
+      std::memcpy(dst + 1, evicted_.data(), evicted_.size() * sizeof(std::uint32_t));
     }
   }
 
@@ -287,11 +290,7 @@ class SlotEngine : public Napi::ObjectWrap<SlotEngine> {
   Napi::Value js_last_error(const Napi::CallbackInfo& info) { return status_value(info.Env(), last_); }
 
   std::optional<twincache::entry_table> table_;
-  std::uint32_t* ring_ = nullptr;
-  std::size_t ring_cap_ = 0;
-  std::uint32_t* out_ = nullptr;
-  std::size_t out_cap_ = 0;
-  Napi::ObjectReference ring_ref_, out_ref_;  // keep the shared arrays alive
+  Napi::ObjectReference ring_ref_, out_ref_;  // weak: the shared Uint32Arrays
   std::vector<std::uint32_t> evicted_;
   status last_;
 };

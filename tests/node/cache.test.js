@@ -250,3 +250,36 @@ test("policy 'tinylfu' keeps the bounds and never returns a wrong value", () => 
   for (let i = 0; i < 100; i++) assert.equal(m(i, i % 5), i * (i % 5));
   assert.equal(m.stats().items, 10);
 });
+
+test('caches that are dropped leave no memory behind (no GC root in the addon)', () => {
+  const v8 = require('node:v8');
+  const vm = require('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  for (let i = 0; i < 5000; i++) {
+    const c = new Cache({ max: 10 });
+    c.set('a', i).set('b', i);
+    c.get('a');
+  }
+  gc();
+  gc();
+  const grown = process.memoryUsage().arrayBuffers - before;
+  assert.ok(grown < 4 * 1024 * 1024, `ArrayBuffer memory grew by ${grown} bytes`);
+});
+
+test('one big entry may evict hundreds of small ones, all accounted for', () => {
+  const c = new Cache({ maxBytes: 1000 * 70 });
+  for (let i = 0; i < 1000; i++) c.set(i, 'ab'); // 8 + 2 + 64 = 74 bytes each: 945 fit
+  const before = c.size;
+  c.set('big', 'x'.repeat(50000));
+  const s = c.stats();
+  assert.ok(before - c.size + 1 > 600, `evicted ${before - c.size + 1}`);
+  assert.equal(s.evictions, s.inserts - s.items);
+  assert.ok(s.bytes <= 70000);
+  assert.equal(c.get('big').length, 50000);
+  let sum = 0;
+  for (const [k, v] of c.entries()) sum += (typeof k === 'string' ? k.length : 8) + v.length + 64;
+  assert.equal(sum, s.bytes);
+});
