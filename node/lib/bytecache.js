@@ -11,12 +11,24 @@ const { byteCacheOptions, setTtl, entrySizeStatus } = require('./options');
 
 const ENTRY_OVERHEAD = 64;
 
+// Strings are stored as UTF-8, where a lone surrogate has no encoding (two different strings
+// would become one key): such strings are refused, as the shared key encoding refuses them.
+const hasIsWellFormed = typeof String.prototype.isWellFormed === 'function';
+const LONE_SURROGATE = /\p{Surrogate}/u;
+function checkWellFormed(name, s) {
+  if (hasIsWellFormed ? !s.isWellFormed() : LONE_SURROGATE.test(s)) {
+    throw makeError('out_of_range', `${name} must be well-formed UTF-16 (got a lone surrogate)`);
+  }
+}
+
 function checkKey(key) {
   if (typeof key !== 'string') throw typeError('key', 'a string', key);
+  checkWellFormed('key', key);
 }
 
 function checkValue(value) {
-  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+  if (typeof value === 'string') checkWellFormed('value', value);
+  else if (!(value instanceof Uint8Array)) {
     throw typeError('value', 'a string, a Buffer or a Uint8Array', value);
   }
 }

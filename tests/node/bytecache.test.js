@@ -123,3 +123,20 @@ test('clear counts entries as cleared; fetch loads once per key', async () => {
   );
   assert.equal(c.has('r'), false);
 });
+
+test('strings with a lone surrogate are refused (UTF-8 has no encoding for them)', () => {
+  const c = new ByteCache();
+  const err = {
+    name: 'RangeError',
+    code: 'ERR_TWINCACHE_OUT_OF_RANGE',
+    message: 'key must be well-formed UTF-16 (got a lone surrogate)',
+  };
+  assert.throws(() => c.set('a\uD800', 'x'), err);
+  assert.throws(() => c.get('a\uD800'), err);
+  assert.throws(() => c.set('a', 'x\uDC00'), {
+    message: 'value must be well-formed UTF-16 (got a lone surrogate)',
+  });
+  c.set('😀', '✓');
+  assert.equal(c.get('😀'), '✓');
+  assert.equal(c.size, 1);
+});
