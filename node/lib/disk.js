@@ -1,0 +1,607 @@
+'use strict';
+// disk.js: the persistent tier for Node. `new DiskCache({ path, maxBytes, ttl, codec })` and
+// `memoizeDisk(fn, options)` (memoize(fn, { backend: 'disk' }) in the package) over the C++
+// disk_store (core/include/twincache/disk_store.hpp): one SQLite database per cache directory,
+// shared with other processes and with Python (docs/persistence.md).
+//
+// The API is synchronous, as SQLite is: get/set/has/delete/clear return their results, not
+// promises (fetch() and async memoized functions return promises because their loaders do).
+//
+// The disk addon (twincache_disk.napi.node) is separate from the memory cache's addon and is
+// loaded here lazily, the first time a DiskCache is made. Where it cannot load (no binary for
+// the platform, a missing libsqlite3.so.0, or TWINCACHE_PURE=1: Node 20 has no built-in SQLite),
+// and where the directory cannot be used, DiskCache keeps working in memory only, with one
+// warning (code TWINCACHE_DISK_UNAVAILABLE) and `persistent === false`: never a crash.
+//
+// Keys are encoded with the shared key encoding (keys.js, docs/keys.md), so a string key is the
+// same entry for Python's DiskCache. Values: codec 'json' (JSON text, readable by Python with
+// codec="json") or 'v8' (v8.serialize: Maps, Dates, Buffers, typed arrays..., Node only).
+const crypto = require('node:crypto');
+const os = require('node:os');
+const path = require('node:path');
+const v8 = require('node:v8');
+const { encodeKey } = require('./keys');
+const { makeError, typeError } = require('./errors');
+const options = require('./options');
+const { Cache: PureCache } = require('./cache');
+const { testing: clockTesting } = require('./clock');
+
+const DISK_ABI = 1;
+const CODECS = { json: 2, v8: 3 };
+const L1_MAX_BYTES = 64 * 1024 * 1024;
+const COMPRESS_THRESHOLD = 4096;
+const MISS = Symbol('miss');
+
+// ---- the addon, loaded on first use -------------------------------------------------------------
+
+let addonState = null; // { addon, why }
+
+function diskAddon() {
+  if (addonState !== null) return addonState;
+  if (process.env.TWINCACHE_PURE === '1') {
+    addonState = { addon: null, why: 'TWINCACHE_PURE=1 (Node has no built-in SQLite before 22.5)' };
+    return addonState;
+  }
+  const file = path.join(
+    __dirname,
+    '..',
+    'prebuilds',
+    `${process.platform}-${process.arch}`,
+    'twincache_disk.napi.node',
+  );
+  try {
+    const addon = require(file);
+    if (addon.abi !== DISK_ABI) {
+      throw new Error(`${file} has interface ${addon.abi}, this package needs ${DISK_ABI}`);
+    }
+    addonState = { addon, why: '' };
+  } catch (err) {
+    const why = err && err.code === 'MODULE_NOT_FOUND' ? `${file} is missing` : err.message;
+    addonState = { addon: null, why };
+  }
+  return addonState;
+}
+
+const warned = new Set();
+function warnOnce(where, message) {
+  if (warned.has(where)) return;
+  warned.add(where);
+  process.emitWarning(message, { code: 'TWINCACHE_DISK_UNAVAILABLE' });
+}
+
+// $TWINCACHE_DIR, else $XDG_CACHE_HOME/twincache, else ~/.cache/twincache.
+function defaultDirectory() {
+  const { addon } = diskAddon();
+  if (addon !== null) return addon.defaultDirectory();
+  if (process.env.TWINCACHE_DIR) return process.env.TWINCACHE_DIR;
+  const xdg = process.env.XDG_CACHE_HOME;
+  if (xdg && xdg.startsWith('/')) return `${xdg}/twincache`;
+  return `${process.env.HOME || os.homedir() || '/tmp'}/.cache/twincache`;
+}
+
+// The addon's thrown statuses become the package's errors (errors.js), here and only here.
+function call(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    if (err && typeof err.statusName === 'string') {
+      throw makeError(err.statusName, err.message);
+    }
+    throw err;
+  }
+}
+
+// The memory-only store: the same interface as the addon's DiskStore, over the package's Cache.
+class MemoryStore {
+  constructor(where, maxBytes, ttlMs, warning) {
+    this.path = where;
+    this.persistent = false;
+    this.warning = warning;
+    this._cache = new PureCache({
+      maxBytes: maxBytes === 0 ? undefined : maxBytes,
+      ttl: ttlMs === 0 ? undefined : ttlMs,
+      sizeOf: (entry) => entry[1].length + entry[2].length,
+    });
+    this._sets = 0;
+  }
+  get(key) {
+    const e = this._cache.get(key.latin1Slice());
+    return e === undefined ? undefined : [e[0], Buffer.from(e[1])];
+  }
+  set(key, codec, value, ttlMs) {
+    this._cache.set(
+      key.latin1Slice(),
+      [codec, Buffer.from(value), key],
+      ttlMs ? { ttl: ttlMs } : undefined,
+    );
+    this._sets++;
+  }
+  erase(key) {
+    return this._cache.delete(key.latin1Slice());
+  }
+  contains(key) {
+    return this._cache.has(key.latin1Slice());
+  }
+  clear() {
+    const n = this._cache.size;
+    this._cache.clear();
+    return n;
+  }
+  prune() {
+    return this._cache.prune();
+  }
+  keys() {
+    return [...this._cache.entries()].map(([, e]) => e[2]);
+  }
+  count() {
+    return this.keys().length;
+  }
+  stats() {
+    const s = this._cache.stats();
+    return {
+      hits: s.hits,
+      misses: s.misses,
+      l1Hits: s.hits,
+      sets: this._sets,
+      rejected: s.rejected,
+      evicted: s.evictions,
+      expired: s.expirations,
+      deleted: s.deleted,
+      cleared: s.cleared,
+      corrupt: 0,
+      items: s.items,
+      bytes: s.bytes,
+    };
+  }
+  info() {
+    return { path: this.path, items: this._cache.size, bytes: this._cache.stats().bytes };
+  }
+  dropL1() {}
+}
+
+function openStore(where, maxBytes, ttlMs) {
+  const dir = where === undefined ? defaultDirectory() : where;
+  const { addon, why } = diskAddon();
+  if (addon === null) {
+    const warning =
+      `twincache: the disk tier's native addon is not available (${why}); ` +
+      `DiskCache at ${dir} caches in memory only`;
+    warnOnce(dir, warning);
+    return new MemoryStore(dir, maxBytes === Infinity ? 0 : maxBytes, ttlMs, warning);
+  }
+  const store = call(
+    () =>
+      new addon.DiskStore(
+        dir,
+        maxBytes === Infinity ? 0 : maxBytes,
+        ttlMs * 1e6,
+        L1_MAX_BYTES,
+        COMPRESS_THRESHOLD,
+      ),
+  );
+  if (store.warning) warnOnce(dir, store.warning);
+  return store;
+}
+
+// ---- values ---------------------------------------------------------------------------------------
+
+function codecId(codec) {
+  if (codec === undefined) return CODECS.v8;
+  if (typeof codec !== 'string') throw typeError('codec', "'json' or 'v8'", codec);
+  const id = CODECS[codec];
+  if (id === undefined) {
+    throw makeError('out_of_range', `codec must be 'json' or 'v8' (got '${codec}')`);
+  }
+  return id;
+}
+
+function dumps(codec, value) {
+  if (codec === CODECS.json) {
+    const text = JSON.stringify(value);
+    if (text === undefined) {
+      throw makeError('invalid_argument', `codec 'json' cannot store ${typeof value} values`);
+    }
+    return Buffer.from(text, 'utf8');
+  }
+  return v8.serialize(value);
+}
+
+function loads(codec, data) {
+  if (codec === CODECS.json) return JSON.parse(data.toString('utf8'));
+  if (codec === CODECS.v8) return v8.deserialize(data);
+  if (codec === 1) {
+    throw makeError('invalid_argument', 'this entry was stored by Python with codec "pickle"');
+  }
+  throw makeError('invalid_argument', `this entry has an unknown codec (${codec})`);
+}
+
+// ---- keys back from their encoding (keys(), entries()) ----------------------------------------------
+
+function decodeKey(buf) {
+  let i = 1; // after the version byte
+  function varint() {
+    let n = 0;
+    let mul = 1;
+    for (;;) {
+      const c = buf[i++];
+      n += (c & 0x7f) * mul;
+      if (c < 0x80) return n;
+      mul *= 128;
+    }
+  }
+  function value() {
+    const tag = buf[i++];
+    switch (tag) {
+      case 0x00:
+        return null;
+      case 0x01:
+        return false;
+      case 0x02:
+        return true;
+      case 0x03:
+      case 0x04: {
+        const n = varint();
+        let v = 0n;
+        for (let k = 0; k < n; k++) v = (v << 8n) | BigInt(buf[i++]);
+        if (tag === 0x04) v = -v;
+        return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(v)
+          : v;
+      }
+      case 0x05: {
+        const v = buf.readDoubleLE(i);
+        i += 8;
+        return v;
+      }
+      case 0x06:
+      case 0x07: {
+        const n = varint();
+        const s = buf.subarray(i, i + n);
+        i += n;
+        return tag === 0x06 ? s.toString('utf8') : Buffer.from(s);
+      }
+      case 0x08: {
+        const n = varint();
+        const out = [];
+        for (let k = 0; k < n; k++) out.push(value());
+        return out;
+      }
+      case 0x09: {
+        const n = varint();
+        const pairs = [];
+        for (let k = 0; k < n; k++) pairs.push([value(), value()]);
+        return pairs.every(([k]) => typeof k === 'string')
+          ? Object.fromEntries(pairs)
+          : new Map(pairs);
+      }
+      case 0x0a: {
+        const n = varint();
+        const out = new Set();
+        for (let k = 0; k < n; k++) out.add(value());
+        return out;
+      }
+      case 0x0b: {
+        i += varint();
+        const ndim = varint();
+        for (let k = 0; k < ndim; k++) varint();
+        const n = varint();
+        const s = Buffer.from(buf.subarray(i, i + n));
+        i += n;
+        return s;
+      }
+      case 0x0c:
+        return undefined;
+      default:
+        throw makeError('invalid_argument', `unknown key tag ${tag}`);
+    }
+  }
+  return value();
+}
+
+// ---- DiskCache ----------------------------------------------------------------------------------------
+
+const DISK_OPTIONS = ['path', 'maxBytes', 'ttl', 'codec'];
+
+function diskOptions(o, extra = []) {
+  if (o === undefined) o = {};
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    throw typeError('options', 'an object', o);
+  }
+  for (const name of Object.keys(o)) {
+    if (!DISK_OPTIONS.includes(name) && !extra.includes(name)) {
+      throw makeError(
+        'invalid_argument',
+        `options must only name ${[...DISK_OPTIONS, ...extra].join(', ')} (got '${name}')`,
+      );
+    }
+  }
+  if (o.path !== undefined && typeof o.path !== 'string') {
+    throw typeError('path', 'a string', o.path);
+  }
+  // maxBytes and ttl: the same checks (and messages) as Cache's.
+  const checked = options.cacheOptions({ maxBytes: o.maxBytes, ttl: o.ttl });
+  return {
+    path: o.path === undefined ? undefined : path.resolve(o.path),
+    maxBytes: checked.maxBytes,
+    ttl: checked.ttl,
+    codec: codecId(o.codec),
+  };
+}
+
+function keyBytes(key) {
+  return encodeKey(key);
+}
+
+class DiskCache {
+  constructor(opts) {
+    const o = diskOptions(opts);
+    this._codec = o.codec;
+    this._store = openStore(o.path, o.maxBytes, o.ttl);
+    this._inflight = null;
+  }
+
+  // The directory, and whether entries really go there (false: memory only, see the warning).
+  get path() {
+    return this._store.path;
+  }
+  get persistent() {
+    return this._store.persistent;
+  }
+
+  _lookup(key) {
+    const store = this._store;
+    const hit = call(() => store.get(keyBytes(key)));
+    return hit === undefined ? MISS : loads(hit[0], hit[1]);
+  }
+
+  get(key) {
+    const v = this._lookup(key);
+    return v === MISS ? undefined : v;
+  }
+
+  // set(key, value, { ttl }): ttl in milliseconds overrides the cache's default. Returns this.
+  set(key, value, setOptions) {
+    const ttl = options.setTtl(setOptions, 0);
+    const k = keyBytes(key);
+    const data = dumps(this._codec, value);
+    const store = this._store;
+    call(() =>
+      store.persistent
+        ? store.set(k, this._codec, data, ttl * 1e6)
+        : store.set(k, this._codec, data, ttl),
+    );
+    return this;
+  }
+
+  has(key) {
+    const store = this._store;
+    return call(() => store.contains(keyBytes(key)));
+  }
+
+  delete(key) {
+    const store = this._store;
+    return call(() => store.erase(keyBytes(key)));
+  }
+
+  // Removes every entry of the directory (every process's and language's).
+  clear() {
+    const store = this._store;
+    call(() => store.clear());
+  }
+
+  // Removes expired entries and evicts down to maxBytes; returns how many went.
+  prune() {
+    const store = this._store;
+    return call(() => store.prune());
+  }
+
+  get size() {
+    const store = this._store;
+    return call(() => store.count());
+  }
+
+  *keys() {
+    const store = this._store;
+    for (const k of call(() => store.keys())) yield decodeKey(k);
+  }
+
+  *entries() {
+    for (const k of this.keys()) {
+      const v = this._lookup(k);
+      if (v !== MISS) yield [k, v];
+    }
+  }
+
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+
+  // This process's counters; items and bytes are the directory's.
+  stats() {
+    const store = this._store;
+    const s = call(() => store.stats());
+    return {
+      hits: s.hits,
+      misses: s.misses,
+      l1Hits: s.l1Hits,
+      sets: s.sets,
+      rejected: s.rejected,
+      evictions: s.evicted,
+      expirations: s.expired,
+      deleted: s.deleted,
+      cleared: s.cleared,
+      corrupt: s.corrupt,
+      items: s.items,
+      bytes: s.bytes,
+    };
+  }
+
+  // The directory's totals (every process's counts).
+  info() {
+    const store = this._store;
+    return call(() => store.info());
+  }
+
+  // Get-or-load: one in-flight load per key in this process; its resolved value is stored.
+  fetch(key, loader) {
+    if (typeof loader !== 'function') throw typeError('loader', 'a function', loader);
+    const v = this._lookup(key);
+    if (v !== MISS) return Promise.resolve(v);
+    if (this._inflight === null) this._inflight = new Map();
+    const id = keyBytes(key).latin1Slice();
+    const pending = this._inflight.get(id);
+    if (pending !== undefined) return pending;
+    const p = Promise.resolve()
+      .then(() => loader(key))
+      .then(
+        (value) => {
+          this._inflight.delete(id);
+          this.set(key, value);
+          return value;
+        },
+        (err) => {
+          this._inflight.delete(id);
+          throw err;
+        },
+      );
+    this._inflight.set(id, p);
+    return p;
+  }
+}
+
+// ---- memoize(fn, { backend: 'disk' }) ---------------------------------------------------------------
+
+// SHA-256 of the function's source with comments and whitespace removed (a space is kept only
+// between two word characters), so editing the function stops old entries from being served and
+// reformatting does not.
+function normalizeSource(src) {
+  let out = '';
+  let i = 0;
+  let pendingSpace = false;
+  const word = (c) => /[A-Za-z0-9_$]/.test(c);
+  while (i < src.length) {
+    const c = src[i];
+    const next = src[i + 1];
+    if (c === '/' && next === '/') {
+      while (i < src.length && src[i] !== '\n') i++;
+      pendingSpace = true;
+      continue;
+    }
+    if (c === '/' && next === '*') {
+      const end = src.indexOf('*/', i + 2);
+      i = end === -1 ? src.length : end + 2;
+      pendingSpace = true;
+      continue;
+    }
+    if (c === '"' || c === "'" || c === '`') {
+      let j = i + 1;
+      while (j < src.length && src[j] !== c) j += src[j] === '\\' ? 2 : 1;
+      if (pendingSpace && out.length && word(out[out.length - 1])) out += ' ';
+      pendingSpace = false;
+      out += src.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (/\s/.test(c)) {
+      pendingSpace = true;
+      i++;
+      continue;
+    }
+    if (pendingSpace && out.length && word(out[out.length - 1]) && word(c)) out += ' ';
+    pendingSpace = false;
+    out += c;
+    i++;
+  }
+  return out;
+}
+
+function sourceHash(fn) {
+  return crypto
+    .createHash('sha256')
+    .update(normalizeSource(Function.prototype.toString.call(fn)))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+function memoizeDisk(fn, opts) {
+  if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
+  const o = diskOptions(opts, ['backend', 'key']);
+  const userKey = options.optionalFunction('key', opts === undefined ? undefined : opts.key);
+  const cache = new DiskCache({
+    path: o.path,
+    maxBytes: o.maxBytes === Infinity ? undefined : o.maxBytes,
+    ttl: o.ttl === 0 ? undefined : o.ttl,
+    codec: o.codec === CODECS.json ? 'json' : 'v8',
+  });
+  const identity = ['twincache.fn/1', 'node', fn.name || '', sourceHash(fn)];
+  const inflight = new Map();
+  const counts = { hits: 0, misses: 0 };
+
+  function keyOf(args) {
+    const parts = userKey === undefined ? args : [userKey(...args)];
+    return [...identity, parts];
+  }
+
+  function memoized(...args) {
+    const key = keyOf(args);
+    // Stored as [isPromise, value]: a hit of a promise-returning function returns a promise.
+    const hit = cache._lookup(key);
+    if (hit !== MISS) {
+      counts.hits++;
+      return hit[0] ? Promise.resolve(hit[1]) : hit[1];
+    }
+    counts.misses++;
+    const id = keyBytes(key).latin1Slice();
+    const pending = inflight.get(id);
+    if (pending !== undefined) return pending;
+    const result = fn.apply(this, args);
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      const p = Promise.resolve(result).then(
+        (value) => {
+          inflight.delete(id);
+          cache.set(key, [true, value]);
+          return value;
+        },
+        (err) => {
+          inflight.delete(id);
+          throw err;
+        },
+      );
+      inflight.set(id, p);
+      return p;
+    }
+    cache.set(key, [false, result]);
+    return result;
+  }
+
+  memoized.cache = cache;
+  memoized.delete = (...args) => cache.delete(keyOf(args));
+  memoized.clear = () => cache.clear();
+  memoized.stats = () => ({ ...cache.stats(), hits: counts.hits, misses: counts.misses });
+  return memoized;
+}
+
+// Test hooks (not API): the wall clock the disk addon reads for expiry, and the memory
+// fallback's clock, moved together.
+const _testing = {
+  useManualClock(startMs) {
+    const { addon } = diskAddon();
+    if (addon !== null) addon.clockSetManual(startMs * 1e6);
+    clockTesting.useManualClock(startMs);
+  },
+  advance(ms) {
+    const { addon } = diskAddon();
+    if (addon !== null) addon.clockAdvance(ms * 1e6);
+    clockTesting.advance(ms);
+  },
+  useRealClock() {
+    const { addon } = diskAddon();
+    if (addon !== null) addon.clockSetReal();
+    clockTesting.useRealClock();
+  },
+  diskAddon,
+  normalizeSource,
+  decodeKey,
+};
+
+module.exports = { DiskCache, memoizeDisk, defaultDirectory, _testing };

@@ -1,0 +1,234 @@
+// disk_addon.cpp: twincache_disk.napi.node, the persistent tier (core/include/twincache/
+// disk_store.hpp) for Node. A second, small addon next to twincache.napi.node: node/lib/disk.js
+// loads it lazily, the first time a DiskCache (or a disk-backed memoize) is made, so a machine
+// without libsqlite3/libzstd/libcrypto loses only the disk tier, never the native memory cache.
+//
+// The API is synchronous, like SQLite itself: each call runs on the calling thread (a get that
+// the memory tier answers costs a few microseconds; one that reads the database, tens).
+// Statuses go back to JavaScript as thrown errors carrying `statusName`; node/lib/disk.js turns
+// them into the package's one kind of error (errors.js makeError). Serialization (JSON, v8) stays
+// in JavaScript: this addon moves bytes.
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "twincache/disk_store.hpp"
+
+namespace {
+
+namespace tc = twincache;
+namespace td = twincache::disk;
+
+constexpr std::uint32_t disk_abi = 1;
+
+std::shared_ptr<tc::clock> module_clock() {
+  static const std::shared_ptr<tc::clock> c = std::make_shared<tc::clock>();
+  return c;
+}
+
+[[noreturn]] void throw_status(Napi::Env env, const tc::status& st) {
+  Napi::Error err = Napi::Error::New(env, st.message());
+  err.Set("statusName", Napi::String::New(env, std::string(tc::status_code_name(st.code()))));
+  throw err;
+}
+
+void check(Napi::Env env, const tc::status& st) {
+  if (!st.ok()) throw_status(env, st);
+}
+
+std::string_view bytes_of(const Napi::Value& v) {
+  if (!v.IsBuffer()) {
+    throw Napi::TypeError::New(v.Env(), "expected a Buffer");
+  }
+  auto b = v.As<Napi::Buffer<char>>();
+  return {b.Data(), b.Length()};
+}
+
+std::optional<tc::time_ns> optional_ns(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (d <= 0) return std::nullopt;
+  return static_cast<tc::time_ns>(d);
+}
+
+Napi::Value u64(Napi::Env env, std::uint64_t v) {
+  return Napi::Number::New(env, static_cast<double>(v));
+}
+
+class DiskStore : public Napi::ObjectWrap<DiskStore> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(
+        env, "DiskStore",
+        {
+            InstanceMethod("get", &DiskStore::get),
+            InstanceMethod("set", &DiskStore::set),
+            InstanceMethod("erase", &DiskStore::erase),
+            InstanceMethod("contains", &DiskStore::contains),
+            InstanceMethod("clear", &DiskStore::clear),
+            InstanceMethod("prune", &DiskStore::prune),
+            InstanceMethod("keys", &DiskStore::keys),
+            InstanceMethod("count", &DiskStore::count),
+            InstanceMethod("stats", &DiskStore::stats),
+            InstanceMethod("info", &DiskStore::info),
+            InstanceMethod("dropL1", &DiskStore::drop_l1),
+            InstanceAccessor("persistent", &DiskStore::persistent, nullptr),
+            InstanceAccessor("path", &DiskStore::path, nullptr),
+            InstanceAccessor("warning", &DiskStore::warning, nullptr),
+        });
+  }
+
+  // new DiskStore(path, maxBytes (0: none), ttlNs (0: none), l1MaxBytes, compressThreshold)
+  explicit DiskStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DiskStore>(info) {
+    Napi::Env env = info.Env();
+    td::options o;
+    o.path = info[0].As<Napi::String>().Utf8Value();
+    const double max_bytes = info[1].As<Napi::Number>().DoubleValue();
+    if (max_bytes > 0) o.max_bytes = static_cast<std::uint64_t>(max_bytes);
+    o.default_ttl = optional_ns(info[2]);
+    o.l1_max_bytes = static_cast<std::uint64_t>(info[3].As<Napi::Number>().DoubleValue());
+    o.compress_threshold = static_cast<std::uint64_t>(info[4].As<Napi::Number>().DoubleValue());
+    o.clock = module_clock();
+    check(env, td::disk_store::open_or_memory(o, store_, warning_));
+  }
+
+ private:
+  // get(key) -> [codec, Buffer] | undefined
+  Napi::Value get(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bool found = false;
+    std::uint32_t codec = 0;
+    std::string value;
+    check(env, store_->get(bytes_of(info[0]), found, codec, value));
+    if (!found) return env.Undefined();
+    auto out = Napi::Array::New(env, 2);
+    out.Set(0u, Napi::Number::New(env, codec));
+    out.Set(1u, Napi::Buffer<char>::Copy(env, value.data(), value.size()));
+    return out;
+  }
+  // set(key, codec, valueBuffer, ttlNs (0 / undefined: the default))
+  Napi::Value set(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto codec = info[1].As<Napi::Number>().Uint32Value();
+    check(env, store_->set(bytes_of(info[0]), codec, bytes_of(info[2]), optional_ns(info[3])));
+    return env.Undefined();
+  }
+  Napi::Value erase(const Napi::CallbackInfo& info) {
+    bool existed = false;
+    check(info.Env(), store_->erase(bytes_of(info[0]), existed));
+    return Napi::Boolean::New(info.Env(), existed);
+  }
+  Napi::Value contains(const Napi::CallbackInfo& info) {
+    bool found = false;
+    check(info.Env(), store_->contains(bytes_of(info[0]), found));
+    return Napi::Boolean::New(info.Env(), found);
+  }
+  Napi::Value clear(const Napi::CallbackInfo& info) {
+    std::uint64_t n = 0;
+    check(info.Env(), store_->clear(n));
+    return u64(info.Env(), n);
+  }
+  Napi::Value prune(const Napi::CallbackInfo& info) {
+    std::uint64_t n = 0;
+    check(info.Env(), store_->prune(n));
+    return u64(info.Env(), n);
+  }
+  Napi::Value keys(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<std::string> ks;
+    check(env, store_->keys(ks));
+    auto out = Napi::Array::New(env, ks.size());
+    for (std::size_t i = 0; i < ks.size(); ++i) {
+      out.Set(static_cast<uint32_t>(i), Napi::Buffer<char>::Copy(env, ks[i].data(), ks[i].size()));
+    }
+    return out;
+  }
+  Napi::Value count(const Napi::CallbackInfo& info) {
+    std::uint64_t n = 0;
+    check(info.Env(), store_->count(n));
+    return u64(info.Env(), n);
+  }
+  Napi::Value stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    td::disk_stats s;
+    check(env, store_->stats(s));
+    auto o = Napi::Object::New(env);
+    o.Set("hits", u64(env, s.hits));
+    o.Set("misses", u64(env, s.misses));
+    o.Set("l1Hits", u64(env, s.l1_hits));
+    o.Set("sets", u64(env, s.sets));
+    o.Set("rejected", u64(env, s.rejected));
+    o.Set("evicted", u64(env, s.evicted));
+    o.Set("expired", u64(env, s.expired));
+    o.Set("deleted", u64(env, s.deleted));
+    o.Set("cleared", u64(env, s.cleared));
+    o.Set("corrupt", u64(env, s.corrupt));
+    o.Set("items", u64(env, s.items));
+    o.Set("bytes", u64(env, s.bytes));
+    return o;
+  }
+  Napi::Value info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    td::directory_info d;
+    check(env, store_->info(d));
+    auto o = Napi::Object::New(env);
+    o.Set("path", Napi::String::New(env, d.path));
+    o.Set("items", u64(env, d.items));
+    o.Set("bytes", u64(env, d.bytes));
+    o.Set("fileBytes", u64(env, d.file_bytes));
+    o.Set("hits", u64(env, d.hits));
+    o.Set("misses", u64(env, d.misses));
+    o.Set("sets", u64(env, d.sets));
+    o.Set("evicted", u64(env, d.evicted));
+    o.Set("expired", u64(env, d.expired));
+    o.Set("corrupt", u64(env, d.corrupt));
+    o.Set("deleted", u64(env, d.deleted));
+    return o;
+  }
+  Napi::Value drop_l1(const Napi::CallbackInfo& info) {
+    store_->drop_l1();
+    return info.Env().Undefined();
+  }
+  Napi::Value persistent(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), store_->persistent());
+  }
+  Napi::Value path(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), store_->path());
+  }
+  Napi::Value warning(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), warning_);
+  }
+
+  std::unique_ptr<td::disk_store> store_;
+  std::string warning_;
+};
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abi", Napi::Number::New(env, disk_abi));
+  exports.Set("DiskStore", DiskStore::define(env));
+  exports.Set("defaultDirectory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return Napi::String::New(info.Env(), td::default_directory());
+              }));
+  // Test hooks: the wall clock (ns) this addon's stores read for expiry.
+  exports.Set("clockSetManual", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                module_clock()->set_manual(
+                    static_cast<tc::time_ns>(info[0].As<Napi::Number>().DoubleValue()));
+              }));
+  exports.Set("clockAdvance", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                module_clock()->advance(
+                    static_cast<tc::time_ns>(info[0].As<Napi::Number>().DoubleValue()));
+              }));
+  exports.Set("clockSetReal", Napi::Function::New(env, [](const Napi::CallbackInfo&) {
+                module_clock()->set_manual(-1);
+              }));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(twincache_disk, init)
