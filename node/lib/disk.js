@@ -165,8 +165,9 @@ function openStore(where, maxBytes, ttlMs) {
   if (addon === null) {
     const warning =
       `twincache: the disk tier's native addon is not available (${why}); ` +
-      `DiskCache at ${dir} caches in memory only`;
-    warnOnce(dir, warning);
+      'DiskCache caches in memory only';
+    warnOnce('', warning); // once per process
+
     return new MemoryStore(dir, maxBytes === Infinity ? 0 : maxBytes, ttlMs, warning);
   }
   const store = call(
