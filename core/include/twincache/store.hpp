@@ -99,9 +99,8 @@ class store final : public cleanable {
   static status validate(const store_options& o) { return ::twincache::validate(o); }
 
   // Throws std::invalid_argument with validate()'s message for bad options.
-  explicit store(store_options o = {}) : clock_(o.clock ? o.clock : clock::real()),
-                                         budget_(o.limits),
-                                         policy_(o.policy) {
+  explicit store(store_options o = {})
+      : clock_(o.clock ? o.clock : clock::real()), policy_(o.policy), budget_(o.limits) {
     if (status st = validate(o); !st.ok()) throw std::invalid_argument(st.message());
     const unsigned n = shard_count_for(o);
     shard_mask_ = n - 1;
@@ -110,7 +109,6 @@ class store final : public cleanable {
       shards_.push_back(
           std::make_unique<shard>(o.limits, o.policy, clock_, o.default_ttl, &budget_, n));
     }
-    has_default_ttl_ = o.default_ttl.has_value();
     cleaner::instance().add(this);
   }
 
@@ -580,14 +578,14 @@ class store final : public cleanable {
     if (released_count_.load(std::memory_order_relaxed) != 0) drain_released();
   }
 
+  // Read by every call: kept apart from the lines that writers change.
   std::shared_ptr<::twincache::clock> clock_;
-  budget budget_;  // shared by every shard's table
   policy_kind policy_;
-  bool has_default_ttl_ = false;
   std::uint64_t shard_mask_ = 0;
   std::vector<std::unique_ptr<shard>> shards_;
-  detail::spin_lock release_lock_;  // guards released_
-  std::vector<V> released_;         // values the cleaner reclaimed, destroyed by the owner
+  alignas(64) budget budget_;  // shared by every shard's table; written by every insert/removal
+  alignas(64) detail::spin_lock release_lock_;  // guards released_
+  std::vector<V> released_;                     // values the cleaner reclaimed, for the owner
   std::atomic<std::uint64_t> released_count_{0};
 };
 
