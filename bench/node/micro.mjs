@@ -139,6 +139,25 @@ if (want('cache')) {
   await record('Cache.set (update)', sets);
 }
 
+// ---- ByteCache get (hit): every call crosses into C++ and copies the value out -------------
+if (want('bytes')) {
+  const keys = Array.from({ length: N }, (_, i) => 'key:' + i);
+  const value = 'v'.repeat(100);
+  const b = new twincache.ByteCache({ max: 10_000 });
+  const c = new Cache({ max: 10_000 });
+  const lru = new LRUCache({ max: 10_000 });
+  const loops = {};
+  for (const [name, x] of [
+    ['twincache ByteCache', b],
+    ['twincache Cache', c],
+    ['lru-cache', lru],
+  ]) {
+    for (const k of keys) x.set(k, value);
+    loops[name] = makeLoop(x, keys, `f.get(k[i & ${MASK}])`);
+  }
+  await record('ByteCache.get (hit, 100-byte string)', loops);
+}
+
 // ---- async memoize hit -------------------------------------------------------------------------
 if (want('async')) {
   const fn = async (x) => x * 2;

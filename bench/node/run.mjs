@@ -23,7 +23,7 @@ function child(script, args, env) {
 
 // One process per case and mode: libraries used by several cases (lru-cache) would otherwise
 // see several configurations and run with polymorphic inline caches.
-const CASES = ['memo1', 'memo3', 'memoObj', 'cache', 'async'];
+const CASES = ['memo1', 'memo3', 'memoObj', 'cache', 'bytes', 'async'];
 function micro(pureMode) {
   const merged = { results: {} };
   for (const only of CASES) {

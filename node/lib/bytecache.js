@@ -2,7 +2,7 @@
 // bytecache.js: ByteCache, the byte mode. Keys are strings; values are strings or binary data
 // (Buffer / Uint8Array, returned as a fresh Buffer). In native mode keys and values live in the
 // C++ core (addon ByteStore), outside the V8 heap: a million entries are one small JavaScript
-// object to the garbage collector. Every call crosses into C++ (~0.1-0.3 us), so ByteCache is for
+// object to the garbage collector. Every call crosses into C++ (a few hundred ns), so ByteCache is for
 // big caches; Cache stays the fast path for hot, small ones. TTLs are kept by the core's clock.
 // In pure mode the same API runs on the JavaScript Cache (values then live in the V8 heap).
 const { Buffer } = require('node:buffer');

@@ -297,11 +297,24 @@ class SlotEngine : public Napi::ObjectWrap<SlotEngine> {
 
 // ---- 3. ByteStore: byte mode, keys and values outside the V8 heap ---------------------------
 
+enum class value_kind : std::uint8_t {
+  ascii,   // a string of ASCII only: returned with napi_create_string_latin1 (a plain copy)
+  utf8,    // any other string
+  binary,  // bytes, returned as a Buffer
+};
+
 struct byte_entry {
   std::string key;
   std::string value;
-  bool is_string = true;  // else bytes (returned as a Buffer)
+  value_kind kind = value_kind::ascii;
 };
+
+bool is_ascii(const std::string& s) noexcept {
+  for (unsigned char c : s) {
+    if (c >= 0x80) return false;
+  }
+  return true;
+}
 
 class ByteStore : public Napi::ObjectWrap<ByteStore> {
  public:
@@ -333,13 +346,18 @@ class ByteStore : public Napi::ObjectWrap<ByteStore> {
   using table_t = twincache::basic_entry_table<byte_entry>;
 
   // Reads a string key into the reused buffer (no allocation once warm).
-  const std::string& key_arg(const Napi::Value& v) {
+  // Hot path: one N-API call for keys under 256 bytes (a second one only for longer keys).
+  std::string_view key_arg(const Napi::Value& v) {
     napi_env env = v.Env();
     std::size_t len = 0;
-    napi_get_value_string_utf8(env, v, nullptr, 0, &len);
-    key_.resize(len);
-    napi_get_value_string_utf8(env, v, key_.data(), len + 1, &len);
-    return key_;
+    if (key_.size() < 256) key_.resize(256);
+    napi_get_value_string_utf8(env, v, key_.data(), key_.size(), &len);
+    if (len + 1 >= key_.size()) {  // may have been cut: ask for the length, then copy it all
+      napi_get_value_string_utf8(env, v, nullptr, 0, &len);
+      key_.resize(len + 1);
+      napi_get_value_string_utf8(env, v, key_.data(), len + 1, &len);
+    }
+    return std::string_view(key_.data(), len);
   }
 
   auto remover() {
@@ -351,21 +369,32 @@ class ByteStore : public Napi::ObjectWrap<ByteStore> {
   }
 
   // The live slot of `key`, or no_slot (an expired entry is reclaimed and counted as a miss).
-  std::uint32_t find(const std::string& key, bool count) {
+  std::uint32_t find(std::string_view key, bool count) {
     const std::uint32_t slot = index_.find(
         twincache::hash64(key), [&](std::uint32_t s) { return table_->at(s).payload.key == key; });
     if (slot == twincache::detail::flat_index::npos) {
       if (count) table_->record_miss();
       return twincache::no_slot;
     }
-    if (count) return table_->lookup(slot, table_->now(), remover()) ? slot : twincache::no_slot;
-    if (table_->is_live(slot, table_->now())) return slot;
+    // No entry has an expiry: no clock read (0 is before every expiry, `never` included).
+    const twincache::time_ns now = table_->ttl_items() == 0 ? 0 : table_->now();
+    if (count) return table_->lookup(slot, now, remover()) ? slot : twincache::no_slot;
+    if (table_->is_live(slot, now)) return slot;
     table_->remove(slot, twincache::removal_reason::expired, remover());
     return twincache::no_slot;
   }
 
   Napi::Value value_of(Napi::Env env, const byte_entry& e) {
-    if (e.is_string) return Napi::String::New(env, e.value.data(), e.value.size());
+    napi_value out = nullptr;
+    switch (e.kind) {
+      case value_kind::ascii:
+        napi_create_string_latin1(env, e.value.data(), e.value.size(), &out);
+        return Napi::Value(env, out);
+      case value_kind::utf8:
+        return Napi::String::New(env, e.value.data(), e.value.size());
+      case value_kind::binary:
+        break;
+    }
     return Napi::Buffer<char>::Copy(env, e.value.data(), e.value.size());
   }
 
@@ -382,14 +411,15 @@ class ByteStore : public Napi::ObjectWrap<ByteStore> {
   // set(key, value: string | Uint8Array, ttlMs (0: the default)) -> null or [code, message]
   Napi::Value js_set(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::string key = key_arg(info[0]);
+    std::string key(key_arg(info[0]));
     byte_entry e;
     if (info[1].IsString()) {
       e.value = info[1].As<Napi::String>().Utf8Value();
+      e.kind = is_ascii(e.value) ? value_kind::ascii : value_kind::utf8;
     } else {
       auto bytes = info[1].As<Napi::Uint8Array>();
       e.value.assign(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
-      e.is_string = false;
+      e.kind = value_kind::binary;
     }
     const std::optional<twincache::time_ns> ttl = ttl_arg(info[2]);
     const std::uint32_t existing = find(key, false);
@@ -397,7 +427,7 @@ class ByteStore : public Napi::ObjectWrap<ByteStore> {
       status st = table_->update(existing, key.size(), e.value.size(), ttl, remover());
       if (st.ok()) {
         table_->at(existing).payload.value = std::move(e.value);
-        table_->at(existing).payload.is_string = e.is_string;
+        table_->at(existing).payload.kind = e.kind;
       }
       return status_value(env, st);
     }
