@@ -71,7 +71,7 @@ status validate(const limits& l) {
   return {};
 }
 
-policy_kind default_policy() noexcept { return policy_kind::lru; }
+policy_kind default_policy() noexcept { return policy_kind::tinylfu; }
 
 status parse_policy(std::string_view name, std::string_view value, policy_kind& out) {
   if (value.empty()) {

@@ -13,14 +13,14 @@
 //     by flooding the sketch with colliding hashes.
 //   * frequency sketch: a 4-bit count-min sketch, 4 counters per key inside one 64-byte block
 //     (one cache line per increment), halved every 10 x entries additions so old popularity ages.
-//   * adaptation, two signals on one knob (the window's share of the capacity):
-//       - ghosts (fast): a small direct-mapped table remembers recently evicted keys and why they
-//         left (rejected from the window, or evicted from main). A miss on a very young ghost
-//         moves the window's edge a few entries towards the region that would have kept it, so
-//         recency-heavy traces grow the window within a few hundred misses.
-//       - hill climbing (slow, after the Middleware 2018 paper): every 10 x entries requests the
-//         climber compares the hit ratio with the previous sample's, keeps moving the window in
-//         the direction that helped and reverses (halving its step) when the ratio fell.
+//   * adaptation (ghost steering): the window's share of the capacity moves to where the hit
+//     density at the regions' edges is higher. A direct-mapped table remembers recently evicted
+//     keys (fingerprint, why they left: rejected from the window or evicted from main, and when,
+//     counted in evictions of that kind). A miss on a ghost at most 3% x entries evictions old
+//     is a hit that a slightly larger window (or main) would have made: the window's edge moves
+//     one entry that way. Recency-heavy traces grow the window within a few hundred misses;
+//     loops, scans and frequency-skewed traces keep it small. A Caffeine-style hill climber on
+//     the sampled hit ratio is built in but off by default (it gained nothing on top).
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
 // store's read buffer) is one sketch increment plus one list move and never allocates.
 // Constants and the experiments behind them: docs/hit-ratio.md.
@@ -118,18 +118,21 @@ class frequency_sketch {
 struct tinylfu_config {
   double initial_window = 0.01;    // window share of the capacity at start
   double protected_share = 0.80;   // protected share of main
-  // Ghost steering (fast): a miss on a key evicted at most reach x entries evictions ago moves
-  // the window's edge by delta entries, towards the region that would have kept it.
+  // Ghost steering: a miss on a key evicted at most reach x entries evictions (of its kind) ago
+  // moves the window's edge by delta entries towards the region that would have kept it. The
+  // table holds table x entries fingerprints (8 bytes each).
   bool ghosts = true;
   double ghost_reach = 0.03;
-  double ghost_delta = 4.0;
-  // Hill climbing (slow, corrects the ghosts' bias): every sample_factor x entries requests the
-  // window moves by step in the direction that last raised the hit ratio.
-  bool adaptive = true;
+  double ghost_delta = 1.0;
+  double ghost_table = 1.0;
+  // Hill climbing (Middleware 2018 style; off: on top of the ghosts it gained nothing, see
+  // docs/hit-ratio.md): every sample_factor x entries requests the window moves by step in the
+  // direction that last raised the hit ratio; a fall reverses and halves the step.
+  bool climber = false;
   double sample_factor = 10.0;
   double initial_step = 0.0625;    // share of capacity
   double min_step = 0.005;         // steps never shrink below this share of capacity
-  double step_shrink = 0.5;        // the ratio fell: reverse, next step x this
+  double step_shrink = 0.5;
   double tolerance = 0.005;        // hit-ratio changes within +-tolerance are noise...
   double flat_decay = 0.98;        // ...the window stays, next step x this
   unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
@@ -139,8 +142,8 @@ struct tinylfu_config {
   static tinylfu_config fixed_window(double share) {
     tinylfu_config c;
     c.initial_window = share;
-    c.adaptive = false;
     c.ghosts = false;
+    c.climber = false;
     return c;
   }
 };
@@ -363,7 +366,7 @@ class tinylfu_policy {
     const std::uint64_t age = (evictions_[kind] - g) & 0x7FFFFFFFu;
     g = 0;
     const double e = double(estimated_entries_);
-    if (double(age) > cfg_.ghost_reach * e) return;
+    if (double(age) > std::max(1.0, cfg_.ghost_reach * e)) return;
     const double d = cfg_.ghost_delta / e;
     window_share_ = std::clamp(window_share_ + (kind == 0 ? d : -d), 0.0, 1.0);
     apply_window_share();
@@ -381,7 +384,7 @@ class tinylfu_policy {
   void climb() noexcept {
     const double hit_ratio = double(hits_) / double(hits_ + misses_);
     hits_ = misses_ = 0;
-    if (!cfg_.adaptive || capacity_ == 0) return;
+    if (!cfg_.climber || capacity_ == 0) return;
     if (size_ < estimated_entries_ / 2 && !warm_) return;  // still filling: nothing to learn
     if (!warm_) {
       warm_ = true;
@@ -422,7 +425,7 @@ class tinylfu_policy {
     estimated_entries_ = std::max<std::uint64_t>(1, std::min(capacity_, slots_));
     sketch_.ensure_capacity(estimated_entries_);
     if (cfg_.ghosts) {
-      const std::uint64_t g = std::bit_ceil(std::max<std::uint64_t>(64, 2 * estimated_entries_));
+      const std::uint64_t g = std::bit_ceil(std::max<std::uint64_t>(64, static_cast<std::uint64_t>(cfg_.ghost_table * double(estimated_entries_))));
       if (g > ghosts_.size()) {
         ghosts_.assign(g, 0);
         ghost_mask_ = g - 1;
