@@ -93,6 +93,12 @@ const TUPLE = -1;
 const ARRAYS = 0;
 const OBJECTS = 1;
 
+// A container's member as a trie key: as trieArg, but symbols go to the encoder (which refuses
+// them, as it refuses them inside containers everywhere).
+function memberArg(a) {
+  return typeof a === 'symbol' ? NOT_PRIMITIVE : trieArg(a);
+}
+
 // The argument as a trie key: BigInts in the safe range as the equal number (one key, as in the
 // shared encoding); NOT_PRIMITIVE for objects, functions and big BigInts.
 function trieArg(a) {
@@ -175,7 +181,7 @@ function memoizeImpl(fn, o) {
       const n = o.length;
       scratch[0] = n;
       for (let i = 0; i < n; i++) {
-        const a = trieArg(o[i]);
+        const a = memberArg(o[i]);
         if (a === NOT_PRIMITIVE) return NOT_PRIMITIVE;
         scratch[i + 1] = a;
       }
@@ -206,7 +212,7 @@ function memoizeImpl(fn, o) {
     }
     scratch[0] = n;
     for (let i = 0; i < n; i++) {
-      const v = trieArg(map === null ? o[names[i]] : map.get(names[i]));
+      const v = memberArg(map === null ? o[names[i]] : map.get(names[i]));
       if (v === NOT_PRIMITIVE) return NOT_PRIMITIVE;
       scratch[2 * i + 1] = names[i];
       scratch[2 * i + 2] = v;

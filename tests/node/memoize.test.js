@@ -339,3 +339,20 @@ test('a re-entrant call with another kind of key does not confuse the outer call
   assert.equal(calls, 2);
   assert.equal(m.stats().items, 2);
 });
+
+test('arguments that cannot be keyed by content throw TypeError and cache nothing', (t) => {
+  if (keysMissing) return t.skip(keysMissing);
+  let calls = 0;
+  const m = memoize(() => ++calls);
+  for (const bad of [() => 1, new (class A {})(), [Symbol('s')], { s: Symbol('s') }]) {
+    assert.throws(() => m(bad), { name: 'TypeError', code: 'ERR_TWINCACHE_INVALID_ARGUMENT' });
+  }
+  assert.equal(calls, 0);
+  assert.equal(m.stats().items, 0);
+  const sym = Symbol('id'); // a symbol argument itself keys by identity
+  m(sym);
+  m(sym);
+  m(sym, 1);
+  m(sym, 1);
+  assert.equal(calls, 2);
+});
