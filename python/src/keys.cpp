@@ -90,8 +90,14 @@ class encoder {
     if (magnitude == nullptr) return -1;
     const std::size_t bits = _PyLong_NumBits(magnitude);
     std::vector<std::uint8_t> be((bits + 7) / 8);
+#if PY_VERSION_HEX >= 0x030D0000
+    const int rc = _PyLong_AsByteArray(reinterpret_cast<PyLongObject*>(magnitude), be.data(),
+                                       be.size(), /*little_endian=*/0, /*is_signed=*/0,
+                                       /*with_exceptions=*/1);
+#else
     const int rc = _PyLong_AsByteArray(reinterpret_cast<PyLongObject*>(magnitude), be.data(),
                                        be.size(), /*little_endian=*/0, /*is_signed=*/0);
+#endif
     Py_DECREF(magnitude);
     if (rc < 0) return -1;
     b_.add_big_int(overflow < 0, be);
