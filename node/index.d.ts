@@ -106,7 +106,53 @@ export class ByteCache implements Iterable<[string, string | Buffer]> {
   ): Promise<string | Buffer>;
 }
 
+export interface DiskCacheOptions {
+  /** The cache directory; default: $TWINCACHE_DIR, else the user cache directory. */
+  path?: string;
+  maxBytes?: number;
+  ttl?: number;
+  /** 'json' (readable by Python with codec="json") or 'v8' (v8.serialize; Node only). */
+  codec?: 'json' | 'v8';
+}
+
+/** The persistent tier (docs/persistence.md): the Cache API over a SQLite cache directory shared
+ * by processes and languages. Synchronous. Memory-only, with one warning, where the disk addon
+ * or the directory cannot be used (`persistent` is then false). */
+export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
+  constructor(options?: DiskCacheOptions);
+  readonly path: string;
+  readonly persistent: boolean;
+  get(key: K): V | undefined;
+  set(key: K, value: V, options?: SetOptions): this;
+  has(key: K): boolean;
+  delete(key: K): boolean;
+  clear(): void;
+  prune(): number;
+  readonly size: number;
+  keys(): IterableIterator<K>;
+  entries(): IterableIterator<[K, V]>;
+  [Symbol.iterator](): IterableIterator<[K, V]>;
+  stats(): {
+    hits: number;
+    misses: number;
+    l1Hits: number;
+    sets: number;
+    rejected: number;
+    evictions: number;
+    expirations: number;
+    deleted: number;
+    cleared: number;
+    corrupt: number;
+    items: number;
+    bytes: number;
+  };
+  info(): unknown;
+  fetch(key: K, loader: (key: K) => V | PromiseLike<V>): Promise<V>;
+}
+
 export interface MemoizeOptions<A extends unknown[]> {
+  /** 'memory' (default) or 'disk' (see DiskMemoizeOptions). */
+  backend?: 'memory';
   max?: number;
   /** Time to live of a result in milliseconds (> 0). */
   ttl?: number;
@@ -123,9 +169,14 @@ export type Memoized<F extends (...args: any[]) => any> = F & {
   stats(): Stats;
 };
 
+export interface DiskMemoizeOptions<A extends unknown[]> extends DiskCacheOptions {
+  backend: 'disk';
+  key?: (...args: A) => unknown;
+}
+
 export function memoize<F extends (...args: any[]) => any>(
   fn: F,
-  options?: MemoizeOptions<Parameters<F>>,
+  options?: MemoizeOptions<Parameters<F>> | DiskMemoizeOptions<Parameters<F>>,
 ): Memoized<F>;
 
 /** True when the C++ core (the prebuilt addon) is in use, false in pure JavaScript. */
@@ -142,6 +193,7 @@ declare const twincache: {
   memoize: typeof memoize;
   Cache: typeof Cache;
   ByteCache: typeof ByteCache;
+  DiskCache: typeof DiskCache;
   native: boolean;
   _testing: typeof _testing;
 };

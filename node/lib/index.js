@@ -21,10 +21,14 @@ if (addon !== null) {
   ByteCache = makeByteCache(makePureByteStore(PureCache));
 }
 
+// The persistent tier (docs/persistence.md): its addon loads lazily, on the first DiskCache.
+const { DiskCache } = require('./disk');
+
 module.exports = {
   memoize: memo.memoize,
   Cache,
   ByteCache,
+  DiskCache,
   native: addon !== null,
   // Private: an injected clock for tests (useManualClock, advance, useRealClock). Not API.
   _testing: testing,

@@ -26,7 +26,7 @@ function useCacheClass(C) {
 }
 const { clock } = require('./clock');
 const { memoizeOptions } = require('./options');
-const { typeError } = require('./errors');
+const { makeError, typeError } = require('./errors');
 
 let encodeKeyString = null;
 // `args`: an array of the call's arguments.
@@ -418,8 +418,20 @@ function memoizeImpl(fn, o) {
   return memoized;
 }
 
+// memoize(fn, { backend: 'disk', path, ... }) is the persistent tier's (disk.js memoizeDisk);
+// backend 'memory' (the default) is this file's.
 function memoize(fn, options) {
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
+  if (options !== null && typeof options === 'object' && options.backend !== undefined) {
+    const backend = options.backend;
+    if (typeof backend !== 'string') throw typeError('backend', 'a string', backend);
+    if (backend === 'disk') return require('./disk').memoizeDisk(fn, options);
+    if (backend !== 'memory') {
+      throw makeError('out_of_range', `backend must be one of 'memory', 'disk' (got '${backend}')`);
+    }
+    const { backend: _memory, ...rest } = options;
+    options = rest;
+  }
   return memoizeImpl(fn, memoizeOptions(options));
 }
 

@@ -115,3 +115,23 @@ test('the pure-JS number format matches the core (native run)', (t) => {
     assert.equal(formatDouble(v), core, `for ${v}`);
   }
 });
+
+test("memoize's backend option: 'memory' (default) or 'disk'", () => {
+  const m = memoize((x) => x + 1, { backend: 'memory', max: 2 });
+  assert.equal(m(1), 2);
+  assert.equal(m.stats().misses, 1);
+  assert.throws(() => memoize(() => 0, { backend: 'redis' }), {
+    name: 'RangeError',
+    code: RANGE,
+    message: "backend must be one of 'memory', 'disk' (got 'redis')",
+  });
+  assert.throws(() => memoize(() => 0, { backend: 1 }), {
+    name: 'TypeError',
+    code: TYPE,
+    message: 'backend must be a string (got number 1)',
+  });
+  assert.throws(() => memoize(() => 0, { backend: 'memory', path: '/tmp/x' }), {
+    name: 'TypeError',
+    message: "options must only name max, ttl, maxBytes, key, policy (got 'path')",
+  });
+});

@@ -1,6 +1,6 @@
 // Compiled (never run) by scripts/test-node: the hand-written node/index.d.ts must describe the
 // API as the docs show it, resolved through the package's "exports" like a user's import.
-import twincache, { memoize, Cache, ByteCache, native, type Stats } from 'twincache';
+import twincache, { memoize, Cache, ByteCache, DiskCache, native, type Stats } from 'twincache';
 
 const area = memoize((w: number, h: number) => w * h, {
   max: 100,
@@ -27,6 +27,14 @@ const pruned: number = c.prune();
 const b = new ByteCache({ maxBytes: 1000, ttl: 10 });
 b.set('k', Buffer.from('x')).set('s', 'text');
 const bv: string | Buffer | undefined = b.get('k');
+
+const d = new DiskCache<string, { n: number }>({ path: '/tmp/x', codec: 'json', ttl: 1000 });
+d.set('a', { n: 1 });
+const dv: { n: number } | undefined = d.get('a');
+const persistent: boolean = d.persistent;
+const onDisk = memoize((x: number) => x * 2, { backend: 'disk', path: '/tmp/x' });
+const twice: number = onDisk(2);
+console.log(dv, persistent, twice);
 
 const isNative: boolean = native && twincache.native;
 console.log(a, removed, s.hits + s.evictions, size, user, v, keys, loaded, pruned, bv, isNative);
