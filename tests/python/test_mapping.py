@@ -119,3 +119,41 @@ def test_lru_policy_order() -> None:
     c.get("a")
     c["d"] = "d"
     assert sorted(c) == ["a", "c", "d"]
+
+
+def test_every_counter_after_a_scripted_sequence(clock: ManualClock) -> None:
+    """The same operations give the same counters in both implementations (they are the core's
+    counters in native mode, the pure mirror's otherwise)."""
+    c = twincache.Cache(maxsize=3, ttl=10, max_bytes=100_000, policy="lru")
+    c["a"] = b"1"  # insert
+    c["b"] = b"2"  # insert
+    c["a"] = b"11"  # update
+    c.get("a")  # hit
+    c.get("zz")  # miss
+    c.set("short", b"s", ttl=1)  # insert
+    c["c"] = b"3"  # insert, evicts b (items)
+    with pytest.raises(ValueError):
+        c["big"] = bytes(200_000)  # rejected
+    clock.advance(1)
+    c.get("short")  # expired: miss + expiration
+    del c["c"]  # deleted
+    c.clear()  # cleared: a
+    s = c.stats()
+    overhead_free = {k: v for k, v in s.items() if k != "bytes"}
+    assert overhead_free == {
+        "hits": 1,
+        "misses": 2,
+        "inserts": 4,
+        "updates": 1,
+        "rejected": 1,
+        "evictions": 1,
+        "evicted_items": 1,
+        "evicted_bytes": 0,
+        "expirations": 1,
+        "deleted": 1,
+        "cleared": 1,
+        "items": 0,
+    }
+    assert s["bytes"] == 0
+    c["x"] = b"xyz"
+    assert c.stats()["bytes"] == twincache.weigh("x") + twincache.weigh(b"xyz") + 64
