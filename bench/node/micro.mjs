@@ -47,6 +47,7 @@ if (want('memo1')) {
   const fn = (x) => x * 2;
   const cases = {
     twincache: memoize(fn, { max: 10_000 }),
+    "twincache, policy 'lru'": memoize(fn, { max: 10_000, policy: 'lru' }),
     'hand memo over lru-cache': (() => {
       const lru = new LRUCache({ max: 10_000 });
       return (x) => {
@@ -123,6 +124,7 @@ if (want('cache')) {
   const keys = Array.from({ length: N }, (_, i) => 'key:' + i);
   const caches = {
     twincache: new Cache({ max: 10_000 }),
+    "twincache, policy 'lru'": new Cache({ max: 10_000, policy: 'lru' }),
     'lru-cache': new LRUCache({ max: 10_000 }),
     'lru.min': createLRU({ max: 10_000 }),
     mnemonist: new MnemonistLRU(10_000),

@@ -22,11 +22,16 @@ function makeNativeCache(addon, PureCache) {
       this._ringN = 0;
       this._out = new Uint32Array(OUT + 1);
       this._engine = new addon.SlotEngine(max, maxBytes, policy, this._ring, this._out);
+      this._lossy = policy !== 'lru';
     }
 
-    // Hot path: one store into the ring (and a replay every RING hits).
+    // Hot path: one store into the ring. Under 'lru' a full ring is replayed at once (every
+    // access counts for exact LRU); under the frequency-based policies the ring is lossy, like
+    // Caffeine's read buffer: once full, further hits are not recorded until the next insert,
+    // update or removal replays it, so a hit never crosses into C++.
     _touch(s) {
       if (this._ringN === RING) {
+        if (this._lossy) return;
         this._engine.drain(RING);
         this._ringN = 0;
       }

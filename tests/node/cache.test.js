@@ -283,3 +283,25 @@ test('one big entry may evict hundreds of small ones, all accounted for', () => 
   for (const [k, v] of c.entries()) sum += (typeof k === 'string' ? k.length : 8) + v.length + 64;
   assert.equal(sum, s.bytes);
 });
+
+test('long runs of hits between writes (a full access ring) keep every policy correct', () => {
+  for (const policy of ['lru', 'tinylfu', undefined]) {
+    const c = new Cache({ max: 50, policy });
+    for (let i = 0; i < 50; i++) c.set(i, i);
+    // 5000 hits, more than the access ring holds; the last 50 touch 49, 48, ..., 0.
+    for (let r = 0; r < 5000; r++) assert.equal(c.get(49 - (r % 50)), 49 - (r % 50));
+    for (let i = 50; i < 60; i++) c.set(i, i);
+    assert.equal(c.size, 50);
+    const s = c.stats();
+    assert.equal(s.hits, 5000);
+    assert.equal(s.evictions, 10);
+    for (const [k, v] of c.entries()) assert.equal(k, v);
+    if (policy === 'lru') {
+      // Exact LRU saw every hit: 49..40 were the least recently used (insertion order would
+      // have evicted 0..9 instead).
+      const left = new Set(c.keys());
+      for (let k = 40; k < 50; k++) assert.equal(left.has(k), false, `${k} evicted`);
+      for (let k = 0; k < 10; k++) assert.equal(left.has(k), true, `${k} kept`);
+    }
+  }
+});
