@@ -1,9 +1,13 @@
-// cache.cpp: twincache._native.CacheBase, the storage behind twincache.Cache. Its item access
-// (c[k], c[k] = v, k in c, c.get) is written against the CPython API because it is the hot path
-// of the mapping; twincache._api.Cache subclasses it and adds the MutableMapping surface.
+// cache.cpp: twincache.Cache in native mode, a type written against the CPython API because its
+// item access (c[k], c[k] = v, k in c, c.get) is the mapping's hot path: as a C type of its own
+// (not a Python subclass of one) a method call like c.get(k) costs ~15 ns less. It is a heap type
+// so that twincache._api can attach the MutableMapping mixin methods (keys, items, values,
+// update, setdefault, popitem, __eq__) and register it as a MutableMapping; option checks go
+// through a Python hook (twincache._api._cache_options) so that they have one home.
 #include <optional>
 
 #include "objects.hpp"
+#include "structmember.h"
 #include "table.hpp"
 
 namespace twincache::python {
@@ -16,9 +20,11 @@ namespace {
 struct cache_object {
   PyObject_HEAD
   py_table* table;
+  PyObject* parameters;  // what the cache was built with (for repr)
+  PyObject* weakreflist;
 };
 
-PyTypeObject cache_type_object{PyVarObject_HEAD_INIT(nullptr, 0)};
+PyTypeObject* cache_type_object = nullptr;
 
 py_table* table_of(PyObject* o) {
   py_table* t = reinterpret_cast<cache_object*>(o)->table;
@@ -26,40 +32,67 @@ py_table* table_of(PyObject* o) {
   return t;
 }
 
+// Cache(maxsize=None, ttl=None, max_bytes=None, policy=None)
 int cache_init(PyObject* o, PyObject* args, PyObject* kwargs) {
-  static const char* names[] = {"max_items", "max_bytes", "ttl_ns", "policy", "weigh", nullptr};
-  PyObject *max_items, *max_bytes, *ttl_ns, *policy, *weigh;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOUO", const_cast<char**>(names), &max_items,
-                                   &max_bytes, &ttl_ns, &policy, &weigh)) {
+  static const char* names[] = {"maxsize", "ttl", "max_bytes", "policy", nullptr};
+  PyObject *maxsize = Py_None, *ttl = Py_None, *max_bytes = Py_None, *policy = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOO:Cache", const_cast<char**>(names),
+                                   &maxsize, &ttl, &max_bytes, &policy)) {
+    return -1;
+  }
+  if (shared.cache_options == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "twincache: import twincache, not twincache._native");
+    return -1;
+  }
+  // (max_items, max_bytes, ttl_ns, policy, weigh, parameters), checked by twincache._options.
+  PyObject* opts = PyObject_CallFunctionObjArgs(shared.cache_options, maxsize, ttl, max_bytes,
+                                                policy, nullptr);
+  if (opts == nullptr) return -1;
+  if (!PyTuple_Check(opts) || PyTuple_GET_SIZE(opts) != 6) {
+    Py_DECREF(opts);
+    PyErr_SetString(PyExc_RuntimeError, "twincache: bad cache options hook");
     return -1;
   }
   bool no_cache = false;
-  py_table* table = new_table(max_items, max_bytes, ttl_ns, policy, weigh, no_cache);
-  if (table == nullptr) return -1;
+  py_table* table =
+      new_table(PyTuple_GET_ITEM(opts, 0), PyTuple_GET_ITEM(opts, 1), PyTuple_GET_ITEM(opts, 2),
+                PyTuple_GET_ITEM(opts, 3), PyTuple_GET_ITEM(opts, 4), no_cache);
+  if (table == nullptr) {
+    Py_DECREF(opts);
+    return -1;
+  }
   auto* self = reinterpret_cast<cache_object*>(o);
   delete self->table;
   self->table = table;
+  Py_XSETREF(self->parameters, Py_NewRef(PyTuple_GET_ITEM(opts, 5)));
+  Py_DECREF(opts);
   return 0;
 }
 
 int cache_traverse(PyObject* o, visitproc visit, void* arg) {
-  py_table* t = reinterpret_cast<cache_object*>(o)->table;
-  return t ? t->traverse(visit, arg) : 0;
+  auto* self = reinterpret_cast<cache_object*>(o);
+  Py_VISIT(Py_TYPE(o));  // a heap type's instances own a reference to it
+  Py_VISIT(self->parameters);
+  return self->table ? self->table->traverse(visit, arg) : 0;
 }
 
 int cache_clear_gc(PyObject* o) {
-  py_table* t = reinterpret_cast<cache_object*>(o)->table;
-  if (t) t->clear();
+  auto* self = reinterpret_cast<cache_object*>(o);
+  Py_CLEAR(self->parameters);
+  if (self->table) self->table->clear();
   return 0;
 }
 
 void cache_dealloc(PyObject* o) {
   PyObject_GC_UnTrack(o);
   auto* self = reinterpret_cast<cache_object*>(o);
+  if (self->weakreflist != nullptr) PyObject_ClearWeakRefs(o);
+  Py_CLEAR(self->parameters);
   delete self->table;
   self->table = nullptr;
   PyTypeObject* type = Py_TYPE(o);
-  type->tp_free(o);  // a Python subclass's type reference is dropped by its subtype_dealloc
+  type->tp_free(o);
+  Py_DECREF(type);
 }
 
 // Hot path: c[key].
@@ -73,6 +106,11 @@ PyObject* cache_subscript(PyObject* o, PyObject* key) {
   return nullptr;
 }
 
+PyObject* refuse(py_table* t) {
+  PyErr_SetString(PyExc_ValueError, t->last_error().c_str());
+  return nullptr;
+}
+
 // c[key] = value, del c[key].
 int cache_ass_subscript(PyObject* o, PyObject* key, PyObject* value) {
   py_table* t = table_of(o);
@@ -83,7 +121,7 @@ int cache_ass_subscript(PyObject* o, PyObject* key, PyObject* value) {
     return rc > 0 ? 0 : -1;
   }
   const int rc = t->store(key, value, std::nullopt, true);
-  if (rc == 0) PyErr_SetString(PyExc_ValueError, t->last_error().c_str());
+  if (rc == 0) refuse(t);
   return rc > 0 ? 0 : -1;
 }
 
@@ -105,6 +143,16 @@ Py_ssize_t cache_length(PyObject* o) {
   return t->size();
 }
 
+PyObject* cache_iter(PyObject* o) {
+  py_table* t = table_of(o);
+  if (t == nullptr) return nullptr;
+  PyObject* keys = t->live_keys();  // a snapshot: the cache may change while it is iterated
+  if (keys == nullptr) return nullptr;
+  PyObject* it = PyObject_GetIter(keys);
+  Py_DECREF(keys);
+  return it;
+}
+
 // Hot path: c.get(key, default=None).
 PyObject* cache_get(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs < 1 || nargs > 2) {
@@ -120,44 +168,50 @@ PyObject* cache_get(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
   return Py_NewRef(nargs == 2 ? args[1] : Py_None);
 }
 
-// _set(key, value, ttl_ns) -> bool (False: refused for its size; _refuse raises why).
-PyObject* cache_set(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 3) {
-    PyErr_SetString(PyExc_TypeError, "_set(key, value, ttl_ns)");
+// c.set(key, value, ttl=None): ttl (seconds) overrides the cache's default for this entry.
+PyObject* cache_set(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  static const char* usage = "set(key, value, ttl=None)";
+  PyObject* ttl_arg = nargs == 3 ? args[2] : Py_None;
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nargs < 2 || nargs + nkw > 3 ||
+      (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "ttl") != 0)) {
+    PyErr_Format(PyExc_TypeError, "%s takes a key, a value and an optional ttl", usage);
+    return nullptr;
+  }
+  if (nkw == 1) ttl_arg = args[nargs];
+  py_table* t = table_of(o);
+  if (t == nullptr) return nullptr;
+  std::optional<time_ns> ttl;
+  if (ttl_arg != Py_None) {
+    // Type and range checks have one home: twincache._options.ttl (the core's parse_ttl).
+    PyObject* ns = PyObject_CallOneArg(shared.ttl_option, ttl_arg);
+    if (ns == nullptr) return nullptr;
+    const long long v = PyLong_AsLongLong(ns);
+    Py_DECREF(ns);
+    if (v == -1 && PyErr_Occurred()) return nullptr;
+    ttl = v;
+  }
+  const int rc = t->store(args[0], args[1], ttl, true);
+  if (rc < 0) return nullptr;
+  if (rc == 0) return refuse(t);
+  Py_RETURN_NONE;
+}
+
+// c.pop(key[, default])
+PyObject* cache_pop(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "pop(key[, default]) takes 1 or 2 arguments");
     return nullptr;
   }
   py_table* t = table_of(o);
   if (t == nullptr) return nullptr;
-  std::optional<time_ns> ttl;
-  if (args[2] != Py_None) {
-    const long long ns = PyLong_AsLongLong(args[2]);
-    if (ns == -1 && PyErr_Occurred()) return nullptr;
-    ttl = ns;
-  }
-  const int rc = t->store(args[0], args[1], ttl, true);
-  if (rc < 0) return nullptr;
-  return PyBool_FromLong(rc);
-}
-
-PyObject* cache_refuse(PyObject* o, PyObject* const*, Py_ssize_t) {
-  py_table* t = table_of(o);
-  if (t == nullptr) return nullptr;
-  PyErr_SetString(PyExc_ValueError, t->last_error().c_str());
-  return nullptr;
-}
-
-PyObject* cache_pop(PyObject* o, PyObject* key) {
-  py_table* t = table_of(o);
-  if (t == nullptr) return nullptr;
   PyObject* value = nullptr;
-  const int rc = t->erase(key, &value);
+  const int rc = t->erase(args[0], &value);
   if (rc < 0) return nullptr;
-  return rc ? value : Py_NewRef(shared.missing);
-}
-
-PyObject* cache_keys(PyObject* o, PyObject*) {
-  py_table* t = table_of(o);
-  return t ? t->live_keys() : nullptr;
+  if (rc > 0) return value;
+  if (nargs == 2) return Py_NewRef(args[1]);
+  PyErr_SetObject(PyExc_KeyError, args[0]);
+  return nullptr;
 }
 
 PyObject* cache_clear(PyObject* o, PyObject*) {
@@ -172,45 +226,71 @@ PyObject* cache_stats(PyObject* o, PyObject*) {
   return t ? t->stats_dict() : nullptr;
 }
 
+PyObject* cache_parameters(PyObject* o, void*) {
+  PyObject* p = reinterpret_cast<cache_object*>(o)->parameters;
+  return p ? PyDict_Copy(p) : PyDict_New();
+}
+
 template <class F>
 PyCFunction fastcall(F f) {
   return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
 }
 
 PyMethodDef cache_methods[] = {
-    {"get", fastcall(cache_get), METH_FASTCALL, "The value for key, or default."},
-    {"_set", fastcall(cache_set), METH_FASTCALL, nullptr},
-    {"_refuse", fastcall(cache_refuse), METH_FASTCALL, nullptr},
-    {"_pop", cache_pop, METH_O, nullptr},
-    {"_keys", cache_keys, METH_NOARGS, nullptr},
+    {"get", fastcall(cache_get), METH_FASTCALL, "get(key, default=None): the value or default."},
+    {"set", fastcall(cache_set), METH_FASTCALL | METH_KEYWORDS,
+     "set(key, value, ttl=None): stores value; ttl (seconds) overrides the default TTL."},
+    {"pop", fastcall(cache_pop), METH_FASTCALL, "pop(key[, default]): removes and returns."},
     {"clear", cache_clear, METH_NOARGS, "Removes every entry (counters are kept)."},
     {"stats", cache_stats, METH_NOARGS, "Counters and sizes."},
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyMappingMethods cache_mapping = {cache_length, cache_subscript, cache_ass_subscript};
-PySequenceMethods cache_sequence = {};
+PyGetSetDef cache_getset[] = {
+    {"_parameters", cache_parameters, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyMemberDef cache_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(cache_object, weakreflist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+PyType_Slot cache_slots[] = {
+    {Py_tp_doc, const_cast<char*>(
+                    "Cache(maxsize=None, ttl=None, max_bytes=None, policy=None): a MutableMapping "
+                    "with limits, TTL (a default and per entry), a policy and counters.")},
+    {Py_tp_dealloc, reinterpret_cast<void*>(cache_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(cache_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(cache_clear_gc)},
+    {Py_tp_init, reinterpret_cast<void*>(cache_init)},
+    {Py_tp_new, reinterpret_cast<void*>(PyType_GenericNew)},
+    {Py_tp_iter, reinterpret_cast<void*>(cache_iter)},
+    {Py_tp_methods, cache_methods},
+    {Py_tp_getset, cache_getset},
+    {Py_tp_members, cache_members},
+    {Py_mp_length, reinterpret_cast<void*>(cache_length)},
+    {Py_mp_subscript, reinterpret_cast<void*>(cache_subscript)},
+    {Py_mp_ass_subscript, reinterpret_cast<void*>(cache_ass_subscript)},
+    {Py_sq_contains, reinterpret_cast<void*>(cache_contains)},
+    {0, nullptr},
+};
+
+PyType_Spec cache_spec = {
+    "twincache.Cache",
+    sizeof(cache_object),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    cache_slots,
+};
 
 }  // namespace
 
 bool ready_cache_type() {
-  cache_sequence.sq_contains = cache_contains;
-  PyTypeObject& t = cache_type_object;
-  t.tp_name = "twincache._native.CacheBase";
-  t.tp_basicsize = sizeof(cache_object);
-  t.tp_dealloc = cache_dealloc;
-  t.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
-  t.tp_doc = "The storage behind twincache.Cache.";
-  t.tp_traverse = cache_traverse;
-  t.tp_clear = cache_clear_gc;
-  t.tp_as_mapping = &cache_mapping;
-  t.tp_as_sequence = &cache_sequence;
-  t.tp_methods = cache_methods;
-  t.tp_init = cache_init;
-  t.tp_new = PyType_GenericNew;
-  return PyType_Ready(&t) == 0;
+  cache_type_object = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&cache_spec));
+  return cache_type_object != nullptr;
 }
 
-PyTypeObject* cache_type() { return &cache_type_object; }
+PyTypeObject* cache_type() { return cache_type_object; }
 
 }  // namespace twincache::python

@@ -77,25 +77,29 @@ class py_disk_store {
     bool found = false;
     std::uint32_t codec = 0;
     std::string value;
+    tc::time_ns expiry = 0;
     tc::status st;
     {
       py::gil_scoped_release nogil;
-      st = s_->get(k, found, codec, value);
+      st = s_->get(k, found, codec, value, &expiry);
     }
     raise_status(st);
     if (!found) return py::none();
-    return py::make_tuple(codec, py::bytes(value.data(), value.size()));
+    return py::make_tuple(codec, py::bytes(value.data(), value.size()), expiry);
   }
 
-  void set(const py::bytes& key, std::uint32_t codec, const py::bytes& value,
-           std::optional<tc::time_ns> ttl_ns) {
+  // Returns the generation change (before, after) of the write.
+  py::tuple set(const py::bytes& key, std::uint32_t codec, const py::bytes& value,
+                std::optional<tc::time_ns> ttl_ns) {
     const std::string_view k = view(key), v = view(value);
+    td::generation_change gen;
     tc::status st;
     {
       py::gil_scoped_release nogil;
-      st = s_->set(k, codec, v, ttl_ns);
+      st = s_->set(k, codec, v, ttl_ns, &gen);
     }
     raise_status(st);
+    return py::make_tuple(gen.before, gen.after);
   }
 
   bool erase(const py::bytes& key) {
@@ -206,6 +210,8 @@ class py_disk_store {
   }
 
   void reset_stats() { s_->reset_stats(); }
+  void note_hits(std::uint64_t n) { s_->note_hits(n); }
+  std::uint64_t generation() const { return s_->generation(); }
   void drop_l1() { s_->drop_l1(); }
   bool persistent() const { return s_->persistent(); }
   const std::string& path() const { return s_->path(); }
@@ -242,6 +248,8 @@ PYBIND11_MODULE(_disk_native, m) {
       .def("stats", &py_disk_store::stats)
       .def("info", &py_disk_store::info)
       .def("reset_stats", &py_disk_store::reset_stats)
+      .def("note_hits", &py_disk_store::note_hits)
+      .def("generation", &py_disk_store::generation)
       .def("drop_l1", &py_disk_store::drop_l1)
       .def_property_readonly("persistent", &py_disk_store::persistent)
       .def_property_readonly("path", &py_disk_store::path)

@@ -87,5 +87,13 @@ PYBIND11_MODULE(_native, m) {
     throw py::error_already_set();
   }
   add_type(m, "Memo", tc::python::memo_type());
-  add_type(m, "CacheBase", tc::python::cache_type());
+  add_type(m, "Cache", tc::python::cache_type());
+  m.def(
+      "_set_hooks",
+      [](py::object cache_options, py::object ttl_option) {
+        auto& s = tc::python::shared;
+        Py_XSETREF(s.cache_options, cache_options.release().ptr());
+        Py_XSETREF(s.ttl_option, ttl_option.release().ptr());
+      },
+      "Installs twincache._api's option checks for Cache (called once, at import).");
 }

@@ -14,10 +14,10 @@ import inspect
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
-from typing import Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from . import _options
-from ._backend import impl
+from ._backend import impl, native
 from ._weigh import weigh
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -364,57 +364,89 @@ def cache(
     return decorating_function
 
 
-# --- the mapping --------------------------------------------------------------------------------
+# --- the mapping ---------------------------------------------------------------------------------
 
 
-class Cache(impl.CacheBase, MutableMapping[Any, Any]):
-    """A dict-like cache: limits, TTL (a default and per entry), a policy, counters."""
+def _cache_options(
+    maxsize: object, ttl: object, max_bytes: object, policy: object
+) -> tuple[int | None, int | None, int | None, str, Callable[[object], int] | None, dict[str, Any]]:
+    """Checks Cache's options (type checks here, ranges in the core) and returns what its table
+    is built from. The native Cache calls it from its __init__."""
+    limits = _options.limits(maxsize, ttl, max_bytes, policy)
+    parameters = {"maxsize": maxsize, "ttl": ttl, "max_bytes": max_bytes, "policy": limits.policy}
+    weigher = weigh if limits.max_bytes is not None else None
+    return limits.max_items, limits.max_bytes, limits.ttl_ns, limits.policy, weigher, parameters
 
-    # No instance __dict__: attribute lookups on the hot path (c.get) stay specialized.
-    __slots__ = ("__weakref__", "_parameters")
 
-    def __init__(
-        self,
-        maxsize: int | None = None,
-        ttl: float | None = None,
-        max_bytes: int | None = None,
-        policy: str | None = None,
-    ) -> None:
-        limits = _options.limits(maxsize, ttl, max_bytes, policy)
-        super().__init__(
-            max_items=limits.max_items,
-            max_bytes=limits.max_bytes,
-            ttl_ns=limits.ttl_ns,
-            policy=limits.policy,
-            weigh=weigh if limits.max_bytes is not None else None,
-        )
-        self._parameters = {
-            "maxsize": maxsize,
-            "ttl": ttl,
-            "max_bytes": max_bytes,
-            "policy": limits.policy,
-        }
+def _ttl_option(ttl: object) -> int | None:
+    return _options.ttl("ttl", ttl)
 
-    def set(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
-        """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
-        ttl_ns = _options.ttl("ttl", ttl)
-        if not self._set(key, value, ttl_ns):
-            self._refuse(key, value)
 
-    def pop(self, key: Hashable, default: Any = _NOT_GIVEN) -> Any:
-        value = self._pop(key)
-        if value is _MISS_VALUE:
-            if default is _NOT_GIVEN:
-                raise KeyError(key)
-            return default
-        return value
+def _cache_repr(self: Any) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items() if v is not None)
+    return f"twincache.Cache({args}) with {len(self)} items"
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._keys())
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items() if v is not None)
-        return f"twincache.Cache({args}) with {len(self)} items"
+if TYPE_CHECKING or not native:
+
+    class Cache(impl.CacheBase, MutableMapping[Any, Any]):
+        """A dict-like cache: limits, TTL (a default and per entry), a policy, counters."""
+
+        # No instance __dict__: attribute lookups on the hot path (c.get) stay specialized.
+        __slots__ = ("__weakref__", "_parameters")
+
+        def __init__(
+            self,
+            maxsize: int | None = None,
+            ttl: float | None = None,
+            max_bytes: int | None = None,
+            policy: str | None = None,
+        ) -> None:
+            max_items, limit_bytes, ttl_ns, policy_name, weigher, parameters = _cache_options(
+                maxsize, ttl, max_bytes, policy
+            )
+            super().__init__(
+                max_items=max_items,
+                max_bytes=limit_bytes,
+                ttl_ns=ttl_ns,
+                policy=policy_name,
+                weigh=weigher,
+            )
+            self._parameters = parameters
+
+        def set(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
+            """Stores value under key; ttl (seconds) overrides the cache's default TTL."""
+            ttl_ns = _ttl_option(ttl)
+            if not self._set(key, value, ttl_ns):
+                self._refuse(key, value)
+
+        def pop(self, key: Hashable, default: Any = _NOT_GIVEN) -> Any:
+            value = self._pop(key)
+            if value is _MISS_VALUE:
+                if default is _NOT_GIVEN:
+                    raise KeyError(key)
+                return default
+            return value
+
+        def __iter__(self) -> Iterator[Any]:
+            return iter(self._keys())
+
+        __repr__ = _cache_repr
+
+else:
+
+    def _adopt_native_cache() -> Any:
+        """The native Cache is a C type: it gets the MutableMapping mixin methods and ABC."""
+        cls = impl.Cache
+        impl._set_hooks(_cache_options, _ttl_option)
+        for name in ("keys", "items", "values", "update", "setdefault", "popitem", "__eq__"):
+            setattr(cls, name, getattr(MutableMapping, name))
+        cls.__hash__ = None
+        cls.__repr__ = _cache_repr
+        MutableMapping.register(cls)
+        return cls
+
+    Cache = _adopt_native_cache()
 
 
 _MISS_VALUE: Final[Any] = impl._MISSING

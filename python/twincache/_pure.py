@@ -83,7 +83,8 @@ _POLICIES: Final = ("lru", "tinylfu")
 
 
 def default_policy() -> str:
-    return "lru"
+    """The core's default (options.cpp): the scan-resistant policy, approximated here."""
+    return "tinylfu"
 
 
 def parse_policy(name: str, value: str) -> str:

@@ -83,3 +83,9 @@ def test_policies_by_name() -> None:
         for i in range(10):
             c[i] = i
         assert len(c) == 3
+
+
+def test_default_policy_is_the_cores_scan_resistant_one() -> None:
+    assert "policy='tinylfu'" in repr(twincache.Cache())
+    assert twincache.cache()(len).cache_parameters()["policy"] == "tinylfu"
+    assert twincache.cache(policy="lru")(len).cache_parameters()["policy"] == "lru"
