@@ -22,17 +22,21 @@ import functools
 import hashlib
 import inspect
 import json
+import mmap
 import os
 import pickle
 import struct
 import textwrap
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Protocol
 
 from . import _disk_pure, _options
 from ._backend import impl
 
+CODEC_RAW: Final = 0  # bytes values, stored as they are whatever the codec
 CODECS: Final = {"pickle": 1, "json": 2}
 _CODEC_NAMES: Final = {v: k for k, v in CODECS.items()}
 L1_MAX_BYTES: Final = 64 << 20
@@ -47,8 +51,11 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     @property
     def persistent(self) -> bool: ...
 
-    def get(self, key: bytes) -> tuple[int, bytes] | None: ...
-    def set(self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None) -> None: ...
+    def get(self, key: bytes) -> tuple[int, bytes, int] | None: ...
+    def set(
+        self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
+    ) -> tuple[int, int]: ...
+    def generation(self) -> int: ...
     def erase(self, key: bytes) -> bool: ...
     def contains(self, key: bytes) -> bool: ...
     def clear(self) -> int: ...
@@ -58,6 +65,7 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     def stats(self) -> dict[str, int]: ...
     def info(self) -> dict[str, Any]: ...
     def reset_stats(self) -> None: ...
+    def note_hits(self, n: int) -> None: ...
     def drop_l1(self) -> None: ...
 
 
@@ -93,19 +101,108 @@ def default_directory() -> str:
     return _disk_pure.default_directory()
 
 
-def open_store(path: str | None, max_bytes: int | None, ttl_ns: int | None) -> _Store:
+def open_store(
+    path: str | None, max_bytes: int | None, ttl_ns: int | None, l1_max_bytes: int = 0
+) -> _Store:
     """Opens the store of a directory. A directory that cannot be used gives one warning (per
-    directory and process) and a store that keeps entries in memory only."""
+    directory and process) and a store that keeps entries in memory only. Python keeps its own
+    memory tier (_MemoryTier, holding the bytes objects), so the store's L1 is off by default."""
     where = os.fspath(path) if path is not None else default_directory()
     store: _Store
     if _native_disk is not None:
-        store = _native_disk.DiskStore(where, max_bytes, ttl_ns, L1_MAX_BYTES, COMPRESS_THRESHOLD)
+        store = _native_disk.DiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
     else:
-        store = _disk_pure.PureDiskStore(where, max_bytes, ttl_ns, L1_MAX_BYTES, COMPRESS_THRESHOLD)
+        store = _disk_pure.PureDiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
     if store.warning and where not in _warned_paths:
         _warned_paths.add(where)
         warnings.warn(store.warning, RuntimeWarning, stacklevel=3)
     return store
+
+
+def _wall_now() -> int:
+    if _native_disk is not None:
+        now: int = _native_disk.wall_now()
+        return now
+    return _disk_pure.wall_now()
+
+
+class _MemoryTier:
+    """The memory tier of a DiskCache: encoded key -> (codec, bytes object, expiry), bounded by
+    bytes, least recently used out first. It holds the very bytes objects it was given or read
+    (immutable), so a hit copies nothing: a bytes value comes back as the same object. Valid
+    while the directory's generation nonce (the mapped <dir>/generation file) is the one it last
+    saw: the protocol of the C++ store's L1 (docs/persistence.md). Locks: `lock` guards all."""
+
+    def __init__(self, path: str, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0  # not yet handed to the store (note_hits)
+        self.lock = threading.Lock()
+        fd = os.open(path + "/generation", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.map = mmap.mmap(fd, 8, mmap.MAP_SHARED, mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        self.seen = self.generation()
+
+    def generation(self) -> int:
+        value: int = struct.unpack_from("<Q", self.map)[0]
+        return value
+
+    def check(self) -> None:
+        """Drops everything if another writer changed the directory since we last looked."""
+        g = self.generation()
+        if g != self.seen:
+            with self.lock:
+                self.entries.clear()
+                self.bytes = 0
+                self.seen = g
+
+    def get(self, key: bytes) -> tuple[int, bytes, int] | None:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return None
+            if entry[2] and _wall_now() >= entry[2]:
+                self._drop(key)
+                return None
+            self.entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: bytes, codec: int, data: bytes, expiry: int) -> None:
+        weight = len(key) + len(data) + 64
+        if weight > self.max_bytes // 4:
+            return
+        with self.lock:
+            self._drop(key)
+            self.entries[key] = (codec, data, expiry)
+            self.bytes += weight
+            while self.bytes > self.max_bytes:
+                self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: bytes) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.bytes -= len(key) + len(old[1]) + 64
+
+    def drop(self, key: bytes) -> None:
+        with self.lock:
+            self._drop(key)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.bytes = 0
+
+    def wrote(self, change: tuple[int, int]) -> bool:
+        """After our own write: stay valid if nobody else wrote since we last looked."""
+        before, after = change
+        if before == self.seen:
+            self.seen = after
+            return True
+        return False
 
 
 # Test hooks: the wall clock that expiry decisions of disk stores read.
@@ -138,7 +235,14 @@ def _codec_id(codec: object) -> int:
     return CODECS[codec]
 
 
-def _dumps(codec: int, value: object) -> bytes:
+def _dumps(codec: int, value: object) -> tuple[int, bytes]:
+    """(codec actually used, data): bytes values are stored raw (readable as a Buffer in Node)."""
+    if type(value) is bytes:
+        return CODEC_RAW, value
+    return codec, _serialize(codec, value)
+
+
+def _serialize(codec: int, value: object) -> bytes:
     if codec == 2:
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -151,6 +255,8 @@ def _dumps(codec: int, value: object) -> bytes:
 
 
 def _loads(codec: int, data: bytes) -> Any:
+    if codec == CODEC_RAW:
+        return data
     if codec == 2:
         return json.loads(data.decode("utf-8"))
     if codec == 1:
@@ -268,9 +374,10 @@ class DiskCache(MutableMapping[Any, Any]):
     """A dict-like cache in a directory, shared by processes and by Node (codec="json").
 
     Keys: anything the key encoding takes (str, int, float, bytes, None, bool, tuples, lists,
-    dicts, sets, numpy arrays). Values: anything pickle takes (codec="pickle"), or JSON values
-    (codec="json", readable from other languages). `max_bytes` bounds the directory's total
-    (approximate LRU); `ttl` (seconds) is the default lifetime of an entry.
+    dicts, sets, numpy arrays). Values: bytes are stored as they are; anything else through the
+    codec: pickle (the default) or JSON (codec="json", readable from other languages).
+    `max_bytes` bounds the directory's total (approximate LRU); `ttl` (seconds) is the default
+    lifetime of an entry. A memory tier of 64 MiB in front serves repeated reads.
     """
 
     def __init__(
@@ -283,9 +390,17 @@ class DiskCache(MutableMapping[Any, Any]):
         where = _path_arg(path)
         limit = _options.limit("max_bytes", max_bytes)
         ttl_ns = _options.ttl("ttl", ttl)
-        self._codec = _codec_id(codec)
+        codec_id = _codec_id(codec)
         self._parameters = {"path": where, "max_bytes": max_bytes, "ttl": ttl, "codec": codec}
+        self._setup(where, limit, ttl_ns, codec_id)
+
+    def _setup(self, where: str | None, limit: int | None, ttl_ns: int | None, codec: int) -> None:
+        self._codec = codec
+        self._ttl_ns = ttl_ns
         self._store = open_store(where, limit, ttl_ns)
+        self._memory: _MemoryTier | None = None
+        if self._store.persistent:
+            self._memory = _MemoryTier(self._store.path, L1_MAX_BYTES)
 
     @property
     def path(self) -> str:
@@ -296,14 +411,64 @@ class DiskCache(MutableMapping[Any, Any]):
         """False when the directory could not be used and entries live in memory only."""
         return bool(self._store.persistent)
 
+    # -- encoded keys (memoized functions and the mapping share these) --
+
+    def _lookup(self, encoded: bytes) -> tuple[int, bytes] | None:
+        """Hot path: the memory tier (one mapped load to check it is current, one dict lookup),
+        then the store."""
+        memory = self._memory
+        if memory is not None:
+            memory.check()
+            entry = memory.get(encoded)
+            if entry is not None:
+                return entry[0], entry[1]
+        hit = self._store.get(encoded)
+        if hit is None:
+            return None
+        if memory is not None:
+            memory.put(encoded, hit[0], hit[1], hit[2])
+        return hit[0], hit[1]
+
+    def _sync_hits(self) -> None:
+        memory = self._memory
+        if memory is not None and memory.hits:
+            n, memory.hits = memory.hits, 0
+            self._store.note_hits(n)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._sync_hits()
+
+    def _store_encoded(self, encoded: bytes, value: object, ttl_ns: int | None) -> None:
+        self._sync_hits()
+        codec, data = _dumps(self._codec, value)
+        change = self._store.set(encoded, codec, data, ttl_ns)
+        memory = self._memory
+        if memory is not None:
+            if memory.wrote(change):
+                life = ttl_ns if ttl_ns is not None else self._default_ttl_ns()
+                memory.put(encoded, codec, data, _wall_now() + life if life else 0)
+            else:
+                memory.drop(encoded)
+
+    def _default_ttl_ns(self) -> int | None:
+        return self._ttl_ns
+
+    def _erase_encoded(self, encoded: bytes) -> bool:
+        if self._memory is not None:
+            self._memory.drop(encoded)
+        return bool(self._store.erase(encoded))
+
+    # -- the mapping --
+
     def __getitem__(self, key: Any) -> Any:
-        hit = self._store.get(_encode_key(key))
+        hit = self._lookup(_encode_key(key))
         if hit is None:
             raise KeyError(key)
         return _loads(hit[0], hit[1])
 
     def get(self, key: Any, default: Any = None) -> Any:
-        hit = self._store.get(_encode_key(key))
+        hit = self._lookup(_encode_key(key))
         if hit is None:
             return default
         return _loads(hit[0], hit[1])
@@ -311,21 +476,19 @@ class DiskCache(MutableMapping[Any, Any]):
     def set(self, key: Any, value: Any, ttl: float | None = None) -> None:
         """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
         ttl_ns = _options.ttl("ttl", ttl)
-        encoded = _encode_key(key)
-        self._store.set(encoded, self._codec, _dumps(self._codec, value), ttl_ns)
+        self._store_encoded(_encode_key(key), value, ttl_ns)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        encoded = _encode_key(key)
-        self._store.set(encoded, self._codec, _dumps(self._codec, value), None)
+        self._store_encoded(_encode_key(key), value, None)
 
     def __delitem__(self, key: Any) -> None:
-        if not self._store.erase(_encode_key(key)):
+        if not self._erase_encoded(_encode_key(key)):
             raise KeyError(key)
 
     def pop(self, key: Any, default: Any = _NOT_GIVEN) -> Any:
         encoded = _encode_key(key)
-        hit = self._store.get(encoded)
-        if hit is None or not self._store.erase(encoded):
+        hit = self._lookup(encoded)
+        if hit is None or not self._erase_encoded(encoded):
             if default is _NOT_GIVEN:
                 raise KeyError(key)
             return default
@@ -346,6 +509,8 @@ class DiskCache(MutableMapping[Any, Any]):
 
     def clear(self) -> None:
         """Removes every entry of the directory (all processes' and languages')."""
+        if self._memory is not None:
+            self._memory.clear()
         self._store.clear()
 
     def prune(self) -> int:
@@ -354,10 +519,12 @@ class DiskCache(MutableMapping[Any, Any]):
 
     def stats(self) -> dict[str, int]:
         """This process's counters; `items` and `bytes` are the directory's."""
+        self._sync_hits()
         return _stats_of(self._store.stats())
 
     def info(self) -> dict[str, Any]:
         """The directory's totals, as `python -m twincache info` prints them."""
+        self._sync_hits()
         return self._store.info()
 
     def __repr__(self) -> str:
@@ -429,7 +596,9 @@ def memoize(
     function's identity (module, qualified name, source hash)."""
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
-    store = open_store(path, max_bytes, ttl_ns)
+    cache = DiskCache.__new__(DiskCache)
+    cache._parameters = {"path": path, "max_bytes": max_bytes}
+    cache._setup(path, max_bytes, ttl_ns, codec)
     identity = [
         "twincache.fn/1",
         getattr(func, "__module__", None) or "",
@@ -457,7 +626,7 @@ def memoize(
         return encoded
 
     def lookup(k: bytes) -> tuple[bool, Any]:
-        hit = store.get(k)
+        hit = cache._lookup(k)
         if hit is None:
             counts["misses"] += 1
             return False, None
@@ -466,7 +635,9 @@ def memoize(
 
     def remember(k: bytes, value: object) -> None:
         try:
-            data = _dumps(codec, value)
+            cache._store_encoded(k, value, None)
+        except ValueError:
+            pass  # larger than max_bytes: returned, not cached
         except Exception as exc:
             warnings.warn(
                 f"twincache: the result of {qualname}() cannot be stored on disk ({exc}); "
@@ -474,9 +645,6 @@ def memoize(
                 RuntimeWarning,
                 stacklevel=3,
             )
-            return
-        with contextlib.suppress(ValueError):  # larger than max_bytes: returned, not cached
-            store.set(k, codec, data, None)
 
     wrapper: Any
     if inspect.iscoroutinefunction(func):
@@ -507,19 +675,18 @@ def memoize(
         wrapper = sync_wrapper
 
     def stats() -> dict[str, int]:
-        raw = store.stats()
-        out = _stats_of(raw)
+        out = cache.stats()
         out["hits"] = counts["hits"]
         out["misses"] = counts["misses"]
         return out
 
     def invalidate(*args: Any, **kwargs: Any) -> bool:
-        return bool(store.erase(key_of(args, kwargs)))
+        return cache._erase_encoded(key_of(args, kwargs))
 
     wrapper.stats = stats
     wrapper.invalidate = invalidate
-    wrapper.disk_path = store.path
-    wrapper.persistent = store.persistent
+    wrapper.disk_path = cache.path
+    wrapper.persistent = cache.persistent
     return wrapper
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import hashlib
 import hmac
+import mmap
 import os
 import sqlite3
 import stat
@@ -32,6 +34,7 @@ CODEC_ZSTD: Final = 0x100
 CODEC_MAX: Final = 0xFF
 SECRET_BYTES: Final = 32
 UNLIMITED: Final = 2**64 - 1
+_SAMPLE: Final = 64 * 1024  # compression sample of large values
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta(
@@ -66,6 +69,9 @@ CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
 CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
   UPDATE meta SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
 """
+
+# Serializes generation bumps between stores of this process (fcntl locks exclude processes).
+_GEN_LOCK = threading.Lock()
 
 _COUNTERS: Final = ("hits", "misses", "sets", "evicted", "expired", "corrupt", "deleted")
 
@@ -288,7 +294,9 @@ class PureDiskStore:
             0,
         )
         self._pending = dict.fromkeys(_COUNTERS, 0)
-        self._data_version = -1
+        self._gen_seen = 0
+        self._gen_fd = -1
+        self._gen_map: mmap.mmap | None = None
         self._sets_since_purge = 0
         self._db: sqlite3.Connection | None = None
         self.warning = ""
@@ -340,22 +348,63 @@ class PureDiskStore:
                 f"format {FORMAT_VERSION}"
             )
         self._db = db
-        self._data_version = -1
+        self._open_generation()
+
+    def _open_generation(self) -> None:
+        if self._gen_map is not None:
+            self._gen_map.close()
+        if self._gen_fd >= 0:
+            os.close(self._gen_fd)
+        file = self.path + "/generation"
+        fd = os.open(file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        if os.fstat(fd).st_size < 8:
+            os.ftruncate(fd, 8)
+        self._gen_fd = fd
+        self._gen_map = mmap.mmap(fd, 8, mmap.MAP_SHARED, mmap.PROT_READ)
+        self._gen_seen = self._generation()
+        self._l1.clear()
+        self._l1_bytes = 0
+
+    def _generation(self) -> int:
+        assert self._gen_map is not None
+        value: int = struct.unpack_from("<Q", self._gen_map)[0]
+        return value
+
+    def generation(self) -> int:
+        return self._generation() if self._gen_map is not None else 0
+
+    def _bump(self) -> tuple[int, int]:
+        """Replaces the directory's generation nonce (docs/persistence.md): the C++ store's
+        protocol, with a POSIX lock (which conflicts with its OFD lock)."""
+        fd = self._gen_fd
+        with _GEN_LOCK:
+            fcntl.lockf(fd, fcntl.LOCK_EX, 8, 0)
+            try:
+                cur = int.from_bytes(os.pread(fd, 8, 0).ljust(8, b"\0"), "little")
+                nxt = cur
+                while nxt in (0, cur):
+                    nxt = int.from_bytes(os.urandom(8), "little")
+                os.pwrite(fd, nxt.to_bytes(8, "little"), 0)
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 8, 0)
+        if cur == self._gen_seen:
+            self._gen_seen = nxt
+        return cur, nxt
 
     def _conn(self) -> sqlite3.Connection | None:
         if self._db is not None and self._pid != os.getpid():
             # A forked child: leave the parent's connection alone, open our own.
             self._pending = dict.fromkeys(_COUNTERS, 0)
-            self._l1.clear()
-            self._l1_bytes = 0
+            self._gen_fd = -1  # shared with the parent (and its lock): open our own
+            self._gen_map = None
             self._open_db()
         return self._db
 
     def _l1_valid(self, db: sqlite3.Connection) -> bool:
-        v = db.execute("PRAGMA data_version").fetchone()[0]
-        if v == self._data_version:
+        v = self._generation()
+        if v == self._gen_seen:
             return True
-        self._data_version = v
+        self._gen_seen = v
         self._l1.clear()
         self._l1_bytes = 0
         return False
@@ -392,16 +441,15 @@ class PureDiskStore:
             k, (_, v, _) = self._l1.popitem(last=False)
             self._l1_bytes -= len(k) + len(v) + 64
 
-    def _l1_get(self, key: bytes) -> tuple[int, bytes] | None:
+    def _l1_get(self, key: bytes) -> tuple[int, bytes, int] | None:
         entry = self._l1.get(key)
         if entry is None:
             return None
-        codec, value, expiry = entry
-        if expiry and wall_now() >= expiry:
+        if entry[2] and wall_now() >= entry[2]:
             self._l1_drop(key)
             return None
         self._l1.move_to_end(key)
-        return codec, value
+        return entry
 
     def _l1_drop(self, key: bytes) -> bool:
         old = self._l1.pop(key, None)
@@ -412,7 +460,7 @@ class PureDiskStore:
 
     # -- the API --
 
-    def get(self, key: bytes) -> tuple[int, bytes] | None:
+    def get(self, key: bytes) -> tuple[int, bytes, int] | None:
         with self._lock:
             db = self._conn()
             if db is None:
@@ -462,16 +510,18 @@ class PureDiskStore:
                         (now, row_id, now),
                     )
             if self._l1_max:
-                self._l1_valid(db)
-                self._l1_put(key, codec & CODEC_MAX, value, expiry)
-            return codec & CODEC_MAX, value
+                self._l1_put(key, codec & CODEC_MAX, value, expiry)  # valid: checked above
+            return codec & CODEC_MAX, value, expiry
 
     def _remove_row(self, db: sqlite3.Connection, row_id: int, mac: bytes, counter: str) -> None:
         cur = db.execute("DELETE FROM entries WHERE id = ? AND hmac = ?", (row_id, mac))
         if cur.rowcount > 0:
             self._count(counter)
+            self._bump()
 
-    def set(self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None) -> None:
+    def set(
+        self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
+    ) -> tuple[int, int]:
         if not 0 <= codec <= CODEC_MAX:
             raise ValueError(f"codec must be in [0, 255] (got {codec})")
         if ttl_ns is not None and ttl_ns <= 0:
@@ -494,10 +544,14 @@ class PureDiskStore:
                     raise ValueError("entry exceeds the memory budget")
                 self._l1_put(key, codec, bytes(value), expiry)
                 self._counts["sets"] += 1
-                return
+                return 0, 0
             stored = value
             full = codec
-            if self._threshold and len(value) >= self._threshold and _zstd.lib is not None:
+            attempt = bool(self._threshold) and len(value) >= self._threshold
+            if attempt and _zstd.lib is not None and len(value) > 2 * _SAMPLE:
+                sample = _zstd.compress(value[:_SAMPLE], 1)  # as the C++ store: a sample first
+                attempt = sample is not None and len(sample) < _SAMPLE - _SAMPLE // 16
+            if attempt and _zstd.lib is not None:
                 packed = _zstd.compress(value, 1)
                 if packed is not None and len(packed) < len(value) - len(value) // 16:
                     stored = packed
@@ -530,8 +584,11 @@ class PureDiskStore:
             self._pending = dict.fromkeys(_COUNTERS, 0)
             self._counts["sets"] += 1
             if self._l1_max:
-                self._l1_valid(db)
+                self._l1_valid(db)  # drops the L1 if another writer went before us
+            change = self._bump()
+            if self._l1_max and self._l1_valid(db):
                 self._l1_put(key, codec, bytes(value), expiry)
+            return change
 
     def _purge(self, db: sqlite3.Connection, now: int, limit: int) -> int:
         cur = db.execute(
@@ -594,6 +651,7 @@ class PureDiskStore:
             self._pending = dict.fromkeys(_COUNTERS, 0)
             if existed:
                 self._counts["deleted"] += 1
+            self._bump()
             return existed
 
     def contains(self, key: bytes) -> bool:
@@ -623,6 +681,7 @@ class PureDiskStore:
                         db.execute("ROLLBACK")
                     raise
                 self._pending = dict.fromkeys(_COUNTERS, 0)
+                self._bump()
             self._l1.clear()
             self._l1_bytes = 0
             self._counts["cleared"] += n
@@ -650,6 +709,8 @@ class PureDiskStore:
                     db.execute("ROLLBACK")
                 raise
             self._pending = dict.fromkeys(_COUNTERS, 0)
+            if removed:
+                self._bump()
             return removed
 
     def keys(self) -> list[bytes]:
@@ -715,6 +776,13 @@ class PureDiskStore:
                     size += os.stat(self.path + suffix).st_size
             out["file_bytes"] = size
             return out
+
+    def note_hits(self, n: int) -> None:
+        with self._lock:
+            self._counts["hits"] += n
+            self._counts["l1_hits"] += n
+            if self._db is not None:
+                self._pending["hits"] += n
 
     def reset_stats(self) -> None:
         with self._lock:

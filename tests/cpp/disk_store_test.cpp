@@ -278,6 +278,31 @@ TEST_F(DiskStore, L1NeverServesWhatAnotherConnectionReplaced) {
   EXPECT_EQ(get(*a, "k"), "<miss>");
 }
 
+TEST_F(DiskStore, EveryWriteReplacesTheGenerationNonce) {
+  auto a = open();
+  auto b = open();
+  const std::uint64_t g0 = a->generation();
+  EXPECT_EQ(b->generation(), g0);
+  generation_change ch;
+  ASSERT_TRUE(a->set("k", codec_raw, "v", std::nullopt, &ch).ok());
+  EXPECT_EQ(ch.before, g0);
+  EXPECT_NE(ch.after, g0);
+  EXPECT_EQ(b->generation(), ch.after);  // the file is shared
+  ASSERT_TRUE(b->set("k", codec_raw, "w", std::nullopt, &ch).ok());
+  EXPECT_EQ(a->generation(), ch.after);
+  EXPECT_EQ(get(*a, "k"), "w");  // a's L1 held "v": dropped because the nonce moved
+  const std::uint64_t g1 = a->generation();
+  bool existed = false;
+  ASSERT_TRUE(b->erase("k", existed).ok());
+  EXPECT_NE(a->generation(), g1);
+  std::uint64_t n = 0;
+  const std::uint64_t g2 = a->generation();
+  ASSERT_TRUE(a->prune(n).ok());  // nothing removed: nothing changed
+  EXPECT_EQ(a->generation(), g2);
+  ASSERT_TRUE(a->clear(n).ok());
+  EXPECT_NE(a->generation(), g2);
+}
+
 TEST_F(DiskStore, ClearRemovesEverything) {
   auto s = open();
   for (int i = 0; i < 50; ++i) put(*s, "k" + std::to_string(i), "v");

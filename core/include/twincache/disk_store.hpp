@@ -25,10 +25,14 @@
 // L1 store has its own shard locks, taken only while mu_ is held. Nothing here calls back into a
 // language runtime.
 //
-// L1 coherence: the L1 is valid while `PRAGMA data_version` is unchanged, i.e. no other
-// connection (another process, or another disk_store) committed since it was filled. Each get
-// checks it first and drops the whole L1 when it moved, so a value another process overwrote or
-// deleted is never served from memory.
+// L1 coherence: the directory's `generation` file holds a 64-bit random nonce that every writer
+// replaces after each commit that changes entries (under an OFD write lock on the file, so
+// replacements are serialized). Readers map the file and compare it with the value they last saw
+// (one load: the hot path); when it moved, the whole L1 is dropped, so a value another process
+// (or another disk_store) overwrote or deleted is never served from memory. A writer that finds
+// the nonce it last saw before replacing it stays in step; one that finds another value drops its
+// L1 at its next read. Bindings that keep their own memory tier (Python keeps the bytes objects)
+// follow the same protocol through generation_change and the same file.
 #pragma once
 
 #include <array>
@@ -95,6 +99,12 @@ struct disk_stats {
   std::uint64_t bytes = 0;      // sum of their sizes (key bytes + stored value bytes)
 };
 
+// What a write did to the directory's generation nonce: the value it found and the one it put.
+struct generation_change {
+  std::uint64_t before = 0;
+  std::uint64_t after = 0;
+};
+
 // Totals a directory keeps in its meta table (every process adds its counts on its writes).
 struct directory_info {
   std::string path;
@@ -128,11 +138,14 @@ class disk_store {
 
   // Looks key up. found=false on a miss (absent, expired, failed HMAC: the last two are also
   // removed and counted). On a hit, codec is the serializer tag and value the plain bytes.
-  status get(std::string_view key, bool& found, std::uint32_t& codec, std::string& value);
+  // expiry, when given, receives the entry's expiry (wall ns, 0: never).
+  status get(std::string_view key, bool& found, std::uint32_t& codec, std::string& value,
+             time_ns* expiry = nullptr);
   // Stores value (plain bytes) under key, replacing any entry. ttl overrides the default.
-  // value_too_large if key + value exceed max_bytes (nothing changes).
+  // value_too_large if key + value exceed max_bytes (nothing changes). gen, when given, receives
+  // the generation change of this write.
   status set(std::string_view key, std::uint32_t codec, std::string_view value,
-             std::optional<time_ns> ttl = std::nullopt);
+             std::optional<time_ns> ttl = std::nullopt, generation_change* gen = nullptr);
   // Removes key; existed says whether a live entry was there.
   status erase(std::string_view key, bool& existed);
   // Whether key is live (no HMAC check, no promotion, no counters).
@@ -149,11 +162,18 @@ class disk_store {
   status info(directory_info& out);
   // Zeroes this process's counters.
   void reset_stats();
+  // Counts n hits that a binding's own memory tier served (they reach the directory's counters
+  // with the next write, like the store's own).
+  void note_hits(std::uint64_t n);
 
   bool persistent() const noexcept { return db_ != nullptr; }
   const std::string& path() const noexcept { return path_; }
   const std::string& why() const noexcept { return why_; }
   const options& opts() const noexcept { return opts_; }
+  // The directory's current generation nonce (0 for a memory-only store).
+  std::uint64_t generation() const noexcept {
+    return gen_map_ != nullptr ? __atomic_load_n(gen_map_, __ATOMIC_ACQUIRE) : 0;
+  }
 
   // For tests: the L1 alone (drops it), and flipping bytes of a stored row.
   void drop_l1();
@@ -171,7 +191,9 @@ class disk_store {
   status open_db();
   void close_db() noexcept;
   status ensure_process();  // reopens after fork
-  bool l1_still_valid();    // checks data_version; drops L1 when it moved
+  bool l1_still_valid();    // compares the generation nonce; drops L1 when it moved
+  status open_generation();
+  void bump_generation(generation_change* out);
   status exec(const char* sql);
   status sqlite_error(const char* what);
   status begin_write();
@@ -186,7 +208,8 @@ class disk_store {
                                     std::string_view stored) const;
   time_ns now() const noexcept { return wall_now(clock_.get()); }
   void l1_put(std::string_view key, std::uint32_t codec, std::string value, time_ns expiry);
-  bool memory_get(std::string_view key, std::uint32_t& codec, std::string& value);
+  bool memory_get(std::string_view key, std::uint32_t& codec, std::string& value,
+                  time_ns* expiry);
 
   options opts_;
   std::string path_;
@@ -199,7 +222,9 @@ class disk_store {
   sqlite3* db_ = nullptr;
   std::unique_ptr<stmt_set> st_;
   long pid_ = 0;
-  std::int64_t data_version_ = -1;
+  int gen_fd_ = -1;                         // <dir>/generation, for writes (pread/pwrite)
+  const std::uint64_t* gen_map_ = nullptr;  // the same 8 bytes, mapped shared, for reads
+  std::uint64_t gen_seen_ = 0;              // the nonce the L1 is valid for
   std::uint64_t sets_since_purge_ = 0;
   disk_stats counts_;          // this process's counters
   // Deltas not yet added to the directory's meta table (flushed with the next write).

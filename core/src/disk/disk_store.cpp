@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -57,6 +58,8 @@ CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
 
 namespace {
 
+constexpr std::size_t compress_sample = 64 * 1024;
+
 struct stmt_deleter {
   void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
 };
@@ -97,7 +100,7 @@ std::string_view column_blob(sqlite3_stmt* s, int i) {
 
 struct disk_store::stmt_set {
   stmt_ptr get, upsert, touch, remove_row, remove_key, probe, add_counts, meta, evict, purge,
-      data_version, keys, count, clear, begin, commit, rollback;
+      keys, count, clear, begin, commit, rollback;
 };
 
 time_ns wall_now(const ::twincache::clock* c) noexcept {
@@ -127,6 +130,8 @@ disk_store::~disk_store() {
     }
     close_db();
   }
+  if (gen_map_ != nullptr) ::munmap(const_cast<std::uint64_t*>(gen_map_), sizeof(std::uint64_t));
+  if (gen_fd_ >= 0) ::close(gen_fd_);
 }
 
 static status check_options(const options& o) {
@@ -258,7 +263,6 @@ status disk_store::open_db() {
                     "(SELECT id FROM entries ORDER BY atime, id LIMIT ?1)"},
       {&st_->purge, "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
                     "WHERE expiry != 0 AND expiry <= ?1 LIMIT ?2)"},
-      {&st_->data_version, "PRAGMA data_version"},
       {&st_->keys, "SELECT key FROM entries WHERE expiry = 0 OR expiry > ?1 ORDER BY atime, id"},
       {&st_->count, "SELECT count(*) FROM entries WHERE expiry = 0 OR expiry > ?1"},
       {&st_->clear, "DELETE FROM entries"},
@@ -283,8 +287,54 @@ status disk_store::open_db() {
                                        ", this version of twincache reads format " +
                                        std::to_string(format_version)};
   }
-  data_version_ = -1;
+  return open_generation();
+}
+
+status disk_store::open_generation() {
+  if (gen_map_ != nullptr) ::munmap(const_cast<std::uint64_t*>(gen_map_), sizeof(std::uint64_t));
+  if (gen_fd_ >= 0) ::close(gen_fd_);
+  gen_map_ = nullptr;
+  const std::string file = path_ + "/generation";
+  gen_fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (gen_fd_ < 0) {
+    return {status_code::io_error, "cannot open " + file + ": " + std::strerror(errno)};
+  }
+  struct stat st {};
+  if (::fstat(gen_fd_, &st) != 0 ||
+      (st.st_size < 8 && ::ftruncate(gen_fd_, sizeof(std::uint64_t)) != 0)) {
+    return {status_code::io_error, "cannot size " + file + ": " + std::strerror(errno)};
+  }
+  void* m = ::mmap(nullptr, sizeof(std::uint64_t), PROT_READ, MAP_SHARED, gen_fd_, 0);
+  if (m == MAP_FAILED) {
+    return {status_code::io_error, "cannot map " + file + ": " + std::strerror(errno)};
+  }
+  gen_map_ = static_cast<const std::uint64_t*>(m);
+  gen_seen_ = __atomic_load_n(gen_map_, __ATOMIC_ACQUIRE);
+  if (l1_) l1_->clear();
   return {};
+}
+
+void disk_store::bump_generation(generation_change* out) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = sizeof(std::uint64_t);
+  while (::fcntl(gen_fd_, F_OFD_SETLKW, &fl) != 0 && errno == EINTR) {
+  }
+  std::uint64_t cur = 0, next = 0;
+  if (::pread(gen_fd_, &cur, sizeof cur, 0) != static_cast<ssize_t>(sizeof cur)) cur = 0;
+  do {
+    random_bytes(reinterpret_cast<std::uint8_t*>(&next), sizeof next);
+  } while (next == 0 || next == cur);
+  const bool wrote = ::pwrite(gen_fd_, &next, sizeof next, 0) == static_cast<ssize_t>(sizeof next);
+  fl.l_type = F_UNLCK;
+  ::fcntl(gen_fd_, F_OFD_SETLK, &fl);
+  if (wrote && cur == gen_seen_) gen_seen_ = next;  // nobody else wrote since we last looked
+  if (out != nullptr) {
+    out->before = cur;
+    out->after = wrote ? next : cur;
+  }
 }
 
 status disk_store::ensure_process() {
@@ -295,7 +345,8 @@ status disk_store::ensure_process() {
   st_.release();  // NOLINT: statements belong to the abandoned connection
   db_ = nullptr;
   pending_ = {};
-  data_version_ = -1;
+  // The generation file's descriptor is shared with the parent (and so would its OFD lock be):
+  // open_db() opens our own.
   if (l1_) l1_->clear();
   if (status st = open_db(); !st.ok()) {
     close_db();
@@ -304,13 +355,11 @@ status disk_store::ensure_process() {
   return {};
 }
 
+// Hot path: one load from the mapped generation file.
 bool disk_store::l1_still_valid() {
-  sqlite3_stmt* s = st_->data_version.get();
-  reset_guard rg{s};
-  if (sqlite3_step(s) != SQLITE_ROW) return false;
-  const std::int64_t v = sqlite3_column_int64(s, 0);
-  if (v == data_version_) return true;
-  data_version_ = v;
+  const std::uint64_t v = __atomic_load_n(gen_map_, __ATOMIC_ACQUIRE);
+  if (v == gen_seen_) return true;
+  gen_seen_ = v;
   l1_->clear();
   return false;
 }
@@ -376,7 +425,8 @@ void disk_store::l1_put(std::string_view key, std::uint32_t codec, std::string v
   l1_->set(key, hash64(key), l1_ptr(std::move(v)), weight, ttl).ok();  // too big: not cached
 }
 
-bool disk_store::memory_get(std::string_view key, std::uint32_t& codec, std::string& value) {
+bool disk_store::memory_get(std::string_view key, std::uint32_t& codec, std::string& value,
+                            time_ns* expiry) {
   l1_ptr v;
   if (!l1_->get(key, hash64(key), v)) return false;
   if (v->expiry != 0 && now() >= v->expiry) {
@@ -385,6 +435,7 @@ bool disk_store::memory_get(std::string_view key, std::uint32_t& codec, std::str
   }
   codec = v->codec;
   value.assign(v->bytes);
+  if (expiry != nullptr) *expiry = v->expiry;
   return true;
 }
 
@@ -403,22 +454,23 @@ status disk_store::remove_row_locked(std::int64_t id, const void* hmac,
   if (sqlite3_changes(db_) > 0) {
     ++(counts_.*counter);
     ++(pending_.*counter);
+    bump_generation(nullptr);
   }
   return {};
 }
 
 status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
-                       std::string& value) {
+                       std::string& value, time_ns* expiry_out) {
   found = false;
   std::lock_guard g(mu_);
   if (status st = ensure_process(); !st.ok()) return st;
   if (db_ == nullptr) {
-    found = memory_get(key, codec, value);
+    found = memory_get(key, codec, value, expiry_out);
     ++(found ? counts_.hits : counts_.misses);
     return {};
   }
   // Hot path: the L1, when no other connection has committed since it was filled.
-  if (l1_ && l1_still_valid() && memory_get(key, codec, value)) {
+  if (l1_ && l1_still_valid() && memory_get(key, codec, value, expiry_out)) {
     found = true;
     ++counts_.hits;
     ++counts_.l1_hits;
@@ -491,6 +543,7 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
   found = true;
   ++counts_.hits;
   ++pending_.hits;
+  if (expiry_out != nullptr) *expiry_out = expiry;
   if (touch) {
     // Coarse LRU: one write per entry per atime_resolution. A busy database skips it.
     sqlite3_stmt* u = st_->touch.get();
@@ -501,15 +554,12 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
     sqlite3_step(u);
     sqlite3_busy_timeout(db_, opts_.busy_timeout_ms);
   }
-  if (l1_) {
-    l1_still_valid();  // our own touch does not move data_version; another commit does
-    l1_put(key, codec, value, expiry);
-  }
+  if (l1_) l1_put(key, codec, value, expiry);  // valid: checked before the read
   return {};
 }
 
 status disk_store::set(std::string_view key, std::uint32_t codec, std::string_view value,
-                       std::optional<time_ns> ttl) {
+                       std::optional<time_ns> ttl, generation_change* gen) {
   if (codec > codec_max) {
     return {status_code::out_of_range, "codec must be in [0, 255] (got " +
                                            std::to_string(codec) + ")"};
@@ -544,7 +594,16 @@ status disk_store::set(std::string_view key, std::uint32_t codec, std::string_vi
   std::string packed;
   std::string_view stored = value;
   std::uint32_t full_codec = codec;
-  if (value.size() >= opts_.compress_threshold && opts_.compress_threshold != 0) {
+  bool try_compress = value.size() >= opts_.compress_threshold && opts_.compress_threshold != 0;
+  if (try_compress && value.size() > 2 * compress_sample) {
+    // Large values: a sample first, so incompressible data (media, random bytes, already
+    // compressed arrays) costs one 64 KiB attempt, not a pass over the whole value.
+    packed.resize(ZSTD_compressBound(compress_sample));
+    const std::size_t n = ZSTD_compress(packed.data(), packed.size(), value.data(),
+                                        compress_sample, opts_.compression_level);
+    try_compress = !ZSTD_isError(n) && n < compress_sample - compress_sample / 16;
+  }
+  if (try_compress) {
     packed.resize(ZSTD_compressBound(value.size()));
     const std::size_t n = ZSTD_compress(packed.data(), packed.size(), value.data(), value.size(),
                                         opts_.compression_level);
@@ -590,10 +649,9 @@ status disk_store::set(std::string_view key, std::uint32_t codec, std::string_vi
   }
   pending_ = {};
   ++counts_.sets;
-  if (l1_) {
-    l1_still_valid();
-    l1_put(key, codec, std::string(value), expiry);
-  }
+  if (l1_) l1_still_valid();  // drops the L1 if another writer went before us
+  bump_generation(gen);
+  if (l1_ && l1_still_valid()) l1_put(key, codec, std::string(value), expiry);
   return {};
 }
 
@@ -690,6 +748,7 @@ status disk_store::erase(std::string_view key, bool& existed) {
   }
   pending_ = {};
   if (existed) ++counts_.deleted;
+  bump_generation(nullptr);
   return {};
 }
 
@@ -741,6 +800,7 @@ status disk_store::clear(std::uint64_t& removed) {
   pending_ = {};
   counts_.cleared += removed;
   if (l1_) l1_->clear();
+  bump_generation(nullptr);
   return {};
 }
 
@@ -767,6 +827,7 @@ status disk_store::prune(std::uint64_t& removed) {
     return st;
   }
   pending_ = {};
+  if (removed != 0) bump_generation(nullptr);
   return {};
 }
 
@@ -840,6 +901,13 @@ status disk_store::info(directory_info& out) {
     if (::stat((path_ + suffix).c_str(), &st) == 0) out.file_bytes += st.st_size;
   }
   return {};
+}
+
+void disk_store::note_hits(std::uint64_t n) {
+  std::lock_guard g(mu_);
+  counts_.hits += n;
+  counts_.l1_hits += n;
+  if (db_ != nullptr) pending_.hits += n;
 }
 
 void disk_store::reset_stats() {

@@ -1,0 +1,135 @@
+"""The disk tier's benchmark: one run, get (hit) and set of 1 KiB and 1 MiB values, twincache's
+DiskCache against diskcache.Cache and joblib.Memory (scripts/requirements-bench.txt;
+`scripts/setup --bench`).
+
+    .venv/bin/python bench/disk/bench.py [--repeat 5] [--markdown]
+
+Each figure is the median over --repeat rounds of the mean time per operation. Each contender
+works in its own fresh directory under $TMPDIR. Values are random bytes (incompressible: the
+worst case for twincache's zstd attempt). Ratios are twincache / diskcache: below 1.0 means
+twincache is faster; the targets of issue 5 are get <= 0.2x and set <= 0.33x.
+
+- get: a hit on a key set beforehand (a DiskCache serves hits from its memory tier while no other
+  process has written the directory; "get, other process wrote" forces the database read by
+  having a second connection write between reads).
+- set: a write of a new key (each round writes fresh keys; the directory grows).
+- joblib.Memory caches function results, so its get is a call of a cached function, its set a
+  call with a new argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import diskcache
+import joblib
+
+import twincache
+from twincache import _disk
+
+SIZES = {"1 KiB": 1024, "1 MiB": 1024 * 1024}
+
+
+def timed(fn: Callable[[int], None], n: int, repeat: int) -> float:
+    results = []
+    for r in range(repeat):
+        start = time.perf_counter()
+        for i in range(n):
+            fn(r * n + i)
+        results.append((time.perf_counter() - start) / n)
+    return statistics.median(results)
+
+
+def bench_size(label: str, size: int, repeat: int, root: str) -> dict[str, float]:
+    n_get = 2000 if size <= 4096 else 200
+    n_set = 500 if size <= 4096 else 50
+    value = os.urandom(size)
+    out: dict[str, float] = {}
+
+    # twincache
+    tc = _disk.DiskCache(os.path.join(root, f"tc-{size}"))
+    tc["hot"] = value
+    out["twincache get"] = timed(lambda i: tc["hot"], n_get, repeat)
+    other = _disk.DiskCache(tc.path)
+
+    def get_after_foreign_write(i: int) -> None:
+        other[("noise", i % 4)] = b"x"
+        tc["hot"]
+
+    noise = timed(lambda i: other.__setitem__(("noise", i % 4), b"x"), n_get // 4, repeat)
+    out["twincache get, other process wrote"] = (
+        timed(get_after_foreign_write, n_get // 4, repeat) - noise
+    )
+    out["twincache set"] = timed(lambda i: tc.__setitem__(i, value), n_set, repeat)
+
+    # diskcache
+    dc = diskcache.Cache(os.path.join(root, f"dc-{size}"))
+    dc["hot"] = value
+    out["diskcache get"] = timed(lambda i: dc["hot"], n_get, repeat)
+    out["diskcache set"] = timed(lambda i: dc.__setitem__(i, value), n_set, repeat)
+    dc.close()
+
+    # joblib.Memory: a cached function returning the value
+    mem = joblib.Memory(os.path.join(root, f"jl-{size}"), verbose=0)
+
+    def produce(i: int) -> bytes:
+        return value
+
+    cached = mem.cache(produce)
+    cached(-1)
+    out["joblib get"] = timed(lambda i: cached(-1), max(n_get // 10, 20), repeat)
+    out["joblib set"] = timed(lambda i: cached(i), max(n_set // 5, 10), repeat)
+    return out
+
+
+def fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    if not _disk.native:
+        print("bench/disk: twincache's native disk module is not in use", file=sys.stderr)
+    root = tempfile.mkdtemp(prefix="twincache-bench-disk-")
+    try:
+        rows = []
+        for label, size in SIZES.items():
+            r = bench_size(label, size, args.repeat, root)
+            for op in ("get", "set"):
+                tc, dc, jl = r[f"twincache {op}"], r[f"diskcache {op}"], r[f"joblib {op}"]
+                rows.append((f"{op} {label}", tc, dc, jl, tc / dc, tc / jl))
+            cold = r["twincache get, other process wrote"]
+            rows.append((f"get {label}, after another process wrote", cold, r["diskcache get"],
+                         r["joblib get"], cold / r["diskcache get"], cold / r["joblib get"]))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    head = ("operation", "twincache", "diskcache", "joblib.Memory", "vs diskcache", "vs joblib")
+    print(f"twincache {twincache.__version__}, diskcache {diskcache.__version__}, "
+          f"joblib {joblib.__version__}, Python {sys.version.split()[0]}, "
+          f"native disk module: {_disk.native}")
+    if args.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for op, tc, dc, jl, r1, r2 in rows:
+            print(f"| {op} | {fmt(tc)} | {fmt(dc)} | {fmt(jl)} | {r1:.3f}x | {r2:.3f}x |")
+    else:
+        print(f"{head[0]:<40}{head[1]:>12}{head[2]:>12}{head[3]:>15}{head[4]:>14}{head[5]:>11}")
+        for op, tc, dc, jl, r1, r2 in rows:
+            print(f"{op:<40}{fmt(tc):>12}{fmt(dc):>12}{fmt(jl):>15}{r1:>13.3f}x{r2:>10.3f}x")
+
+
+if __name__ == "__main__":
+    main()
