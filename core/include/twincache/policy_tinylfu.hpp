@@ -22,7 +22,8 @@
 //     loops, scans and frequency-skewed traces keep it small. A Caffeine-style hill climber on
 //     the sampled hit ratio is built in but off by default (it gained nothing on top).
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
-// store's read buffer) is one sketch increment plus one list move and never allocates.
+// store's read buffer) is one list move, plus one sketch increment unless the entry is in
+// protected, and never allocates.
 // Constants and the experiments behind them: docs/hit-ratio.md.
 #pragma once
 
@@ -64,23 +65,26 @@ class frequency_sketch {
     return f;
   }
 
-  // Hot path: one cache line, four 4-bit saturating increments; every sample_size additions all
-  // counters are halved.
+  // Hot path: one cache line, four branch-free 4-bit saturating increments; every sample_size
+  // increments all counters are halved.
   void increment(std::uint64_t hash) noexcept {
     if (table_.empty()) return;
     const std::uint64_t h = spread(hash);
-    std::uint64_t* block = &table_[(h >> 32 & block_mask_) * 8];
-    bool added = false;
+    std::uint64_t* const block = table_.data() + (h >> 32 & block_mask_) * 8;
+    // Four independent words (one per row): load all, then store all, so the loads overlap.
+    std::uint64_t* w[4];
+    unsigned shift[4];
+    std::uint64_t v[4];
     for (unsigned i = 0; i < 4; ++i) {
       const unsigned sel = static_cast<unsigned>(h >> (i * 8));
-      std::uint64_t& word = block[2 * i + (sel & 1)];
-      const unsigned shift = ((sel >> 1) & 15) * 4;
-      if (((word >> shift) & 15u) != max_count) {
-        word += std::uint64_t{1} << shift;
-        added = true;
-      }
+      w[i] = block + 2 * i + (sel & 1);
+      shift[i] = ((sel >> 1) & 15) * 4;
+      v[i] = *w[i];
     }
-    if (added && ++additions_ >= sample_size_) halve();
+    for (unsigned i = 0; i < 4; ++i) {
+      *w[i] = v[i] + (std::uint64_t{((v[i] >> shift[i]) & 15u) != max_count} << shift[i]);
+    }
+    if (++additions_ >= sample_size_) halve();
   }
 
   void clear() noexcept {
@@ -135,6 +139,10 @@ struct tinylfu_config {
   double step_shrink = 0.5;
   double tolerance = 0.005;        // hit-ratio changes within +-tolerance are noise...
   double flat_decay = 0.98;        // ...the window stays, next step x this
+  // Hits on protected entries skip the sketch (the hit path's dearest step: one cache line). They
+  // are admitted already; their counts matter again only once demoted, and then every hit
+  // counts. Measured: same reference mean, 2.3x cheaper on_access (docs/hit-ratio.md).
+  bool count_protected_hits = false;
   unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
   unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
 
@@ -185,7 +193,7 @@ class tinylfu_policy {
 
   // Hot path (drained from the store's read buffer): one sketch increment and one list move.
   void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
-    sketch_.increment(hash);
+    if (cfg_.count_protected_hits || nodes_[s].where != in_protected) sketch_.increment(hash);
     ++hits_;
     touch(s);
     tick();
@@ -376,9 +384,9 @@ class tinylfu_policy {
     return x ^ (x >> 32);
   }
 
-  // The climber's sample clock; cheap on the hit path (one add and compare).
+  // The climber's sample clock; cheap on the hit path (one predictable branch when it is off).
   void tick() noexcept {
-    if (hits_ + misses_ >= sample_period_) climb();
+    if (cfg_.climber && hits_ + misses_ >= sample_period_) climb();
   }
 
   void climb() noexcept {
