@@ -149,12 +149,14 @@ def bench_async(number: int) -> dict[str, Case]:
 
 
 def bench_cache_get(number: int) -> dict[str, Case]:
-    tc = twincache.Cache(maxsize=MAXSIZE)
+    tc = twincache.Cache(maxsize=MAXSIZE)  # the default policy (W-TinyLFU)
+    tl = twincache.Cache(maxsize=MAXSIZE, policy="lru")
     ct = cachetools.LRUCache(MAXSIZE)
     cb = cachebox.LRUCache(MAXSIZE)
     th = theine.Cache(MAXSIZE)
     for i in range(MAXSIZE):
         tc[i] = i
+        tl[i] = i
         ct[i] = i
         cb[i] = i
         th.set(i, i)
@@ -162,6 +164,7 @@ def bench_cache_get(number: int) -> dict[str, Case]:
     return {
         "twincache .get": Case("c.get(key)", number, c=tc, key=key),
         "twincache [k]": Case("c[key]", number, c=tc, key=key),
+        "twincache .get, lru": Case("c.get(key)", number, c=tl, key=key),
         "cachetools .get": Case("c.get(key)", number, c=ct, key=key),
         "cachebox .get": Case("c.get(key)", number, c=cb, key=key),
         "cachebox [k]": Case("c[key]", number, c=cb, key=key),
