@@ -92,21 +92,25 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     leader; the others wait on a future through asyncio.shield, so cancelling a waiter cancels
     only that waiter. If the leader is cancelled, the waiters wake and one of them runs the
     function again. An exception reaches every waiter and is not cached."""
-    flights: dict[Any, asyncio.Future[Any]] = {}
+    # key -> (the leader's future, the leader's task)
+    flights: dict[Any, tuple[asyncio.Future[Any], asyncio.Task[Any] | None]] = {}
+    name = getattr(func, "__qualname__", repr(func))
 
     def finish(key: Any, fut: asyncio.Future[Any]) -> None:
-        if flights.get(key) is fut:
+        flight = flights.get(key)
+        if flight is not None and flight[0] is fut:
             del flights[key]
 
     async def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         while True:
             flight = flights.get(key)
-            if flight is not None and flight.get_loop() is not loop:
+            if flight is not None and flight[0].get_loop() is not loop:
                 flight = None  # another event loop's call: run independently
             if flight is None:
                 fut = loop.create_future()
-                flights[key] = fut
+                flights[key] = (fut, task)
                 try:
                     value = await func(*args, **kwargs)
                 except asyncio.CancelledError:
@@ -122,7 +126,12 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
                 finish(key, fut)
                 fut.set_result((value,))
                 return value
-            outcome = await asyncio.shield(flight)
+            if task is not None and flight[1] is task:
+                raise RuntimeError(
+                    f"{name}() awaited itself with the same arguments while computing them "
+                    "(it would wait for its own result forever)"
+                )
+            outcome = await asyncio.shield(flight[0])
             if outcome is not _RETRY:
                 return outcome[0]
             value = memo._peek(key)  # another waiter may have taken over and finished already

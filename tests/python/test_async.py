@@ -154,3 +154,19 @@ async def test_invalidate_async() -> None:
     assert f.invalidate(1) is True
     await f(1)
     assert calls == [1, 1]
+
+
+async def test_awaiting_itself_with_the_same_key_raises_instead_of_hanging() -> None:
+    @twincache.cache()
+    async def selfish(x: int) -> int:
+        return await selfish(x) + 1
+
+    with pytest.raises(RuntimeError, match="awaited itself with the same arguments"):
+        await selfish(1)
+    assert selfish.stats()["items"] == 0
+
+    @twincache.cache()
+    async def fib(n: int) -> int:  # other keys from the same task are fine
+        return n if n < 2 else await fib(n - 1) + await fib(n - 2)
+
+    assert await fib(40) == 102334155
