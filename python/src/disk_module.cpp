@@ -186,6 +186,7 @@ class py_disk_store {
     d["deleted"] = s.deleted;
     d["cleared"] = s.cleared;
     d["corrupt"] = s.corrupt;
+    d["write_errors"] = s.write_errors;
     d["items"] = s.items;
     d["bytes"] = s.bytes;
     return d;
@@ -211,6 +212,16 @@ class py_disk_store {
 
   void reset_stats() { s_->reset_stats(); }
   void note_hits(std::uint64_t n) { s_->note_hits(n); }
+  // Hot path of Python's memory tier: lock-free, no GIL release.
+  std::uint64_t l1_epoch() { return s_->l1_epoch(); }
+  void flush() {
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->flush();
+    }
+    raise_status(st);
+  }
   std::uint64_t generation() const { return s_->generation(); }
   void drop_l1() { s_->drop_l1(); }
   bool persistent() const { return s_->persistent(); }
@@ -249,6 +260,8 @@ PYBIND11_MODULE(_disk_native, m) {
       .def("info", &py_disk_store::info)
       .def("reset_stats", &py_disk_store::reset_stats)
       .def("note_hits", &py_disk_store::note_hits)
+      .def("l1_epoch", &py_disk_store::l1_epoch)
+      .def("flush", &py_disk_store::flush)
       .def("generation", &py_disk_store::generation)
       .def("drop_l1", &py_disk_store::drop_l1)
       .def_property_readonly("persistent", &py_disk_store::persistent)

@@ -49,7 +49,8 @@ PySendResult ready_send(PyObject* self, PyObject*, PyObject** result) {
 }
 
 PyObject* ready_next(PyObject* self) {
-  PyObject* stop = PyObject_CallOneArg(PyExc_StopIteration, reinterpret_cast<ready_object*>(self)->value);
+  PyObject* value = reinterpret_cast<ready_object*>(self)->value;
+  PyObject* stop = PyObject_CallOneArg(PyExc_StopIteration, value);
   if (stop != nullptr) {
     PyErr_SetObject(PyExc_StopIteration, stop);
     Py_DECREF(stop);
@@ -320,7 +321,9 @@ int memo_init(PyObject* o, PyObject* args, PyObject* kwargs) {
   if (table == nullptr) return -1;
   delete self->table;
   self->table = table;
-  auto set = [](PyObject*& field, PyObject* v) { Py_XSETREF(field, v == Py_None ? nullptr : Py_NewRef(v)); };
+  auto set = [](PyObject*& field, PyObject* v) {
+    Py_XSETREF(field, v == Py_None ? nullptr : Py_NewRef(v));
+  };
   set(self->func, func);
   set(self->key_fn, key_fn);
   set(self->content_key, content);
@@ -439,7 +442,8 @@ PyObject* memo_cache_info(PyObject* o, PyObject*) {
   if (!check_table(self)) return nullptr;
   PyObject* stats = self->table->stats_dict();
   if (stats == nullptr) return nullptr;
-  PyObject* maxsize = self->parameters ? PyDict_GetItemString(self->parameters, "maxsize") : nullptr;
+  PyObject* maxsize =
+      self->parameters ? PyDict_GetItemString(self->parameters, "maxsize") : nullptr;
   PyObject* info = PyObject_CallFunction(
       shared.cache_info, "OOOn", PyDict_GetItemString(stats, "hits"),
       PyDict_GetItemString(stats, "misses"), maxsize ? maxsize : Py_None, self->table->size());
@@ -493,7 +497,8 @@ PyMethodDef memo_methods[] = {
     {"_discard", memo_discard, METH_O, "Drops key; True if it was live."},
     {"invalidate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_invalidate)),
      METH_FASTCALL | METH_KEYWORDS, "Drops the entry of these arguments; True if it was live."},
-    {"cache_info", memo_cache_info, METH_NOARGS, "functools.CacheInfo(hits, misses, maxsize, currsize)"},
+    {"cache_info", memo_cache_info, METH_NOARGS,
+     "functools.CacheInfo(hits, misses, maxsize, currsize)"},
     {"cache_clear", memo_cache_clear, METH_NOARGS, "Drops every entry and resets the counters."},
     {"cache_parameters", memo_cache_parameters, METH_NOARGS, "The decorator's parameters."},
     {"stats", memo_stats, METH_NOARGS, "Counters and sizes."},

@@ -75,7 +75,8 @@ PYBIND11_MODULE(_native, m) {
   py::object object_type = py::module_::import("builtins").attr("object");
   shared.missing = object_type().release().ptr();
   shared.kwd_mark = object_type().release().ptr();
-  shared.cache_info = py::object(py::module_::import("functools").attr("_CacheInfo")).release().ptr();
+  py::object cache_info = py::module_::import("functools").attr("_CacheInfo");
+  shared.cache_info = cache_info.release().ptr();
   m.attr("_MISSING") = py::handle(shared.missing);
 
   if (!tc::python::ready_memo_types() || !tc::python::ready_cache_type()) {

@@ -9,7 +9,7 @@ namespace twincache::python {
 
 // Module-wide objects, set once by module.cpp before any type is used.
 struct shared_objects {
-  PyObject* missing = nullptr;     // the "no value" sentinel of _peek/_pop (twincache._native._MISSING)
+  PyObject* missing = nullptr;     // the "no value" sentinel of _peek (twincache._native._MISSING)
   PyObject* kwd_mark = nullptr;    // separates positional arguments from keyword items in keys
   PyObject* cache_info = nullptr;  // functools._CacheInfo
   // twincache._api's option checks, set by _set_hooks when the package is imported:
