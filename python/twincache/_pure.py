@@ -278,8 +278,15 @@ class _Table:
             nbytes is not None and ring.weight > nbytes
         )
 
-    def _victim(self) -> list[Any] | None:
-        return self.probation.last() or self.protected.last()
+    def _victim(self, keep: list[Any]) -> list[Any] | None:
+        """The next entry to evict (probation first), never `keep` (the entry being stored)."""
+        for ring in (self.probation, self.protected):
+            last = ring.last()
+            if last is keep:
+                last = None if keep[_PREV] is ring.root else keep[_PREV]
+            if last is not None:
+                return last
+        return None
 
     def _evict_to_fit(self, keep: list[Any], released: list[Any]) -> None:
         while True:
@@ -290,9 +297,9 @@ class _Table:
                 reason = "bytes"
             else:
                 return
-            victim = self._victim()
-            if victim is None or victim is keep:
-                # Only the new entry is left; it fits by construction (weight <= max_bytes).
+            victim = self._victim(keep)
+            if victim is None:
+                # Only the entry being stored is left; it fits by construction.
                 return
             self._drop(victim, released)
             if reason == "items":

@@ -157,3 +157,22 @@ def test_every_counter_after_a_scripted_sequence(clock: ManualClock) -> None:
     assert s["bytes"] == 0
     c["x"] = b"xyz"
     assert c.stats()["bytes"] == twincache.weigh("x") + twincache.weigh(b"xyz") + 64
+
+
+@pytest.mark.parametrize("policy", [None, "lru", "tinylfu"])
+@pytest.mark.parametrize("maxsize", [1, 2, 5])
+def test_limits_hold_after_every_operation(policy: str | None, maxsize: int) -> None:
+    import random
+
+    rnd = random.Random(maxsize)
+    c = twincache.Cache(maxsize=maxsize, max_bytes=20_000, policy=policy)
+    for _ in range(2000):
+        k = rnd.randrange(12)
+        if rnd.random() < 0.5:
+            c.get(k)
+        else:
+            c[k] = bytes(rnd.choice([10, 100, 3000, 9000]))
+        s = c.stats()
+        assert s["items"] <= maxsize
+        assert s["bytes"] <= 20_000
+        assert len(c) == s["items"]
