@@ -356,6 +356,44 @@ void memory(benchmark::State& state, impl which) {
   state.counters["key_plus_value_bytes"] = payload;
 }
 
+// ---- The cleaner: one sweep over a 1M-entry store whose entries all carry a TTL, with none or
+// all of them due. Reports the time per shard-lock hold (a batch of <= 1024 slot checks and
+// <= 64 removals), the longest a reader can wait behind the cleaner.
+
+void cleaner_sweep(benchmark::State& state) {
+  const std::uint64_t n = static_cast<std::uint64_t>(state.range(0));
+  const bool all_due = state.range(1) != 0;
+  g_fixture.reset();
+  auto clk = std::make_shared<twincache::clock>();
+  clk->set_manual(0);
+  twincache::store_options o;
+  o.clock = clk;
+  double holds = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto s = std::make_unique<store<std::uint64_t>>(o);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::string k = make_key(i);
+      (void)s->set(k, hash64(k), i, 8, 1'000'000'000);
+    }
+    clk->set_manual(all_due ? 2'000'000'000 : 0);
+    holds = 0;
+    for (unsigned sh = 0; sh < s->shard_count(); ++sh) {
+      holds += std::ceil(double(n) / s->shard_count() / double(twincache::cleaner::batch_scans));
+    }
+    if (all_due) holds = std::max(holds, double(n) / double(twincache::cleaner::batch_removals));
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(s->reclaim_expired());
+    state.PauseTiming();
+    s.reset();
+    state.ResumeTiming();
+  }
+  state.counters["lock_holds"] = holds;
+  state.counters["us_per_lock_hold"] = benchmark::Counter(
+      holds * double(state.iterations()) / 1e6,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 void register_all() {
   const std::uint64_t sizes[] = {1000, 1000000};
   const impl impls[] = {impl::tc_lru, impl::tc_tinylfu, impl::absl_mutex, impl::stl_lru};
@@ -375,6 +413,12 @@ void register_all() {
       }
     }
   }
+  benchmark::RegisterBenchmark("cleaner_sweep", cleaner_sweep)
+      ->Args({1000000, 0})
+      ->Args({1000000, 1})
+      ->ArgNames({"entries", "all_due"})
+      ->Iterations(3)
+      ->Unit(benchmark::kMillisecond);
   for (impl which : impls) {
     benchmark::RegisterBenchmark((std::string("memory/") + impl_name(which)).c_str(),
                                  [=](benchmark::State& s) { memory(s, which); })

@@ -79,5 +79,21 @@ def main(path: str) -> None:
                   f"{m['overhead_bytes_per_entry']:.1f} | {m['rss_bytes_per_entry']:.1f} |")
 
 
+def cleaner_table(data: dict) -> None:
+    rows = [b for b in data["benchmarks"]
+            if b["name"].startswith("cleaner_sweep/") and b.get("aggregate_name") == "median"]
+    if not rows:
+        return
+    print("\n### cleaner: one sweep of a 1M-entry store (every entry has a TTL)\n")
+    print("| entries due | sweep, ms (cpu) | shard-lock holds | us per hold (cpu) |")
+    print("|---|---:|---:|---:|")
+    for b in rows:
+        due = "all" if "all_due:1" in b["name"] else "none"
+        ms = b["cpu_time"] if b["time_unit"] == "ms" else float("nan")
+        print(f"| {due} | {ms:.1f} | {b['lock_holds']:.0f} | {b['us_per_lock_hold']:.2f} |")
+
+
 if __name__ == "__main__":
     main(sys.argv[1])
+    with open(sys.argv[1]) as f:
+        cleaner_table(json.load(f))
