@@ -303,6 +303,17 @@ TEST(TinyLfuAdaptation, WindowGrowsWhenRecencyPays) {
   EXPECT_GT(adaptive_hits, fixed_hits + fixed_hits / 2);
 }
 
+// The optional hill climber (off by default) finds the same direction from sampled hit ratios.
+TEST(TinyLfuAdaptation, ClimberAloneAlsoGrowsTheWindowOnRecency) {
+  tinylfu_config cfg;
+  cfg.ghosts = false;
+  cfg.climber = true;
+  cfg.sample_factor = 2.0;
+  driver d(1000, cfg);
+  replay_recency(d);
+  EXPECT_GT(d.p.window_share(), 0.05);
+}
+
 // Frequency-skewed stream from a window that starts far too large: young main ghosts (popular
 // keys pushed out of the small main) must shrink the window.
 TEST(TinyLfuAdaptation, WindowShrinksWhenFrequencyPays) {
