@@ -20,11 +20,10 @@ void print_stats(const char* label, const stats& s) {
       "  %-22s evicted_items=%llu evicted_bytes=%llu expired=%llu deleted=%llu cleared=%llu\n"
       "  %-22s items=%llu bytes=%llu\n",
       label, (unsigned long long)s.hits, (unsigned long long)s.misses,
-      (unsigned long long)s.inserts, (unsigned long long)s.updates,
-      (unsigned long long)s.rejected, "", (unsigned long long)s.evicted_items,
-      (unsigned long long)s.evicted_bytes, (unsigned long long)s.expired,
-      (unsigned long long)s.deleted, (unsigned long long)s.cleared, "",
-      (unsigned long long)s.items, (unsigned long long)s.bytes);
+      (unsigned long long)s.inserts, (unsigned long long)s.updates, (unsigned long long)s.rejected,
+      "", (unsigned long long)s.evicted_items, (unsigned long long)s.evicted_bytes,
+      (unsigned long long)s.expired, (unsigned long long)s.deleted, (unsigned long long)s.cleared,
+      "", (unsigned long long)s.items, (unsigned long long)s.bytes);
 }
 
 template <class V>
@@ -65,7 +64,7 @@ void ttl_expiry() {
   o.default_ttl = 60 * sec;
   store<std::string> s(o);
   (void)put(s, "session", "token-1", 5 * sec);  // per-entry TTL overrides the default
-  (void)put(s, "profile", "cached");           // default TTL: 60 s
+  (void)put(s, "profile", "cached");            // default TTL: 60 s
   std::printf("  set session (ttl 5 s) and profile (default ttl 60 s) at t=0\n");
   clk->advance(5 * sec - 1);
   std::printf("  t=4.999999999 s\n");
@@ -156,8 +155,9 @@ int main() {
   eviction(policy_kind::lru);
   eviction(policy_kind::tinylfu);
   limits_and_bytes();
-  std::printf("\n-- 5. scan resistance: max_items=100, 50 hot keys read 10 times, then 1000 keys "
-              "read once\n");
+  std::printf(
+      "\n-- 5. scan resistance: max_items=100, 50 hot keys read 10 times, then 1000 keys "
+      "read once\n");
   scan_resistance(policy_kind::lru);
   scan_resistance(policy_kind::tinylfu);
   return 0;

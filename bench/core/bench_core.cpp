@@ -44,7 +44,9 @@ void* operator new(std::size_t n) {
                          std::memory_order_relaxed);
   return p;
 }
-void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new[](std::size_t n) {
+  return operator new(n);
+}
 void* operator new(std::size_t n, std::align_val_t a) {
   const std::size_t align = static_cast<std::size_t>(a);
   void* p = std::aligned_alloc(align, (n + align - 1) & ~(align - 1));
@@ -53,20 +55,36 @@ void* operator new(std::size_t n, std::align_val_t a) {
                          std::memory_order_relaxed);
   return p;
 }
-void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a) {
+  return operator new(n, a);
+}
 void operator delete(void* p) noexcept {
   if (!p) return;
   g_live_bytes.fetch_sub(static_cast<std::int64_t>(malloc_usable_size(p)),
                          std::memory_order_relaxed);
   std::free(p);
 }
-void operator delete[](void* p) noexcept { operator delete(p); }
-void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
-void operator delete[](void* p, std::size_t) noexcept { operator delete(p); }
-void operator delete(void* p, std::align_val_t) noexcept { operator delete(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { operator delete(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { operator delete(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { operator delete(p); }
+void operator delete[](void* p) noexcept {
+  operator delete(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  operator delete(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  operator delete(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  operator delete(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  operator delete(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  operator delete(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  operator delete(p);
+}
 
 namespace {
 
@@ -76,7 +94,9 @@ using twincache::store;
 
 // ---- Workload: keys and access sequences.
 
-std::string make_key(std::uint64_t i) { return "item:" + std::to_string(1000 + i); }
+std::string make_key(std::uint64_t i) {
+  return "item:" + std::to_string(1000 + i);
+}
 
 // One access: the key bytes inline, so the timed loop reads its keys sequentially (the hardware
 // prefetches them) and the cache misses measured are the cache's own, not the harness's.
@@ -230,10 +250,14 @@ struct stl_lru_cache {
 enum class impl { tc_lru, tc_tinylfu, absl_mutex, stl_lru };
 const char* impl_name(impl i) {
   switch (i) {
-    case impl::tc_lru: return "tc_lru";
-    case impl::tc_tinylfu: return "tc_tinylfu";
-    case impl::absl_mutex: return "absl_mutex";
-    case impl::stl_lru: return "stl_lru";
+    case impl::tc_lru:
+      return "tc_lru";
+    case impl::tc_tinylfu:
+      return "tc_tinylfu";
+    case impl::absl_mutex:
+      return "absl_mutex";
+    case impl::stl_lru:
+      return "stl_lru";
   }
   return "?";
 }
@@ -261,10 +285,18 @@ fixture& get_fixture(impl which, std::uint64_t n) {
     f->which = which;
     f->n = n;
     switch (which) {
-      case impl::tc_lru: f->tc = std::make_unique<tc_cache>(n, policy_kind::lru); break;
-      case impl::tc_tinylfu: f->tc = std::make_unique<tc_cache>(n, policy_kind::tinylfu); break;
-      case impl::absl_mutex: f->ab = std::make_unique<absl_cache>(n); break;
-      case impl::stl_lru: f->lru = std::make_unique<stl_lru_cache>(n); break;
+      case impl::tc_lru:
+        f->tc = std::make_unique<tc_cache>(n, policy_kind::lru);
+        break;
+      case impl::tc_tinylfu:
+        f->tc = std::make_unique<tc_cache>(n, policy_kind::tinylfu);
+        break;
+      case impl::absl_mutex:
+        f->ab = std::make_unique<absl_cache>(n);
+        break;
+      case impl::stl_lru:
+        f->lru = std::make_unique<stl_lru_cache>(n);
+        break;
     }
     const workload& w = get_workload(n);
     f->with([&](auto& c) {
@@ -278,9 +310,12 @@ fixture& get_fixture(impl which, std::uint64_t n) {
 enum class op { get_hit, get_miss, set_evict };
 const char* op_name(op o) {
   switch (o) {
-    case op::get_hit: return "get_hit";
-    case op::get_miss: return "get_miss";
-    case op::set_evict: return "set_evict";
+    case op::get_hit:
+      return "get_hit";
+    case op::get_miss:
+      return "get_miss";
+    case op::set_evict:
+      return "set_evict";
   }
   return "?";
 }
@@ -316,8 +351,8 @@ void run(benchmark::State& state, impl which, op what, std::uint64_t n, bool zip
   benchmark::DoNotOptimize(out);
   state.SetItemsProcessed(state.iterations());
   if (what != op::set_evict) {
-    state.counters["found"] = benchmark::Counter(static_cast<double>(found) /
-                                                 static_cast<double>(state.iterations()));
+    state.counters["found"] =
+        benchmark::Counter(static_cast<double>(found) / static_cast<double>(state.iterations()));
   }
 }
 
@@ -389,9 +424,9 @@ void cleaner_sweep(benchmark::State& state) {
     state.ResumeTiming();
   }
   state.counters["lock_holds"] = holds;
-  state.counters["us_per_lock_hold"] = benchmark::Counter(
-      holds * double(state.iterations()) / 1e6,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["us_per_lock_hold"] =
+      benchmark::Counter(holds * double(state.iterations()) / 1e6,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void register_all() {

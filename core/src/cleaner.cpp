@@ -9,9 +9,15 @@
 namespace twincache {
 namespace {
 
-extern "C" void twincache_fork_prepare() { cleaner::instance().fork_prepare(); }
-extern "C" void twincache_fork_parent() { cleaner::instance().fork_parent(); }
-extern "C" void twincache_fork_child() { cleaner::instance().fork_child(); }
+extern "C" void twincache_fork_prepare() {
+  cleaner::instance().fork_prepare();
+}
+extern "C" void twincache_fork_parent() {
+  cleaner::instance().fork_parent();
+}
+extern "C" void twincache_fork_child() {
+  cleaner::instance().fork_child();
+}
 std::atomic<bool> exiting{false};
 void stop_at_exit() {
   exiting.store(true);

@@ -40,8 +40,7 @@ class EntryTable : public ::testing::TestWithParam<policy_kind> {
   removed_log log;
 
   std::uint32_t must_insert(entry_table& t, std::uint64_t hash, std::uint64_t key_bytes,
-                            std::uint64_t value_weight,
-                            std::optional<time_ns> ttl = std::nullopt) {
+                            std::uint64_t value_weight, std::optional<time_ns> ttl = std::nullopt) {
     std::uint32_t slot = no_slot;
     status st = t.insert(hash, key_bytes, value_weight, ttl, slot, log.callback());
     EXPECT_TRUE(st.ok()) << st.message();
@@ -200,8 +199,8 @@ TEST_P(EntryTable, UpdateAtCapacityEvictsOnlyForTheWeightItAdds) {
   ASSERT_EQ(log.events.size(), 1u);
   EXPECT_NE(log.events[0].first, s[2]) << "the updated entry is never its own victim";
   EXPECT_EQ(log.events[0].second, removal_reason::evicted_bytes);
-  const std::uint64_t left = log.events[0].first == s[0] ? t.meta(s[1]).weight
-                                                         : t.meta(s[0]).weight;
+  const std::uint64_t left =
+      log.events[0].first == s[0] ? t.meta(s[1]).weight : t.meta(s[0]).weight;
   EXPECT_EQ(t.bytes(), left + 4 + 23 + entry_overhead_bytes);
   EXPECT_TRUE(t.is_resident(s[2]));
 }

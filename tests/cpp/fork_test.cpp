@@ -101,11 +101,11 @@ TEST(Fork, ChildResetsLocksAndRestartsTheCleaner) {
     if (pid == 0) _exit(child_main(s, *clk));  // _exit: no atexit handlers, no gtest teardown
     int wstatus = 0;
     ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-    ASSERT_TRUE(WIFEXITED(wstatus)) << "child " << f << " died of signal "
-                                    << (WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0)
-                                    << " (14 = SIGALRM: a lock stayed held in the child)";
-    EXPECT_EQ(WEXITSTATUS(wstatus), ok) << "child " << f << " failed check "
-                                        << WEXITSTATUS(wstatus);
+    ASSERT_TRUE(WIFEXITED(wstatus))
+        << "child " << f << " died of signal " << (WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0)
+        << " (14 = SIGALRM: a lock stayed held in the child)";
+    EXPECT_EQ(WEXITSTATUS(wstatus), ok)
+        << "child " << f << " failed check " << WEXITSTATUS(wstatus);
   }
   stop.store(true);
   for (auto& w : workers) w.join();

@@ -18,7 +18,9 @@ namespace {
 
 constexpr time_ns ms = 1'000'000;
 
-std::string key_of(std::uint64_t i) { return "k" + std::to_string(i); }
+std::string key_of(std::uint64_t i) {
+  return "k" + std::to_string(i);
+}
 
 // The value stored for a key names the key, so a read can check it got the right one.
 struct tagged {
@@ -64,8 +66,12 @@ void stress(policy_kind policy, unsigned shards) {
             (void)s.set(key, h, std::move(v), 8 + x % 60, ttl);
             break;
           }
-          case 2: s.erase(key, h); break;
-          case 3: (void)s.contains(key, h); break;
+          case 2:
+            s.erase(key, h);
+            break;
+          case 3:
+            (void)s.contains(key, h);
+            break;
           default:
             if (s.get(key, h, out)) {
               hits.fetch_add(1, std::memory_order_relaxed);
@@ -90,8 +96,8 @@ void stress(policy_kind policy, unsigned shards) {
   EXPECT_LE(st.bytes, o.limits.max_bytes);
   EXPECT_EQ(st.items, s.size());
   EXPECT_EQ(st.bytes, s.bytes());
-  EXPECT_EQ(st.inserts, st.items + st.evicted_items + st.evicted_bytes + st.expired +
-                            st.deleted + st.cleared)
+  EXPECT_EQ(st.inserts,
+            st.items + st.evicted_items + st.evicted_bytes + st.expired + st.deleted + st.cleared)
       << "every inserted entry is either present or left for one counted reason";
   EXPECT_EQ(st.hits, hits.load());
   std::uint64_t listed = 0;
@@ -104,9 +110,15 @@ void stress(policy_kind policy, unsigned shards) {
   cleaner::instance().set_interval(std::chrono::seconds(1));
 }
 
-TEST(StoreConcurrency, TinylfuManyShards) { stress(policy_kind::tinylfu, 8); }
-TEST(StoreConcurrency, TinylfuOneShard) { stress(policy_kind::tinylfu, 1); }
-TEST(StoreConcurrency, LruManyShards) { stress(policy_kind::lru, 8); }
+TEST(StoreConcurrency, TinylfuManyShards) {
+  stress(policy_kind::tinylfu, 8);
+}
+TEST(StoreConcurrency, TinylfuOneShard) {
+  stress(policy_kind::tinylfu, 1);
+}
+TEST(StoreConcurrency, LruManyShards) {
+  stress(policy_kind::lru, 8);
+}
 
 }  // namespace
 }  // namespace twincache

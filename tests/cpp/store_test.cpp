@@ -32,7 +32,9 @@ store_options options(policy_kind p, std::uint64_t max_items = unlimited,
   return o;
 }
 
-std::string key(int i) { return "key-" + std::to_string(i); }
+std::string key(int i) {
+  return "key-" + std::to_string(i);
+}
 
 // set() with the key's hash64, as the bindings call it.
 template <class V>
@@ -329,8 +331,7 @@ TEST_P(Store, EveryRemovalReasonIsCounted) {
   EXPECT_EQ(st.inserts, 7u);
   EXPECT_EQ(st.items, 0u);
   EXPECT_EQ(st.bytes, 0u);
-  EXPECT_EQ(st.inserts, st.evicted_items + st.evicted_bytes + st.expired + st.deleted +
-                            st.cleared)
+  EXPECT_EQ(st.inserts, st.evicted_items + st.evicted_bytes + st.expired + st.deleted + st.cleared)
       << "every inserted entry left for exactly one counted reason";
 }
 
@@ -377,7 +378,7 @@ TEST_P(Store, RemovedValuesAreDestroyedOnTheCallersThreadAfterTheCall) {
     ASSERT_TRUE(put(s, "b", probe(2), 8).ok());
     ASSERT_TRUE(put(s, "a", probe(3), 8).ok());  // replaces 1
     ASSERT_TRUE(put(s, "c", probe(4), 8).ok());  // evicts one of 2, 3
-    EXPECT_TRUE(s.erase("c"));                 // 4
+    EXPECT_TRUE(s.erase("c"));                   // 4
     auto d = probe::take();
     std::vector<int> ids;
     for (auto& [id, tid] : d) {

@@ -71,11 +71,16 @@ enum class removal_reason : std::uint8_t {
 
 constexpr std::string_view removal_reason_name(removal_reason r) noexcept {
   switch (r) {
-    case removal_reason::evicted_items: return "evicted_items";
-    case removal_reason::evicted_bytes: return "evicted_bytes";
-    case removal_reason::expired: return "expired";
-    case removal_reason::deleted: return "deleted";
-    case removal_reason::cleared: return "cleared";
+    case removal_reason::evicted_items:
+      return "evicted_items";
+    case removal_reason::evicted_bytes:
+      return "evicted_bytes";
+    case removal_reason::expired:
+      return "expired";
+    case removal_reason::deleted:
+      return "deleted";
+    case removal_reason::cleared:
+      return "cleared";
   }
   return "unknown";
 }
@@ -250,8 +255,8 @@ class basic_entry_table {
   template <class OnRemoved>
   bool evict_one(std::uint32_t keep, OnRemoved&& on_removed) {
     if (items_ == 0 || !budget_->over()) return false;
-    const removal_reason why = budget_->items_over(0) ? removal_reason::evicted_items
-                                                      : removal_reason::evicted_bytes;
+    const removal_reason why =
+        budget_->items_over(0) ? removal_reason::evicted_items : removal_reason::evicted_bytes;
     const std::uint32_t v = policy_.victim();
     if (v == no_slot || v == keep) return false;
     remove(v, why, on_removed);
@@ -400,11 +405,21 @@ class basic_entry_table {
 
   void count_removal(removal_reason reason) noexcept {
     switch (reason) {
-      case removal_reason::evicted_items: ++counters_.evicted_items; break;
-      case removal_reason::evicted_bytes: ++counters_.evicted_bytes; break;
-      case removal_reason::expired: ++counters_.expired; break;
-      case removal_reason::deleted: ++counters_.deleted; break;
-      case removal_reason::cleared: ++counters_.cleared; break;
+      case removal_reason::evicted_items:
+        ++counters_.evicted_items;
+        break;
+      case removal_reason::evicted_bytes:
+        ++counters_.evicted_bytes;
+        break;
+      case removal_reason::expired:
+        ++counters_.expired;
+        break;
+      case removal_reason::deleted:
+        ++counters_.deleted;
+        break;
+      case removal_reason::cleared:
+        ++counters_.cleared;
+        break;
     }
   }
 

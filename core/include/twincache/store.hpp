@@ -71,9 +71,9 @@ namespace twincache {
 struct store_options {
   ::twincache::limits limits;
   policy_kind policy = default_policy();
-  std::optional<time_ns> default_ttl;          // nanoseconds, > 0; none: entries never expire
-  std::shared_ptr<::twincache::clock> clock;   // null: clock::real()
-  unsigned shards = 0;                         // 0: automatic; else a power of two <= 1024
+  std::optional<time_ns> default_ttl;         // nanoseconds, > 0; none: entries never expire
+  std::shared_ptr<::twincache::clock> clock;  // null: clock::real()
+  unsigned shards = 0;                        // 0: automatic; else a power of two <= 1024
 };
 
 enum class set_result : std::uint8_t { inserted, updated };
@@ -351,16 +351,16 @@ class store final : public cleanable {
         if (sh.table.ttl_items() == 0) break;
         batches = (sh.table.slot_count() + cleaner::batch_scans - 1) / cleaner::batch_scans;
         drain_reads(sh);
-        const std::uint64_t removed = sh.table.expire_batch(
-            now, cleaner::batch_removals, cleaner::batch_scans,
-            [&](std::uint32_t s, removal_reason) {
-              record& rec = sh.table.at(s);
-              sh.index.erase(rec.meta.hash, s);
-              free_key(rec);
-              std::lock_guard q(release_lock_);
-              released_.push_back(std::move(rec.payload.value));
-              released_count_.fetch_add(1, std::memory_order_relaxed);
-            });
+        const std::uint64_t removed =
+            sh.table.expire_batch(now, cleaner::batch_removals, cleaner::batch_scans,
+                                  [&](std::uint32_t s, removal_reason) {
+                                    record& rec = sh.table.at(s);
+                                    sh.index.erase(rec.meta.hash, s);
+                                    free_key(rec);
+                                    std::lock_guard q(release_lock_);
+                                    released_.push_back(std::move(rec.payload.value));
+                                    released_count_.fetch_add(1, std::memory_order_relaxed);
+                                  });
         total += removed;
         if (removed == cleaner::batch_removals) ++batches;  // more may be due: keep going
       }
