@@ -54,9 +54,12 @@ def _argument_name(func: Callable[..., Any], index: int | str) -> str:
     return f"#{index}"
 
 
-def _content_key_for(func: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+def _content_key_for(
+    func: Callable[..., Any], typed: bool
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
     """A function that keys a call whose arguments do not all hash: hashable arguments stay as
-    they are, the others are replaced by their canonical encoding (bytes)."""
+    they are, the others are replaced by their canonical encoding (bytes). With typed=True the
+    arguments' types are part of the key, as for hashable calls."""
 
     def part(value: object, index: int | str) -> object:
         try:
@@ -79,6 +82,9 @@ def _content_key_for(func: Callable[..., Any]) -> Callable[[tuple[Any, ...], dic
         for name, value in kwargs.items():
             parts.append(name)
             parts.append(part(value, name))
+        if typed:
+            parts.extend(type(a) for a in args)
+            parts.extend(type(v) for v in kwargs.values())
         return tuple(parts)
 
     return content_key
@@ -251,7 +257,7 @@ def _wrap(
         typed=typed,
         weigh=weigh if max_bytes is not None else None,
         key_fn=key_fn,
-        content_key=_content_key_for(func) if content_keys else None,
+        content_key=_content_key_for(func, typed) if content_keys else None,
         miss_hook=None,
         is_async=is_async,
         weak_self=weak_self,

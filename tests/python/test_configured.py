@@ -156,6 +156,10 @@ def test_typed_separates_int_and_float() -> None:
     g, _ = counting(twincache.cache())
     assert g(1, "a") == 1
     assert g(1.0, "a") == 1  # 1 == 1.0 and hash(1) == hash(1.0), as in functools
+    h, _ = counting(twincache.cache(typed=True))
+    assert h(1, []) == 1  # content-keyed calls keep the argument types too
+    assert h(1.0, []) == 2
+    assert h(1, []) == 1
 
 
 def test_invalidate_drops_one_entry() -> None:
