@@ -27,6 +27,7 @@ const { Cache: PureCache } = require('./cache');
 const { testing: clockTesting } = require('./clock');
 
 const DISK_ABI = 1;
+const CODEC_RAW = 0;
 const CODECS = { json: 2, v8: 3 };
 const L1_MAX_BYTES = 64 * 1024 * 1024;
 const COMPRESS_THRESHOLD = 4096;
@@ -157,6 +158,30 @@ class MemoryStore {
     return { path: this.path, items: this._cache.size, bytes: this._cache.stats().bytes };
   }
   dropL1() {}
+  flush() {}
+}
+
+// Stores with writes that may still be queued, committed when the process exits (the addon's
+// stores commit in the background, within milliseconds; see docs/persistence.md).
+const liveStores = new Set();
+let exitHook = false;
+function track(store) {
+  liveStores.add(new WeakRef(store));
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const ref of liveStores) {
+        const s = ref.deref();
+        if (s !== undefined) {
+          try {
+            s.flush();
+          } catch {
+            // exiting: nothing left to tell
+          }
+        }
+      }
+    });
+  }
 }
 
 function openStore(where, maxBytes, ttlMs) {
@@ -181,6 +206,7 @@ function openStore(where, maxBytes, ttlMs) {
       ),
   );
   if (store.warning) warnOnce(dir, store.warning);
+  else track(store);
   return store;
 }
 
@@ -196,6 +222,12 @@ function codecId(codec) {
   return id;
 }
 
+// [codec used, bytes]: Buffers are stored raw (codec 0), readable as bytes by Python too.
+function encodeValue(codec, value) {
+  if (Buffer.isBuffer(value)) return [CODEC_RAW, value];
+  return [codec, dumps(codec, value)];
+}
+
 function dumps(codec, value) {
   if (codec === CODECS.json) {
     const text = JSON.stringify(value);
@@ -208,6 +240,7 @@ function dumps(codec, value) {
 }
 
 function loads(codec, data) {
+  if (codec === CODEC_RAW) return data;
   if (codec === CODECS.json) return JSON.parse(data.toString('utf8'));
   if (codec === CODECS.v8) return v8.deserialize(data);
   if (codec === 1) {
@@ -364,12 +397,10 @@ class DiskCache {
   set(key, value, setOptions) {
     const ttl = options.setTtl(setOptions, 0);
     const k = keyBytes(key);
-    const data = dumps(this._codec, value);
+    const [codec, data] = encodeValue(this._codec, value);
     const store = this._store;
     call(() =>
-      store.persistent
-        ? store.set(k, this._codec, data, ttl * 1e6)
-        : store.set(k, this._codec, data, ttl),
+      store.persistent ? store.set(k, codec, data, ttl * 1e6) : store.set(k, codec, data, ttl),
     );
     return this;
   }
@@ -388,6 +419,13 @@ class DiskCache {
   clear() {
     const store = this._store;
     call(() => store.clear());
+  }
+
+  // Waits until every write so far is committed to the directory (sets are committed in the
+  // background, within milliseconds).
+  flush() {
+    const store = this._store;
+    call(() => store.flush());
   }
 
   // Removes expired entries and evicts down to maxBytes; returns how many went.
@@ -432,6 +470,7 @@ class DiskCache {
       deleted: s.deleted,
       cleared: s.cleared,
       corrupt: s.corrupt,
+      writeErrors: s.writeErrors || 0,
       items: s.items,
       bytes: s.bytes,
     };

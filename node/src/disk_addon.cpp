@@ -77,6 +77,7 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
             InstanceMethod("stats", &DiskStore::stats),
             InstanceMethod("info", &DiskStore::info),
             InstanceMethod("dropL1", &DiskStore::drop_l1),
+            InstanceMethod("flush", &DiskStore::flush),
             InstanceAccessor("persistent", &DiskStore::persistent, nullptr),
             InstanceAccessor("path", &DiskStore::path, nullptr),
             InstanceAccessor("warning", &DiskStore::warning, nullptr),
@@ -168,6 +169,7 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
     o.Set("deleted", u64(env, s.deleted));
     o.Set("cleared", u64(env, s.cleared));
     o.Set("corrupt", u64(env, s.corrupt));
+    o.Set("writeErrors", u64(env, s.write_errors));
     o.Set("items", u64(env, s.items));
     o.Set("bytes", u64(env, s.bytes));
     return o;
@@ -189,6 +191,11 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
     o.Set("corrupt", u64(env, d.corrupt));
     o.Set("deleted", u64(env, d.deleted));
     return o;
+  }
+  // Waits until every set() so far is committed (the store commits in the background).
+  Napi::Value flush(const Napi::CallbackInfo& info) {
+    check(info.Env(), store_->flush());
+    return info.Env().Undefined();
   }
   Napi::Value drop_l1(const Napi::CallbackInfo& info) {
     store_->drop_l1();

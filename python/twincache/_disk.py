@@ -17,18 +17,19 @@ write the same files. This module serializes values (pickle or json) and builds 
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import functools
 import hashlib
 import inspect
 import json
-import mmap
 import os
 import pickle
 import struct
 import textwrap
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Protocol
@@ -66,6 +67,8 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     def info(self) -> dict[str, Any]: ...
     def reset_stats(self) -> None: ...
     def note_hits(self, n: int) -> None: ...
+    def l1_epoch(self) -> int: ...
+    def flush(self) -> None: ...
     def drop_l1(self) -> None: ...
 
 
@@ -129,35 +132,27 @@ def _wall_now() -> int:
 class _MemoryTier:
     """The memory tier of a DiskCache: encoded key -> (codec, bytes object, expiry), bounded by
     bytes, least recently used out first. It holds the very bytes objects it was given or read
-    (immutable), so a hit copies nothing: a bytes value comes back as the same object. Valid
-    while the directory's generation nonce (the mapped <dir>/generation file) is the one it last
-    saw: the protocol of the C++ store's L1 (docs/persistence.md). Locks: `lock` guards all."""
+    (immutable), so a hit copies nothing: a bytes value comes back as the same object. It is
+    valid while the store's l1_epoch() (the directory's generation nonce, docs/persistence.md)
+    has not moved. Locks: `lock` guards all."""
 
-    def __init__(self, path: str, max_bytes: int) -> None:
+    def __init__(self, store: _Store, max_bytes: int) -> None:
+        self.store = store
         self.max_bytes = max_bytes
         self.entries: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
         self.bytes = 0
         self.hits = 0  # not yet handed to the store (note_hits)
         self.lock = threading.Lock()
-        fd = os.open(path + "/generation", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            self.map = mmap.mmap(fd, 8, mmap.MAP_SHARED, mmap.PROT_READ)
-        finally:
-            os.close(fd)
-        self.seen = self.generation()
-
-    def generation(self) -> int:
-        value: int = struct.unpack_from("<Q", self.map)[0]
-        return value
+        self.epoch = store.l1_epoch()
 
     def check(self) -> None:
-        """Drops everything if another writer changed the directory since we last looked."""
-        g = self.generation()
-        if g != self.seen:
+        """Hot path: drops everything if another writer changed the directory."""
+        e = self.store.l1_epoch()
+        if e != self.epoch:
             with self.lock:
                 self.entries.clear()
                 self.bytes = 0
-                self.seen = g
+                self.epoch = e
 
     def get(self, key: bytes) -> tuple[int, bytes, int] | None:
         with self.lock:
@@ -195,14 +190,6 @@ class _MemoryTier:
         with self.lock:
             self.entries.clear()
             self.bytes = 0
-
-    def wrote(self, change: tuple[int, int]) -> bool:
-        """After our own write: stay valid if nobody else wrote since we last looked."""
-        before, after = change
-        if before == self.seen:
-            self.seen = after
-            return True
-        return False
 
 
 # Test hooks: the wall clock that expiry decisions of disk stores read.
@@ -353,6 +340,7 @@ def _stats_of(raw: dict[str, int]) -> dict[str, int]:
         "deleted": raw["deleted"],
         "cleared": raw["cleared"],
         "corrupt": raw["corrupt"],
+        "write_errors": raw.get("write_errors", 0),
         "items": raw["items"],
         "bytes": raw["bytes"],
     }
@@ -400,7 +388,8 @@ class DiskCache(MutableMapping[Any, Any]):
         self._store = open_store(where, limit, ttl_ns)
         self._memory: _MemoryTier | None = None
         if self._store.persistent:
-            self._memory = _MemoryTier(self._store.path, L1_MAX_BYTES)
+            self._memory = _MemoryTier(self._store, L1_MAX_BYTES)
+            _track(self)
 
     @property
     def path(self) -> str:
@@ -442,17 +431,12 @@ class DiskCache(MutableMapping[Any, Any]):
     def _store_encoded(self, encoded: bytes, value: object, ttl_ns: int | None) -> None:
         self._sync_hits()
         codec, data = _dumps(self._codec, value)
-        change = self._store.set(encoded, codec, data, ttl_ns)
+        self._store.set(encoded, codec, data, ttl_ns)  # native: queued for the writer thread
         memory = self._memory
         if memory is not None:
-            if memory.wrote(change):
-                life = ttl_ns if ttl_ns is not None else self._default_ttl_ns()
-                memory.put(encoded, codec, data, _wall_now() + life if life else 0)
-            else:
-                memory.drop(encoded)
-
-    def _default_ttl_ns(self) -> int | None:
-        return self._ttl_ns
+            memory.check()
+            life = ttl_ns if ttl_ns is not None else self._ttl_ns
+            memory.put(encoded, codec, data, _wall_now() + life if life else 0)
 
     def _erase_encoded(self, encoded: bytes) -> bool:
         if self._memory is not None:
@@ -513,6 +497,13 @@ class DiskCache(MutableMapping[Any, Any]):
             self._memory.clear()
         self._store.clear()
 
+    def flush(self) -> None:
+        """Waits until every write made so far is committed to the directory (the native store
+        commits in the background, within milliseconds; see docs/persistence.md). Raises OSError
+        if a batch could not be committed."""
+        self._sync_hits()
+        self._store.flush()
+
     def prune(self) -> int:
         """Removes expired entries and evicts down to max_bytes; returns how many went."""
         return int(self._store.prune())
@@ -531,6 +522,30 @@ class DiskCache(MutableMapping[Any, Any]):
         args = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items() if v is not None)
         where = "" if self.persistent else " (memory only)"
         return f"twincache.DiskCache({args}) at {self.path}{where}"
+
+
+# Open caches, flushed when the interpreter exits (the native store's destructor does it too,
+# but objects alive at exit are not always destroyed).
+# (A dict of weak references: a MutableMapping is not hashable, so no WeakSet.)
+_live: dict[int, weakref.ref[DiskCache]] = {}
+
+
+def _track(cache: DiskCache) -> None:
+    key = id(cache)
+
+    def forget(_ref: object) -> None:
+        _live.pop(key, None)
+
+    _live[key] = weakref.ref(cache, forget)
+
+
+@atexit.register
+def _flush_all() -> None:
+    for ref in list(_live.values()):
+        cache = ref()
+        if cache is not None:
+            with contextlib.suppress(Exception):
+                cache.flush()
 
 
 # --- function results -----------------------------------------------------------------------------
@@ -685,6 +700,7 @@ def memoize(
 
     wrapper.stats = stats
     wrapper.invalidate = invalidate
+    wrapper.flush = cache.flush
     wrapper.disk_path = cache.path
     wrapper.persistent = cache.persistent
     return wrapper

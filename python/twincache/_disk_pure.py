@@ -290,11 +290,13 @@ class PureDiskStore:
                 "deleted",
                 "cleared",
                 "corrupt",
+                "write_errors",
             ),
             0,
         )
         self._pending = dict.fromkeys(_COUNTERS, 0)
         self._gen_seen = 0
+        self._epoch = 0
         self._gen_fd = -1
         self._gen_map: mmap.mmap | None = None
         self._sets_since_purge = 0
@@ -324,6 +326,7 @@ class PureDiskStore:
         os.close(fd)
         self._pid = os.getpid()
         db = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA page_size=16384")  # as the C++ store (a new database only)
         for _ in range(100):
             try:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -776,6 +779,21 @@ class PureDiskStore:
                     size += os.stat(self.path + suffix).st_size
             out["file_bytes"] = size
             return out
+
+    def l1_epoch(self) -> int:
+        """Moves whenever the directory changed behind this store's back (the C++ store's
+        l1_epoch): another writer replaced the generation nonce."""
+        if self._gen_map is not None:
+            v = self._generation()
+            if v != self._gen_seen:
+                self._gen_seen = v
+                self._epoch += 1
+                self._l1.clear()
+                self._l1_bytes = 0
+        return self._epoch
+
+    def flush(self) -> None:
+        """Writes are synchronous here: nothing is ever queued."""
 
     def note_hits(self, n: int) -> None:
         with self._lock:

@@ -34,7 +34,10 @@ class DiskStore : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
+  // Synchronous writes unless a test asks for write-behind (a write_delay other than the
+  // default), so other connections see each write at once.
   std::unique_ptr<disk_store> open(options o = {}) {
+    if (o.write_delay == options{}.write_delay) o.write_delay = 0;
     if (o.path.empty()) o.path = dir_;
     if (!o.clock) o.clock = clock_;
     std::unique_ptr<disk_store> s;
@@ -303,6 +306,33 @@ TEST_F(DiskStore, EveryWriteReplacesTheGenerationNonce) {
   EXPECT_NE(a->generation(), g2);
 }
 
+TEST_F(DiskStore, WriteBehindReadsItsOwnWritesAndCommitsOnFlushAndClose) {
+  options slow;
+  slow.write_delay = 60'000'000'000;  // a minute: nothing commits unless asked
+  slow.l1_max_bytes = 0;              // reads of queued values come from the queue
+  auto a = open(slow);
+  auto b = open();
+  put(*a, "k", "queued");
+  EXPECT_EQ(get(*a, "k"), "queued");  // read-your-writes before the commit
+  bool found = false;
+  ASSERT_TRUE(a->contains("k", found).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(get(*b, "k"), "<miss>");  // not committed yet
+  ASSERT_TRUE(a->flush().ok());
+  EXPECT_EQ(get(*b, "k"), "queued");
+  for (int i = 0; i < 100; ++i) put(*a, "k" + std::to_string(i), "v");
+  std::uint64_t n = 0;
+  ASSERT_TRUE(a->count(n).ok());  // counting commits the queue first
+  EXPECT_EQ(n, 101u);
+  for (int i = 0; i < 50; ++i) put(*a, "late" + std::to_string(i), "v");
+  a.reset();  // the destructor commits what is still queued
+  ASSERT_TRUE(b->count(n).ok());
+  EXPECT_EQ(n, 151u);
+  disk_stats st;
+  ASSERT_TRUE(b->stats(st).ok());
+  EXPECT_EQ(st.write_errors, 0u);
+}
+
 TEST_F(DiskStore, ClearRemovesEverything) {
   auto s = open();
   for (int i = 0; i < 50; ++i) put(*s, "k" + std::to_string(i), "v");
@@ -484,6 +514,7 @@ TEST_F(DiskStore, ForkedChildUsesItsOwnConnection) {
     std::string v;
     if (!s->get("before", found, c, v).ok() || !found || v != "fork") ::_exit(2);
     if (!s->set("child", codec_raw, "wrote").ok()) ::_exit(3);
+    if (!s->flush().ok()) ::_exit(4);  // _exit runs no destructor: commit the queue first
     ::_exit(0);
   }
   int wstatus = 0;

@@ -34,11 +34,11 @@ def run(pure: bool) -> None:
         check = (
             "import sys; from twincache._disk import DiskCache; "
             f"c = DiskCache({path!r}, codec='json'); "
-            f"assert len(c) == {2 * N + 1}, len(c); "
+            f"assert len(c) == {2 * N + 3}, len(c); "
             "assert c.info()['corrupt'] == 0, c.info()"
         )
         subprocess.run([sys.executable, "-c", check], env=py_env, check=True)
-        print(f"test-cross ({mode} Python + native Node): ok, {2 * N + 1} entries")
+        print(f"test-cross ({mode} Python + native Node): ok, {2 * N + 3} entries")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ function main() {
   const n = Number(nText);
   const cache = new DiskCache({ path: dir, codec: 'json' });
   assert.equal(cache.persistent, true, 'the cross-language test needs the disk addon');
+  cache.set(`${me}-bytes`, Buffer.from([0, 1, 2, 255])); // stored raw: bytes in Python
   const seen = new Set();
   for (let i = 0; i < n; i++) {
     cache.set(`${me}-${i}`, value(me, i));
@@ -45,6 +46,7 @@ function main() {
     }
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   }
+  assert.deepEqual(cache.get(`${other}-bytes`), Buffer.from([0, 1, 2, 255]));
   assert.ok([me, other].includes(cache.get('shared').side));
   console.log(`writer.js (${me}): wrote ${n}, read all ${n} written by ${other}`);
 }

@@ -24,6 +24,7 @@ def main() -> int:
     path, me, other, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     cache = DiskCache(path, codec="json")
     assert cache.persistent, "the cross-language test needs a usable directory"
+    cache[f"{me}-bytes"] = bytes([0, 1, 2, 255])  # stored raw: a Buffer in Node
     seen: set[int] = set()
     for i in range(n):
         cache[f"{me}-{i}"] = value(me, i)
@@ -45,6 +46,7 @@ def main() -> int:
             print(f"writer.py: saw {len(seen)} of {n} entries from {other}", file=sys.stderr)
             return 1
         time.sleep(0.01)
+    assert cache[f"{other}-bytes"] == bytes([0, 1, 2, 255])
     shared = cache["shared"]
     assert shared["side"] in (me, other), shared
     print(f"writer.py ({me}): wrote {n}, read all {n} written by {other}")

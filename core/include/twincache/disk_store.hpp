@@ -36,12 +36,16 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "twincache/clock.hpp"
@@ -78,6 +82,12 @@ struct options {
   // Reads refresh an entry's access time only when it is older than this (coarse LRU: most
   // reads do not write).
   time_ns atime_resolution = 1'000'000'000;
+  // Write-behind: set() hands the bytes to a writer thread that signs, compresses and commits
+  // queued writes in batches, one transaction per batch, waiting up to write_delay for more to
+  // join. 0: set() commits before it returns. flush(), the destructor and every call that reads
+  // the database's totals or removes entries first wait for the queue to be committed.
+  time_ns write_delay = 2'000'000;
+  std::uint64_t write_queue_bytes = 64ull << 20;  // set() waits while more than this is queued
   // Expiry times are wall-clock ns since the Unix epoch (shared across processes). With a clock
   // in manual mode (tests) its value is used as that wall time instead.
   std::shared_ptr<::twincache::clock> clock;
@@ -95,6 +105,7 @@ struct disk_stats {
   std::uint64_t expired = 0;    // removed because their TTL passed
   std::uint64_t corrupt = 0;    // removed because their HMAC (or format) failed
   std::uint64_t cleared = 0;
+  std::uint64_t write_errors = 0;  // batches the writer thread could not commit (see flush())
   std::uint64_t items = 0;      // live rows in the database (expired ones not yet removed too)
   std::uint64_t bytes = 0;      // sum of their sizes (key bytes + stored value bytes)
 };
@@ -146,6 +157,16 @@ class disk_store {
   // the generation change of this write.
   status set(std::string_view key, std::uint32_t codec, std::string_view value,
              std::optional<time_ns> ttl = std::nullopt, generation_change* gen = nullptr);
+  // Waits until every set() made before this call is committed; returns (and forgets) the
+  // error of a batch the writer thread could not commit since the last flush().
+  status flush();
+  // A counter that moves whenever this store found its memory tier stale (another writer
+  // changed the directory): bindings with a memory tier of their own drop it when it moves.
+  // Lock-free: one load of the mapped generation file.
+  std::uint64_t l1_epoch() noexcept {
+    if (gen_map_ != nullptr) l1_still_valid();
+    return epoch_.load(std::memory_order_acquire);
+  }
   // Removes key; existed says whether a live entry was there.
   status erase(std::string_view key, bool& existed);
   // Whether key is live (no HMAC check, no promotion, no counters).
@@ -186,6 +207,22 @@ class disk_store {
   };
   using l1_ptr = std::shared_ptr<const l1_value>;
   struct stmt_set;
+  // A set() waiting for the writer thread: the caller's bytes, copied.
+  struct queued_write {
+    std::string key;
+    std::uint32_t codec = 0;
+    std::string value;
+    time_ns expiry = 0, atime = 0;
+    std::uint64_t seq = 0;
+  };
+  // A write ready for SQLite: signed, maybe compressed.
+  struct prepared_write {
+    std::string key;
+    std::uint32_t codec = 0, full_codec = 0;
+    std::string stored;
+    std::array<std::uint8_t, 32> mac{};
+    time_ns expiry = 0, atime = 0;
+  };
 
   explicit disk_store(const options& o);
   status open_db();
@@ -200,6 +237,14 @@ class disk_store {
   status commit();
   void rollback() noexcept;
   status evict_locked(std::uint64_t& evicted);
+  prepared_write prepare(std::string key, std::uint32_t codec, std::string_view value,
+                         time_ns expiry, time_ns atime) const;
+  status write_locked(const prepared_write& w);
+  status commit_batch_locked(const std::vector<prepared_write>& batch, generation_change* gen);
+  void writer_loop();
+  void stop_writer() noexcept;
+  bool queued_get(std::string_view key, std::uint32_t& codec, std::string& value,
+                  time_ns* expiry);
   status purge_expired_locked(time_ns now, int limit, std::uint64_t& removed);
   // Deletes row id if it still has this hmac (another process may have rewritten it).
   status remove_row_locked(std::int64_t id, const void* hmac, std::uint64_t disk_stats::*counter);
@@ -224,11 +269,28 @@ class disk_store {
   long pid_ = 0;
   int gen_fd_ = -1;                         // <dir>/generation, for writes (pread/pwrite)
   const std::uint64_t* gen_map_ = nullptr;  // the same 8 bytes, mapped shared, for reads
-  std::uint64_t gen_seen_ = 0;              // the nonce the L1 is valid for
+  std::atomic<std::uint64_t> gen_seen_{0};  // the nonce the L1 is valid for
+  std::atomic<std::uint64_t> epoch_{0};     // moves when the L1 was found stale
   std::uint64_t sets_since_purge_ = 0;
   disk_stats counts_;          // this process's counters
   // Deltas not yet added to the directory's meta table (flushed with the next write).
   disk_stats pending_;
+
+  // The write-behind queue. queue_mu_ guards everything below; never held while SQLite runs.
+  // Lock order: mu_ -> queue_mu_ (set() takes them one after the other, never nested the other
+  // way; the writer thread holds neither while it signs and compresses).
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;  // wakes the writer (new writes, flush, stop)
+  std::condition_variable done_cv_;   // wakes flush() and set()s waiting for queue room
+  std::vector<std::shared_ptr<const queued_write>> queue_;
+  std::unordered_map<std::string, std::shared_ptr<const queued_write>> pending_by_key_;
+  std::uint64_t queue_bytes_ = 0;
+  std::uint64_t enqueued_ = 0, committed_ = 0;  // sequence numbers of queued writes
+  unsigned flush_waiters_ = 0;
+  bool stop_ = false;
+  status last_write_error_;
+  std::uint64_t write_errors_ = 0;
+  std::unique_ptr<std::thread> writer_;  // started by the first queued set()
 };
 
 }  // namespace twincache::disk
