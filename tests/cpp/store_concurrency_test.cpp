@@ -1,7 +1,8 @@
 // Concurrency stress for store<V> (label `concurrency`: scripts/test runs it under TSan). Four
-// threads mix get/set/erase/contains with TTLs on a shared manual clock that one of them moves,
-// while the cleaner thread reclaims every millisecond; then the store's books must balance:
-// every value read belongs to its key, sizes stay within the limits, and the counters add up.
+// threads mix get/set/erase/contains (and now and then stats, for_each, clear) with TTLs on a
+// shared manual clock that one of them moves, while the cleaner thread reclaims every
+// millisecond; then the store's books must balance: every value read belongs to its key, sizes
+// stay within the limits, and the counters add up.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -80,6 +81,12 @@ void stress(policy_kind policy, unsigned shards) {
         }
         if (t == 0 && n % 64 == 0) clk->advance(1 * ms);
         if (t == 1 && n % 4096 == 0) (void)s.stats();
+        if (t == 2 && n % 8192 == 0) {
+          s.for_each([&](std::string_view fk, const tagged& fv) {
+            if (fk != key_of(fv.key)) wrong.fetch_add(1, std::memory_order_relaxed);
+          });
+        }
+        if (t == 3 && n % 50000 == 0) s.clear();
       }
       ops.fetch_add(n);
     });
