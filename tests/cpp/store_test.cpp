@@ -258,6 +258,21 @@ TEST_P(Store, BudgetsHoldForTheWholeStoreAcrossShards) {
   EXPECT_TRUE(s.contains(key(199))) << "the entry just set is never the one evicted";
 }
 
+TEST_P(Store, ByteBudgetHoldsForTheWholeStoreAcrossShards) {
+  const std::uint64_t w = 6 + 8 + entry_overhead_bytes;  // keys "key-NN": 6 bytes from 10 on
+  store<std::uint64_t> s(opts(unlimited, 10 * w, 8));
+  for (int i = 10; i < 100; ++i) {
+    ASSERT_TRUE(put(s, key(i), i, 8).ok());
+    ASSERT_LE(s.bytes(), 10 * w);
+  }
+  const stats st = s.stats();
+  EXPECT_EQ(st.items, 10u);
+  EXPECT_EQ(st.bytes, 10 * w);
+  EXPECT_EQ(st.evicted_bytes, 80u);
+  EXPECT_EQ(st.evicted_items, 0u);
+  EXPECT_TRUE(s.contains(key(99)));
+}
+
 TEST_P(Store, UpdateAtCapacityKeepsOthersAndCountsBytesExactly) {
   const std::uint64_t w = 5 + 10 + entry_overhead_bytes;
   store<std::uint64_t> s(opts(3, 3 * w));
