@@ -134,7 +134,9 @@ class _MemoryTier:
     bytes, least recently used out first. It holds the very bytes objects it was given or read
     (immutable), so a hit copies nothing: a bytes value comes back as the same object. It is
     valid while the store's l1_epoch() (the directory's generation nonce, docs/persistence.md)
-    has not moved. Locks: `lock` guards all."""
+    has not moved. Locks: `lock` serializes the writers (put, drop, clear, reset: the byte count
+    and eviction); reads (DiskCache._lookup, the hot path) take no lock, each of their dict
+    operations being atomic under the GIL."""
 
     def __init__(self, store: _Store, max_bytes: int) -> None:
         self.store = store
@@ -146,25 +148,16 @@ class _MemoryTier:
         self.epoch = store.l1_epoch()
 
     def check(self) -> None:
-        """Hot path: drops everything if another writer changed the directory."""
+        """Drops everything if another writer changed the directory."""
         e = self.store.l1_epoch()
         if e != self.epoch:
-            with self.lock:
-                self.entries.clear()
-                self.bytes = 0
-                self.epoch = e
+            self.reset(e)
 
-    def get(self, key: bytes) -> tuple[int, bytes, int] | None:
+    def reset(self, epoch: int) -> None:
         with self.lock:
-            entry = self.entries.get(key)
-            if entry is None:
-                return None
-            if entry[2] and _wall_now() >= entry[2]:
-                self._drop(key)
-                return None
-            self.entries.move_to_end(key)
-            self.hits += 1
-            return entry
+            self.entries.clear()
+            self.bytes = 0
+            self.epoch = epoch
 
     def put(self, key: bytes, codec: int, data: bytes, expiry: int) -> None:
         weight = len(key) + len(data) + 64
@@ -402,21 +395,28 @@ class DiskCache(MutableMapping[Any, Any]):
 
     # -- encoded keys (memoized functions and the mapping share these) --
 
-    def _lookup(self, encoded: bytes) -> tuple[int, bytes] | None:
-        """Hot path: the memory tier (one mapped load to check it is current, one dict lookup),
-        then the store."""
+    def _lookup(self, encoded: bytes) -> tuple[int, bytes, int] | None:
+        """Hot path: the memory tier (the store's epoch, one lock-free load, says whether it is
+        current; then one dict lookup), else the store. Returns (codec, data, expiry)."""
         memory = self._memory
         if memory is not None:
-            memory.check()
-            entry = memory.get(encoded)
+            epoch = self._store.l1_epoch()
+            if epoch != memory.epoch:
+                memory.reset(epoch)
+            entry = memory.entries.get(encoded)
             if entry is not None:
-                return entry[0], entry[1]
+                if not entry[2] or _wall_now() < entry[2]:
+                    try:  # noqa: SIM105 - hot path: contextlib.suppress costs ~0.5 us
+                        memory.entries.move_to_end(encoded)
+                    except KeyError:  # dropped meanwhile by another thread
+                        pass
+                    memory.hits += 1
+                    return entry
+                memory.drop(encoded)
         hit = self._store.get(encoded)
-        if hit is None:
-            return None
-        if memory is not None:
+        if hit is not None and memory is not None:
             memory.put(encoded, hit[0], hit[1], hit[2])
-        return hit[0], hit[1]
+        return hit
 
     def _sync_hits(self) -> None:
         memory = self._memory
