@@ -71,18 +71,11 @@ class frequency_sketch {
     if (table_.empty()) return;
     const std::uint64_t h = spread(hash);
     std::uint64_t* const block = table_.data() + (h >> 32 & block_mask_) * 8;
-    // Four independent words (one per row): load all, then store all, so the loads overlap.
-    std::uint64_t* w[4];
-    unsigned shift[4];
-    std::uint64_t v[4];
     for (unsigned i = 0; i < 4; ++i) {
       const unsigned sel = static_cast<unsigned>(h >> (i * 8));
-      w[i] = block + 2 * i + (sel & 1);
-      shift[i] = ((sel >> 1) & 15) * 4;
-      v[i] = *w[i];
-    }
-    for (unsigned i = 0; i < 4; ++i) {
-      *w[i] = v[i] + (std::uint64_t{((v[i] >> shift[i]) & 15u) != max_count} << shift[i]);
+      std::uint64_t& word = block[2 * i + (sel & 1)];
+      const unsigned shift = ((sel >> 1) & 15) * 4;
+      word += std::uint64_t{((word >> shift) & 15u) != max_count} << shift;
     }
     if (++additions_ >= sample_size_) halve();
   }
@@ -313,7 +306,9 @@ class tinylfu_policy {
       move(s, in_protected);
       demote_protected_overflow(s);
     } else if (lists_[r].head != s) {
-      move(s, r);
+      // Within one list (window or protected, most hits): no weight bookkeeping.
+      unlink(lists_[r], s);
+      push_front(lists_[r], s, r);
     }
   }
 
