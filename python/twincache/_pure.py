@@ -137,8 +137,10 @@ _MISSING: Final[Any] = object()
 # An entry is a list, linked into a circular doubly linked list through a root sentinel:
 # most recently used right after the root. Fields by index:
 _PREV, _NEXT, _KEY, _VALUE, _EXPIRES, _WEIGHT, _SEGMENT = range(7)
-# _SEGMENT: 0 probation, 1 protected (tinylfu approximation only), -1 removed.
+# _SEGMENT: 0 probation, 1 protected (tinylfu approximation only), -1 removed, -2 pending (in the
+# dict, not yet linked: lookups treat it as absent).
 _REMOVED: Final = -1
+_PENDING: Final = -2
 
 
 class _Ring:
@@ -183,9 +185,14 @@ class _Ring:
 
 
 class _Table:
-    """Entries with their limits, TTL, eviction order and counters. Dict lookups (which may run a
-    key's __hash__/__eq__) happen outside the lock where possible; values leaving the table are
-    released after the lock is dropped, so a value's __del__ may use the cache."""
+    """Entries with their limits, TTL, eviction order and counters.
+
+    The lock guards the rings and the counters only. Nothing that can run Python code of the
+    user's runs while it is held: dict operations (a key's __hash__/__eq__) happen before or after,
+    and entries leaving the table are first unlinked and marked removed under the lock, then
+    dropped from the dict and released (their value's destructor may run) after it. A lookup that
+    finds a removed or pending entry treats it as absent. This mirrors the native module, where
+    the core's entry_table plays the part of the rings."""
 
     def __init__(
         self,
@@ -201,7 +208,7 @@ class _Table:
         self.policy = policy
         self.weigh = weigh
         self.data: dict[Any, list[Any]] = {}
-        self.lock = threading.RLock()
+        self.lock = threading.Lock()
         self.probation = _Ring()
         self.protected = _Ring()  # used by the "tinylfu" approximation only
         self.bytes = 0
@@ -213,38 +220,32 @@ class _Table:
         self.deleted = self.cleared = 0
 
     def stats(self) -> dict[str, int]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "inserts": self.inserts,
-            "updates": self.updates,
-            "rejected": self.rejected,
-            "evictions": self.evicted_items + self.evicted_bytes,
-            "evicted_items": self.evicted_items,
-            "evicted_bytes": self.evicted_bytes,
-            "expirations": self.expired,
-            "deleted": self.deleted,
-            "cleared": self.cleared,
-            "items": len(self.data),
-            "bytes": self.bytes,
-        }
+        with self.lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "inserts": self.inserts,
+                "updates": self.updates,
+                "rejected": self.rejected,
+                "evictions": self.evicted_items + self.evicted_bytes,
+                "evicted_items": self.evicted_items,
+                "evicted_bytes": self.evicted_bytes,
+                "expirations": self.expired,
+                "deleted": self.deleted,
+                "cleared": self.cleared,
+                "items": self.probation.count + self.protected.count,
+                "bytes": self.bytes,
+            }
 
-    # -- internal helpers; callers hold the lock --
+    # -- under the lock: rings and counters only --
 
-    def _unlink(self, entry: list[Any]) -> None:
+    def _unlink(self, entry: list[Any], removed: list[list[Any]]) -> None:
+        """Takes a linked entry out of the rings; the caller forgets it after the lock."""
         ring = self.protected if entry[_SEGMENT] == 1 else self.probation
         ring.unlink(entry)
         entry[_SEGMENT] = _REMOVED
         self.bytes -= entry[_WEIGHT]
-
-    def _drop(self, entry: list[Any], released: list[Any]) -> None:
-        """Removes a linked entry from the ring and the dict; its value goes to `released`."""
-        self._unlink(entry)
-        key = entry[_KEY]
-        if self.data.get(key) is entry:
-            del self.data[key]
-        released.append(entry[_VALUE])
-        entry[_VALUE] = None
+        removed.append(entry)
 
     def _touch(self, entry: list[Any]) -> None:
         if self.policy == "lru" or entry[_SEGMENT] == 1:
@@ -288,7 +289,7 @@ class _Table:
                 return last
         return None
 
-    def _evict_to_fit(self, keep: list[Any], released: list[Any]) -> None:
+    def _evict_to_fit(self, keep: list[Any], removed: list[list[Any]]) -> None:
         while True:
             count = self.probation.count + self.protected.count
             if self.max_items is not None and count > self.max_items:
@@ -301,30 +302,79 @@ class _Table:
             if victim is None:
                 # Only the entry being stored is left; it fits by construction.
                 return
-            self._drop(victim, released)
+            self._unlink(victim, removed)
             if reason == "items":
                 self.evicted_items += 1
             else:
                 self.evicted_bytes += 1
 
+    def _link(self, entry: list[Any], ttl: int | None, removed: list[list[Any]]) -> None:
+        entry[_EXPIRES] = clock_now() + ttl if ttl else 0
+        entry[_SEGMENT] = 0
+        self.probation.push_front(entry)
+        self.bytes += entry[_WEIGHT]
+        self.inserts += 1
+        self._evict_to_fit(entry, removed)
+
+    def _update(
+        self,
+        entry: list[Any],
+        value: object,
+        weight: int,
+        ttl: int | None,
+        removed: list[list[Any]],
+    ) -> object:
+        """Replaces a live entry's value in place; returns the old value (released later)."""
+        ring = self.protected if entry[_SEGMENT] == 1 else self.probation
+        ring.unlink(entry)
+        self.bytes -= entry[_WEIGHT]
+        previous = entry[_VALUE]
+        entry[_VALUE] = value
+        entry[_WEIGHT] = weight
+        entry[_EXPIRES] = clock_now() + ttl if ttl else 0
+        ring.push_front(entry)
+        self.bytes += weight
+        self.updates += 1
+        self._evict_to_fit(entry, removed)
+        return previous
+
+    # -- after the lock: the dict and the values --
+
+    def _forget(self, removed: list[list[Any]]) -> None:
+        """Drops removed entries from the dict (if it still maps their key to them) and lets
+        their values go. Runs Python code (__eq__, destructors): never under the lock."""
+        for entry in removed:
+            key = entry[_KEY]
+            try:
+                if self.data.get(key) is entry:
+                    self.data.pop(key, None)
+            except Exception:  # a raising __eq__: the entry is dead, a stale item is harmless
+                pass
+            entry[_VALUE] = None
+        removed.clear()
+
     def _weight(self, key: object, value: object) -> int:
         if self.weigh is None:
-            return 0
+            return entry_overhead_bytes
         return self.weigh(key) + self.weigh(value) + entry_overhead_bytes
+
+    @staticmethod
+    def _expired(entry: list[Any], now: int) -> bool:
+        expires = entry[_EXPIRES]
+        return bool(expires) and expires <= now
 
     # -- public operations --
 
     def lookup(self, key: Hashable, count: bool = True) -> Any:
         """The live value for key, or _MISSING; counts a hit or a miss unless count is False."""
         entry = self.data.get(key)  # may run the key's __hash__/__eq__: no lock held
-        released: list[Any] = []
+        removed: list[list[Any]] = []
         with self.lock:
-            if entry is None or entry[_SEGMENT] == _REMOVED:
+            if entry is None or entry[_SEGMENT] < 0:
                 self.misses += count
                 return _MISSING
-            expires = entry[_EXPIRES]
-            if expires and expires <= clock_now():
-                self._drop(entry, released)
+            if self._expired(entry, clock_now()):
+                self._unlink(entry, removed)
                 self.expired += 1
                 self.misses += count
                 value = _MISSING
@@ -332,16 +382,13 @@ class _Table:
                 self._touch(entry)
                 self.hits += count
                 value = entry[_VALUE]
-        del released  # an expired value's destructor runs here, outside the lock
+        self._forget(removed)
         return value
 
     def peek(self, key: Hashable) -> bool:
         """Whether key is live; no counters, no reordering."""
         entry = self.data.get(key)
-        if entry is None or entry[_SEGMENT] == _REMOVED:
-            return False
-        expires = entry[_EXPIRES]
-        return not (expires and expires <= clock_now())
+        return entry is not None and entry[_SEGMENT] >= 0 and not self._expired(entry, clock_now())
 
     def store(
         self, key: Hashable, value: object, ttl_ns: int | None = None, replace: bool = True
@@ -354,75 +401,84 @@ class _Table:
                 self.rejected += 1
             return False
         ttl = self.ttl_ns if ttl_ns is None else ttl_ns
-        released: list[Any] = []
-        with self.lock:
-            now = clock_now() if ttl else 0
-            entry = self.data.get(key)
-            if entry is not None and entry[_EXPIRES] and entry[_EXPIRES] <= now:
-                self._drop(entry, released)
-                self.expired += 1
-                entry = None
-            if entry is not None:
-                if not replace:
-                    return True
-                released.append(entry[_VALUE])
-                ring = self.protected if entry[_SEGMENT] == 1 else self.probation
-                ring.unlink(entry)
-                self.bytes -= entry[_WEIGHT]
-                entry[_VALUE] = value
-                entry[_WEIGHT] = weight
-                entry[_EXPIRES] = now + ttl if ttl else 0
-                ring.push_front(entry)
-                self.bytes += weight
-                self.updates += 1
-            else:
-                entry = [None, None, key, value, now + ttl if ttl else 0, weight, 0]
-                self.data[key] = entry
-                self.probation.push_front(entry)
-                self.bytes += weight
-                self.inserts += 1
-            self._evict_to_fit(entry, released)
-        del released
+        removed: list[list[Any]] = []
+        previous: object = None
+        fresh: list[Any] = [None, None, key, value, 0, weight, _PENDING]
+        while True:
+            existing = self.data.setdefault(key, fresh)  # may run __eq__: no lock held
+            with self.lock:
+                if existing is fresh:
+                    if fresh[_SEGMENT] == _PENDING:
+                        self._link(fresh, ttl, removed)
+                    break
+                if existing[_SEGMENT] >= 0 and self._expired(existing, clock_now()):
+                    self._unlink(existing, removed)
+                    self.expired += 1
+                elif existing[_SEGMENT] >= 0:
+                    if replace:
+                        previous = self._update(existing, value, weight, ttl, removed)
+                    break
+                elif existing[_SEGMENT] == _PENDING:
+                    break  # another thread is storing this key right now: its value wins
+            # A removed (or just expired) entry holds the key's place: take it, then link.
+            self._forget(removed)
+            try:
+                if self.data.get(key) is existing:
+                    self.data.pop(key, None)
+            except Exception:  # setdefault below raises it again if it persists
+                pass
+        self._forget(removed)
+        del previous  # the replaced value's destructor runs here, outside the lock
         return True
 
     def remove(self, key: Hashable) -> tuple[bool, Any]:
         """Drops key; returns (was_live, value)."""
-        released: list[Any] = []
+        entry = self.data.get(key)  # may run __eq__: no lock held
+        if entry is None:
+            return False, _MISSING
+        removed: list[list[Any]] = []
         with self.lock:
-            entry = self.data.get(key)
-            if entry is None:
+            if entry[_SEGMENT] < 0:
                 return False, _MISSING
-            expires = entry[_EXPIRES]
-            live = not (expires and expires <= clock_now())
+            live = not self._expired(entry, clock_now())
             value = entry[_VALUE]
-            self._drop(entry, released)
+            self._unlink(entry, removed)
             if live:
                 self.deleted += 1
             else:
                 self.expired += 1
-        del released
+        self._forget(removed)
         return live, value if live else _MISSING
 
     def clear(self) -> None:
-        released: list[Any] = []
+        removed: list[list[Any]] = []
         with self.lock:
-            for entry in list(self.data.values()):
-                self._drop(entry, released)
-                self.cleared += 1
-        del released
+            for ring in (self.probation, self.protected):
+                while (entry := ring.last()) is not None:
+                    self._unlink(entry, removed)
+                    self.cleared += 1
+        self._forget(removed)
+
+    def expire_all(self) -> None:
+        """Reclaims every expired entry now."""
+        removed: list[list[Any]] = []
+        with self.lock:
+            now = clock_now()
+            for ring in (self.probation, self.protected):
+                for entry in list(ring):
+                    if self._expired(entry, now):
+                        self._unlink(entry, removed)
+                        self.expired += 1
+        self._forget(removed)
 
     def live_keys(self) -> list[Any]:
-        now = clock_now()
+        self.expire_all()
         with self.lock:
-            return [
-                e[_KEY]
-                for ring in (self.protected, self.probation)
-                for e in ring
-                if not (e[_EXPIRES] and e[_EXPIRES] <= now)
-            ]
+            return [e[_KEY] for ring in (self.protected, self.probation) for e in ring]
 
     def __len__(self) -> int:
-        return len(self.data)
+        with self.lock:
+            return self.probation.count + self.protected.count
 
 
 # --- Keys: the same scheme as functools' lru_cache ----------------------------------------------
@@ -657,6 +713,7 @@ class CacheBase:
             return False
 
     def __len__(self) -> int:
+        self._table.expire_all()
         return len(self._table)
 
     def _keys(self) -> list[Any]:

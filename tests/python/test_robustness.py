@@ -157,3 +157,53 @@ def test_threads_mixing_every_operation(clock: ManualClock) -> None:
     assert f.stats()["items"] <= 32
     for k in list(c):
         assert c.get(k) in (k, None)
+
+
+class CrossKey:
+    """Colliding keys whose __eq__ reads another cache: two threads storing into two caches
+    whose keys look into each other deadlock if either cache holds a lock while comparing."""
+
+    def __init__(self, n: int, other: list[twincache.Cache]) -> None:
+        self.n = n
+        self.other = other
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, o: object) -> bool:
+        self.other[0].get(-1)  # an int key: no collision, so no recursion into this __eq__
+        return isinstance(o, CrossKey) and o.n == self.n
+
+
+def test_key_eq_using_another_cache_from_two_threads_never_deadlocks() -> None:
+    import sys
+
+    a, b = twincache.Cache(maxsize=8), twincache.Cache(maxsize=8)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    errors: list[BaseException] = []
+
+    def fill(mine: twincache.Cache, theirs: twincache.Cache) -> None:
+        try:
+            for i in range(1500):
+                mine[CrossKey(i % 12, [theirs])] = i
+                mine.get(CrossKey(i % 5, [theirs]))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    try:
+        threads = [
+            threading.Thread(target=fill, args=(a, b), daemon=True),
+            threading.Thread(target=fill, args=(b, a), daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        deadlocked = any(t.is_alive() for t in threads)
+        assert not deadlocked, "deadlock: a cache compared keys while holding its lock"
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(a) <= 8 and len(b) <= 8
