@@ -103,9 +103,11 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     name = getattr(func, "__qualname__", repr(func))
 
     def finish(key: Any, fut: asyncio.Future[Any]) -> None:
+        # Event loops in other threads share `flights`: another thread may remove the key
+        # between these two steps (then there is nothing left to remove).
         flight = flights.get(key)
         if flight is not None and flight[0] is fut:
-            del flights[key]
+            flights.pop(key, None)
 
     async def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()
@@ -180,7 +182,7 @@ def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., An
                     return value
                 finally:
                     if flights.get(key) is mine:
-                        del flights[key]
+                        flights.pop(key, None)  # another thread may have removed it meanwhile
                     mine.done.set()
             if flight.owner == me:
                 raise RuntimeError(
