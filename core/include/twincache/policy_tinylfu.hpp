@@ -115,13 +115,15 @@ class frequency_sketch {
 struct tinylfu_config {
   double initial_window = 0.01;    // window share of the capacity at start
   double protected_share = 0.80;   // protected share of main
-  // Ghost steering: a miss on a key evicted at most reach x entries evictions (of its kind) ago
-  // moves the window's edge by delta entries towards the region that would have kept it. The
-  // table holds table x entries fingerprints (8 bytes each).
+  // Ghost steering: a miss on a key evicted at most max(reach x entries, min_reach) evictions
+  // (of its kind) ago moves the window's edge by delta entries towards the region that would have
+  // kept it (min_reach: below ~400 entries 3% is too few evictions to steer by). The table holds
+  // table x entries fingerprints (8 bytes each).
   bool ghosts = true;
   double ghost_reach = 0.03;
   double ghost_delta = 1.0;
   double ghost_table = 1.0;
+  double ghost_min_reach = 12.0;
   // Hill climbing (Middleware 2018 style; off: on top of the ghosts it gained nothing, see
   // docs/hit-ratio.md): every sample_factor x entries requests the window moves by step in the
   // direction that last raised the hit ratio; a fall reverses and halves the step.
@@ -369,7 +371,7 @@ class tinylfu_policy {
     const std::uint64_t age = (evictions_[kind] - g) & 0x7FFFFFFFu;
     g = 0;
     const double e = double(estimated_entries_);
-    if (double(age) > std::max(1.0, cfg_.ghost_reach * e)) return;
+    if (double(age) > std::max(cfg_.ghost_min_reach, cfg_.ghost_reach * e)) return;
     const double d = cfg_.ghost_delta / e;
     window_share_ = std::clamp(window_share_ + (kind == 0 ? d : -d), 0.0, 1.0);
     apply_window_share();
