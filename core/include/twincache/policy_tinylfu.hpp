@@ -121,7 +121,7 @@ struct tinylfu_config {
   // table x entries fingerprints (8 bytes each).
   bool ghosts = true;
   double ghost_reach = 0.03;
-  double ghost_delta = 1.0;
+  double ghost_delta = 2.0;
   double ghost_table = 1.0;
   double ghost_min_reach = 12.0;
   // Hill climbing (Middleware 2018 style; off: on top of the ghosts it gained nothing, see
