@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import mmap
 import os
+import re
 import sqlite3
 import stat
 import struct
@@ -35,6 +36,8 @@ CODEC_MAX: Final = 0xFF
 SECRET_BYTES: Final = 32
 UNLIMITED: Final = 2**64 - 1
 _SAMPLE: Final = 64 * 1024  # compression sample of large values
+FILE_THRESHOLD: Final = 128 * 1024  # stored values this large go to blobs/ (as the C++ store)
+_BLOB_NAME: Final = re.compile(r"[0-9a-f]{32}\.bin")
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta(
@@ -59,7 +62,9 @@ CREATE TABLE IF NOT EXISTS entries(
   size INTEGER NOT NULL,
   expiry INTEGER NOT NULL,
   atime INTEGER NOT NULL,
-  hmac BLOB NOT NULL);
+  hmac BLOB NOT NULL,
+  file TEXT);
+CREATE TABLE IF NOT EXISTS doomed(file TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS entries_atime ON entries(atime);
 CREATE INDEX IF NOT EXISTS entries_expiry ON entries(expiry) WHERE expiry != 0;
 CREATE TRIGGER IF NOT EXISTS entries_ins AFTER INSERT ON entries BEGIN
@@ -68,6 +73,11 @@ CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
   UPDATE meta SET items = items - 1, bytes = bytes - OLD.size WHERE id = 1; END;
 CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
   UPDATE meta SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS entries_del_file AFTER DELETE ON entries
+  WHEN OLD.file IS NOT NULL BEGIN INSERT INTO doomed(file) VALUES (OLD.file); END;
+CREATE TRIGGER IF NOT EXISTS entries_upd_file AFTER UPDATE OF file ON entries
+  WHEN OLD.file IS NOT NULL AND (NEW.file IS NULL OR NEW.file != OLD.file) BEGIN
+  INSERT INTO doomed(file) VALUES (OLD.file); END;
 """
 
 # Serializes generation bumps between stores of this process (fcntl locks exclude processes).
@@ -300,6 +310,7 @@ class PureDiskStore:
         self._gen_fd = -1
         self._gen_map: mmap.mmap | None = None
         self._sets_since_purge = 0
+        self._doomed: list[str] = []
         self._db: sqlite3.Connection | None = None
         self.warning = ""
         try:
@@ -322,6 +333,8 @@ class PureDiskStore:
 
     def _open_db(self) -> None:
         file = self.path + "/cache.db"
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.path + "/blobs", 0o700)
         fd = os.open(file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         self._pid = os.getpid()
@@ -477,20 +490,24 @@ class PureDiskStore:
                     self._count("l1_hits")
                     return hit
             row = db.execute(
-                "SELECT id, key, codec, value, expiry, atime, hmac FROM entries WHERE key_hash = ?",
+                "SELECT id, key, codec, value, expiry, atime, hmac, file FROM entries "
+                "WHERE key_hash = ?",
                 (key_hash(key),),
             ).fetchone()
             if row is None or row[1] != key:
                 self._count("misses")
                 return None
-            row_id, _, codec, stored, expiry, atime, mac = row
+            row_id, _, codec, stored, expiry, atime, mac, file = row
+            if file is not None:
+                stored = self._read_blob(file)  # None (a missing file) fails the check below
             now = wall_now()
             if expiry and now >= expiry:
                 self._count("misses")
                 self._remove_row(db, row_id, mac, "expired")
                 return None
             ok = (
-                isinstance(mac, bytes)
+                stored is not None
+                and isinstance(mac, bytes)
                 and len(mac) == 32
                 and 0 <= codec <= 0x1FF
                 and hmac.compare_digest(sign(self._secret, key, codec, stored), mac)
@@ -560,15 +577,19 @@ class PureDiskStore:
                     stored = packed
                     full |= CODEC_ZSTD
             mac = sign(self._secret, key, full, stored)
+            size = len(key) + len(stored)
+            file = self._write_blob(stored) if len(stored) >= FILE_THRESHOLD else None
+            if file is not None:
+                stored = b""
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(
-                    "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key_hash) DO UPDATE SET "
+                    "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac, "
+                    "file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key_hash) DO UPDATE SET "
                     "key = excluded.key, codec = excluded.codec, value = excluded.value, "
                     "size = excluded.size, expiry = excluded.expiry, atime = excluded.atime, "
-                    "hmac = excluded.hmac",
-                    (key_hash(key), key, full, stored, len(key) + len(stored), expiry, now, mac),
+                    "hmac = excluded.hmac, file = excluded.file",
+                    (key_hash(key), key, full, stored, size, expiry, now, mac, file),
                 )
                 self._sets_since_purge += 1
                 if self._sets_since_purge >= 64:
@@ -578,11 +599,15 @@ class PureDiskStore:
                     self._evict(db)
                 self._pending["sets"] += 1
                 self._flush(db)
+                self._take_doomed(db)
                 db.execute("COMMIT")
+                self._unlink_doomed()
             except BaseException:
                 self._pending["sets"] = max(0, self._pending["sets"] - 1)
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+                if file is not None:
+                    self._unlink_blob(file)
                 raise
             self._pending = dict.fromkeys(_COUNTERS, 0)
             self._counts["sets"] += 1
@@ -592,6 +617,74 @@ class PureDiskStore:
             if self._l1_max and self._l1_valid(db):
                 self._l1_put(key, codec, bytes(value), expiry)
             return change
+
+    # -- side files for large values (blobs/), as the C++ store --
+
+    def _write_blob(self, data: bytes) -> str | None:
+        name = os.urandom(16).hex() + ".bin"
+        try:
+            fd = os.open(
+                f"{self.path}/blobs/{name}",
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o600,
+            )
+        except OSError:
+            return None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            os.close(fd)
+            self._unlink_blob(name)
+            return None
+        os.close(fd)
+        return name
+
+    def _read_blob(self, name: object) -> bytes | None:
+        if not isinstance(name, str) or not _BLOB_NAME.fullmatch(name):
+            return None
+        try:
+            with open(f"{self.path}/blobs/{name}", "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _unlink_blob(self, name: object) -> None:
+        if isinstance(name, str) and _BLOB_NAME.fullmatch(name):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}/blobs/{name}")
+
+    def _take_doomed(self, db: sqlite3.Connection) -> None:
+        """Files of rows deleted or replaced in this transaction (the schema's triggers list
+        them), unlinked by _unlink_doomed once it commits."""
+        rows = db.execute("SELECT file FROM doomed").fetchall()
+        if rows:
+            db.execute("DELETE FROM doomed")
+        self._doomed = [r[0] for r in rows]
+
+    def _unlink_doomed(self) -> None:
+        names, self._doomed = self._doomed, []
+        for name in names:
+            self._unlink_blob(name)
+
+    def _sweep_orphans(self, db: sqlite3.Connection) -> None:
+        """Files no row names, older than an hour (a writer killed before its commit)."""
+        cutoff = time.time() - 3600
+        try:
+            names = os.listdir(self.path + "/blobs")
+        except OSError:
+            return
+        for name in names:
+            if not _BLOB_NAME.fullmatch(name):
+                continue
+            try:
+                if os.stat(f"{self.path}/blobs/{name}").st_mtime >= cutoff:
+                    continue
+            except OSError:
+                continue
+            if db.execute("SELECT 1 FROM entries WHERE file = ?", (name,)).fetchone() is None:
+                self._unlink_blob(name)
 
     def _purge(self, db: sqlite3.Connection, now: int, limit: int) -> int:
         cur = db.execute(
@@ -646,7 +739,9 @@ class PureDiskStore:
                 if existed:
                     self._pending["deleted"] += 1
                 self._flush(db)
+                self._take_doomed(db)
                 db.execute("COMMIT")
+                self._unlink_doomed()
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
@@ -678,7 +773,9 @@ class PureDiskStore:
                 try:
                     n = max(db.execute("DELETE FROM entries").rowcount, 0)
                     self._flush(db)
+                    self._take_doomed(db)
                     db.execute("COMMIT")
+                    self._unlink_doomed()
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
@@ -706,7 +803,9 @@ class PureDiskStore:
                 if self._max_bytes != UNLIMITED:
                     removed += self._evict(db)
                 self._flush(db)
+                self._take_doomed(db)
                 db.execute("COMMIT")
+                self._unlink_doomed()
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
@@ -714,6 +813,7 @@ class PureDiskStore:
             self._pending = dict.fromkeys(_COUNTERS, 0)
             if removed:
                 self._bump()
+            self._sweep_orphans(db)
             return removed
 
     def keys(self) -> list[bytes]:
@@ -822,7 +922,9 @@ class PureDiskStore:
                 db.execute("PRAGMA busy_timeout = 200")
                 db.execute("BEGIN IMMEDIATE")
                 self._flush(db)
+                self._take_doomed(db)
                 db.execute("COMMIT")
+                self._unlink_doomed()
                 self._pending = dict.fromkeys(_COUNTERS, 0)
             db.close()
             self._db = None

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -266,6 +268,101 @@ TEST_F(DiskStore, LargeValuesAreCompressedAndComeBackWhole) {
   EXPECT_EQ(get(*s, "text", &c), text);
   EXPECT_EQ(c, codec_json);  // the compression bit is not the caller's business
   EXPECT_EQ(get(*s, "noise"), noise);
+}
+
+namespace {
+std::string noise(std::size_t n, std::uint32_t seed) {
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>((seed = seed * 1103515245 + 12345) >> 16);
+  return out;
+}
+std::vector<std::string> blob_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir + "/blobs")) {
+    out.push_back(e.path().filename().string());
+  }
+  return out;
+}
+}  // namespace
+
+TEST_F(DiskStore, LargeValuesLiveInFilesAndLeaveWithTheirRows) {
+  options o;
+  o.l1_max_bytes = 0;  // every get reads the database (and the file)
+  auto s = open(o);
+  const std::string big1 = noise(200000, 1), big2 = noise(300000, 2);
+  put(*s, "big", big1);
+  auto files = blob_files(dir_);
+  ASSERT_EQ(files.size(), 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/blobs/" + files[0]).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(get(*s, "big"), big1);
+  disk_stats ds;
+  ASSERT_TRUE(s->stats(ds).ok());
+  EXPECT_EQ(ds.bytes, 3u + 200000u);  // the file's bytes count against max_bytes
+  put(*s, "big", big2);  // replaced: the old file goes with the old row
+  EXPECT_EQ(blob_files(dir_).size(), 1u);
+  EXPECT_EQ(get(*s, "big"), big2);
+  // A tampered file is a counted miss, and its row is deleted.
+  {
+    const std::string f = dir_ + "/blobs/" + blob_files(dir_)[0];
+    std::string bytes = noise(300000, 2);
+    bytes[1000] ^= 1;
+    FILE* fp = std::fopen(f.c_str(), "wb");
+    ASSERT_NE(fp, nullptr);
+    std::fwrite(bytes.data(), 1, bytes.size(), fp);
+    std::fclose(fp);
+  }
+  EXPECT_EQ(get(*s, "big"), "<miss>");
+  ASSERT_TRUE(s->stats(ds).ok());
+  EXPECT_EQ(ds.corrupt, 1u);
+  EXPECT_EQ(ds.items, 0u);
+  put(*s, "small", "x");  // the next write transaction unlinks the deleted row's file
+  EXPECT_TRUE(blob_files(dir_).empty());
+  // A missing file is a miss too (never a crash).
+  put(*s, "gone", big1);
+  fs::remove(dir_ + "/blobs/" + blob_files(dir_)[0]);
+  EXPECT_EQ(get(*s, "gone"), "<miss>");
+  // erase and clear take the files with them.
+  put(*s, "e", big1);
+  bool existed = false;
+  ASSERT_TRUE(s->erase("e", existed).ok());
+  EXPECT_TRUE(existed);
+  EXPECT_TRUE(blob_files(dir_).empty());
+  put(*s, "c1", big1);
+  put(*s, "c2", big2);
+  EXPECT_EQ(blob_files(dir_).size(), 2u);
+  std::uint64_t n = 0;
+  ASSERT_TRUE(s->clear(n).ok());
+  EXPECT_TRUE(blob_files(dir_).empty());
+}
+
+TEST_F(DiskStore, EvictionAndPruneRemoveFilesAndOldOrphans) {
+  options o;
+  o.max_bytes = 700000;
+  auto s = open(o);
+  for (int i = 0; i < 6; ++i) {
+    put(*s, "k" + std::to_string(i), noise(200000, i + 1));
+    clock_->advance(2'000'000'000);
+  }
+  disk_stats ds;
+  ASSERT_TRUE(s->stats(ds).ok());
+  EXPECT_LE(ds.bytes, o.max_bytes);
+  EXPECT_EQ(blob_files(dir_).size(), ds.items);  // evicted rows took their files along
+  // Orphans (a writer killed between its file and its commit): old ones go, fresh ones stay.
+  const std::string old_orphan = dir_ + "/blobs/0123456789abcdef0123456789abcdef.bin";
+  const std::string new_orphan = dir_ + "/blobs/fedcba9876543210fedcba9876543210.bin";
+  for (const auto& f : {old_orphan, new_orphan}) {
+    FILE* fp = std::fopen(f.c_str(), "wb");
+    ASSERT_NE(fp, nullptr);
+    std::fclose(fp);
+  }
+  const auto two_hours_ago = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  fs::last_write_time(old_orphan, two_hours_ago);
+  std::uint64_t n = 0;
+  ASSERT_TRUE(s->prune(n).ok());
+  EXPECT_FALSE(fs::exists(old_orphan));
+  EXPECT_TRUE(fs::exists(new_orphan));
 }
 
 TEST_F(DiskStore, L1NeverServesWhatAnotherConnectionReplaced) {

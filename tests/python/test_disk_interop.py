@@ -4,6 +4,7 @@ tampered entries. Runs in both modes of the suite (it opens both stores explicit
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +34,27 @@ def test_each_reads_what_the_other_wrote(tmp_path: Path, writer_kind: str) -> No
     key_small, key_big = _disk._encode_key("small"), _disk._encode_key(("big", 1))
     writer.set(key_small, 2, b'{"a":1}')
     writer.set(key_big, 1, text)
+    noise = os.urandom(300_000)  # incompressible and large: stored in a file of its own
+    key_file = _disk._encode_key("file")
+    writer.set(key_file, 0, noise)
     writer.flush()  # the native store commits in the background
+    assert len(os.listdir(path / "blobs")) == 1
+    assert reader.get(key_file)[:2] == (0, noise)
     assert reader.get(key_small)[:2] == (2, b'{"a":1}')
     assert reader.get(key_big)[:2] == (1, text)
-    assert reader.count() == 2
-    assert sorted(reader.keys()) == sorted([key_small, key_big])
+    assert reader.count() == 3
+    assert sorted(reader.keys()) == sorted([key_small, key_big, key_file])
     # The compressed value really is compressed on disk.
-    assert writer.stats()["bytes"] < len(text) // 4
+    assert writer.stats()["bytes"] < len(text) // 4 + len(noise) + 100
     reader.set(key_small, 2, b'{"a":2}')
     reader.flush()
     writer.drop_l1()
     assert writer.get(key_small)[:2] == (2, b'{"a":2}')
     assert reader.erase(key_big)
     assert writer.get(key_big) is None
+    assert reader.erase(key_file)  # and its file with it
+    assert os.listdir(path / "blobs") == []
+    assert writer.get(key_file) is None
     assert reader.info()["sets"] == writer.info()["sets"]
 
 

@@ -77,6 +77,10 @@ struct options {
   std::optional<time_ns> default_ttl;          // ns > 0; none: entries never expire
   std::uint64_t l1_max_bytes = 64ull << 20;    // memory tier budget; 0 disables it
   std::uint64_t compress_threshold = 4096;     // values of at least this many bytes try zstd
+  // Stored values (after compression) of at least this many bytes go to a file of their own in
+  // <dir>/blobs/ instead of the database (0: never): SQLite writes and reads large blobs page by
+  // page, several times slower than a plain file.
+  std::uint64_t file_threshold = 128 * 1024;
   int compression_level = 1;
   int busy_timeout_ms = 30000;
   // Reads refresh an entry's access time only when it is older than this (coarse LRU: most
@@ -219,7 +223,9 @@ class disk_store {
   struct prepared_write {
     std::string key;
     std::uint32_t codec = 0, full_codec = 0;
-    std::string stored;
+    std::string stored;         // empty when the value went to a file
+    std::uint64_t stored_size = 0;
+    std::string file;           // the file's name in blobs/, or empty
     std::array<std::uint8_t, 32> mac{};
     time_ns expiry = 0, atime = 0;
   };
@@ -242,6 +248,12 @@ class disk_store {
   status write_locked(const prepared_write& w);
   status commit_batch_locked(const std::vector<prepared_write>& batch, generation_change* gen);
   void writer_loop();
+  bool write_blob(std::string_view data, std::string& name) const;
+  bool read_blob(std::string_view name, std::string& out) const;
+  void unlink_blob(std::string_view name) const;
+  // Files of rows deleted or replaced in this transaction (the schema's triggers list them).
+  status take_doomed_locked(std::vector<std::string>& out);
+  void sweep_orphans_locked();
   void stop_writer() noexcept;
   bool queued_get(std::string_view key, std::uint32_t& codec, std::string& value,
                   time_ns* expiry);

@@ -2,6 +2,7 @@
 // docs/persistence.md).
 #include "twincache/disk_store.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/mman.h>
@@ -13,11 +14,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <thread>
 #include <utility>
 
 #include "twincache/disk/hmac.hpp"
 #include "twincache/hash.hpp"
+#include "twincache/key_builder.hpp"
 
 namespace twincache::disk {
 
@@ -46,7 +49,9 @@ CREATE TABLE IF NOT EXISTS entries(
   size INTEGER NOT NULL,
   expiry INTEGER NOT NULL,
   atime INTEGER NOT NULL,
-  hmac BLOB NOT NULL);
+  hmac BLOB NOT NULL,
+  file TEXT);
+CREATE TABLE IF NOT EXISTS doomed(file TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS entries_atime ON entries(atime);
 CREATE INDEX IF NOT EXISTS entries_expiry ON entries(expiry) WHERE expiry != 0;
 CREATE TRIGGER IF NOT EXISTS entries_ins AFTER INSERT ON entries BEGIN
@@ -55,6 +60,11 @@ CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
   UPDATE meta SET items = items - 1, bytes = bytes - OLD.size WHERE id = 1; END;
 CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
   UPDATE meta SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS entries_del_file AFTER DELETE ON entries
+  WHEN OLD.file IS NOT NULL BEGIN INSERT INTO doomed(file) VALUES (OLD.file); END;
+CREATE TRIGGER IF NOT EXISTS entries_upd_file AFTER UPDATE OF file ON entries
+  WHEN OLD.file IS NOT NULL AND (NEW.file IS NULL OR NEW.file != OLD.file) BEGIN
+  INSERT INTO doomed(file) VALUES (OLD.file); END;
 )sql";
 
 namespace {
@@ -101,6 +111,7 @@ std::string_view column_blob(sqlite3_stmt* s, int i) {
 
 struct disk_store::stmt_set {
   stmt_ptr get, upsert, touch, remove_row, remove_key, probe, add_counts, meta, evict, purge,
+      doomed, undoom,
       keys, count, clear, begin, commit, rollback;
 };
 
@@ -213,6 +224,9 @@ void disk_store::close_db() noexcept {
 
 status disk_store::open_db() {
   const std::string file = path_ + "/cache.db";
+  if (::mkdir((path_ + "/blobs").c_str(), 0700) != 0 && errno != EEXIST) {
+    return {status_code::io_error, "cannot create " + path_ + "/blobs: " + std::strerror(errno)};
+  }
   // Created with mode 0600 before SQLite opens it; SQLite gives the -wal and -shm files the
   // database file's permissions.
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -250,14 +264,16 @@ status disk_store::open_db() {
     stmt_ptr* slot;
     const char* sql;
   } stmts[] = {
-      {&st_->get, "SELECT id, key, codec, value, expiry, atime, hmac FROM entries "
+      {&st_->get, "SELECT id, key, codec, value, expiry, atime, hmac, file FROM entries "
                   "WHERE key_hash = ?1"},
+      {&st_->doomed, "SELECT file FROM doomed"},
+      {&st_->undoom, "DELETE FROM doomed"},
       {&st_->upsert,
-       "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(key_hash) DO UPDATE SET "
+       "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac, file) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(key_hash) DO UPDATE SET "
        "key = excluded.key, codec = excluded.codec, value = excluded.value, "
        "size = excluded.size, expiry = excluded.expiry, atime = excluded.atime, "
-       "hmac = excluded.hmac"},
+       "hmac = excluded.hmac, file = excluded.file"},
       {&st_->touch, "UPDATE entries SET atime = ?2 WHERE id = ?1 AND atime < ?2"},
       {&st_->remove_row, "DELETE FROM entries WHERE id = ?1 AND hmac = ?2"},
       {&st_->remove_key, "DELETE FROM entries WHERE key_hash = ?1 RETURNING key, expiry"},
@@ -526,13 +542,24 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
       const time_ns atime = sqlite3_column_int64(s, 5);
       const std::string_view mac = column_blob(s, 6);
       if (mac.size() == 32) std::memcpy(row_hmac.data(), mac.data(), 32);
+      std::string_view stored_view = stored;
+      std::string from_file;
+      bool file_ok = true;
+      if (sqlite3_column_type(s, 7) != SQLITE_NULL && row_key == key) {
+        // A large value lives in blobs/: read it (a missing or unreadable file is corrupt:
+        // removed below only if the row still has this HMAC, i.e. was not replaced meanwhile).
+        const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(s, 7));
+        file_ok = read_blob(name != nullptr ? name : "", from_file);
+        stored_view = from_file;
+      }
       if (row_key != key) {
         outcome = miss;  // another key with the same 128-bit hash: leave it alone
       } else if (expiry != 0 && t >= expiry) {
         outcome = expired;
-      } else if (mac.size() != 32 || row_codec < 0 || row_codec > 0x1FF) {
+      } else if (mac.size() != 32 || row_codec < 0 || row_codec > 0x1FF || !file_ok) {
         outcome = corrupt;
       } else {
+        const std::string_view stored = stored_view;
         const auto want = sign(key, static_cast<std::uint32_t>(row_codec), stored);
         if (!digest_equal(want.data(), row_hmac.data(), 32)) {
           outcome = corrupt;  // never handed to a deserializer
@@ -546,6 +573,9 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
                 ZSTD_decompress(value.data(), value.size(), stored.data(), stored.size());
             outcome = ZSTD_isError(r) || r != n ? corrupt : hit;
           }
+        } else if (!from_file.empty() && stored.data() == from_file.data()) {
+          value = std::move(from_file);
+          outcome = hit;
         } else {
           value.assign(stored);
           outcome = hit;
@@ -621,6 +651,11 @@ disk_store::prepared_write disk_store::prepare(std::string key, std::uint32_t co
     w.full_codec = codec;
   }
   w.mac = sign(key, w.full_codec, w.stored);
+  w.stored_size = w.stored.size();
+  if (opts_.file_threshold != 0 && w.stored.size() >= opts_.file_threshold &&
+      write_blob(w.stored, w.file)) {
+    std::string().swap(w.stored);  // the row keeps an empty value and the file's name
+  }
   w.key = std::move(key);
   return w;
 }
@@ -633,10 +668,15 @@ status disk_store::write_locked(const prepared_write& w) {
   bind_blob(s, 2, w.key.data(), w.key.size());
   sqlite3_bind_int64(s, 3, w.full_codec);
   bind_blob(s, 4, w.stored.data(), w.stored.size());
-  sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(w.key.size() + w.stored.size()));
+  sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(w.key.size() + w.stored_size));
   sqlite3_bind_int64(s, 6, w.expiry);
   sqlite3_bind_int64(s, 7, w.atime);
   bind_blob(s, 8, w.mac.data(), w.mac.size());
+  if (w.file.empty()) {
+    sqlite3_bind_null(s, 9);
+  } else {
+    sqlite3_bind_text(s, 9, w.file.data(), static_cast<int>(w.file.size()), SQLITE_STATIC);
+  }
   return sqlite3_step(s) == SQLITE_DONE ? status{} : sqlite_error("INSERT");
 }
 
@@ -658,13 +698,19 @@ status disk_store::commit_batch_locked(const std::vector<prepared_write>& batch,
   std::uint64_t evicted = 0;
   if (st.ok() && opts_.max_bytes != unlimited) st = evict_locked(evicted);
   pending_.sets += batch.size();
+  std::vector<std::string> doomed;
   if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = take_doomed_locked(doomed);
   if (st.ok()) st = commit();
   if (!st.ok()) {
     pending_.sets -= batch.size();
     rollback();
+    for (const prepared_write& w : batch) {
+      if (!w.file.empty()) unlink_blob(w.file);
+    }
     return st;
   }
+  for (const std::string& f : doomed) unlink_blob(f);
   pending_ = {};
   counts_.sets += batch.size();
   if (l1_) l1_still_valid();  // drops the L1 if another writer went before us
@@ -910,12 +956,15 @@ status disk_store::erase(std::string_view key, bool& existed) {
     return st;
   }
   if (existed) ++pending_.deleted;
+  std::vector<std::string> doomed;
   if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = take_doomed_locked(doomed);
   if (st.ok()) st = commit();
   if (!st.ok()) {
     rollback();
     return st;
   }
+  for (const std::string& f : doomed) unlink_blob(f);
   pending_ = {};
   if (existed) ++counts_.deleted;
   bump_generation(nullptr);
@@ -970,12 +1019,15 @@ status disk_store::clear(std::uint64_t& removed) {
     if (sqlite3_step(s) != SQLITE_DONE) st = sqlite_error("DELETE");
     removed = static_cast<std::uint64_t>(sqlite3_changes(db_));
   }
+  std::vector<std::string> doomed;
   if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = take_doomed_locked(doomed);
   if (st.ok()) st = commit();
   if (!st.ok()) {
     rollback();
     return st;
   }
+  for (const std::string& f : doomed) unlink_blob(f);
   pending_ = {};
   counts_.cleared += removed;
   if (l1_) l1_->clear();
@@ -1000,15 +1052,134 @@ status disk_store::prune(std::uint64_t& removed) {
   std::uint64_t evicted = 0;
   if (st.ok() && opts_.max_bytes != unlimited) st = evict_locked(evicted);
   removed += evicted;
+  std::vector<std::string> doomed;
   if (st.ok()) st = flush_counters_locked();
+  if (st.ok()) st = take_doomed_locked(doomed);
   if (st.ok()) st = commit();
   if (!st.ok()) {
     rollback();
     return st;
   }
+  for (const std::string& f : doomed) unlink_blob(f);
   pending_ = {};
   if (removed != 0) bump_generation(nullptr);
+  sweep_orphans_locked();
   return {};
+}
+
+// ---- side files for large values (blobs/) ------------------------------------------------------
+
+namespace {
+// Names are 32 lowercase hex digits + ".bin": anything else in a row is never opened.
+bool valid_blob_name(std::string_view name) {
+  if (name.size() != 36 || name.substr(32) != ".bin") return false;
+  for (char c : name.substr(0, 32)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool disk_store::write_blob(std::string_view data, std::string& name) const {
+  std::uint8_t rnd[16];
+  if (!random_bytes(rnd, sizeof rnd)) return false;
+  name = bytes_to_hex(std::string_view(reinterpret_cast<const char*>(rnd), sizeof rnd)) + ".bin";
+  const std::string file = path_ + "/blobs/" + name;
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    name.clear();
+    return false;
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (done != data.size()) {
+    ::unlink(file.c_str());
+    name.clear();
+    return false;
+  }
+  return true;
+}
+
+bool disk_store::read_blob(std::string_view name, std::string& out) const {
+  if (!valid_blob_name(name)) return false;
+  const std::string file = path_ + "/blobs/" + std::string(name);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (ok) {
+    out.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ok = done == out.size();
+  }
+  ::close(fd);
+  return ok;
+}
+
+void disk_store::unlink_blob(std::string_view name) const {
+  if (valid_blob_name(name)) ::unlink((path_ + "/blobs/" + std::string(name)).c_str());
+}
+
+status disk_store::take_doomed_locked(std::vector<std::string>& out) {
+  {
+    sqlite3_stmt* s = st_->doomed.get();
+    reset_guard rg{s};
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+      if (t != nullptr) out.emplace_back(t);
+    }
+    if (rc != SQLITE_DONE) return sqlite_error("SELECT doomed");
+  }
+  if (out.empty()) return {};
+  sqlite3_stmt* d = st_->undoom.get();
+  reset_guard rg{d};
+  return sqlite3_step(d) == SQLITE_DONE ? status{} : sqlite_error("DELETE doomed");
+}
+
+// Files in blobs/ that no row names and that are older than an hour: left by a process killed
+// between writing a value's file and committing its row, or between a commit and its unlinks.
+void disk_store::sweep_orphans_locked() {
+  const std::string dir = path_ + "/blobs";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> candidates;
+  const auto cutoff = std::chrono::system_clock::now() - std::chrono::hours(1);
+  const std::time_t cutoff_s = std::chrono::system_clock::to_time_t(cutoff);
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (!valid_blob_name(name)) continue;
+    struct stat st {};
+    if (::stat((dir + "/" + std::string(name)).c_str(), &st) == 0 && st.st_mtime < cutoff_s) {
+      candidates.emplace_back(name);
+    }
+  }
+  ::closedir(d);
+  if (candidates.empty()) return;
+  sqlite3_stmt* q = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT 1 FROM entries WHERE file = ?1", -1, &q, nullptr) !=
+      SQLITE_OK) {
+    return;
+  }
+  for (const std::string& name : candidates) {
+    sqlite3_bind_text(q, 1, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
+    const bool referenced = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_reset(q);
+    if (!referenced) unlink_blob(name);
+  }
+  sqlite3_finalize(q);
 }
 
 status disk_store::keys(std::vector<std::string>& out) {
