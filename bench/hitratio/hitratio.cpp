@@ -478,7 +478,9 @@ int main(int argc, char** argv) {
       }
       if (km != nullptr) {
         notes += " known miss vs LRU (see docs/hit-ratio.md), floor " + fmt(km->floor);
-        if (ours < km->floor) fail("tinylfu " + fmt(ours) + " < regression floor " + fmt(km->floor));
+        if (ours < km->floor) {
+          fail("tinylfu " + fmt(ours) + " < regression floor " + fmt(km->floor));
+        }
       } else if (ours < lru - 1.0) {
         fail("tinylfu " + fmt(ours) + " < lru " + fmt(lru) + " - 1");
       }

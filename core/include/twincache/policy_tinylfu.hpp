@@ -16,11 +16,12 @@
 //   * adaptation (ghost steering): the window's share of the capacity moves to where the hit
 //     density at the regions' edges is higher. A direct-mapped table remembers recently evicted
 //     keys (fingerprint, why they left: rejected from the window or evicted from main, and when,
-//     counted in evictions of that kind). A miss on a ghost at most 3% x entries evictions old
-//     is a hit that a slightly larger window (or main) would have made: the window's edge moves
-//     one entry that way. Recency-heavy traces grow the window within a few hundred misses;
-//     loops, scans and frequency-skewed traces keep it small. A Caffeine-style hill climber on
-//     the sampled hit ratio is built in but off by default (it gained nothing on top).
+//     counted in evictions of that kind). A miss on a ghost at most max(3% x entries, 12)
+//     evictions old is a hit that a slightly larger window (or main) would have made: the
+//     window's edge moves two entries that way. Recency-heavy traces grow the window within a
+//     few hundred misses; loops, scans and frequency-skewed traces keep it small. A
+//     Caffeine-style hill climber on the sampled hit ratio is built in but off by default (it
+//     gained nothing on top).
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
 // store's read buffer) is one list move, plus one sketch increment unless the entry is in
 // protected, and never allocates.
@@ -155,7 +156,9 @@ class tinylfu_policy {
  public:
   enum region : std::uint8_t { in_window = 0, in_probation = 1, in_protected = 2, absent = 3 };
 
-  explicit tinylfu_policy(tinylfu_config cfg = {}) : cfg_(cfg) { window_share_ = cfg.initial_window; }
+  explicit tinylfu_policy(tinylfu_config cfg = {}) : cfg_(cfg) {
+    window_share_ = cfg.initial_window;
+  }
 
   void resize(std::uint32_t n) {
     if (n > nodes_.size()) nodes_.resize(n);
@@ -430,7 +433,8 @@ class tinylfu_policy {
     estimated_entries_ = std::max<std::uint64_t>(1, std::min(capacity_, slots_));
     sketch_.ensure_capacity(estimated_entries_);
     if (cfg_.ghosts) {
-      const std::uint64_t g = std::bit_ceil(std::max<std::uint64_t>(64, static_cast<std::uint64_t>(cfg_.ghost_table * double(estimated_entries_))));
+      const std::uint64_t g = std::bit_ceil(std::max<std::uint64_t>(
+          64, static_cast<std::uint64_t>(cfg_.ghost_table * double(estimated_entries_))));
       if (g > ghosts_.size()) {
         ghosts_.assign(g, 0);
         ghost_mask_ = g - 1;
