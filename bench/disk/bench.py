@@ -56,7 +56,7 @@ def timed(
 
 def bench_size(label: str, size: int, repeat: int, root: str) -> dict[str, float]:
     n_get = 2000 if size <= 4096 else 200
-    n_set = 500 if size <= 4096 else 50
+    n_set = 500 if size <= 4096 else 20
     value = os.urandom(size)
     out: dict[str, float] = {}
 
@@ -73,12 +73,14 @@ def bench_size(label: str, size: int, repeat: int, root: str) -> dict[str, float
     )
     # set: the time until the writes are committed (flush() at the end of each round is timed),
     # so the background writer's work is counted, not only the caller's.
+    os.sync()  # each contender's writes start with no dirty pages of the previous one pending
     out["twincache set"] = timed(lambda i: tc.__setitem__(i, value), n_set, repeat, tc.flush)
 
     # diskcache
     dc = diskcache.Cache(os.path.join(root, f"dc-{size}"))
     dc["hot"] = value
     out["diskcache get"] = timed(lambda i: dc["hot"], n_get, repeat)
+    os.sync()
     out["diskcache set"] = timed(lambda i: dc.__setitem__(i, value), n_set, repeat)
     dc.close()
 
@@ -91,6 +93,7 @@ def bench_size(label: str, size: int, repeat: int, root: str) -> dict[str, float
     cached = mem.cache(produce)
     cached(-1)
     out["joblib get"] = timed(lambda i: cached(-1), max(n_get // 10, 20), repeat)
+    os.sync()
     out["joblib set"] = timed(lambda i: cached(i), max(n_set // 5, 10), repeat)
     return out
 

@@ -88,7 +88,8 @@ struct options {
   time_ns atime_resolution = 1'000'000'000;
   // Write-behind: set() hands the bytes to a writer thread that signs, compresses and commits
   // queued writes in batches, one transaction per batch, waiting up to write_delay for more to
-  // join. 0: set() commits before it returns. flush(), the destructor and every call that reads
+  // join. 0: set() commits before it returns (as it always does for values of file_threshold
+  // bytes or more). flush(), the destructor and every call that reads
   // the database's totals or removes entries first wait for the queue to be committed.
   time_ns write_delay = 2'000'000;
   std::uint64_t write_queue_bytes = 64ull << 20;  // set() waits while more than this is queued

@@ -643,18 +643,20 @@ disk_store::prepared_write disk_store::prepare(std::string key, std::uint32_t co
       compressed = true;
     }
   }
-  if (compressed) {
-    w.stored = std::move(packed);
-    w.full_codec = codec | codec_zstd;
-  } else {
-    w.stored.assign(value);
-    w.full_codec = codec;
-  }
-  w.mac = sign(key, w.full_codec, w.stored);
-  w.stored_size = w.stored.size();
-  if (opts_.file_threshold != 0 && w.stored.size() >= opts_.file_threshold &&
-      write_blob(w.stored, w.file)) {
-    std::string().swap(w.stored);  // the row keeps an empty value and the file's name
+  const std::string_view stored = compressed ? std::string_view(packed) : value;
+  w.full_codec = compressed ? (codec | codec_zstd) : codec;
+  w.mac = sign(key, w.full_codec, stored);
+  w.stored_size = stored.size();
+  // Large values go to a file straight from the caller's bytes (no copy); the row keeps an
+  // empty value and the file's name.
+  const bool to_file = opts_.file_threshold != 0 && stored.size() >= opts_.file_threshold &&
+                       write_blob(stored, w.file);
+  if (!to_file) {
+    if (compressed) {
+      w.stored = std::move(packed);
+    } else {
+      w.stored.assign(value);
+    }
   }
   w.key = std::move(key);
   return w;
@@ -750,8 +752,14 @@ status disk_store::set(std::string_view key, std::uint32_t codec, std::string_vi
     ++counts_.sets;
     return {};
   }
-  if (opts_.write_delay <= 0) {  // synchronous: committed when set() returns
+  // Synchronous (committed when set() returns) when asked, and for values big enough for a file
+  // of their own: batching saves them nothing, and handing megabytes to another thread costs
+  // more (copies, page faults, TLB shootdowns) than writing them here. Earlier queued writes
+  // commit first, so writes of one key stay in order.
+  if (opts_.write_delay <= 0 ||
+      (opts_.file_threshold != 0 && value.size() >= opts_.file_threshold)) {
     g.unlock();
+    flush().ok();
     std::vector<prepared_write> one;
     one.push_back(prepare(std::string(key), codec, value, expiry, t));
     g.lock();
