@@ -2,16 +2,8 @@
 // memoize: keys, cached results (null/undefined included), the helpers, options.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 const { memoize } = require('twincache');
 
-// Content keys come from the shared encoder node/lib/keys.js (written in parallel); until it is
-// there these tests say so instead of failing.
-const keysMissing = fs.existsSync(path.join(__dirname, '../../node/lib/keys.js'))
-  ? false
-  : 'node/lib/keys.js (the shared key encoder) is not in the tree yet';
-if (keysMissing) console.log(`# skipping content-key tests: ${keysMissing}`);
 
 function counted(fn) {
   const f = (...args) => {
@@ -46,7 +38,7 @@ test('null and undefined results are cached', () => {
   assert.equal(fn.calls, 2);
 });
 
-test('every argument is part of the key; types are distinguished', { skip: keysMissing }, () => {
+test('every argument is part of the key; types are distinguished', () => {
   const fn = counted((...args) => args.length);
   const m = memoize(fn);
   const calls = [
@@ -91,7 +83,7 @@ test('numbers key by value: 1, 1n and 1.0 are one key; 0 and -0 too', () => {
   assert.equal(m2.stats().hits, 1);
 });
 
-test('objects, arrays and Buffers key by content', { skip: keysMissing }, () => {
+test('objects, arrays and Buffers key by content', () => {
   const fn = counted((x) => JSON.stringify(x));
   const m = memoize(fn);
   m({ a: 1, b: [1, 2] });
@@ -116,7 +108,6 @@ test('objects, arrays and Buffers key by content', { skip: keysMissing }, () => 
 
 test(
   'an array argument and the same values as arguments are different keys',
-  { skip: keysMissing },
   () => {
     const fn = counted(() => 0);
     const m = memoize(fn);
@@ -256,8 +247,7 @@ test('a tuple whose result is refused by maxBytes is not kept', () => {
   assert.equal(fn.calls, 3);
 });
 
-test('mixed primitive and object arguments in one position', (t) => {
-  if (keysMissing) return t.skip(keysMissing);
+test('mixed primitive and object arguments in one position', () => {
   const fn = counted(() => 0);
   const m = memoize(fn);
   m(1, 'a');
@@ -267,8 +257,7 @@ test('mixed primitive and object arguments in one position', (t) => {
   assert.equal(fn.calls, 2);
 });
 
-test("containers key by content, with the shared encoding's identity", (t) => {
-  if (keysMissing) return t.skip(keysMissing);
+test("containers key by content, with the shared encoding's identity", () => {
   const fn = counted(() => 0);
   const m = memoize(fn);
   m({ a: 1, b: 'x' });
@@ -340,8 +329,7 @@ test('a re-entrant call with another kind of key does not confuse the outer call
   assert.equal(m.stats().items, 2);
 });
 
-test('arguments that cannot be keyed by content throw TypeError and cache nothing', (t) => {
-  if (keysMissing) return t.skip(keysMissing);
+test('arguments that cannot be keyed by content throw TypeError and cache nothing', () => {
   let calls = 0;
   const m = memoize(() => ++calls);
   for (const bad of [() => 1, new (class A {})(), [Symbol('s')], { s: Symbol('s') }]) {
