@@ -17,6 +17,14 @@
 //     read as a latin1 string behind a leading '\u0001'.
 // A single string argument that itself starts with '\u0000'..'\u0002' takes the encoded form, so
 // the kinds of key can never collide (trie leaves are objects, compared by identity).
+//
+// The identity rule: two argument lists share an entry iff encodeKey gives them the same bytes,
+// and a list encodeKey refuses is refused with the encoder's own error (the fast paths hand such
+// lists to it). So a BigInt equal to a float64 keys as that number (2n ** 60n is 2 ** 60), and
+// strings with a lone surrogate, and plain objects with symbol-named properties, are refused.
+// Strings are checked when a key is stored, not when one is looked up: a string that could not
+// be stored is in no Map, so hits pay nothing for the check. The one deliberate extension: a
+// symbol as an argument itself (not inside a container) keys by identity.
 let { Cache } = require('./cache');
 const { MAX_ENTRY_WEIGHT, KEY_HASH, hashKey } = require('./cache');
 
@@ -38,6 +46,12 @@ function encodedKey(args) {
 const MAX_SAFE = 9007199254740991;
 const UNDEFINED_ARG = Symbol('twincache: one undefined argument');
 
+// Whether `s` has no lone surrogate (the encoder refuses those: UTF-8 cannot hold them).
+const isWellFormed =
+  typeof String.prototype.isWellFormed === 'function'
+    ? (s) => s.isWellFormed()
+    : (s) => !/\p{Surrogate}/u.test(s);
+
 // The key of one call's arguments (see above). Hot path.
 function argsKey(args) {
   const n = args.length;
@@ -51,9 +65,11 @@ function argsKey(args) {
       case 'undefined':
         return UNDEFINED_ARG; // undefined itself means "no key yet" to memoized()
       case 'string':
-        return a.charCodeAt(0) > 2 || a.length === 0 ? a : encodedKey(args);
-      case 'bigint':
-        return a >= -MAX_SAFE && a <= MAX_SAFE ? Number(a) : encodedKey(args);
+        return (a.charCodeAt(0) > 2 || a.length === 0) && isWellFormed(a) ? a : encodedKey(args);
+      case 'bigint': {
+        const x = bigintArg(a);
+        return x === NOT_PRIMITIVE ? encodedKey(args) : x;
+      }
       default:
         return a === null ? null : encodedKey(args);
     }
@@ -99,14 +115,35 @@ function memberArg(a) {
   return typeof a === 'symbol' ? NOT_PRIMITIVE : trieArg(a);
 }
 
-// The argument as a trie key: BigInts in the safe range as the equal number (one key, as in the
-// shared encoding); NOT_PRIMITIVE for objects, functions and big BigInts.
+// A BigInt as the float64 of equal value when there is one (the encoding writes integral floats
+// as integers, so 1n and 1, 2n ** 60n and 2 ** 60 are one key); else NOT_PRIMITIVE (the encoder
+// keys it: no number equals it).
+function bigintArg(a) {
+  if (a >= -MAX_SAFE && a <= MAX_SAFE) return Number(a);
+  const x = Number(a);
+  return x !== Infinity && x !== -Infinity && BigInt(x) === a ? x : NOT_PRIMITIVE;
+}
+
+// The argument as a trie key: BigInts as the equal number where one exists (bigintArg);
+// NOT_PRIMITIVE for objects, functions and other BigInts. Strings are taken as they are: see
+// storable().
 function trieArg(a) {
   const t = typeof a;
   if (t === 'object') return a === null ? null : NOT_PRIMITIVE;
   if (t === 'function') return NOT_PRIMITIVE;
-  if (t === 'bigint') return a >= -MAX_SAFE && a <= MAX_SAFE ? Number(a) : NOT_PRIMITIVE;
+  if (t === 'bigint') return bigintArg(a);
   return a;
+}
+
+// Whether the trie keys a[from..to) may be stored: no string among them has a lone surrogate.
+// Checked only on a miss, before a path is made: an ill-formed string is never in a trie, so a
+// lookup that meets one finds nothing and comes here.
+function storable(a, from, to) {
+  for (let i = from; i < to; i++) {
+    const v = a[i];
+    if (typeof v === 'string' && !isWellFormed(v)) return false;
+  }
+  return true;
 }
 
 function isThenable(v) {
@@ -192,6 +229,8 @@ function memoizeImpl(fn, o) {
     let map = null;
     const proto = Object.getPrototypeOf(o);
     if (proto === Object.prototype || proto === null) {
+      // Object.keys skips symbol-named properties, which the encoder refuses.
+      if (Object.getOwnPropertySymbols(o).length !== 0) return NOT_PRIMITIVE;
       names = Object.keys(o);
     } else if (o instanceof Map) {
       map = o;
@@ -272,12 +311,18 @@ function memoizeImpl(fn, o) {
         if (typeof a !== 'object' || a === null) return argsKey(args);
         pending = shallow(a);
         if (pending === NOT_PRIMITIVE) return encodedKey(args);
-        return findPath(pending);
+        const leaf = findPath(pending);
+        // A miss: a path with an ill-formed string may not be made; the encoder throws why.
+        if (leaf === undefined && !storable(scratch, 1, scratchLen)) return encodedKey(args);
+        return leaf;
       }
       pending = TUPLE;
       if (n === 0) return argsKey(args);
       const k = findTuple(args, n);
-      return k === NOT_PRIMITIVE ? encodedKey(args) : k;
+      if (k === NOT_PRIMITIVE || (k === undefined && !storable(args, 0, n))) {
+        return encodedKey(args);
+      }
+      return k;
     }
     const k = userKey.apply(undefined, args);
     if (typeof k !== 'string' && typeof k !== 'number') {
@@ -393,6 +438,8 @@ function memoizeImpl(fn, o) {
       if (kind === TUPLE) key = makeTuple(args, args.length);
       else {
         const which = shallow(args[0]);
+        // fn mutated its argument into something with a lone surrogate: not cached.
+        if (which !== NOT_PRIMITIVE && !storable(scratch, 1, scratchLen)) return value;
         key = which === NOT_PRIMITIVE ? encodedKey(args) : makePath(which);
       }
     }

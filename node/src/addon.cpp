@@ -346,13 +346,18 @@ class ByteStore : public Napi::ObjectWrap<ByteStore> {
   using table_t = twincache::basic_entry_table<byte_entry>;
 
   // Reads a string key into the reused buffer (no allocation once warm).
-  // Hot path: one N-API call for keys under 256 bytes (a second one only for longer keys).
+  // Hot path: one N-API call for keys under 252 bytes (a second one only for longer keys).
+  // napi_get_value_string_utf8 writes whole characters only: when the next one (up to 4 bytes)
+  // does not fit, it stops short and says nothing, so a result within 4 bytes of the buffer's end
+  // may have been cut (two keys differing after the cut would meet as one) and is read again at
+  // its full length. Lone surrogates come out as U+FFFD: ByteCache (bytecache.js) refuses such
+  // keys before they get here.
   std::string_view key_arg(const Napi::Value& v) {
     napi_env env = v.Env();
     std::size_t len = 0;
     if (key_.size() < 256) key_.resize(256);
     napi_get_value_string_utf8(env, v, key_.data(), key_.size(), &len);
-    if (len + 1 >= key_.size()) {  // may have been cut: ask for the length, then copy it all
+    if (len + 4 >= key_.size()) {  // may have been cut: ask for the length, then copy it all
       napi_get_value_string_utf8(env, v, nullptr, 0, &len);
       key_.resize(len + 1);
       napi_get_value_string_utf8(env, v, key_.data(), len + 1, &len);
