@@ -155,7 +155,9 @@ test('the table holds both outcomes the rule speaks of', () => {
     outcomes.some((o) => o.error !== undefined && o.error.code === 'ERR_TWINCACHE_OUT_OF_RANGE'),
   );
   assert.ok(
-    outcomes.some((o) => o.error !== undefined && o.error.code === 'ERR_TWINCACHE_INVALID_ARGUMENT'),
+    outcomes.some(
+      (o) => o.error !== undefined && o.error.code === 'ERR_TWINCACHE_INVALID_ARGUMENT',
+    ),
   );
   // The cases reported against the fast path, as the encoder judges them.
   assert.equal(expected([2n ** 60n]).key, expected([2 ** 60]).key);
