@@ -70,6 +70,8 @@ CREATE TRIGGER IF NOT EXISTS entries_upd_file AFTER UPDATE OF file ON entries
 namespace {
 
 constexpr std::size_t compress_sample = 64 * 1024;
+// Values at least this large are written to their file by a helper thread during the HMAC.
+constexpr std::size_t parallel_write_bytes = 512 * 1024;
 
 struct stmt_deleter {
   void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
@@ -645,12 +647,24 @@ disk_store::prepared_write disk_store::prepare(std::string key, std::uint32_t co
   }
   const std::string_view stored = compressed ? std::string_view(packed) : value;
   w.full_codec = compressed ? (codec | codec_zstd) : codec;
-  w.mac = sign(key, w.full_codec, stored);
   w.stored_size = stored.size();
   // Large values go to a file straight from the caller's bytes (no copy); the row keeps an
-  // empty value and the file's name.
-  const bool to_file = opts_.file_threshold != 0 && stored.size() >= opts_.file_threshold &&
-                       write_blob(stored, w.file);
+  // empty value and the file's name. From parallel_write_bytes on, a helper thread writes the
+  // file while this one computes the HMAC (both read the same bytes, which the caller keeps
+  // alive and unchanged until prepare() returns: the helper is joined first).
+  bool to_file = false;
+  if (opts_.file_threshold != 0 && stored.size() >= opts_.file_threshold) {
+    if (stored.size() >= parallel_write_bytes) {
+      std::thread helper([&] { to_file = write_blob(stored, w.file); });
+      w.mac = sign(key, w.full_codec, stored);
+      helper.join();
+    } else {
+      to_file = write_blob(stored, w.file);
+      w.mac = sign(key, w.full_codec, stored);
+    }
+  } else {
+    w.mac = sign(key, w.full_codec, stored);
+  }
   if (!to_file) {
     if (compressed) {
       w.stored = std::move(packed);
