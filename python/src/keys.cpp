@@ -1,8 +1,9 @@
 // keys.cpp: twincache._native.encode_key(value) -> bytes. Walks a Python value and feeds the
 // core's key_builder (docs/keys.md), so the native module keys unhashable arguments by content
-// with the core's encoder. It accepts exactly what python/twincache/_keys.py accepts, in the same
-// order of type checks, and words its errors the same way; tests/python/test_native_keys.py
-// holds both to the shared vectors byte for byte.
+// with the core's encoder (pandas objects through the list twincache._keys.pandas_parts makes).
+// It accepts exactly what python/twincache/_keys.py accepts, in the same order of type checks,
+// and words its errors the same way; tests/python/test_native_keys.py holds both to the shared
+// vectors byte for byte, tests/python/test_keys_pandas.py to the pandas layout.
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -17,7 +18,7 @@ namespace {
 
 constexpr const char* keyable_types =
     "(keyable: None, bool, int, float, str, bytes, bytearray, memoryview, list, tuple, dict, set, "
-    "frozenset, numpy arrays and scalars)";
+    "frozenset, numpy arrays and scalars, pandas Series, DataFrame and Index)";
 
 // 'int' for builtins, 'module.Qualname' otherwise (as _keys._type_name).
 std::string type_name(PyObject* v) {
@@ -73,6 +74,8 @@ class encoder {
     if (PyAnySet_Check(v)) return add_set(v);
     const int numpy = add_numpy(v);
     if (numpy <= 0) return numpy;
+    const int pandas = add_pandas(v);
+    if (pandas <= 0) return pandas;
     PyErr_Format(PyExc_TypeError, "cannot build a key from a value of type '%s' %s",
                  type_name(v).c_str(), keyable_types);
     return -1;
@@ -275,6 +278,29 @@ class encoder {
     Py_XDECREF(data);
     Py_XDECREF(shape);
     Py_XDECREF(arr);
+    return rc;
+  }
+
+  // pandas objects: 0 done, -1 error, 1 not pandas. twincache._keys.pandas_parts is the one
+  // definition of the list a Series, DataFrame or Index is keyed as (docs/keys.md); it is called
+  // here (it imports pandas only for a value whose type comes from pandas) and its result is
+  // encoded by this encoder, so both modes give the same bytes. The builder is this call's own
+  // and no core lock exists on this path, so the Python code it runs may use any cache, even
+  // re-enter encode_key.
+  int add_pandas(PyObject* v) {
+    static PyObject* parts_fn = nullptr;  // module-lifetime constant
+    if (parts_fn == nullptr) {
+      PyObject* keys = PyImport_ImportModule("twincache._keys");
+      if (keys == nullptr) return -1;
+      parts_fn = PyObject_GetAttrString(keys, "pandas_parts");
+      Py_DECREF(keys);
+      if (parts_fn == nullptr) return -1;
+    }
+    PyObject* parts = PyObject_CallOneArg(parts_fn, v);
+    if (parts == nullptr) return -1;
+    int rc = 1;
+    if (parts != Py_None) rc = encode(parts);
+    Py_DECREF(parts);
     return rc;
   }
 

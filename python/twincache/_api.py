@@ -31,8 +31,8 @@ _CONTENT_MARK: Final = ("twincache.content",)
 # mode, twincache._keys in pure mode, byte-identical) when hashing them fails. Everything else
 # that is unhashable raises TypeError naming the argument.
 CONTENT_KEYED_TYPES: Final = (
-    "list, dict, set, bytearray, and numpy arrays, and any nesting of these with None, bool, int, "
-    "float, str, bytes and tuple"
+    "list, dict, set, bytearray, numpy arrays, pandas Series, DataFrame and Index, and any "
+    "nesting of these with None, bool, int, float, str, bytes and tuple"
 )
 
 

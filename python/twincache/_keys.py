@@ -10,9 +10,11 @@ the pure-Python fallback uses, and what tests/vectors/keys.json is generated fro
 
 Keyed by content: None, bool, int (any size), float, str, bytes / bytearray / memoryview,
 list and tuple (the same), dict (order-independent), set and frozenset (order-independent),
-numpy arrays (dtype, shape, bytes in C order; numpy is imported only by callers who pass one) and
-numpy scalars (as the Python bool, int or float they equal). Anything else raises TypeError
-naming its type; pandas objects are not supported yet (TypeError).
+numpy arrays (dtype, shape, bytes in C order; numpy is imported only by callers who pass one),
+numpy scalars (as the Python bool, int or float they equal), and pandas Series, DataFrames and
+Indexes (as the plain list pandas_parts() makes of them: names, dtypes, index and the values'
+arrays; pandas is imported only for a value whose type comes from it). Anything else raises
+TypeError naming its type.
 
 Hot path: this runs on every call of a cached function whose arguments are keyed by content in
 pure-Python mode, so dispatch is one dict lookup on the exact type, with isinstance() only for
@@ -490,11 +492,77 @@ def _encode_other(v: Any, out: bytearray, depth: int) -> None:
         if np is not None and isinstance(v, np.ndarray):
             _encode_ndarray(v, out)
         elif not _encode_numpy_scalar(v, out):
-            raise TypeError(
-                f"cannot build a key from a value of type '{_type_name(v)}' (keyable: None, "
-                "bool, int, float, str, bytes, bytearray, memoryview, list, tuple, dict, set, "
-                "frozenset, numpy arrays and scalars)"
-            )
+            parts = pandas_parts(v)
+            if parts is None:
+                raise TypeError(
+                    f"cannot build a key from a value of type '{_type_name(v)}' (keyable: None, "
+                    "bool, int, float, str, bytes, bytearray, memoryview, list, tuple, dict, set, "
+                    "frozenset, numpy arrays and scalars, pandas Series, DataFrame and Index)"
+                )
+            _encode(parts, out, depth)
+
+
+# --- pandas ---------------------------------------------------------------------------------------
+# A pandas object is keyed as a plain list (docs/keys.md, "pandas objects"), which either encoder
+# then encodes: this function is the one definition, and the native module calls it too.
+
+
+def pandas_parts(v: Any) -> list[Any] | None:
+    """The list a pandas Series, DataFrame or Index is keyed as, or None if `v` is none of them.
+
+        Index      ["pandas.Index", names, dtypes, values]  (one entry per level in each list)
+        Series     ["pandas.Series", name, dtype, index, values]
+        DataFrame  ["pandas.DataFrame", columns, dtypes, index, [values of each column]]
+
+    `columns` and `index` are Index lists, dtypes are str(dtype), and values are the to_numpy()
+    array: a numpy array (typed buffer), or for object dtype the list of its elements, each keyed
+    by content (an element that cannot be keyed makes the whole object a TypeError).
+
+    pandas is imported only when type(v) is defined in pandas (it is then loaded already);
+    subclasses defined elsewhere are recognized only if pandas is loaded.
+    """
+    module = type(v).__module__
+    if module == "pandas" or module.startswith("pandas."):
+        import pandas as pd  # type: ignore[import-untyped]
+    else:
+        pd = sys.modules.get("pandas")
+        if pd is None:
+            return None
+    if isinstance(v, pd.DataFrame):
+        columns = range(v.shape[1])
+        return [
+            "pandas.DataFrame",
+            _pandas_index(v.columns, pd),
+            [str(d) for d in v.dtypes],
+            _pandas_index(v.index, pd),
+            [_pandas_values(v.iloc[:, i].to_numpy()) for i in columns],
+        ]
+    if isinstance(v, pd.Series):
+        return [
+            "pandas.Series",
+            v.name,
+            str(v.dtype),
+            _pandas_index(v.index, pd),
+            _pandas_values(v.to_numpy()),
+        ]
+    if isinstance(v, pd.Index):
+        return _pandas_index(v, pd)
+    return None
+
+
+def _pandas_index(ix: Any, pd: Any) -> list[Any]:
+    if isinstance(ix, pd.MultiIndex):
+        dtypes = [str(d) for d in ix.dtypes]
+        values = [_pandas_values(ix.get_level_values(i).to_numpy()) for i in range(ix.nlevels)]
+    else:
+        dtypes = [str(ix.dtype)]
+        values = [_pandas_values(ix.to_numpy())]
+    return ["pandas.Index", list(ix.names), dtypes, values]
+
+
+def _pandas_values(a: Any) -> Any:
+    """A to_numpy() result: the array itself (a typed buffer), or its elements for object dtype."""
+    return list(a) if a.dtype.hasobject else a
 
 
 def _type_name(v: Any) -> str:
