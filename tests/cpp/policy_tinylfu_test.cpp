@@ -144,7 +144,7 @@ TEST(TinyLfu, AdmissionKeepsTheMoreFrequentOfCandidateAndVictim) {
   EXPECT_FALSE(d.resident(1000)) << "a cold candidate must not displace a warmer victim";
   EXPECT_TRUE(d.resident(1001)) << "the newest entry is in the window";
   // A newcomer seen often before (counted by the sketch while it was absent) wins.
-  for (int i = 0; i < 6; ++i) d.p.sketch().increment(2000);
+  for (int i = 0; i < 6; ++i) d.p.sketch().increment(tinylfu_policy::sketch_key(2000));
   d.get(2000);  // in the window now, 1001 is pushed out as a (cold) candidate
   d.get(2001);  // 2000 becomes the candidate and beats probation's LRU entry
   EXPECT_TRUE(d.resident(2000));

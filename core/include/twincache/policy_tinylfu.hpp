@@ -172,16 +172,25 @@ class tinylfu_policy {
     apply_window_share();
   }
 
+  // The 30-bit key the sketch and the ghosts see for a 64-bit hash (a multiplicative mix, so that
+  // small integer hashes from tests and tools spread too). Nodes store it with the region in its
+  // low 2 bits; the policy's own state per slot stays at 16 bytes.
+  static std::uint64_t sketch_key(std::uint64_t hash) noexcept {
+    return static_cast<std::uint32_t>((hash * 0x9E3779B97F4A7C15ull) >> 32) & ~region_mask_;
+  }
+
   void on_insert(std::uint32_t s, std::uint64_t hash, std::uint64_t w) noexcept {
-    sketch_.increment(hash);
+    const std::uint64_t key = sketch_key(hash);
+    sketch_.increment(key);
     node& n = nodes_[s];
-    n.hash = hash;
-    n.weight = w;
+    n.tag = static_cast<std::uint32_t>(key) | absent;
+    n.weight = static_cast<std::uint32_t>(std::min<std::uint64_t>(w, 0xFFFFFFFFu));
+    w = n.weight;
     push_front(lists_[in_window], s, in_window);
     weight_[in_window] += w;
     ++size_;
     ++misses_;
-    if (cfg_.ghosts) recall(hash);
+    if (cfg_.ghosts) recall(key);
     // Window overflow moves to probation eagerly while main has room (the cache is filling).
     while (weight_[in_window] > window_max_ && main_has_room_for(lists_[in_window].tail)) {
       move(lists_[in_window].tail, in_probation);
@@ -189,9 +198,14 @@ class tinylfu_policy {
     tick();
   }
 
-  // Hot path (drained from the store's read buffer): one sketch increment and one list move.
-  void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
-    if (cfg_.count_protected_hits || nodes_[s].where != in_protected) sketch_.increment(hash);
+  // Hot path (drained from the store's read buffer): one sketch increment and one list move. The
+  // hash argument is the node's own (its sketch key is stored in the node, one load instead of a
+  // multiply).
+  void on_access(std::uint32_t s, std::uint64_t /*hash*/) noexcept {
+    const std::uint32_t tag = nodes_[s].tag;
+    if (cfg_.count_protected_hits || (tag & region_mask_) != in_protected) {
+      sketch_.increment(tag & ~region_mask_);
+    }
     ++hits_;
     touch(s);
     tick();
@@ -199,18 +213,20 @@ class tinylfu_policy {
 
   void on_weight_change(std::uint32_t s, std::uint64_t old_w, std::uint64_t new_w) noexcept {
     node& n = nodes_[s];
-    weight_[n.where] += new_w;
-    weight_[n.where] -= old_w;
-    n.weight = new_w;
-    sketch_.increment(n.hash);
+    const std::uint32_t w = static_cast<std::uint32_t>(std::min<std::uint64_t>(new_w, 0xFFFFFFFFu));
+    (void)old_w;  // the node's own weight is what its region was charged
+    weight_[n.where()] -= n.weight;
+    weight_[n.where()] += w;
+    n.weight = w;
+    sketch_.increment(n.key());
     touch(s);
   }
 
   void on_remove(std::uint32_t s) noexcept {
     node& n = nodes_[s];
-    weight_[n.where] -= n.weight;
-    unlink(lists_[n.where], s);
-    n.where = absent;
+    weight_[n.where()] -= n.weight;
+    unlink(lists_[n.where()], s);
+    n.set_where(absent);
     --size_;
   }
 
@@ -246,7 +262,7 @@ class tinylfu_policy {
   void clear() noexcept {
     for (auto& l : lists_) l = list{};
     for (auto& w : weight_) w = 0;
-    for (auto& n : nodes_) n.where = absent;
+    for (auto& n : nodes_) n.set_where(absent);
     size_ = 0;
     sketch_.clear();
     hits_ = misses_ = 0;
@@ -255,7 +271,7 @@ class tinylfu_policy {
   std::uint64_t size() const noexcept { return size_; }
 
   // Introspection for tests, the replay tool and debugging.
-  region where(std::uint32_t s) const noexcept { return static_cast<region>(nodes_[s].where); }
+  region where(std::uint32_t s) const noexcept { return static_cast<region>(nodes_[s].where()); }
   std::uint64_t region_weight(region r) const noexcept { return weight_[r]; }
   std::uint64_t window_max() const noexcept { return window_max_; }
   std::uint64_t protected_max() const noexcept { return protected_max_; }
@@ -272,12 +288,19 @@ class tinylfu_policy {
  private:
   static constexpr std::uint32_t no_slot_ = 0xFFFFFFFFu;
 
+  static constexpr std::uint32_t region_mask_ = 3u;
+
+  // 16 bytes per slot: the key's sketch key (30 bits) with the region in the low 2 bits, the
+  // weight (entries weigh at most 2^32 - 1, entry_table.hpp) and the intrusive links.
   struct node {
-    std::uint64_t hash = 0;
-    std::uint64_t weight = 0;
+    std::uint32_t tag = absent;
+    std::uint32_t weight = 0;
     std::uint32_t prev = no_slot_, next = no_slot_;
-    std::uint8_t where = absent;
+    std::uint8_t where() const noexcept { return static_cast<std::uint8_t>(tag & region_mask_); }
+    void set_where(std::uint8_t r) noexcept { tag = (tag & ~region_mask_) | r; }
+    std::uint64_t key() const noexcept { return tag & ~region_mask_; }
   };
+  static_assert(sizeof(node) == 16);
   struct list {
     std::uint32_t head = no_slot_, tail = no_slot_;  // head: most recently used
   };
@@ -290,7 +313,7 @@ class tinylfu_policy {
   }
   void push_front(list& l, std::uint32_t s, std::uint8_t r) noexcept {
     node& n = nodes_[s];
-    n.where = r;
+    n.set_where(r);
     n.prev = no_slot_;
     n.next = l.head;
     (l.head == no_slot_ ? l.tail : nodes_[l.head].prev) = s;
@@ -299,14 +322,14 @@ class tinylfu_policy {
   // Moves s to the MRU end of region r.
   void move(std::uint32_t s, std::uint8_t r) noexcept {
     node& n = nodes_[s];
-    weight_[n.where] -= n.weight;
-    unlink(lists_[n.where], s);
+    weight_[n.where()] -= n.weight;
+    unlink(lists_[n.where()], s);
     push_front(lists_[r], s, r);
     weight_[r] += n.weight;
   }
 
   void touch(std::uint32_t s) noexcept {
-    const std::uint8_t r = nodes_[s].where;
+    const std::uint8_t r = nodes_[s].where();
     if (r == in_probation) {
       move(s, in_protected);
       demote_protected_overflow(s);
@@ -340,8 +363,8 @@ class tinylfu_policy {
   bool admit(std::uint32_t candidate, std::uint32_t victim) noexcept {
     const node& c = nodes_[candidate];
     if (c.weight > main_max()) return false;
-    const unsigned fc = sketch_.frequency(c.hash);
-    const unsigned fv = sketch_.frequency(nodes_[victim].hash);
+    const unsigned fc = sketch_.frequency(c.key());
+    const unsigned fv = sketch_.frequency(nodes_[victim].key());
     if (fc > fv) return true;
     if (fc < cfg_.warm_threshold) return false;
     return (next_random() & cfg_.random_admit_mask) == 0;
@@ -361,13 +384,13 @@ class tinylfu_policy {
   // count (the edge's marginal value), so the two signals balance where the hit ratio peaks.
   void remember(std::uint32_t s, unsigned kind) noexcept {
     if (ghosts_.empty()) return;
-    const std::uint64_t h = ghost_spread(nodes_[s].hash);
+    const std::uint64_t h = ghost_spread(nodes_[s].key());
     ghosts_[h & ghost_mask_] = (h & 0xFFFFFFFF00000000ull) | (std::uint64_t{kind} << 31) |
                               (++evictions_[kind] & 0x7FFFFFFFu);
   }
-  void recall(std::uint64_t hash) noexcept {
+  void recall(std::uint64_t key) noexcept {
     if (ghosts_.empty()) return;
-    const std::uint64_t h = ghost_spread(hash);
+    const std::uint64_t h = ghost_spread(key);
     std::uint64_t& g = ghosts_[h & ghost_mask_];
     if (g == 0 || (g ^ h) >> 32 != 0) return;
     const unsigned kind = static_cast<unsigned>(g >> 31) & 1u;
