@@ -54,47 +54,62 @@ def timed(
     return statistics.median(results)
 
 
+def interleaved(
+    contenders: dict[str, tuple[Callable[[int], None], Callable[[], None]]], n: int, repeat: int
+) -> dict[str, float]:
+    """Rounds of n calls, the contenders taking turns round by round (each after a sync), so a
+    change in the shared machine's disk or load hits all of them alike. Median per contender."""
+    results: dict[str, list[float]] = {name: [] for name in contenders}
+    for r in range(repeat):
+        for name, (fn, after) in contenders.items():
+            os.sync()  # no dirty pages of the previous contender pending
+            start = time.perf_counter()
+            for i in range(n):
+                fn(r * n + i)
+            after()  # inside the timing: twincache's flush() waits for the commit
+            results[name].append((time.perf_counter() - start) / n)
+    return {name: statistics.median(v) for name, v in results.items()}
+
+
 def bench_size(label: str, size: int, repeat: int, root: str) -> dict[str, float]:
     n_get = 2000 if size <= 4096 else 200
     n_set = 500 if size <= 4096 else 20
     value = os.urandom(size)
     out: dict[str, float] = {}
 
-    # twincache
     tc = _disk.DiskCache(os.path.join(root, f"tc-{size}"))
-    tc["hot"] = value
-    out["twincache get"] = timed(lambda i: tc["hot"], n_get, repeat)
-    # The database read path alone (what a process reads the first time, or after another
-    # process wrote): a key lookup, the HMAC check, a copy (no memory tier in front).
-    tc.flush()
-    hot = _disk._encode_key("hot")
-    out["twincache get from disk"] = timed(
-        lambda i: tc._store.get(hot) and _disk._loads(0, b""), n_get // 4, repeat
-    )
-    # set: the time until the writes are committed (flush() at the end of each round is timed),
-    # so the background writer's work is counted, not only the caller's.
-    os.sync()  # each contender's writes start with no dirty pages of the previous one pending
-    out["twincache set"] = timed(lambda i: tc.__setitem__(i, value), n_set, repeat, tc.flush)
-
-    # diskcache
     dc = diskcache.Cache(os.path.join(root, f"dc-{size}"))
-    dc["hot"] = value
-    out["diskcache get"] = timed(lambda i: dc["hot"], n_get, repeat)
-    os.sync()
-    out["diskcache set"] = timed(lambda i: dc.__setitem__(i, value), n_set, repeat)
-    dc.close()
-
-    # joblib.Memory: a cached function returning the value
     mem = joblib.Memory(os.path.join(root, f"jl-{size}"), verbose=0)
 
-    def produce(i: int) -> bytes:
+    def produce(i: int) -> bytes:  # joblib.Memory caches function results
         return value
 
     cached = mem.cache(produce)
+    tc["hot"] = value
+    dc["hot"] = value
     cached(-1)
+    tc.flush()
+
+    out["twincache get"] = timed(lambda i: tc["hot"], n_get, repeat)
+    out["diskcache get"] = timed(lambda i: dc["hot"], n_get, repeat)
     out["joblib get"] = timed(lambda i: cached(-1), max(n_get // 10, 20), repeat)
-    os.sync()
-    out["joblib set"] = timed(lambda i: cached(i), n_set, repeat)  # as many bytes as the others
+    # The database read path alone (what a process reads the first time, or after another
+    # process wrote): a key lookup, the HMAC check, a copy (no memory tier in front).
+    hot = _disk._encode_key("hot")
+    out["twincache get from disk"] = timed(lambda i: tc._store.get(hot), n_get // 4, repeat)
+
+    # set: until the writes are committed, every contender writing as many bytes.
+    sets = interleaved(
+        {
+            "twincache set": (lambda i: tc.__setitem__(i, value), tc.flush),
+            "diskcache set": (lambda i: dc.__setitem__(i, value), lambda: None),
+            "joblib set": (lambda i: cached(i), lambda: None),
+        },
+        n_set,
+        repeat,
+    )
+    out.update(sets)
+    dc.close()
     return out
 
 
