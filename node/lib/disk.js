@@ -616,7 +616,20 @@ function memoizeDisk(fn, opts) {
 
   memoized.cache = cache;
   memoized.delete = (...args) => cache.delete(keyOf(args));
-  memoized.clear = () => cache.clear();
+  // Removes this function's entries only (the directory may hold other functions' and keys).
+  // Returns how many went.
+  memoized.clear = () => {
+    const empty = keyBytes([...identity, []]);
+    const prefix = empty.subarray(0, empty.length - 2); // without the empty list's 08 00
+    const store = cache._store;
+    let n = 0;
+    for (const k of call(() => store.keys())) {
+      if (k.length >= prefix.length && k.subarray(0, prefix.length).equals(prefix)) {
+        if (call(() => store.erase(k))) n++;
+      }
+    }
+    return n;
+  };
   memoized.stats = () => ({ ...cache.stats(), hits: counts.hits, misses: counts.misses });
   return memoized;
 }

@@ -698,8 +698,22 @@ def memoize(
     def invalidate(*args: Any, **kwargs: Any) -> bool:
         return cache._erase_encoded(key_of(args, kwargs))
 
+    def cache_clear() -> int:
+        """Removes this function's entries (only them: the directory is shared)."""
+        empty: bytes = impl.encode_key([*identity, [], {}])
+        prefix = empty[:-4]  # without the empty list and map (08 00 09 00)
+        store = cache._store
+        removed = 0
+        for k in store.keys():  # noqa: SIM118 - a store, not a dict
+            if k.startswith(prefix) and store.erase(k):
+                removed += 1
+        if cache._memory is not None:
+            cache._memory.clear()
+        return removed
+
     wrapper.stats = stats
     wrapper.invalidate = invalidate
+    wrapper.cache_clear = cache_clear
     wrapper.flush = cache.flush
     wrapper.disk_path = cache.path
     wrapper.persistent = cache.persistent

@@ -243,6 +243,13 @@ test('memoize with backend disk: hits across instances, keyed by content', () =>
   assert.equal(f.delete({ x: 1 }, [2]), true);
   f({ x: 1 }, [2]);
   assert.equal(calls, persistent ? 3 : 4);
+  // clear() removes this function's entries only: the directory is shared.
+  const other = new DiskCache({ path: dir });
+  other.set('unrelated', 1);
+  assert.equal(f.clear(), 2);
+  assert.equal(other.get('unrelated'), 1);
+  f({ x: 1 }, [2]);
+  assert.equal(calls, persistent ? 4 : 5);
 });
 
 test('memoize with backend disk: promises share one call, rejections are not stored', async () => {

@@ -323,6 +323,13 @@ def test_disk_function_hits_across_instances_and_keys_by_content(cache_dir: Path
     assert g.invalidate([1, 2, 3])
     g([1, 2, 3])
     assert len(calls) == 4
+    # cache_clear() removes this function's entries and nothing else in the directory.
+    other = DiskCache(cache_dir)
+    other["unrelated"] = 1
+    assert g.cache_clear() == 3
+    assert other["unrelated"] == 1
+    g([1, 2, 3])
+    assert len(calls) == 5
 
 
 def test_pandas_arguments_are_keyed_by_content(cache_dir: Path) -> None:
