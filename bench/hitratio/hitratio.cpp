@@ -174,6 +174,7 @@ bool set_constant(const std::string& kv) {
   else if (k == "ghost_delta") c.ghost_delta = v;
   else if (k == "ghost_table") c.ghost_table = v;
   else if (k == "ghost_min_reach") c.ghost_min_reach = v;
+  else if (k == "sketch_words") c.sketch_words = v;
   else if (k == "count_protected_hits") c.count_protected_hits = v != 0;
   else if (k == "min_step") c.min_step = v;
   else if (k == "step_shrink") c.step_shrink = v;

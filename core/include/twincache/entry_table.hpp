@@ -445,6 +445,8 @@ class basic_entry_table {
     const std::uint32_t s = static_cast<std::uint32_t>(records_.size());
     records_.emplace_back();
     policy_.resize(static_cast<std::uint32_t>(records_.capacity()));
+    // The policy reads resident slots' hashes from the records (no copy of its own).
+    policy_.bind_hashes(&records_.data()->meta.hash, sizeof(record));
     return s;
   }
 

@@ -123,6 +123,10 @@ class any_policy {
   policy_kind kind() const noexcept { return kind_; }
 
   void resize(std::uint32_t n) { visit([&](auto& p) { p.resize(n); }); }
+  // Where tinylfu reads slot s's hash: base + s x stride bytes (the owner's records).
+  void bind_hashes(const std::uint64_t* base, std::size_t stride) {
+    if (auto* t = std::get_if<tinylfu_policy>(&impl_)) t->bind_hashes(base, stride);
+  }
   void set_capacity(std::uint64_t c) { visit([&](auto& p) { p.set_capacity(c); }); }
   void on_insert(std::uint32_t s, std::uint64_t h, std::uint64_t w) {
     visit([&](auto& p) { p.on_insert(s, h, w); });

@@ -31,6 +31,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
 #include <vector>
 
 namespace twincache {
@@ -42,9 +45,11 @@ class frequency_sketch {
   static constexpr unsigned max_count = 15;
 
   // Sizes the table for about `entries` distinct resident keys (grows only; growing forgets).
-  void ensure_capacity(std::uint64_t entries) {
+  // words_per_entry: table words (16 counters each) per entry before rounding to a power of two.
+  void ensure_capacity(std::uint64_t entries, double words_per_entry = 1.0) {
     entries = std::clamp<std::uint64_t>(entries, 8, std::uint64_t{1} << 26);
-    const std::uint64_t words = std::bit_ceil(entries);
+    const std::uint64_t words = std::bit_ceil(std::max<std::uint64_t>(
+        8, static_cast<std::uint64_t>(words_per_entry * double(entries))));
     if (words <= table_.size()) return;
     table_.assign(words, 0);
     block_mask_ = (words / 8) - 1;
@@ -125,6 +130,8 @@ struct tinylfu_config {
   double ghost_delta = 2.0;
   double ghost_table = 1.0;
   double ghost_min_reach = 12.0;
+  // Sketch words (16 four-bit counters each) per entry, rounded up to a power of two in total.
+  double sketch_words = 1.0;
   // Hill climbing (Middleware 2018 style; off: on top of the ghosts it gained nothing, see
   // docs/hit-ratio.md): every sample_factor x entries requests the window moves by step in the
   // direction that last raised the hit ratio; a fall reverses and halves the step.
@@ -160,10 +167,28 @@ class tinylfu_policy {
     window_share_ = cfg.initial_window;
   }
 
+  // Slot ids must stay below 2^30 - 1 (nodes keep the region in their links' top bits).
   void resize(std::uint32_t n) {
-    if (n > nodes_.size()) nodes_.resize(n);
+    if (n > max_slots) throw std::length_error("tinylfu_policy: more than 2^30 - 2 slots");
+    if (n > nodes_.size()) {
+      nodes_.resize(n);
+      if (!weights_.empty()) weights_.resize(n, 1);
+      if (own_hashes_ != nullptr) {
+        own_hashes_->resize(n, 0);
+        hashes_ = reinterpret_cast<const unsigned char*>(own_hashes_->data());
+      }
+    }
     slots_ = std::max<std::uint64_t>(slots_, n);
     size_sketch();
+  }
+
+  // Where the policy reads a resident slot's 64-bit hash: at base + slot x stride (the owner's
+  // records, e.g. entry_meta::hash in the entry table, valid until the next resize()). Without
+  // a binding the policy keeps its own copy (8 bytes per slot; the replay tool and tests).
+  void bind_hashes(const std::uint64_t* base, std::size_t stride) noexcept {
+    own_hashes_.reset();
+    hashes_ = reinterpret_cast<const unsigned char*>(base);
+    hash_stride_ = stride;
   }
 
   void set_capacity(std::uint64_t c) {
@@ -172,20 +197,18 @@ class tinylfu_policy {
     apply_window_share();
   }
 
-  // The 30-bit key the sketch and the ghosts see for a 64-bit hash (a multiplicative mix, so that
-  // small integer hashes from tests and tools spread too). Nodes store it with the region in its
-  // low 2 bits; the policy's own state per slot stays at 16 bytes.
+  // The key the sketch and the ghosts see for a 64-bit hash (a multiplicative mix, so that small
+  // integer hashes from tests and tools spread too).
   static std::uint64_t sketch_key(std::uint64_t hash) noexcept {
-    return static_cast<std::uint32_t>((hash * 0x9E3779B97F4A7C15ull) >> 32) & ~region_mask_;
+    return (hash * 0x9E3779B97F4A7C15ull) >> 32;
   }
 
   void on_insert(std::uint32_t s, std::uint64_t hash, std::uint64_t w) noexcept {
+    if (own_hashes_ != nullptr) (*own_hashes_)[s] = hash;
     const std::uint64_t key = sketch_key(hash);
     sketch_.increment(key);
-    node& n = nodes_[s];
-    n.tag = static_cast<std::uint32_t>(key) | absent;
-    n.weight = static_cast<std::uint32_t>(std::min<std::uint64_t>(w, 0xFFFFFFFFu));
-    w = n.weight;
+    set_weight(s, w);
+    w = weight(s);
     push_front(lists_[in_window], s, in_window);
     weight_[in_window] += w;
     ++size_;
@@ -198,35 +221,30 @@ class tinylfu_policy {
     tick();
   }
 
-  // Hot path (drained from the store's read buffer): one sketch increment and one list move. The
-  // hash argument is the node's own (its sketch key is stored in the node, one load instead of a
-  // multiply).
-  void on_access(std::uint32_t s, std::uint64_t /*hash*/) noexcept {
-    const std::uint32_t tag = nodes_[s].tag;
-    if (cfg_.count_protected_hits || (tag & region_mask_) != in_protected) {
-      sketch_.increment(tag & ~region_mask_);
+  // Hot path (drained from the store's read buffer): one sketch increment and one list move.
+  void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
+    if (cfg_.count_protected_hits || where_of(s) != in_protected) {
+      sketch_.increment(sketch_key(hash));
     }
     ++hits_;
     touch(s);
     tick();
   }
 
-  void on_weight_change(std::uint32_t s, std::uint64_t old_w, std::uint64_t new_w) noexcept {
-    node& n = nodes_[s];
-    const std::uint32_t w = static_cast<std::uint32_t>(std::min<std::uint64_t>(new_w, 0xFFFFFFFFu));
-    (void)old_w;  // the node's own weight is what its region was charged
-    weight_[n.where()] -= n.weight;
-    weight_[n.where()] += w;
-    n.weight = w;
-    sketch_.increment(n.key());
+  void on_weight_change(std::uint32_t s, std::uint64_t /*old_w*/, std::uint64_t new_w) noexcept {
+    const std::uint8_t r = where_of(s);
+    weight_[r] -= weight(s);  // what the region was charged
+    set_weight(s, new_w);
+    weight_[r] += weight(s);
+    sketch_.increment(key_of(s));
     touch(s);
   }
 
   void on_remove(std::uint32_t s) noexcept {
-    node& n = nodes_[s];
-    weight_[n.where()] -= n.weight;
-    unlink(lists_[n.where()], s);
-    n.set_where(absent);
+    const std::uint8_t r = where_of(s);
+    weight_[r] -= weight(s);
+    unlink(lists_[r], s);
+    set_where(s, absent);
     --size_;
   }
 
@@ -241,7 +259,7 @@ class tinylfu_policy {
           continue;
         }
         const std::uint32_t v = main_victim();
-        if (v == no_slot_) return c;
+        if (v == no_slot_) return c;  // c != no_slot_ here
         if (admit(c, v)) {
           move(c, in_probation);
           remember(v, 1);
@@ -255,14 +273,14 @@ class tinylfu_policy {
         remember(v, 1);
         return v;
       }
-      return c;
+      return c == no_slot_ ? 0xFFFFFFFFu : c;
     }
   }
 
   void clear() noexcept {
     for (auto& l : lists_) l = list{};
     for (auto& w : weight_) w = 0;
-    for (auto& n : nodes_) n.set_where(absent);
+    for (std::uint32_t s = 0; s < nodes_.size(); ++s) set_where(s, absent);
     size_ = 0;
     sketch_.clear();
     hits_ = misses_ = 0;
@@ -271,7 +289,7 @@ class tinylfu_policy {
   std::uint64_t size() const noexcept { return size_; }
 
   // Introspection for tests, the replay tool and debugging.
-  region where(std::uint32_t s) const noexcept { return static_cast<region>(nodes_[s].where()); }
+  region where(std::uint32_t s) const noexcept { return static_cast<region>(where_of(s)); }
   std::uint64_t region_weight(region r) const noexcept { return weight_[r]; }
   std::uint64_t window_max() const noexcept { return window_max_; }
   std::uint64_t protected_max() const noexcept { return protected_max_; }
@@ -286,50 +304,82 @@ class tinylfu_policy {
   }
 
  private:
-  static constexpr std::uint32_t no_slot_ = 0xFFFFFFFFu;
+  // Links are 30 bits; the all-ones 30-bit value is "none".
+  static constexpr std::uint32_t no_slot_ = 0x3FFFFFFFu;
+  static constexpr std::uint32_t max_slots = no_slot_;
 
-  static constexpr std::uint32_t region_mask_ = 3u;
-
-  // 16 bytes per slot: the key's sketch key (30 bits) with the region in the low 2 bits, the
-  // weight (entries weigh at most 2^32 - 1, entry_table.hpp) and the intrusive links.
+  // 8 bytes per slot: the two intrusive links, the region in prev's top 2 bits. The hash is read
+  // from the owner's records (bind_hashes) and the weight from weights_, which stays empty (every
+  // weight 1) until some entry weighs more than one unit.
   struct node {
-    std::uint32_t tag = absent;
-    std::uint32_t weight = 0;
-    std::uint32_t prev = no_slot_, next = no_slot_;
-    std::uint8_t where() const noexcept { return static_cast<std::uint8_t>(tag & region_mask_); }
-    void set_where(std::uint8_t r) noexcept { tag = (tag & ~region_mask_) | r; }
-    std::uint64_t key() const noexcept { return tag & ~region_mask_; }
+    std::uint32_t prev_where = (std::uint32_t{absent} << 30) | no_slot_;
+    std::uint32_t next = no_slot_;
+    std::uint32_t prev() const noexcept { return prev_where & no_slot_; }
+    void set_prev(std::uint32_t p) noexcept { prev_where = (prev_where & ~no_slot_) | p; }
   };
-  static_assert(sizeof(node) == 16);
+  static_assert(sizeof(node) == 8);
   struct list {
     std::uint32_t head = no_slot_, tail = no_slot_;  // head: most recently used
   };
 
+  std::uint8_t where_of(std::uint32_t s) const noexcept {
+    return static_cast<std::uint8_t>(nodes_[s].prev_where >> 30);
+  }
+  void set_where(std::uint32_t s, std::uint8_t r) noexcept {
+    nodes_[s].prev_where = (nodes_[s].prev_where & no_slot_) | (std::uint32_t{r} << 30);
+  }
+  std::uint64_t weight(std::uint32_t s) const noexcept {
+    return weights_.empty() ? 1 : weights_[s];
+  }
+  void set_weight(std::uint32_t s, std::uint64_t w) {
+    const auto w32 = static_cast<std::uint32_t>(std::min<std::uint64_t>(w, 0xFFFFFFFFu));
+    if (weights_.empty()) {
+      if (w32 == 1) return;
+      weights_.assign(nodes_.size(), 1);
+    }
+    weights_[s] = w32;
+  }
+  std::uint64_t key_of(std::uint32_t s) const noexcept {
+    std::uint64_t h;
+    std::memcpy(&h, hashes_ + std::size_t{s} * hash_stride_, sizeof h);
+    return sketch_key(h);
+  }
+
   void unlink(list& l, std::uint32_t s) noexcept {
     node& n = nodes_[s];
-    (n.prev == no_slot_ ? l.head : nodes_[n.prev].next) = n.next;
-    (n.next == no_slot_ ? l.tail : nodes_[n.next].prev) = n.prev;
-    n.prev = n.next = no_slot_;
+    const std::uint32_t p = n.prev();
+    (p == no_slot_ ? l.head : nodes_[p].next) = n.next;
+    if (n.next == no_slot_) {
+      l.tail = p;
+    } else {
+      nodes_[n.next].set_prev(p);
+    }
+    n.set_prev(no_slot_);
+    n.next = no_slot_;
   }
   void push_front(list& l, std::uint32_t s, std::uint8_t r) noexcept {
     node& n = nodes_[s];
-    n.set_where(r);
-    n.prev = no_slot_;
+    n.prev_where = (std::uint32_t{r} << 30) | no_slot_;
     n.next = l.head;
-    (l.head == no_slot_ ? l.tail : nodes_[l.head].prev) = s;
+    if (l.head == no_slot_) {
+      l.tail = s;
+    } else {
+      nodes_[l.head].set_prev(s);
+    }
     l.head = s;
   }
   // Moves s to the MRU end of region r.
   void move(std::uint32_t s, std::uint8_t r) noexcept {
-    node& n = nodes_[s];
-    weight_[n.where()] -= n.weight;
-    unlink(lists_[n.where()], s);
+    const std::uint8_t from = where_of(s);
+    const std::uint64_t w = weight(s);
+    weight_[from] -= w;
+    unlink(lists_[from], s);
     push_front(lists_[r], s, r);
-    weight_[r] += n.weight;
+    weight_[r] += w;
   }
 
   void touch(std::uint32_t s) noexcept {
-    const std::uint8_t r = nodes_[s].where();
+    const std::uint8_t r = where_of(s);
     if (r == in_probation) {
       move(s, in_protected);
       demote_protected_overflow(s);
@@ -350,7 +400,7 @@ class tinylfu_policy {
 
   bool main_has_room_for(std::uint32_t c) const noexcept {
     return c != no_slot_ &&
-           weight_[in_probation] + weight_[in_protected] + nodes_[c].weight <= main_max();
+           weight_[in_probation] + weight_[in_protected] + weight(c) <= main_max();
   }
   std::uint64_t main_max() const noexcept { return capacity_ - window_max_; }
 
@@ -361,10 +411,9 @@ class tinylfu_policy {
 
   // TinyLFU admission: does the window's candidate deserve main's victim's place?
   bool admit(std::uint32_t candidate, std::uint32_t victim) noexcept {
-    const node& c = nodes_[candidate];
-    if (c.weight > main_max()) return false;
-    const unsigned fc = sketch_.frequency(c.key());
-    const unsigned fv = sketch_.frequency(nodes_[victim].key());
+    if (weight(candidate) > main_max()) return false;
+    const unsigned fc = sketch_.frequency(key_of(candidate));
+    const unsigned fv = sketch_.frequency(key_of(victim));
     if (fc > fv) return true;
     if (fc < cfg_.warm_threshold) return false;
     return (next_random() & cfg_.random_admit_mask) == 0;
@@ -384,7 +433,7 @@ class tinylfu_policy {
   // count (the edge's marginal value), so the two signals balance where the hit ratio peaks.
   void remember(std::uint32_t s, unsigned kind) noexcept {
     if (ghosts_.empty()) return;
-    const std::uint64_t h = ghost_spread(nodes_[s].key());
+    const std::uint64_t h = ghost_spread(key_of(s));
     ghosts_[h & ghost_mask_] = (h & 0xFFFFFFFF00000000ull) | (std::uint64_t{kind} << 31) |
                               (++evictions_[kind] & 0x7FFFFFFFu);
   }
@@ -454,7 +503,7 @@ class tinylfu_policy {
     // Entries the cache holds: its capacity when that counts items; when it counts bytes the
     // slot table (which grows with the entries) is the better guess.
     estimated_entries_ = std::max<std::uint64_t>(1, std::min(capacity_, slots_));
-    sketch_.ensure_capacity(estimated_entries_);
+    sketch_.ensure_capacity(estimated_entries_, cfg_.sketch_words);
     if (cfg_.ghosts) {
       const std::uint64_t g = std::bit_ceil(std::max<std::uint64_t>(
           64, static_cast<std::uint64_t>(cfg_.ghost_table * double(estimated_entries_))));
@@ -469,6 +518,12 @@ class tinylfu_policy {
 
   tinylfu_config cfg_;
   std::vector<node> nodes_;
+  std::vector<std::uint32_t> weights_;  // empty: every weight is 1
+  // The slots' hashes: the owner's (bind_hashes) or own_hashes_.
+  std::unique_ptr<std::vector<std::uint64_t>> own_hashes_ =
+      std::make_unique<std::vector<std::uint64_t>>();
+  const unsigned char* hashes_ = nullptr;
+  std::size_t hash_stride_ = sizeof(std::uint64_t);
   list lists_[3];
   std::uint64_t weight_[4] = {0, 0, 0, 0};
   std::uint64_t size_ = 0;
