@@ -426,27 +426,32 @@ class tinylfu_policy {
     return rng_;
   }
 
-  // Ghosts: a direct-mapped table of recently evicted keys: 32 bits of fingerprint, the kind of
-  // eviction (0: a window candidate rejected by admission, 1: a main victim) and 31 bits of that
-  // kind's eviction counter. A miss on a young window ghost says a slightly larger window would
-  // have hit; one on a young main ghost says a slightly larger main would have. Only young ghosts
-  // count (the edge's marginal value), so the two signals balance where the hit ratio peaks.
+  // Ghosts: a direct-mapped table of recently evicted keys, 32 bits each: 16 bits of
+  // fingerprint (never 0: 0 marks an empty cell), the kind of eviction (0: a window candidate
+  // rejected by admission, 1: a main victim) and 15 bits of that kind's eviction counter, in units
+  // of 2^ghost_shift_ evictions (a unit is table/2048 evictions, so a stamp wraps only after 16
+  // table-fulls of evictions, by which time a cell has been overwritten with probability
+  // 1 - e^-16). A miss on a young window ghost says a slightly larger window would have hit; one
+  // on a young main ghost says a slightly larger main would have. Only young ghosts count (the
+  // edge's marginal value), so the two signals balance where the hit ratio peaks.
   void remember(std::uint32_t s, unsigned kind) noexcept {
     if (ghosts_.empty()) return;
     const std::uint64_t h = ghost_spread(key_of(s));
-    ghosts_[h & ghost_mask_] = (h & 0xFFFFFFFF00000000ull) | (std::uint64_t{kind} << 31) |
-                              (++evictions_[kind] & 0x7FFFFFFFu);
+    const std::uint64_t stamp = (++evictions_[kind] >> ghost_shift_) & 0x7FFFu;
+    ghosts_[h & ghost_mask_] =
+        static_cast<std::uint32_t>(((h >> 48) | 1u) << 16 | std::uint64_t{kind} << 15 | stamp);
   }
   void recall(std::uint64_t key) noexcept {
     if (ghosts_.empty()) return;
     const std::uint64_t h = ghost_spread(key);
-    std::uint64_t& g = ghosts_[h & ghost_mask_];
-    if (g == 0 || (g ^ h) >> 32 != 0) return;
-    const unsigned kind = static_cast<unsigned>(g >> 31) & 1u;
-    const std::uint64_t age = (evictions_[kind] - g) & 0x7FFFFFFFu;
+    std::uint32_t& g = ghosts_[h & ghost_mask_];
+    if (g >> 16 != (((h >> 48) | 1u) & 0xFFFFu)) return;
+    const unsigned kind = (g >> 15) & 1u;
+    const std::uint64_t age = ((evictions_[kind] >> ghost_shift_) - g) & 0x7FFFu;
     g = 0;
     const double e = double(estimated_entries_);
-    if (double(age) > std::max(cfg_.ghost_min_reach, cfg_.ghost_reach * e)) return;
+    const double reach = std::max(cfg_.ghost_min_reach, cfg_.ghost_reach * e);
+    if (double(age << ghost_shift_) > reach) return;
     const double d = cfg_.ghost_delta / e;
     window_share_ = std::clamp(window_share_ + (kind == 0 ? d : -d), 0.0, 1.0);
     apply_window_share();
@@ -510,6 +515,9 @@ class tinylfu_policy {
       if (g > ghosts_.size()) {
         ghosts_.assign(g, 0);
         ghost_mask_ = g - 1;
+        // Stamps wrap after 2^15 units: make that >= 16 x the table (see remember()).
+        ghost_shift_ = 0;
+        while ((std::uint64_t{1} << (15 + ghost_shift_)) < 16 * g) ++ghost_shift_;
       }
     }
     sample_period_ = std::max<std::uint64_t>(
@@ -534,8 +542,9 @@ class tinylfu_policy {
   std::uint64_t estimated_entries_ = 1;
   frequency_sketch sketch_;
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
-  std::vector<std::uint64_t> ghosts_;  // 0: empty
+  std::vector<std::uint32_t> ghosts_;  // 0: empty
   std::uint64_t ghost_mask_ = 0;
+  unsigned ghost_shift_ = 0;
   std::uint64_t evictions_[2] = {0, 0};
   // Hill climber.
   std::uint64_t sample_period_ = 64;
