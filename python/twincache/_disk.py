@@ -79,7 +79,7 @@ def _load_native() -> Any:
     if os.environ.get("TWINCACHE_PURE", "") not in ("", "0"):
         return None
     try:
-        from . import _disk_native  # type: ignore[attr-defined]
+        from . import _disk_native
     except ImportError as exc:
         warnings.warn(
             f"twincache: the native disk tier could not be imported ({exc}); DiskCache uses its "
