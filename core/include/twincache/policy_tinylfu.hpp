@@ -124,14 +124,16 @@ struct tinylfu_config {
   // Ghost steering: a miss on a key evicted at most max(reach x entries, min_reach) evictions
   // (of its kind) ago moves the window's edge by delta entries towards the region that would have
   // kept it (min_reach: below ~400 entries 3% is too few evictions to steer by). The table holds
-  // table x entries fingerprints (8 bytes each).
+  // table x entries fingerprints (4 bytes each; 0.5: 2 bytes per entry, for the store's <= 64
+  // bytes of overhead per entry; 1.0 measured +0.41 on the reference mean, docs/hit-ratio.md).
   bool ghosts = true;
   double ghost_reach = 0.03;
   double ghost_delta = 2.0;
-  double ghost_table = 1.0;
+  double ghost_table = 0.5;
   double ghost_min_reach = 12.0;
   // Sketch words (16 four-bit counters each) per entry, rounded up to a power of two in total.
-  double sketch_words = 1.0;
+  // 0.5 (8 counters, 4 bytes per entry) keeps the store within 64 bytes of overhead per entry.
+  double sketch_words = 0.5;
   // Hill climbing (Middleware 2018 style; off: on top of the ghosts it gained nothing, see
   // docs/hit-ratio.md): every sample_factor x entries requests the window moves by step in the
   // direction that last raised the hit ratio; a fall reverses and halves the step.
