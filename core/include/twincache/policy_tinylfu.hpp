@@ -228,9 +228,11 @@ class tinylfu_policy {
     if (cfg_.count_protected_hits || where_of(s) != in_protected) {
       sketch_.increment(sketch_key(hash));
     }
-    ++hits_;
     touch(s);
-    tick();
+    if (cfg_.climber) {  // the climber's sample clock; nothing else reads hits_
+      ++hits_;
+      tick();
+    }
   }
 
   void on_weight_change(std::uint32_t s, std::uint64_t /*old_w*/, std::uint64_t new_w) noexcept {
@@ -386,9 +388,21 @@ class tinylfu_policy {
       move(s, in_protected);
       demote_protected_overflow(s);
     } else if (lists_[r].head != s) {
-      // Within one list (window or protected, most hits): no weight bookkeeping.
-      unlink(lists_[r], s);
-      push_front(lists_[r], s, r);
+      // Within one list (window or protected, most hits): no weight bookkeeping, and s has a
+      // predecessor (it is not the head), so the relink needs fewer branches than unlink+push.
+      list& l = lists_[r];
+      node& n = nodes_[s];
+      const std::uint32_t p = n.prev();
+      nodes_[p].next = n.next;
+      if (n.next == no_slot_) {
+        l.tail = p;
+      } else {
+        nodes_[n.next].set_prev(p);
+      }
+      n.set_prev(no_slot_);
+      n.next = l.head;
+      nodes_[l.head].set_prev(s);
+      l.head = s;
     }
   }
 
