@@ -362,3 +362,68 @@ TEST(AnyPolicy, TinyLfuKindRunsTheTinyLfuPolicy) {
 
 }  // namespace
 }  // namespace twincache
+
+namespace twincache {
+namespace {
+
+// A policy that reads hashes from its owner's records (bind_hashes, as the entry table does) must
+// evict exactly what one keeping its own copies evicts, on the same request stream.
+TEST(TinyLfuLayout, BoundHashesBehaveLikeOwnCopies) {
+  struct rec {
+    std::uint64_t other = 0;
+    std::uint64_t hash = 0;
+    std::uint32_t pad = 0;
+  };
+  constexpr std::uint32_t cap = 64;
+  std::vector<rec> records(cap + 1);
+  tinylfu_policy own, bound;
+  for (tinylfu_policy* p : {&own, &bound}) {
+    p->resize(cap + 1);
+    p->set_capacity(cap);
+  }
+  bound.bind_hashes(&records[0].hash, sizeof(rec));
+  std::unordered_map<std::uint64_t, std::uint32_t> slot_of;
+  std::vector<std::uint64_t> key_of(cap + 1, 0);
+  std::vector<std::uint32_t> free_slots;
+  for (std::uint32_t s = cap + 1; s-- > 0;) free_slots.push_back(s);
+  std::mt19937_64 rng(7);
+  std::uint64_t evictions = 0;
+  for (int i = 0; i < 20000; ++i) {
+    // Recency- then frequency-shaped phases so the window moves and admission decides.
+    const std::uint64_t key =
+        i < 10000 ? rng() % 200 : (rng() % 4 == 0 ? rng() % 5000 : rng() % 40);
+    const std::uint64_t hash = key * 0x9E3779B97F4A7C15ull + 1;
+    if (auto it = slot_of.find(key); it != slot_of.end()) {
+      own.on_access(it->second, hash);
+      bound.on_access(it->second, hash);
+      continue;
+    }
+    const std::uint32_t s = free_slots.back();
+    free_slots.pop_back();
+    records[s].hash = hash;
+    key_of[s] = key;
+    slot_of[key] = s;
+    own.on_insert(s, hash, 1);
+    bound.on_insert(s, hash, 1);
+    while (own.size() > cap) {
+      const std::uint32_t v = own.victim();
+      ASSERT_EQ(v, bound.victim()) << "request " << i;
+      own.on_remove(v);
+      bound.on_remove(v);
+      slot_of.erase(key_of[v]);
+      free_slots.push_back(v);
+      ++evictions;
+    }
+  }
+  EXPECT_GT(evictions, 1000u);
+  EXPECT_EQ(own.window_max(), bound.window_max());
+}
+
+TEST(TinyLfuLayout, SlotIdsAreLimitedToThirtyBits) {
+  tinylfu_policy p;
+  EXPECT_THROW(p.resize(0x40000000u), std::length_error);
+  EXPECT_NO_THROW(p.resize(1024));
+}
+
+}  // namespace
+}  // namespace twincache
