@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import enum
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +16,10 @@ import numpy as np
 import pytest
 import xxhash
 
+from key_vectors import VECTORS, from_input
+
 ROOT = Path(__file__).resolve().parents[2]
 KEYS_PATH = ROOT / "python" / "twincache" / "_keys.py"
-VECTORS = json.loads((ROOT / "tests" / "vectors" / "keys.json").read_text(encoding="utf-8"))
 
 
 def _load_keys() -> Any:
@@ -32,34 +32,6 @@ def _load_keys() -> Any:
 
 
 keys = _load_keys()
-
-
-def from_input(x: Any, hashable: bool = False) -> Any:
-    """Typed JSON input (docs/keys.md, "Vectors") -> the Python value it stands for."""
-    if x is None or isinstance(x, (bool, str, int)):
-        return x
-    ((kind, v),) = x.items()
-    if kind == "int":
-        return int(v)
-    if kind == "float":
-        return float(v)
-    if kind == "str":
-        return v
-    if kind == "bytes":
-        return bytes.fromhex(v)
-    if kind == "list":
-        return tuple(from_input(e, True) for e in v) if hashable else [from_input(e) for e in v]
-    if kind == "tuple":
-        return tuple(from_input(e, hashable) for e in v)
-    if kind == "map":
-        return {from_input(k, True): from_input(e) for k, e in v}
-    if kind == "set":
-        items = [from_input(e, True) for e in v]
-        return frozenset(items) if hashable else set(items)
-    if kind == "buffer":
-        a = np.frombuffer(bytes.fromhex(v["hex"]), dtype=np.dtype(v["dtype"]))
-        return a.reshape(v["shape"]).copy()
-    raise AssertionError(f"unknown typed input {x!r}")
 
 
 def test_the_vectors_file_is_current() -> None:
