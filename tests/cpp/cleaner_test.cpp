@@ -11,18 +11,14 @@
 #include <string>
 #include <thread>
 
+#include "test_clock.hpp"
 #include "twincache/store.hpp"
 
 namespace twincache {
 namespace {
 
-constexpr time_ns sec = 1'000'000'000;
-
-std::shared_ptr<clock> manual_clock() {
-  auto c = std::make_shared<clock>();
-  c->set_manual(1000 * sec);
-  return c;
-}
+using test_support::manual_clock;
+using test_support::sec;
 
 store_options ttl_options(std::shared_ptr<clock> c, unsigned shards = 4) {
   store_options o;

@@ -9,10 +9,12 @@
 #include <memory>
 #include <vector>
 
+#include "test_clock.hpp"
+
 namespace twincache {
 namespace {
 
-constexpr time_ns sec = 1'000'000'000;
+using test_support::sec;
 
 struct removed_log {
   std::vector<std::pair<std::uint32_t, removal_reason>> events;

@@ -14,13 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "test_clock.hpp"
 #include "twincache/cleaner.hpp"
 #include "twincache/store.hpp"
 
 namespace twincache {
 namespace {
 
-constexpr time_ns sec = 1'000'000'000;
+using test_support::sec;
 
 // Exit codes of the child, one per check.
 enum child_result : int {

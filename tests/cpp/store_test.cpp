@@ -11,16 +11,13 @@
 #include <thread>
 #include <vector>
 
+#include "test_clock.hpp"
+
 namespace twincache {
 namespace {
 
-constexpr time_ns sec = 1'000'000'000;
-
-std::shared_ptr<clock> manual_clock() {
-  auto c = std::make_shared<clock>();
-  c->set_manual(1000 * sec);
-  return c;
-}
+using test_support::manual_clock;
+using test_support::sec;
 
 store_options options(policy_kind p, std::uint64_t max_items = unlimited,
                       std::uint64_t max_bytes = unlimited, unsigned shards = 1) {
