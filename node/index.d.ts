@@ -128,6 +128,8 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   delete(key: K): boolean;
   clear(): void;
   prune(): number;
+  /** Waits until every write so far is committed (writes are committed in the background). */
+  flush(): void;
   readonly size: number;
   keys(): IterableIterator<K>;
   entries(): IterableIterator<[K, V]>;
@@ -143,6 +145,7 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
     deleted: number;
     cleared: number;
     corrupt: number;
+    writeErrors: number;
     items: number;
     bytes: number;
   };

@@ -4,6 +4,9 @@
     @twincache.cache                         # functools.cache drop-in
     @twincache.cache(ttl=60, max_bytes=...)  # configured form (keyword-only)
     twincache.Cache(maxsize=1000, ttl=5)     # a MutableMapping
+    twincache.DiskCache(path, ttl=3600)      # the same on disk, shared by processes and Node
+    @twincache.cache(backend="disk")         # results kept across restarts (docs/persistence.md)
+    %load_ext twincache                      # Jupyter: the %%cache cell magic (docs/jupyter.md)
 
 `twincache.native` is True when the C++ core is in use; otherwise the pure-Python implementation
 runs (TWINCACHE_PURE=1 forces it) with the same behaviour.
@@ -12,18 +15,41 @@ runs (TWINCACHE_PURE=1 forces it) with the same behaviour.
 from __future__ import annotations
 
 from functools import _CacheInfo as CacheInfo
+from typing import TYPE_CHECKING, Any
 
 from ._api import CONTENT_KEYED_TYPES, Cache, cache, lru_cache
 from ._backend import native
 from ._weigh import weigh
 
+if TYPE_CHECKING:
+    from ._disk import DiskCache
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The disk tier loads on first use: importing twincache does not load SQLite.
+    if name == "DiskCache":
+        from ._disk import DiskCache
+
+        return DiskCache
+    raise AttributeError(f"module 'twincache' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext twincache`: registers the %%cache cell magic (docs/jupyter.md)."""
+    from ._jupyter import load_ipython_extension as load
+
+    load(ipython)
+
 
 __all__ = [
     "CONTENT_KEYED_TYPES",
     "Cache",
     "CacheInfo",
+    "DiskCache",
     "cache",
+    "load_ipython_extension",
     "lru_cache",
     "native",
     "weigh",

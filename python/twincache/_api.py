@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
@@ -330,6 +331,9 @@ def cache(
     key: Callable[..., Hashable] | None = None,
     policy: str | None = None,
     single_flight: bool = False,
+    backend: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    codec: str = "pickle",
 ) -> Callable[[F], F]: ...
 def cache(
     user_function: Any = None,
@@ -342,12 +346,48 @@ def cache(
     key: Any = None,
     policy: Any = None,
     single_flight: Any = False,
+    backend: Any = None,
+    path: Any = None,
+    codec: Any = _NOT_GIVEN,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
-    single flight; methods do not keep their instances alive."""
+    single flight; methods do not keep their instances alive. @cache(backend="disk", path=...,
+    ttl=..., max_bytes=..., key=..., codec=...) keeps results in a cache directory instead, shared
+    by processes and kept across restarts (docs/persistence.md)."""
     if user_function is not None:
         return _dropin(user_function, None, False)
+    if backend is not None and not isinstance(backend, str):
+        raise TypeError(f"backend must be 'memory' or 'disk' (got {type(backend).__name__})")
+    if backend not in (None, "memory", "disk"):
+        raise ValueError(f"backend must be 'memory' or 'disk' (got {backend!r})")
+    if backend == "disk":  # the persistent tier (docs/persistence.md)
+        memory_only = [
+            name
+            for name, given in (
+                ("maxsize", maxsize is not None),
+                ("typed", typed is not False),
+                ("policy", policy is not None),
+                ("single_flight", single_flight is not False),
+            )
+            if given
+        ]
+        if memory_only:
+            raise TypeError(
+                f"backend='disk' does not take {', '.join(memory_only)} "
+                "(it takes path, max_bytes, ttl, key and codec)"
+            )
+        from ._disk import disk_decorator
+
+        return disk_decorator(
+            path=path,
+            max_bytes=max_bytes,
+            ttl=ttl,
+            codec="pickle" if codec is _NOT_GIVEN else codec,
+            key=key,
+        )
+    if path is not None or codec is not _NOT_GIVEN:
+        raise TypeError("path and codec apply to backend='disk' only")
     limits = _options.limits(maxsize, ttl, max_bytes, policy)
     typed_flag = _options.flag("typed", typed)
     key_fn = _options.key_function("key", key)

@@ -32,7 +32,7 @@ def run(pure: bool) -> None:
         if codes != [0, 0]:
             raise SystemExit(f"test-cross ({mode} Python): writers exited with {codes}")
         check = (
-            "import sys; from twincache._disk import DiskCache; "
+            "import sys; from twincache import DiskCache; "
             f"c = DiskCache({path!r}, codec='json'); "
             f"assert len(c) == {2 * N + 3}, len(c); "
             "assert c.info()['corrupt'] == 0, c.info()"

@@ -1,7 +1,7 @@
 'use strict';
 // One side of the two-language test (run by run_cross.py): the Node twin of writer.py.
 const assert = require('node:assert/strict');
-const { DiskCache } = require('../../node/lib/disk.js');
+const { DiskCache } = require('../..');
 
 function value(side, i) {
   return {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from twincache._disk import DiskCache
+from twincache import DiskCache
 
 
 def value(side: str, i: int) -> object:

@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 
 import twincache
-from twincache import _disk
-from twincache._disk import DiskCache, disk_decorator
+from twincache import DiskCache, _disk
 
 
 class DiskClock:
@@ -305,7 +304,7 @@ def test_disk_function_hits_across_instances_and_keys_by_content(cache_dir: Path
         calls.append(a)
         return np.asarray(a) * scale
 
-    g = disk_decorator(path=cache_dir)(f)
+    g = twincache.cache(backend="disk", path=cache_dir)(f)
     assert g.persistent
     np.testing.assert_array_equal(g(np.arange(5), scale=2), np.arange(5) * 2)
     np.testing.assert_array_equal(g(np.arange(5), scale=2), np.arange(5) * 2)  # same content
@@ -316,7 +315,7 @@ def test_disk_function_hits_across_instances_and_keys_by_content(cache_dir: Path
     assert len(calls) == 3
     # A new decorator over the same function (another process would do the same): hits.
     g.flush()
-    h = disk_decorator(path=cache_dir)(f)
+    h = twincache.cache(backend="disk", path=cache_dir)(f)
     h([1, 2, 3])
     assert len(calls) == 3
     assert h.stats()["hits"] == 1 and g.stats()["hits"] == 2
@@ -336,7 +335,7 @@ def test_pandas_arguments_are_keyed_by_content(cache_dir: Path) -> None:
     pd = pytest.importorskip("pandas", reason="pandas is in scripts/requirements-dev.txt")
     calls: list[int] = []
 
-    @disk_decorator(path=cache_dir)
+    @twincache.cache(backend="disk", path=cache_dir)
     def total(df: Any) -> float:
         calls.append(1)
         return float(df.to_numpy().sum())
@@ -355,7 +354,7 @@ def test_pandas_arguments_are_keyed_by_content(cache_dir: Path) -> None:
 def test_async_functions(cache_dir: Path) -> None:
     calls: list[int] = []
 
-    @disk_decorator(path=cache_dir)
+    @twincache.cache(backend="disk", path=cache_dir)
     async def slow(x: int) -> int:
         calls.append(x)
         return x * 2
@@ -366,9 +365,9 @@ def test_async_functions(cache_dir: Path) -> None:
 
 
 _MODULE = """
-import os, twincache._disk as d
+import os, twincache
 
-@d.disk_decorator(path=os.environ["CACHE"])
+@twincache.cache(backend="disk", path=os.environ["CACHE"])
 def work(x):
     {body}
     with open(os.environ["COUNTER"], "a") as f:
@@ -437,13 +436,37 @@ def test_writes_are_committed_in_the_background(cache_dir: Path) -> None:
 
 def test_decorator_bad_options(cache_dir: Path) -> None:
     with pytest.raises(ValueError, match="ttl must be"):
-        disk_decorator(path=cache_dir, ttl=0)
+        twincache.cache(backend="disk", path=cache_dir, ttl=0)
     with pytest.raises(TypeError, match="key must be"):
-        disk_decorator(path=cache_dir, key=3)
-    g = disk_decorator(path=cache_dir)(lambda x: x)
+        twincache.cache(backend="disk", path=cache_dir, key=3)
+    g = twincache.cache(backend="disk", path=cache_dir)(lambda x: x)
     with pytest.raises(TypeError, match="cannot key a disk cache entry"):
         g(object())
 
 
-def test_package_reports_the_disk_mode() -> None:
-    assert isinstance(twincache.native, bool)
+def test_backend_options_are_checked(cache_dir: Path) -> None:
+    with pytest.raises(ValueError, match="backend must be 'memory' or 'disk'"):
+        twincache.cache(backend="cloud")
+    with pytest.raises(TypeError, match="backend must be"):
+        twincache.cache(backend=1)
+    with pytest.raises(TypeError, match="does not take maxsize, policy"):
+        twincache.cache(backend="disk", maxsize=10, policy="lru")
+    with pytest.raises(TypeError, match="apply to backend='disk' only"):
+        twincache.cache(path=cache_dir)
+    with pytest.raises(ValueError, match="codec must be"):
+        twincache.cache(backend="disk", path=cache_dir, codec="xml")
+    assert not cache_dir.exists()
+    calls: list[int] = []
+
+    @twincache.cache(backend="memory", maxsize=4)
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    assert square(3) == square(3) == 9 and calls == [3]
+
+
+def test_the_package_exports_the_disk_tier() -> None:
+    assert twincache.DiskCache is _disk.DiskCache
+    assert "DiskCache" in twincache.__all__
+    assert callable(twincache.load_ipython_extension)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twincache._disk import DiskCache
+from twincache import DiskCache
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

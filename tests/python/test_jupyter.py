@@ -14,10 +14,10 @@ nbclient = pytest.importorskip("nbclient", reason="nbclient is in scripts/requir
 
 SETUP = """\
 import os
-import twincache._disk as disk
+import twincache
 COUNTER = os.environ["TC_COUNTER"]
 
-@disk.disk_decorator()
+@twincache.cache(backend="disk")
 def slow_square(x):
     with open(COUNTER, "a") as f:
         f.write("f")
@@ -38,7 +38,7 @@ total * 2
 
 def notebook(n: int) -> object:
     cells = [
-        nbformat.v4.new_code_cell("%load_ext twincache._jupyter"),
+        nbformat.v4.new_code_cell("%load_ext twincache"),
         nbformat.v4.new_code_cell(SETUP),
         nbformat.v4.new_code_cell(f"data = list(range({n}))"),
         nbformat.v4.new_code_cell(CELL),
