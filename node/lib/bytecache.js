@@ -7,6 +7,7 @@
 // In pure mode the same API runs on the JavaScript Cache (values then live in the V8 heap).
 const { Buffer } = require('node:buffer');
 const { makeError, typeError } = require('./errors');
+const { shareLoad } = require('./inflight');
 const { byteCacheOptions, setTtl, entrySizeStatus } = require('./options');
 
 const ENTRY_OVERHEAD = 64;
@@ -173,29 +174,7 @@ function makeByteCache(Store) {
       const hit = this._store.get(key);
       if (hit !== undefined) return Promise.resolve(hit);
       if (this._inflight === null) this._inflight = new Map();
-      const pending = this._inflight.get(key);
-      if (pending !== undefined) return pending;
-      let result;
-      try {
-        result = loader(key);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      const p = Promise.resolve(result).then(
-        (value) => {
-          if (this._inflight.get(key) === p) {
-            this._inflight.delete(key);
-            this.set(key, value);
-          }
-          return value;
-        },
-        (err) => {
-          if (this._inflight.get(key) === p) this._inflight.delete(key);
-          throw err;
-        },
-      );
-      this._inflight.set(key, p);
-      return p;
+      return shareLoad(this._inflight, key, loader, (value) => this.set(key, value));
     }
   }
   return ByteCache;

@@ -11,6 +11,7 @@
 const { clock } = require('./clock');
 const { cacheOptions, setTtl, entrySizeStatus } = require('./options');
 const { makeError, typeError } = require('./errors');
+const { shareLoad } = require('./inflight');
 
 const NIL = 0xffffffff;
 // Per-entry cost charged against maxBytes on top of key and value: the core's
@@ -338,32 +339,12 @@ class Cache {
       return Promise.resolve(this._vals[s]);
     }
     if (this._inflight === null) this._inflight = new Map();
-    const pending = this._inflight.get(key);
-    if (pending !== undefined) return pending;
-    this._misses++;
-    let result;
-    try {
-      result = loader(key);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const p = Promise.resolve(result).then(
-      (value) => {
-        if (this._inflight.get(key) === p) {
-          this._inflight.delete(key);
-          const w = this._weigh(key, value);
-          if (w <= this._maxBytes && w <= MAX_ENTRY_WEIGHT) this._store(key, value, w, this._ttl);
-          else this._rejected++;
-        }
-        return value;
-      },
-      (err) => {
-        if (this._inflight.get(key) === p) this._inflight.delete(key);
-        throw err;
-      },
-    );
-    this._inflight.set(key, p);
-    return p;
+    if (!this._inflight.has(key)) this._misses++;
+    return shareLoad(this._inflight, key, loader, (value) => {
+      const w = this._weigh(key, value);
+      if (w <= this._maxBytes && w <= MAX_ENTRY_WEIGHT) this._store(key, value, w, this._ttl);
+      else this._rejected++;
+    });
   }
 
   // ---- removal -------------------------------------------------------------------------------
