@@ -98,12 +98,25 @@ def bench_size(label: str, size: int, repeat: int, root: str) -> dict[str, float
     hot = _disk._encode_key("hot")
     out["twincache get from disk"] = timed(lambda i: tc._store.get(hot), n_get // 4, repeat)
 
+    # The floor of any committed set: the value's bytes written to a new file (open, write,
+    # close; no key, no index, no integrity). Every contender writes at least this much.
+    raw_dir = os.path.join(root, f"raw-{size}")
+    os.mkdir(raw_dir)
+
+    def raw_write(i: int) -> None:
+        fd = os.open(os.path.join(raw_dir, str(i)), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, value)
+        finally:
+            os.close(fd)
+
     # set: until the writes are committed, every contender writing as many bytes.
     sets = interleaved(
         {
             "twincache set": (lambda i: tc.__setitem__(i, value), tc.flush),
             "diskcache set": (lambda i: dc.__setitem__(i, value), lambda: None),
             "joblib set": (lambda i: cached(i), lambda: None),
+            "file write (floor) set": (raw_write, lambda: None),
         },
         n_set,
         repeat,
@@ -134,6 +147,17 @@ def main() -> None:
             for op in ("get", "set"):
                 tc, dc, jl = r[f"twincache {op}"], r[f"diskcache {op}"], r[f"joblib {op}"]
                 rows.append((f"{op} {label}", tc, dc, jl, tc / dc, tc / jl))
+            floor = r["file write (floor) set"]
+            rows.append(
+                (
+                    f"set {label}: a bare file write (the floor)",
+                    floor,
+                    r["diskcache set"],
+                    r["joblib set"],
+                    floor / r["diskcache set"],
+                    floor / r["joblib set"],
+                )
+            )
             cold = r["twincache get from disk"]
             rows.append(
                 (

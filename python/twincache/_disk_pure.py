@@ -38,6 +38,7 @@ UNLIMITED: Final = 2**64 - 1
 _SAMPLE: Final = 64 * 1024  # compression sample of large values
 FILE_THRESHOLD: Final = 128 * 1024  # stored values this large go to blobs/ (as the C++ store)
 _BLOB_NAME: Final = re.compile(r"[0-9a-f]{32}\.bin")
+_WRITE_CHUNK: Final = 128 * 1024  # the largest single write of a side file
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta(
@@ -632,8 +633,8 @@ class PureDiskStore:
             return None
         try:
             view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            while view:  # pieces of 128 KiB, as the C++ store (see its write_blob)
+                view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
         except OSError:
             os.close(fd)
             self._unlink_blob(name)
