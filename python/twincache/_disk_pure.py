@@ -349,6 +349,7 @@ class PureDiskStore:
                 time.sleep(0.01)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA mmap_size=268435456")
+        db.execute("PRAGMA temp_store=MEMORY")  # statement journals in memory, as the C++ store
         db.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA.split(";\n"):  # trigger bodies end in "; END"

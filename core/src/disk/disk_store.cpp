@@ -255,7 +255,14 @@ status disk_store::open_db() {
     ::usleep(10000);
   }
   if (!st.ok()) return st;
-  if (st = exec("PRAGMA synchronous=NORMAL; PRAGMA mmap_size=268435456;"); !st.ok()) return st;
+  // temp_store=MEMORY: the statement journal a commit with triggers needs stays in memory instead
+  // of a temporary file created and unlinked per commit (a file creation costs 0.3-0.5 ms on a
+  // busy ext4, more than the rest of a small commit).
+  if (st = exec("PRAGMA synchronous=NORMAL; PRAGMA mmap_size=268435456; "
+                "PRAGMA temp_store=MEMORY;");
+      !st.ok()) {
+    return st;
+  }
   if (st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
   if (st = exec(schema_sql); !st.ok()) {
     exec("ROLLBACK").ok();
