@@ -600,6 +600,30 @@ TEST_F(DiskStore, DefaultDirectoryFollowsTheEnvironment) {
   if (saved_dir) ::setenv("TWINCACHE_DIR", keep.c_str(), 1);
 }
 
+// The side worker's thread is the parent's: a forked child writes large values without it.
+TEST_F(DiskStore, ForkedChildWritesLargeValuesWithoutTheParentsWorker) {
+  options o;
+  o.l1_max_bytes = 0;
+  auto s = open(o);
+  const std::string parent_value = noise(700 * 1024, 7), child_value = noise(700 * 1024, 8);
+  put(*s, "parent", parent_value);  // starts the side worker's thread
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!s->set("child", codec_raw, child_value).ok()) ::_exit(3);
+    if (!s->flush().ok()) ::_exit(4);
+    ::_exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  EXPECT_EQ(get(*s, "child"), child_value);
+  EXPECT_EQ(get(*s, "parent"), parent_value);
+  put(*s, "after", noise(700 * 1024, 9));
+  EXPECT_EQ(get(*s, "after"), noise(700 * 1024, 9));
+}
+
 TEST_F(DiskStore, ForkedChildUsesItsOwnConnection) {
   auto s = open();
   put(*s, "before", "fork");

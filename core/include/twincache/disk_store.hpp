@@ -58,6 +58,8 @@ struct sqlite3_stmt;
 
 namespace twincache::disk {
 
+class side_worker;  // disk_store.cpp: the helper thread that writes large values' files
+
 // Serializer tags (low byte of the stored codec) and the compression bit. Frozen: on disk.
 enum codec : std::uint32_t {
   codec_raw = 0,
@@ -304,6 +306,10 @@ class disk_store {
   status last_write_error_;
   std::uint64_t write_errors_ = 0;
   std::unique_ptr<std::thread> writer_;  // started by the first queued set()
+
+  // Writes a large value's side file while the caller signs it (prepare()); its thread starts
+  // with the first such value. Guarded by its own mutex.
+  std::unique_ptr<side_worker> side_;
 };
 
 }  // namespace twincache::disk
