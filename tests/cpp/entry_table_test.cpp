@@ -54,6 +54,21 @@ INSTANTIATE_TEST_SUITE_P(BothPolicies, EntryTable,
                          ::testing::Values(policy_kind::lru, policy_kind::tinylfu),
                          [](const auto& info) { return std::string(policy_name(info.param)); });
 
+// A table with no item or byte limit never evicts, so it keeps lru's cheap bookkeeping whatever
+// policy was asked for; any limit brings the asked policy back.
+TEST_P(EntryTable, UnlimitedTableUsesLruBookkeeping) {
+  entry_table unlimited_table(make_limits(unlimited), GetParam(), clk);
+  EXPECT_EQ(unlimited_table.policy(), policy_kind::lru);
+  entry_table items(make_limits(10), GetParam(), clk);
+  EXPECT_EQ(items.policy(), GetParam());
+  entry_table bytes(make_limits(unlimited, 1000), GetParam(), clk);
+  EXPECT_EQ(bytes.policy(), GetParam());
+  // Nothing is evicted however many entries arrive.
+  for (std::uint64_t h = 1; h <= 5000; ++h) must_insert(unlimited_table, h, 8, 8);
+  EXPECT_EQ(unlimited_table.size(), 5000u);
+  EXPECT_TRUE(log.events.empty());
+}
+
 TEST_P(EntryTable, InsertThenHitAndMissAreCounted) {
   entry_table t(make_limits(10), GetParam(), clk);
   const std::uint32_t s = must_insert(t, 42, 3, 5);
