@@ -19,10 +19,33 @@ namespace fs = std::filesystem;
 using namespace twincache;
 using namespace twincache::disk;
 
-TEST(DiskConcurrency, ThreadsMixingEveryOperation) {
-  char tmpl[] = "/tmp/twincache-disk-conc-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = std::string(tmpl) + "/cache";
+namespace {
+
+// Each test gets a fresh directory, removed afterwards; the store lives in its cache/.
+class DiskConcurrency : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/twincache-disk-conc-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    dir = root_ + "/cache";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  std::string dir;
+
+ private:
+  std::string root_;
+};
+
+std::string noise(std::size_t n, std::uint32_t seed) {
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>((seed = seed * 1103515245 + 12345) >> 16);
+  return out;
+}
+
+}  // namespace
+
+TEST_F(DiskConcurrency, ThreadsMixingEveryOperation) {
   options o;
   o.path = dir;
   o.max_bytes = 200 * 1024;  // eviction runs too
@@ -78,26 +101,12 @@ TEST(DiskConcurrency, ThreadsMixingEveryOperation) {
   ASSERT_TRUE(a->stats(st).ok());
   EXPECT_LE(st.bytes, o.max_bytes);
   EXPECT_EQ(st.write_errors, 0u);
-  a.reset();
-  b.reset();
-  fs::remove_all(tmpl);
 }
-
-namespace {
-std::string noise(std::size_t n, std::uint32_t seed) {
-  std::string out(n, '\0');
-  for (char& c : out) c = static_cast<char>((seed = seed * 1103515245 + 12345) >> 16);
-  return out;
-}
-}  // namespace
 
 // Values of 512 KiB and more are written to their file by the store's side worker while the
 // caller signs them; callers that find the worker busy write their own file. Either way each
 // value reads back whole, one file per value.
-TEST(DiskConcurrency, LargeValuesFromManyThreadsReadBackWhole) {
-  char tmpl[] = "/tmp/twincache-disk-conc-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = std::string(tmpl) + "/cache";
+TEST_F(DiskConcurrency, LargeValuesFromManyThreadsReadBackWhole) {
   options o;
   o.path = dir;
   o.l1_max_bytes = 0;  // reads go to the files
@@ -129,6 +138,4 @@ TEST(DiskConcurrency, LargeValuesFromManyThreadsReadBackWhole) {
       EXPECT_TRUE(v == noise(size, 10 * t + i + 1)) << key;
     }
   }
-  s.reset();
-  fs::remove_all(tmpl);
 }
