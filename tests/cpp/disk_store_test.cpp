@@ -600,6 +600,31 @@ TEST_F(DiskStore, DefaultDirectoryFollowsTheEnvironment) {
   if (saved_dir) ::setenv("TWINCACHE_DIR", keep.c_str(), 1);
 }
 
+// The bindings read into one buffer kept between calls: each read gives exactly its value,
+// whatever the buffer held before (a larger file, a row value, a miss).
+TEST_F(DiskStore, ReadsIntoAReusedBufferGiveEachValueWhole) {
+  options o;
+  o.l1_max_bytes = 0;
+  auto s = open(o);
+  const std::string big1 = noise(300000, 11), big2 = noise(200000, 12);
+  put(*s, "big1", big1);
+  put(*s, "big2", big2);
+  put(*s, "small", "tiny");
+  std::string buffer;
+  auto read = [&](std::string_view key) {
+    bool found = false;
+    std::uint32_t codec = 0;
+    EXPECT_TRUE(s->get(key, found, codec, buffer).ok());
+    return found ? buffer : std::string("<miss>");
+  };
+  EXPECT_EQ(read("big1"), big1);
+  EXPECT_EQ(read("big2"), big2);
+  EXPECT_EQ(read("small"), "tiny");
+  EXPECT_EQ(read("absent"), "<miss>");
+  EXPECT_EQ(read("big1"), big1);
+  EXPECT_EQ(read("small"), "tiny");
+}
+
 // The side worker's thread is the parent's: a forked child writes large values without it.
 TEST_F(DiskStore, ForkedChildWritesLargeValuesWithoutTheParentsWorker) {
   options o;

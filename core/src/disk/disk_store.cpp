@@ -647,7 +647,10 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
       if (sqlite3_column_type(s, 7) != SQLITE_NULL && row_key == key) {
         // A large value lives in blobs/: read it (a missing or unreadable file is corrupt:
         // removed below only if the row still has this HMAC, i.e. was not replaced meanwhile).
+        // Read into the caller's buffer: a caller that reuses it (the bindings do) reads a large
+        // value without faulting in fresh pages each time.
         const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(s, 7));
+        from_file = std::move(value);
         file_ok = read_blob(name != nullptr ? name : "", from_file);
         stored_view = from_file;
       }
