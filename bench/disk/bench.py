@@ -2,7 +2,7 @@
 DiskCache against diskcache.Cache and joblib.Memory (scripts/requirements-bench.txt;
 `scripts/setup --bench`).
 
-    .venv/bin/python bench/disk/bench.py [--repeat 5] [--markdown]
+    .venv/bin/python bench/disk/bench.py [--repeat 8] [--markdown]
 
 Each figure is the median over --repeat rounds of the mean time per operation. Each contender
 works in its own fresh directory under $TMPDIR. Values are random bytes (incompressible: the
@@ -58,10 +58,16 @@ def interleaved(
     contenders: dict[str, tuple[Callable[[int], None], Callable[[], None]]], n: int, repeat: int
 ) -> dict[str, float]:
     """Rounds of n calls, the contenders taking turns round by round (each after a sync), so a
-    change in the shared machine's disk or load hits all of them alike. Median per contender."""
+    change in the shared machine's disk or load hits all of them alike. The order rotates from
+    round to round: with a fixed order, whoever went first after the previous round's writes
+    paid up to 1.5x (the same code measured 1.24-1.56 ms per 1 MiB set first and 0.87-0.96 ms
+    second; the kernel's reason was not pinned down). Median per contender; --repeat 8 gives
+    each of the four set contenders every position twice."""
     results: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
     for r in range(repeat):
-        for name, (fn, after) in contenders.items():
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn, after = contenders[name]
             os.sync()  # no dirty pages of the previous contender pending
             start = time.perf_counter()
             for i in range(n):
@@ -137,7 +143,7 @@ def fmt(seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=8)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     if not _disk.native:

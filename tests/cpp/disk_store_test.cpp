@@ -600,6 +600,54 @@ TEST_F(DiskStore, DefaultDirectoryFollowsTheEnvironment) {
   if (saved_dir) ::setenv("TWINCACHE_DIR", keep.c_str(), 1);
 }
 
+// With write-behind on, a large value's file is written and signed by set() itself and only its
+// row waits for the writer thread; until then reads get the value from that file (checked like
+// a committed one), or from the queue for a large value that compressed small.
+TEST_F(DiskStore, QueuedLargeValuesAreReadBackBeforeTheirRowCommits) {
+  options o;
+  o.l1_max_bytes = 0;
+  o.write_delay = 60'000'000'000;  // a minute: nothing commits unless flushed
+  auto s = open(o);
+  auto other = open(o);  // a second connection sees only committed rows
+  const std::string big = noise(600 * 1024, 21);
+  const std::string text(600 * 1024, 'a');  // compresses to a few hundred bytes: no file
+  put(*s, "big", big);
+  put(*s, "text", text);
+  EXPECT_EQ(blob_files(dir_).size(), 1u);  // written by set(), before any commit
+  EXPECT_EQ(get(*s, "big"), big);
+  EXPECT_EQ(get(*s, "text"), text);
+  EXPECT_EQ(get(*other, "big"), "<miss>");
+  ASSERT_TRUE(s->flush().ok());
+  EXPECT_EQ(get(*other, "big"), big);
+  EXPECT_EQ(get(*other, "text"), text);
+  EXPECT_EQ(get(*s, "big"), big);
+}
+
+// A queued large value's file altered before its row commits is never handed out: a miss while
+// queued, and a corrupt entry (deleted) once committed.
+TEST_F(DiskStore, QueuedLargeValueWithAlteredFileIsAMiss) {
+  options o;
+  o.l1_max_bytes = 0;
+  o.write_delay = 60'000'000'000;
+  auto s = open(o);
+  put(*s, "big", noise(600 * 1024, 22));
+  const auto files = blob_files(dir_);
+  ASSERT_EQ(files.size(), 1u);
+  {
+    std::FILE* f = std::fopen((dir_ + "/blobs/" + files[0]).c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fputc('!', f);
+    std::fclose(f);
+  }
+  EXPECT_EQ(get(*s, "big"), "<miss>");
+  ASSERT_TRUE(s->flush().ok());
+  EXPECT_EQ(get(*s, "big"), "<miss>");
+  disk_stats ds;
+  ASSERT_TRUE(s->stats(ds).ok());
+  EXPECT_EQ(ds.corrupt, 1u);
+  EXPECT_EQ(ds.items, 0u);
+}
+
 // The bindings read into one buffer kept between calls: each read gives exactly its value,
 // whatever the buffer held before (a larger file, a row value, a miss).
 TEST_F(DiskStore, ReadsIntoAReusedBufferGiveEachValueWhole) {

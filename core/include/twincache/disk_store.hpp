@@ -214,14 +214,6 @@ class disk_store {
   };
   using l1_ptr = std::shared_ptr<const l1_value>;
   struct stmt_set;
-  // A set() waiting for the writer thread: the caller's bytes, copied.
-  struct queued_write {
-    std::string key;
-    std::uint32_t codec = 0;
-    std::string value;
-    time_ns expiry = 0, atime = 0;
-    std::uint64_t seq = 0;
-  };
   // A write ready for SQLite: signed, maybe compressed.
   struct prepared_write {
     std::string key;
@@ -231,6 +223,21 @@ class disk_store {
     std::string file;           // the file's name in blobs/, or empty
     std::array<std::uint8_t, 32> mac{};
     time_ns expiry = 0, atime = 0;
+  };
+  // A set() waiting for the writer thread. Either the caller's bytes, copied (`value`), or, for
+  // a large value, the write already prepared on the caller's thread (`prepared`: its file is
+  // written and it is signed; `value` stays empty, so no copy of the bytes is kept).
+  struct queued_write {
+    std::string key;
+    std::uint32_t codec = 0;
+    std::string value;
+    std::optional<prepared_write> prepared;
+    time_ns expiry = 0, atime = 0;
+    std::uint64_t seq = 0;
+    // What it counts against write_queue_bytes.
+    std::uint64_t weight() const noexcept {
+      return key.size() + value.size() + (prepared ? prepared->stored.size() : 0) + 64;
+    }
   };
 
   explicit disk_store(const options& o);
@@ -260,6 +267,9 @@ class disk_store {
   void stop_writer() noexcept;
   bool queued_get(std::string_view key, std::uint32_t& codec, std::string& value,
                   time_ns* expiry);
+  // The value of a prepared write (its file read and checked, or its bytes; decompressed).
+  bool unpack_prepared(const prepared_write& w, std::string& value) const;
+  void enqueue(std::shared_ptr<queued_write> w);
   status purge_expired_locked(time_ns now, int limit, std::uint64_t& removed);
   // Deletes row id if it still has this hmac (another process may have rewritten it).
   status remove_row_locked(std::int64_t id, const void* hmac, std::uint64_t disk_stats::*counter);
