@@ -255,6 +255,7 @@ class disk_store {
   status evict_locked(std::uint64_t& evicted);
   prepared_write prepare(std::string key, std::uint32_t codec, std::string_view value,
                          time_ns expiry, time_ns atime) const;
+  bool sample_compresses(std::string_view value) const;
   status write_locked(const prepared_write& w);
   status commit_batch_locked(const std::vector<prepared_write>& batch, generation_change* gen);
   void writer_loop();
