@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "twincache/disk_store.hpp"
 
 namespace fs = std::filesystem;
@@ -24,17 +25,8 @@ namespace {
 // Each test gets a fresh directory, removed afterwards; the store lives in its cache/.
 class DiskConcurrency : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/twincache-disk-conc-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dir = root_ + "/cache";
-  }
-  void TearDown() override { fs::remove_all(root_); }
-  std::string dir;
-
- private:
-  std::string root_;
+  test_support::temp_dir root{"disk-conc"};
+  std::string dir = root.path() + "/cache";
 };
 
 std::string noise(std::size_t n, std::uint32_t seed) {

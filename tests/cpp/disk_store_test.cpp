@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "twincache/disk_store.hpp"
 
 namespace fs = std::filesystem;
@@ -27,14 +28,10 @@ namespace {
 class DiskStore : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/twincache-disk-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dir_ = root_ + "/cache";
+    dir_ = root_.path() + "/cache";
     clock_ = std::make_shared<twincache::clock>();
     clock_->set_manual(1'000'000'000'000);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   // Synchronous writes unless a test asks for write-behind (a write_delay other than the
   // default), so other connections see each write at once.
@@ -72,7 +69,8 @@ class DiskStore : public ::testing::Test {
     sqlite3_close(db);
   }
 
-  std::string root_, dir_;
+  test_support::temp_dir root_{"disk-test"};
+  std::string dir_;  // the store's directory, inside root_
   std::shared_ptr<twincache::clock> clock_;
 };
 
