@@ -26,6 +26,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
+from importlib import resources
 from typing import Any, Final
 
 from . import _keys
@@ -40,46 +41,8 @@ FILE_THRESHOLD: Final = 128 * 1024  # stored values this large go to blobs/ (as 
 _BLOB_NAME: Final = re.compile(r"[0-9a-f]{32}\.bin")
 _WRITE_CHUNK: Final = 128 * 1024  # the largest single write of a side file
 
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta(
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  format INTEGER NOT NULL,
-  items INTEGER NOT NULL DEFAULT 0,
-  bytes INTEGER NOT NULL DEFAULT 0,
-  hits INTEGER NOT NULL DEFAULT 0,
-  misses INTEGER NOT NULL DEFAULT 0,
-  sets INTEGER NOT NULL DEFAULT 0,
-  evicted INTEGER NOT NULL DEFAULT 0,
-  expired INTEGER NOT NULL DEFAULT 0,
-  corrupt INTEGER NOT NULL DEFAULT 0,
-  deleted INTEGER NOT NULL DEFAULT 0);
-INSERT OR IGNORE INTO meta(id, format) VALUES (1, 1);
-CREATE TABLE IF NOT EXISTS entries(
-  id INTEGER PRIMARY KEY,
-  key_hash BLOB NOT NULL UNIQUE,
-  key BLOB NOT NULL,
-  codec INTEGER NOT NULL,
-  value BLOB NOT NULL,
-  size INTEGER NOT NULL,
-  expiry INTEGER NOT NULL,
-  atime INTEGER NOT NULL,
-  hmac BLOB NOT NULL,
-  file TEXT);
-CREATE TABLE IF NOT EXISTS doomed(file TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS entries_atime ON entries(atime);
-CREATE INDEX IF NOT EXISTS entries_expiry ON entries(expiry) WHERE expiry != 0;
-CREATE TRIGGER IF NOT EXISTS entries_ins AFTER INSERT ON entries BEGIN
-  UPDATE meta SET items = items + 1, bytes = bytes + NEW.size WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
-  UPDATE meta SET items = items - 1, bytes = bytes - OLD.size WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
-  UPDATE meta SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS entries_del_file AFTER DELETE ON entries
-  WHEN OLD.file IS NOT NULL BEGIN INSERT INTO doomed(file) VALUES (OLD.file); END;
-CREATE TRIGGER IF NOT EXISTS entries_upd_file AFTER UPDATE OF file ON entries
-  WHEN OLD.file IS NOT NULL AND (NEW.file IS NULL OR NEW.file != OLD.file) BEGIN
-  INSERT INTO doomed(file) VALUES (OLD.file); END;
-"""
+# The schema: core/src/disk/schema.sql, the C++ store's too, installed next to this module.
+_SCHEMA: Final = (resources.files("twincache") / "_disk_schema.sql").read_text(encoding="utf-8")
 
 # Serializes generation bumps between stores of this process (fcntl locks exclude processes).
 _GEN_LOCK = threading.Lock()
