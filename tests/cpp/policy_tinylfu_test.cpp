@@ -294,7 +294,9 @@ std::uint64_t replay_recency(driver& d) {
 }
 
 TEST(TinyLfuAdaptation, WindowGrowsWhenRecencyPays) {
-  driver adaptive(1000);
+  tinylfu_config ghosts_only;  // the LRU duel would take this stream over: test the ghosts alone
+  ghosts_only.duel = false;
+  driver adaptive(1000, ghosts_only);
   driver fixed(1000, tinylfu_config::fixed_window(0.01));
   const std::uint64_t adaptive_hits = replay_recency(adaptive);
   const std::uint64_t fixed_hits = replay_recency(fixed);
@@ -423,6 +425,130 @@ TEST(TinyLfuLayout, SlotIdsAreLimitedToThirtyBits) {
   tinylfu_policy p;
   EXPECT_THROW(p.resize(0x40000000u), std::length_error);
   EXPECT_NO_THROW(p.resize(1024));
+}
+
+// ---- The LRU duel.
+
+// zigzag as in the LIRS traces: up and down a range of 2,001 keys. LRU is optimal and every key
+// has the same frequency, so W-TinyLFU's admission has nothing to go on.
+std::uint64_t replay_zigzag(driver& d, int sweeps) {
+  std::uint64_t hits = 0;
+  for (int s = 0; s < sweeps; ++s) {
+    for (std::uint64_t i = 0; i <= 2000; ++i) hits += d.get(s % 2 == 0 ? i : 2000 - i);
+  }
+  return hits;
+}
+
+TEST(TinyLfuDuel, ZigzagLatchesIntoExactLruAndHitsLikeIt) {
+  tinylfu_config lru_cfg = tinylfu_config::fixed_window(1.0);  // all window: exact LRU
+  lru_cfg.duel = false;
+  tinylfu_config no_duel;
+  no_duel.duel = false;
+  driver lru(500, lru_cfg), ours(500), without(500, no_duel);
+  const double requests = 26 * 2001;
+  const std::uint64_t lru_hits = replay_zigzag(lru, 26);
+  const std::uint64_t hits = replay_zigzag(ours, 26);
+  const std::uint64_t without_hits = replay_zigzag(without, 26);
+  EXPECT_TRUE(ours.p.lru_latched());
+  EXPECT_EQ(ours.p.duel_rate(), 0u) << "latched: no more sampling";
+  EXPECT_EQ(ours.p.window_max(), 500u) << "latched: the window is the whole cache";
+  EXPECT_FALSE(without.p.lru_latched());
+  // Within 1 point of LRU with the duel; more than 1 point below it without.
+  EXPECT_GE(double(hits), double(lru_hits) - 0.01 * requests) << hits << " vs LRU " << lru_hits;
+  EXPECT_LT(double(without_hits), double(lru_hits) - 0.01 * requests);
+}
+
+TEST(TinyLfuDuel, LoopsAndSkewedTrafficNeverLatch) {
+  driver loop(500);
+  for (int round = 0; round < 100; ++round) {
+    for (std::uint64_t k = 0; k < 1000; ++k) loop.get(k);
+  }
+  EXPECT_FALSE(loop.p.lru_latched());
+  driver skewed(200);
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 100000; ++i) {
+    const double u = double(rng() >> 11) * 0x1.0p-53;
+    skewed.get(static_cast<std::uint64_t>(std::pow(5001.0, u)) - 1);
+  }
+  EXPECT_FALSE(skewed.p.lru_latched());
+  EXPECT_LT(skewed.p.window_max(), 100u);
+}
+
+TEST(TinyLfuDuel, ClearAndANewCapacityStartAFreshContest) {
+  driver d(500);
+  replay_zigzag(d, 10);
+  ASSERT_TRUE(d.p.lru_latched());
+  EXPECT_EQ(d.p.duel_rate(), 0u) << "latched: no more sampling";
+  d.p.set_capacity(400);
+  EXPECT_FALSE(d.p.lru_latched());
+  EXPECT_EQ(d.p.duel_rate(), 8u);
+  EXPECT_LT(d.p.window_max(), 400u);
+  driver e(500);
+  replay_zigzag(e, 10);
+  ASSERT_TRUE(e.p.lru_latched());
+  e.p.clear();
+  EXPECT_FALSE(e.p.lru_latched());
+  EXPECT_EQ(e.p.duel_rate(), 8u);
+  EXPECT_LT(e.p.window_max(), 500u);
+}
+
+TEST(TinyLfuDuel, SamplingRateGrowsWithTheCacheAndIsOffWhenUnbounded) {
+  tinylfu_policy small, large, unbounded;
+  small.resize(1001);
+  small.set_capacity(1000);
+  EXPECT_EQ(small.duel_rate(), 8u);  // 125 sampled entries
+  large.resize(1 << 20);
+  large.set_capacity(1 << 20);
+  EXPECT_EQ(large.duel_rate(), 2048u);  // 512 sampled entries: at least 512, under 1,024
+  unbounded.resize(100);
+  unbounded.set_capacity(~std::uint64_t{0});
+  EXPECT_EQ(unbounded.duel_rate(), 0u);
+}
+
+TEST(MiniLru, ExactLruOverWeights) {
+  mini_lru m;
+  m.reset(10, 8);  // 10 units, at most 8 keys
+  EXPECT_FALSE(m.access(1, 4));
+  EXPECT_FALSE(m.access(2, 4));
+  EXPECT_TRUE(m.access(1, 4));   // 1 is now the most recent
+  EXPECT_FALSE(m.access(3, 4));  // 12 > 10: evicts 2, the least recent
+  EXPECT_EQ(m.weight(), 8u);
+  EXPECT_FALSE(m.access(2, 1));
+  EXPECT_TRUE(m.access(3, 4));
+  EXPECT_TRUE(m.access(1, 4));
+  EXPECT_FALSE(m.access(9, 11)) << "heavier than the budget: LRU keeps it neither";
+  EXPECT_TRUE(m.access(1, 6)) << "a new weight evicts from the LRU end: 2 goes";
+  EXPECT_EQ(m.weight(), 10u);
+  EXPECT_FALSE(m.access(2, 1)) << "2 comes back; 3, now the least recent, goes";
+  EXPECT_EQ(m.weight(), 7u);
+  EXPECT_FALSE(m.access(3, 4)) << "and 1 (6 units) goes for it";
+  EXPECT_EQ(m.weight(), 5u);
+  m.erase(3);
+  EXPECT_EQ(m.weight(), 1u);
+  EXPECT_FALSE(m.access(3, 1));
+}
+
+TEST(MiniLru, KeyCountIsBoundedAndTheIndexSurvivesChurn) {
+  mini_lru m;
+  m.reset(1000, 16);  // budget in units is ample: the 16-key bound evicts
+  for (std::uint32_t k = 0; k < 16; ++k) EXPECT_FALSE(m.access(k * 7919, 1));
+  for (std::uint32_t k = 0; k < 16; ++k) EXPECT_TRUE(m.access(k * 7919, 1));
+  std::mt19937 rng(3);
+  std::vector<std::uint32_t> recent;  // a reference LRU of 16 keys
+  for (int i = 0; i < 20000; ++i) {
+    const std::uint32_t k = rng() % 40;
+    const auto it = std::find(recent.begin(), recent.end(), k);
+    const bool expected = it != recent.end();
+    if (expected) recent.erase(it);
+    recent.insert(recent.begin(), k);
+    if (recent.size() > 16) recent.pop_back();
+    if (i == 0) m.reset(1000, 16);
+    if (i == 0) {
+      EXPECT_FALSE(m.access(k, 1));
+      continue;
+    }
+    ASSERT_EQ(m.access(k, 1), expected) << "request " << i;
+  }
 }
 
 }  // namespace

@@ -22,6 +22,13 @@
 //     few hundred misses; loops, scans and frequency-skewed traces keep it small. A
 //     Caffeine-style hill climber on the sampled hit ratio is built in but off by default (it
 //     gained nothing on top).
+//   * the LRU duel: one key in R (R >= 8) also runs through an exact miniature LRU. When it beats
+//     the policy decisively on the sampled requests, a floor under the window rises towards the
+//     whole cache; the duel's states are
+//       sampling --LRU wins an epoch--> floor 87.5% --wins again--> floor 98.4% --> latched
+//     and a latched policy is exact LRU (window = whole cache, no sampling) until clear() or
+//     set_capacity(). zigzag, where every key has the same frequency and LRU is optimal, is
+//     the trace that needs it.
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
 // store's read buffer) is one list move, plus one sketch increment unless the entry is in
 // protected, and never allocates.
@@ -30,6 +37,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -116,6 +124,108 @@ class frequency_sketch {
   std::uint64_t additions_ = 0;
 };
 
+// An exact LRU over 32-bit keys with a budget in weight units, for tinylfu_policy's LRU duel: it
+// sees only the sampled keys, so it stays small (at most ~2 x 512 keys per policy). Nodes in one
+// vector, an open-addressed index (linear probing, backward-shift deletion). Not a hot path: a
+// hit reaches it only for a sampled key.
+class mini_lru {
+ public:
+  void reset(std::uint64_t budget, std::uint32_t max_keys) {
+    budget_ = budget;
+    nodes_.assign(std::max<std::uint32_t>(1, max_keys), node{});
+    index_.assign(std::bit_ceil(std::max<std::uint32_t>(8, 2 * max_keys)), 0);
+    mask_ = static_cast<std::uint32_t>(index_.size() - 1);
+    free_.clear();
+    for (std::uint32_t i = static_cast<std::uint32_t>(nodes_.size()); i-- > 0;) free_.push_back(i);
+    head_ = tail_ = none;
+    weight_ = 0;
+  }
+  bool empty() const noexcept { return nodes_.empty(); }
+  std::uint64_t budget() const noexcept { return budget_; }
+  std::uint64_t weight() const noexcept { return weight_; }
+
+  // Whether the key was resident (an LRU hit). Afterwards it is the most recently used key,
+  // unless it weighs more than the whole budget (LRU would not keep it either).
+  bool access(std::uint32_t key, std::uint64_t w) noexcept {
+    const auto w32 = static_cast<std::uint32_t>(std::min<std::uint64_t>(w, 0xFFFFFFFFu));
+    const std::uint32_t c = find_cell(key);
+    if (index_[c] != 0) {
+      const std::uint32_t i = index_[c] - 1;
+      weight_ = weight_ - nodes_[i].weight + w32;
+      nodes_[i].weight = w32;
+      unlink(i);
+      push_front(i);
+      trim(i);
+      return true;
+    }
+    if (w32 > budget_) return false;
+    if (free_.empty()) erase_node(tail_);
+    const std::uint32_t i = free_.back();
+    free_.pop_back();
+    index_[find_cell(key)] = i + 1;  // looked up again: erase_node may have shifted cells
+    nodes_[i].key = key;
+    nodes_[i].weight = w32;
+    weight_ += w32;
+    push_front(i);
+    trim(i);
+    return false;
+  }
+  void erase(std::uint32_t key) noexcept {
+    const std::uint32_t c = find_cell(key);
+    if (index_[c] != 0) erase_node(index_[c] - 1);
+  }
+
+ private:
+  static constexpr std::uint32_t none = 0xFFFFFFFFu;
+  struct node {
+    std::uint32_t key = 0, weight = 0, prev = none, next = none;
+  };
+  static std::uint32_t home(std::uint32_t key) noexcept { return (key * 0x9E3779B1u) >> 7; }
+  // The key's cell, or the empty cell where it would go.
+  std::uint32_t find_cell(std::uint32_t key) const noexcept {
+    std::uint32_t c = home(key) & mask_;
+    while (index_[c] != 0 && nodes_[index_[c] - 1].key != key) c = (c + 1) & mask_;
+    return c;
+  }
+  void unlink(std::uint32_t i) noexcept {
+    node& n = nodes_[i];
+    (n.prev == none ? head_ : nodes_[n.prev].next) = n.next;
+    (n.next == none ? tail_ : nodes_[n.next].prev) = n.prev;
+    n.prev = n.next = none;
+  }
+  void push_front(std::uint32_t i) noexcept {
+    node& n = nodes_[i];
+    n.prev = none;
+    n.next = head_;
+    (head_ == none ? tail_ : nodes_[head_].prev) = i;
+    head_ = i;
+  }
+  // Evicts from the LRU end until the budget holds again, never `keep`.
+  void trim(std::uint32_t keep) noexcept {
+    while (weight_ > budget_ && tail_ != keep && tail_ != none) erase_node(tail_);
+  }
+  void erase_node(std::uint32_t i) noexcept {
+    std::uint32_t c = find_cell(nodes_[i].key);
+    for (std::uint32_t j = (c + 1) & mask_; index_[j] != 0; j = (j + 1) & mask_) {
+      const std::uint32_t h = home(nodes_[index_[j] - 1].key) & mask_;
+      if (((j - h) & mask_) >= ((j - c) & mask_)) {  // j's entry may move back to c
+        index_[c] = index_[j];
+        c = j;
+      }
+    }
+    index_[c] = 0;
+    weight_ -= nodes_[i].weight;
+    unlink(i);
+    free_.push_back(i);
+  }
+
+  std::vector<node> nodes_;
+  std::vector<std::uint32_t> index_;  // node + 1; 0: empty
+  std::vector<std::uint32_t> free_;
+  std::uint32_t mask_ = 0, head_ = none, tail_ = none;
+  std::uint64_t budget_ = 0, weight_ = 0;
+};
+
 // The policy's tunables. The defaults are the shipped policy; fixed_window() gives the static
 // W-TinyLFU of the TinyLFU paper (for comparison runs).
 struct tinylfu_config {
@@ -149,6 +259,25 @@ struct tinylfu_config {
   // are admitted already; their counts matter again only once demoted, and then every hit
   // counts. Measured: same reference mean, 2.3x cheaper on_access (docs/hit-ratio.md).
   bool count_protected_hits = false;
+  // The LRU duel (docs/hit-ratio.md, "The LRU duel"), for traces where recency is all there is
+  // (zigzag) and W-TinyLFU's ghosts steer too slowly. One key in R (R a power of two, at least
+  // duel_min_rate, larger while entries/R would exceed 2 x duel_mini_entries) also runs through
+  // an exact miniature LRU of capacity/R units. Per epoch of entries/R sampled requests the
+  // policy counts a (requests only the mini LRU hit) and b (requests only the policy hit), both
+  // carried over with weight duel_memory. From the duel_min_epochs-th epoch on, LRU wins an epoch
+  // when a - b exceeds duel_sigma standard deviations of a sign test and duel_margin of the
+  // sampled requests; each win multiplies the gap between a floor under the window and the whole
+  // cache by duel_step (1/8: window >= 87.5%, then >= 98.4%), and when the gap falls below
+  // duel_latch_gap the policy latches into exact LRU until clear() or a new capacity.
+  bool duel = true;
+  unsigned duel_min_rate = 8;       // 1 key in 8 at most: the other hits pay one hash test
+  double duel_mini_entries = 512;   // enough sampled keys for a steady estimate in large caches
+  double duel_memory = 0.875;       // ~8 epochs: zigzag's sweeps flip single epochs' winner
+  double duel_sigma = 3.0;
+  double duel_margin = 0.04;        // an effect well above the 1-point target
+  unsigned duel_min_epochs = 3;     // no verdict while the cache is still filling
+  double duel_step = 0.125;
+  double duel_latch_gap = 1.0 / 64;
   unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
   unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
 
@@ -158,6 +287,7 @@ struct tinylfu_config {
     c.initial_window = share;
     c.ghosts = false;
     c.climber = false;
+    c.duel = false;
     return c;
   }
 };
@@ -196,6 +326,7 @@ class tinylfu_policy {
 
   void set_capacity(std::uint64_t c) {
     capacity_ = c;
+    if (lru_latched_) unlatch();  // a new capacity is a new contest
     size_sketch();
     apply_window_share();
   }
@@ -217,6 +348,7 @@ class tinylfu_policy {
     ++size_;
     ++misses_;
     if (cfg_.ghosts) recall(key);
+    if (duel_on_ && sampled(key)) duel_request(key, w, false);
     // Window overflow moves to probation eagerly while main has room (the cache is filling).
     while (weight_[in_window] > window_max_ && main_has_room_for(lists_[in_window].tail)) {
       move(lists_[in_window].tail, in_probation);
@@ -224,10 +356,15 @@ class tinylfu_policy {
     tick();
   }
 
-  // Hot path (drained from the store's read buffer): one sketch increment and one list move.
+  // Hot path (drained from the store's read buffer): one sketch increment and one list move;
+  // for one key in R (at least 8) also one step of the mini LRU.
   void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
+    const std::uint64_t key = sketch_key(hash);
     if (cfg_.count_protected_hits || where_of(s) != in_protected) {
-      sketch_.increment(sketch_key(hash));
+      sketch_.increment(key);
+    }
+    if (duel_on_ && sampled(key)) [[unlikely]] {
+      duel_request(key, weight(s), true);
     }
     touch(s);
     if (cfg_.climber) {  // the climber's sample clock; nothing else reads hits_
@@ -241,11 +378,21 @@ class tinylfu_policy {
     weight_[r] -= weight(s);  // what the region was charged
     set_weight(s, new_w);
     weight_[r] += weight(s);
-    sketch_.increment(key_of(s));
+    const std::uint64_t key = key_of(s);
+    sketch_.increment(key);
+    if (duel_on_ && sampled(key)) mini_.access(static_cast<std::uint32_t>(key), weight(s));
     touch(s);
   }
 
   void on_remove(std::uint32_t s) noexcept {
+    // A removal other than victim()'s (a delete, an expiry) leaves the mini LRU too: it must
+    // never count a hit the cache could not have made.
+    if (s == last_victim_) {
+      last_victim_ = no_slot_;
+    } else if (duel_on_) {
+      const std::uint64_t key = key_of(s);
+      if (sampled(key)) mini_.erase(static_cast<std::uint32_t>(key));
+    }
     const std::uint8_t r = where_of(s);
     weight_[r] -= weight(s);
     unlink(lists_[r], s);
@@ -256,6 +403,44 @@ class tinylfu_policy {
   // The entry to evict so the cache fits its capacity again. May first move window overflow into
   // main (admitting or rejecting candidates), which is why it is not const.
   std::uint32_t victim() noexcept {
+    last_victim_ = choose_victim();
+    return last_victim_;
+  }
+
+  void clear() {
+    for (auto& l : lists_) l = list{};
+    for (auto& w : weight_) w = 0;
+    for (std::uint32_t s = 0; s < nodes_.size(); ++s) set_where(s, absent);
+    size_ = 0;
+    sketch_.clear();
+    hits_ = misses_ = 0;
+    unlatch();
+  }
+
+  std::uint64_t size() const noexcept { return size_; }
+
+  // Introspection for tests, the replay tool and debugging.
+  region where(std::uint32_t s) const noexcept { return static_cast<region>(where_of(s)); }
+  std::uint64_t region_weight(region r) const noexcept { return weight_[r]; }
+  std::uint64_t window_max() const noexcept { return window_max_; }
+  std::uint64_t protected_max() const noexcept { return protected_max_; }
+  double window_share() const noexcept { return window_share_; }
+  // Whether the LRU duel latched the policy into exact LRU; the duel's sampling rate R (0: off).
+  bool lru_latched() const noexcept { return lru_latched_; }
+  std::uint64_t duel_rate() const noexcept {
+    return duel_on_ ? std::uint64_t{1} << duel_shift_ : 0;
+  }
+  const frequency_sketch& sketch() const noexcept { return sketch_; }
+  frequency_sketch& sketch() noexcept { return sketch_; }
+  std::uint64_t sample_period() const noexcept { return sample_period_; }
+  // Most to least recently used within one region.
+  template <class F>
+  void for_each_mru(region r, F&& f) const {
+    for (std::uint32_t s = lists_[r].head; s != no_slot_; s = nodes_[s].next) f(s);
+  }
+
+ private:
+  std::uint32_t choose_victim() noexcept {
     for (;;) {
       const std::uint32_t c = lists_[in_window].tail;
       if (c != no_slot_ && weight_[in_window] > window_max_) {
@@ -282,33 +467,6 @@ class tinylfu_policy {
     }
   }
 
-  void clear() noexcept {
-    for (auto& l : lists_) l = list{};
-    for (auto& w : weight_) w = 0;
-    for (std::uint32_t s = 0; s < nodes_.size(); ++s) set_where(s, absent);
-    size_ = 0;
-    sketch_.clear();
-    hits_ = misses_ = 0;
-  }
-
-  std::uint64_t size() const noexcept { return size_; }
-
-  // Introspection for tests, the replay tool and debugging.
-  region where(std::uint32_t s) const noexcept { return static_cast<region>(where_of(s)); }
-  std::uint64_t region_weight(region r) const noexcept { return weight_[r]; }
-  std::uint64_t window_max() const noexcept { return window_max_; }
-  std::uint64_t protected_max() const noexcept { return protected_max_; }
-  double window_share() const noexcept { return window_share_; }
-  const frequency_sketch& sketch() const noexcept { return sketch_; }
-  frequency_sketch& sketch() noexcept { return sketch_; }
-  std::uint64_t sample_period() const noexcept { return sample_period_; }
-  // Most to least recently used within one region.
-  template <class F>
-  void for_each_mru(region r, F&& f) const {
-    for (std::uint32_t s = lists_[r].head; s != no_slot_; s = nodes_[s].next) f(s);
-  }
-
- private:
   // Links are 30 bits; the all-ones 30-bit value is "none".
   static constexpr std::uint32_t no_slot_ = 0x3FFFFFFFu;
   static constexpr std::uint32_t max_slots = no_slot_;
@@ -511,7 +669,7 @@ class tinylfu_policy {
   }
 
   void apply_window_share() noexcept {
-    window_max_ = scale(window_share_, capacity_);
+    window_max_ = lru_latched_ ? capacity_ : scale(std::max(window_share_, 1.0 - gap_), capacity_);
     protected_max_ = scale(cfg_.protected_share, main_max());
   }
 
@@ -537,8 +695,71 @@ class tinylfu_policy {
         while ((std::uint64_t{1} << (15 + ghost_shift_)) < 16 * g) ++ghost_shift_;
       }
     }
+    size_duel();
     sample_period_ = std::max<std::uint64_t>(
         64, static_cast<std::uint64_t>(cfg_.sample_factor * double(estimated_entries_)));
+  }
+
+  // ---- The LRU duel (see tinylfu_config::duel).
+  // A key is sampled when its sketch key's low duel_shift_ bits are 0 (the sketch and the ghost
+  // table index by remixes of it, so the sample is independent of both). One AND on the hit path.
+  bool sampled(std::uint64_t key) const noexcept {
+    return (key & duel_mask_) == 0;
+  }
+  void size_duel() {
+    duel_on_ = false;
+    if (!cfg_.duel || lru_latched_ || capacity_ == 0 || capacity_ == ~std::uint64_t{0}) return;
+    unsigned shift = 0;
+    while (shift < 30 && (1u << shift) < cfg_.duel_min_rate) ++shift;
+    while (shift < 30 && double(estimated_entries_ >> (shift + 1)) >= cfg_.duel_mini_entries) {
+      ++shift;
+    }
+    const std::uint64_t budget = std::max<std::uint64_t>(1, capacity_ >> shift);
+    if (mini_.empty() || shift != duel_shift_ || budget != mini_.budget()) {
+      duel_shift_ = shift;
+      duel_mask_ = (std::uint64_t{1} << shift) - 1;
+      const std::uint64_t entries = std::max<std::uint64_t>(1, estimated_entries_ >> shift);
+      epoch_ = std::max<std::uint64_t>(16, entries);
+      mini_.reset(budget, static_cast<std::uint32_t>(std::min<std::uint64_t>(1u << 24, 2 * entries)));
+      a_ = b_ = n_ = 0;
+      ev_a_ = ev_b_ = ev_n_ = 0;
+      epochs_ = 0;
+    }
+    duel_on_ = true;
+  }
+  void unlatch() {
+    lru_latched_ = false;
+    gap_ = 1;
+    mini_ = mini_lru{};
+    size_duel();
+    apply_window_share();
+  }
+  // One sampled request: whether the mini LRU hit it, whether the policy did.
+  void duel_request(std::uint64_t key, std::uint64_t w, bool policy_hit) noexcept {
+    const bool lru_hit = mini_.access(static_cast<std::uint32_t>(key), w);
+    a_ += lru_hit && !policy_hit;
+    b_ += policy_hit && !lru_hit;
+    if (++n_ >= epoch_) judge_epoch();
+  }
+  void judge_epoch() noexcept {
+    const double m = cfg_.duel_memory;
+    ev_a_ = ev_a_ * m + double(a_);
+    ev_b_ = ev_b_ * m + double(b_);
+    ev_n_ = ev_n_ * m + double(n_);
+    a_ = b_ = n_ = 0;
+    const double lead = ev_a_ - ev_b_;
+    ++epochs_;
+    if (epochs_ >= cfg_.duel_min_epochs && lead > cfg_.duel_sigma * std::sqrt(ev_a_ + ev_b_) &&
+        lead > cfg_.duel_margin * ev_n_) {
+      gap_ *= cfg_.duel_step;
+      if (gap_ < cfg_.duel_latch_gap) {
+        // Latch. The mini LRU is not needed any more (the policy is what it models).
+        lru_latched_ = true;
+        duel_on_ = false;
+        mini_ = mini_lru{};
+      }
+      apply_window_share();
+    }
   }
 
   tinylfu_config cfg_;
@@ -571,6 +792,18 @@ class tinylfu_policy {
   double step_ = 0.0625;
   double direction_ = 1.0;
   bool warm_ = false;
+  // The LRU duel.
+  mini_lru mini_;
+  bool duel_on_ = false;      // sampling (duel configured, capacity bounded, not latched)
+  bool lru_latched_ = false;  // LRU won: the window is the whole cache
+  double gap_ = 1;
+  unsigned epochs_ = 0;
+  unsigned duel_shift_ = 0;   // R = 2^duel_shift_
+  std::uint64_t duel_mask_ = 0;
+  std::uint64_t epoch_ = 16;  // sampled requests per judgement
+  std::uint64_t a_ = 0, b_ = 0, n_ = 0;  // this epoch: only LRU hit, only the policy hit, all
+  double ev_a_ = 0, ev_b_ = 0, ev_n_ = 0;  // the same, carried over with weight duel_memory
+  std::uint32_t last_victim_ = no_slot_;  // victim()'s answer, until its on_remove()
 };
 
 }  // namespace twincache
