@@ -326,7 +326,8 @@ class tinylfu_policy {
 
   void set_capacity(std::uint64_t c) {
     capacity_ = c;
-    if (lru_latched_) unlatch();  // a new capacity is a new contest
+    lru_latched_ = false;  // a new capacity is a new contest (size_duel() restarts the evidence)
+    gap_ = 1;
     size_sketch();
     apply_window_share();
   }
