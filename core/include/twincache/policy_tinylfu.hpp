@@ -44,6 +44,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "twincache/detail/flat_index.hpp"
+#include "twincache/policy_lru.hpp"
+
 namespace twincache {
 
 // 4-bit count-min sketch with periodic halving ("reset" in the TinyLFU paper). Each key's four
@@ -125,22 +128,24 @@ class frequency_sketch {
 };
 
 // An exact LRU over 32-bit keys with a budget in weight units, for tinylfu_policy's LRU duel: it
-// sees only the sampled keys, so it stays small (at most ~2 x 512 keys per policy). Nodes in one
-// vector, an open-addressed index (linear probing, backward-shift deletion). Not a hot path: a
-// hit reaches it only for a sampled key.
+// sees only the sampled keys, so it stays small (at most ~2 x 1,024 keys per policy). The order
+// is an lru_policy over slots; the keys find their slots through a flat_index sized in reset(),
+// so access() never allocates. Not a hot path: a hit reaches it only for a sampled key.
 class mini_lru {
  public:
   void reset(std::uint64_t budget, std::uint32_t max_keys) {
+    max_keys = std::max<std::uint32_t>(1, max_keys);
     budget_ = budget;
-    nodes_.assign(std::max<std::uint32_t>(1, max_keys), node{});
-    index_.assign(std::bit_ceil(std::max<std::uint32_t>(8, 2 * max_keys)), 0);
-    mask_ = static_cast<std::uint32_t>(index_.size() - 1);
-    free_.clear();
-    for (std::uint32_t i = static_cast<std::uint32_t>(nodes_.size()); i-- > 0;) free_.push_back(i);
-    head_ = tail_ = none;
     weight_ = 0;
+    order_ = lru_policy{};
+    order_.resize(max_keys);
+    index_.clear_for(max_keys);
+    keys_.assign(max_keys, 0);
+    weights_.assign(max_keys, 0);
+    free_.clear();
+    for (std::uint32_t s = max_keys; s-- > 0;) free_.push_back(s);
   }
-  bool empty() const noexcept { return nodes_.empty(); }
+  bool empty() const noexcept { return keys_.empty(); }
   std::uint64_t budget() const noexcept { return budget_; }
   std::uint64_t weight() const noexcept { return weight_; }
 
@@ -148,81 +153,58 @@ class mini_lru {
   // unless it weighs more than the whole budget (LRU would not keep it either).
   bool access(std::uint32_t key, std::uint64_t w) noexcept {
     const auto w32 = static_cast<std::uint32_t>(std::min<std::uint64_t>(w, 0xFFFFFFFFu));
-    const std::uint32_t c = find_cell(key);
-    if (index_[c] != 0) {
-      const std::uint32_t i = index_[c] - 1;
-      weight_ = weight_ - nodes_[i].weight + w32;
-      nodes_[i].weight = w32;
-      unlink(i);
-      push_front(i);
-      trim(i);
+    std::uint32_t s = find(key);
+    if (s != detail::flat_index::npos) {
+      weight_ = weight_ - weights_[s] + w32;
+      weights_[s] = w32;
+      order_.on_access(s, 0);
+      trim(s);
       return true;
     }
     if (w32 > budget_) return false;
-    if (free_.empty()) erase_node(tail_);
-    const std::uint32_t i = free_.back();
+    if (free_.empty()) remove(order_.victim());
+    s = free_.back();
     free_.pop_back();
-    index_[find_cell(key)] = i + 1;  // looked up again: erase_node may have shifted cells
-    nodes_[i].key = key;
-    nodes_[i].weight = w32;
+    keys_[s] = key;
+    weights_[s] = w32;
     weight_ += w32;
-    push_front(i);
-    trim(i);
+    index_.insert(index_hash(key), s);  // never grows: sized for every slot in reset()
+    order_.on_insert(s, 0, w32);
+    trim(s);
     return false;
   }
   void erase(std::uint32_t key) noexcept {
-    const std::uint32_t c = find_cell(key);
-    if (index_[c] != 0) erase_node(index_[c] - 1);
+    const std::uint32_t s = find(key);
+    if (s != detail::flat_index::npos) remove(s);
   }
 
  private:
-  static constexpr std::uint32_t none = 0xFFFFFFFFu;
-  struct node {
-    std::uint32_t key = 0, weight = 0, prev = none, next = none;
-  };
-  static std::uint32_t home(std::uint32_t key) noexcept { return (key * 0x9E3779B1u) >> 7; }
-  // The key's cell, or the empty cell where it would go.
-  std::uint32_t find_cell(std::uint32_t key) const noexcept {
-    std::uint32_t c = home(key) & mask_;
-    while (index_[c] != 0 && nodes_[index_[c] - 1].key != key) c = (c + 1) & mask_;
-    return c;
+  // Sampled keys share their low bits (the sample test): the index sees them multiplied.
+  static std::uint64_t index_hash(std::uint32_t key) noexcept {
+    return std::uint64_t{key} * 0x9E3779B97F4A7C15ull;
   }
-  void unlink(std::uint32_t i) noexcept {
-    node& n = nodes_[i];
-    (n.prev == none ? head_ : nodes_[n.prev].next) = n.next;
-    (n.next == none ? tail_ : nodes_[n.next].prev) = n.prev;
-    n.prev = n.next = none;
-  }
-  void push_front(std::uint32_t i) noexcept {
-    node& n = nodes_[i];
-    n.prev = none;
-    n.next = head_;
-    (head_ == none ? tail_ : nodes_[head_].prev) = i;
-    head_ = i;
+  std::uint32_t find(std::uint32_t key) const noexcept {
+    return index_.find(index_hash(key), [&](std::uint32_t s) { return keys_[s] == key; });
   }
   // Evicts from the LRU end until the budget holds again, never `keep`.
   void trim(std::uint32_t keep) noexcept {
-    while (weight_ > budget_ && tail_ != keep && tail_ != none) erase_node(tail_);
-  }
-  void erase_node(std::uint32_t i) noexcept {
-    std::uint32_t c = find_cell(nodes_[i].key);
-    for (std::uint32_t j = (c + 1) & mask_; index_[j] != 0; j = (j + 1) & mask_) {
-      const std::uint32_t h = home(nodes_[index_[j] - 1].key) & mask_;
-      if (((j - h) & mask_) >= ((j - c) & mask_)) {  // j's entry may move back to c
-        index_[c] = index_[j];
-        c = j;
-      }
+    while (weight_ > budget_) {
+      const std::uint32_t v = order_.victim();
+      if (v == keep || v == no_slot) break;
+      remove(v);
     }
-    index_[c] = 0;
-    weight_ -= nodes_[i].weight;
-    unlink(i);
-    free_.push_back(i);
+  }
+  void remove(std::uint32_t s) noexcept {
+    index_.erase(index_hash(keys_[s]), s);
+    weight_ -= weights_[s];
+    order_.on_remove(s);
+    free_.push_back(s);
   }
 
-  std::vector<node> nodes_;
-  std::vector<std::uint32_t> index_;  // node + 1; 0: empty
+  lru_policy order_;
+  detail::flat_index index_;
+  std::vector<std::uint32_t> keys_, weights_;  // by slot
   std::vector<std::uint32_t> free_;
-  std::uint32_t mask_ = 0, head_ = none, tail_ = none;
   std::uint64_t budget_ = 0, weight_ = 0;
 };
 

@@ -70,6 +70,13 @@ class flat_index {
   }
 
   void clear() { reset(min_capacity); }
+  // Forgets every slot and sizes the table so that `entries` slots fit without growing (insert
+  // then never allocates).
+  void clear_for(std::uint64_t entries) {
+    std::uint64_t cap = min_capacity;
+    while (cap * 3 < entries * 4) cap *= 2;
+    reset(cap);
+  }
   std::uint64_t size() const noexcept { return size_; }
   std::uint64_t capacity() const noexcept { return mask_ + 1; }
   std::uint64_t memory_bytes() const noexcept { return capacity() * sizeof(std::uint64_t); }
