@@ -187,8 +187,7 @@ bool set_constant(const std::string& kv) {
   else if (k == "duel_memory") c.duel_memory = v;
   else if (k == "duel_sigma") c.duel_sigma = v;
   else if (k == "duel_margin") c.duel_margin = v;
-  else if (k == "duel_step") c.duel_step = v;
-  else if (k == "duel_latch_gap") c.duel_latch_gap = v;
+  else if (k == "duel_migrate") c.duel_migrate = v != 0;
   else if (k == "duel_min_epochs") c.duel_min_epochs = static_cast<unsigned>(v);
   else if (k == "random_admit_mask") c.random_admit_mask = static_cast<unsigned>(v);
   else return false;

@@ -22,13 +22,14 @@
 //     few hundred misses; loops, scans and frequency-skewed traces keep it small. A
 //     Caffeine-style hill climber on the sampled hit ratio is built in but off by default (it
 //     gained nothing on top).
-//   * the LRU duel: one key in R (R >= 8) also runs through an exact miniature LRU. When it beats
-//     the policy decisively on the sampled requests, a floor under the window rises towards the
-//     whole cache; the duel's states are
-//       sampling --LRU wins an epoch--> floor 87.5% --wins again--> floor 98.4% --> latched
+//   * the LRU duel: one key in R (R >= 8) also runs through an exact miniature LRU. The duel's
+//     states are
+//       sampling --LRU beats the policy decisively on an epoch's sampled requests--> latched
 //     and a latched policy is exact LRU (window = whole cache, no sampling) until clear() or
-//     set_capacity(). zigzag, where every key has the same frequency and LRU is optimal, is
-//     the trace that needs it.
+//     set_capacity(). On the way there a hit on an entry still in main moves it into the window,
+//     so what is used survives and what is not leaves first, as in LRU (evicting main in main's
+//     order would throw out entries hit a moment ago). zigzag, where every key has the same
+//     frequency and LRU is optimal, is the trace that needs it.
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
 // store's read buffer) is one list move, plus one sketch increment unless the entry is in
 // protected, and never allocates.
@@ -248,9 +249,7 @@ struct tinylfu_config {
   // policy counts a (requests only the mini LRU hit) and b (requests only the policy hit), both
   // carried over with weight duel_memory. From the duel_min_epochs-th epoch on, LRU wins an epoch
   // when a - b exceeds duel_sigma standard deviations of a sign test and duel_margin of the
-  // sampled requests; each win multiplies the gap between a floor under the window and the whole
-  // cache by duel_step (1/8: window >= 87.5%, then >= 98.4%), and when the gap falls below
-  // duel_latch_gap the policy latches into exact LRU until clear() or a new capacity.
+  // sampled requests, and the policy latches into exact LRU until clear() or a new capacity.
   bool duel = true;
   unsigned duel_min_rate = 8;       // 1 key in 8 at most: the other hits pay one hash test
   double duel_mini_entries = 512;   // enough sampled keys for a steady estimate in large caches
@@ -258,8 +257,7 @@ struct tinylfu_config {
   double duel_sigma = 3.0;
   double duel_margin = 0.04;        // an effect well above the 1-point target
   unsigned duel_min_epochs = 3;     // no verdict while the cache is still filling
-  double duel_step = 0.125;
-  double duel_latch_gap = 1.0 / 64;
+  bool duel_migrate = true;         // latched: main's hits move into the window (see the top)
   unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
   unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
 
@@ -309,7 +307,7 @@ class tinylfu_policy {
   void set_capacity(std::uint64_t c) {
     capacity_ = c;
     lru_latched_ = false;  // a new capacity is a new contest (size_duel() restarts the evidence)
-    gap_ = 1;
+    migrating_ = false;
     size_sketch();
     apply_window_share();
   }
@@ -526,6 +524,12 @@ class tinylfu_policy {
 
   void touch(std::uint32_t s) noexcept {
     const std::uint8_t r = where_of(s);
+    if (migrating_ && r != in_window) [[unlikely]] {
+      if (weight_[in_window] + weight(s) <= window_max_) {
+        move(s, in_window);  // latched, main not drained yet: main's hits join the LRU
+        return;
+      }
+    }
     if (r == in_probation) {
       move(s, in_protected);
       demote_protected_overflow(s);
@@ -652,7 +656,7 @@ class tinylfu_policy {
   }
 
   void apply_window_share() noexcept {
-    window_max_ = lru_latched_ ? capacity_ : scale(std::max(window_share_, 1.0 - gap_), capacity_);
+    window_max_ = lru_latched_ ? capacity_ : scale(window_share_, capacity_);
     protected_max_ = scale(cfg_.protected_share, main_max());
   }
 
@@ -703,7 +707,8 @@ class tinylfu_policy {
       duel_mask_ = (std::uint64_t{1} << shift) - 1;
       const std::uint64_t entries = std::max<std::uint64_t>(1, estimated_entries_ >> shift);
       epoch_ = std::max<std::uint64_t>(16, entries);
-      mini_.reset(budget, static_cast<std::uint32_t>(std::min<std::uint64_t>(1u << 24, 2 * entries)));
+      mini_.reset(budget,
+                  static_cast<std::uint32_t>(std::min<std::uint64_t>(1u << 24, 2 * entries)));
       a_ = b_ = n_ = 0;
       ev_a_ = ev_b_ = ev_n_ = 0;
       epochs_ = 0;
@@ -712,7 +717,7 @@ class tinylfu_policy {
   }
   void unlatch() {
     lru_latched_ = false;
-    gap_ = 1;
+    migrating_ = false;
     mini_ = mini_lru{};
     size_duel();
     apply_window_share();
@@ -734,13 +739,11 @@ class tinylfu_policy {
     ++epochs_;
     if (epochs_ >= cfg_.duel_min_epochs && lead > cfg_.duel_sigma * std::sqrt(ev_a_ + ev_b_) &&
         lead > cfg_.duel_margin * ev_n_) {
-      gap_ *= cfg_.duel_step;
-      if (gap_ < cfg_.duel_latch_gap) {
-        // Latch. The mini LRU is not needed any more (the policy is what it models).
-        lru_latched_ = true;
-        duel_on_ = false;
-        mini_ = mini_lru{};
-      }
+      // Latch. The mini LRU is not needed any more (the policy is what it models).
+      lru_latched_ = true;
+      migrating_ = cfg_.duel_migrate;
+      duel_on_ = false;
+      mini_ = mini_lru{};
       apply_window_share();
     }
   }
@@ -779,7 +782,7 @@ class tinylfu_policy {
   mini_lru mini_;
   bool duel_on_ = false;      // sampling (duel configured, capacity bounded, not latched)
   bool lru_latched_ = false;  // LRU won: the window is the whole cache
-  double gap_ = 1;
+  bool migrating_ = false;    // latched with duel_migrate: main's hits move into the window
   unsigned epochs_ = 0;
   unsigned duel_shift_ = 0;   // R = 2^duel_shift_
   std::uint64_t duel_mask_ = 0;
