@@ -320,6 +320,17 @@ class basic_entry_table {
   }
   // Policy only (store<V> counts its hits outside the lock).
   void touch(std::uint32_t slot) { policy_.on_access(slot, records_[slot].meta.hash); }
+  // A buffered hit on slot, whose key's hash the reader had: applied if the slot is still
+  // resident. Hot path (the store's read-buffer drain): under tinylfu it reads no record, only
+  // the policy's own node. A slot reused by another key since gets the new key's recency and the
+  // old key's count, a loss of the same kind as the buffer's dropped positions.
+  void touch_buffered(std::uint32_t slot, std::uint64_t hash) {
+    if (tinylfu_policy* t = policy_.tinylfu()) {
+      if (t->contains(slot)) t->on_access(slot, hash);
+    } else if (is_resident(slot)) {
+      touch(slot);
+    }
+  }
   void record_miss() noexcept { ++counters_.misses; }
 
   // ---- State.

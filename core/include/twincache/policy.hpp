@@ -67,6 +67,8 @@ class any_policy {
   void bind_hashes(const std::uint64_t* base, std::size_t stride) {
     if (auto* t = std::get_if<tinylfu_policy>(&impl_)) t->bind_hashes(base, stride);
   }
+  // The active tinylfu policy, or nullptr.
+  tinylfu_policy* tinylfu() noexcept { return std::get_if<tinylfu_policy>(&impl_); }
   void set_capacity(std::uint64_t c) { visit([&](auto& p) { p.set_capacity(c); }); }
   void on_insert(std::uint32_t s, std::uint64_t h, std::uint64_t w) {
     visit([&](auto& p) { p.on_insert(s, h, w); });

@@ -400,6 +400,11 @@ class tinylfu_policy {
 
   std::uint64_t size() const noexcept { return size_; }
 
+  // Whether slot s is resident (in some region).
+  bool contains(std::uint32_t s) const noexcept {
+    return s < nodes_.size() && where_of(s) != absent;
+  }
+
   // Introspection for tests, the replay tool and debugging.
   region where(std::uint32_t s) const noexcept { return static_cast<region>(where_of(s)); }
   std::uint64_t region_weight(region r) const noexcept { return weight_[r]; }

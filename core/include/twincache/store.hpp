@@ -136,8 +136,9 @@ class store final : public cleanable {
       const time_ns exp = rec.meta.expiry;
       if (exp == never || clock_->now() < exp) {
         V copy(rec.payload.value);
-        sh.lock.unlock_shared(stripe);
-        record_read(sh, stripe, slot);
+        // Leaving and claiming a read-buffer position are one atomic add.
+        const std::uint32_t position = sh.lock.unlock_shared_counted(stripe);
+        record_read(sh, stripe, slot, hash, position);
         out = std::move(copy);
         drain_released_if_any();
         return true;
@@ -262,8 +263,9 @@ class store final : public cleanable {
       const ::twincache::stats s = sh.table.stats();
       total.hits += s.hits;
       total.misses += s.misses;
-      for (const read_ring& r : sh.rings) {
-        total.hits += r.tail.load(std::memory_order_relaxed) - r.hits_base;
+      for (unsigned i = 0; i < read_stripes; ++i) {
+        const read_ring& r = sh.rings[i];
+        total.hits += ring_hits(sh, i) - r.hits_base;
         total.misses += r.misses.load(std::memory_order_relaxed);
       }
       total.inserts += s.inserts;
@@ -286,8 +288,9 @@ class store final : public cleanable {
       shard& sh = *p;
       std::lock_guard g(sh.lock);
       sh.table.reset_stats();
-      for (read_ring& r : sh.rings) {
-        r.hits_base = r.tail.load(std::memory_order_relaxed);
+      for (unsigned i = 0; i < read_stripes; ++i) {
+        read_ring& r = sh.rings[i];
+        r.hits_base = ring_hits(sh, i);
         r.misses.store(0, std::memory_order_relaxed);
       }
     }
@@ -391,17 +394,22 @@ class store final : public cleanable {
   using table_type = basic_entry_table<payload>;
   using record = typename table_type::record;
 
-  // One reader stripe's lossy read buffer and counters. Written by the threads on that stripe
-  // (atomics) and, for head and hits_base, by the holder of the shard's exclusive lock.
+  // One reader stripe's lossy read buffer and counters. Its tail (the next position, and the
+  // number of hits recorded here under tinylfu, mod 2^32) is the stripe's event count in the
+  // shard's lock, bumped as a hit leaves the lock. slots and misses are written by the threads
+  // on that stripe (atomics); head, seen, hits and hits_base by the holder of the shard's
+  // exclusive lock.
   struct alignas(64) read_ring {
     read_ring() {
       for (auto& s : slots) s.store(no_slot, std::memory_order_relaxed);
     }
-    std::atomic<std::uint64_t> tail{0};    // hits recorded here under tinylfu; ring position
     std::atomic<std::uint64_t> misses{0};  // misses found under the shared lock
-    std::uint64_t head = 0;                // next position to replay
-    std::uint64_t hits_base = 0;           // tail at the last reset_stats()
+    std::uint32_t head = 0;                // next position to replay
+    std::uint32_t seen = 0;                // the tail when hits was last brought up to date
+    std::uint64_t hits = 0;                // hits recorded up to seen (64 bits: never wraps)
+    std::uint64_t hits_base = 0;           // hits at the last reset_stats()
     std::atomic<std::uint32_t> slots[read_buffer_size];
+    std::atomic<std::uint64_t> hashes[read_buffer_size];  // the hit keys' hashes, by position
   };
 
   struct alignas(64) shard {
@@ -415,6 +423,13 @@ class store final : public cleanable {
     table_type table;
     read_ring rings[read_stripes];
   };
+
+  // Hits recorded on ring i so far. Caller holds sh.lock (shared or exclusive). Exact while a
+  // stripe records fewer than 2^32 hits between two drains (a drain is tried every 32).
+  static std::uint64_t ring_hits(const shard& sh, unsigned i) noexcept {
+    const read_ring& r = sh.rings[i];
+    return r.hits + static_cast<std::uint32_t>(sh.lock.events(i) - r.seen);
+  }
 
   // Values taken out under a lock, destroyed with this object after the lock is released. Two
   // inline places cover a set with one eviction without allocating.
@@ -524,10 +539,11 @@ class store final : public cleanable {
 
   // Hot path under tinylfu: one atomic add and one relaxed store on the thread's own stripe;
   // every read_buffer_size-th hit there tries to replay the buffers.
-  void record_read(shard& sh, unsigned stripe, std::uint32_t slot) {
+  void record_read(shard& sh, unsigned stripe, std::uint32_t slot, std::uint64_t hash,
+                   std::uint32_t t) {
     read_ring& r = sh.rings[stripe & (read_stripes - 1)];
-    const std::uint64_t t = r.tail.fetch_add(1, std::memory_order_relaxed);
     r.slots[t & (read_buffer_size - 1)].store(slot, std::memory_order_relaxed);
+    r.hashes[t & (read_buffer_size - 1)].store(hash, std::memory_order_relaxed);
     if ((t & (read_buffer_size - 1)) == read_buffer_size - 1 && sh.lock.try_lock()) {
       drain_reads(sh);
       sh.lock.unlock();
@@ -536,17 +552,22 @@ class store final : public cleanable {
 
   // Replays the read buffers into the policy. Caller holds sh.lock exclusively. Lossy: a
   // position overwritten before it was replayed is skipped, one claimed but not yet written
-  // replays the slot of a lap before, and a slot removed since is ignored.
+  // replays the slot (or hash) of a lap before, and a slot removed since is ignored.
   void drain_reads(shard& sh) {
     if (policy_ == policy_kind::lru) return;
-    for (read_ring& r : sh.rings) {
-      const std::uint64_t tail = r.tail.load(std::memory_order_acquire);
-      std::uint64_t head = r.head;
-      if (tail - head > read_buffer_size) head = tail - read_buffer_size;
-      for (; head < tail; ++head) {
-        const std::uint32_t s =
-            r.slots[head & (read_buffer_size - 1)].load(std::memory_order_relaxed);
-        if (s != no_slot && sh.table.is_resident(s)) sh.table.touch(s);
+    for (unsigned i = 0; i < read_stripes; ++i) {
+      read_ring& r = sh.rings[i];
+      const std::uint32_t tail = sh.lock.events(i);
+      r.hits += static_cast<std::uint32_t>(tail - r.seen);
+      r.seen = tail;
+      std::uint32_t head = r.head;
+      if (static_cast<std::uint32_t>(tail - head) > read_buffer_size) {
+        head = tail - read_buffer_size;  // lapped: the oldest positions were overwritten
+      }
+      for (; head != tail; ++head) {
+        const std::uint32_t at = head & (read_buffer_size - 1);
+        const std::uint32_t s = r.slots[at].load(std::memory_order_relaxed);
+        if (s != no_slot) sh.table.touch_buffered(s, r.hashes[at].load(std::memory_order_relaxed));
       }
       r.head = tail;
     }

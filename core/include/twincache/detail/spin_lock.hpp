@@ -101,6 +101,9 @@ class spin_lock {
 // threads. A writer sets the writer word and then waits for every stripe to drain. Readers pass
 // their stripe (this_thread_stripe()). Hot path: lock_shared()/unlock_shared() are one atomic
 // add each on the reader's own line plus one load of the (unchanging) writer word.
+// Each stripe also keeps a 32-bit event count that a reader can bump in the same atomic add as
+// its unlock (unlock_shared_counted): the store numbers its read-buffer positions with it, so a
+// recorded hit costs no atomic operation of its own.
 template <unsigned Stripes>
 class striped_rw_lock {
   static_assert(Stripes > 0 && (Stripes & (Stripes - 1)) == 0, "a power of two");
@@ -117,14 +120,14 @@ class striped_rw_lock {
     }
     for (auto& r : readers_) {
       backoff w;
-      while (r.n.load(std::memory_order_seq_cst) != 0) w.pause();
+      while (inside(r.word.load(std::memory_order_seq_cst)) != 0) w.pause();
     }
   }
   bool try_lock() noexcept {
     std::uint32_t expected = 0;
     if (!writer_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return false;
     for (auto& r : readers_) {
-      if (r.n.load(std::memory_order_seq_cst) != 0) {
+      if (inside(r.word.load(std::memory_order_seq_cst)) != 0) {
         writer_.store(0, std::memory_order_release);
         return false;
       }
@@ -134,29 +137,48 @@ class striped_rw_lock {
   void unlock() noexcept { writer_.store(0, std::memory_order_release); }
 
   void lock_shared(unsigned stripe) noexcept {
-    std::atomic<std::uint32_t>& n = readers_[stripe & (Stripes - 1)].n;
+    std::atomic<std::uint64_t>& w = readers_[stripe & (Stripes - 1)].word;
     for (;;) {
       // seq_cst on both sides (here and in lock()) orders "I am in" before "is a writer in?".
-      n.fetch_add(1, std::memory_order_seq_cst);
+      w.fetch_add(1, std::memory_order_seq_cst);
       if (writer_.load(std::memory_order_seq_cst) == 0) return;
-      n.fetch_sub(1, std::memory_order_release);
+      w.fetch_sub(1, std::memory_order_release);
       backoff b;
       while (writer_.load(std::memory_order_relaxed) != 0) b.pause();
     }
   }
   void unlock_shared(unsigned stripe) noexcept {
-    readers_[stripe & (Stripes - 1)].n.fetch_sub(1, std::memory_order_release);
+    readers_[stripe & (Stripes - 1)].word.fetch_sub(1, std::memory_order_release);
+  }
+  // Leaves like unlock_shared() and counts one event on the stripe, in one atomic add. Returns
+  // the stripe's event count before this one (mod 2^32).
+  std::uint32_t unlock_shared_counted(unsigned stripe) noexcept {
+    const std::uint64_t before = readers_[stripe & (Stripes - 1)].word.fetch_add(
+        event_unit - 1, std::memory_order_release);
+    return static_cast<std::uint32_t>(before >> 32);
+  }
+  // The stripe's event count (mod 2^32); acquire: what a counted reader wrote before it left.
+  std::uint32_t events(unsigned stripe) const noexcept {
+    return static_cast<std::uint32_t>(
+        readers_[stripe & (Stripes - 1)].word.load(std::memory_order_acquire) >> 32);
   }
 
-  // fork() child only.
+  // fork() child only: the parent's readers do not exist here; the event counts stay.
   void reset_after_fork() noexcept {
     writer_.store(0, std::memory_order_relaxed);
-    for (auto& r : readers_) r.n.store(0, std::memory_order_relaxed);
+    for (auto& r : readers_) {
+      r.word.store(r.word.load(std::memory_order_relaxed) & ~readers_mask,
+                   std::memory_order_relaxed);
+    }
   }
 
  private:
+  static constexpr std::uint64_t event_unit = std::uint64_t{1} << 32;
+  static constexpr std::uint64_t readers_mask = event_unit - 1;
+  static std::uint64_t inside(std::uint64_t word) noexcept { return word & readers_mask; }
   struct alignas(64) counter {
-    std::atomic<std::uint32_t> n{0};  // readers inside through this stripe
+    // Low 32 bits: readers inside through this stripe. High 32 bits: the stripe's event count.
+    std::atomic<std::uint64_t> word{0};
   };
   alignas(64) std::atomic<std::uint32_t> writer_{0};  // 1 while a writer holds or wants the lock
   counter readers_[Stripes];
