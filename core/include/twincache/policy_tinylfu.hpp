@@ -26,8 +26,8 @@
 //     states are
 //       sampling --LRU beats the policy decisively on an epoch's sampled requests--> latched
 //     and a latched policy is exact LRU (window = whole cache, no sampling) until clear() or
-//     set_capacity(). On the way there a hit on an entry still in main moves it into the window,
-//     so what is used survives and what is not leaves first, as in LRU (evicting main in main's
+//     set_capacity(). Once latched, a hit on an entry still in main moves it into the window, so
+//     what is used survives and what is not leaves first, as in LRU (evicting main in main's
 //     order would throw out entries hit a moment ago). zigzag, where every key has the same
 //     frequency and LRU is optimal, is the trace that needs it.
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the

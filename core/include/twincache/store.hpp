@@ -396,17 +396,16 @@ class store final : public cleanable {
 
   // One reader stripe's lossy read buffer and counters. Its tail (the next position, and the
   // number of hits recorded here under tinylfu, mod 2^32) is the stripe's event count in the
-  // shard's lock, bumped as a hit leaves the lock. slots and misses are written by the threads
-  // on that stripe (atomics); head, seen, hits and hits_base by the holder of the shard's
+  // shard's lock, bumped as a hit leaves the lock. slots, hashes and misses are written by the
+  // threads on that stripe (atomics); head, hits and hits_base by the holder of the shard's
   // exclusive lock.
   struct alignas(64) read_ring {
     read_ring() {
       for (auto& s : slots) s.store(no_slot, std::memory_order_relaxed);
     }
     std::atomic<std::uint64_t> misses{0};  // misses found under the shared lock
-    std::uint32_t head = 0;                // next position to replay
-    std::uint32_t seen = 0;                // the tail when hits was last brought up to date
-    std::uint64_t hits = 0;                // hits recorded up to seen (64 bits: never wraps)
+    std::uint32_t head = 0;                // next position to replay (the tail at the last one)
+    std::uint64_t hits = 0;                // hits recorded before head (64 bits: never wraps)
     std::uint64_t hits_base = 0;           // hits at the last reset_stats()
     std::atomic<std::uint32_t> slots[read_buffer_size];
     std::atomic<std::uint64_t> hashes[read_buffer_size];  // the hit keys' hashes, by position
@@ -428,7 +427,7 @@ class store final : public cleanable {
   // stripe records fewer than 2^32 hits between two drains (a drain is tried every 32).
   static std::uint64_t ring_hits(const shard& sh, unsigned i) noexcept {
     const read_ring& r = sh.rings[i];
-    return r.hits + static_cast<std::uint32_t>(sh.lock.events(i) - r.seen);
+    return r.hits + static_cast<std::uint32_t>(sh.lock.events(i) - r.head);
   }
 
   // Values taken out under a lock, destroyed with this object after the lock is released. Two
@@ -558,9 +557,8 @@ class store final : public cleanable {
     for (unsigned i = 0; i < read_stripes; ++i) {
       read_ring& r = sh.rings[i];
       const std::uint32_t tail = sh.lock.events(i);
-      r.hits += static_cast<std::uint32_t>(tail - r.seen);
-      r.seen = tail;
       std::uint32_t head = r.head;
+      r.hits += static_cast<std::uint32_t>(tail - head);
       if (static_cast<std::uint32_t>(tail - head) > read_buffer_size) {
         head = tail - read_buffer_size;  // lapped: the oldest positions were overwritten
       }
