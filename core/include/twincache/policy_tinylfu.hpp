@@ -24,15 +24,19 @@
 //     gained nothing on top).
 //   * the LRU duel: one key in R (R >= 8) also runs through an exact miniature LRU. The duel's
 //     states are
-//       sampling --LRU beats the policy decisively on an epoch's sampled requests--> latched
-//     and a latched policy is exact LRU (window = whole cache, no sampling) until clear() or
-//     set_capacity(). Once latched, a hit on an entry still in main moves it into the window, so
-//     what is used survives and what is not leaves first, as in LRU (evicting main in main's
-//     order would throw out entries hit a moment ago). zigzag, where every key has the same
-//     frequency and LRU is optimal, is the trace that needs it.
+//       sampling --LRU beats the policy decisively on the carried evidence--> latched
+//       sampling --the policy leads decisively, or misses too rarely for LRU to win--> asleep
+//       asleep --duel_sleep x epoch x R misses--> sampling (a fresh contest)
+//     A sleeping duel samples nothing, so hits pay nothing for it. A latched policy is exact
+//     LRU (window = whole cache, no sampling) until clear() or set_capacity(); clear() or a new
+//     capacity also wakes a sleeping duel. Once latched, a hit on an entry still in main moves it
+//     into the window, so what is used survives and what is not leaves first, as in LRU
+//     (evicting main in main's order would throw out entries hit a moment ago). zigzag, where
+//     every key has the same frequency and LRU is optimal, is the trace that needs it.
 // Every operation is O(1) amortized; on_access (the hit path, applied in batches from the
 // store's read buffer) is one list move, plus one sketch increment unless the entry is in
-// protected, and never allocates.
+// protected (plus a mini LRU step for a sampled key while the duel is awake), and never
+// allocates.
 // Constants and the experiments behind them: docs/hit-ratio.md.
 #pragma once
 
@@ -178,6 +182,10 @@ class mini_lru {
     const std::uint32_t s = find(key);
     if (s != detail::flat_index::npos) remove(s);
   }
+  // Empties the LRU, keeping its budget and its memory (no allocation).
+  void forget_all() noexcept {
+    for (std::uint32_t s = order_.victim(); s != no_slot; s = order_.victim()) remove(s);
+  }
 
  private:
   // Sampled keys share their low bits (the sample test): the index sees them multiplied.
@@ -258,6 +266,13 @@ struct tinylfu_config {
   double duel_margin = 0.04;        // an effect well above the 1-point target
   unsigned duel_min_epochs = 3;     // no verdict while the cache is still filling
   bool duel_migrate = true;         // latched: main's hits move into the window (see the top)
+  // From the duel_min_epochs-th epoch on, a duel whose carried evidence shows the policy ahead
+  // (b - a > duel_sigma sigmas), or the policy missing less than duel_margin of the sampled
+  // requests (so LRU cannot win by the margin), sleeps for duel_sleep x (epoch x R) misses: no
+  // key is sampled, so hits pay nothing for it. Only a miss can be a hit LRU would have made, so
+  // misses are the sleep's clock. Waking is a fresh contest: an empty mini LRU, no evidence, and
+  // a first epoch that is not judged (the mini LRU refills). 0: never sleeps.
+  double duel_sleep = 4.0;
   unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
   unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
 
@@ -276,7 +291,8 @@ class tinylfu_policy {
  public:
   enum region : std::uint8_t { in_window = 0, in_probation = 1, in_protected = 2, absent = 3 };
 
-  explicit tinylfu_policy(tinylfu_config cfg = {}) : cfg_(cfg) {
+  explicit tinylfu_policy(tinylfu_config cfg = {})
+      : cfg_(cfg), general_config_(cfg.climber || cfg.count_protected_hits) {
     window_share_ = cfg.initial_window;
   }
 
@@ -329,7 +345,11 @@ class tinylfu_policy {
     ++size_;
     ++misses_;
     if (cfg_.ghosts) recall(key);
-    if (duel_on_ && sampled(key)) duel_request(key, w, false);
+    if (duel_on_) {
+      if (sampled(key)) duel_request(key, w, false);
+    } else if (duel_sleep_left_ != 0 && --duel_sleep_left_ == 0) {
+      wake_duel();
+    }
     // Window overflow moves to probation eagerly while main has room (the cache is filling).
     while (weight_[in_window] > window_max_ && main_has_room_for(lists_[in_window].tail)) {
       move(lists_[in_window].tail, in_probation);
@@ -337,9 +357,29 @@ class tinylfu_policy {
     tick();
   }
 
-  // Hot path (drained from the store's read buffer): one sketch increment and one list move;
-  // for one key in R (at least 8) also one step of the mini LRU.
+  // Hot path (drained from the store's read buffer). In the common state (the duel asleep or
+  // off, not latched, no climber) a hit branches once on its region: in protected it is one
+  // relink and no sketch increment; elsewhere one sketch increment and one list move. Otherwise
+  // on_access_general() also feeds the duel (one key in R, at least 8: a mini LRU step).
   void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
+    if (duel_on_ | migrating_ | general_config_) [[unlikely]] {
+      on_access_general(s, hash);
+      return;
+    }
+    const std::uint8_t r = where_of(s);
+    if (r == in_protected) {
+      to_front(in_protected, s);
+      return;
+    }
+    sketch_.increment(sketch_key(hash));
+    if (r == in_probation) {
+      promote(s);
+    } else {
+      to_front(in_window, s);
+    }
+  }
+
+  void on_access_general(std::uint32_t s, std::uint64_t hash) noexcept {
     const std::uint64_t key = sketch_key(hash);
     if (cfg_.count_protected_hits || where_of(s) != in_protected) {
       sketch_.increment(key);
@@ -414,8 +454,10 @@ class tinylfu_policy {
   // Whether the LRU duel latched the policy into exact LRU; the duel's sampling rate R (0: off).
   bool lru_latched() const noexcept { return lru_latched_; }
   std::uint64_t duel_rate() const noexcept {
-    return duel_on_ ? std::uint64_t{1} << duel_shift_ : 0;
+    return duel_on_ || duel_sleep_left_ != 0 ? std::uint64_t{1} << duel_shift_ : 0;
   }
+  // Whether the duel is asleep (the policy was at least as good as LRU; see duel_sleep).
+  bool duel_asleep() const noexcept { return duel_sleep_left_ != 0; }
   const frequency_sketch& sketch() const noexcept { return sketch_; }
   frequency_sketch& sketch() noexcept { return sketch_; }
   std::uint64_t sample_period() const noexcept { return sample_period_; }
@@ -536,25 +578,34 @@ class tinylfu_policy {
       }
     }
     if (r == in_probation) {
-      move(s, in_protected);
-      demote_protected_overflow(s);
-    } else if (lists_[r].head != s) {
-      // Within one list (window or protected, most hits): no weight bookkeeping, and s has a
-      // predecessor (it is not the head), so the relink needs fewer branches than unlink+push.
-      list& l = lists_[r];
-      node& n = nodes_[s];
-      const std::uint32_t p = n.prev();
-      nodes_[p].next = n.next;
-      if (n.next == no_slot_) {
-        l.tail = p;
-      } else {
-        nodes_[n.next].set_prev(p);
-      }
-      n.set_prev(no_slot_);
-      n.next = l.head;
-      nodes_[l.head].set_prev(s);
-      l.head = s;
+      promote(s);
+    } else {
+      to_front(r, s);
     }
+  }
+  // A hit in probation: into protected, whose overflow goes back to probation.
+  void promote(std::uint32_t s) noexcept {
+    move(s, in_protected);
+    demote_protected_overflow(s);
+  }
+  // Moves s to the front of its own region's list (r: where s is; window or protected).
+  void to_front(std::uint8_t r, std::uint32_t s) noexcept {
+    list& l = lists_[r];
+    if (l.head == s) return;
+    // No weight bookkeeping, and s has a predecessor (it is not the head), so the relink needs
+    // fewer branches than unlink + push_front.
+    node& n = nodes_[s];
+    const std::uint32_t p = n.prev();
+    nodes_[p].next = n.next;
+    if (n.next == no_slot_) {
+      l.tail = p;
+    } else {
+      nodes_[n.next].set_prev(p);
+    }
+    n.set_prev(no_slot_);
+    n.next = l.head;
+    nodes_[l.head].set_prev(s);
+    l.head = s;
   }
 
   void demote_protected_overflow(std::uint32_t keep) noexcept {
@@ -714,10 +765,20 @@ class tinylfu_policy {
       epoch_ = std::max<std::uint64_t>(16, entries);
       mini_.reset(budget,
                   static_cast<std::uint32_t>(std::min<std::uint64_t>(1u << 24, 2 * entries)));
-      a_ = b_ = n_ = 0;
-      ev_a_ = ev_b_ = ev_n_ = 0;
+      a_ = b_ = n_ = m_ = 0;
+      ev_a_ = ev_b_ = ev_n_ = ev_m_ = 0;
       epochs_ = 0;
+      duel_sleep_left_ = 0;
+      duel_warming_ = false;
     }
+    duel_on_ = duel_sleep_left_ == 0;
+  }
+  void wake_duel() noexcept {
+    mini_.forget_all();
+    a_ = b_ = n_ = m_ = 0;
+    ev_a_ = ev_b_ = ev_n_ = ev_m_ = 0;  // a new contest: what put it to sleep may be over
+    epochs_ = 0;
+    duel_warming_ = true;
     duel_on_ = true;
   }
   void unlatch() {
@@ -732,14 +793,21 @@ class tinylfu_policy {
     const bool lru_hit = mini_.access(static_cast<std::uint32_t>(key), w);
     a_ += lru_hit && !policy_hit;
     b_ += policy_hit && !lru_hit;
+    m_ += !policy_hit;
     if (++n_ >= epoch_) judge_epoch();
   }
   void judge_epoch() noexcept {
+    if (duel_warming_) {  // the first epoch after a sleep refilled the mini LRU: no verdict
+      duel_warming_ = false;
+      a_ = b_ = n_ = m_ = 0;
+      return;
+    }
     const double m = cfg_.duel_memory;
     ev_a_ = ev_a_ * m + double(a_);
     ev_b_ = ev_b_ * m + double(b_);
     ev_n_ = ev_n_ * m + double(n_);
-    a_ = b_ = n_ = 0;
+    ev_m_ = ev_m_ * m + double(m_);
+    a_ = b_ = n_ = m_ = 0;
     const double lead = ev_a_ - ev_b_;
     ++epochs_;
     if (epochs_ >= cfg_.duel_min_epochs && lead > cfg_.duel_sigma * std::sqrt(ev_a_ + ev_b_) &&
@@ -750,10 +818,19 @@ class tinylfu_policy {
       duel_on_ = false;
       mini_ = mini_lru{};
       apply_window_share();
+    } else if (cfg_.duel_sleep > 0 && epochs_ >= cfg_.duel_min_epochs &&
+               // Sleep: the policy leads decisively, or it misses too rarely for LRU to win by
+               // the margin (every request LRU alone hits is one the policy missed).
+               (-lead > cfg_.duel_sigma * std::sqrt(ev_a_ + ev_b_) ||
+                ev_m_ < cfg_.duel_margin * ev_n_)) {
+      duel_on_ = false;
+      duel_sleep_left_ = std::max<std::uint64_t>(
+          1, static_cast<std::uint64_t>(cfg_.duel_sleep * double(epoch_ << duel_shift_)));
     }
   }
 
   tinylfu_config cfg_;
+  bool general_config_;  // hits take on_access_general() (climber, count_protected_hits)
   std::vector<node> nodes_;
   std::vector<std::uint32_t> weights_;  // empty: every weight is 1
   // The slots' hashes: the owner's (bind_hashes) or own_hashes_.
@@ -793,6 +870,10 @@ class tinylfu_policy {
   std::uint64_t duel_mask_ = 0;
   std::uint64_t epoch_ = 16;  // sampled requests per judgement
   std::uint64_t a_ = 0, b_ = 0, n_ = 0;  // this epoch: only LRU hit, only the policy hit, all
+  std::uint64_t m_ = 0;                  // this epoch: requests the policy missed
+  double ev_m_ = 0;
+  std::uint64_t duel_sleep_left_ = 0;    // misses until the duel wakes (0: awake)
+  bool duel_warming_ = false;            // the epoch under way follows a sleep: not judged
   double ev_a_ = 0, ev_b_ = 0, ev_n_ = 0;  // the same, carried over with weight duel_memory
   std::uint32_t last_victim_ = no_slot_;  // victim()'s answer, until its on_remove()
 };
