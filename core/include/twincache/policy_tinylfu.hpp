@@ -273,6 +273,11 @@ struct tinylfu_config {
   // misses are the sleep's clock. Waking is a fresh contest: an empty mini LRU, no evidence, and
   // a first epoch that is not judged (the mini LRU refills). 0: never sleeps.
   double duel_sleep = 4.0;
+  // Until some key comes back (a hit, or a miss on a key the ghosts remember), every key has
+  // been seen once and the sketch knows nothing: admission breaks ties for the candidate, the
+  // more recent key, as LRU would. zigzag's first turn then finds its keys (docs/hit-ratio.md).
+  // The state ends for good at the first return, and clear() starts it again.
+  bool cold_ties = true;
   unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
   unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
 
@@ -362,7 +367,7 @@ class tinylfu_policy {
   // relink and no sketch increment; elsewhere one sketch increment and one list move. Otherwise
   // on_access_general() also feeds the duel (one key in R, at least 8: a mini LRU step).
   void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
-    if (duel_on_ | migrating_ | general_config_) [[unlikely]] {
+    if (duel_on_ | migrating_ | general_config_ | cold_) [[unlikely]] {
       on_access_general(s, hash);
       return;
     }
@@ -380,6 +385,7 @@ class tinylfu_policy {
   }
 
   void on_access_general(std::uint32_t s, std::uint64_t hash) noexcept {
+    cold_ = false;
     const std::uint64_t key = sketch_key(hash);
     if (cfg_.count_protected_hits || where_of(s) != in_protected) {
       sketch_.increment(key);
@@ -435,6 +441,7 @@ class tinylfu_policy {
     size_ = 0;
     sketch_.clear();
     hits_ = misses_ = 0;
+    cold_ = cfg_.cold_ties;
     unlatch();
   }
 
@@ -456,6 +463,8 @@ class tinylfu_policy {
   std::uint64_t duel_rate() const noexcept {
     return duel_on_ || duel_sleep_left_ != 0 ? std::uint64_t{1} << duel_shift_ : 0;
   }
+  // Whether no key has come back yet (no hit, no miss on a remembered key): see cold_ties.
+  bool cold() const noexcept { return cold_; }
   // Whether the duel is asleep (the policy was at least as good as LRU; see duel_sleep).
   bool duel_asleep() const noexcept { return duel_sleep_left_ != 0; }
   const frequency_sketch& sketch() const noexcept { return sketch_; }
@@ -633,6 +642,7 @@ class tinylfu_policy {
     const unsigned fc = sketch_.frequency(key_of(candidate));
     const unsigned fv = sketch_.frequency(key_of(victim));
     if (fc > fv) return true;
+    if (cold_ && fc == fv) return true;
     if (fc < cfg_.warm_threshold) return false;
     return (next_random() & cfg_.random_admit_mask) == 0;
   }
@@ -664,6 +674,7 @@ class tinylfu_policy {
     const std::uint64_t h = ghost_spread(key);
     std::uint32_t& g = ghosts_[h & ghost_mask_];
     if (g >> 16 != (((h >> 48) | 1u) & 0xFFFFu)) return;
+    cold_ = false;  // a key seen before
     const unsigned kind = (g >> 15) & 1u;
     const std::uint64_t age = ((evictions_[kind] >> ghost_shift_) - g) & 0x7FFFu;
     g = 0;
@@ -831,6 +842,7 @@ class tinylfu_policy {
 
   tinylfu_config cfg_;
   bool general_config_;  // hits take on_access_general() (climber, count_protected_hits)
+  bool cold_ = cfg_.cold_ties;  // nothing seen twice yet: admission breaks ties by recency
   std::vector<node> nodes_;
   std::vector<std::uint32_t> weights_;  // empty: every weight is 1
   // The slots' hashes: the owner's (bind_hashes) or own_hashes_.
