@@ -191,6 +191,7 @@ bool set_constant(const std::string& kv) {
   else if (k == "duel_min_epochs") c.duel_min_epochs = static_cast<unsigned>(v);
   else if (k == "duel_sleep") c.duel_sleep = v;
   else if (k == "cold_ties") c.cold_ties = v != 0;
+  else if (k == "duel_miss_margin") c.duel_miss_margin = v;
   else if (k == "random_admit_mask") c.random_admit_mask = static_cast<unsigned>(v);
   else return false;
   return true;

@@ -589,6 +589,23 @@ TEST(TinyLfu, ColdCacheBreaksAdmissionTiesByRecency) {
   EXPECT_TRUE(ours.p.cold()) << "clear() starts over";
 }
 
+// A working set that drifts slowly, at a high hit ratio: LRU's lead is far below the 4% request
+// margin, but over the sampled requests it passes a tenth of the policy's misses, decisively.
+// (Measured: LRU 93.89%, the policy 93.69% without the miss margin, 93.87% with it.)
+TEST(TinyLfuDuel, LruSavingATenthOfTheMissesLatchesAtHighHitRatios) {
+  tinylfu_config requests_only;
+  requests_only.duel_miss_margin = 1e9;
+  driver ours(500), without(500, requests_only);
+  std::mt19937_64 rng(3);
+  for (int t = 0; t < 200000; ++t) {
+    const std::uint64_t key = static_cast<std::uint64_t>(t / 20) + rng() % 450;
+    ours.get(key);
+    without.get(key);
+  }
+  EXPECT_TRUE(ours.p.lru_latched());
+  EXPECT_FALSE(without.p.lru_latched());
+}
+
 TEST(TinyLfuDuel, SamplingRateGrowsWithTheCacheAndIsOffWhenUnbounded) {
   tinylfu_policy small, large, unbounded;
   small.resize(1001);

@@ -256,14 +256,16 @@ struct tinylfu_config {
   // an exact miniature LRU of capacity/R units. Per epoch of entries/R sampled requests the
   // policy counts a (requests only the mini LRU hit) and b (requests only the policy hit), both
   // carried over with weight duel_memory. From the duel_min_epochs-th epoch on, LRU wins an epoch
-  // when a - b exceeds duel_sigma standard deviations of a sign test and duel_margin of the
-  // sampled requests, and the policy latches into exact LRU until clear() or a new capacity.
+  // when a - b exceeds duel_sigma standard deviations of a sign test and either duel_margin of
+  // the sampled requests or duel_miss_margin of the policy's sampled misses, and the policy
+  // latches into exact LRU until clear() or a new capacity.
   bool duel = true;
   unsigned duel_min_rate = 8;       // 1 key in 8 at most: the other hits pay one hash test
   double duel_mini_entries = 512;   // enough sampled keys for a steady estimate in large caches
   double duel_memory = 0.875;       // ~8 epochs: zigzag's sweeps flip single epochs' winner
   double duel_sigma = 3.0;
-  double duel_margin = 0.04;        // an effect well above the 1-point target
+  double duel_margin = 0.04;        // an effect well above the 1-point target...
+  double duel_miss_margin = 0.10;   // ...or LRU saves a tenth of the misses (high hit ratios)
   unsigned duel_min_epochs = 3;     // no verdict while the cache is still filling
   bool duel_migrate = true;         // latched: main's hits move into the window (see the top)
   // From the duel_min_epochs-th epoch on, a duel whose carried evidence shows the policy ahead
@@ -822,7 +824,7 @@ class tinylfu_policy {
     const double lead = ev_a_ - ev_b_;
     ++epochs_;
     if (epochs_ >= cfg_.duel_min_epochs && lead > cfg_.duel_sigma * std::sqrt(ev_a_ + ev_b_) &&
-        lead > cfg_.duel_margin * ev_n_) {
+        (lead > cfg_.duel_margin * ev_n_ || lead > cfg_.duel_miss_margin * ev_m_)) {
       // Latch. The mini LRU is not needed any more (the policy is what it models).
       lru_latched_ = true;
       migrating_ = cfg_.duel_migrate;
