@@ -290,6 +290,7 @@ struct tinylfu_config {
     c.ghosts = false;
     c.climber = false;
     c.duel = false;
+    c.cold_ties = false;
     return c;
   }
 };
