@@ -326,7 +326,7 @@ class basic_entry_table {
   // old key's count, a loss of the same kind as the buffer's dropped positions.
   void touch_buffered(std::uint32_t slot, std::uint64_t hash) {
     if (tinylfu_policy* t = policy_.tinylfu()) {
-      if (t->contains(slot)) t->on_access(slot, hash);
+      t->on_access_if_resident(slot, hash);
     } else if (is_resident(slot)) {
       touch(slot);
     }

@@ -369,12 +369,23 @@ class tinylfu_policy {
   // off, not latched, no climber) a hit branches once on its region: in protected it is one
   // relink and no sketch increment; elsewhere one sketch increment and one list move. Otherwise
   // on_access_general() also feeds the duel (one key in R, at least 8: a mini LRU step).
-  void on_access(std::uint32_t s, std::uint64_t hash) noexcept {
+  void on_access(std::uint32_t s, std::uint64_t hash) noexcept { access_in(where_of(s), s, hash); }
+
+  // The store's replay of its read buffers: on_access() if slot s is still resident (the buffer
+  // is lossy and replayed late, so the slot may have been removed), reading s's node once.
+  void on_access_if_resident(std::uint32_t s, std::uint64_t hash) noexcept {
+    if (s >= nodes_.size()) return;
+    const std::uint8_t r = where_of(s);
+    if (r != absent) access_in(r, s, hash);
+  }
+
+ private:
+  // A hit on s, which is in region r.
+  void access_in(std::uint8_t r, std::uint32_t s, std::uint64_t hash) noexcept {
     if (duel_on_ | migrating_ | general_config_ | cold_) [[unlikely]] {
       on_access_general(s, hash);
       return;
     }
-    const std::uint8_t r = where_of(s);
     if (r == in_protected) {
       to_front(in_protected, s);
       return;
@@ -402,6 +413,8 @@ class tinylfu_policy {
       tick();
     }
   }
+
+ public:
 
   void on_weight_change(std::uint32_t s, std::uint64_t /*old_w*/, std::uint64_t new_w) noexcept {
     const std::uint8_t r = where_of(s);
@@ -449,11 +462,6 @@ class tinylfu_policy {
   }
 
   std::uint64_t size() const noexcept { return size_; }
-
-  // Whether slot s is resident (in some region).
-  bool contains(std::uint32_t s) const noexcept {
-    return s < nodes_.size() && where_of(s) != absent;
-  }
 
   // Introspection for tests, the replay tool and debugging.
   region where(std::uint32_t s) const noexcept { return static_cast<region>(where_of(s)); }
