@@ -300,8 +300,10 @@ class tinylfu_policy {
   enum region : std::uint8_t { in_window = 0, in_probation = 1, in_protected = 2, absent = 3 };
 
   explicit tinylfu_policy(tinylfu_config cfg = {})
-      : cfg_(cfg), general_config_(cfg.climber || cfg.count_protected_hits) {
+      : cfg_(cfg) {
     window_share_ = cfg.initial_window;
+    flags_.general = cfg.climber || cfg.count_protected_hits;
+    flags_.cold = cfg.cold_ties;
   }
 
   // Slot ids must stay below 2^30 - 1 (nodes keep the region in their links' top bits).
@@ -331,7 +333,7 @@ class tinylfu_policy {
   void set_capacity(std::uint64_t c) {
     capacity_ = c;
     lru_latched_ = false;  // a new capacity is a new contest (size_duel() restarts the evidence)
-    migrating_ = false;
+    flags_.migrating = false;
     size_sketch();
     apply_window_share();
   }
@@ -353,7 +355,7 @@ class tinylfu_policy {
     ++size_;
     ++misses_;
     if (cfg_.ghosts) recall(key);
-    if (duel_on_) {
+    if (flags_.duel_on) {
       if (sampled(key)) duel_request(key, w, false);
     } else if (duel_sleep_left_ != 0 && --duel_sleep_left_ == 0) {
       wake_duel();
@@ -382,7 +384,7 @@ class tinylfu_policy {
  private:
   // A hit on s, which is in region r.
   void access_in(std::uint8_t r, std::uint32_t s, std::uint64_t hash) noexcept {
-    if (duel_on_ | migrating_ | general_config_ | cold_) [[unlikely]] {
+    if (slow_access()) [[unlikely]] {
       on_access_general(s, hash);
       return;
     }
@@ -399,12 +401,12 @@ class tinylfu_policy {
   }
 
   void on_access_general(std::uint32_t s, std::uint64_t hash) noexcept {
-    cold_ = false;
+    flags_.cold = false;
     const std::uint64_t key = sketch_key(hash);
     if (cfg_.count_protected_hits || where_of(s) != in_protected) {
       sketch_.increment(key);
     }
-    if (duel_on_ && sampled(key)) [[unlikely]] {
+    if (flags_.duel_on && sampled(key)) [[unlikely]] {
       duel_request(key, weight(s), true);
     }
     touch(s);
@@ -423,7 +425,7 @@ class tinylfu_policy {
     weight_[r] += weight(s);
     const std::uint64_t key = key_of(s);
     sketch_.increment(key);
-    if (duel_on_ && sampled(key)) mini_.access(static_cast<std::uint32_t>(key), weight(s));
+    if (flags_.duel_on && sampled(key)) mini_.access(static_cast<std::uint32_t>(key), weight(s));
     touch(s);
   }
 
@@ -432,7 +434,7 @@ class tinylfu_policy {
     // never count a hit the cache could not have made.
     if (s == last_victim_) {
       last_victim_ = no_slot_;
-    } else if (duel_on_) {
+    } else if (flags_.duel_on) {
       const std::uint64_t key = key_of(s);
       if (sampled(key)) mini_.erase(static_cast<std::uint32_t>(key));
     }
@@ -457,7 +459,7 @@ class tinylfu_policy {
     size_ = 0;
     sketch_.clear();
     hits_ = misses_ = 0;
-    cold_ = cfg_.cold_ties;
+    flags_.cold = cfg_.cold_ties;
     unlatch();
   }
 
@@ -472,10 +474,10 @@ class tinylfu_policy {
   // Whether the LRU duel latched the policy into exact LRU; the duel's sampling rate R (0: off).
   bool lru_latched() const noexcept { return lru_latched_; }
   std::uint64_t duel_rate() const noexcept {
-    return duel_on_ || duel_sleep_left_ != 0 ? std::uint64_t{1} << duel_shift_ : 0;
+    return flags_.duel_on || duel_sleep_left_ != 0 ? std::uint64_t{1} << duel_shift_ : 0;
   }
   // Whether no key has come back yet (no hit, no miss on a remembered key): see cold_ties.
-  bool cold() const noexcept { return cold_; }
+  bool cold() const noexcept { return flags_.cold; }
   // Whether the duel is asleep (the policy was at least as good as LRU; see duel_sleep).
   bool duel_asleep() const noexcept { return duel_sleep_left_ != 0; }
   const frequency_sketch& sketch() const noexcept { return sketch_; }
@@ -575,7 +577,7 @@ class tinylfu_policy {
     if (l.head == no_slot_) {
       l.tail = s;
     } else {
-      nodes_[l.head].set_prev(s);
+      nodes_[l.head].prev_where = (std::uint32_t{r} << 30) | s;  // the head is in region r too
     }
     l.head = s;
   }
@@ -591,7 +593,7 @@ class tinylfu_policy {
 
   void touch(std::uint32_t s) noexcept {
     const std::uint8_t r = where_of(s);
-    if (migrating_ && r != in_window) [[unlikely]] {
+    if (flags_.migrating && r != in_window) [[unlikely]] {
       if (weight_[in_window] + weight(s) <= window_max_) {
         move(s, in_window);  // latched, main not drained yet: main's hits join the LRU
         return;
@@ -609,22 +611,23 @@ class tinylfu_policy {
     demote_protected_overflow(s);
   }
   // Moves s to the front of its own region's list (r: where s is; window or protected).
+  // Hot path. No weight bookkeeping, s has a predecessor (it is not the head), and s's neighbours
+  // are in region r too, so their links are written whole, without reading them first.
   void to_front(std::uint8_t r, std::uint32_t s) noexcept {
     list& l = lists_[r];
     if (l.head == s) return;
-    // No weight bookkeeping, and s has a predecessor (it is not the head), so the relink needs
-    // fewer branches than unlink + push_front.
+    const std::uint32_t in_r = std::uint32_t{r} << 30;
     node& n = nodes_[s];
     const std::uint32_t p = n.prev();
     nodes_[p].next = n.next;
     if (n.next == no_slot_) {
       l.tail = p;
     } else {
-      nodes_[n.next].set_prev(p);
+      nodes_[n.next].prev_where = in_r | p;
     }
-    n.set_prev(no_slot_);
+    n.prev_where = in_r | no_slot_;
     n.next = l.head;
-    nodes_[l.head].set_prev(s);
+    nodes_[l.head].prev_where = in_r | s;
     l.head = s;
   }
 
@@ -653,7 +656,7 @@ class tinylfu_policy {
     const unsigned fc = sketch_.frequency(key_of(candidate));
     const unsigned fv = sketch_.frequency(key_of(victim));
     if (fc > fv) return true;
-    if (cold_ && fc == fv) return true;
+    if (flags_.cold && fc == fv) return true;
     if (fc < cfg_.warm_threshold) return false;
     return (next_random() & cfg_.random_admit_mask) == 0;
   }
@@ -685,7 +688,7 @@ class tinylfu_policy {
     const std::uint64_t h = ghost_spread(key);
     std::uint32_t& g = ghosts_[h & ghost_mask_];
     if (g >> 16 != (((h >> 48) | 1u) & 0xFFFFu)) return;
-    cold_ = false;  // a key seen before
+    flags_.cold = false;  // a key seen before
     const unsigned kind = (g >> 15) & 1u;
     const std::uint64_t age = ((evictions_[kind] >> ghost_shift_) - g) & 0x7FFFu;
     g = 0;
@@ -772,7 +775,7 @@ class tinylfu_policy {
     return (key & duel_mask_) == 0;
   }
   void size_duel() {
-    duel_on_ = false;
+    flags_.duel_on = false;
     if (!cfg_.duel || lru_latched_ || capacity_ == 0 || capacity_ == ~std::uint64_t{0}) return;
     unsigned shift = 0;
     while (shift < 30 && (1u << shift) < cfg_.duel_min_rate) ++shift;
@@ -793,7 +796,7 @@ class tinylfu_policy {
       duel_sleep_left_ = 0;
       duel_warming_ = false;
     }
-    duel_on_ = duel_sleep_left_ == 0;
+    flags_.duel_on = duel_sleep_left_ == 0;
   }
   void wake_duel() noexcept {
     mini_.forget_all();
@@ -801,11 +804,11 @@ class tinylfu_policy {
     ev_a_ = ev_b_ = ev_n_ = ev_m_ = 0;  // a new contest: what put it to sleep may be over
     epochs_ = 0;
     duel_warming_ = true;
-    duel_on_ = true;
+    flags_.duel_on = true;
   }
   void unlatch() {
     lru_latched_ = false;
-    migrating_ = false;
+    flags_.migrating = false;
     mini_ = mini_lru{};
     size_duel();
     apply_window_share();
@@ -836,8 +839,8 @@ class tinylfu_policy {
         (lead > cfg_.duel_margin * ev_n_ || lead > cfg_.duel_miss_margin * ev_m_)) {
       // Latch. The mini LRU is not needed any more (the policy is what it models).
       lru_latched_ = true;
-      migrating_ = cfg_.duel_migrate;
-      duel_on_ = false;
+      flags_.migrating = cfg_.duel_migrate;
+      flags_.duel_on = false;
       mini_ = mini_lru{};
       apply_window_share();
     } else if (cfg_.duel_sleep > 0 && epochs_ >= cfg_.duel_min_epochs &&
@@ -845,15 +848,27 @@ class tinylfu_policy {
                // the margin (every request LRU alone hits is one the policy missed).
                (-lead > cfg_.duel_sigma * std::sqrt(ev_a_ + ev_b_) ||
                 ev_m_ < cfg_.duel_margin * ev_n_)) {
-      duel_on_ = false;
+      flags_.duel_on = false;
       duel_sleep_left_ = std::max<std::uint64_t>(
           1, static_cast<std::uint64_t>(cfg_.duel_sleep * double(epoch_ << duel_shift_)));
     }
   }
 
   tinylfu_config cfg_;
-  bool general_config_;  // hits take on_access_general() (climber, count_protected_hits)
-  bool cold_ = cfg_.cold_ties;  // nothing seen twice yet: admission breaks ties by recency
+  // What sends a hit to on_access_general() instead of the common path: slow_access() tests all
+  // four in one 32-bit load.
+  struct access_flags {
+    bool duel_on = false;    // sampling (duel configured, capacity bounded, not latched, awake)
+    bool migrating = false;  // latched with duel_migrate: main's hits move into the window
+    bool cold = false;       // nothing seen twice yet: admission breaks ties by recency
+    bool general = false;    // the climber or count_protected_hits is configured
+  } flags_;
+  static_assert(sizeof(access_flags) == 4);
+  bool slow_access() const noexcept {
+    std::uint32_t any;
+    std::memcpy(&any, &flags_, sizeof any);
+    return any != 0;
+  }
   std::vector<node> nodes_;
   std::vector<std::uint32_t> weights_;  // empty: every weight is 1
   // The slots' hashes: the owner's (bind_hashes) or own_hashes_.
@@ -885,19 +900,16 @@ class tinylfu_policy {
   bool warm_ = false;
   // The LRU duel.
   mini_lru mini_;
-  bool duel_on_ = false;      // sampling (duel configured, capacity bounded, not latched)
   bool lru_latched_ = false;  // LRU won: the window is the whole cache
-  bool migrating_ = false;    // latched with duel_migrate: main's hits move into the window
   unsigned epochs_ = 0;
   unsigned duel_shift_ = 0;   // R = 2^duel_shift_
   std::uint64_t duel_mask_ = 0;
   std::uint64_t epoch_ = 16;  // sampled requests per judgement
   std::uint64_t a_ = 0, b_ = 0, n_ = 0;  // this epoch: only LRU hit, only the policy hit, all
   std::uint64_t m_ = 0;                  // this epoch: requests the policy missed
-  double ev_m_ = 0;
+  double ev_a_ = 0, ev_b_ = 0, ev_n_ = 0, ev_m_ = 0;  // the same, carried over (duel_memory)
   std::uint64_t duel_sleep_left_ = 0;    // misses until the duel wakes (0: awake)
   bool duel_warming_ = false;            // the epoch under way follows a sleep: not judged
-  double ev_a_ = 0, ev_b_ = 0, ev_n_ = 0;  // the same, carried over with weight duel_memory
   std::uint32_t last_victim_ = no_slot_;  // victim()'s answer, until its on_remove()
 };
 
