@@ -299,8 +299,7 @@ class tinylfu_policy {
  public:
   enum region : std::uint8_t { in_window = 0, in_probation = 1, in_protected = 2, absent = 3 };
 
-  explicit tinylfu_policy(tinylfu_config cfg = {})
-      : cfg_(cfg) {
+  explicit tinylfu_policy(tinylfu_config cfg = {}) : cfg_(cfg) {
     window_share_ = cfg.initial_window;
     flags_.general = cfg.climber || cfg.count_protected_hits;
     flags_.cold = cfg.cold_ties;
@@ -368,9 +367,10 @@ class tinylfu_policy {
   }
 
   // Hot path (drained from the store's read buffer). In the common state (the duel asleep or
-  // off, not latched, no climber) a hit branches once on its region: in protected it is one
-  // relink and no sketch increment; elsewhere one sketch increment and one list move. Otherwise
-  // on_access_general() also feeds the duel (one key in R, at least 8: a mini LRU step).
+  // off, not latched, not cold, no climber) a hit branches once on its region: in protected it
+  // is one relink and no sketch increment; elsewhere one sketch increment and one list move.
+  // Otherwise on_access_general() also feeds the duel (one key in R, at least 8: a mini LRU
+  // step).
   void on_access(std::uint32_t s, std::uint64_t hash) noexcept { access_in(where_of(s), s, hash); }
 
   // The store's replay of its read buffers: on_access() if slot s is still resident (the buffer
@@ -380,43 +380,6 @@ class tinylfu_policy {
     const std::uint8_t r = where_of(s);
     if (r != absent) access_in(r, s, hash);
   }
-
- private:
-  // A hit on s, which is in region r.
-  void access_in(std::uint8_t r, std::uint32_t s, std::uint64_t hash) noexcept {
-    if (slow_access()) [[unlikely]] {
-      on_access_general(s, hash);
-      return;
-    }
-    if (r == in_protected) {
-      to_front(in_protected, s);
-      return;
-    }
-    sketch_.increment(sketch_key(hash));
-    if (r == in_probation) {
-      promote(s);
-    } else {
-      to_front(in_window, s);
-    }
-  }
-
-  void on_access_general(std::uint32_t s, std::uint64_t hash) noexcept {
-    flags_.cold = false;
-    const std::uint64_t key = sketch_key(hash);
-    if (cfg_.count_protected_hits || where_of(s) != in_protected) {
-      sketch_.increment(key);
-    }
-    if (flags_.duel_on && sampled(key)) [[unlikely]] {
-      duel_request(key, weight(s), true);
-    }
-    touch(s);
-    if (cfg_.climber) {  // the climber's sample clock; nothing else reads hits_
-      ++hits_;
-      tick();
-    }
-  }
-
- public:
 
   void on_weight_change(std::uint32_t s, std::uint64_t /*old_w*/, std::uint64_t new_w) noexcept {
     const std::uint8_t r = where_of(s);
@@ -589,6 +552,41 @@ class tinylfu_policy {
     unlink(lists_[from], s);
     push_front(lists_[r], s, r);
     weight_[r] += w;
+  }
+
+  // A hit on s, which is in region r: the common path, or the general one.
+  void access_in(std::uint8_t r, std::uint32_t s, std::uint64_t hash) noexcept {
+    if (slow_access()) [[unlikely]] {
+      on_access_general(s, hash);
+      return;
+    }
+    if (r == in_protected) {
+      to_front(in_protected, s);
+      return;
+    }
+    sketch_.increment(sketch_key(hash));
+    if (r == in_probation) {
+      promote(s);
+    } else {
+      to_front(in_window, s);
+    }
+  }
+
+  // Any state: ends the cold state, feeds the duel, honours the migration and the climber.
+  void on_access_general(std::uint32_t s, std::uint64_t hash) noexcept {
+    flags_.cold = false;
+    const std::uint64_t key = sketch_key(hash);
+    if (cfg_.count_protected_hits || where_of(s) != in_protected) {
+      sketch_.increment(key);
+    }
+    if (flags_.duel_on && sampled(key)) [[unlikely]] {
+      duel_request(key, weight(s), true);
+    }
+    touch(s);
+    if (cfg_.climber) {  // the climber's sample clock; nothing else reads hits_
+      ++hits_;
+      tick();
+    }
   }
 
   void touch(std::uint32_t s) noexcept {
