@@ -587,6 +587,13 @@ TEST(TinyLfu, ColdCacheBreaksAdmissionTiesByRecency) {
   EXPECT_LT(without_hits, 50);
   ours.p.clear();
   EXPECT_TRUE(ours.p.cold()) << "clear() starts over";
+  tinylfu_policy p;
+  p.resize(10);
+  p.set_capacity(8);
+  p.on_insert(0, 1, 1);
+  EXPECT_TRUE(p.cold());
+  p.on_weight_change(0, 1, 1);
+  EXPECT_FALSE(p.cold()) << "a key written again has come back";
 }
 
 // A working set that drifts slowly, at a high hit ratio: LRU's lead is far below the 4% request

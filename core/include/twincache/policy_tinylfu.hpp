@@ -275,10 +275,10 @@ struct tinylfu_config {
   // misses are the sleep's clock. Waking is a fresh contest: an empty mini LRU, no evidence, and
   // a first epoch that is not judged (the mini LRU refills). 0: never sleeps.
   double duel_sleep = 4.0;
-  // Until some key comes back (a hit, or a miss on a key the ghosts remember), every key has
-  // been seen once and the sketch knows nothing: admission breaks ties for the candidate, the
-  // more recent key, as LRU would. zigzag's first turn then finds its keys (docs/hit-ratio.md).
-  // The state ends for good at the first return, and clear() starts it again.
+  // Until some key comes back (a hit, a write of a resident key, or a miss on a key the ghosts
+  // remember), every key has been seen once and the sketch knows nothing: admission breaks ties
+  // for the candidate, the more recent key, as LRU would. zigzag's first turn then finds its
+  // keys (docs/hit-ratio.md). The state ends for good at the first return; clear() restarts it.
   bool cold_ties = true;
   unsigned warm_threshold = 6;       // candidates at least this frequent may win by chance...
   unsigned random_admit_mask = 127;  // ...with probability 1/(mask+1)
@@ -381,7 +381,9 @@ class tinylfu_policy {
     if (r != absent) access_in(r, s, hash);
   }
 
+  // A resident key written again (its weight may be the same): an access, and a return.
   void on_weight_change(std::uint32_t s, std::uint64_t /*old_w*/, std::uint64_t new_w) noexcept {
+    flags_.cold = false;
     const std::uint8_t r = where_of(s);
     weight_[r] -= weight(s);  // what the region was charged
     set_weight(s, new_w);
