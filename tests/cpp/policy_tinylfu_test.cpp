@@ -439,6 +439,13 @@ std::uint64_t replay_zigzag(driver& d, int sweeps) {
   return hits;
 }
 
+// Skewed traffic: a key of 0..5000 whose rank is drawn log-uniformly (about Zipf 1), so a few
+// keys take most requests and W-TinyLFU beats LRU.
+std::uint64_t skewed_key(std::mt19937_64& rng) {
+  const double u = double(rng() >> 11) * 0x1.0p-53;
+  return static_cast<std::uint64_t>(std::pow(5001.0, u)) - 1;
+}
+
 TEST(TinyLfuDuel, ZigzagLatchesIntoExactLruAndHitsLikeIt) {
   tinylfu_config lru_cfg = tinylfu_config::fixed_window(1.0);  // all window: exact LRU
   lru_cfg.duel = false;
@@ -489,10 +496,7 @@ TEST(TinyLfuDuel, LoopsAndSkewedTrafficNeverLatch) {
   EXPECT_FALSE(loop.p.lru_latched());
   driver skewed(200);
   std::mt19937_64 rng(11);
-  for (int i = 0; i < 100000; ++i) {
-    const double u = double(rng() >> 11) * 0x1.0p-53;
-    skewed.get(static_cast<std::uint64_t>(std::pow(5001.0, u)) - 1);
-  }
+  for (int i = 0; i < 100000; ++i) skewed.get(skewed_key(rng));
   EXPECT_FALSE(skewed.p.lru_latched());
   EXPECT_LT(skewed.p.window_max(), 100u);
 }
@@ -525,8 +529,7 @@ TEST(TinyLfuDuel, SleepsWhileThePolicyLeadsAndWakesWhenLruStartsWinning) {
   driver ours(500), awake(500, never_sleeps);
   std::mt19937_64 rng(11);
   for (int i = 0; i < 100000; ++i) {
-    const double u = double(rng() >> 11) * 0x1.0p-53;
-    const std::uint64_t key = 100000 + static_cast<std::uint64_t>(std::pow(5001.0, u)) - 1;
+    const std::uint64_t key = 100000 + skewed_key(rng);  // apart from zigzag's keys
     ours.get(key);
     awake.get(key);
   }

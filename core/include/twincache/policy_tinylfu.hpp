@@ -270,10 +270,11 @@ struct tinylfu_config {
   bool duel_migrate = true;         // latched: main's hits move into the window (see the top)
   // From the duel_min_epochs-th epoch on, a duel whose carried evidence shows the policy ahead
   // (b - a > duel_sigma sigmas), or the policy missing less than duel_margin of the sampled
-  // requests (so LRU cannot win by the margin), sleeps for duel_sleep x (epoch x R) misses: no
-  // key is sampled, so hits pay nothing for it. Only a miss can be a hit LRU would have made, so
-  // misses are the sleep's clock. Waking is a fresh contest: an empty mini LRU, no evidence, and
-  // a first epoch that is not judged (the mini LRU refills). 0: never sleeps.
+  // requests (LRU cannot win by that margin, and few misses make a miss-margin win slow to
+  // show), sleeps for duel_sleep x (epoch x R) misses: no key is sampled, so hits pay nothing
+  // for it. Only a miss can be a hit LRU would have made, so misses are the sleep's clock.
+  // Waking is a fresh contest: an empty mini LRU, no evidence, and a first epoch that is not
+  // judged (the mini LRU refills). 0: never sleeps.
   double duel_sleep = 4.0;
   // Until some key comes back (a hit, a write of a resident key, or a miss on a key the ghosts
   // remember), every key has been seen once and the sketch knows nothing: admission breaks ties
