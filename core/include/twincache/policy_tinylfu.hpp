@@ -594,8 +594,10 @@ class tinylfu_policy {
 
   void touch(std::uint32_t s) noexcept {
     const std::uint8_t r = where_of(s);
-    if (flags_.migrating && r != in_window) [[unlikely]] {
-      if (weight_[in_window] + weight(s) <= window_max_) {
+    if (flags_.migrating) [[unlikely]] {
+      if (weight_[in_probation] + weight_[in_protected] == 0) {
+        flags_.migrating = false;  // main is drained: hits take the common path again
+      } else if (r != in_window && weight_[in_window] + weight(s) <= window_max_) {
         move(s, in_window);  // latched, main not drained yet: main's hits join the LRU
         return;
       }
@@ -860,7 +862,7 @@ class tinylfu_policy {
   // four in one 32-bit load.
   struct access_flags {
     bool duel_on = false;    // sampling (duel configured, capacity bounded, not latched, awake)
-    bool migrating = false;  // latched with duel_migrate: main's hits move into the window
+    bool migrating = false;  // latched with duel_migrate, main not drained: its hits move over
     bool cold = false;       // nothing seen twice yet: admission breaks ties by recency
     bool general = false;    // the climber or count_protected_hits is configured
   } flags_;
