@@ -367,11 +367,10 @@ class tinylfu_policy {
     tick();
   }
 
-  // Hot path (drained from the store's read buffer). In the common state (the duel asleep or
-  // off, not latched, not cold, no climber) a hit branches once on its region: in protected it
+  // Hot path (drained from the store's read buffer). In the common state (the duel asleep or off,
+  // no latched migration, not cold, no climber) a hit branches once on its region: in protected it
   // is one relink and no sketch increment; elsewhere one sketch increment and one list move.
-  // Otherwise on_access_general() also feeds the duel (one key in R, at least 8: a mini LRU
-  // step).
+  // Otherwise on_access_general() also feeds the duel (one key in R, at least 8: a mini LRU step).
   void on_access(std::uint32_t s, std::uint64_t hash) noexcept { access_in(where_of(s), s, hash); }
 
   // The store's replay of its read buffers: on_access() if slot s is still resident (the buffer
