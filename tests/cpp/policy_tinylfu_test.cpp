@@ -446,6 +446,16 @@ std::uint64_t skewed_key(std::mt19937_64& rng) {
   return static_cast<std::uint64_t>(std::pow(5001.0, u)) - 1;
 }
 
+// Replays the same keys, next(i) for i in [0, n), into two drivers (two configs compared).
+template <class Next>
+void replay_both(driver& a, driver& b, int n, Next&& next) {
+  for (int i = 0; i < n; ++i) {
+    const std::uint64_t key = next(i);
+    a.get(key);
+    b.get(key);
+  }
+}
+
 TEST(TinyLfuDuel, ZigzagLatchesIntoExactLruAndHitsLikeIt) {
   tinylfu_config lru_cfg = tinylfu_config::fixed_window(1.0);  // all window: exact LRU
   lru_cfg.duel = false;
@@ -528,11 +538,8 @@ TEST(TinyLfuDuel, SleepsWhileThePolicyLeadsAndWakesWhenLruStartsWinning) {
   never_sleeps.duel_sleep = 0;
   driver ours(500), awake(500, never_sleeps);
   std::mt19937_64 rng(11);
-  for (int i = 0; i < 100000; ++i) {
-    const std::uint64_t key = 100000 + skewed_key(rng);  // apart from zigzag's keys
-    ours.get(key);
-    awake.get(key);
-  }
+  // Keys from 100,000 up, apart from zigzag's.
+  replay_both(ours, awake, 100000, [&](int) { return 100000 + skewed_key(rng); });
   EXPECT_TRUE(ours.p.duel_asleep());
   EXPECT_FALSE(awake.p.duel_asleep());
   EXPECT_EQ(ours.p.duel_rate(), 8u) << "asleep, still configured";
@@ -574,10 +581,7 @@ TEST(TinyLfu, ColdCacheBreaksAdmissionTiesByRecency) {
   tinylfu_config no_cold;
   no_cold.cold_ties = false;
   driver ours(700), without(700, no_cold);
-  for (std::uint64_t k = 0; k <= 2000; ++k) {
-    ours.get(k);
-    without.get(k);
-  }
+  replay_both(ours, without, 2001, [](int k) { return static_cast<std::uint64_t>(k); });
   EXPECT_TRUE(ours.p.cold()) << "no key has come back yet";
   int hits = 0, without_hits = 0;
   for (std::uint64_t k = 0; k < 700; ++k) {
@@ -607,11 +611,8 @@ TEST(TinyLfuDuel, LruSavingATenthOfTheMissesLatchesAtHighHitRatios) {
   requests_only.duel_miss_margin = 1e9;
   driver ours(500), without(500, requests_only);
   std::mt19937_64 rng(3);
-  for (int t = 0; t < 200000; ++t) {
-    const std::uint64_t key = static_cast<std::uint64_t>(t / 20) + rng() % 450;
-    ours.get(key);
-    without.get(key);
-  }
+  replay_both(ours, without, 200000,
+              [&](int t) { return static_cast<std::uint64_t>(t / 20) + rng() % 450; });
   EXPECT_TRUE(ours.p.lru_latched());
   EXPECT_FALSE(without.p.lru_latched());
 }
