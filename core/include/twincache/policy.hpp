@@ -20,7 +20,6 @@
 #include <string_view>
 #include <type_traits>
 #include <variant>
-#include <vector>
 
 #include "twincache/policy_lru.hpp"
 #include "twincache/policy_tinylfu.hpp"
@@ -32,7 +31,6 @@ enum class policy_kind : std::uint8_t {
   lru = 0,      // exact least-recently-used: what functools.lru_cache promises
   tinylfu = 1,  // adaptive W-TinyLFU (scan resistant); see docs/hit-ratio.md
 };
-
 
 // The public name of a policy ("lru", "tinylfu").
 constexpr std::string_view policy_name(policy_kind kind) noexcept {

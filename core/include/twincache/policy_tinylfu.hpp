@@ -391,7 +391,7 @@ class tinylfu_policy {
     const std::uint64_t key = key_of(s);
     sketch_.increment(key);
     if (flags_.duel_on && sampled(key)) mini_.access(static_cast<std::uint32_t>(key), weight(s));
-    touch(s);
+    touch(r, s);
   }
 
   void on_remove(std::uint32_t s) noexcept {
@@ -559,7 +559,7 @@ class tinylfu_policy {
   // A hit on s, which is in region r: the common path, or the general one.
   void access_in(std::uint8_t r, std::uint32_t s, std::uint64_t hash) noexcept {
     if (slow_access()) [[unlikely]] {
-      on_access_general(s, hash);
+      on_access_general(r, s, hash);
       return;
     }
     if (r == in_protected) {
@@ -575,24 +575,24 @@ class tinylfu_policy {
   }
 
   // Any state: ends the cold state, feeds the duel, honours the migration and the climber.
-  void on_access_general(std::uint32_t s, std::uint64_t hash) noexcept {
+  void on_access_general(std::uint8_t r, std::uint32_t s, std::uint64_t hash) noexcept {
     flags_.cold = false;
     const std::uint64_t key = sketch_key(hash);
-    if (cfg_.count_protected_hits || where_of(s) != in_protected) {
+    if (cfg_.count_protected_hits || r != in_protected) {
       sketch_.increment(key);
     }
     if (flags_.duel_on && sampled(key)) [[unlikely]] {
       duel_request(key, weight(s), true);
     }
-    touch(s);
+    touch(r, s);
     if (cfg_.climber) {  // the climber's sample clock; nothing else reads hits_
       ++hits_;
       tick();
     }
   }
 
-  void touch(std::uint32_t s) noexcept {
-    const std::uint8_t r = where_of(s);
+  // A hit (or a rewrite) on s, which is in region r: the list moves.
+  void touch(std::uint8_t r, std::uint32_t s) noexcept {
     if (flags_.migrating) [[unlikely]] {
       if (weight_[in_probation] + weight_[in_protected] == 0) {
         flags_.migrating = false;  // main is drained: hits take the common path again

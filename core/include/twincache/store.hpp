@@ -536,8 +536,9 @@ class store final : public cleanable {
     return hit;
   }
 
-  // Hot path under tinylfu: one atomic add and one relaxed store on the thread's own stripe;
-  // every read_buffer_size-th hit there tries to replay the buffers.
+  // Hot path under tinylfu: two relaxed stores (slot and hash) at the position the reader's
+  // unlock_shared_counted() returned, on lines only its stripe writes; every
+  // read_buffer_size-th hit there tries to replay the buffers.
   void record_read(shard& sh, unsigned stripe, std::uint32_t slot, std::uint64_t hash,
                    std::uint32_t t) {
     read_ring& r = sh.rings[stripe & (read_stripes - 1)];
