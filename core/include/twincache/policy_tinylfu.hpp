@@ -792,19 +792,21 @@ class tinylfu_policy {
       epoch_ = std::max<std::uint64_t>(16, entries);
       mini_.reset(budget,
                   static_cast<std::uint32_t>(std::min<std::uint64_t>(1u << 24, 2 * entries)));
-      a_ = b_ = n_ = m_ = 0;
-      ev_a_ = ev_b_ = ev_n_ = ev_m_ = 0;
-      epochs_ = 0;
+      clear_evidence();
       duel_sleep_left_ = 0;
       duel_warming_ = false;
     }
     flags_.duel_on = duel_sleep_left_ == 0;
   }
+  // A new contest: no counts for the epoch under way, no carried evidence, no epochs judged.
+  void clear_evidence() noexcept {
+    a_ = b_ = n_ = m_ = 0;
+    ev_a_ = ev_b_ = ev_n_ = ev_m_ = 0;
+    epochs_ = 0;
+  }
   void wake_duel() noexcept {
     mini_.forget_all();
-    a_ = b_ = n_ = m_ = 0;
-    ev_a_ = ev_b_ = ev_n_ = ev_m_ = 0;  // a new contest: what put it to sleep may be over
-    epochs_ = 0;
+    clear_evidence();  // what put it to sleep may be over
     duel_warming_ = true;
     flags_.duel_on = true;
   }
