@@ -17,13 +17,17 @@
 #include "twincache/store.hpp"
 
 int main(int argc, char** argv) {
-  const std::string policy = argc == 5 ? argv[1] : "", shape = argc == 5 ? argv[2] : "";
-  const std::uint64_t n = argc == 5 ? std::strtoull(argv[3], nullptr, 10) : 0;
-  const std::uint64_t gets = argc == 5 ? std::strtoull(argv[4], nullptr, 10) : 0;
-  if ((policy != "lru" && policy != "tinylfu") || (shape != "uniform" && shape != "zipf") ||
-      n == 0) {
+  const auto usage = [&] {
     std::fprintf(stderr, "usage: %s lru|tinylfu uniform|zipf entries gets\n", argv[0]);
     return 2;
+  };
+  if (argc != 5) return usage();
+  const std::string policy = argv[1], shape = argv[2];
+  const std::uint64_t n = std::strtoull(argv[3], nullptr, 10);
+  const std::uint64_t gets = std::strtoull(argv[4], nullptr, 10);
+  if ((policy != "lru" && policy != "tinylfu") || (shape != "uniform" && shape != "zipf") ||
+      n == 0) {
+    return usage();
   }
   twincache::store_options o;
   o.limits.max_items = n;
