@@ -429,6 +429,25 @@ TEST_P(Store, ValuesTheCleanerReclaimsWaitForTheOwnersThread) {
   EXPECT_EQ(s.stats().expired, 10u);
 }
 
+TEST_P(Store, OneReclaimPassRemovesEveryExpiredEntryPastTheBatchLimits) {
+  // More expired entries than one batch may remove (cleaner::batch_removals) and more slots than
+  // one batch looks at (cleaner::batch_scans), all in one shard: one pass still takes them all.
+  store<std::uint64_t> s(opts(unlimited, unlimited, 1));
+  constexpr int expiring = 3 * cleaner::batch_scans;
+  for (int i = 0; i < expiring; ++i) {
+    ASSERT_TRUE(put(s, key(i), i, 8, 1 * sec).ok());
+    if (i % 100 == 0) ASSERT_TRUE(put(s, "keep" + std::to_string(i), i, 8).ok());
+  }
+  const std::uint64_t kept = s.size() - expiring;
+  EXPECT_EQ(kept, 31u);
+  clk->advance(1 * sec);
+  EXPECT_EQ(s.reclaim_expired(), std::uint64_t{expiring});
+  EXPECT_EQ(s.size(), kept);
+  EXPECT_EQ(s.stats().expired, std::uint64_t{expiring});
+  EXPECT_EQ(s.reclaim_expired(), 0u);
+  s.drain_released();
+}
+
 TEST_P(Store, DrainReleasedEmptiesTheQueue) {
   probe::take();
   store<probe> s(opts());

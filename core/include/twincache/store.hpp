@@ -348,11 +348,15 @@ class store final : public cleanable {
     const time_ns now = clock_->now();
     for (auto& p : shards_) {
       shard& sh = *p;
-      std::uint64_t batches = 1;
-      for (std::uint64_t b = 0; b < batches; ++b) {
+      // One sweep looks at every slot: `full` batches of batch_scans slots cover the table, and a
+      // batch that stops at batch_removals looked at fewer, so it earns one more batch. Then at
+      // least `full` batches ran uncapped. (`full` is read again under each lock: sets on other
+      // threads may grow the table.)
+      std::uint64_t full = 1, capped = 0;
+      for (std::uint64_t b = 0; b < full + capped; ++b) {
         std::lock_guard g(sh.lock);
         if (sh.table.ttl_items() == 0) break;
-        batches = (sh.table.slot_count() + cleaner::batch_scans - 1) / cleaner::batch_scans;
+        full = (sh.table.slot_count() + cleaner::batch_scans - 1) / cleaner::batch_scans;
         drain_reads(sh);
         const std::uint64_t removed =
             sh.table.expire_batch(now, cleaner::batch_removals, cleaner::batch_scans,
@@ -365,7 +369,7 @@ class store final : public cleanable {
                                     released_count_.fetch_add(1, std::memory_order_relaxed);
                                   });
         total += removed;
-        if (removed == cleaner::batch_removals) ++batches;  // more may be due: keep going
+        if (removed == cleaner::batch_removals) ++capped;
       }
     }
     return total;
