@@ -393,7 +393,8 @@ void memory(benchmark::State& state, impl which) {
 
 // ---- The cleaner: one sweep over a 1M-entry store whose entries all carry a TTL, with none or
 // all of them due. Reports the time per shard-lock hold (a batch of <= 1024 slot checks and
-// <= 64 removals), the longest a reader can wait behind the cleaner.
+// <= 64 removals), the longest a reader can wait behind the cleaner. Fails unless the sweep
+// reclaims every entry that is due.
 
 void cleaner_sweep(benchmark::State& state) {
   const std::uint64_t n = static_cast<std::uint64_t>(state.range(0));
@@ -404,25 +405,35 @@ void cleaner_sweep(benchmark::State& state) {
   twincache::store_options o;
   o.clock = clk;
   double holds = 0;
+  std::uint64_t reclaimed = 0;
   for (auto _ : state) {
     state.PauseTiming();
     auto s = std::make_unique<store<std::uint64_t>>(o);
+    clk->set_manual(0);  // every iteration's entries expire at 1 s
     for (std::uint64_t i = 0; i < n; ++i) {
       const std::string k = make_key(i);
       (void)s->set(k, hash64(k), i, 8, 1'000'000'000);
     }
     clk->set_manual(all_due ? 2'000'000'000 : 0);
+    const std::uint64_t due = all_due ? s->size() : 0;
     holds = 0;
     for (unsigned sh = 0; sh < s->shard_count(); ++sh) {
       holds += std::ceil(double(n) / s->shard_count() / double(twincache::cleaner::batch_scans));
     }
     if (all_due) holds = std::max(holds, double(n) / double(twincache::cleaner::batch_removals));
     state.ResumeTiming();
-    benchmark::DoNotOptimize(s->reclaim_expired());
+    reclaimed = s->reclaim_expired();
     state.PauseTiming();
     s.reset();
     state.ResumeTiming();
+    if (reclaimed != due) {
+      const std::string why = "one sweep reclaimed " + std::to_string(reclaimed) + " of " +
+                              std::to_string(due) + " entries due";
+      state.SkipWithError(why.c_str());
+      break;
+    }
   }
+  state.counters["reclaimed"] = static_cast<double>(reclaimed);
   state.counters["lock_holds"] = holds;
   state.counters["us_per_lock_hold"] =
       benchmark::Counter(holds * double(state.iterations()) / 1e6,
