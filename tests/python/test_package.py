@@ -102,6 +102,21 @@ def test_fallback_warning_points_at_the_users_import(tmp_path: Path) -> None:
         check=True,
     )
     assert f"{script}:3: RuntimeWarning: twincache: the native extension" in out.stderr, out.stderr
+    script.write_text(
+        "import sys\nsys.modules['twincache._disk_native'] = None\nimport twincache\n"
+        "twincache.DiskCache\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "default", str(script)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TWINCACHE_PURE": ""},
+        check=True,
+    )
+    if not FORCED_PURE:  # the native run: the disk tier's extension is what is missing
+        assert f"{script}:4: RuntimeWarning: twincache: the native disk tier" in out.stderr, (
+            out.stderr
+        )
 
 
 def test_cache_options_are_keyword_only() -> None:
