@@ -65,7 +65,8 @@ export class Cache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   resetStats(): void;
   /** Reclaims expired entries now; returns how many. */
   prune(): number;
-  /** Live keys, most recently used first. */
+  /** Live keys, each once: most recently used first under policy 'lru', in no particular order
+   * under the default policy. */
   keys(): IterableIterator<K>;
   values(): IterableIterator<V>;
   entries(): IterableIterator<[K, V]>;

@@ -5,15 +5,37 @@
 // node/prebuilds/<platform>-<arch>/twincache.napi.node (Node-API, so one binary serves every Node
 // version with that Node-API level), and loads them at require time: no install script, so
 // `npm install twincache` works under npm's default of not running dependencies' scripts.
-// TWINCACHE_PURE=1 forces pure JavaScript silently. Where no binary loads, pure JavaScript takes
-// over with exactly one warning (code TWINCACHE_NATIVE_UNAVAILABLE).
+// TWINCACHE_PURE=1 (or true, yes, on) forces pure JavaScript silently. Where no binary loads,
+// pure JavaScript takes over with exactly one warning (code TWINCACHE_NATIVE_UNAVAILABLE).
 const path = require('node:path');
 
 // The addon's interface version; a binary from another version of this package is not used.
 const ADDON_ABI = 1;
 
+const PURE_VALUES = ['1', 'true', 'yes', 'on'];
+const NATIVE_VALUES = ['', '0', 'false', 'no', 'off'];
+let pure = null;
+
+// TWINCACHE_PURE, read as Python reads it (python/twincache/_backend.py): 1/true/yes/on (any
+// case) select pure JavaScript; unset, empty, 0/false/no/off the native addon; anything else
+// warns once (code TWINCACHE_INVALID_ENV) and keeps the native addon.
+function pureRequested() {
+  if (pure !== null) return pure;
+  const raw = process.env.TWINCACHE_PURE === undefined ? '' : process.env.TWINCACHE_PURE;
+  const value = raw.trim().toLowerCase();
+  pure = PURE_VALUES.includes(value);
+  if (!pure && !NATIVE_VALUES.includes(value)) {
+    process.emitWarning(
+      `twincache: TWINCACHE_PURE='${raw}' is not one of 1, true, yes, on (pure implementation) ` +
+        'or 0, false, no, off, empty (native); using the native one',
+      { code: 'TWINCACHE_INVALID_ENV' },
+    );
+  }
+  return pure;
+}
+
 function load() {
-  if (process.env.TWINCACHE_PURE === '1') return null;
+  if (pureRequested()) return null;
   const file = path.join(
     __dirname,
     '..',
@@ -41,4 +63,4 @@ function load() {
 
 const addon = load();
 
-module.exports = { addon, ADDON_ABI };
+module.exports = { addon, ADDON_ABI, pureRequested };

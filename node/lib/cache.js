@@ -300,7 +300,8 @@ class Cache {
     this._evictedItems = this._evictedBytes = this._expired = this._deleted = this._cleared = 0;
   }
 
-  // Live keys, most recently used first.
+  // Live keys, each once: most recently used first under policy 'lru'; the default policy keeps
+  // no recency order, so its order is unspecified (docs/node.md).
   *keys() {
     for (const [k, v] of this.entries()) yield k;
   }
@@ -309,7 +310,7 @@ class Cache {
     for (const [k, v] of this.entries()) yield v;
   }
 
-  // Live [key, value] pairs, most recently used first.
+  // Live [key, value] pairs, in keys() order.
   *entries() {
     const now = this._exp === null ? 0 : clock.now();
     const snapshot = [];

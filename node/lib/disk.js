@@ -21,7 +21,8 @@ const os = require('node:os');
 const path = require('node:path');
 const v8 = require('node:v8');
 const { encodeKey } = require('./keys');
-const { makeError, typeError } = require('./errors');
+const { makeError, typeError, describe } = require('./errors');
+const { pureRequested } = require('./binding');
 const options = require('./options');
 const { Cache: PureCache } = require('./cache');
 const { testing: clockTesting } = require('./clock');
@@ -39,8 +40,9 @@ let addonState = null; // { addon, why }
 
 function diskAddon() {
   if (addonState !== null) return addonState;
-  if (process.env.TWINCACHE_PURE === '1') {
-    addonState = { addon: null, why: 'TWINCACHE_PURE=1 (Node has no built-in SQLite before 22.5)' };
+  if (pureRequested()) {
+    const why = `TWINCACHE_PURE=${process.env.TWINCACHE_PURE}`;
+    addonState = { addon: null, why: `${why} (Node has no built-in SQLite before 22.5)` };
     return addonState;
   }
   const file = path.join(
@@ -228,15 +230,67 @@ function encodeValue(codec, value) {
   return [codec, dumps(codec, value)];
 }
 
+// What codec 'json' refuses, so that a value reads back equal, in Python as in Node (Python's
+// json codec is as strict: python/twincache/_disk.py): null, booleans, strings, finite numbers,
+// arrays and plain objects (string keys) only. JSON.stringify alone would turn NaN into null, a
+// Map into {}, a Date into a string, drop undefined and functions, and throw on BigInt.
+// Returns why the value cannot be stored, or null.
+function jsonRefusal(value, where, stack) {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return null;
+    case 'number':
+      return Number.isFinite(value) ? null : `${where} is ${value}`;
+    case 'object':
+      break;
+    default:
+      return `${where} is ${describe(value)}`;
+  }
+  if (value === null) return null;
+  if (stack.includes(value)) return `${where} refers to itself (a cycle)`;
+  const proto = Object.getPrototypeOf(value);
+  if (Array.isArray(value) && proto === Array.prototype) {
+    stack.push(value);
+    for (let i = 0; i < value.length; i++) {
+      const why =
+        i in value ? jsonRefusal(value[i], `${where}[${i}]`, stack) : `${where}[${i}] is a hole`;
+      if (why !== null) return why;
+    }
+    stack.pop();
+    return null;
+  }
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (proto && proto.constructor && proto.constructor.name) || 'an object';
+    return `${where} is a ${name}`;
+  }
+  if (Object.getOwnPropertySymbols(value).length > 0) return `${where} has symbol keys`;
+  stack.push(value);
+  for (const key of Object.keys(value)) {
+    const why = jsonRefusal(value[key], `${where}.${key}`, stack);
+    if (why !== null) return why;
+  }
+  stack.pop();
+  return null;
+}
+
 function dumps(codec, value) {
   if (codec === CODECS.json) {
-    const text = JSON.stringify(value);
-    if (text === undefined) {
-      throw makeError('invalid_argument', `codec 'json' cannot store ${typeof value} values`);
+    const why = jsonRefusal(value, 'the value', []);
+    if (why !== null) {
+      throw makeError(
+        'invalid_argument',
+        `codec 'json' cannot store this value: ${why}; use codec 'v8'`,
+      );
     }
-    return Buffer.from(text, 'utf8');
+    return Buffer.from(JSON.stringify(value), 'utf8');
   }
-  return v8.serialize(value);
+  try {
+    return v8.serialize(value);
+  } catch (err) {
+    // A DataCloneError (a function, a symbol, a WeakMap...): the user's TypeError, with a code.
+    throw makeError('invalid_argument', `codec 'v8' cannot store this value (${err.message})`);
+  }
 }
 
 function loads(codec, data) {

@@ -153,10 +153,27 @@ PyObject* cache_iter(PyObject* o) {
   return it;
 }
 
+// The arguments of get and pop: a key, then an optional default given by position or as the
+// keyword `default` (as collections.abc.Mapping.get/pop take it). Sets *dflt to the default, or
+// to nullptr when none was given; false, with a TypeError set, on any other call.
+bool key_and_default(const char* usage, PyObject* const* args, Py_ssize_t nargs,
+                     PyObject* kwnames, PyObject** dflt) {
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nargs < 1 || nargs + nkw > 2 ||
+      (nkw == 1 &&
+       PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "default") != 0)) {
+    PyErr_Format(PyExc_TypeError, "%s takes a key and an optional default", usage);
+    return false;
+  }
+  *dflt = nargs + nkw == 2 ? args[1] : nullptr;  // a keyword's value follows the positionals
+  return true;
+}
+
 // Hot path: c.get(key, default=None).
-PyObject* cache_get(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs < 1 || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "get(key, default=None) takes 1 or 2 arguments");
+PyObject* cache_get(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* dflt = nullptr;
+  if ((kwnames != nullptr || nargs != 1) &&
+      !key_and_default("get(key, default=None)", args, nargs, kwnames, &dflt)) {
     return nullptr;
   }
   py_table* t = table_of(o);
@@ -165,7 +182,7 @@ PyObject* cache_get(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
   const int found = t->find(args[0], &value, true);
   if (found > 0) return value;
   if (found < 0) return nullptr;
-  return Py_NewRef(nargs == 2 ? args[1] : Py_None);
+  return Py_NewRef(dflt != nullptr ? dflt : Py_None);
 }
 
 // c.set(key, value, ttl=None): ttl (seconds) overrides the cache's default for this entry.
@@ -198,18 +215,16 @@ PyObject* cache_set(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObje
 }
 
 // c.pop(key[, default])
-PyObject* cache_pop(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs < 1 || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "pop(key[, default]) takes 1 or 2 arguments");
-    return nullptr;
-  }
+PyObject* cache_pop(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* dflt = nullptr;
+  if (!key_and_default("pop(key[, default])", args, nargs, kwnames, &dflt)) return nullptr;
   py_table* t = table_of(o);
   if (t == nullptr) return nullptr;
   PyObject* value = nullptr;
   const int rc = t->erase(args[0], &value);
   if (rc < 0) return nullptr;
   if (rc > 0) return value;
-  if (nargs == 2) return Py_NewRef(args[1]);
+  if (dflt != nullptr) return Py_NewRef(dflt);
   PyErr_SetObject(PyExc_KeyError, args[0]);
   return nullptr;
 }
@@ -237,10 +252,10 @@ PyCFunction fastcall(F f) {
 }
 
 PyMethodDef cache_methods[] = {
-    {"get", fastcall(cache_get), METH_FASTCALL, "get(key, default=None): the value or default."},
+    {"get", fastcall(cache_get), METH_FASTCALL | METH_KEYWORDS, "get(key, default=None): the value or default."},
     {"set", fastcall(cache_set), METH_FASTCALL | METH_KEYWORDS,
      "set(key, value, ttl=None): stores value; ttl (seconds) overrides the default TTL."},
-    {"pop", fastcall(cache_pop), METH_FASTCALL, "pop(key[, default]): removes and returns."},
+    {"pop", fastcall(cache_pop), METH_FASTCALL | METH_KEYWORDS, "pop(key[, default]): removes and returns."},
     {"clear", cache_clear, METH_NOARGS, "Removes every entry (counters are kept)."},
     {"stats", cache_stats, METH_NOARGS, "Counters and sizes."},
     {nullptr, nullptr, 0, nullptr},

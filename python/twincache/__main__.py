@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", nargs="?", default=None, help="the cache directory")
     parser.add_argument("--max-bytes", type=int, default=None, help="prune: the byte budget")
     parser.add_argument("--json", action="store_true", help="info: print JSON")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options before or after PATH
     path = args.path if args.path is not None else _disk.default_directory()
     if not os.path.isfile(os.path.join(path, "cache.db")):
         print(f"twincache: no cache in {path}", file=sys.stderr)

@@ -356,6 +356,12 @@ def cache(
     ttl=..., max_bytes=..., key=..., codec=...) keeps results in a cache directory instead, shared
     by processes and kept across restarts (docs/persistence.md)."""
     if user_function is not None:
+        if not callable(user_function):  # @cache(60): options are keyword-only
+            raise TypeError(
+                "cache() takes its options by keyword, as in @cache(ttl=60) or "
+                "@cache(maxsize=128); its only positional argument is the function to cache "
+                f"(got {type(user_function).__name__} {user_function!r:.40})"
+            )
         return _dropin(user_function, None, False)
     if backend is not None and not isinstance(backend, str):
         raise TypeError(f"backend must be 'memory' or 'disk' (got {type(backend).__name__})")

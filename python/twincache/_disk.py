@@ -28,14 +28,13 @@ import pickle
 import struct
 import textwrap
 import threading
-import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Protocol
 
 from . import _disk_pure, _options
-from ._backend import impl
+from ._backend import impl, pure_requested, warn
 
 CODEC_RAW: Final = 0  # bytes values, stored as they are whatever the codec
 CODECS: Final = {"pickle": 1, "json": 2}
@@ -76,16 +75,14 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
 
 
 def _load_native() -> Any:
-    if os.environ.get("TWINCACHE_PURE", "") not in ("", "0"):
+    if pure_requested():
         return None
     try:
         from . import _disk_native
     except ImportError as exc:
-        warnings.warn(
+        warn(
             f"twincache: the native disk tier could not be imported ({exc}); DiskCache uses its "
-            "pure-Python implementation (same files, slower)",
-            RuntimeWarning,
-            stacklevel=3,
+            "pure-Python implementation (same files, slower)"
         )
         return None
     return _disk_native
@@ -118,7 +115,7 @@ def open_store(
         store = _disk_pure.PureDiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
     if store.warning and where not in _warned_paths:
         _warned_paths.add(where)
-        warnings.warn(store.warning, RuntimeWarning, stacklevel=3)
+        warn(store.warning)
     return store
 
 
@@ -222,13 +219,36 @@ def _dumps(codec: int, value: object) -> tuple[int, bytes]:
     return codec, _serialize(codec, value)
 
 
+def _json_key_error(value: object) -> str | None:
+    """Why a value json.dumps accepted would not come back equal: a dict key that is not a str
+    (json turns 1, 1.5, True and None into strings, so {1: 2} would read back as {'1': 2} and
+    {1: 'a', '1': 'b'} as one item). None when every key is a str. Only called after json.dumps
+    succeeded, so the value has no cycles."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    return f"dict keys must be str, got {type(k).__name__} {k!r}"
+                stack.append(item)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return None
+
+
 def _serialize(codec: int, value: object) -> bytes:
     if codec == 2:
+        # Strict: a value JSON cannot hold exactly (NaN, a non-str key, a set, an object) is
+        # refused, never stored as something else (docs/persistence.md).
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            why = _json_key_error(value)
         except (TypeError, ValueError) as exc:
+            why = str(exc)
+        if why is not None:
             raise TypeError(
-                f"codec='json' cannot store a {type(value).__name__} ({exc}); use codec='pickle'"
+                f"codec='json' cannot store this {type(value).__name__} ({why}); use codec='pickle'"
             ) from None
         return text.encode("utf-8")
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
@@ -654,11 +674,9 @@ def memoize(
         except ValueError:
             pass  # larger than max_bytes: returned, not cached
         except Exception as exc:
-            warnings.warn(
+            warn(
                 f"twincache: the result of {qualname}() cannot be stored on disk ({exc}); "
-                "it is returned uncached",
-                RuntimeWarning,
-                stacklevel=3,
+                "it is returned uncached"
             )
 
     wrapper: Any

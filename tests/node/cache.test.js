@@ -62,6 +62,30 @@ test("policy 'lru' evicts the least recently used entry", () => {
   );
 });
 
+test('keys() under the default policy: every live key once (no recency order promised)', () => {
+  // docs/node.md promised "most recently used first" for every policy; the default policy keeps
+  // no recency order (native: insertion order), so the doc now promises it for 'lru' only.
+  const c = new Cache({ max: 50 });
+  for (let i = 0; i < 200; i++) {
+    c.set(i, i);
+    if (i % 3 === 0) c.get(i - 1);
+  }
+  const keys = [...c.keys()];
+  assert.equal(keys.length, c.size);
+  assert.equal(new Set(keys).size, keys.length);
+  for (const k of keys) assert.equal(c.has(k), true, String(k));
+  const live = [];
+  for (let i = 0; i < 200; i++) if (c.has(i)) live.push(i);
+  assert.deepEqual(
+    [...keys].sort((a, b) => a - b),
+    live,
+  );
+  assert.deepEqual(
+    [...c.entries()].map(([k, v]) => [k, v]),
+    keys.map((k) => [k, k]),
+  );
+});
+
 test('updating an existing key at capacity evicts nothing', () => {
   const c = new Cache({ max: 2 });
   c.set('a', 1).set('b', 2);

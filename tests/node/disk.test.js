@@ -315,3 +315,68 @@ test('fetch shares one load per key', async () => {
   assert.equal(await c.fetch('k', load), 'v-k');
   assert.equal(loads, 1);
 });
+
+test("codec 'json' refuses what JSON would change, with a code, and stores nothing", () => {
+  // Regression: JSON.stringify turned NaN into null, a Map into {}, a Date into a string and
+  // dropped undefined, and threw on BigInt without a code; docs/persistence.md promises a
+  // TypeError naming the codec. Python's json codec refuses the same values.
+  class Point {
+    constructor() {
+      this.x = 1;
+    }
+  }
+  const cycle = { a: 1 };
+  cycle.self = cycle;
+  const cases = [
+    [NaN, 'the value is NaN'],
+    [{ a: [1, Infinity] }, 'the value.a[1] is Infinity'],
+    [new Map([[1, 'a']]), 'the value is a Map'],
+    [{ s: new Set([1]) }, 'the value.s is a Set'],
+    [{ d: new Date(5) }, 'the value.d is a Date'],
+    [10n, 'the value is bigint 10'],
+    [{ u: undefined }, 'the value.u is undefined'],
+    [undefined, 'the value is undefined'],
+    [[1, () => 1], 'the value[1] is a function'],
+    [new Point(), 'the value is a Point'],
+    [{ b: Buffer.from('x') }, 'the value.b is a Buffer'],
+    [{ [Symbol('k')]: 1 }, 'the value has symbol keys'],
+    [cycle, 'the value.self refers to itself (a cycle)'],
+  ];
+  const c = new DiskCache({ path: tmpDir(), codec: 'json' });
+  c.set('k', 'before');
+  for (const [value, why] of cases) {
+    assert.throws(
+      () => c.set('k', value),
+      {
+        name: 'TypeError',
+        code: 'ERR_TWINCACHE_INVALID_ARGUMENT',
+        message: `codec 'json' cannot store this value: ${why}; use codec 'v8'`,
+      },
+      why,
+    );
+    assert.equal(c.get('k'), 'before');
+  }
+  c.set('k', { a: [1, 2.5, 'x', null, true], o: Object.create(null) });
+  assert.deepEqual(c.get('k'), { a: [1, 2.5, 'x', null, true], o: {} });
+});
+
+test("codec 'v8' refuses what it cannot clone with a TypeError and a code", () => {
+  const c = new DiskCache({ path: tmpDir() });
+  for (const value of [() => 1, { f: () => 1 }, Symbol('s'), new WeakMap()]) {
+    assert.throws(
+      () => c.set('k', value),
+      (err) => {
+        assert.equal(err.name, 'TypeError');
+        assert.equal(err.code, 'ERR_TWINCACHE_INVALID_ARGUMENT');
+        assert.match(
+          err.message,
+          /^codec 'v8' cannot store this value \(.* could not be cloned\.\)$/,
+        );
+        return true;
+      },
+    );
+    assert.equal(c.has('k'), false);
+  }
+  const f = memoize(() => () => 1, { backend: 'disk', path: tmpDir() });
+  assert.throws(() => f(), { name: 'TypeError', code: 'ERR_TWINCACHE_INVALID_ARGUMENT' });
+});

@@ -6,6 +6,7 @@ miss that never reaches pickle), the directory checks and memory fallback, and f
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import pickle
 import sqlite3
@@ -109,6 +110,32 @@ def test_json_codec_stores_json(cache_dir: Path) -> None:
     with pytest.raises(TypeError, match="codec='json'"):
         c["bad"] = {1, 2}
     assert "bad" not in c
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ({1: 2}, "dict keys must be str, got int 1"),
+        ({1: "a", "1": "b"}, "dict keys must be str, got int 1"),
+        ({"a": [{None: 0}]}, "dict keys must be str, got NoneType None"),
+        ({(1, 2): 0}, "keys must be str, int, float, bool or None, not tuple"),
+        (float("nan"), "Out of range float values are not JSON compliant"),
+        ([1.0, float("inf")], "Out of range float values are not JSON compliant"),
+        ({"s": {1, 2}}, "Object of type set is not JSON serializable"),
+    ],
+)
+def test_json_codec_refuses_what_it_would_change(cache_dir: Path, value: object, why: str) -> None:
+    # Regression: json.dumps turned {1: 2} into {"1": 2} (and {1: 'a', '1': 'b'} into one item)
+    # without a word; docs/persistence.md promises a TypeError naming the codec.
+    c = DiskCache(cache_dir, codec="json")
+    c["k"] = "before"
+    with pytest.raises(TypeError) as info:
+        c["k"] = value
+    assert str(info.value).startswith(f"codec='json' cannot store this {type(value).__name__} (")
+    assert why in str(info.value) and str(info.value).endswith("; use codec='pickle'")
+    assert c["k"] == "before"  # nothing was written
+    c.flush()
+    assert DiskCache(cache_dir, codec="json")["k"] == "before"
 
 
 def test_ttl_on_an_injected_clock(cache_dir: Path, disk_clock: DiskClock) -> None:
@@ -470,3 +497,36 @@ def test_the_package_exports_the_disk_tier() -> None:
     assert twincache.DiskCache is _disk.DiskCache
     assert "DiskCache" in twincache.__all__
     assert callable(twincache.load_ipython_extension)
+
+
+def test_disk_warnings_point_at_the_callers_line(cache_dir: Path) -> None:
+    # Regression: the warnings used a fixed stacklevel, so some pointed inside twincache.
+    cache_dir.mkdir(mode=0o700)
+    cache_dir.chmod(0o777)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        DiskCache(cache_dir)
+        other = cache_dir.parent / "other"
+        other.mkdir(mode=0o700)
+        other.chmod(0o777)
+
+        @twincache.cache(backend="disk", path=other)
+        def f(x: int) -> int:
+            return x
+
+        deco_line = inspect.currentframe().f_lineno - 4  # type: ignore[union-attr]
+
+        @twincache.cache(backend="disk", path=cache_dir.parent / "ok", codec="json")
+        def g(x: int) -> object:
+            return {x}
+
+        assert g(1) == {1}
+        call_line = inspect.currentframe().f_lineno - 1  # type: ignore[union-attr]
+    got = [(Path(w.filename).name, w.lineno, str(w.message)[:40]) for w in caught]
+    here = Path(__file__).name
+    assert [(name, lineno) for name, lineno, _ in got] == [
+        (here, line),
+        (here, deco_line),
+        (here, call_line),
+    ], got

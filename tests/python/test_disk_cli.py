@@ -57,3 +57,22 @@ def test_default_directory_and_errors(tmp_path: Path) -> None:
     assert cli("explode").returncode == 2
     r = cli("prune", str(tmp_path / "default"), "--max-bytes", "0")
     assert r.returncode == 2 and "max_bytes must be" in r.stderr
+
+
+def test_options_before_or_after_the_path(tmp_path: Path) -> None:
+    # Regression: `info --json PATH` and `prune --max-bytes N PATH` (as docs/persistence.md shows
+    # them) used to fail with "unrecognized arguments: PATH".
+    path = tmp_path / "cache"
+    c = DiskCache(path)
+    for i in range(20):
+        c[i] = "x" * 100
+    c.flush()
+    del c
+    r = cli("info", "--json", str(path))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["items"] == 20
+    r = cli("prune", "--max-bytes", "1000", str(path))
+    assert r.returncode == 0, r.stderr
+    assert DiskCache(path).stats()["bytes"] <= 1000
+    r = cli("--json", "info", str(path))
+    assert r.returncode == 0 and json.loads(r.stdout)["items"] < 20

@@ -39,6 +39,25 @@ def test_mapping_api() -> None:
     assert len(c) == 0 and list(c) == []
 
 
+def test_get_and_pop_take_default_by_position_or_keyword() -> None:
+    # Regression: native Cache.get(key, default=...) raised TypeError (docs/python.md shows it;
+    # collections.abc.Mapping.get takes the keyword, and so did the pure implementation).
+    c = twincache.Cache()
+    c["a"] = 1
+    assert c.get("a", default=5) == 1 and c.get("zz", default=5) == 5
+    assert c.get("zz", 6) == 6 and c.get("zz", default=None) is None
+    assert c.pop("zz", default=7) == 7 and c.pop("a", default=7) == 1
+    assert c.stats()["misses"] == 3 and c.stats()["hits"] == 1
+    with pytest.raises(TypeError):
+        c.get("zz", dflt=5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        c.get("zz", 5, default=5)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        c.get()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        c.pop("zz", 1, default=2)  # type: ignore[call-arg]
+
+
 def test_unhashable_keys_raise_type_error() -> None:
     c = twincache.Cache()
     with pytest.raises(TypeError):
