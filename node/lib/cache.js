@@ -260,7 +260,7 @@ class Cache {
     this._w[s] = w;
     this._bytes += w;
     if (this._exp !== null) this._exp[s] = ttl === 0 ? 0 : clock.now() + ttl;
-    this._makeRoom(s);
+    this._makeRoom(NIL, s);
     return s;
   }
 
@@ -398,10 +398,11 @@ class Cache {
   }
 
   // Evicts the policy's victims while the cache is over a limit (items first, then bytes, each
-  // eviction counted for the limit that asked). `keep`, the slot just written, is never evicted:
-  // should the policy name it, it leaves the policy for the rest of the loop and comes back as
-  // just inserted (core/include/twincache/entry_table.hpp make_room).
-  _makeRoom(keep) {
+  // eviction counted for the limit that asked), as the core's entry_table make_room. `keep` (an
+  // entry rewritten) is never evicted: should the policy name it, it leaves the policy for the
+  // rest of the loop and comes back as just inserted. `fresh` (the entry just inserted) is named
+  // only once it is the last entry (the policy's rule), and then the loop stops.
+  _makeRoom(keep, fresh) {
     const tl = this._tl;
     let out = false;
     for (;;) {
@@ -412,11 +413,11 @@ class Cache {
       let v;
       if (tl === null) {
         v = this._tail;
-        if (v === keep) break; // exact LRU names it only when nothing else is left
+        if (v === keep || v === fresh) break; // exact LRU names them only when alone
       } else {
         if (tl.size === 0) break;
         v = tl.victim();
-        if (v === NIL) break;
+        if (v === NIL || v === fresh) break;
         if (v === keep) {
           tl.remove(keep);
           out = true;
@@ -463,7 +464,7 @@ class Cache {
       if (!this._weighBytes) return;
       tl.weightChange(s, this._w[s]);
     }
-    this._makeRoom(s);
+    this._makeRoom(s, NIL);
   }
 
   // Returns a free slot, entered into the policy (as the most recently used under LRU); the

@@ -808,11 +808,18 @@ class TinyLfu {
       shift++;
     }
     const budget = Math.max(1, Math.floor(cap / 2 ** shift));
+    // The estimate grows with the slots (an owner's table fills after setCapacity): the mini
+    // LRU's keys and the epoch follow it, or the duel would judge by a 2-key LRU for good.
+    const entries = Math.max(1, Math.floor(this._estimated / 2 ** shift));
     const mini = this._mini;
-    if (mini.empty() || shift !== this._duelShift || budget !== mini.budget) {
+    if (
+      mini.empty() ||
+      shift !== this._duelShift ||
+      budget !== mini.budget ||
+      Math.max(16, entries) !== this._epoch
+    ) {
       this._duelShift = shift;
       this._duelMask = 2 ** shift - 1;
-      const entries = Math.max(1, Math.floor(this._estimated / 2 ** shift));
       this._epoch = Math.max(16, entries);
       mini.reset(budget, Math.min(2 ** 24, 2 * entries));
       this._clearEvidence();
