@@ -49,27 +49,19 @@ const F_MIGRATING = 2; // latched, main not drained: main's hits move into the w
 const F_COLD = 4; // nothing seen twice yet: admission breaks ties for the candidate
 
 // ---- 64-bit arithmetic in 32-bit halves (no allocation) ----------------------------------------
+// A product's low word is Math.imul(alo, blo) >>> 0; its high word mulHi64(...). Both stay in
+// locals (a module or typed-array scratch costs a store and a load, or a heap number, per call).
 
-// High 32 bits of the 64-bit product of two unsigned 32-bit numbers (doubles stay exact < 2^53).
+// High 32 bits of the 64-bit product of two unsigned 32-bit numbers. The double product is within
+// 2^12 of the exact one (below 2^64, 53-bit mantissa), and so is (product - low word); the high
+// word is that divided by 2^32, rounded: exact.
 function mulHigh32(a, b) {
-  const al = a & 0xffff;
-  const ah = a >>> 16;
-  const bl = b & 0xffff;
-  const bh = b >>> 16;
-  const lh = al * bh; // each partial product < 2^32
-  const hl = ah * bl;
-  const mid = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  return ah * bh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16);
+  return ((a * b - (Math.imul(a, b) >>> 0)) / 4294967296 + 0.5) >>> 0;
 }
 
-// (ahi:alo) * (bhi:blo) mod 2^64, into PRODUCT[HI_WORD] and PRODUCT[LO_WORD] (a typed array:
-// a module variable holding a number above 2^31 would allocate a heap number at every store).
-const PRODUCT = new Uint32Array(2);
-const HI_WORD = 0;
-const LO_WORD = 1;
-function mul64(ahi, alo, bhi, blo) {
-  PRODUCT[HI_WORD] = mulHigh32(alo, blo) + Math.imul(alo, bhi) + Math.imul(ahi, blo);
-  PRODUCT[LO_WORD] = Math.imul(alo, blo);
+// High word of (ahi:alo) * (bhi:blo) mod 2^64.
+function mulHi64(ahi, alo, bhi, blo) {
+  return (mulHigh32(alo, blo) + Math.imul(alo, bhi) + Math.imul(ahi, blo)) >>> 0;
 }
 
 const f64 = new Float64Array(1);
@@ -79,15 +71,18 @@ const LO = LE ? 0 : 1;
 const HI = LE ? 1 : 0;
 
 // The sketch key of a 64-bit hash (policy_tinylfu.hpp sketch_key: the top 32 bits of
-// hash x 0x9E3779B97F4A7C15).
+// hash x 0x9E3779B97F4A7C15), as a signed 32-bit integer: those travel untagged (small
+// integers), where an unsigned one above 2^31 would be boxed in a heap number at every call.
 function sketchKey64(hi, lo) {
-  return (mulHigh32(lo, 0x7f4a7c15) + Math.imul(lo, 0x9e3779b9) + Math.imul(hi, 0x7f4a7c15)) >>> 0;
+  return mulHi64(hi, lo, 0x9e3779b9, 0x7f4a7c15) | 0;
 }
 
 // XXH3-64's mix for 8-byte inputs (XXH3_len_4to8_64b with the default secret and seed 0):
-// bitflip = readLE64(secret + 8) ^ readLE64(secret + 16).
+// bitflip = readLE64(secret + 8) ^ readLE64(secret + 16); multiplier PRIME_MX2.
 const BITFLIP_HI = (0x1cad21f7 ^ 0xdb979083) >>> 0;
 const BITFLIP_LO = (0x2c81017c ^ 0xe96dd4de) >>> 0;
+const MX2_HI = 0x9fb21c65;
+const MX2_LO = 0x1e98df25;
 
 // The sketch key of a JavaScript key hash (cache.js hashKey: a number). An integer (a number key,
 // a string's 32-bit hash) is hashed as the core hashes a 64-bit integer key, XXH3-64 of its 8
@@ -95,38 +90,32 @@ const BITFLIP_LO = (0x2c81017c ^ 0xe96dd4de) >>> 0;
 // keys: the same keys then give the same decisions as the tool's. Other numbers go through
 // splitmix64's finalizer over their float64 bits.
 function sketchKey(h) {
-  let hi;
-  let lo;
   if (Number.isInteger(h) && h >= -9223372036854775808 && h < 18446744073709551616) {
     // keyed = (lo32 << 32 | hi32) ^ bitflip; then XXH3_rrmxmx(keyed, 8)
-    hi = (h >>> 0) ^ BITFLIP_HI;
-    lo = (Math.floor(h / 4294967296) >>> 0) ^ BITFLIP_LO;
-    const xhi = hi ^ ((lo << 17) | (hi >>> 15)) ^ ((hi << 24) | (lo >>> 8)); // ^ rotl49 ^ rotl24
-    const xlo = lo ^ ((hi << 17) | (lo >>> 15)) ^ ((lo << 24) | (hi >>> 8));
-    mul64(xhi >>> 0, xlo >>> 0, 0x9fb21c65, 0x1e98df25);
-    hi = PRODUCT[HI_WORD];
-    lo = (PRODUCT[LO_WORD] ^ ((PRODUCT[HI_WORD] >>> 3) + 8)) >>> 0;
-    mul64(hi, lo, 0x9fb21c65, 0x1e98df25);
-    lo = (PRODUCT[LO_WORD] ^ ((PRODUCT[LO_WORD] >>> 28) | (PRODUCT[HI_WORD] << 4))) >>> 0;
-    hi = (PRODUCT[HI_WORD] ^ (PRODUCT[HI_WORD] >>> 28)) >>> 0;
-    return sketchKey64(hi, lo);
+    const khi = ((h >>> 0) ^ BITFLIP_HI) >>> 0;
+    const klo = ((Math.floor(h / 4294967296) >>> 0) ^ BITFLIP_LO) >>> 0;
+    const xhi = (khi ^ ((klo << 17) | (khi >>> 15)) ^ ((khi << 24) | (klo >>> 8))) >>> 0;
+    const xlo = (klo ^ ((khi << 17) | (klo >>> 15)) ^ ((klo << 24) | (khi >>> 8))) >>> 0;
+    const yhi = mulHi64(xhi, xlo, MX2_HI, MX2_LO); // x ^= rotl49 ^ rotl24; x *= MX2
+    const ylo = ((Math.imul(xlo, MX2_LO) >>> 0) ^ ((yhi >>> 3) + 8)) >>> 0; // x ^= (x >> 35) + 8
+    const zhi = mulHi64(yhi, ylo, MX2_HI, MX2_LO); // x *= MX2
+    const zlo = Math.imul(ylo, MX2_LO) >>> 0;
+    // x ^= x >> 28
+    return sketchKey64((zhi ^ (zhi >>> 28)) >>> 0, (zlo ^ ((zlo >>> 28) | (zhi << 4))) >>> 0);
   }
   f64[0] = h;
-  hi = u32[HI];
-  lo = u32[LO];
-  lo = (lo ^ ((lo >>> 30) | (hi << 2))) >>> 0;
-  hi = (hi ^ (hi >>> 30)) >>> 0;
-  mul64(hi, lo, 0xbf58476d, 0x1ce4e5b9);
-  hi = PRODUCT[HI_WORD];
-  lo = PRODUCT[LO_WORD];
-  lo = (lo ^ ((lo >>> 27) | (hi << 5))) >>> 0;
-  hi = (hi ^ (hi >>> 27)) >>> 0;
-  mul64(hi, lo, 0x94d049bb, 0x133111eb);
-  hi = PRODUCT[HI_WORD];
-  lo = PRODUCT[LO_WORD];
-  lo = (lo ^ ((lo >>> 31) | (hi << 1))) >>> 0;
-  hi = (hi ^ (hi >>> 31)) >>> 0;
-  return sketchKey64(hi, lo);
+  const hi = u32[HI];
+  const lo = u32[LO];
+  const ahi = (hi ^ (hi >>> 30)) >>> 0; // x ^= x >> 30
+  const alo = (lo ^ ((lo >>> 30) | (hi << 2))) >>> 0;
+  const bhi = mulHi64(ahi, alo, 0xbf58476d, 0x1ce4e5b9);
+  const blo = Math.imul(alo, 0x1ce4e5b9) >>> 0;
+  const chi = (bhi ^ (bhi >>> 27)) >>> 0; // x ^= x >> 27
+  const clo = (blo ^ ((blo >>> 27) | (bhi << 5))) >>> 0;
+  const dhi = mulHi64(chi, clo, 0x94d049bb, 0x133111eb);
+  const dlo = Math.imul(clo, 0x133111eb) >>> 0;
+  // x ^= x >> 31
+  return sketchKey64((dhi ^ (dhi >>> 31)) >>> 0, (dlo ^ ((dlo >>> 31) | (dhi << 1))) >>> 0);
 }
 
 // share x budget, whole units (the core's scale()).
@@ -172,7 +161,7 @@ class MiniLru {
     maxKeys = Math.max(1, maxKeys);
     this.budget = budget;
     this.weight = 0;
-    this.keys = new Uint32Array(maxKeys);
+    this.keys = new Int32Array(maxKeys);
     this.weights = new Uint32Array(maxKeys);
     this.prev = new Uint32Array(maxKeys);
     this.next = new Uint32Array(maxKeys);
@@ -296,7 +285,7 @@ class TinyLfu {
     this._prev = new Uint32Array(0);
     this._next = new Uint32Array(0);
     this._where = new Uint8Array(0);
-    this._keys = new Uint32Array(0); // sketch key per slot
+    this._keys = new Int32Array(0); // sketch key per slot
     this._sh = new Uint32Array(0); // the sketch's spread of the key, high and low halves
     this._sl = new Uint32Array(0);
     this._weights = null; // null: every weight is 1
@@ -361,7 +350,7 @@ class TinyLfu {
       this._next = grow(Uint32Array, this._next);
       this._where = grow(Uint8Array, this._where);
       this._where.fill(ABSENT, from);
-      this._keys = grow(Uint32Array, this._keys);
+      this._keys = grow(Int32Array, this._keys);
       this._sh = grow(Uint32Array, this._sh);
       this._sl = grow(Uint32Array, this._sl);
       if (this._weights !== null) {
@@ -391,6 +380,7 @@ class TinyLfu {
   }
 
   onInsert(s, key, w) {
+    key |= 0; // the signed form everywhere (an unsigned one would never equal the stored key)
     this._keys[s] = key;
     this._spread(s, key);
     this._increment(s);
@@ -685,12 +675,14 @@ class TinyLfu {
   _spread(s, key) {
     // x ^= x >> 31; x *= 0x7FB5D329728EA185; x ^= x >> 27; x *= 0x81DADEF4BC2DD44D;
     // x ^= x >> 33 (x starts below 2^32).
-    mul64(0, (key ^ (key >>> 31)) >>> 0, 0x7fb5d329, 0x728ea185);
-    const lo = (PRODUCT[LO_WORD] ^ ((PRODUCT[LO_WORD] >>> 27) | (PRODUCT[HI_WORD] << 5))) >>> 0;
-    const hi = (PRODUCT[HI_WORD] ^ (PRODUCT[HI_WORD] >>> 27)) >>> 0;
-    mul64(hi, lo, 0x81dadef4, 0xbc2dd44d);
-    this._sh[s] = PRODUCT[HI_WORD];
-    this._sl[s] = (PRODUCT[LO_WORD] ^ (PRODUCT[HI_WORD] >>> 1)) >>> 0;
+    const x = (key ^ (key >>> 31)) >>> 0;
+    const ahi = mulHi64(0, x, 0x7fb5d329, 0x728ea185);
+    const alo = Math.imul(x, 0x728ea185) >>> 0;
+    const bhi = (ahi ^ (ahi >>> 27)) >>> 0;
+    const blo = (alo ^ ((alo >>> 27) | (ahi << 5))) >>> 0;
+    const chi = mulHi64(bhi, blo, 0x81dadef4, 0xbc2dd44d);
+    this._sh[s] = chi;
+    this._sl[s] = (Math.imul(blo, 0xbc2dd44d) ^ (chi >>> 1)) >>> 0;
   }
 
   // Four 4-bit saturating increments in one 64-byte block; every sampleSize increments all
@@ -731,27 +723,27 @@ class TinyLfu {
 
   // ---- ghosts (remember / recall)
 
-  // ghost_spread(key): index bits in PRODUCT[LO_WORD], fingerprint bits in PRODUCT[HI_WORD].
-  _ghostSpread(key) {
-    mul64(0, (key ^ (key >>> 29)) >>> 0, 0xbf58476d, 0x1ce4e5b9);
-    PRODUCT[LO_WORD] = (PRODUCT[LO_WORD] ^ PRODUCT[HI_WORD]) >>> 0;
-  }
-
+  // ghost_spread(key) = (x ^ x >> 29) x 0xBF58476D1CE4E5B9, folded (x ^ x >> 32): the cell is
+  // its low word & mask, the fingerprint its top 16 bits (never 0).
   _remember(s, kind) {
     if (this._ghosts.length === 0) return;
-    this._ghostSpread(this._keys[s]);
+    const key = this._keys[s];
+    const x = (key ^ (key >>> 29)) >>> 0;
+    const hi = mulHi64(0, x, 0xbf58476d, 0x1ce4e5b9);
+    const at = ((Math.imul(x, 0x1ce4e5b9) ^ hi) >>> 0) & this._ghostMask;
     const e = kind === 0 ? ++this._evictions0 : ++this._evictions1;
     const stamp = Math.floor(e / this._ghostUnit) & 0x7fff;
-    const fp = ((PRODUCT[HI_WORD] >>> 16) | 1) & 0xffff;
-    this._ghosts[PRODUCT[LO_WORD] & this._ghostMask] = ((fp << 16) | (kind << 15) | stamp) >>> 0;
+    const fp = ((hi >>> 16) | 1) & 0xffff;
+    this._ghosts[at] = ((fp << 16) | (kind << 15) | stamp) >>> 0;
   }
 
   _recall(key) {
     if (this._ghosts.length === 0) return;
-    this._ghostSpread(key);
-    const at = PRODUCT[LO_WORD] & this._ghostMask;
+    const x = (key ^ (key >>> 29)) >>> 0;
+    const hi = mulHi64(0, x, 0xbf58476d, 0x1ce4e5b9);
+    const at = ((Math.imul(x, 0x1ce4e5b9) ^ hi) >>> 0) & this._ghostMask;
     const g = this._ghosts[at];
-    if (g >>> 16 !== (((PRODUCT[HI_WORD] >>> 16) | 1) & 0xffff)) return;
+    if (g >>> 16 !== (((hi >>> 16) | 1) & 0xffff)) return;
     this._flags &= ~F_COLD; // a key seen before
     const kind = (g >>> 15) & 1;
     const e = kind === 0 ? this._evictions0 : this._evictions1;
