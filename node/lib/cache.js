@@ -13,8 +13,9 @@
 //
 // The protocol is the core's (and the replay tool's): a new entry enters the policy first, then
 // the policy's victims leave while a limit is exceeded, so the new key takes part in the
-// admission contest. A value just set stays readable: should the policy name the slot just
-// written, it sits out the rest of the eviction and comes back as just inserted.
+// admission contest. A value just set stays readable: the policy never names the slot inserted
+// last while another is resident, and a rewritten entry named as a victim sits out the rest of
+// the eviction (_makeRoom).
 const { clock } = require('./clock');
 const { cacheOptions, setTtl, entrySizeStatus } = require('./options');
 const { makeError, typeError } = require('./errors');
