@@ -1,6 +1,6 @@
 // micro.mjs: hit-path timings, one process per twincache mode (run.mjs starts it with and
 // without TWINCACHE_PURE=1) and prints JSON: { mode, results: { case: { contender: ns } } }.
-// Every memoizer holds 1024 live keys and every timed call is a hit.
+// Every memoizer holds 1024 live keys and every timed call is a hit, except in the miss case.
 import { LRUCache } from 'lru-cache';
 import { createLRU } from 'lru.min';
 import { LRUCache as MnemonistLRU } from 'mnemonist';
@@ -68,6 +68,32 @@ if (want('memo1')) {
     loops[name] = makeLoop(f, numbers, `f(k[i & ${MASK}])`);
   }
   await record('memoize hit, 1 number arg', loops);
+}
+
+// ---- memoize miss, 1 number argument, max 128: every call inserts and evicts -------------------
+// Issue 13's miss path. Every call passes a number never passed before (k.next counts up across
+// rounds), so each one runs fn, stores the result and evicts an entry (after the first 128).
+if (want('memoMiss')) {
+  const fn = (x) => x * 2;
+  const cases = {
+    twincache: memoize(fn, { max: 128 }),
+    "twincache, policy 'lru'": memoize(fn, { max: 128, policy: 'lru' }),
+    'hand memo over lru-cache': (() => {
+      const lru = new LRUCache({ max: 128 });
+      return (x) => {
+        const v = lru.get(x);
+        if (v !== undefined) return v;
+        const r = fn(x);
+        lru.set(x, r);
+        return r;
+      };
+    })(),
+  };
+  const loops = {};
+  for (const [name, f] of Object.entries(cases)) {
+    loops[name] = makeLoop(f, { next: 1 }, 'f(k.next++)');
+  }
+  await record('memoize miss (insert + evict), max 128', loops);
 }
 
 // ---- memoize hit, 3 mixed arguments ------------------------------------------------------------

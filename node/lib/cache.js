@@ -4,14 +4,23 @@
 // Layout, written for speed: a Map from key to a dense slot number, and per-slot state in flat
 // arrays (keys, values, weights, expiry times, and the policy's links in Uint32Arrays). A hit is
 // one Map lookup, an expiry compare when a TTL is in use, and the policy's O(1) touch; no
-// allocation. The policy lives behind four methods (_touch, _insertSlot, _removeSlot,
-// _clearSlots): this class runs exact LRU in JavaScript (the pure implementation); the native
-// subclass (native.js) hands inserts, evictions and removals to the C++ core's entry table and
-// makes a hit append the slot to a ring the core drains, so hits never cross into C++.
+// allocation. The policy lives behind a few methods (_touch, _insertSlot, _makeRoom, _reweighed,
+// _removeSlot, _clearSlots): this class is the pure implementation, running the core's default
+// policy ported to JavaScript (tinylfu.js) or, with policy 'lru' (or no limit at all), exact LRU
+// over its own linked list; the native subclass (native.js) hands inserts, evictions and
+// removals to the C++ core's entry table and makes a hit append the slot to a ring the core
+// drains, so hits never cross into C++.
+//
+// The protocol is the core's (and the replay tool's): a new entry enters the policy first, then
+// the policy's victims leave while a limit is exceeded, so the new key takes part in the
+// admission contest. A value just set stays readable: the policy never names the slot inserted
+// last while another is resident, and a rewritten entry named as a victim sits out the rest of
+// the eviction (_makeRoom).
 const { clock } = require('./clock');
 const { cacheOptions, setTtl, entrySizeStatus } = require('./options');
 const { makeError, typeError } = require('./errors');
 const { shareLoad } = require('./inflight');
+const { TinyLfu, sketchKey } = require('./tinylfu');
 
 const NIL = 0xffffffff;
 // Per-entry cost charged against maxBytes on top of key and value: the core's
@@ -19,6 +28,8 @@ const NIL = 0xffffffff;
 const ENTRY_OVERHEAD = 64;
 // The most one entry may weigh (the core stores weights in 32 bits).
 const MAX_ENTRY_WEIGHT = 0xffffffff;
+// The most slots a default-policy cache sizes its policy for up front (see _initPolicy).
+const RESERVE_MAX = 1 << 20;
 
 // Default weight of a value: strings by length, binary data by byteLength, anything else 8.
 // Pass `sizeOf` for objects whose size matters.
@@ -126,6 +137,27 @@ class Cache {
     this._expired = 0;
     this._deleted = 0;
     this._cleared = 0;
+    this._initPolicy(policy);
+  }
+
+  // The pure policy: the core's default (tinylfu.js), or exact LRU (this class's list) under
+  // 'lru' and when nothing is limited (nothing is ever evicted: the cheapest bookkeeping serves,
+  // as in the core's entry table). Its weight units are bytes when maxBytes is set, else items.
+  _initPolicy(policy) {
+    this._tl = null;
+    this._weighBytes = this._maxBytes !== Infinity;
+    if (policy === 'lru' || (this._max === Infinity && this._maxBytes === Infinity)) return;
+    const tl = new TinyLfu();
+    // Counting items, the policy is sized for the whole cache at once, as the replay tool's is
+    // (the sketch and ghost table: about 6 bytes per entry; past RESERVE_MAX entries they grow
+    // with the slots). Sized by the growing slot count, it would forget what it learned at every
+    // growth and steer by a tiny cache's signals while filling (lirs_gli @500: -11 points). The
+    // slots come before the capacity, as in the tool: the duel sizes its mini LRU when the
+    // capacity is set, and keeps that size while its sampling rate stays (zigzag: -6 points).
+    tl.resize(this._cap);
+    if (!this._weighBytes) tl.reserve(Math.min(this._max + 1, RESERVE_MAX));
+    tl.setCapacity(this._weighBytes ? this._maxBytes : this._max);
+    this._tl = tl;
   }
 
   // ---- the hot path --------------------------------------------------------------------------
@@ -229,6 +261,7 @@ class Cache {
     this._w[s] = w;
     this._bytes += w;
     if (this._exp !== null) this._exp[s] = ttl === 0 ? 0 : clock.now() + ttl;
+    this._makeRoom(NIL, s);
     return s;
   }
 
@@ -366,18 +399,50 @@ class Cache {
     this._free.push(s);
   }
 
-  // Evicts the policy's victim; `forBytes` tells which budget asked.
-  _evictOne(forBytes) {
-    const s = this._tail;
-    if (forBytes) this._evictedBytes++;
-    else this._evictedItems++;
-    this._drop(s);
+  // Evicts the policy's victims while the cache is over a limit (items first, then bytes, each
+  // eviction counted for the limit that asked), as the core's entry_table make_room. `keep` (an
+  // entry rewritten) is never evicted: should the policy name it, it leaves the policy for the
+  // rest of the loop and comes back as just inserted. `fresh` (the entry just inserted) is named
+  // only once it is the last entry (the policy's rule), and then the loop stops.
+  _makeRoom(keep, fresh) {
+    const tl = this._tl;
+    let out = false;
+    for (;;) {
+      let forBytes;
+      if (this._map.size > this._max) forBytes = false;
+      else if (this._bytes > this._maxBytes) forBytes = true;
+      else break;
+      let v;
+      if (tl === null) {
+        v = this._tail;
+        if (v === keep || v === fresh) break; // exact LRU names them only when alone
+      } else {
+        if (tl.size === 0) break;
+        v = tl.victim();
+        if (v === NIL || v === fresh) break;
+        if (v === keep) {
+          tl.remove(keep);
+          out = true;
+          continue;
+        }
+      }
+      if (forBytes) this._evictedBytes++;
+      else this._evictedItems++;
+      this._drop(v);
+    }
+    if (out) tl.onInsert(keep, tl.keyOf(keep), this._weighBytes ? this._w[keep] : 1);
   }
 
-  // ---- the policy: exact LRU over a doubly linked list of slots --------------------------------
+  // ---- the policy -------------------------------------------------------------------------------
 
-  // Hot path: a hit moves the slot to the front (a few Uint32Array stores).
+  // Hot path: a hit is the policy's O(1) step; under exact LRU it moves the slot to the front of
+  // the list (a few Uint32Array stores).
   _touch(s) {
+    const tl = this._tl;
+    if (tl !== null) {
+      tl.access(s);
+      return;
+    }
     if (s === this._head) return;
     const next = this._next;
     const prev = this._prev;
@@ -392,21 +457,32 @@ class Cache {
     this._head = s;
   }
 
-  // A value's weight changed in place (an update, or a memoized promise that resolved).
-  _reweighed() {
-    while (this._bytes > this._maxBytes && this._tail !== this._head) this._evictOne(true);
+  // A value's weight changed in place (an update, or a memoized promise that resolved): as the
+  // core's update, the policy hears of it only when it weighs in bytes (as a write, an access),
+  // and others leave while the bytes are over.
+  _reweighed(s) {
+    const tl = this._tl;
+    if (tl !== null) {
+      if (!this._weighBytes) return;
+      tl.weightChange(s, this._w[s]);
+    }
+    this._makeRoom(s, NIL);
   }
 
-  // Makes room for an entry of weight w, then returns a free slot linked at the front.
+  // Returns a free slot, entered into the policy (as the most recently used under LRU); the
+  // caller registers the entry, then _makeRoom() evicts.
   _insertSlot(key, w) {
-    while (this._map.size >= this._max) this._evictOne(false);
-    while (this._bytes + w > this._maxBytes && this._map.size > 0) this._evictOne(true);
     let s;
     if (this._free.length > 0) {
       s = this._free.pop();
     } else {
       s = this._top++;
       if (s >= this._cap) this._grow();
+    }
+    const tl = this._tl;
+    if (tl !== null) {
+      tl.onInsert(s, sketchKey(hashKey(key)), this._weighBytes ? w : 1);
+      return s;
     }
     this._prev[s] = NIL;
     this._next[s] = this._head;
@@ -417,6 +493,11 @@ class Cache {
   }
 
   _removeSlot(s) {
+    const tl = this._tl;
+    if (tl !== null) {
+      tl.remove(s);
+      return;
+    }
     const p = this._prev[s];
     const n = this._next[s];
     if (p === NIL) this._head = n;
@@ -425,10 +506,14 @@ class Cache {
     else this._prev[n] = p;
   }
 
-  _clearSlots() {}
+  _clearSlots() {
+    if (this._tl !== null) this._tl.clear();
+  }
 
-  // Slots from most to least recently used.
+  // Slots from most to least recently used under LRU; in insertion order under the default
+  // policy, which keeps no such order (as in native mode).
   _order() {
+    if (this._tl !== null) return [...this._map.values()];
     const out = [];
     for (let s = this._head; s !== NIL; s = this._next[s]) out.push(s);
     return out;
@@ -441,6 +526,7 @@ class Cache {
     this._prev = growU32(this._prev, n);
     this._w = growF64(this._w, n);
     if (this._exp !== null) this._exp = growF64(this._exp, n);
+    if (this._tl !== null) this._tl.resize(n);
     this._cap = n;
   }
 }

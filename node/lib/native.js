@@ -25,6 +25,15 @@ function makeNativeCache(addon, PureCache) {
       this._lossy = policy !== 'lru';
     }
 
+    // The core's entry table is the policy: none in JavaScript.
+    _initPolicy() {
+      this._tl = null;
+      this._weighBytes = this._maxBytes !== Infinity;
+    }
+
+    // The engine evicted what an insert needed already (see _insertSlot).
+    _makeRoom() {}
+
     // Hot path: one store into the ring. Under 'lru' a full ring is replayed at once (every
     // access counts for exact LRU); under the frequency-based policies the ring is lossy, like
     // Caffeine's read buffer: once full, further hits are not recorded until the next insert,

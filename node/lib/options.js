@@ -6,7 +6,7 @@
 const { makeError, typeError, pureChecks } = require('./errors');
 
 let checks = pureChecks;
-let defaultPolicyName = 'lru';
+let defaultPolicyName = 'tinylfu'; // the core's default_policy(); native asks the core
 
 // Native mode: the addon's checks call twincache::parse_limit / parse_ttl / parse_policy.
 function useNativeChecks(addon) {
