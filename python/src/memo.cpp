@@ -222,9 +222,11 @@ int lookup_call(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyOb
   return found;
 }
 
-int store_result(memo_object* self, PyObject* key, Py_hash_t hash, PyObject* value) {
+// `absent_at`: py_table::adds() when the call found key absent (or unknown_adds).
+int store_result(memo_object* self, PyObject* key, Py_hash_t hash, PyObject* value,
+                 std::uint64_t absent_at = py_table::unknown_adds) {
   if (self->no_cache) return 0;
-  if (self->table->store(key, hash, value, std::nullopt, false) < 0) return -1;
+  if (self->table->store(key, hash, value, std::nullopt, false, absent_at) < 0) return -1;
   if (self->weak_self && self->watch_hook != nullptr && PyTuple_CheckExact(key) &&
       PyTuple_GET_SIZE(key) > 0 && PyWeakref_CheckRefExact(PyTuple_GET_ITEM(key, 0))) {
     PyObject* r = PyObject_CallOneArg(self->watch_hook, key);
@@ -262,8 +264,11 @@ PyObject* memo_vectorcall(PyObject* callable, PyObject* const* args, size_t narg
     Py_DECREF(key);
     return result;
   }
+  const std::uint64_t absent_at = self->table->adds();
   PyObject* result = PyObject_Vectorcall(self->func, args, nargsf, kwnames);
-  if (result != nullptr && store_result(self, key, hash, result) < 0) Py_CLEAR(result);
+  if (result != nullptr && store_result(self, key, hash, result, absent_at) < 0) {
+    Py_CLEAR(result);
+  }
   Py_DECREF(key);
   return result;
 }

@@ -124,14 +124,16 @@ int py_table::contains(PyObject* key) {
 }
 
 int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optional<time_ns> ttl,
-                    bool replace) {
+                    bool replace, std::uint64_t absent_at) {
   // Weighing runs Python code: it comes first.
   std::uint64_t key_bytes = 0, value_bytes = 0;
   if (weigh_ != nullptr && (weigh_into(key, key_bytes) < 0 || weigh_into(value, value_bytes) < 0)) {
     return -1;
   }
   removed_entries removed;
-  PyObject* found = dict_get(index_, key, hash);  // may run __eq__
+  // Absent since the caller looked (no entry added since): at most a dead entry is there, which
+  // the new one replaces. Otherwise look again (may run __eq__).
+  PyObject* found = absent_at == adds_ ? nullptr : dict_get(index_, key, hash);
   if (found == nullptr && PyErr_Occurred()) return -1;
   if (found != nullptr) {
     auto* old = reinterpret_cast<entry_object*>(found);
@@ -164,6 +166,7 @@ int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optiona
   }
   // May run __eq__ (colliding keys). Should another thread store this key meanwhile, this entry
   // replaces its entry in the dict; that one stays in the table, unreachable, until evicted.
+  ++adds_;  // before dict_set: its __eq__ calls may re-enter this table
   if (dict_set(index_, key, reinterpret_cast<PyObject*>(e), hash) < 0) {
     Py_DECREF(e);
     release(removed);

@@ -137,9 +137,14 @@ class py_table {
   // Stores value under key. `replace`: update a live entry (Cache) or keep it (memoized
   // functions keep the first result, as functools does). Returns 1 when stored (or kept), 0 when
   // the core refused the entry (value_too_large: last_error() says why), -1 on error.
-  // `hash` is PyObject_Hash(key): the key is not hashed again.
+  // `hash` is PyObject_Hash(key): the key is not hashed again. `absent_at`: the adds() count
+  // at which the caller found key absent (a memoized function's miss); while no entry has been
+  // added since, key is still absent and is not looked up again.
   int store(PyObject* key, Py_hash_t hash, PyObject* value, std::optional<time_ns> ttl,
-            bool replace);
+            bool replace, std::uint64_t absent_at = unknown_adds);
+  static constexpr std::uint64_t unknown_adds = ~std::uint64_t{0};
+  // How many entries store() has put in the dict so far (only store() adds entries).
+  std::uint64_t adds() const { return adds_; }
   int store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, bool replace) {
     const Py_hash_t hash = PyObject_Hash(key);
     return hash == -1 ? -1 : store(key, hash, value, ttl, replace);
@@ -182,6 +187,7 @@ class py_table {
   PyObject* index_;      // dict: key -> entry_object
   PyObject* weigh_;      // callable or null
   std::vector<entry_object*> slots_;  // slot -> entry (a strong reference), null when free
+  std::uint64_t adds_ = 0;            // entries put in the dict: see adds()
   std::string last_error_;
 };
 
