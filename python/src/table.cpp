@@ -133,8 +133,11 @@ int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optiona
   removed_entries removed;
   // Absent since the caller looked (no entry added since): at most a dead entry is there, which
   // the new one replaces. Otherwise look again (may run __eq__).
-  PyObject* found = absent_at == adds_ ? nullptr : dict_get(index_, key, hash);
-  if (found == nullptr && PyErr_Occurred()) return -1;
+  PyObject* found = nullptr;
+  if (absent_at != adds_) {
+    found = dict_get(index_, key, hash);
+    if (found == nullptr && PyErr_Occurred()) return -1;
+  }
   if (found != nullptr) {
     auto* old = reinterpret_cast<entry_object*>(found);
     if (old->slot != no_slot && table_.is_live(old->slot, now_if_ttl())) {
