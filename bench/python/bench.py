@@ -1,5 +1,6 @@
-"""twincache's Python benchmark: one run, every scenario of issue 3, against functools.lru_cache,
-cachetools, cachebox and theine (scripts/requirements-bench.txt; `scripts/setup --bench`).
+"""twincache's Python benchmark: one run, every scenario of issues 3 and 13, against
+functools.lru_cache, cachetools, cachebox and theine (scripts/requirements-bench.txt;
+`scripts/setup --bench`).
 
     .venv/bin/python bench/python/bench.py [--repeat 7] [--markdown]
 
@@ -117,6 +118,23 @@ def bench_miss(number: int) -> dict[str, Case]:
     return cases
 
 
+def bench_miss_small(number: int) -> dict[str, Case]:
+    """Issue 13's miss path: a new key each call into a full cache of 128 (insert + eviction),
+    twincache's two decorators against functools.lru_cache."""
+    size = 128
+    variants: dict[str, Callable[..., Any]] = {
+        "twincache lru_cache": twincache.lru_cache(maxsize=size)(identity),
+        "twincache cache(maxsize)": twincache.cache(maxsize=size)(identity),
+        "functools": functools.lru_cache(maxsize=size)(identity),
+    }
+    cases = {}
+    for name, f in variants.items():
+        for i in range(size * 2):
+            f(-1 - i)  # fill: every timed call evicts
+        cases[name] = Case("f(next(keys))", number, f=f, keys=itertools.count())
+    return cases
+
+
 async def _await_loop(fn: Callable[[int], Any], n: int) -> None:
     for _ in range(n):
         await fn(1)
@@ -179,12 +197,14 @@ def bench_cache_get(number: int) -> dict[str, Case]:
 def bench_cache_set(number: int) -> dict[str, Case]:
     """Sets of new keys into a full cache: insert plus one eviction each."""
     tc = twincache.Cache(maxsize=MAXSIZE)
+    tl = twincache.Cache(maxsize=MAXSIZE, policy="lru")
     ct = cachetools.LRUCache(MAXSIZE)
     cb = cachebox.LRUCache(MAXSIZE)
     th = theine.Cache(MAXSIZE)
     cases = {}
     for name, setter in [
         ("twincache [k]=v", tc.__setitem__),
+        ("twincache [k]=v, lru", tl.__setitem__),
         ("cachetools [k]=v", ct.__setitem__),
         ("cachebox [k]=v", cb.__setitem__),
         ("theine .set", th.set),
@@ -215,6 +235,7 @@ def main() -> None:
             "hit, kwargs": bench_kwargs_hit(n),
             "hit, TTL": bench_hit(n, ttl=True),
             "miss + insert + eviction": bench_miss(n // 4),
+            "miss + insert + eviction, maxsize 128": bench_miss_small(n // 4),
             "async hit": bench_async(n),
             "Cache get (hit)": bench_cache_get(n),
             "Cache set (new key, eviction)": bench_cache_set(n // 4),
@@ -236,6 +257,8 @@ def main() -> None:
     ttl = scenarios["hit, TTL"]
     aio = scenarios["async hit"]
     get = scenarios["Cache get (hit)"]
+    miss = scenarios["miss + insert + eviction, maxsize 128"]
+    cset = scenarios["Cache set (new key, eviction)"]
     checks = [
         (
             "hit <= 1.2x functools",
@@ -266,6 +289,21 @@ def main() -> None:
             "Cache get >= 3x faster than theine",
             ratio(get, "twincache .get", "theine .get"),
             get["twincache .get"] * 3 <= get["theine .get"],
+        ),
+        (
+            "lru_cache(128) miss <= 1.1x functools",
+            ratio(miss, "twincache lru_cache", "functools"),
+            miss["twincache lru_cache"] <= 1.1 * miss["functools"],
+        ),
+        (
+            "cache(maxsize=128) miss <= 1.5x functools",
+            ratio(miss, "twincache cache(maxsize)", "functools"),
+            miss["twincache cache(maxsize)"] <= 1.5 * miss["functools"],
+        ),
+        (
+            "Cache set + eviction <= 1.0x cachebox",
+            ratio(cset, "twincache [k]=v", "cachebox [k]=v"),
+            cset["twincache [k]=v"] <= cset["cachebox [k]=v"],
         ),
     ]
     print("\n## targets (ratio = twincache / peer)")

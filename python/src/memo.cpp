@@ -93,13 +93,12 @@ PyTypeObject memo_type_object{PyVarObject_HEAD_INIT(nullptr, 0)};
 
 memo_object* as_memo(PyObject* o) { return reinterpret_cast<memo_object*>(o); }
 
-// The first argument, held weakly when it can be (a method's instance), else as is.
+// The first argument, held weakly when it can be (a method's instance), else as is. The type
+// says whether it hashes (calling its __hash__ here would call it once more per call).
 PyObject* weak_first(PyObject* a) {
-  if (PyLong_CheckExact(a) || PyUnicode_CheckExact(a) || !PyType_SUPPORTS_WEAKREFS(Py_TYPE(a))) {
-    return Py_NewRef(a);
-  }
-  if (PyObject_Hash(a) == -1) {  // unhashable: the content-key path deals with it
-    PyErr_Clear();
+  PyTypeObject* t = Py_TYPE(a);
+  if (t == &PyLong_Type || t == &PyUnicode_Type || !PyType_SUPPORTS_WEAKREFS(t) ||
+      t->tp_hash == PyObject_HashNotImplemented) {  // unhashable: the content-key path decides
     return Py_NewRef(a);
   }
   PyObject* ref = PyWeakref_NewRef(a, nullptr);
@@ -148,27 +147,10 @@ PyObject* content_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs
   return key;
 }
 
-// Hot path: the key of a call, a new reference.
+// Hot path: the key of a call, a new reference (not hashed yet: see resolve_key).
 PyObject* make_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
-  if (self->key_fn != nullptr) {
-    PyObject* key = PyObject_Vectorcall(self->key_fn, args, nargs, kwnames);
-    if (key == nullptr || self->content_key == nullptr || PyObject_Hash(key) != -1) return key;
-    if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
-      Py_DECREF(key);
-      return nullptr;
-    }
-    PyErr_Clear();
-    PyObject* one = PyTuple_Pack(1, key);
-    Py_DECREF(key);
-    if (one == nullptr) return nullptr;
-    PyObject* empty = PyDict_New();
-    PyObject* result =
-        empty ? PyObject_CallFunctionObjArgs(self->content_key, one, empty, nullptr) : nullptr;
-    Py_DECREF(one);
-    Py_XDECREF(empty);
-    return result;
-  }
+  if (self->key_fn != nullptr) return PyObject_Vectorcall(self->key_fn, args, nargs, kwnames);
   if (!self->typed && nkw == 0 && nargs == 1) {
     PyObject* a = args[0];
     if (PyLong_CheckExact(a) || PyUnicode_CheckExact(a)) return Py_NewRef(a);
@@ -196,27 +178,55 @@ PyObject* make_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs, P
   return key;
 }
 
-// Looks the call up; on an unhashable key switches to the content key (configured form).
-// Returns 1 (hit, *value set), 0 (miss), -1 (error); *key always receives the key used.
-int lookup_call(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                PyObject** key, PyObject** value) {
+// Hot path: the key of a call and its hash, computed once (functools hashes a key once per
+// call: each argument's __hash__ runs once, however many dict operations follow). A key that
+// does not hash is replaced by its content key in the configured form (the user key function's
+// result, or the arguments). 0 with *key (a new reference) and *hash set, or -1.
+int resolve_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                PyObject** key, Py_hash_t* hash) {
   *key = make_key(self, args, nargs, kwnames);
   if (*key == nullptr) return -1;
-  int found = self->table->find(*key, value, true);
-  if (found >= 0 || self->content_key == nullptr ||
-      !PyErr_ExceptionMatches(PyExc_TypeError)) {
-    return found;
+  *hash = PyObject_Hash(*key);
+  if (*hash != -1) return 0;
+  if (self->content_key == nullptr || !PyErr_ExceptionMatches(PyExc_TypeError)) {
+    Py_CLEAR(*key);
+    return -1;
   }
   PyErr_Clear();
-  Py_CLEAR(*key);
-  *key = content_key(self, args, nargs, kwnames);
+  PyObject* content = nullptr;
+  if (self->key_fn != nullptr) {
+    PyObject* one = PyTuple_Pack(1, *key);
+    PyObject* empty = one ? PyDict_New() : nullptr;
+    content = empty ? PyObject_CallFunctionObjArgs(self->content_key, one, empty, nullptr)
+                    : nullptr;
+    Py_XDECREF(one);
+    Py_XDECREF(empty);
+  } else {
+    content = content_key(self, args, nargs, kwnames);
+  }
+  Py_SETREF(*key, content);
   if (*key == nullptr) return -1;
-  return self->table->find(*key, value, true);
+  *hash = PyObject_Hash(*key);
+  if (*hash != -1) return 0;
+  Py_CLEAR(*key);
+  return -1;
 }
 
-int store_result(memo_object* self, PyObject* key, PyObject* value) {
+// Looks the call up. Returns 1 (hit, *value set), 0 (miss), -1 (error); on 0 and 1 *key and
+// *hash hold the key used (a new reference).
+int lookup_call(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                PyObject** key, Py_hash_t* hash, PyObject** value) {
+  if (resolve_key(self, args, nargs, kwnames, key, hash) < 0) return -1;
+  const int found = self->table->find(*key, *hash, value, true);
+  if (found < 0) Py_CLEAR(*key);
+  return found;
+}
+
+// `absent_at`: py_table::adds() when the call found key absent (or unknown_adds).
+int store_result(memo_object* self, PyObject* key, Py_hash_t hash, PyObject* value,
+                 std::uint64_t absent_at = py_table::unknown_adds) {
   if (self->no_cache) return 0;
-  if (self->table->store(key, value, std::nullopt, false) < 0) return -1;
+  if (self->table->store(key, hash, value, std::nullopt, false, absent_at) < 0) return -1;
   if (self->weak_self && self->watch_hook != nullptr && PyTuple_CheckExact(key) &&
       PyTuple_GET_SIZE(key) > 0 && PyWeakref_CheckRefExact(PyTuple_GET_ITEM(key, 0))) {
     PyObject* r = PyObject_CallOneArg(self->watch_hook, key);
@@ -236,11 +246,12 @@ PyObject* memo_vectorcall(PyObject* callable, PyObject* const* args, size_t narg
     return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
   }
   PyObject* key;
+  Py_hash_t hash;
   PyObject* value;
-  const int found = lookup_call(self, args, nargs, kwnames, &key, &value);
+  const int found = lookup_call(self, args, nargs, kwnames, &key, &hash, &value);
   if (found != 0) {
-    Py_XDECREF(key);
     if (found < 0) return nullptr;
+    Py_DECREF(key);
     return self->is_async ? make_ready(value) : value;
   }
   if (self->miss_hook != nullptr) {
@@ -253,8 +264,11 @@ PyObject* memo_vectorcall(PyObject* callable, PyObject* const* args, size_t narg
     Py_DECREF(key);
     return result;
   }
+  const std::uint64_t absent_at = self->table->adds();
   PyObject* result = PyObject_Vectorcall(self->func, args, nargsf, kwnames);
-  if (result != nullptr && store_result(self, key, result) < 0) Py_CLEAR(result);
+  if (result != nullptr && store_result(self, key, hash, result, absent_at) < 0) {
+    Py_CLEAR(result);
+  }
   Py_DECREF(key);
   return result;
 }
@@ -406,7 +420,8 @@ PyObject* memo_store(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
     PyErr_SetString(PyExc_TypeError, "_store(key, value)");
     return nullptr;
   }
-  if (store_result(self, args[0], args[1]) < 0) return nullptr;
+  const Py_hash_t hash = PyObject_Hash(args[0]);
+  if (hash == -1 || store_result(self, args[0], hash, args[1]) < 0) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -421,17 +436,12 @@ PyObject* memo_discard(PyObject* o, PyObject* key) {
 PyObject* memo_invalidate(PyObject* o, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
   memo_object* self = as_memo(o);
   if (!check_table(self)) return nullptr;
-  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-  PyObject* key = make_key(self, args, nargs, kwnames);
-  if (key == nullptr) return nullptr;
-  int rc = self->table->erase(key, nullptr);
-  if (rc < 0 && self->content_key != nullptr && PyErr_ExceptionMatches(PyExc_TypeError)) {
-    PyErr_Clear();
-    Py_DECREF(key);
-    key = content_key(self, args, nargs, kwnames);
-    if (key == nullptr) return nullptr;
-    rc = self->table->erase(key, nullptr);
+  PyObject* key;
+  Py_hash_t hash;
+  if (resolve_key(self, args, PyVectorcall_NARGS(nargsf), kwnames, &key, &hash) < 0) {
+    return nullptr;
   }
+  const int rc = self->table->erase(key, hash, nullptr);
   Py_DECREF(key);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);

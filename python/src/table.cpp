@@ -61,19 +61,12 @@ std::uint64_t mix(Py_hash_t h) {
   return x ^ (x >> 31);
 }
 
-// Deletes e's key from dict only if it still maps to e. Errors (a raising __eq__) are
-// swallowed: the entry is already out of the table, a stale dict item is harmless (dead).
+// Deletes e's key from dict only if it still maps to e; the key is not hashed again. Errors (a
+// raising __eq__) are swallowed: the entry is already out of the table, a stale dict item is
+// harmless (dead).
 void delete_if(PyObject* dict, entry_object* e) {
-#if PY_VERSION_HEX < 0x030D0000
-  PyObject* current = _PyDict_GetItem_KnownHash(dict, e->key, e->hash);
-  if (current == reinterpret_cast<PyObject*>(e) &&
-      _PyDict_DelItem_KnownHash(dict, e->key, e->hash) == 0) {
-    return;
-  }
-#else
-  PyObject* current = PyDict_GetItemWithError(dict, e->key);
-  if (current == reinterpret_cast<PyObject*>(e) && PyDict_DelItem(dict, e->key) == 0) return;
-#endif
+  PyObject* current = dict_get(dict, e->key, e->hash);
+  if (current == reinterpret_cast<PyObject*>(e) && dict_del(dict, e->key, e->hash) == 0) return;
   PyErr_Clear();
 }
 
@@ -130,64 +123,57 @@ int py_table::contains(PyObject* key) {
   return table_.is_live(slot, now_if_ttl()) ? 1 : 0;
 }
 
-int py_table::store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, bool replace) {
-  // Everything that can run Python code comes first: weighing and hashing.
+int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optional<time_ns> ttl,
+                    bool replace, std::uint64_t absent_at) {
+  // Weighing runs Python code: it comes first.
   std::uint64_t key_bytes = 0, value_bytes = 0;
   if (weigh_ != nullptr && (weigh_into(key, key_bytes) < 0 || weigh_into(value, value_bytes) < 0)) {
     return -1;
   }
-  const Py_hash_t hash = PyObject_Hash(key);
-  if (hash == -1) return -1;
   removed_entries removed;
-  if (replace) {
-    // Updates (Cache.set of a live key) change the entry in place: no allocation.
-    PyObject* found = PyDict_GetItemWithError(index_, key);  // may run __eq__
+  // Absent since the caller looked (no entry added since): at most a dead entry is there, which
+  // the new one replaces. Otherwise look again (may run __eq__).
+  PyObject* found = nullptr;
+  if (absent_at != adds_) {
+    found = dict_get(index_, key, hash);
     if (found == nullptr && PyErr_Occurred()) return -1;
-    if (found != nullptr) {
-      auto* old = reinterpret_cast<entry_object*>(found);
-      if (old->slot != no_slot && table_.is_live(old->slot, now_if_ttl())) {
-        const status st = table_.update(old->slot, key_bytes, value_bytes, ttl, collect(removed));
-        if (!st.ok()) {
-          last_error_ = st.message();
-          return 0;
-        }
-        PyObject* previous = old->value;
-        old->value = Py_NewRef(value);
-        release(removed);
-        Py_DECREF(previous);  // its destructor may run: the table is consistent
-        return 1;
-      }
-    }
   }
-  entry_object* e = new_entry(key, value, hash);
-  if (e == nullptr) return -1;
-  auto* self = reinterpret_cast<PyObject*>(e);
-
-  PyObject* existing = PyDict_SetDefault(index_, key, self);  // may run __eq__
-  if (existing == nullptr) {
-    Py_DECREF(e);
-    return -1;
-  }
-  if (existing != self) {
-    auto* old = reinterpret_cast<entry_object*>(existing);
+  if (found != nullptr) {
+    auto* old = reinterpret_cast<entry_object*>(found);
     if (old->slot != no_slot && table_.is_live(old->slot, now_if_ttl())) {
-      // Live: a memoized function keeps the first result (functools does); a Cache that lost
-      // a race with another thread's insert of the same key simply retries as an update.
-      Py_DECREF(e);
-      return replace ? store(key, value, ttl, true) : 1;
+      // Live: a memoized function keeps the first result (functools does; the function may
+      // have stored this key itself, recursively or from another thread).
+      if (!replace) return 1;
+      // Updates (Cache.set of a live key) change the entry in place: no allocation.
+      const status st = table_.update(old->slot, key_bytes, value_bytes, ttl, collect(removed));
+      if (!st.ok()) {
+        last_error_ = st.message();
+        return 0;
+      }
+      PyObject* previous = old->value;
+      old->value = Py_NewRef(value);
+      release(removed);
+      Py_DECREF(previous);  // its destructor may run: the table is consistent
+      return 1;
     }
-    // A dead or expired entry: retire it and take its place.
+    // A dead or expired entry holds the key's place: retire it, the new entry replaces it in
+    // the dict below (`removed` keeps it alive until then).
     if (old->slot != no_slot) {
       table_.remove(old->slot, removal_reason::expired, collect(removed));
     }
-    Py_INCREF(old);  // keep it alive across SetItem (which may run Python code)
-    const int rc = PyDict_SetItem(index_, key, self);
-    Py_DECREF(old);
-    if (rc < 0) {
-      Py_DECREF(e);
-      release(removed);
-      return -1;
-    }
+  }
+  entry_object* e = new_entry(key, value, hash);
+  if (e == nullptr) {
+    release(removed);
+    return -1;
+  }
+  // May run __eq__ (colliding keys). Should another thread store this key meanwhile, this entry
+  // replaces its entry in the dict; that one stays in the table, unreachable, until evicted.
+  ++adds_;  // before dict_set: its __eq__ calls may re-enter this table
+  if (dict_set(index_, key, reinterpret_cast<PyObject*>(e), hash) < 0) {
+    Py_DECREF(e);
+    release(removed);
+    return -1;
   }
   // `e` is in the dict with no slot (a lookup treats it as a miss) until the insert below; no
   // Python code runs in between.
@@ -208,8 +194,8 @@ int py_table::store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, 
   return 1;
 }
 
-int py_table::erase(PyObject* key, PyObject** value) {
-  PyObject* found = PyDict_GetItemWithError(index_, key);
+int py_table::erase(PyObject* key, Py_hash_t hash, PyObject** value) {
+  PyObject* found = dict_get(index_, key, hash);
   if (found == nullptr) return PyErr_Occurred() ? -1 : 0;
   auto* e = reinterpret_cast<entry_object*>(found);
   if (e->slot == no_slot) return 0;

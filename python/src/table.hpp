@@ -22,7 +22,39 @@
 #include "absl/container/inlined_vector.h"
 #include "twincache/entry_table.hpp"
 
+// Dict operations with the key's hash already known, as CPython's own lru_cache does them: a
+// call hashes its key once (the key's __hash__ runs once) however many dict operations follow.
+// 3.13 moved the set and delete variants to its internal headers (still exported); later
+// versions fall back to the plain operations, which hash the key again.
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+extern "C" {
+PyAPI_FUNC(int) _PyDict_SetItem_KnownHash(PyObject*, PyObject*, PyObject*, Py_hash_t);
+PyAPI_FUNC(int) _PyDict_DelItem_KnownHash(PyObject*, PyObject*, Py_hash_t);
+}
+#endif
+
 namespace twincache::python {
+
+#if PY_VERSION_HEX < 0x030E0000
+// A borrowed reference or null (with an exception set if the key's __eq__ raised).
+inline PyObject* dict_get(PyObject* d, PyObject* key, Py_hash_t hash) {
+  return _PyDict_GetItem_KnownHash(d, key, hash);
+}
+inline int dict_set(PyObject* d, PyObject* key, PyObject* value, Py_hash_t hash) {
+  return _PyDict_SetItem_KnownHash(d, key, value, hash);
+}
+inline int dict_del(PyObject* d, PyObject* key, Py_hash_t hash) {
+  return _PyDict_DelItem_KnownHash(d, key, hash);
+}
+#else
+inline PyObject* dict_get(PyObject* d, PyObject* key, Py_hash_t) {
+  return PyDict_GetItemWithError(d, key);
+}
+inline int dict_set(PyObject* d, PyObject* key, PyObject* value, Py_hash_t) {
+  return PyDict_SetItem(d, key, value);
+}
+inline int dict_del(PyObject* d, PyObject* key, Py_hash_t) { return PyDict_DelItem(d, key); }
+#endif
 
 // One cached entry, the dict's value. Not GC-tracked: its owner's tp_traverse visits the key and
 // the value of every live entry.
@@ -63,10 +95,10 @@ class py_table {
   py_table& operator=(const py_table&) = delete;
 
   // Hot path: 1 with *value (a new reference) on a live hit, 0 on a miss, -1 with an exception
-  // set (the key's __hash__/__eq__ raised). `count` is false for peeks that must not change the
-  // counters.
-  int find(PyObject* key, PyObject** value, bool count) {
-    PyObject* found = PyDict_GetItemWithError(index_, key);  // may run __eq__: no core call open
+  // set (the key's __eq__ raised). `hash` is PyObject_Hash(key). `count` is false for peeks that
+  // must not change the counters.
+  int find(PyObject* key, Py_hash_t hash, PyObject** value, bool count) {
+    PyObject* found = dict_get(index_, key, hash);  // may run __eq__: no core call open
     if (found == nullptr) {
       if (PyErr_Occurred()) return -1;
       if (count) table_.record_miss();
@@ -93,6 +125,11 @@ class py_table {
     release(removed);
     return 0;
   }
+  // The same, hashing the key first (-1 if its __hash__ raised).
+  int find(PyObject* key, PyObject** value, bool count) {
+    const Py_hash_t hash = PyObject_Hash(key);
+    return hash == -1 ? -1 : find(key, hash, value, count);
+  }
 
   // Whether key is live now; no counters, no policy update. -1 on error.
   int contains(PyObject* key);
@@ -100,11 +137,26 @@ class py_table {
   // Stores value under key. `replace`: update a live entry (Cache) or keep it (memoized
   // functions keep the first result, as functools does). Returns 1 when stored (or kept), 0 when
   // the core refused the entry (value_too_large: last_error() says why), -1 on error.
-  int store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, bool replace);
+  // `hash` is PyObject_Hash(key): the key is not hashed again. `absent_at`: the adds() count
+  // at which the caller found key absent (a memoized function's miss); while no entry has been
+  // added since, key is still absent and is not looked up again.
+  int store(PyObject* key, Py_hash_t hash, PyObject* value, std::optional<time_ns> ttl,
+            bool replace, std::uint64_t absent_at = unknown_adds);
+  static constexpr std::uint64_t unknown_adds = ~std::uint64_t{0};
+  // How many entries store() has put in the dict so far (only store() adds entries).
+  std::uint64_t adds() const { return adds_; }
+  int store(PyObject* key, PyObject* value, std::optional<time_ns> ttl, bool replace) {
+    const Py_hash_t hash = PyObject_Hash(key);
+    return hash == -1 ? -1 : store(key, hash, value, ttl, replace);
+  }
 
   // Removes key. Returns 1 if it was live (and *value, if not null, receives it as a new
   // reference), 0 if absent or expired, -1 on error.
-  int erase(PyObject* key, PyObject** value);
+  int erase(PyObject* key, Py_hash_t hash, PyObject** value);
+  int erase(PyObject* key, PyObject** value) {
+    const Py_hash_t hash = PyObject_Hash(key);
+    return hash == -1 ? -1 : erase(key, hash, value);
+  }
 
   void clear();
   void reset_stats() { table_.reset_stats(); }
@@ -135,6 +187,7 @@ class py_table {
   PyObject* index_;      // dict: key -> entry_object
   PyObject* weigh_;      // callable or null
   std::vector<entry_object*> slots_;  // slot -> entry (a strong reference), null when free
+  std::uint64_t adds_ = 0;            // entries put in the dict: see adds()
   std::string last_error_;
 };
 

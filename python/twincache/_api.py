@@ -25,7 +25,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _NOT_GIVEN: Final[Any] = object()
 _MISS: Final[Any] = object()
-_RETRY: Final[Any] = object()
 _CONTENT_MARK: Final = ("twincache.content",)
 
 # Types keyed by content (the canonical encoding of docs/keys.md: the core's key_builder in native
@@ -94,58 +93,84 @@ def _content_key_for(
 # --- miss paths that coordinate callers ---------------------------------------------------------
 
 
+class _AsyncFlight:
+    """One computation of one key in one event loop, and the callers awaiting it."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+        self.waiters = 0
+
+
+# Task -> the computation (a flight's task) it is awaiting. A chain of awaits that leads back to
+# the awaiting task would wait forever: f(1) computing awaits g(1), whose computation awaits f(1).
+_awaiting: dict[asyncio.Task[Any], asyncio.Task[Any]] = {}
+
+
+def _waits_for(target: asyncio.Task[Any], task: asyncio.Task[Any]) -> bool:
+    """Whether `target` is, or is awaiting (through other computations), `task`."""
+    current: asyncio.Task[Any] | None = target
+    while current is not None:
+        if current is task:
+            return True
+        current = _awaiting.get(current)
+    return False
+
+
 def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
-    """Concurrent awaits of one key run the function once. The caller that runs it is the
-    leader; the others wait on a future through asyncio.shield, so cancelling a waiter cancels
-    only that waiter. If the leader is cancelled, the waiters wake and one of them runs the
-    function again. An exception reaches every waiter and is not cached."""
-    # key -> (the leader's future, the leader's task)
-    flights: dict[Any, tuple[asyncio.Future[Any], asyncio.Task[Any] | None]] = {}
+    """Concurrent awaits of one key run the function once. The first miss starts the coroutine
+    as a task of its own (the computation); every caller, the first one included, awaits it
+    through asyncio.shield, so cancelling a caller cancels only that caller and the computation
+    goes on for the others. It is cancelled when its last caller is (nobody wants the result
+    any more); a later call starts a new one. Its exception reaches every caller and is not
+    cached; its result is stored before any caller resumes."""
+    flights: dict[Any, _AsyncFlight] = {}
     name = getattr(func, "__qualname__", repr(func))
 
-    def finish(key: Any, fut: asyncio.Future[Any]) -> None:
+    def finish(key: Any, flight: _AsyncFlight) -> None:
         # Event loops in other threads share `flights`: another thread may remove the key
         # between these two steps (then there is nothing left to remove).
-        flight = flights.get(key)
-        if flight is not None and flight[0] is fut:
+        if flights.get(key) is flight:
             flights.pop(key, None)
+
+    async def compute(
+        key: Any, flight: _AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            value = await func(*args, **kwargs)
+            memo._store(key, value)
+            return value
+        finally:  # a caller arriving from now on starts anew (or hits the stored value)
+            finish(key, flight)
 
     async def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        while True:
-            flight = flights.get(key)
-            if flight is not None and flight[0].get_loop() is not loop:
-                flight = None  # another event loop's call: run independently
-            if flight is None:
-                fut = loop.create_future()
-                flights[key] = (fut, task)
-                try:
-                    value = await func(*args, **kwargs)
-                except asyncio.CancelledError:
-                    finish(key, fut)
-                    fut.set_result(_RETRY)
-                    raise
-                except BaseException as exc:
-                    finish(key, fut)
-                    fut.set_exception(exc)
-                    fut.exception()  # retrieved: no "never retrieved" warning without waiters
-                    raise
-                memo._store(key, value)
-                finish(key, fut)
-                fut.set_result((value,))
-                return value
-            if task is not None and flight[1] is task:
-                raise RuntimeError(
-                    f"{name}() awaited itself with the same arguments while computing them "
-                    "(it would wait for its own result forever)"
-                )
-            outcome = await asyncio.shield(flight[0])
-            if outcome is not _RETRY:
-                return outcome[0]
-            value = memo._peek(key)  # another waiter may have taken over and finished already
-            if value is not _MISS_VALUE:
-                return value
+        me = asyncio.current_task()
+        flight = flights.get(key)
+        task = flight.task if flight is not None else None
+        if task is None or task.get_loop() is not loop:  # none, or another loop's: run our own
+            flight = _AsyncFlight()
+            task = flight.task = loop.create_task(compute(key, flight, args, kwargs))
+            flights[key] = flight
+        elif me is not None and _waits_for(task, me):
+            raise RuntimeError(
+                f"{name}() awaited itself with the same arguments while computing them "
+                "(it would wait for its own result forever)"
+            )
+        assert flight is not None
+        flight.waiters += 1
+        if me is not None:
+            _awaiting[me] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if me is not None:
+                _awaiting.pop(me, None)
+            flight.waiters -= 1
+            if flight.waiters == 0 and not task.done():  # the last caller left: stop computing
+                finish(key, flight)
+                task.cancel()
 
     return miss
 

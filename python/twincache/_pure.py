@@ -485,19 +485,36 @@ class _Table:
 
 _KWD_MARK: Final = (object(),)
 _FAST_TYPES: Final = frozenset({int, str})
+# The call path looks no builtin up at call time: a program may rebind one to a cached function
+# (functools' own tests cache `builtins.len`), which would then call itself forever.
+_len: Final = len
+_hash: Final = hash
+
+
+class _HashedKey(tuple):  # type: ignore[type-arg]
+    """A call's key with its hash computed once (functools' _HashedSeq): the dict operations of
+    one call (lookup, store, eviction) reuse it, so each argument's __hash__ runs once per call,
+    as with functools. Equal to the plain tuple and hashed like it."""
+
+    def __init__(self, items: tuple[Any, ...]) -> None:
+        self.hashvalue = _hash(items)
+
+    def __hash__(self) -> int:
+        return self.hashvalue
 
 
 def _weak_first(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """Replaces a hashable, weak-referenceable first argument (an instance, for methods) by a
-    weak reference to it: equal and with the same hash while it lives, never keeping it alive."""
+    weak reference to it: equal and with the same hash while it lives, never keeping it alive.
+    The type says whether it hashes (its __hash__ runs once per call, when the key is hashed)."""
     if args:
         first = args[0]
-        if type(first) in _FAST_TYPES:
+        cls = type(first)
+        if cls in _FAST_TYPES or cls.__hash__ is None:
             return args
         try:
-            hash(first)
             return (weakref.ref(first), *args[1:])
-        except TypeError:
+        except TypeError:  # not weak-referenceable
             pass
     return args
 
@@ -545,16 +562,18 @@ class Memo:
     # -- keys --
 
     def _make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        key_args = _weak_first(args) if self._weak_self else args
         if self._key_fn is not None:
             key = self._key_fn(*args, **kwargs)
             try:
-                hash(key)
+                if type(key) is tuple:
+                    return _HashedKey(key)
+                _hash(key)
             except TypeError:
                 if self._content_key is None:
                     raise
                 return self._content_key((key,), {})
             return key
+        key_args = _weak_first(args) if self._weak_self else args
         items = key_args
         if kwargs:
             items += _KWD_MARK
@@ -564,11 +583,10 @@ class Memo:
             items += tuple(type(v) for v in args)
             if kwargs:
                 items += tuple(type(v) for v in kwargs.values())
-        elif len(items) == 1 and type(items[0]) in _FAST_TYPES:
+        elif _len(items) == 1 and type(items[0]) in _FAST_TYPES:
             return items[0]
         try:
-            hash(items)
-            return items
+            return _HashedKey(items)
         except TypeError:
             if self._content_key is None:
                 raise
@@ -603,7 +621,7 @@ class Memo:
         if (
             self._weak_self
             and self._watch_hook is not None
-            and type(key) is tuple
+            and isinstance(key, tuple)
             and key
             and type(key[0]) is weakref.ref
         ):
@@ -618,7 +636,7 @@ class Memo:
 
     def cache_info(self) -> CacheInfo:
         t = self._table
-        return CacheInfo(t.hits, t.misses, self._parameters["maxsize"], len(t))
+        return CacheInfo(t.hits, t.misses, self._parameters["maxsize"], _len(t))
 
     def cache_clear(self) -> None:
         self._table.clear()

@@ -307,3 +307,37 @@ def test_recursive_function() -> None:
 
     assert fib(80) == 23416728348467685
     assert fib.cache_info().misses == 81
+
+
+class CountedHash:
+    """A key whose __hash__ calls are counted."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.hashes = 0
+
+    def __hash__(self) -> int:
+        self.hashes += 1
+        return hash(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CountedHash) and other.value == self.value
+
+
+@pytest.mark.parametrize(
+    "decorator",
+    [twincache.lru_cache(maxsize=1), twincache.cache, twincache.cache(maxsize=1)],
+    ids=["lru_cache(1)", "cache", "cache(maxsize=1)"],
+)
+def test_a_call_hashes_its_key_at_most_once(decorator: Any) -> None:
+    # functools' rule (CPython's test_lru_hash_only_once), for the configured form too: a miss
+    # that stores hashes once, a hit at most once, an eviction never.
+    f = decorator(lambda x, y: y)
+    a = CountedHash(5)
+    assert f(a, 1) == 1
+    assert a.hashes == 1
+    assert f(a, 1) == 1
+    assert a.hashes <= 2
+    before = a.hashes
+    assert f(6, 2) == 2  # evicts one of the two entries when bounded
+    assert a.hashes == before
