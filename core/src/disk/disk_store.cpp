@@ -373,6 +373,20 @@ status disk_store::open_db() {
                                        ", this version of twincache reads format " +
                                        std::to_string(format_version)};
   }
+  // Set up the read path here rather than on the first read: a lookup of a key hash no key has
+  // maps the database and reads the key index's first pages, and one HMAC sets up the digest
+  // (nothing is counted). The first read after opening cost ~70 µs against ~15 for the next,
+  // ~14 of it this setup (loaded 2-core machine, wall time).
+  {
+    sqlite3_stmt* g = st_->get.get();
+    reset_guard grg{g};
+    const std::array<std::uint8_t, 16> no_key{};
+    bind_blob(g, 1, no_key.data(), no_key.size());
+    if (const int rc = sqlite3_step(g); rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      return sqlite_error("SELECT");
+    }
+  }
+  (void)sign({}, 0, {});
   return open_generation();
 }
 
