@@ -184,9 +184,12 @@ class _MemoryTier:
         if weight > self.max_bytes // 4:
             return
         entry = (value, expiry, codec, data if value is _UNDECODED else None, weight)
+        entries = self.entries
         with self.lock:
-            self._drop(key)
-            self.entries[key] = entry
+            old = entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[4]
+            entries[key] = entry
             self.bytes += weight
             while self.bytes > self.max_bytes:
                 self._drop(next(iter(self.entries)))
@@ -321,7 +324,7 @@ def _key_bytes(key: object) -> bytes:
         return _encode_key(key)
     encoded = _str_keys.get(key)
     if encoded is None:
-        encoded = _encode_key(key)
+        encoded = impl.encode_key(key)  # a str fails only with ValueError, as in _encode_key
         if len(_str_keys) >= _STR_KEYS_MAX:
             _str_keys.clear()
         _str_keys[key] = encoded
@@ -494,9 +497,10 @@ class DiskCache(MutableMapping[Any, Any]):
         if hit is None:
             return _MISS
         codec, data, expiry = hit
-        value = _loads(codec, data)
+        value = data if codec == CODEC_RAW else _loads(codec, data)
         if memory is not None:
-            memory.put(encoded, codec, data, expiry, value if _shareable(value) else _UNDECODED)
+            shared = type(value) in _SCALARS or _shareable(value)
+            memory.put(encoded, codec, data, expiry, value if shared else _UNDECODED)
         return value
 
     def _sync_hits(self) -> None:
