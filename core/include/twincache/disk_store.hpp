@@ -86,8 +86,9 @@ struct options {
   std::uint64_t file_threshold = 128 * 1024;
   int compression_level = 1;
   int busy_timeout_ms = 30000;
-  // Reads refresh an entry's access time only when it is older than this (coarse LRU: most
-  // reads do not write).
+  // Reads refresh an entry's access time only when it is older than this (coarse LRU), and do
+  // not write it themselves: the refresh is noted and written with the next write batch, at
+  // close, or by a read this long after the oldest note (see note_touch_locked).
   time_ns atime_resolution = 1'000'000'000;
   // Write-behind: set() hands the bytes to a writer thread that signs, compresses and commits
   // queued writes in batches, one transaction per batch, waiting up to write_delay for more to
