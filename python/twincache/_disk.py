@@ -23,6 +23,7 @@ import functools
 import hashlib
 import inspect
 import json
+import mmap
 import os
 import pickle
 import struct
@@ -127,28 +128,46 @@ def _wall_now() -> int:
 
 
 class _MemoryTier:
-    """The memory tier of a DiskCache: encoded key -> (codec, bytes object, expiry), bounded by
-    bytes, least recently used out first. It holds the very bytes objects it was given or read
-    (immutable), so a hit copies nothing: a bytes value comes back as the same object. It is
-    valid while the store's l1_epoch() (the directory's generation nonce, docs/persistence.md)
-    has not moved. Locks: `lock` serializes the writers (put, drop, clear, reset: the byte count
-    and eviction); reads (DiskCache._lookup, the hot path) take no lock, each of their dict
-    operations being atomic under the GIL."""
+    """The memory tier of a DiskCache: encoded key -> _Entry, bounded by bytes, least recently
+    used out first. It holds the very bytes objects it was given or read (immutable), so a hit
+    copies nothing: a bytes value comes back as the same object. A value that is immutable all
+    the way down (_shareable: str, int, tuple of those...) is also kept decoded, so its hit
+    unpickles nothing; any other value is decoded again on every hit, so each reader gets its
+    own copy, as from disk.
+
+    It is valid while the directory's generation nonce (docs/persistence.md) has not moved
+    behind the store's back. The hot path reads the nonce itself, through `gen` (the 8 bytes of
+    <dir>/generation, mapped read-only): equal to `seen`, nothing changed since the last look.
+    When it differs, sync() asks the store's l1_epoch(), which tells a write of this store (the
+    tier stays) from another writer's (the tier is dropped). Locks: `lock` serializes the
+    writers (put, drop, clear, reset: the byte count and eviction); reads (DiskCache._read, the
+    hot path) take no lock, each of their dict operations being atomic under the GIL."""
 
     def __init__(self, store: _Store, max_bytes: int) -> None:
         self.store = store
         self.max_bytes = max_bytes
-        self.entries: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
+        self.entries: OrderedDict[bytes, _Entry] = OrderedDict()
         self.bytes = 0
         self.hits = 0  # not yet handed to the store (note_hits)
         self.lock = threading.Lock()
+        self.gen = _map_generation(store.path)
+        self.seen = self.gen[0]
         self.epoch = store.l1_epoch()
 
-    def check(self) -> None:
-        """Drops everything if another writer changed the directory."""
+    def sync(self) -> None:
+        """The nonce moved: drops everything if another writer changed the directory. `seen`
+        takes the value read before asking the store, so a write that lands meanwhile is looked
+        at again on the next read."""
+        seen = self.gen[0]
         e = self.store.l1_epoch()
         if e != self.epoch:
             self.reset(e)
+        self.seen = seen
+
+    def check(self) -> None:
+        """Drops everything if another writer changed the directory."""
+        if self.gen[0] != self.seen:
+            self.sync()
 
     def reset(self, epoch: int) -> None:
         with self.lock:
@@ -156,13 +175,18 @@ class _MemoryTier:
             self.bytes = 0
             self.epoch = epoch
 
-    def put(self, key: bytes, codec: int, data: bytes, expiry: int) -> None:
+    def put(self, key: bytes, codec: int, data: bytes, expiry: int, value: Any) -> None:
+        """value: the decoded value when it may be shared (_shareable), else _UNDECODED."""
         weight = len(key) + len(data) + 64
         if weight > self.max_bytes // 4:
             return
+        entry = (value, expiry, codec, data if value is _UNDECODED else None, weight)
+        entries = self.entries
         with self.lock:
-            self._drop(key)
-            self.entries[key] = (codec, data, expiry)
+            old = entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[4]
+            entries[key] = entry
             self.bytes += weight
             while self.bytes > self.max_bytes:
                 self._drop(next(iter(self.entries)))
@@ -170,7 +194,7 @@ class _MemoryTier:
     def _drop(self, key: bytes) -> None:
         old = self.entries.pop(key, None)
         if old is not None:
-            self.bytes -= len(key) + len(old[1]) + 64
+            self.bytes -= old[4]
 
     def drop(self, key: bytes) -> None:
         with self.lock:
@@ -180,6 +204,38 @@ class _MemoryTier:
         with self.lock:
             self.entries.clear()
             self.bytes = 0
+
+
+# A memory tier entry: (decoded value or _UNDECODED, expiry (wall ns, 0: never), codec, the
+# stored bytes (None when the value is kept decoded), weight in bytes).
+_Entry = tuple[Any, int, int, "bytes | None", int]
+_UNDECODED: Final[Any] = object()
+_MISS: Final[Any] = object()
+
+
+def _map_generation(path: str) -> memoryview:
+    """<dir>/generation (which the store created when it opened), mapped read-only: element 0
+    of the view is the directory's generation nonce, read with one load."""
+    fd = os.open(path + "/generation", os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        mapped = mmap.mmap(fd, 8, mmap.MAP_SHARED, mmap.PROT_READ)
+    finally:
+        os.close(fd)
+    return memoryview(mapped).cast("Q")
+
+
+_SCALARS: Final = frozenset({str, bytes, int, float, bool, complex, type(None)})
+
+
+def _shareable(value: object, depth: int = 0) -> bool:
+    """Whether value is immutable all the way down (exact types only: a subclass may carry a
+    mutable __dict__), so that every reader may be handed the same object."""
+    t = type(value)
+    if t in _SCALARS:
+        return True
+    if (t is tuple or t is frozenset) and depth < 4 and len(value) <= 64:  # type: ignore[arg-type]
+        return all(_shareable(v, depth + 1) for v in value)  # type: ignore[attr-defined]
+    return False
 
 
 # Test hooks: the wall clock that expiry decisions of disk stores read.
@@ -272,6 +328,26 @@ def _encode_key(key: object, what: str = "key") -> bytes:
         encoded: bytes = impl.encode_key(key)
     except TypeError as exc:
         raise TypeError(f"{what} cannot be stored on disk: {exc}") from None
+    return encoded
+
+
+# Encodings of str keys, the commonest (the encoding of one str never changes): a hit skips the
+# encoder. Bounded: emptied when full. Shared by every DiskCache; each dict operation is atomic
+# under the GIL.
+_str_keys: dict[str, bytes] = {}
+_STR_KEYS_MAX: Final = 4096
+
+
+def _key_bytes(key: object) -> bytes:
+    """_encode_key, remembering the encodings of str keys (exactly str: not a subclass)."""
+    if type(key) is not str:
+        return _encode_key(key)
+    encoded = _str_keys.get(key)
+    if encoded is None:
+        encoded = impl.encode_key(key)  # a str fails only with ValueError, as in _encode_key
+        if len(_str_keys) >= _STR_KEYS_MAX:
+            _str_keys.clear()
+        _str_keys[key] = encoded
     return encoded
 
 
@@ -415,28 +491,37 @@ class DiskCache(MutableMapping[Any, Any]):
 
     # -- encoded keys (memoized functions and the mapping share these) --
 
-    def _lookup(self, encoded: bytes) -> tuple[int, bytes, int] | None:
-        """Hot path: the memory tier (the store's epoch, one lock-free load, says whether it is
-        current; then one dict lookup), else the store. Returns (codec, data, expiry)."""
+    def _read(self, encoded: bytes) -> Any:
+        """Hot path: the value of an encoded key, or _MISS. The memory tier first (current while
+        the mapped generation nonce equals the one it last saw: one load; then one dict lookup;
+        a shareable value comes back as it is, any other is decoded from the kept bytes), else
+        the store, whose hit fills the memory tier."""
         memory = self._memory
         if memory is not None:
-            epoch = self._store.l1_epoch()
-            if epoch != memory.epoch:
-                memory.reset(epoch)
+            if memory.gen[0] != memory.seen:
+                memory.sync()
             entry = memory.entries.get(encoded)
             if entry is not None:
-                if not entry[2] or _wall_now() < entry[2]:
+                if not entry[1] or _wall_now() < entry[1]:
                     try:  # noqa: SIM105 - hot path: contextlib.suppress costs ~0.5 us
                         memory.entries.move_to_end(encoded)
                     except KeyError:  # dropped meanwhile by another thread
                         pass
                     memory.hits += 1
-                    return entry
+                    value = entry[0]
+                    if value is _UNDECODED:
+                        return _loads(entry[2], entry[3])  # type: ignore[arg-type]
+                    return value
                 memory.drop(encoded)
         hit = self._store.get(encoded)
-        if hit is not None and memory is not None:
-            memory.put(encoded, hit[0], hit[1], hit[2])
-        return hit
+        if hit is None:
+            return _MISS
+        codec, data, expiry = hit
+        value = data if codec == CODEC_RAW else _loads(codec, data)
+        if memory is not None:
+            shared = type(value) in _SCALARS or _shareable(value)
+            memory.put(encoded, codec, data, expiry, value if shared else _UNDECODED)
+        return value
 
     def _sync_hits(self) -> None:
         memory = self._memory
@@ -456,7 +541,16 @@ class DiskCache(MutableMapping[Any, Any]):
         if memory is not None:
             memory.check()
             life = ttl_ns if ttl_ns is not None else self._ttl_ns
-            memory.put(encoded, codec, data, _wall_now() + life if life else 0)
+            # Kept decoded only when a read from disk would give an equal value of the same
+            # type: json turns tuples into lists, so with json only scalars are.
+            shared = codec != 2 or type(value) in _SCALARS
+            memory.put(
+                encoded,
+                codec,
+                data,
+                _wall_now() + life if life else 0,
+                value if shared and _shareable(value) else _UNDECODED,
+            )
 
     def _erase_encoded(self, encoded: bytes) -> bool:
         if self._memory is not None:
@@ -466,16 +560,14 @@ class DiskCache(MutableMapping[Any, Any]):
     # -- the mapping --
 
     def __getitem__(self, key: Any) -> Any:
-        hit = self._lookup(_encode_key(key))
-        if hit is None:
+        value = self._read(_key_bytes(key))
+        if value is _MISS:
             raise KeyError(key)
-        return _loads(hit[0], hit[1])
+        return value
 
     def get(self, key: Any, default: Any = None) -> Any:
-        hit = self._lookup(_encode_key(key))
-        if hit is None:
-            return default
-        return _loads(hit[0], hit[1])
+        value = self._read(_key_bytes(key))
+        return default if value is _MISS else value
 
     def set(self, key: Any, value: Any, ttl: float | None = None) -> None:
         """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
@@ -491,12 +583,12 @@ class DiskCache(MutableMapping[Any, Any]):
 
     def pop(self, key: Any, default: Any = _NOT_GIVEN) -> Any:
         encoded = _encode_key(key)
-        hit = self._lookup(encoded)
-        if hit is None or not self._erase_encoded(encoded):
+        value = self._read(encoded)
+        if value is _MISS or not self._erase_encoded(encoded):
             if default is _NOT_GIVEN:
                 raise KeyError(key)
             return default
-        return _loads(hit[0], hit[1])
+        return value
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -661,12 +753,12 @@ def memoize(
         return encoded
 
     def lookup(k: bytes) -> tuple[bool, Any]:
-        hit = cache._lookup(k)
-        if hit is None:
+        value = cache._read(k)
+        if value is _MISS:
             counts["misses"] += 1
             return False, None
         counts["hits"] += 1
-        return True, _loads(hit[0], hit[1])
+        return True, value
 
     def remember(k: bytes, value: object) -> None:
         try:

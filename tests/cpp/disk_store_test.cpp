@@ -175,6 +175,44 @@ TEST_F(DiskStore, ExpiredEntriesAreNotListedAndPruneRemovesThem) {
   EXPECT_EQ(st.items, 1u);
 }
 
+// A read does not write: it notes the access time, and the note reaches the directory (keys()
+// lists the oldest access first) with the next write, at the latest atime_resolution later with
+// a read of a process that only reads, or when the store closes.
+TEST_F(DiskStore, AccessTimesOfReadsReachTheDirectoryLater) {
+  auto w = open();
+  for (const char* k : {"a", "b", "c", "d"}) {
+    put(*w, k, "v");
+    clock_->advance(2'000'000'000);
+  }
+  auto keys = [&] {
+    std::vector<std::string> out;
+    EXPECT_TRUE(w->keys(out).ok());
+    return out;
+  };
+  options o;
+  o.l1_max_bytes = 0;  // every get reaches the disk
+  {
+    auto r = open(o);
+    EXPECT_EQ(get(*r, "a"), "v");
+    clock_->advance(500'000'000);
+    EXPECT_EQ(get(*r, "b"), "v");
+    EXPECT_EQ(keys(), (std::vector<std::string>{"a", "b", "c", "d"}));  // noted, not written
+    clock_->advance(600'000'000);  // 1.1 s after the first note
+    EXPECT_EQ(get(*r, "c"), "v");  // writes the three
+    EXPECT_EQ(keys(), (std::vector<std::string>{"d", "a", "b", "c"}));
+    clock_->advance(2'000'000'000);
+    EXPECT_EQ(get(*r, "d"), "v");
+    clock_->advance(100'000'000);
+    EXPECT_EQ(get(*r, "a"), "v");
+  }  // closing writes the last notes
+  EXPECT_EQ(keys(), (std::vector<std::string>{"b", "c", "d", "a"}));
+  auto r = open(o);
+  clock_->advance(2'000'000'000);
+  EXPECT_EQ(get(*r, "b"), "v");
+  put(*r, "e", "v");  // a write takes the note along
+  EXPECT_EQ(keys(), (std::vector<std::string>{"c", "d", "a", "b", "e"}));
+}
+
 TEST_F(DiskStore, ByteBudgetEvictsLeastRecentlyUsed) {
   options o;
   o.max_bytes = 10 * 102;  // ten entries of 2-byte keys and 100-byte values

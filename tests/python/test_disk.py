@@ -294,6 +294,60 @@ def test_two_instances_stay_coherent(cache_dir: Path) -> None:
     assert "k" not in a and a.get("k") is None
 
 
+def test_memory_tier_hands_out_copies_of_mutable_values(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir)
+    c["d"] = {"rows": [1, 2]}
+    first = c["d"]  # served by the memory tier
+    first["rows"].append(3)
+    assert c["d"] == {"rows": [1, 2]} and c["d"] is not c["d"]
+    c.flush()
+    again = DiskCache(cache_dir)
+    got = again["d"]  # read from disk, then kept in memory
+    got["rows"].clear()
+    assert again["d"] == {"rows": [1, 2]} and again.get("d") == {"rows": [1, 2]}
+    # Immutable values may be shared: the same value, whichever tier serves it.
+    c["t"] = ("x", 1, frozenset({2.5}), b"\x00")
+    c.flush()
+    assert c["t"] == again["t"] == ("x", 1, frozenset({2.5}), b"\x00")
+
+
+def test_memory_tier_sees_writes_of_other_instances_and_processes(cache_dir: Path) -> None:
+    a = DiskCache(cache_dir)
+    b = DiskCache(cache_dir)
+    a["s"] = "one"
+    a["t"] = (1, "one")
+    a.flush()
+    assert a["s"] == b["s"] == "one" and a["t"] == b["t"] == (1, "one")  # both in memory now
+    b["s"] = "two"
+    b.flush()
+    assert a["s"] == "two" and a["t"] == (1, "one")
+    code = textwrap.dedent(f"""
+        import twincache._disk as d
+        c = d.DiskCache({str(cache_dir)!r})
+        c["t"] = (2, "two")
+        del c["s"]
+        c.flush()
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ), cwd="/")
+    assert a["t"] == b["t"] == (2, "two")
+    assert a.get("s") is None and b.get("s", 0) == 0
+    with pytest.raises(KeyError):
+        a["s"]
+
+
+def test_memory_tier_keeps_the_codec_s_types(cache_dir: Path) -> None:
+    c = DiskCache(cache_dir, codec="json")
+    c["t"] = (1, "a")
+    assert c["t"] == [1, "a"] and type(c["t"]) is list  # as JSON gives it back from disk
+    c["s"] = "text"
+    assert c["s"] == "text"
+    # str keys and the int key of the same digits are different entries.
+    c["1"] = "str key"
+    c[1] = "int key"
+    assert c["1"] == "str key" and c[1] == "int key"
+    assert c.get(1.0) == "int key"  # 1.0 and 1 share an encoding (docs/keys.md)
+
+
 def _writer(path: str, n: int, tag: int) -> None:
     c = DiskCache(path)
     for i in range(n):

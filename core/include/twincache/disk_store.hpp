@@ -46,6 +46,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "twincache/clock.hpp"
@@ -85,8 +86,9 @@ struct options {
   std::uint64_t file_threshold = 128 * 1024;
   int compression_level = 1;
   int busy_timeout_ms = 30000;
-  // Reads refresh an entry's access time only when it is older than this (coarse LRU: most
-  // reads do not write).
+  // Reads refresh an entry's access time only when it is older than this (coarse LRU), and do
+  // not write it themselves: the refresh is noted and written with the next write batch, at
+  // close, or by a read this long after the oldest note (see note_touch_locked).
   time_ns atime_resolution = 1'000'000'000;
   // Write-behind: set() hands the bytes to a writer thread that signs, compresses and commits
   // queued writes in batches, one transaction per batch, waiting up to write_delay for more to
@@ -275,6 +277,10 @@ class disk_store {
   // Deletes row id if it still has this hmac (another process may have rewritten it).
   status remove_row_locked(std::int64_t id, const void* hmac, std::uint64_t disk_stats::*counter);
   status flush_counters_locked();
+  // Access times noted by reads, written later (see note_touch_locked in disk_store.cpp).
+  void note_touch_locked(std::int64_t id, time_ns t);
+  status write_touches_locked();
+  static constexpr std::size_t max_touches = 1024;
   std::array<std::uint8_t, 32> sign(std::string_view key, std::uint32_t codec,
                                     std::string_view stored) const;
   time_ns now() const noexcept { return wall_now(clock_.get()); }
@@ -301,6 +307,10 @@ class disk_store {
   disk_stats counts_;          // this process's counters
   // Deltas not yet added to the directory's meta table (flushed with the next write).
   disk_stats pending_;
+  // Access times read hits noted (row id, time), not yet written; the oldest noted at
+  // touches_since_. Written with the next write batch, at the latest atime_resolution later.
+  std::vector<std::pair<std::int64_t, time_ns>> touches_;
+  time_ns touches_since_ = 0;
 
   // The write-behind queue. queue_mu_ guards everything below; never held while SQLite runs.
   // Lock order: mu_ -> queue_mu_ (set() takes them one after the other, never nested the other
