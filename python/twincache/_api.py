@@ -12,6 +12,7 @@ import asyncio
 import functools
 import inspect
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
@@ -94,14 +95,38 @@ def _content_key_for(
 # --- miss paths that coordinate callers ---------------------------------------------------------
 
 
+def _count_removals(memo: Any) -> list[int]:
+    """Wraps memo.invalidate and memo.cache_clear to count their calls, so a result computed
+    across one of them can be left out of the cache: the newest write (the removal) wins over
+    a late result, as Node's fetch() does after delete() or clear()."""
+    removals = [0]
+    invalidate, cache_clear = memo.invalidate, memo.cache_clear
+
+    @functools.wraps(invalidate)
+    def counted_invalidate(*args: Any, **kwargs: Any) -> bool:
+        removals[0] += 1
+        live: bool = invalidate(*args, **kwargs)
+        return live
+
+    @functools.wraps(cache_clear)
+    def counted_cache_clear() -> None:
+        removals[0] += 1
+        cache_clear()
+
+    vars(memo).update(invalidate=counted_invalidate, cache_clear=counted_cache_clear)
+    return removals
+
+
 def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     """Concurrent awaits of one key run the function once. The caller that runs it is the
     leader; the others wait on a future through asyncio.shield, so cancelling a waiter cancels
     only that waiter. If the leader is cancelled, the waiters wake and one of them runs the
-    function again. An exception reaches every waiter and is not cached."""
+    function again. An exception reaches every waiter and is not cached. A result whose call
+    saw an invalidate() or cache_clear() of the function is returned but not stored."""
     # key -> (the leader's future, the leader's task)
     flights: dict[Any, tuple[asyncio.Future[Any], asyncio.Task[Any] | None]] = {}
     name = getattr(func, "__qualname__", repr(func))
+    removals = _count_removals(memo)
 
     def finish(key: Any, fut: asyncio.Future[Any]) -> None:
         # Event loops in other threads share `flights`: another thread may remove the key
@@ -120,6 +145,7 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
             if flight is None:
                 fut = loop.create_future()
                 flights[key] = (fut, task)
+                removals_before = removals[0]
                 try:
                     value = await func(*args, **kwargs)
                 except asyncio.CancelledError:
@@ -131,7 +157,8 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
                     fut.set_exception(exc)
                     fut.exception()  # retrieved: no "never retrieved" warning without waiters
                     raise
-                memo._store(key, value)
+                if removals[0] == removals_before:  # else a removal came after the call began
+                    memo._store(key, value)
                 finish(key, fut)
                 fut.set_result((value,))
                 return value
@@ -313,6 +340,11 @@ def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
         raise TypeError("Expected first argument to be an integer, a callable, or None")
 
     def decorating_function(func: F) -> F:
+        if maxsize is not None and maxsize > sys.maxsize:
+            # As functools, whose wrapper keeps maxsize in a C Py_ssize_t, in both modes.
+            raise OverflowError(
+                f"cannot fit '{type(maxsize).__name__}' into an index-sized integer"
+            )
         result: F = _dropin(func, maxsize, typed)
         return result
 
@@ -451,6 +483,11 @@ def _cache_repr(self: Any) -> str:
 
 
 if TYPE_CHECKING or not native:
+    # CacheBase is an implementation detail: messages name its methods as Cache's ("Cache.get()
+    # got an unexpected keyword argument 'dflt'", Python 3.11+), as the native Cache does.
+    for _method in vars(impl.CacheBase).values():
+        if inspect.isfunction(_method):
+            _method.__qualname__ = f"Cache.{_method.__name__}"
 
     class Cache(impl.CacheBase, MutableMapping[Any, Any]):
         """A dict-like cache: limits, TTL (a default and per entry), a policy, counters."""
