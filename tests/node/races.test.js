@@ -6,14 +6,13 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Cache, ByteCache, memoize } = require('twincache');
 
-// A loader whose promise the test settles by hand.
+// A loader whose promise the test settles by hand (before or after the loader is called).
 function deferred() {
   let resolve;
-  const loader = () =>
-    new Promise((r) => {
-      resolve = r;
-    });
-  return { loader, resolve: (v) => resolve(v) };
+  const promise = new Promise((r) => {
+    resolve = r;
+  });
+  return { loader: () => promise, resolve: (v) => resolve(v) };
 }
 
 test('Cache: a set() made while a fetch() is in flight is not overwritten by the loader', async () => {
@@ -146,4 +145,32 @@ test('fetch: a loader result with an out-of-range sizeOf rejects with the typed 
   );
   assert.equal(c.size, 0);
   assert.equal(c.stats().rejected, 0);
+});
+
+test('DiskCache: a set() or delete() while a fetch() is in flight wins', async () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { DiskCache } = require('twincache');
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'twincache-races-')), 'cache');
+  const c = new DiskCache({ path: dir, codec: 'json' });
+  const d = deferred();
+  const p = c.fetch('k', d.loader);
+  c.set('k', 'new');
+  d.resolve('old');
+  assert.equal(await p, 'old');
+  assert.equal(c.get('k'), 'new');
+  const e = deferred();
+  const q = c.fetch('gone', e.loader);
+  assert.equal(c.delete('gone'), false);
+  e.resolve('late');
+  assert.equal(await q, 'late');
+  assert.equal(c.has('gone'), false);
+  // A value the codec refuses rejects the fetch and leaves no load behind: the next one runs.
+  await assert.rejects(
+    c.fetch('bad', async () => NaN),
+    { code: /^ERR_TWINCACHE_/ },
+  );
+  assert.equal(await c.fetch('bad', async () => 1), 1);
+  assert.equal(c.get('bad'), 1);
 });
