@@ -95,38 +95,36 @@ def _content_key_for(
 # --- miss paths that coordinate callers ---------------------------------------------------------
 
 
-def _count_removals(memo: Any) -> list[int]:
-    """Wraps memo.invalidate and memo.cache_clear to count their calls, so a result computed
-    across one of them can be left out of the cache: the newest write (the removal) wins over
-    a late result, as Node's fetch() does after delete() or clear()."""
-    removals = [0]
+def _forget_flights_on_removal(memo: Any, flights: dict[Any, Any]) -> None:
+    """Wraps memo.invalidate and memo.cache_clear so that they also forget the in-flight
+    computation of the key (of every key): its late result is then not stored, as Node's fetch()
+    after delete() or clear() (the newest write wins), and the next call starts anew."""
     invalidate, cache_clear = memo.invalidate, memo.cache_clear
 
     @functools.wraps(invalidate)
-    def counted_invalidate(*args: Any, **kwargs: Any) -> bool:
-        removals[0] += 1
+    def invalidate_and_forget(*args: Any, **kwargs: Any) -> bool:
         live: bool = invalidate(*args, **kwargs)
+        flights.pop(memo._key(*args, **kwargs), None)
         return live
 
     @functools.wraps(cache_clear)
-    def counted_cache_clear() -> None:
-        removals[0] += 1
+    def cache_clear_and_forget() -> None:
         cache_clear()
+        flights.clear()
 
-    vars(memo).update(invalidate=counted_invalidate, cache_clear=counted_cache_clear)
-    return removals
+    vars(memo).update(invalidate=invalidate_and_forget, cache_clear=cache_clear_and_forget)
 
 
 def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     """Concurrent awaits of one key run the function once. The caller that runs it is the
     leader; the others wait on a future through asyncio.shield, so cancelling a waiter cancels
     only that waiter. If the leader is cancelled, the waiters wake and one of them runs the
-    function again. An exception reaches every waiter and is not cached. A result whose call
-    saw an invalidate() or cache_clear() of the function is returned but not stored."""
+    function again. An exception reaches every waiter and is not cached. A result whose key
+    was invalidated (or the cache cleared) while it was computed is returned but not stored."""
     # key -> (the leader's future, the leader's task)
     flights: dict[Any, tuple[asyncio.Future[Any], asyncio.Task[Any] | None]] = {}
     name = getattr(func, "__qualname__", repr(func))
-    removals = _count_removals(memo)
+    _forget_flights_on_removal(memo, flights)
 
     def finish(key: Any, fut: asyncio.Future[Any]) -> None:
         # Event loops in other threads share `flights`: another thread may remove the key
@@ -145,7 +143,6 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
             if flight is None:
                 fut = loop.create_future()
                 flights[key] = (fut, task)
-                removals_before = removals[0]
                 try:
                     value = await func(*args, **kwargs)
                 except asyncio.CancelledError:
@@ -157,7 +154,8 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
                     fut.set_exception(exc)
                     fut.exception()  # retrieved: no "never retrieved" warning without waiters
                     raise
-                if removals[0] == removals_before:  # else a removal came after the call began
+                current = flights.get(key)
+                if current is not None and current[0] is fut:  # else invalidate() forgot it
                     memo._store(key, value)
                 finish(key, fut)
                 fut.set_result((value,))

@@ -616,6 +616,10 @@ class Memo:
         live, _ = self._table.remove(key)
         return live
 
+    def _key(self, *args: Any, **kwargs: Any) -> Any:
+        """The key of a call (the entry invalidate() drops)."""
+        return self._make_key(args, kwargs)
+
     # -- the functools surface --
 
     def cache_info(self) -> CacheInfo:

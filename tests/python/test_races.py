@@ -55,6 +55,41 @@ async def test_invalidate_during_an_async_call_keeps_its_result_out(decorator: A
 
 
 @pytest.mark.asyncio
+async def test_invalidate_of_other_arguments_keeps_the_result() -> None:
+    fn, calls, gate = gated()
+    f = twincache.cache(maxsize=8)(fn)
+    task = asyncio.ensure_future(f(5))
+    await started(calls, 1)
+    assert f.invalidate(6) is False
+    gate.set()
+    assert await task == (5, 1)
+    assert await f(5) == (5, 1), "stored: only its own key's removal discards it"
+    assert calls == [5]
+
+
+@pytest.mark.asyncio
+async def test_invalidate_of_a_content_keyed_call_in_flight() -> None:
+    calls: list[list[int]] = []
+    gate = asyncio.Event()
+
+    @twincache.cache(maxsize=8)
+    async def total(xs: list[int]) -> int:
+        calls.append(list(xs))
+        await gate.wait()
+        return sum(xs)
+
+    task = asyncio.ensure_future(total([1, 2]))
+    while not calls:
+        await asyncio.sleep(0)
+    assert total.invalidate([1, 2]) is False
+    gate.set()
+    assert await task == 3
+    assert total.stats()["items"] == 0
+    assert await total([1, 2]) == 3
+    assert len(calls) == 2
+
+
+@pytest.mark.asyncio
 async def test_cache_clear_during_an_async_call_keeps_its_result_out() -> None:
     fn, calls, gate = gated()
     f = twincache.cache(ttl=60)(fn)
