@@ -39,7 +39,8 @@ export interface CacheOptions<K = unknown, V = unknown> {
   ttl?: number;
   /** Budget for the sum of entry weights; an integer >= 1 or Infinity (default). */
   maxBytes?: number;
-  /** Weight of a value in bytes; default: strings by length, binary data by byteLength, else 8. */
+  /** Weight of a value in bytes, in [0, 2^53 - 1], a fraction rounded up; default: strings by
+   * length, binary data by byteLength, else 8. */
   sizeOf?: (value: V, key: K) => number;
   policy?: Policy;
 }
@@ -72,7 +73,7 @@ export class Cache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   entries(): IterableIterator<[K, V]>;
   [Symbol.iterator](): IterableIterator<[K, V]>;
   /** Get-or-load: one loader call per key at a time; resolved values are stored, rejections
-   * are not. */
+   * are not, nor a result whose key was set, deleted or cleared meanwhile. */
   fetch(key: K, loader: (key: K) => V | PromiseLike<V>): Promise<V>;
 }
 

@@ -120,6 +120,8 @@ function makeByteCache(Store) {
       const ttl = options === undefined ? 0 : setTtl(options, 0);
       const st = this._store.set(key, value, ttl);
       if (st !== null) throw makeError(st[0], st[1]);
+      // The newest write wins: a fetch() of this key in flight no longer stores its result.
+      if (this._inflight !== null) this._inflight.delete(key);
       return this;
     }
 

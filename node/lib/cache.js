@@ -18,7 +18,7 @@
 // the eviction (_makeRoom).
 const { clock } = require('./clock');
 const { cacheOptions, setTtl, entrySizeStatus } = require('./options');
-const { makeError, typeError } = require('./errors');
+const { makeError, typeError, formatDouble } = require('./errors');
 const { shareLoad } = require('./inflight');
 const { TinyLfu, sketchKey } = require('./tinylfu');
 
@@ -30,6 +30,8 @@ const ENTRY_OVERHEAD = 64;
 const MAX_ENTRY_WEIGHT = 0xffffffff;
 // The most slots a default-policy cache sizes its policy for up front (see _initPolicy).
 const RESERVE_MAX = 1 << 20;
+// The range of a sizeOf result: above 2^53 - 1 a double no longer counts bytes exactly.
+const MAX_SIZE_OF = 9007199254740991;
 
 // Default weight of a value: strings by length, binary data by byteLength, anything else 8.
 // Pass `sizeOf` for objects whose size matters.
@@ -210,22 +212,28 @@ class Cache {
       throw makeError(...entrySizeStatus(this._maxBytes, kw, w - kw - ENTRY_OVERHEAD));
     }
     this._store(key, value, w, ttl);
+    // The newest write wins: a fetch() of this key in flight no longer stores its result.
+    if (this._inflight !== null) this._inflight.delete(key);
     return this;
   }
 
-  // Weight of an entry (key + value + overhead), or Infinity when it cannot be cached.
+  // Weight of an entry (key + value + overhead), an integer. A sizeOf result must be a number in
+  // [0, 2^53 - 1]; a fractional one is rounded up (weights are whole bytes, as in the core). A
+  // result out of range throws (not counted as rejected: it is bad input, not a heavy entry).
   _weigh(key, value) {
     let vw;
     if (this._sizeOf === null) {
       vw = defaultSizeOf(value);
     } else {
       vw = this._sizeOf(value, key);
-      if (typeof vw !== 'number' || !(vw >= 0) || vw === Infinity) {
+      if (typeof vw !== 'number') throw typeError('sizeOf result', 'a number', vw);
+      if (!(vw >= 0 && vw <= MAX_SIZE_OF)) {
         throw makeError(
-          typeof vw === 'number' ? 'out_of_range' : 'invalid_argument',
-          `sizeOf result must be a finite number >= 0 (got ${String(vw)})`,
+          'out_of_range',
+          `sizeOf result must be a number in [0, ${MAX_SIZE_OF}] (got ${formatDouble(vw)})`,
         );
       }
+      vw = Math.ceil(vw);
     }
     return keyWeight(key) + vw + ENTRY_OVERHEAD;
   }

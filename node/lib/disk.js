@@ -456,7 +456,13 @@ class DiskCache {
     call(() =>
       store.persistent ? store.set(k, codec, data, ttl * 1e6) : store.set(k, codec, data, ttl),
     );
+    this._dropLoad(k);
     return this;
+  }
+
+  // The newest write wins: a fetch() of this key in flight here no longer stores its result.
+  _dropLoad(k) {
+    if (this._inflight !== null) this._inflight.delete(k.latin1Slice());
   }
 
   has(key) {
@@ -466,13 +472,17 @@ class DiskCache {
 
   delete(key) {
     const store = this._store;
-    return call(() => store.erase(keyBytes(key)));
+    const k = keyBytes(key);
+    const erased = call(() => store.erase(k));
+    this._dropLoad(k);
+    return erased;
   }
 
   // Removes every entry of the directory (every process's and language's).
   clear() {
     const store = this._store;
     call(() => store.clear());
+    if (this._inflight !== null) this._inflight.clear();
   }
 
   // Waits until every write so far is committed to the directory (sets are committed in the
@@ -536,7 +546,8 @@ class DiskCache {
     return call(() => store.info());
   }
 
-  // Get-or-load: one in-flight load per key in this process; its resolved value is stored.
+  // Get-or-load: one in-flight load per key in this process; its resolved value is stored unless
+  // this DiskCache set, deleted or cleared the key meanwhile (the newest write wins).
   fetch(key, loader) {
     if (typeof loader !== 'function') throw typeError('loader', 'a function', loader);
     const v = this._lookup(key);
@@ -549,12 +560,14 @@ class DiskCache {
       .then(() => loader(key))
       .then(
         (value) => {
-          this._inflight.delete(id);
-          this.set(key, value);
+          if (this._inflight.get(id) === p) {
+            this._inflight.delete(id);
+            this.set(key, value);
+          }
           return value;
         },
         (err) => {
-          this._inflight.delete(id);
+          if (this._inflight.get(id) === p) this._inflight.delete(id);
           throw err;
         },
       );

@@ -4,6 +4,7 @@
 // so that twincache._api can attach the MutableMapping mixin methods (keys, items, values,
 // update, setdefault, popitem, __eq__) and register it as a MutableMapping; option checks go
 // through a Python hook (twincache._api._cache_options) so that they have one home.
+#include <initializer_list>
 #include <optional>
 
 #include "objects.hpp"
@@ -32,10 +33,38 @@ py_table* table_of(PyObject* o) {
   return t;
 }
 
+// A keyword naming no parameter of `method` raises TypeError in CPython's words for a Python
+// method, "Cache.set() got an unexpected keyword argument 'tll'", as the pure Cache's (a Python
+// class) does. Returns false, with the error set, when one of `names` is none of `params`.
+bool check_keywords(const char* method, PyObject* names, std::initializer_list<const char*> params) {
+  const Py_ssize_t n = names ? PyTuple_GET_SIZE(names) : 0;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* name = PyTuple_GET_ITEM(names, i);
+    bool known = false;
+    for (const char* p : params) known = known || PyUnicode_CompareWithASCIIString(name, p) == 0;
+    if (!known) {
+      PyErr_Format(PyExc_TypeError, "Cache.%s() got an unexpected keyword argument '%U'", method,
+                   name);
+      return false;
+    }
+  }
+  return true;
+}
+
 // Cache(maxsize=None, ttl=None, max_bytes=None, policy=None)
 int cache_init(PyObject* o, PyObject* args, PyObject* kwargs) {
   static const char* names[] = {"maxsize", "ttl", "max_bytes", "policy", nullptr};
   PyObject *maxsize = Py_None, *ttl = Py_None, *max_bytes = Py_None, *policy = Py_None;
+  if (kwargs != nullptr) {
+    PyObject* given = PyDict_Keys(kwargs);
+    if (given == nullptr) return -1;
+    PyObject* tuple = PyList_AsTuple(given);
+    Py_DECREF(given);
+    if (tuple == nullptr) return -1;
+    const bool ok = check_keywords("__init__", tuple, {"maxsize", "ttl", "max_bytes", "policy"});
+    Py_DECREF(tuple);
+    if (!ok) return -1;
+  }
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOO:Cache", const_cast<char**>(names),
                                    &maxsize, &ttl, &max_bytes, &policy)) {
     return -1;
@@ -156,8 +185,9 @@ PyObject* cache_iter(PyObject* o) {
 // The arguments of get and pop: a key, then an optional default given by position or as the
 // keyword `default` (as collections.abc.Mapping.get/pop take it). Sets *dflt to the default, or
 // to nullptr when none was given; false, with a TypeError set, on any other call.
-bool key_and_default(const char* usage, PyObject* const* args, Py_ssize_t nargs,
-                     PyObject* kwnames, PyObject** dflt) {
+bool key_and_default(const char* method, const char* usage, PyObject* const* args,
+                     Py_ssize_t nargs, PyObject* kwnames, PyObject** dflt) {
+  if (!check_keywords(method, kwnames, {"key", "default"})) return false;
   const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   if (nargs < 1 || nargs + nkw > 2 ||
       (nkw == 1 &&
@@ -173,7 +203,7 @@ bool key_and_default(const char* usage, PyObject* const* args, Py_ssize_t nargs,
 PyObject* cache_get(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* dflt = nullptr;
   if ((kwnames != nullptr || nargs != 1) &&
-      !key_and_default("get(key, default=None)", args, nargs, kwnames, &dflt)) {
+      !key_and_default("get", "get(key, default=None)", args, nargs, kwnames, &dflt)) {
     return nullptr;
   }
   py_table* t = table_of(o);
@@ -189,6 +219,9 @@ PyObject* cache_get(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObje
 PyObject* cache_set(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   static const char* usage = "set(key, value, ttl=None)";
   PyObject* ttl_arg = nargs == 3 ? args[2] : Py_None;
+  if (kwnames != nullptr && !check_keywords("set", kwnames, {"key", "value", "ttl"})) {
+    return nullptr;
+  }
   const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   if (nargs < 2 || nargs + nkw > 3 ||
       (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "ttl") != 0)) {
@@ -217,7 +250,9 @@ PyObject* cache_set(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObje
 // c.pop(key[, default])
 PyObject* cache_pop(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* dflt = nullptr;
-  if (!key_and_default("pop(key[, default])", args, nargs, kwnames, &dflt)) return nullptr;
+  if (!key_and_default("pop", "pop(key[, default])", args, nargs, kwnames, &dflt)) {
+    return nullptr;
+  }
   py_table* t = table_of(o);
   if (t == nullptr) return nullptr;
   PyObject* value = nullptr;

@@ -447,6 +447,19 @@ PyObject* memo_invalidate(PyObject* o, PyObject* const* args, size_t nargsf, PyO
   return PyBool_FromLong(rc);
 }
 
+// m._key(*args, **kwargs): the key of a call, its content key when that is unhashable (the entry
+// invalidate() drops). twincache._api uses it to forget the call's in-flight computation.
+PyObject* memo_key(PyObject* o, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+  memo_object* self = as_memo(o);
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  PyObject* key = make_key(self, args, nargs, kwnames);
+  if (key == nullptr || self->content_key == nullptr || PyObject_Hash(key) != -1) return key;
+  Py_DECREF(key);
+  if (!PyErr_ExceptionMatches(PyExc_TypeError)) return nullptr;
+  PyErr_Clear();
+  return content_key(self, args, nargs, kwnames);
+}
+
 PyObject* memo_cache_info(PyObject* o, PyObject*) {
   memo_object* self = as_memo(o);
   if (!check_table(self)) return nullptr;
@@ -505,6 +518,8 @@ PyMethodDef memo_methods[] = {
     {"_store", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_store)),
      METH_FASTCALL, "Caches value for key unless key is live."},
     {"_discard", memo_discard, METH_O, "Drops key; True if it was live."},
+    {"_key", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_key)),
+     METH_FASTCALL | METH_KEYWORDS, "The key of a call (the entry invalidate() drops)."},
     {"invalidate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_invalidate)),
      METH_FASTCALL | METH_KEYWORDS, "Drops the entry of these arguments; True if it was live."},
     {"cache_info", memo_cache_info, METH_NOARGS,

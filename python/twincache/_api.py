@@ -12,6 +12,7 @@ import asyncio
 import functools
 import inspect
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
@@ -93,6 +94,26 @@ def _content_key_for(
 # --- miss paths that coordinate callers ---------------------------------------------------------
 
 
+def _forget_flights_on_removal(memo: Any, flights: dict[Any, Any]) -> None:
+    """Wraps memo.invalidate and memo.cache_clear so that they also forget the in-flight
+    computation of the key (of every key): its late result is then not stored, as Node's fetch()
+    after delete() or clear() (the newest write wins), and the next call starts anew."""
+    invalidate, cache_clear = memo.invalidate, memo.cache_clear
+
+    @functools.wraps(invalidate)
+    def invalidate_and_forget(*args: Any, **kwargs: Any) -> bool:
+        live: bool = invalidate(*args, **kwargs)
+        flights.pop(memo._key(*args, **kwargs), None)
+        return live
+
+    @functools.wraps(cache_clear)
+    def cache_clear_and_forget() -> None:
+        cache_clear()
+        flights.clear()
+
+    vars(memo).update(invalidate=invalidate_and_forget, cache_clear=cache_clear_and_forget)
+
+
 class _AsyncFlight:
     """One computation of one key in one event loop, and the callers awaiting it."""
 
@@ -127,6 +148,7 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     cached; its result is stored before any caller resumes."""
     flights: dict[Any, _AsyncFlight] = {}
     name = getattr(func, "__qualname__", repr(func))
+    _forget_flights_on_removal(memo, flights)
 
     def finish(key: Any, flight: _AsyncFlight) -> None:
         # Event loops in other threads share `flights`: another thread may remove the key
@@ -139,7 +161,8 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         try:
             value = await func(*args, **kwargs)
-            memo._store(key, value)
+            if flights.get(key) is flight:  # else invalidate() or cache_clear() forgot it
+                memo._store(key, value)
             return value
         finally:  # a caller arriving from now on starts anew (or hits the stored value)
             finish(key, flight)
@@ -338,6 +361,11 @@ def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
         raise TypeError("Expected first argument to be an integer, a callable, or None")
 
     def decorating_function(func: F) -> F:
+        if maxsize is not None and maxsize > sys.maxsize:
+            # As functools, whose wrapper keeps maxsize in a C Py_ssize_t, in both modes.
+            raise OverflowError(
+                f"cannot fit '{type(maxsize).__name__}' into an index-sized integer"
+            )
         result: F = _dropin(func, maxsize, typed)
         return result
 
@@ -476,6 +504,11 @@ def _cache_repr(self: Any) -> str:
 
 
 if TYPE_CHECKING or not native:
+    # CacheBase is an implementation detail: messages name its methods as Cache's ("Cache.get()
+    # got an unexpected keyword argument 'dflt'", Python 3.11+), as the native Cache does.
+    for _method in vars(impl.CacheBase).values():
+        if inspect.isfunction(_method):
+            _method.__qualname__ = f"Cache.{_method.__name__}"
 
     class Cache(impl.CacheBase, MutableMapping[Any, Any]):
         """A dict-like cache: limits, TTL (a default and per entry), a policy, counters."""

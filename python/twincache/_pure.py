@@ -29,7 +29,9 @@ _SAFE_INT_MAX: Final = 2**53 - 1
 
 def _format_double(value: float) -> str:
     """Formats like C++ std::to_chars(double): the shortest round-trip digits, in fixed or
-    scientific notation, whichever is shorter (fixed on a tie)."""
+    scientific notation, whichever is shorter (fixed on a tie); an integral value in fixed
+    notation is printed exactly (2.0**70 is 1180591620717411303424, not ...411300000), as the core
+    and Node's formatDouble print it."""
     if value != value:
         return "NaN"
     if value in (float("inf"), float("-inf")):
@@ -50,7 +52,7 @@ def _format_double(value: float) -> str:
     # Fixed.
     if point >= 0:
         if len(digits) <= point + 1:
-            fixed = digits + "0" * (point + 1 - len(digits))
+            fixed = str(int(abs(value)))  # exact: as many characters as the padded digits
         else:
             fixed = digits[: point + 1] + "." + digits[point + 1 :]
     else:
@@ -631,6 +633,10 @@ class Memo:
         """Drops key; whether it was live."""
         live, _ = self._table.remove(key)
         return live
+
+    def _key(self, *args: Any, **kwargs: Any) -> Any:
+        """The key of a call (the entry invalidate() drops)."""
+        return self._make_key(args, kwargs)
 
     # -- the functools surface --
 
