@@ -89,7 +89,13 @@ test('a foreign SQLite database is moved aside, not adopted', { skip: needsDisk 
   fs.mkdirSync(dir, { mode: 0o700 });
   const db = path.join(dir, 'cache.db');
   // Another program's database (made with Python's sqlite3: Node 20 has no SQLite).
-  const script = `import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("CREATE TABLE entries(x)"); c.execute("INSERT INTO entries VALUES (42)"); c.commit()`;
+  const script = [
+    'import sqlite3, sys',
+    'c = sqlite3.connect(sys.argv[1])',
+    'c.execute("CREATE TABLE entries(x)")',
+    'c.execute("INSERT INTO entries VALUES (42)")',
+    'c.commit()',
+  ].join('\n');
   const r = spawnSync('python3', ['-c', script, db]);
   if (r.status !== 0) {
     t.skip(`python3 cannot make an SQLite file: ${String(r.stderr).trim()}`);
