@@ -148,8 +148,8 @@ TEST_F(DiskDamage, ForeignDatabaseIsMovedAsideNotAdopted) {
   fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ + "/cache.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE entries(x); INSERT INTO entries VALUES (42);",
-                         nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE entries(x); INSERT INTO entries VALUES (42);", nullptr,
+                         nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   ::chmod((dir_ + "/cache.db").c_str(), 0600);

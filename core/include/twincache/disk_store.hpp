@@ -313,10 +313,10 @@ class disk_store {
   sqlite3* db_ = nullptr;
   std::unique_ptr<stmt_set> st_;
   long pid_ = 0;
-  int last_rc_ = 0;            // primary code of the last SQLite error (sqlite_error, exec)
-  bool foreign_ = false;       // open_db(): the file is a database, but not one of ours
-  std::uint64_t db_ino_ = 0;   // inode of the cache.db this connection opened
-  std::string warning_;        // see take_warning()
+  int last_rc_ = 0;           // primary code of the last SQLite error (sqlite_error, exec)
+  bool foreign_ = false;      // open_db(): the file is a database, but not one of ours
+  std::uint64_t db_ino_ = 0;  // inode of the cache.db this connection opened
+  std::string warning_;       // see take_warning()
   std::atomic<bool> has_warning_{false};
   int gen_fd_ = -1;                         // <dir>/generation, for writes (pread/pwrite)
   const std::uint64_t* gen_map_ = nullptr;  // the same 8 bytes, mapped shared, for reads

@@ -414,8 +414,12 @@ status disk_store::open_db() {
   return open_generation();
 }
 
-bool disk_store::damaged() const noexcept { return foreign_ || is_damage_code(last_rc_); }
-bool disk_store::full() const noexcept { return last_rc_ == SQLITE_FULL; }
+bool disk_store::damaged() const noexcept {
+  return foreign_ || is_damage_code(last_rc_);
+}
+bool disk_store::full() const noexcept {
+  return last_rc_ == SQLITE_FULL;
+}
 
 std::string disk_store::take_warning() {
   std::lock_guard g(mu_);
@@ -443,8 +447,8 @@ status disk_store::move_aside_locked(const std::string& why) {
       if (::rename((file + suffix).c_str(), (aside + suffix).c_str()) != 0 && *suffix == '\0') {
         const int e = errno;
         if (dfd >= 0) ::close(dfd);
-        return {status_code::io_error, "cannot move the damaged " + file + " aside: " +
-                                           std::strerror(e) + " (" + why + ")"};
+        return {status_code::io_error, "cannot move the damaged " + file +
+                                           " aside: " + std::strerror(e) + " (" + why + ")"};
       }
     }
   }
@@ -1350,8 +1354,8 @@ status disk_store::clear_in_batches_locked(std::uint64_t& removed) {
   // Large values' files first: they hold most of the space and their rows are going (a row whose
   // file is missing reads as a corrupt miss meanwhile).
   sqlite3_stmt* q = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT file FROM entries WHERE file IS NOT NULL", -1, &q,
-                         nullptr) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT file FROM entries WHERE file IS NOT NULL", -1, &q, nullptr) ==
+      SQLITE_OK) {
     while (sqlite3_step(q) == SQLITE_ROW) {
       const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
       if (t != nullptr) unlink_blob(t);
@@ -1380,8 +1384,8 @@ status disk_store::clear_in_batches_locked(std::uint64_t& removed) {
         reset_guard rg{m};
         if (sqlite3_step(m) == SQLITE_ROW) left = sqlite3_column_int64(m, 1);
       }
-      return {status_code::io_error, "clear() removed " + std::to_string(removed) +
-                                         " entries; " + std::to_string(left) +
+      return {status_code::io_error, "clear() removed " + std::to_string(removed) + " entries; " +
+                                         std::to_string(left) +
                                          " could not be removed: " + st.message()};
     }
     for (const std::string& f : doomed) unlink_blob(f);
