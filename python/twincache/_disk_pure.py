@@ -554,8 +554,8 @@ class PureDiskStore(DamageMixin):
     def _drop_unreadable(self, db: sqlite3.Connection, key: bytes) -> None:
         """A damaged page on the way to key's row: a counted corrupt miss. The row goes if
         SQLite can still delete it; if not, the database is moved aside (one warning)."""
-        self._counts["misses"] += 1
-        self._counts["corrupt"] += 1
+        self._count("misses")
+        self._count("corrupt")
         try:
             db.execute("DELETE FROM entries WHERE key_hash = ?", (key_hash(key),))
         except sqlite3.DatabaseError as exc:

@@ -776,7 +776,9 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
     // A counted corrupt miss. The row goes if SQLite can still delete it; if not, the database
     // is damaged beyond one entry: moved aside (one warning).
     ++counts_.misses;
+    ++pending_.misses;
     ++counts_.corrupt;
+    ++pending_.corrupt;
     sqlite3_stmt* d = st_->remove_key.get();
     int rc;
     {
