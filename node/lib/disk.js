@@ -66,10 +66,10 @@ function diskAddon() {
 }
 
 const warned = new Set();
-function warnOnce(where, message) {
+function warnOnce(where, message, code = 'TWINCACHE_DISK_UNAVAILABLE') {
   if (warned.has(where)) return;
   warned.add(where);
-  process.emitWarning(message, { code: 'TWINCACHE_DISK_UNAVAILABLE' });
+  process.emitWarning(message, { code });
 }
 
 // $TWINCACHE_DIR, else $XDG_CACHE_HOME/twincache, else ~/.cache/twincache.
@@ -207,8 +207,13 @@ function openStore(where, maxBytes, ttlMs) {
         COMPRESS_THRESHOLD,
       ),
   );
-  if (store.warning) warnOnce(dir, store.warning);
-  else track(store);
+  // A persistent store with a warning moved a damaged cache.db aside (docs/persistence.md).
+  if (store.warning && store.persistent) {
+    process.emitWarning(store.warning, { code: 'TWINCACHE_DISK_DAMAGED' });
+  } else if (store.warning) {
+    warnOnce(dir, store.warning);
+  }
+  if (store.persistent) track(store);
   return store;
 }
 

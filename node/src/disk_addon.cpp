@@ -99,6 +99,20 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
   }
 
  private:
+  // Throws st's error, after showing the store's pending warning (a damaged cache.db it moved
+  // aside, docs/persistence.md) with process.emitWarning, code TWINCACHE_DISK_DAMAGED.
+  void done(Napi::Env env, const tc::status& st) {
+    if (store_->has_warning()) {
+      const std::string w = store_->take_warning();
+      Napi::Object process = env.Global().Get("process").As<Napi::Object>();
+      Napi::Object opts = Napi::Object::New(env);
+      opts.Set("code", "TWINCACHE_DISK_DAMAGED");
+      process.Get("emitWarning")
+          .As<Napi::Function>()
+          .Call(process, {Napi::String::New(env, w), opts});
+    }
+    check(env, st);
+  }
   // get(key) -> [codec, Buffer] | undefined
   Napi::Value get(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -107,7 +121,7 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
     // One buffer per thread, kept between reads: a large value read into fresh memory each time
     // cost more in page faults than its HMAC check (python/src/disk_module.cpp does the same).
     thread_local std::string value;
-    check(env, store_->get(bytes_of(info[0]), found, codec, value));
+    done(env, store_->get(bytes_of(info[0]), found, codec, value));
     Napi::Value out = env.Undefined();
     if (found) {
       auto pair = Napi::Array::New(env, 2);
@@ -122,33 +136,33 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
   Napi::Value set(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const auto codec = info[1].As<Napi::Number>().Uint32Value();
-    check(env, store_->set(bytes_of(info[0]), codec, bytes_of(info[2]), optional_ns(info[3])));
+    done(env, store_->set(bytes_of(info[0]), codec, bytes_of(info[2]), optional_ns(info[3])));
     return env.Undefined();
   }
   Napi::Value erase(const Napi::CallbackInfo& info) {
     bool existed = false;
-    check(info.Env(), store_->erase(bytes_of(info[0]), existed));
+    done(info.Env(), store_->erase(bytes_of(info[0]), existed));
     return Napi::Boolean::New(info.Env(), existed);
   }
   Napi::Value contains(const Napi::CallbackInfo& info) {
     bool found = false;
-    check(info.Env(), store_->contains(bytes_of(info[0]), found));
+    done(info.Env(), store_->contains(bytes_of(info[0]), found));
     return Napi::Boolean::New(info.Env(), found);
   }
   Napi::Value clear(const Napi::CallbackInfo& info) {
     std::uint64_t n = 0;
-    check(info.Env(), store_->clear(n));
+    done(info.Env(), store_->clear(n));
     return u64(info.Env(), n);
   }
   Napi::Value prune(const Napi::CallbackInfo& info) {
     std::uint64_t n = 0;
-    check(info.Env(), store_->prune(n));
+    done(info.Env(), store_->prune(n));
     return u64(info.Env(), n);
   }
   Napi::Value keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<std::string> ks;
-    check(env, store_->keys(ks));
+    done(env, store_->keys(ks));
     auto out = Napi::Array::New(env, ks.size());
     for (std::size_t i = 0; i < ks.size(); ++i) {
       out.Set(static_cast<uint32_t>(i), Napi::Buffer<char>::Copy(env, ks[i].data(), ks[i].size()));
@@ -157,13 +171,13 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
   }
   Napi::Value count(const Napi::CallbackInfo& info) {
     std::uint64_t n = 0;
-    check(info.Env(), store_->count(n));
+    done(info.Env(), store_->count(n));
     return u64(info.Env(), n);
   }
   Napi::Value stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     td::disk_stats s;
-    check(env, store_->stats(s));
+    done(env, store_->stats(s));
     auto o = Napi::Object::New(env);
     o.Set("hits", u64(env, s.hits));
     o.Set("misses", u64(env, s.misses));
@@ -183,7 +197,7 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
   Napi::Value info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     td::directory_info d;
-    check(env, store_->info(d));
+    done(env, store_->info(d));
     auto o = Napi::Object::New(env);
     o.Set("path", Napi::String::New(env, d.path));
     o.Set("items", u64(env, d.items));
@@ -200,7 +214,7 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
   }
   // Waits until every set() so far is committed (the store commits in the background).
   Napi::Value flush(const Napi::CallbackInfo& info) {
-    check(info.Env(), store_->flush());
+    done(info.Env(), store_->flush());
     return info.Env().Undefined();
   }
   Napi::Value drop_l1(const Napi::CallbackInfo& info) {

@@ -72,6 +72,16 @@ class py_disk_store {
     raise_status(st);
   }
 
+  // Raises st's error, after showing the store's pending warning (a damaged cache.db it moved
+  // aside, docs/persistence.md) as a RuntimeWarning.
+  void done(const tc::status& st) {
+    if (s_->has_warning()) {
+      const std::string w = s_->take_warning();
+      if (PyErr_WarnEx(PyExc_RuntimeWarning, w.c_str(), 1) != 0) throw py::error_already_set();
+    }
+    raise_status(st);
+  }
+
   py::object get(const py::bytes& key) {
     const std::string_view k = view(key);
     bool found = false;
@@ -90,7 +100,7 @@ class py_disk_store {
       out = py::make_tuple(codec, py::bytes(value.data(), value.size()), expiry);
     }
     if (value.capacity() > (16u << 20)) std::string().swap(value);
-    raise_status(st);
+    done(st);
     return out;
   }
 
@@ -104,7 +114,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->set(k, codec, v, ttl_ns, &gen);
     }
-    raise_status(st);
+    done(st);
     return py::make_tuple(gen.before, gen.after);
   }
 
@@ -116,7 +126,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->erase(k, existed);
     }
-    raise_status(st);
+    done(st);
     return existed;
   }
 
@@ -128,7 +138,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->contains(k, found);
     }
-    raise_status(st);
+    done(st);
     return found;
   }
 
@@ -139,7 +149,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->clear(n);
     }
-    raise_status(st);
+    done(st);
     return n;
   }
 
@@ -150,7 +160,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->prune(n);
     }
-    raise_status(st);
+    done(st);
     return n;
   }
 
@@ -161,7 +171,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->keys(out);
     }
-    raise_status(st);
+    done(st);
     py::list result;
     for (const auto& k : out) result.append(py::bytes(k));
     return result;
@@ -174,7 +184,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->count(n);
     }
-    raise_status(st);
+    done(st);
     return n;
   }
 
@@ -226,7 +236,7 @@ class py_disk_store {
       py::gil_scoped_release nogil;
       st = s_->flush();
     }
-    raise_status(st);
+    done(st);
   }
   std::uint64_t generation() const { return s_->generation(); }
   void drop_l1() { s_->drop_l1(); }

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         why = caught[0].message if caught else "unknown reason"
         print(f"twincache: cannot use {path}: {why}", file=sys.stderr)
         return 1
+    for w in caught:  # e.g. a damaged cache.db moved aside (docs/persistence.md)
+        print(w.message, file=sys.stderr)
     if args.command == "clear":
         n = len(cache)
         cache.clear()

@@ -114,7 +114,9 @@ def open_store(
         store = _native_disk.DiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
     else:
         store = _disk_pure.PureDiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
-    if store.warning and where not in _warned_paths:
+    if store.warning and store.persistent:  # a damaged cache.db moved aside: each time
+        warnings.warn(store.warning, RuntimeWarning, stacklevel=3)
+    elif store.warning and where not in _warned_paths:
         _warned_paths.add(where)
         warn(store.warning)
     return store

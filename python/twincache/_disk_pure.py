@@ -30,6 +30,16 @@ from importlib import resources
 from typing import Any, Final
 
 from . import _keys
+from ._disk_pure_damage import (
+    _SQLITE_ERROR,
+    _SQLITE_FULL,
+    _SQLITE_IOERR,
+    DamageMixin,
+    _code,
+    _damaged,
+    _Foreign,
+    _full,
+)
 
 FORMAT_VERSION: Final = 1
 CODEC_ZSTD: Final = 0x100
@@ -48,6 +58,7 @@ _SCHEMA: Final = (resources.files("twincache") / "_disk_schema.sql").read_text(e
 _GEN_LOCK = threading.Lock()
 
 _COUNTERS: Final = ("hits", "misses", "sets", "evicted", "expired", "corrupt", "deleted")
+
 
 # --- clock: wall time, or manual time set by tests -----------------------------------------------
 
@@ -233,7 +244,7 @@ def sign(secret: bytes, key: bytes, codec: int, stored: bytes) -> bytes:
 # --- the store ------------------------------------------------------------------------------------
 
 
-class PureDiskStore:
+class PureDiskStore(DamageMixin):
     """The twin of twincache._disk_native.DiskStore (same methods, same results)."""
 
     def __init__(
@@ -276,10 +287,17 @@ class PureDiskStore:
         self._sets_since_purge = 0
         self._doomed: list[str] = []
         self._db: sqlite3.Connection | None = None
+        self._db_ino = 0
+        self._write_error: OSError | None = None  # raised (once) by the next flush()
         self.warning = ""
         try:
             self._secret = prepare_directory(self.path)
-            self._open_db()
+            try:
+                self._open_db()
+            except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
+                self.warning = self._move_aside(str(exc))
         except (OSError, sqlite3.Error) as exc:
             self._db = None
             if self._l1_max == 0 or self._max_bytes != UNLIMITED:
@@ -300,9 +318,20 @@ class PureDiskStore:
         with contextlib.suppress(FileExistsError):
             os.mkdir(self.path + "/blobs", 0o700)
         fd = os.open(file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        self._db_ino = os.fstat(fd).st_ino
         os.close(fd)
         self._pid = os.getpid()
         db = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            self._setup_db(db, file)
+        except BaseException:
+            db.close()  # a damaged file: closed before it is moved aside
+            raise
+        self._db = db
+        self._open_generation()
+        self._ensure_reserve()
+
+    def _setup_db(self, db: sqlite3.Connection, file: str) -> None:
         db.execute("PRAGMA page_size=16384")  # as the C++ store (a new database only)
         for _ in range(100):
             try:
@@ -319,17 +348,24 @@ class PureDiskStore:
                 if statement.strip():
                     db.execute(statement)
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+            row = db.execute("SELECT format FROM meta WHERE id = 1").fetchone()
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if _code(exc) == _SQLITE_ERROR:  # e.g. a table "meta" without our columns
+                raise _Foreign(str(exc)) from None
             raise
-        row = db.execute("SELECT format FROM meta WHERE id = 1").fetchone()
-        if row is None or row[0] != FORMAT_VERSION:
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        if row is None:
+            raise _Foreign(f"{file} has no meta row")
+        if row[0] != FORMAT_VERSION:  # a later twincache's: refused, left alone
             raise OSError(
-                f"{file} has format {row[0] if row else '?'}, this version of twincache reads "
+                f"{file} has format {row[0]}, this version of twincache reads "
                 f"format {FORMAT_VERSION}"
             )
-        self._db = db
-        self._open_generation()
 
     def _open_generation(self) -> None:
         if self._gen_map is not None:
@@ -454,11 +490,17 @@ class PureDiskStore:
                     self._count("hits")
                     self._count("l1_hits")
                     return hit
-            row = db.execute(
-                "SELECT id, key, codec, value, expiry, atime, hmac, file FROM entries "
-                "WHERE key_hash = ?",
-                (key_hash(key),),
-            ).fetchone()
+            try:
+                row = db.execute(
+                    "SELECT id, key, codec, value, expiry, atime, hmac, file FROM entries "
+                    "WHERE key_hash = ?",
+                    (key_hash(key),),
+                ).fetchone()
+            except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
+                self._drop_unreadable(db, key)
+                return None
             if row is None or row[1] != key:
                 self._count("misses")
                 return None
@@ -499,10 +541,28 @@ class PureDiskStore:
             return codec & CODEC_MAX, value, expiry
 
     def _remove_row(self, db: sqlite3.Connection, row_id: int, mac: bytes, counter: str) -> None:
-        cur = db.execute("DELETE FROM entries WHERE id = ? AND hmac = ?", (row_id, mac))
+        try:
+            cur = db.execute("DELETE FROM entries WHERE id = ? AND hmac = ?", (row_id, mac))
+        except sqlite3.DatabaseError as exc:
+            if not self._recover(exc):  # a damaged database: moved aside
+                raise
+            return
         if cur.rowcount > 0:
             self._count(counter)
             self._bump()
+
+    def _drop_unreadable(self, db: sqlite3.Connection, key: bytes) -> None:
+        """A damaged page on the way to key's row: a counted corrupt miss. The row goes if
+        SQLite can still delete it; if not, the database is moved aside (one warning)."""
+        self._count("misses")
+        self._count("corrupt")
+        try:
+            db.execute("DELETE FROM entries WHERE key_hash = ?", (key_hash(key),))
+        except sqlite3.DatabaseError as exc:
+            if not self._recover(exc):
+                raise
+            return
+        self._bump()
 
     def set(
         self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
@@ -546,31 +606,27 @@ class PureDiskStore:
             file = self._write_blob(stored) if len(stored) >= FILE_THRESHOLD else None
             if file is not None:
                 stored = b""
-            db.execute("BEGIN IMMEDIATE")
+            row = (key_hash(key), key, full, stored, size, expiry, now, mac, file)
             try:
-                db.execute(
-                    "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac, "
-                    "file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key_hash) DO UPDATE SET "
-                    "key = excluded.key, codec = excluded.codec, value = excluded.value, "
-                    "size = excluded.size, expiry = excluded.expiry, atime = excluded.atime, "
-                    "hmac = excluded.hmac, file = excluded.file",
-                    (key_hash(key), key, full, stored, size, expiry, now, mac, file),
-                )
-                self._sets_since_purge += 1
-                if self._sets_since_purge >= 64:
-                    self._sets_since_purge = 0
-                    self._purge(db, now, 64)
-                if self._max_bytes != UNLIMITED:
-                    self._evict(db)
-                self._pending["sets"] += 1
-                self._flush(db)
-                self._take_doomed(db)
-                db.execute("COMMIT")
-                self._unlink_doomed()
+                try:
+                    self._commit_set(db, row, now)
+                except sqlite3.DatabaseError as exc:
+                    if not self._recover(exc):  # a damaged database: moved aside, once more
+                        raise
+                    db = self._db
+                    assert db is not None
+                    self._commit_set(db, row, now)
+            except sqlite3.OperationalError as exc:
+                if file is not None:
+                    self._unlink_blob(file)
+                if _code(exc) not in (_SQLITE_FULL, _SQLITE_IOERR):
+                    raise
+                # As the C++ store's writer thread: counted, and raised by the next flush().
+                self._counts["write_errors"] += 1
+                self._write_error = self._disk_error(exc, "INSERT")
+                gen = self._generation()
+                return gen, gen
             except BaseException:
-                self._pending["sets"] = max(0, self._pending["sets"] - 1)
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
                 if file is not None:
                     self._unlink_blob(file)
                 raise
@@ -582,6 +638,35 @@ class PureDiskStore:
             if self._l1_max and self._l1_valid(db):
                 self._l1_put(key, codec, bytes(value), expiry)
             return change
+
+    def _commit_set(self, db: sqlite3.Connection, row: tuple[Any, ...], now: int) -> None:
+        """One set's transaction: the upsert, expiry and the budget, the counters."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO entries(key_hash, key, codec, value, size, expiry, atime, hmac, "
+                "file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key_hash) DO UPDATE SET "
+                "key = excluded.key, codec = excluded.codec, value = excluded.value, "
+                "size = excluded.size, expiry = excluded.expiry, atime = excluded.atime, "
+                "hmac = excluded.hmac, file = excluded.file",
+                row,
+            )
+            self._sets_since_purge += 1
+            if self._sets_since_purge >= 64:
+                self._sets_since_purge = 0
+                self._purge(db, now, 64)
+            if self._max_bytes != UNLIMITED:
+                self._evict(db)
+            self._pending["sets"] += 1
+            self._flush(db)
+            self._take_doomed(db)
+            db.execute("COMMIT")
+            self._unlink_doomed()
+        except BaseException:
+            self._pending["sets"] = max(0, self._pending["sets"] - 1)
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     # -- side files for large values (blobs/), as the C++ store --
 
@@ -691,31 +776,51 @@ class PureDiskStore:
                 if dropped:
                     self._counts["deleted"] += 1
                 return dropped
-            db.execute("BEGIN IMMEDIATE")
             try:
-                rows = db.execute(
-                    "DELETE FROM entries WHERE key_hash = ? RETURNING key, expiry",
-                    (key_hash(key),),
-                ).fetchall()
-                if rows and rows[0][0] != key:
-                    db.execute("ROLLBACK")  # a colliding key: keep it
-                    return False
-                existed = bool(rows) and (rows[0][1] == 0 or wall_now() < rows[0][1])
-                if existed:
-                    self._pending["deleted"] += 1
-                self._flush(db)
-                self._take_doomed(db)
-                db.execute("COMMIT")
-                self._unlink_doomed()
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                try:
+                    existed = self._erase_once(db, key)
+                except sqlite3.OperationalError as exc:
+                    if not _full(exc) or not self._make_room(db):
+                        raise
+                    existed = self._erase_once(db, key)  # once more, with room made
+                    self._ensure_reserve()
+            except sqlite3.DatabaseError as exc:
+                if self._recover(exc):
+                    return False  # a damaged database: moved aside, so the key is gone
+                if _full(exc):
+                    raise self._disk_error(exc, "DELETE") from None
                 raise
-            self._pending = dict.fromkeys(_COUNTERS, 0)
             if existed:
                 self._counts["deleted"] += 1
             self._bump()
             return existed
+
+    def _erase_once(self, db: sqlite3.Connection, key: bytes) -> bool:
+        existed = False
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = db.execute(
+                "DELETE FROM entries WHERE key_hash = ? RETURNING key, expiry",
+                (key_hash(key),),
+            ).fetchall()
+            if rows and rows[0][0] != key:
+                db.execute("ROLLBACK")  # a colliding key: keep it
+                return False
+            existed = bool(rows) and (rows[0][1] == 0 or wall_now() < rows[0][1])
+            if existed:
+                self._pending["deleted"] += 1
+            self._flush(db)
+            self._take_doomed(db)
+            db.execute("COMMIT")
+            self._unlink_doomed()
+        except BaseException:
+            if existed:
+                self._pending["deleted"] -= 1
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._pending = dict.fromkeys(_COUNTERS, 0)
+        return existed
 
     def contains(self, key: bytes) -> bool:
         with self._lock:
@@ -723,63 +828,98 @@ class PureDiskStore:
             if db is None:
                 entry = self._l1.get(key)
                 return entry is not None and not (entry[2] and wall_now() >= entry[2])
-            row = db.execute(
-                "SELECT key, expiry FROM entries WHERE key_hash = ?", (key_hash(key),)
-            ).fetchone()
+            try:
+                row = db.execute(
+                    "SELECT key, expiry FROM entries WHERE key_hash = ?", (key_hash(key),)
+                ).fetchone()
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):
+                    raise
+                return False
             return row is not None and row[0] == key and (row[1] == 0 or wall_now() < row[1])
 
     def clear(self) -> int:
         with self._lock:
             db = self._conn()
+            n = 0
             if db is None:
                 n = len(self._l1)
             else:
-                db.execute("BEGIN IMMEDIATE")
                 try:
-                    n = max(db.execute("DELETE FROM entries").rowcount, 0)
-                    self._flush(db)
-                    self._take_doomed(db)
-                    db.execute("COMMIT")
-                    self._unlink_doomed()
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-                self._pending = dict.fromkeys(_COUNTERS, 0)
+                    try:
+                        n = self._clear_once(db)
+                    except sqlite3.OperationalError as exc:
+                        # A full disk: one transaction for every row needs room in the WAL for
+                        # every page; a few rows at a time, truncating the WAL between, a few.
+                        if not _full(exc) or not self._make_room(db):
+                            raise
+                        n = self._clear_in_batches(db)
+                except sqlite3.DatabaseError as exc:
+                    if not self._recover(exc):  # damaged: moved aside, the fresh one is empty
+                        if _full(exc):
+                            raise self._disk_error(exc, "DELETE") from None
+                        raise
+                finally:
+                    self._l1.clear()
+                    self._l1_bytes = 0
                 self._bump()
             self._l1.clear()
             self._l1_bytes = 0
             self._counts["cleared"] += n
             return n
 
+    def _clear_once(self, db: sqlite3.Connection) -> int:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            n = max(db.execute("DELETE FROM entries").rowcount, 0)
+            self._flush(db)
+            self._take_doomed(db)
+            db.execute("COMMIT")
+            self._unlink_doomed()
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._pending = dict.fromkeys(_COUNTERS, 0)
+        return n
+
     def prune(self) -> int:
         with self._lock:
             db = self._conn()
             if db is None:
                 return 0
-            db.execute("BEGIN IMMEDIATE")
             try:
-                removed = 0
-                while True:
-                    n = self._purge(db, wall_now(), 1024)
-                    removed += n
-                    if n < 1024:
-                        break
-                if self._max_bytes != UNLIMITED:
-                    removed += self._evict(db)
-                self._flush(db)
-                self._take_doomed(db)
-                db.execute("COMMIT")
-                self._unlink_doomed()
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            self._pending = dict.fromkeys(_COUNTERS, 0)
+                removed = self._prune_once(db)
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):
+                    raise
+                return 0
             if removed:
                 self._bump()
             self._sweep_orphans(db)
             return removed
+
+    def _prune_once(self, db: sqlite3.Connection) -> int:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            removed = 0
+            while True:
+                n = self._purge(db, wall_now(), 1024)
+                removed += n
+                if n < 1024:
+                    break
+            if self._max_bytes != UNLIMITED:
+                removed += self._evict(db)
+            self._flush(db)
+            self._take_doomed(db)
+            db.execute("COMMIT")
+            self._unlink_doomed()
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._pending = dict.fromkeys(_COUNTERS, 0)
+        return removed
 
     def keys(self) -> list[bytes]:
         with self._lock:
@@ -787,10 +927,15 @@ class PureDiskStore:
             now = wall_now()
             if db is None:
                 return [k for k, e in self._l1.items() if not (e[2] and now >= e[2])]
-            rows = db.execute(
-                "SELECT key FROM entries WHERE expiry = 0 OR expiry > ? ORDER BY atime, id",
-                (now,),
-            ).fetchall()
+            try:
+                rows = db.execute(
+                    "SELECT key FROM entries WHERE expiry = 0 OR expiry > ? ORDER BY atime, id",
+                    (now,),
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):  # damaged: moved aside, the fresh one is empty
+                    raise
+                return []
             return [r[0] for r in rows]
 
     def count(self) -> int:
@@ -799,9 +944,14 @@ class PureDiskStore:
             if db is None:
                 now = wall_now()
                 return sum(1 for e in self._l1.values() if not (e[2] and now >= e[2]))
-            row = db.execute(
-                "SELECT count(*) FROM entries WHERE expiry = 0 OR expiry > ?", (wall_now(),)
-            ).fetchone()
+            try:
+                row = db.execute(
+                    "SELECT count(*) FROM entries WHERE expiry = 0 OR expiry > ?", (wall_now(),)
+                ).fetchone()
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):
+                    raise
+                return 0
             return int(row[0])
 
     def stats(self) -> dict[str, int]:
@@ -812,7 +962,12 @@ class PureDiskStore:
                 out["items"] = len(self._l1)
                 out["bytes"] = self._l1_bytes
                 return out
-            items, size = db.execute("SELECT items, bytes FROM meta WHERE id = 1").fetchone()
+            try:
+                items, size = db.execute("SELECT items, bytes FROM meta WHERE id = 1").fetchone()
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):
+                    raise
+                items = size = 0
             out["items"] = int(items)
             out["bytes"] = int(size)
             return out
@@ -836,7 +991,12 @@ class PureDiskStore:
                 out.update(dict.fromkeys(names, 0))
                 out["file_bytes"] = 0
                 return out
-            row = db.execute(f"SELECT {', '.join(names)} FROM meta WHERE id = 1").fetchone()
+            try:
+                row = db.execute(f"SELECT {', '.join(names)} FROM meta WHERE id = 1").fetchone()
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):
+                    raise
+                row = (0,) * len(names)
             out.update(zip(names, (int(v) for v in row), strict=True))
             size = 0
             for suffix in ("/cache.db", "/cache.db-wal", "/cache.db-shm"):
@@ -858,7 +1018,12 @@ class PureDiskStore:
         return self._epoch
 
     def flush(self) -> None:
-        """Writes are synchronous here: nothing is ever queued."""
+        """Writes are synchronous here: nothing is ever queued. Raises (once) the OSError of a
+        set() that could not commit since the last flush(), as the C++ store."""
+        with self._lock:
+            error, self._write_error = self._write_error, None
+        if error is not None:
+            raise error
 
     def note_hits(self, n: int) -> None:
         with self._lock:

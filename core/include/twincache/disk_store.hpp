@@ -208,6 +208,12 @@ class disk_store {
   // For tests: the L1 alone (drops it), and flipping bytes of a stored row.
   void drop_l1();
 
+  // A damaged or foreign cache.db that this store moved aside (docs/persistence.md, "Damaged
+  // databases") leaves one message for the binding to show as a warning. has_warning() is one
+  // atomic load (bindings check it after each call); take_warning() returns the message once.
+  bool has_warning() const noexcept { return has_warning_.load(std::memory_order_acquire); }
+  std::string take_warning();
+
  private:
   struct l1_value {
     std::uint32_t codec = 0;
@@ -251,6 +257,19 @@ class disk_store {
   void bump_generation(generation_change* out);
   status exec(const char* sql);
   status sqlite_error(const char* what);
+  // Damage and full disks (docs/persistence.md). damaged(): the last SQLite error said the
+  // database is corrupt, not a database, or not twincache's (foreign_). move_aside_locked()
+  // renames cache.db (and its -wal, -shm) to cache.db.corrupt-<time>-<pid>, unless another
+  // process already did, and opens a fresh one; recover_locked(st) does that when st failed on
+  // a damaged database (then the caller answers as for an empty cache). make_room_locked():
+  // after SQLITE_FULL, gives back the reserve file and truncates the WAL; true if it freed any.
+  bool damaged() const noexcept;
+  bool full() const noexcept;
+  status move_aside_locked(const std::string& why);
+  status recover_locked(status st);
+  bool make_room_locked();
+  void ensure_reserve() const;
+  status clear_in_batches_locked(std::uint64_t& removed);
   status begin_write();
   status commit();
   void rollback() noexcept;
@@ -259,7 +278,8 @@ class disk_store {
                          time_ns expiry, time_ns atime) const;
   bool sample_compresses(std::string_view value) const;
   status write_locked(const prepared_write& w);
-  status commit_batch_locked(const std::vector<prepared_write>& batch, generation_change* gen);
+  status commit_batch_locked(const std::vector<prepared_write>& batch, generation_change* gen,
+                             bool retried = false);
   void writer_loop();
   bool write_blob(std::string_view data, std::string& name) const;
   bool read_blob(std::string_view name, std::string& out) const;
@@ -299,6 +319,11 @@ class disk_store {
   sqlite3* db_ = nullptr;
   std::unique_ptr<stmt_set> st_;
   long pid_ = 0;
+  int last_rc_ = 0;           // primary code of the last SQLite error (sqlite_error, exec)
+  bool foreign_ = false;      // open_db(): the file is a database, but not one of ours
+  std::uint64_t db_ino_ = 0;  // inode of the cache.db this connection opened
+  std::string warning_;       // see take_warning()
+  std::atomic<bool> has_warning_{false};
   int gen_fd_ = -1;                         // <dir>/generation, for writes (pread/pwrite)
   const std::uint64_t* gen_map_ = nullptr;  // the same 8 bytes, mapped shared, for reads
   std::atomic<std::uint64_t> gen_seen_{0};  // the nonce the L1 is valid for

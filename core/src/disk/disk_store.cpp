@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +39,23 @@ constexpr std::size_t compress_sample = 64 * 1024;
 constexpr std::size_t parallel_write_bytes = 512 * 1024;
 // The largest single write() of a side file (see write_blob).
 constexpr std::size_t write_chunk_bytes = 128 * 1024;
+// <dir>/reserve: space held back so that deletes can commit on a full disk (make_room_locked).
+// A delete of a few rows writes ~8 pages of 16 KiB to the WAL.
+constexpr off_t reserve_bytes = 256 * 1024;
+// clear() on a full disk: rows per transaction (each followed by a WAL truncation).
+constexpr int clear_batch_rows = 16;
+
+bool is_damage_code(int rc) { return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB; }
+
+// "20261203T161500Z": the time part of a moved-aside database's name.
+std::string utc_stamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
 
 struct stmt_deleter {
   void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
@@ -188,7 +206,8 @@ disk_store::~disk_store() {
     side_->abandon();
   }
   std::lock_guard g(mu_);
-  if (db_ != nullptr && pid_ == static_cast<long>(::getpid())) {
+  // st_ is null when open_db() failed half way (a damaged file): nothing to hand over.
+  if (db_ != nullptr && st_ != nullptr && pid_ == static_cast<long>(::getpid())) {
     // Hand this process's remaining counts and access times to the directory; give up quickly
     // if it is busy.
     sqlite3_busy_timeout(db_, 200);
@@ -222,7 +241,12 @@ status disk_store::open(const options& o, std::unique_ptr<disk_store>& out) {
   if (status st = prepare_directory(s->path_, s->secret_); !st.ok()) return st;
   {
     std::lock_guard g(s->mu_);
-    if (status st = s->open_db(); !st.ok()) return st;
+    status st = s->open_db();
+    if (!st.ok() && s->damaged()) st = s->move_aside_locked(st.message());
+    if (!st.ok()) {
+      s->close_db();
+      return st;
+    }
   }
   if (o.l1_max_bytes != 0) {
     store_options so;
@@ -238,6 +262,7 @@ status disk_store::open_or_memory(const options& o, std::unique_ptr<disk_store>&
                                   std::string& warning) {
   warning.clear();
   status st = open(o, out);
+  if (st.ok() && out->has_warning()) warning = out->take_warning();
   if (st.ok() || st.code() != status_code::io_error) return st;
   std::unique_ptr<disk_store> s(new disk_store(o));
   s->why_ = st.message();
@@ -254,6 +279,7 @@ status disk_store::open_or_memory(const options& o, std::unique_ptr<disk_store>&
 }
 
 status disk_store::sqlite_error(const char* what) {
+  last_rc_ = db_ != nullptr ? (sqlite3_errcode(db_) & 0xFF) : SQLITE_CANTOPEN;
   std::string msg = "SQLite ";
   msg.append(what).append(" failed in ").append(path_).append(": ");
   msg.append(db_ != nullptr ? sqlite3_errmsg(db_) : "no connection");
@@ -262,7 +288,8 @@ status disk_store::sqlite_error(const char* what) {
 
 status disk_store::exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
+    last_rc_ = rc & 0xFF;
     std::string msg = "SQLite failed in " + path_ + ": " + (err ? err : "?");
     sqlite3_free(err);
     return {status_code::io_error, std::move(msg)};
@@ -285,7 +312,11 @@ status disk_store::open_db() {
   // database file's permissions.
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return {status_code::io_error, "cannot open " + file + ": " + std::strerror(errno)};
+  struct stat fst {};
+  db_ino_ = ::fstat(fd, &fst) == 0 ? static_cast<std::uint64_t>(fst.st_ino) : 0;
   ::close(fd);
+  last_rc_ = 0;
+  foreign_ = false;
   pid_ = static_cast<long>(::getpid());
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(file.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
@@ -315,6 +346,7 @@ status disk_store::open_db() {
   }
   if (st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
   if (st = exec(schema_sql); !st.ok()) {
+    foreign_ = last_rc_ == SQLITE_ERROR;  // e.g. a table "meta" without our columns
     exec("ROLLBACK").ok();
     return st;
   }
@@ -360,13 +392,19 @@ status disk_store::open_db() {
     sqlite3_stmt* raw = nullptr;
     if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
         SQLITE_OK) {
-      return sqlite_error("prepare");
+      status pst = sqlite_error("prepare");
+      foreign_ = last_rc_ == SQLITE_ERROR;  // tables of that name, other columns
+      return pst;
     }
     s.slot->reset(raw);
   }
   sqlite3_stmt* m = st_->meta.get();
   reset_guard rg{m};
-  if (sqlite3_step(m) != SQLITE_ROW) return sqlite_error("reading meta");
+  if (const int rc = sqlite3_step(m); rc != SQLITE_ROW) {
+    if (rc != SQLITE_DONE) return sqlite_error("reading meta");
+    foreign_ = true;  // our tables, but no meta row: not written by twincache
+    return {status_code::io_error, path_ + "/cache.db has no meta row"};
+  }
   const std::int64_t format = sqlite3_column_int64(m, 0);
   if (format != format_version) {
     return {status_code::io_error, path_ + "/cache.db has format " + std::to_string(format) +
@@ -387,7 +425,88 @@ status disk_store::open_db() {
     }
   }
   (void)sign({}, 0, {});
+  ensure_reserve();
   return open_generation();
+}
+
+bool disk_store::damaged() const noexcept {
+  return foreign_ || is_damage_code(last_rc_);
+}
+bool disk_store::full() const noexcept {
+  return last_rc_ == SQLITE_FULL;
+}
+
+std::string disk_store::take_warning() {
+  std::lock_guard g(mu_);
+  has_warning_.store(false, std::memory_order_release);
+  return std::move(warning_);
+}
+
+status disk_store::move_aside_locked(const std::string& why) {
+  const std::string file = path_ + "/cache.db";
+  const std::uint64_t ino = db_ino_;
+  close_db();
+  pending_ = {};
+  // One process moves the file: under an exclusive lock on the directory, and only if cache.db
+  // is still the file this connection found damaged (another process may have replaced it).
+  const int dfd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    while (::flock(dfd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  std::string aside;
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == ino) {
+    aside = file + ".corrupt-" + utc_stamp() + "-" + std::to_string(::getpid());
+    for (const char* suffix : {"", "-wal", "-shm"}) {  // the WAL belongs to the old file
+      if (::rename((file + suffix).c_str(), (aside + suffix).c_str()) != 0 && *suffix == '\0') {
+        const int e = errno;
+        if (dfd >= 0) ::close(dfd);
+        return {status_code::io_error, "cannot move the damaged " + file +
+                                           " aside: " + std::strerror(e) + " (" + why + ")"};
+      }
+    }
+  }
+  status opened = open_db();
+  if (dfd >= 0) ::close(dfd);  // releases the lock
+  if (!opened.ok()) {
+    close_db();
+    return opened;
+  }
+  if (!aside.empty()) {
+    bump_generation(nullptr);  // other processes' memory tiers drop what came from the old file
+    warning_ = "twincache: " + file + " was damaged or not a twincache database (" + why +
+               "); moved it to " + aside + " and started an empty cache";
+    has_warning_.store(true, std::memory_order_release);
+  }
+  return {};
+}
+
+status disk_store::recover_locked(status st) {
+  if (st.ok() || db_ == nullptr || !damaged()) return st;
+  rollback();
+  return move_aside_locked(st.message());
+}
+
+void disk_store::ensure_reserve() const {
+  const std::string file = path_ + "/reserve";
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0) return;
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  const bool ok = ::posix_fallocate(fd, 0, reserve_bytes) == 0;
+  ::close(fd);
+  if (!ok) ::unlink(file.c_str());  // no room for it now: the next open tries again
+}
+
+bool disk_store::make_room_locked() {
+  rollback();
+  const bool had_reserve = ::unlink((path_ + "/reserve").c_str()) == 0;
+  // Copies the WAL into the database (whose freed pages it reuses) and truncates it to 0 bytes.
+  const bool checkpointed =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) ==
+      SQLITE_OK;
+  return had_reserve || checkpointed;
 }
 
 status disk_store::open_generation() {
@@ -630,7 +749,7 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
   sqlite3_stmt* s = st_->get.get();
   std::int64_t id = 0;
   std::array<std::uint8_t, 32> row_hmac{};
-  enum { miss, hit, expired, corrupt } outcome = miss;
+  enum { miss, hit, expired, corrupt, unreadable } outcome = miss;
   time_ns expiry = 0;
   bool touch = false;
   const time_ns t = now();
@@ -692,14 +811,37 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
         touch = outcome == hit && t - atime >= opts_.atime_resolution;
       }
     } else if (rc != SQLITE_DONE) {
-      return sqlite_error("SELECT");
+      status st = sqlite_error("SELECT");
+      if (!damaged()) return st;
+      outcome = unreadable;  // a damaged page on the way to the row
     }
+  }
+  if (outcome == unreadable) {
+    // A counted corrupt miss. The row goes if SQLite can still delete it; if not, the database
+    // is damaged beyond one entry: moved aside (one warning).
+    ++counts_.misses;
+    ++pending_.misses;
+    ++counts_.corrupt;
+    ++pending_.corrupt;
+    sqlite3_stmt* d = st_->remove_key.get();
+    int rc;
+    {
+      reset_guard rg{d};
+      bind_blob(d, 1, kh.data(), kh.size());
+      while ((rc = sqlite3_step(d)) == SQLITE_ROW) {
+      }
+    }
+    if (rc == SQLITE_DONE) {
+      bump_generation(nullptr);
+      return {};
+    }
+    return recover_locked(sqlite_error("DELETE"));
   }
   if (outcome == expired || outcome == corrupt) {
     ++counts_.misses;
     ++pending_.misses;
-    return remove_row_locked(id, row_hmac.data(),
-                             outcome == expired ? &disk_stats::expired : &disk_stats::corrupt);
+    return recover_locked(remove_row_locked(
+        id, row_hmac.data(), outcome == expired ? &disk_stats::expired : &disk_stats::corrupt));
   }
   if (outcome == miss) {
     ++counts_.misses;
@@ -821,12 +963,11 @@ status disk_store::write_locked(const prepared_write& w) {
 
 // One transaction for a batch of writes: the upserts, then expiry and the budget, the counters.
 status disk_store::commit_batch_locked(const std::vector<prepared_write>& batch,
-                                       generation_change* gen) {
-  if (status st = begin_write(); !st.ok()) return st;
-  status st;
+                                       generation_change* gen, bool retried) {
+  status st = begin_write();
   for (const prepared_write& w : batch) {
-    st = write_locked(w);
     if (!st.ok()) break;
+    st = write_locked(w);
   }
   if (st.ok()) st = write_touches_locked();  // before eviction reads atime
   sets_since_purge_ += batch.size();
@@ -845,6 +986,10 @@ status disk_store::commit_batch_locked(const std::vector<prepared_write>& batch,
   if (!st.ok()) {
     pending_.sets -= batch.size();
     rollback();
+    // A damaged database: moved aside, the batch goes to the fresh one.
+    if (!retried && damaged() && move_aside_locked(st.message()).ok()) {
+      return commit_batch_locked(batch, gen, true);
+    }
     for (const prepared_write& w : batch) {
       if (!w.file.empty()) unlink_blob(w.file);
     }
@@ -1119,46 +1264,57 @@ status disk_store::erase(std::string_view key, bool& existed) {
     if (existed) ++counts_.deleted;
     return {};
   }
-  existed = false;
   const auto kh = key_hash_of(key);
-  if (status st = begin_write(); !st.ok()) return st;
-  status st;
-  bool removed_other = false;
-  {
-    sqlite3_stmt* s = st_->remove_key.get();
-    reset_guard rg{s};
-    bind_blob(s, 1, kh.data(), kh.size());
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-      const std::string_view row_key = column_blob(s, 0);
-      const time_ns expiry = sqlite3_column_int64(s, 1);
-      if (row_key != key) {
-        removed_other = true;
-      } else {
-        existed = expiry == 0 || now() < expiry;
+  // One transaction; on a full disk, once more after make_room_locked().
+  const auto once = [&]() -> status {
+    existed = false;
+    if (status st = begin_write(); !st.ok()) return st;
+    status st;
+    bool removed_other = false;
+    {
+      sqlite3_stmt* s = st_->remove_key.get();
+      reset_guard rg{s};
+      bind_blob(s, 1, kh.data(), kh.size());
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW) {
+        const std::string_view row_key = column_blob(s, 0);
+        const time_ns expiry = sqlite3_column_int64(s, 1);
+        if (row_key != key) {
+          removed_other = true;
+        } else {
+          existed = expiry == 0 || now() < expiry;
+        }
+        rc = sqlite3_step(s);
       }
-      rc = sqlite3_step(s);
+      if (rc != SQLITE_DONE) st = sqlite_error("DELETE");
     }
-    if (rc != SQLITE_DONE) st = sqlite_error("DELETE");
+    if (removed_other) {  // a colliding key: put nothing back, keep it (roll back)
+      rollback();
+      return st;
+    }
+    if (existed) ++pending_.deleted;
+    std::vector<std::string> doomed;
+    if (st.ok()) st = flush_counters_locked();
+    if (st.ok()) st = take_doomed_locked(doomed);
+    if (st.ok()) st = commit();
+    if (!st.ok()) {
+      if (existed) --pending_.deleted;
+      rollback();
+      return st;
+    }
+    for (const std::string& f : doomed) unlink_blob(f);
+    pending_ = {};
+    if (existed) ++counts_.deleted;
+    bump_generation(nullptr);
+    return {};
+  };
+  status st = once();
+  if (!st.ok() && full() && make_room_locked()) {
+    st = once();
+    if (st.ok()) ensure_reserve();
   }
-  if (removed_other) {  // a colliding key: put nothing back, keep it (roll back)
-    rollback();
-    return st;
-  }
-  if (existed) ++pending_.deleted;
-  std::vector<std::string> doomed;
-  if (st.ok()) st = flush_counters_locked();
-  if (st.ok()) st = take_doomed_locked(doomed);
-  if (st.ok()) st = commit();
-  if (!st.ok()) {
-    rollback();
-    return st;
-  }
-  for (const std::string& f : doomed) unlink_blob(f);
-  pending_ = {};
-  if (existed) ++counts_.deleted;
-  bump_generation(nullptr);
-  return {};
+  if (!st.ok()) existed = false;
+  return recover_locked(st);  // a damaged database: moved aside, so the key is gone
 }
 
 status disk_store::contains(std::string_view key, bool& found) {
@@ -1178,17 +1334,20 @@ status disk_store::contains(std::string_view key, bool& found) {
     return {};
   }
   const auto kh = key_hash_of(key);
-  sqlite3_stmt* s = st_->probe.get();
-  reset_guard rg{s};
-  bind_blob(s, 1, kh.data(), kh.size());
-  const int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    const time_ns expiry = sqlite3_column_int64(s, 1);
-    found = column_blob(s, 0) == key && (expiry == 0 || now() < expiry);
-  } else if (rc != SQLITE_DONE) {
-    return sqlite_error("SELECT");
+  status st;
+  {
+    sqlite3_stmt* s = st_->probe.get();
+    reset_guard rg{s};
+    bind_blob(s, 1, kh.data(), kh.size());
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      const time_ns expiry = sqlite3_column_int64(s, 1);
+      found = column_blob(s, 0) == key && (expiry == 0 || now() < expiry);
+    } else if (rc != SQLITE_DONE) {
+      st = sqlite_error("SELECT");
+    }
   }
-  return {};
+  return recover_locked(st);  // (after the statement's reset: recovery closes it)
 }
 
 status disk_store::clear(std::uint64_t& removed) {
@@ -1201,27 +1360,81 @@ status disk_store::clear(std::uint64_t& removed) {
     counts_.cleared += removed;
     return {};
   }
-  if (status st = begin_write(); !st.ok()) return st;
-  status st;
+  status st = begin_write();
   {
     sqlite3_stmt* s = st_->clear.get();
     reset_guard rg{s};
-    if (sqlite3_step(s) != SQLITE_DONE) st = sqlite_error("DELETE");
-    removed = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    if (st.ok() && sqlite3_step(s) != SQLITE_DONE) st = sqlite_error("DELETE");
+    removed = st.ok() ? static_cast<std::uint64_t>(sqlite3_changes(db_)) : 0;
   }
   std::vector<std::string> doomed;
   if (st.ok()) st = flush_counters_locked();
   if (st.ok()) st = take_doomed_locked(doomed);
   if (st.ok()) st = commit();
-  if (!st.ok()) {
+  if (st.ok()) {
+    for (const std::string& f : doomed) unlink_blob(f);
+    pending_ = {};
+    counts_.cleared += removed;
+  } else {
+    removed = 0;
     rollback();
-    return st;
+    // A full disk: one transaction for every row needs room in the WAL for every page; a few
+    // rows at a time, truncating the WAL in between, needs a few pages.
+    if (full() && make_room_locked()) st = clear_in_batches_locked(removed);
   }
-  for (const std::string& f : doomed) unlink_blob(f);
-  pending_ = {};
-  counts_.cleared += removed;
   if (l1_) l1_->clear();
-  bump_generation(nullptr);
+  st = recover_locked(st);  // a damaged database: moved aside, a fresh one is empty
+  if (removed != 0 || st.ok()) bump_generation(nullptr);
+  return st;
+}
+
+status disk_store::clear_in_batches_locked(std::uint64_t& removed) {
+  removed = 0;
+  // Large values' files first: they hold most of the space and their rows are going (a row whose
+  // file is missing reads as a corrupt miss meanwhile).
+  sqlite3_stmt* q = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT file FROM entries WHERE file IS NOT NULL", -1, &q, nullptr) ==
+      SQLITE_OK) {
+    while (sqlite3_step(q) == SQLITE_ROW) {
+      const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+      if (t != nullptr) unlink_blob(t);
+    }
+  }
+  sqlite3_finalize(q);
+  for (;;) {
+    status st = begin_write();
+    std::uint64_t n = 0;
+    if (st.ok()) {
+      sqlite3_stmt* s = st_->evict.get();
+      reset_guard rg{s};
+      sqlite3_bind_int64(s, 1, clear_batch_rows);
+      if (sqlite3_step(s) != SQLITE_DONE) st = sqlite_error("DELETE");
+      n = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    }
+    std::vector<std::string> doomed;
+    if (st.ok()) st = flush_counters_locked();
+    if (st.ok()) st = take_doomed_locked(doomed);
+    if (st.ok()) st = commit();
+    if (!st.ok()) {
+      rollback();
+      std::uint64_t left = 0;
+      {
+        sqlite3_stmt* m = st_->meta.get();
+        reset_guard rg{m};
+        if (sqlite3_step(m) == SQLITE_ROW) left = sqlite3_column_int64(m, 1);
+      }
+      return {status_code::io_error, "clear() removed " + std::to_string(removed) + " entries; " +
+                                         std::to_string(left) +
+                                         " could not be removed: " + st.message()};
+    }
+    for (const std::string& f : doomed) unlink_blob(f);
+    pending_ = {};
+    removed += n;
+    counts_.cleared += n;
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    if (n == 0) break;
+  }
+  ensure_reserve();
   return {};
 }
 
@@ -1231,9 +1444,8 @@ status disk_store::prune(std::uint64_t& removed) {
   std::lock_guard g(mu_);
   if (status st = ensure_process(); !st.ok()) return st;
   if (db_ == nullptr) return {};
-  if (status st = begin_write(); !st.ok()) return st;
-  status st;
-  for (;;) {
+  status st = begin_write();
+  for (; st.ok();) {
     std::uint64_t n = 0;
     st = purge_expired_locked(now(), 1024, n);
     removed += n;
@@ -1248,7 +1460,8 @@ status disk_store::prune(std::uint64_t& removed) {
   if (st.ok()) st = commit();
   if (!st.ok()) {
     rollback();
-    return st;
+    removed = 0;
+    return recover_locked(st);  // a damaged database: moved aside
   }
   for (const std::string& f : doomed) unlink_blob(f);
   pending_ = {};
@@ -1386,12 +1599,19 @@ status disk_store::keys(std::vector<std::string>& out) {
     l1_->for_each([&](std::string_view k, const l1_ptr&) { out.emplace_back(k); });
     return {};
   }
-  sqlite3_stmt* s = st_->keys.get();
-  reset_guard rg{s};
-  sqlite3_bind_int64(s, 1, now());
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.emplace_back(column_blob(s, 0));
-  return rc == SQLITE_DONE ? status{} : sqlite_error("SELECT keys");
+  status st;
+  {
+    sqlite3_stmt* s = st_->keys.get();
+    reset_guard rg{s};
+    sqlite3_bind_int64(s, 1, now());
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.emplace_back(column_blob(s, 0));
+    if (rc != SQLITE_DONE) {
+      st = sqlite_error("SELECT keys");
+      out.clear();
+    }
+  }
+  return recover_locked(st);
 }
 
 status disk_store::count(std::uint64_t& out) {
@@ -1403,12 +1623,18 @@ status disk_store::count(std::uint64_t& out) {
     out = l1_->size();
     return {};
   }
-  sqlite3_stmt* s = st_->count.get();
-  reset_guard rg{s};
-  sqlite3_bind_int64(s, 1, now());
-  if (sqlite3_step(s) != SQLITE_ROW) return sqlite_error("SELECT count");
-  out = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
-  return {};
+  status st;
+  {
+    sqlite3_stmt* s = st_->count.get();
+    reset_guard rg{s};
+    sqlite3_bind_int64(s, 1, now());
+    if (sqlite3_step(s) != SQLITE_ROW) {
+      st = sqlite_error("SELECT count");
+    } else {
+      out = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+    }
+  }
+  return recover_locked(st);
 }
 
 status disk_store::stats(disk_stats& out) {
@@ -1425,12 +1651,18 @@ status disk_store::stats(disk_stats& out) {
     out.bytes = l1_->bytes();
     return {};
   }
-  sqlite3_stmt* m = st_->meta.get();
-  reset_guard rg{m};
-  if (sqlite3_step(m) != SQLITE_ROW) return sqlite_error("reading meta");
-  out.items = static_cast<std::uint64_t>(sqlite3_column_int64(m, 1));
-  out.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(m, 2));
-  return {};
+  status st;
+  {
+    sqlite3_stmt* m = st_->meta.get();
+    reset_guard rg{m};
+    if (sqlite3_step(m) != SQLITE_ROW) {
+      st = sqlite_error("reading meta");
+    } else {
+      out.items = static_cast<std::uint64_t>(sqlite3_column_int64(m, 1));
+      out.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(m, 2));
+    }
+  }
+  return recover_locked(st);  // a damaged database: moved aside, a fresh one is empty
 }
 
 status disk_store::info(directory_info& out) {
@@ -1440,16 +1672,18 @@ status disk_store::info(directory_info& out) {
   out = {};
   out.path = path_;
   if (db_ == nullptr) return {};
+  status st;
   {
     sqlite3_stmt* m = st_->meta.get();
     reset_guard rg{m};
-    if (sqlite3_step(m) != SQLITE_ROW) return sqlite_error("reading meta");
+    if (sqlite3_step(m) != SQLITE_ROW) st = sqlite_error("reading meta");
     std::uint64_t* fields[] = {&out.items,  &out.bytes,   &out.hits,    &out.misses, &out.sets,
                                &out.evicted, &out.expired, &out.corrupt, &out.deleted};
-    for (int i = 0; i < 9; ++i) {
+    for (int i = 0; i < 9 && st.ok(); ++i) {
       *fields[i] = static_cast<std::uint64_t>(sqlite3_column_int64(m, i + 1));
     }
   }
+  if (!st.ok()) return recover_locked(st);  // a damaged database: moved aside
   for (const char* suffix : {"/cache.db", "/cache.db-wal", "/cache.db-shm"}) {
     struct stat st {};
     if (::stat((path_ + suffix).c_str(), &st) == 0) out.file_bytes += st.st_size;
