@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable, Iterator
 from functools import _CacheInfo as CacheInfo
 from typing import Any, Final
 
-from ._tinylfu import PROBATION, PROTECTED, WINDOW, TinyLFU
+from ._tinylfu import PROBATION, PROTECTED, WINDOW, TinyLFU, mix64
 
 entry_overhead_bytes: Final = 64
 _INT64_MAX: Final = 2**63 - 1
@@ -363,7 +363,8 @@ class _Table:
             entry[_SEGMENT] = 0
             self.ring.push_front(entry)
         else:
-            entry[_SEGMENT] = pol.insert(entry, key_hash, self._policy_weight(entry[_WEIGHT]))
+            weight = self._policy_weight(entry[_WEIGHT])
+            entry[_SEGMENT] = pol.insert(entry, mix64(key_hash), weight)
         self.bytes += entry[_WEIGHT]
         self.inserts += 1
         if pol is None:

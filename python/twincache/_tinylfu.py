@@ -44,6 +44,8 @@ _COLD: Final = 4  # nothing seen twice yet: admission breaks ties by recency
 _GENERAL: Final = 8  # the climber or count_protected_hits is configured
 
 _MAX_COUNT: Final = 15
+# A counter's saturating increment, by table: v -> min(v + 1, 15).
+_INC: Final = bytes(min(v + 1, _MAX_COUNT) for v in range(256))
 # Halving every counter at once: byte b -> b >> 1 (the core's (w >> 1) & 0x7777...).
 _HALVE: Final = bytes(b >> 1 for b in range(256))
 
@@ -52,6 +54,18 @@ def sketch_key(hash_value: int) -> int:
     """The key the sketch, the ghosts and the duel see for a hash (the core's sketch_key():
     a multiplicative mix of the 64-bit hash, so that small integer hashes spread too)."""
     return (((hash_value & _M64) * _GOLDEN) & _M64) >> 32
+
+
+def mix64(hash_value: int) -> int:
+    """The 64-bit hash the native binding gives the core for a key whose Python hash() is
+    hash_value (python/src/table.cpp's mix(): ints hash to themselves, so they are remixed).
+    The same input as native mode's policy, so both modes evict the same entries."""
+    x = hash_value & _M64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
 
 
 def _bit_ceil(x: int) -> int:
@@ -296,21 +310,19 @@ class TinyLFU:
 
     def insert(self, owner: Any, hash_value: int, w: int) -> int:
         """A new resident entry (its first access): returns its slot. hash_value: the key's
-        hash(); w: its weight (1 when the capacity counts entries)."""
+        64-bit hash (the pure table passes mix64(hash(key)), as the native binding does); w: its
+        weight (at least 1; 1 when the capacity counts entries)."""
         s = self._allocate()
         self.owner[s] = owner
         key = (hash_value * _GOLDEN >> 32) & 0xFFFFFFFF  # sketch_key(): bits 32..63 of h x G
         self._key[s] = key
         self._cidx[s] = (a, b, c, d) = self._counters(key)
-        t = self._sketch  # frequency_sketch::increment, inline
-        if t[a] < _MAX_COUNT:
-            t[a] += 1
-        if t[b] < _MAX_COUNT:
-            t[b] += 1
-        if t[c] < _MAX_COUNT:
-            t[c] += 1
-        if t[d] < _MAX_COUNT:
-            t[d] += 1
+        t = self._sketch  # frequency_sketch::increment, inline (saturating: _INC)
+        inc = _INC
+        t[a] = inc[t[a]]
+        t[b] = inc[t[b]]
+        t[c] = inc[t[c]]
+        t[d] = inc[t[d]]
         self._additions += 1
         if self._additions >= self._sample_size:
             self._halve()
@@ -323,7 +335,8 @@ class TinyLFU:
         nxt[s] = head
         prv[head] = s
         nxt[WINDOW] = s
-        self._where[s] = WINDOW
+        where = self._where
+        where[s] = WINDOW
         rw = self._rw
         rw[WINDOW] += w
         self.size += 1
@@ -345,18 +358,18 @@ class TinyLFU:
                 self._wake_duel()
         # Window overflow moves to probation eagerly while main has room (the cache is filling;
         # main_has_room_for(), with the fresh slot's excess over the window, inline).
+        # Once the cache is full main has no room: weights are at least 1, so one test ends it.
         window_max = self.window_max
-        where = self._where
-        while rw[WINDOW] > window_max:
-            tail = prv[WINDOW]
-            if tail == WINDOW:
-                break
-            excess = w - window_max if w > window_max and where[s] == WINDOW else 0
-            if rw[PROBATION] + rw[PROTECTED] + self._weight[tail] + excess > (
-                self.capacity - window_max
-            ):
-                break
-            self._move(tail, PROBATION)
+        main_max = self.capacity - window_max
+        if rw[WINDOW] > window_max and rw[PROBATION] + rw[PROTECTED] < main_max:
+            while rw[WINDOW] > window_max:
+                tail = prv[WINDOW]
+                if tail == WINDOW:
+                    break
+                excess = w - window_max if w > window_max and where[s] == WINDOW else 0
+                if rw[PROBATION] + rw[PROTECTED] + self._weight[tail] + excess > main_max:
+                    break
+                self._move(tail, PROBATION)
         if flags & _GENERAL and self.cfg.climber:
             self._misses += 1
             self._tick()
@@ -383,17 +396,13 @@ class TinyLFU:
                 prv[head] = s
                 nxt[PROTECTED] = s
             return
-        # frequency_sketch::increment, inline.
-        t = self._sketch
+        t = self._sketch  # frequency_sketch::increment, inline (saturating: _INC)
+        inc = _INC
         a, b, c, d = self._cidx[s]
-        if t[a] < _MAX_COUNT:
-            t[a] += 1
-        if t[b] < _MAX_COUNT:
-            t[b] += 1
-        if t[c] < _MAX_COUNT:
-            t[c] += 1
-        if t[d] < _MAX_COUNT:
-            t[d] += 1
+        t[a] = inc[t[a]]
+        t[b] = inc[t[b]]
+        t[c] = inc[t[c]]
+        t[d] = inc[t[d]]
         self._additions += 1
         if self._additions >= self._sample_size:
             self._halve()
@@ -462,6 +471,7 @@ class TinyLFU:
         return ((key << 32) * _GOLDEN_INVERSE) & _M64
 
     def _release(self, s: int) -> None:
+        """Unlinks s and frees its slot (its links are stale until it is inserted again)."""
         if s == self._fresh:
             self._fresh = NO_SLOT
         where = self._where
@@ -470,7 +480,6 @@ class TinyLFU:
         p, n = prv[s], nxt[s]
         nxt[p] = n
         prv[n] = p
-        prv[s] = nxt[s] = NO_SLOT
         where[s] = ABSENT
         self.owner[s] = None
         self.size -= 1
@@ -563,8 +572,7 @@ class TinyLFU:
         if not t:
             return
         for i in idx:
-            if t[i] < _MAX_COUNT:
-                t[i] += 1
+            t[i] = _INC[t[i]]
         self._additions += 1
         if self._additions >= self._sample_size:
             self._halve()
@@ -680,11 +688,13 @@ class TinyLFU:
             window_max = self.window_max
             if c != WINDOW and rw[WINDOW] > window_max:
                 main_max = self.capacity - window_max
-                if rw[PROBATION] + rw[PROTECTED] + self._weight[c] + self._fresh_excess() <= (
-                    main_max
-                ):
-                    self._move(c, PROBATION)  # main has room for it (the cache is filling)
-                    continue
+                need = rw[PROBATION] + rw[PROTECTED] + self._weight[c]
+                if need <= main_max:  # main_has_room_for(c), inline; first without the excess
+                    if fresh != NO_SLOT and self._where[fresh] == WINDOW:
+                        need += max(0, self._weight[fresh] - window_max)  # fresh_excess()
+                    if need <= main_max:
+                        self._move(c, PROBATION)  # main has room for it (the cache is filling)
+                        continue
                 v = prv[PROBATION]
                 if v == fresh:
                     v = prv[v]
@@ -714,37 +724,15 @@ class TinyLFU:
             self._remember(v, 1)
             return v
 
-    def _fresh_excess(self) -> int:
-        """How much heavier than the whole window the fresh slot is (0 when it is not in the
-        window): that excess counts against main, where the slot would be had it been decided
-        at once."""
-        fresh = self._fresh
-        if fresh == NO_SLOT or self._where[fresh] != WINDOW:
-            return 0
-        w = self._weight[fresh]
-        return 0 if w <= self.window_max else w - self.window_max
-
     def _admit(self, candidate: int, victim: int, main_max: int) -> bool:
         """TinyLFU admission: does the window's candidate deserve main's victim's place?"""
         if self._weight[candidate] > main_max:
             return False
         t = self._sketch
         a, b, c, d = self._cidx[candidate]  # frequency() of both, inline
-        fc = t[a]
-        if t[b] < fc:
-            fc = t[b]
-        if t[c] < fc:
-            fc = t[c]
-        if t[d] < fc:
-            fc = t[d]
+        fc = min(t[a], t[b], t[c], t[d])
         a, b, c, d = self._cidx[victim]
-        fv = t[a]
-        if t[b] < fv:
-            fv = t[b]
-        if t[c] < fv:
-            fv = t[c]
-        if t[d] < fv:
-            fv = t[d]
+        fv = min(t[a], t[b], t[c], t[d])
         if fc > fv:
             return True
         if self._flags & _COLD and fc == fv:
