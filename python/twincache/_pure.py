@@ -3,15 +3,14 @@
 Used when the C++ extension cannot be imported, or when TWINCACHE_PURE=1. It mirrors the core's
 rules and messages (core/src/options.cpp) word for word, so that a program sees the same errors,
 counters and expiry behaviour in both modes. It is the mode many users get, so speed matters:
-the policy works on flat lists indexed by slot and allocates nothing on a hit.
+the policy keeps flat lists indexed by slot and builds no list, tuple or node on a hit.
 
 Policies: "lru" is exact LRU. "tinylfu" (the default) is the core's adaptive W-TinyLFU ported
 line by line (_tinylfu.py: the same sketch, regions, admission, ghosts, LRU duel and constants)
 and run with the core's protocol (insert, then evict the policy's victims while over a limit; a
-value just set stays readable), so pure mode gets the native module's hit ratio: within 1 point
-of the replay tool's on every cell of its CI suite (docs/hit-ratio.md). Which entries a policy
-evicts may still differ from native mode's on single keys (Python's hash() feeds the sketch where
-the core uses XXH3); only "lru" promises an order.
+value just set stays readable) on the same key hash as the native binding (mix64 of hash()), so
+pure mode evicts what native mode evicts and gets its hit ratios (docs/python.md). Only "lru"
+promises an order.
 """
 
 from __future__ import annotations

@@ -12,11 +12,13 @@ native module's hit ratio. The same parts, the same constants, the same decision
     and its sleep;
   * the hill climber (off by default, as in the core).
 What differs is representation only, for Python's speed: slots index flat lists (links, region,
-weight, sketch key, the key's four counter indexes), each region's list is circular through a
-sentinel slot (0 window, 1 probation, 2 protected; entries' slots start at 3), the sketch keeps
-one counter per byte of a bytearray (the same counters at the same places), and the slots are
-allocated here (LIFO reuse, the slot table doubling like the entry table's records). The hash an
-entry arrives with is Python's hash() of its key, mixed to 64 bits as the core's sketch_key().
+weight, sketch key and its ghost hash, the key's four counter indexes), each region's list is
+circular through a sentinel slot (0 window, 1 probation, 2 protected; entries' slots start at 3),
+the sketch keeps one counter per byte of a bytearray (each key's counters chosen by the same bits,
+so keys share counters exactly as in the core), victim() and on_remove() are one call (evict()),
+and the slots are allocated here (LIFO reuse, the slot table doubling like the entry table's
+records). Fed the replay tool's hashes, it reproduces the tool's hit ratios on every CI cell to
+0.01; the pure table feeds it mix64(hash(key)), what the native binding gives the core.
 Single-threaded, like the core's policies: the owner (pure _Table) holds its lock.
 """
 
