@@ -238,7 +238,14 @@ class _Table:
         self.tinylfu: TinyLFU | None = None
         if policy == "tinylfu" and (max_items is not None or max_bytes is not None):
             self.tinylfu = TinyLFU()
-            self.tinylfu.set_capacity(max_bytes if max_bytes is not None else max_items or 1)
+            if max_bytes is not None:
+                self.tinylfu.set_capacity(max_bytes)
+            else:
+                assert max_items is not None
+                self.tinylfu.set_capacity(max_items)
+                # Under a count limit the policy is sized for its entries at once (up to 65,536;
+                # beyond, it grows with the slots), as the core's entry_table does.
+                self.tinylfu.expect_entries(min(max_items, 1 << 16))
         self.bytes = 0
         self.reset_stats()
 

@@ -241,6 +241,7 @@ class TinyLFU:
         self.window_max = 0
         self.protected_max = 0
         self.estimated_entries = 1
+        self._expected_entries = 0  # expect_entries()
         # The frequency sketch (frequency_sketch): one counter per byte.
         self._sketch = bytearray()
         self._block_mask = 0
@@ -299,6 +300,14 @@ class TinyLFU:
             self._cidx.extend([(0, 0, 0, 0)] * grow)
             self.owner.extend([None] * grow)
             self._slots = n
+        self._size_sketch()
+
+    def expect_entries(self, n: int) -> None:
+        """A hint from an owner that counts items: the cache will hold about n entries, so the
+        sketch, the ghosts and the duel are sized for them now rather than growing with the
+        slots as it fills (sized late, the policy would judge its first contests with what it
+        learned in a smaller cache)."""
+        self._expected_entries = n
         self._size_sketch()
 
     def set_capacity(self, c: int) -> None:
@@ -586,15 +595,17 @@ class TinyLFU:
         self._additions //= 2
 
     def _ensure_sketch(self, entries: int, words_per_entry: float) -> None:
-        """Sizes the sketch for about `entries` keys (grows only; growing forgets)."""
+        """Sizes the sketch for about `entries` keys (grows only). Growing keeps every estimate:
+        a key's block index only gains high bits, so each new block starts as a copy of the old
+        block its low bits name; with power-of-two sizes that is the old table repeated."""
         entries = min(max(entries, 8), 1 << 26)
         words = _bit_ceil(max(8, int(words_per_entry * float(entries))))
-        if words * 16 <= len(self._sketch):
+        old = self._sketch
+        if words * 16 <= len(old):
             return
-        self._sketch = bytearray(words * 16)
+        self._sketch = old * (words * 16 // len(old)) if old else bytearray(words * 16)
         self._block_mask = words // 8 - 1
         self._sample_size = 10 * entries
-        self._additions = 0
         # The resident keys' counters moved with the block mask.
         where, keys, cidx = self._where, self._key, self._cidx
         for s in range(FIRST_SLOT, FIRST_SLOT + self._slots):
@@ -820,7 +831,10 @@ class TinyLFU:
         # Entries the cache holds: its capacity when that counts items; when it counts bytes the
         # slot table (which grows with the entries) is the better guess.
         cfg = self.cfg
-        self.estimated_entries = e = max(1, min(self.capacity, self._slots))
+        # An owner's expect_entries() stands for the slots it has not handed out yet.
+        self.estimated_entries = e = max(
+            1, min(self.capacity, max(self._slots, self._expected_entries))
+        )
         self._ensure_sketch(e, cfg.sketch_words)
         if cfg.ghosts:
             g = _bit_ceil(max(64, int(cfg.ghost_table * float(e))))
