@@ -2,12 +2,15 @@
 
 Used when the C++ extension cannot be imported, or when TWINCACHE_PURE=1. It mirrors the core's
 rules and messages (core/src/options.cpp) word for word, so that a program sees the same errors,
-counters and expiry behaviour in both modes. Speed is secondary here; clarity comes first.
+counters and expiry behaviour in both modes. It is the mode many users get, so speed matters:
+the policy keeps flat lists indexed by slot and builds no list, tuple or node on a hit.
 
-Policies: "lru" is exact LRU. "tinylfu" (the core's scan-resistant default) is approximated by a
-segmented LRU: new entries enter a probation segment and move to a protected segment (80% of the
-budget) on their second hit, so a one-pass scan only flushes probation. Which entry a policy evicts
-is not part of the documented behaviour; only "lru" promises an order.
+Policies: "lru" is exact LRU. "tinylfu" (the default) is the core's adaptive W-TinyLFU ported
+line by line (_tinylfu.py: the same sketch, regions, admission, ghosts, LRU duel and constants)
+and run with the core's protocol (insert, then evict the policy's victims while over a limit; a
+value just set stays readable) on the same key hash as the native binding (mix64 of hash()), so
+pure mode evicts what native mode evicts and gets its hit ratios (docs/python.md). Only "lru"
+promises an order.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import weakref
 from collections.abc import Callable, Hashable, Iterator
 from functools import _CacheInfo as CacheInfo
 from typing import Any, Final
+
+from ._tinylfu import PROBATION, PROTECTED, WINDOW, TinyLFU, mix64
 
 entry_overhead_bytes: Final = 64
 _INT64_MAX: Final = 2**63 - 1
@@ -136,17 +141,18 @@ def clock_set_real() -> None:
 
 _MISSING: Final[Any] = object()
 
-# An entry is a list, linked into a circular doubly linked list through a root sentinel:
-# most recently used right after the root. Fields by index:
+# An entry is a list. Under "lru" it is linked into a circular doubly linked list through a root
+# sentinel (most recently used right after the root); under "tinylfu" the policy orders slots
+# and owner[slot] is the entry. Fields by index:
 _PREV, _NEXT, _KEY, _VALUE, _EXPIRES, _WEIGHT, _SEGMENT = range(7)
-# _SEGMENT: 0 probation, 1 protected (tinylfu approximation only), -1 removed, -2 pending (in the
-# dict, not yet linked: lookups treat it as absent).
+# _SEGMENT: >= 0 linked (under "tinylfu" its policy slot, under "lru" 0), -1 removed, -2 pending
+# (in the dict, not yet linked: lookups treat it as absent).
 _REMOVED: Final = -1
 _PENDING: Final = -2
 
 
 class _Ring:
-    """A circular doubly linked list of entries; the root is a sentinel."""
+    """A circular doubly linked list of entries; the root is a sentinel (the "lru" order)."""
 
     __slots__ = ("count", "root", "weight")
 
@@ -175,6 +181,19 @@ class _Ring:
         self.count -= 1
         self.weight -= entry[_WEIGHT]
 
+    def move_to_front(self, entry: list[Any]) -> None:
+        root = self.root
+        first = root[_NEXT]
+        if first is entry:
+            return
+        prev, nxt = entry[_PREV], entry[_NEXT]
+        prev[_NEXT] = nxt
+        nxt[_PREV] = prev
+        entry[_PREV] = root
+        entry[_NEXT] = first
+        first[_PREV] = entry
+        root[_NEXT] = entry
+
     def last(self) -> list[Any] | None:
         tail: list[Any] = self.root[_PREV]
         return None if tail is self.root else tail
@@ -189,12 +208,18 @@ class _Ring:
 class _Table:
     """Entries with their limits, TTL, eviction order and counters.
 
-    The lock guards the rings and the counters only. Nothing that can run Python code of the
-    user's runs while it is held: dict operations (a key's __hash__/__eq__) happen before or after,
-    and entries leaving the table are first unlinked and marked removed under the lock, then
-    dropped from the dict and released (their value's destructor may run) after it. A lookup that
-    finds a removed or pending entry treats it as absent. This mirrors the native module, where
-    the core's entry_table plays the part of the rings."""
+    The lock guards the order (ring or policy) and the counters only. Nothing that can run
+    Python code of the user's runs while it is held: dict operations (a key's __hash__/__eq__)
+    happen before or after, and entries leaving the table are first unlinked and marked removed
+    under the lock, then dropped from the dict and released (their value's destructor may run)
+    after it. A lookup that finds a removed or pending entry treats it as absent. This mirrors
+    the native module, where the core's entry_table plays the part of the ring and the policy.
+
+    Under "tinylfu" with a limit the order is _tinylfu.TinyLFU, the core's policy ported, run
+    with the core's protocol: a new entry is inserted into the policy first, then victim() is
+    evicted while a limit is exceeded (the policy never names the entry just inserted while
+    another is resident). Its weight units are bytes when max_bytes is set, else one per entry.
+    Without any limit nothing is evicted, and the cheaper LRU ring serves (as in the core)."""
 
     def __init__(
         self,
@@ -211,8 +236,18 @@ class _Table:
         self.weigh = weigh
         self.data: dict[Any, list[Any]] = {}
         self.lock = threading.Lock()
-        self.probation = _Ring()
-        self.protected = _Ring()  # used by the "tinylfu" approximation only
+        self.ring = _Ring()  # the order under "lru", or without limits
+        self.tinylfu: TinyLFU | None = None
+        if policy == "tinylfu" and (max_items is not None or max_bytes is not None):
+            self.tinylfu = TinyLFU()
+            if max_bytes is not None:
+                self.tinylfu.set_capacity(max_bytes)
+            else:
+                assert max_items is not None
+                self.tinylfu.set_capacity(max_items)
+                # Under a count limit the policy is sized for its entries at once (up to 65,536;
+                # beyond, it grows with the slots), as the core's entry_table does.
+                self.tinylfu.expect_entries(min(max_items, 1 << 16))
         self.bytes = 0
         self.reset_stats()
 
@@ -235,88 +270,115 @@ class _Table:
                 "expirations": self.expired,
                 "deleted": self.deleted,
                 "cleared": self.cleared,
-                "items": self.probation.count + self.protected.count,
+                "items": self._count(),
                 "bytes": self.bytes,
             }
 
-    # -- under the lock: rings and counters only --
+    # -- under the lock: the order and the counters only --
+
+    def _count(self) -> int:
+        return self.ring.count if self.tinylfu is None else self.tinylfu.size
+
+    def _entries(self) -> list[list[Any]]:
+        """The linked entries: under "tinylfu" window, protected, probation; each from the most
+        recently used."""
+        pol = self.tinylfu
+        if pol is None:
+            return list(self.ring)
+        owner = pol.owner
+        return [owner[s] for r in (WINDOW, PROTECTED, PROBATION) for s in pol.mru(r)]
 
     def _unlink(self, entry: list[Any], removed: list[list[Any]]) -> None:
-        """Takes a linked entry out of the rings; the caller forgets it after the lock."""
-        ring = self.protected if entry[_SEGMENT] == 1 else self.probation
-        ring.unlink(entry)
+        """Takes a linked entry out of the order; the caller forgets it after the lock."""
+        if self.tinylfu is None:
+            self.ring.unlink(entry)
+        else:
+            self.tinylfu.remove(entry[_SEGMENT])
         entry[_SEGMENT] = _REMOVED
         self.bytes -= entry[_WEIGHT]
         removed.append(entry)
 
     def _touch(self, entry: list[Any]) -> None:
-        if self.policy == "lru" or entry[_SEGMENT] == 1:
-            ring = self.protected if entry[_SEGMENT] == 1 else self.probation
-            ring.unlink(entry)
-            ring.push_front(entry)
-            return
-        # tinylfu approximation: a hit in probation promotes to protected.
-        self.probation.unlink(entry)
-        entry[_SEGMENT] = 1
-        self.protected.push_front(entry)
-        limit = self._protected_limit()
-        while limit is not None and self.protected.count > 1 and self._over(self.protected, limit):
-            demoted = self.protected.last()
-            assert demoted is not None
-            self.protected.unlink(demoted)
-            demoted[_SEGMENT] = 0
-            self.probation.push_front(demoted)
+        if self.tinylfu is None:
+            self.ring.move_to_front(entry)
+        else:
+            self.tinylfu.on_access(entry[_SEGMENT])
 
-    def _protected_limit(self) -> tuple[int | None, int | None] | None:
-        if self.max_items is None and self.max_bytes is None:
-            return None
-        items = None if self.max_items is None else max(1, self.max_items * 4 // 5)
-        nbytes = None if self.max_bytes is None else max(1, self.max_bytes * 4 // 5)
-        return items, nbytes
-
-    @staticmethod
-    def _over(ring: _Ring, limit: tuple[int | None, int | None]) -> bool:
-        items, nbytes = limit
-        return (items is not None and ring.count > items) or (
-            nbytes is not None and ring.weight > nbytes
-        )
-
-    def _victim(self, keep: list[Any]) -> list[Any] | None:
-        """The next entry to evict (probation first), never `keep` (the entry being stored)."""
-        for ring in (self.probation, self.protected):
-            last = ring.last()
-            if last is keep:
-                last = None if keep[_PREV] is ring.root else keep[_PREV]
-            if last is not None:
-                return last
-        return None
+    def _policy_weight(self, weight: int) -> int:
+        return weight if self.max_bytes is not None else 1
 
     def _evict_to_fit(self, keep: list[Any], removed: list[list[Any]]) -> None:
+        """Evicts while a limit is exceeded; `keep` (the entry just stored) stays."""
+        if self.tinylfu is not None:
+            self._evict_policy(self.tinylfu, keep, removed)
+            return
+        ring = self.ring
         while True:
-            count = self.probation.count + self.protected.count
-            if self.max_items is not None and count > self.max_items:
-                reason = "items"
+            if self.max_items is not None and ring.count > self.max_items:
+                items = True
             elif self.max_bytes is not None and self.bytes > self.max_bytes:
-                reason = "bytes"
+                items = False
             else:
                 return
-            victim = self._victim(keep)
+            victim = ring.last()
+            if victim is keep:
+                victim = None if keep[_PREV] is ring.root else keep[_PREV]
             if victim is None:
-                # Only the entry being stored is left; it fits by construction.
-                return
+                return  # only the entry being stored is left; it fits by construction
             self._unlink(victim, removed)
-            if reason == "items":
+            if items:
                 self.evicted_items += 1
             else:
                 self.evicted_bytes += 1
 
-    def _link(self, entry: list[Any], ttl: int | None, removed: list[list[Any]]) -> None:
+    def _evict_policy(self, pol: TinyLFU, keep: list[Any], removed: list[list[Any]]) -> None:
+        """The core's entry_table protocol: evicts the policy's victims while a limit is
+        exceeded. The policy never names the entry inserted last while another is resident;
+        an updated entry that it names leaves the policy for the rest of the loop and comes
+        back as just inserted (entry_table::make_room)."""
+        max_items, max_bytes = self.max_items, self.max_bytes
+        kept = False  # the updated entry is out of the policy
+        while True:
+            if max_items is not None and pol.size + kept > max_items:
+                items = True
+            elif max_bytes is not None and self.bytes > max_bytes:
+                items = False
+            else:
+                break
+            victim = pol.evict()
+            if victim is None:
+                break  # only the entry being stored is left; it fits by construction
+            if victim is keep:
+                kept = True
+                continue
+            victim[_SEGMENT] = _REMOVED
+            self.bytes -= victim[_WEIGHT]
+            removed.append(victim)
+            if items:
+                self.evicted_items += 1
+            else:
+                self.evicted_bytes += 1
+        if kept:
+            key_hash = pol.hash_for(pol.key_of(keep[_SEGMENT]))
+            keep[_SEGMENT] = pol.insert(keep, key_hash, self._policy_weight(keep[_WEIGHT]))
+
+    def _link(
+        self, entry: list[Any], ttl: int | None, key_hash: int, removed: list[list[Any]]
+    ) -> None:
         entry[_EXPIRES] = clock_now() + ttl if ttl else 0
-        entry[_SEGMENT] = 0
-        self.probation.push_front(entry)
+        pol = self.tinylfu
+        if pol is None:
+            entry[_SEGMENT] = 0
+            self.ring.push_front(entry)
+        else:
+            weight = self._policy_weight(entry[_WEIGHT])
+            entry[_SEGMENT] = pol.insert(entry, mix64(key_hash), weight)
         self.bytes += entry[_WEIGHT]
         self.inserts += 1
-        self._evict_to_fit(entry, removed)
+        if pol is None:
+            self._evict_to_fit(entry, removed)
+        else:
+            self._evict_policy(pol, entry, removed)
 
     def _update(
         self,
@@ -327,15 +389,19 @@ class _Table:
         removed: list[list[Any]],
     ) -> object:
         """Replaces a live entry's value in place; returns the old value (released later)."""
-        ring = self.protected if entry[_SEGMENT] == 1 else self.probation
-        ring.unlink(entry)
-        self.bytes -= entry[_WEIGHT]
+        pol = self.tinylfu
+        self.bytes += weight - entry[_WEIGHT]
         previous = entry[_VALUE]
         entry[_VALUE] = value
-        entry[_WEIGHT] = weight
         entry[_EXPIRES] = clock_now() + ttl if ttl else 0
-        ring.push_front(entry)
-        self.bytes += weight
+        if pol is None:
+            ring = self.ring
+            ring.weight += weight - entry[_WEIGHT]
+            entry[_WEIGHT] = weight
+            ring.move_to_front(entry)
+        else:
+            entry[_WEIGHT] = weight
+            pol.on_weight_change(entry[_SEGMENT], self._policy_weight(weight))
         self.updates += 1
         self._evict_to_fit(entry, removed)
         return previous
@@ -393,15 +459,23 @@ class _Table:
         return entry is not None and entry[_SEGMENT] >= 0 and not self._expired(entry, clock_now())
 
     def store(
-        self, key: Hashable, value: object, ttl_ns: int | None = None, replace: bool = True
+        self,
+        key: Hashable,
+        value: object,
+        ttl_ns: int | None = None,
+        replace: bool = True,
+        key_hash: int | None = None,
     ) -> bool:
         """Inserts or (if replace) updates key. Returns False when the value was refused for its
-        weight; raises nothing for that: callers decide (decorators skip, Cache.set raises)."""
+        weight; raises nothing for that: callers decide (decorators skip, Cache.set raises).
+        key_hash: hash(key) if the caller has it (the "tinylfu" sketch counts keys by it)."""
         weight = self._weight(key, value)  # may run __sizeof__: no lock held
         if self.max_bytes is not None and weight > self.max_bytes:
             with self.lock:
                 self.rejected += 1
             return False
+        if key_hash is None:
+            key_hash = 0 if self.tinylfu is None else hash(key)  # may run __hash__: no lock
         ttl = self.ttl_ns if ttl_ns is None else ttl_ns
         removed: list[list[Any]] = []
         previous: object = None
@@ -411,7 +485,7 @@ class _Table:
             with self.lock:
                 if existing is fresh:
                     if fresh[_SEGMENT] == _PENDING:
-                        self._link(fresh, ttl, removed)
+                        self._link(fresh, ttl, key_hash, removed)
                     break
                 if existing[_SEGMENT] >= 0 and self._expired(existing, clock_now()):
                     self._unlink(existing, removed)
@@ -455,10 +529,11 @@ class _Table:
     def clear(self) -> None:
         removed: list[list[Any]] = []
         with self.lock:
-            for ring in (self.probation, self.protected):
-                while (entry := ring.last()) is not None:
-                    self._unlink(entry, removed)
-                    self.cleared += 1
+            for entry in self._entries():
+                self._unlink(entry, removed)
+                self.cleared += 1
+            if self.tinylfu is not None:
+                self.tinylfu.clear()  # forgets what the sketch learnt, as the core's clear()
         self._forget(removed)
 
     def expire_all(self) -> None:
@@ -466,21 +541,20 @@ class _Table:
         removed: list[list[Any]] = []
         with self.lock:
             now = clock_now()
-            for ring in (self.probation, self.protected):
-                for entry in list(ring):
-                    if self._expired(entry, now):
-                        self._unlink(entry, removed)
-                        self.expired += 1
+            for entry in self._entries():
+                if self._expired(entry, now):
+                    self._unlink(entry, removed)
+                    self.expired += 1
         self._forget(removed)
 
     def live_keys(self) -> list[Any]:
         self.expire_all()
         with self.lock:
-            return [e[_KEY] for ring in (self.protected, self.probation) for e in ring]
+            return [e[_KEY] for e in self._entries()]
 
     def __len__(self) -> int:
         with self.lock:
-            return self.probation.count + self.protected.count
+            return self._count()
 
 
 # --- Keys: the same scheme as functools' lru_cache ----------------------------------------------
