@@ -44,11 +44,7 @@ struct trace {
   std::vector<std::uint64_t> hashes;
 };
 
-std::uint64_t key_hash(std::uint64_t key) {
-  char bytes[8];
-  std::memcpy(bytes, &key, sizeof bytes);
-  return twincache::hash64(std::string_view(bytes, sizeof bytes));
-}
+std::uint64_t key_hash(std::uint64_t key) { return twincache::hash64_int(key); }
 
 struct id_map {
   std::unordered_map<std::uint64_t, std::uint32_t> ids;
