@@ -14,6 +14,7 @@
 // and node/lib/errors.js makes the one kind of error the package throws.
 #include <napi.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -142,17 +143,16 @@ Napi::Object stats_object(Napi::Env env, const twincache::stats& s) {
   return o;
 }
 
-// A key hash from JavaScript (a number: a 32-bit string hash, or the key itself when it is a
-// number), mixed to 64 well-spread bits (splitmix64's finalizer) for the policy's sketch.
+// The policy's hash of a key hash from JavaScript (a number: a 32-bit string hash, or the key
+// itself when it is a number). Integers go through hash64_int as the replay tool and Python hash
+// integer keys, so the same trace makes the same decisions; other numbers hash their bits.
 std::uint64_t mix_hash(double h) {
+  if (std::trunc(h) == h && h >= -9.2e18 && h <= 9.2e18) {
+    return twincache::hash64_int(static_cast<std::uint64_t>(static_cast<std::int64_t>(h)));
+  }
   std::uint64_t x = 0;
   std::memcpy(&x, &h, sizeof x);
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
+  return twincache::hash64_int(x);
 }
 
 // ---- 2. SlotEngine: the object-mode Cache's policy, limits and slot ids --------------------

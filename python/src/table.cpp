@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "twincache/hash.hpp"
+
 namespace twincache::python {
 namespace {
 
@@ -51,15 +53,9 @@ entry_object* new_entry(PyObject* key, PyObject* value, Py_hash_t hash) {
   return e;
 }
 
-// A 64-bit mix of Python's hash (ints hash to themselves) for the policy's frequency sketch.
-std::uint64_t mix(Py_hash_t h) {
-  auto x = static_cast<std::uint64_t>(h);
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// The policy's hash of a key: Python's hash (ints hash to themselves) through hash64_int, as
+// the replay tool and Node hash integer keys, so the same trace makes the same decisions.
+std::uint64_t mix(Py_hash_t h) { return hash64_int(static_cast<std::uint64_t>(h)); }
 
 // Deletes e's key from dict only if it still maps to e; the key is not hashed again. Errors (a
 // raising __eq__) are swallowed: the entry is already out of the table, a stale dict item is

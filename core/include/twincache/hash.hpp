@@ -27,6 +27,16 @@ inline std::uint64_t hash64(std::string_view bytes) noexcept {
   return XXH3_64bits(bytes.data(), bytes.size());
 }
 
+// The hash the eviction policy sees for an integer key, in every binding (Python's hash of an
+// int, Node's number keys) and in the replay tool: XXH3-64 of its 8 little-endian bytes. One
+// function, so a trace of integer keys meets the same sketch collisions and the same duel sample
+// through Python, Node and bench/hitratio, and makes the same decisions.
+inline std::uint64_t hash64_int(std::uint64_t v) noexcept {
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(v >> (8 * i));
+  return XXH3_64bits(bytes, sizeof bytes);
+}
+
 inline hash128 hash128_of(std::string_view bytes) noexcept {
   const XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
   return {h.high64, h.low64};
