@@ -13,6 +13,10 @@ disagrees with the tool on any cell:
 
     .venv/bin/python bench/hitratio/compare_api.py            # what scripts/test-hitratio-api runs
     .venv/bin/python bench/hitratio/compare_api.py --only python --modes pure --jobs 1
+    .venv/bin/python bench/hitratio/compare_api.py --only node --modes native --ring-cost
+
+--ring-cost adds a column: Node's native Cache with its read ring made lossless (as under 'lru'),
+to measure what the lossy ring costs (replay_api.mjs --lossless-ring; a measurement, not an API).
 
 Needs the replay tool (scripts/build release), the Python package installed in the interpreter
 that runs this script (pip install .), and for native Node the addon in node/prebuilds
@@ -46,6 +50,7 @@ APIS = [
     ("node", "cache", "js Cache"),
     ("node", "memoize", "memoize"),
     ("node", "bytecache", "ByteCache"),
+    ("node", "cache", "js Cache LL"),  # --ring-cost only: the read ring made lossless
 ]
 # The tool's policy for each API policy, and the allowed gap in points by mode.
 TOOL_POLICY = {"default": "tinylfu", "lru": "lru"}
@@ -71,6 +76,8 @@ class Job:
     def command(self, cells: str, traces: str) -> list[str]:
         common = ["--api", self.api, "--policy", self.policy, "--cells", cells]
         common += ["--traces", traces, "--expect", self.mode, "--json"]
+        if self.label.endswith(" LL"):
+            common.append("--lossless-ring")
         if self.lang == "python":
             return [sys.executable, os.path.join(HERE, "replay_api.py"), *common]
         return ["node", os.path.join(HERE, "replay_api.mjs"), *common]
@@ -111,6 +118,7 @@ def main() -> int:
     ap.add_argument("--modes", default="native,pure", help="native,pure")
     ap.add_argument("--policies", default="default,lru", help="default,lru")
     ap.add_argument("--save", help="also write every API row (JSON lines) here")
+    ap.add_argument("--ring-cost", action="store_true", help="add Node's lossless-ring column")
     args = ap.parse_args()
     langs, modes = args.only.split(","), args.modes.split(",")
     policies = args.policies.split(",")
@@ -126,6 +134,10 @@ def main() -> int:
             for mode in modes
             for policy in policies
             if lang in langs
+            and (
+                not label.endswith(" LL")
+                or (args.ring_cost and (mode, policy) == ("native", "default"))
+            )
         ]
         # The slowest first (pure Python), so two workers finish together.
         jobs.sort(key=lambda j: (j.lang != "python" or j.mode != "pure", j.lang != "python"))

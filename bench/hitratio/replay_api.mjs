@@ -18,6 +18,10 @@
 //   node bench/hitratio/replay_api.mjs --api cache --trace lirs_gli --capacity 1000
 //   TWINCACHE_PURE=1 node bench/hitratio/replay_api.mjs --api memoize --policy lru --cells ci.json
 //
+// --lossless-ring (native Cache and memoize only, a measurement, not an API): makes the read
+// ring that carries hits to the core lossless, as it is under 'lru', by clearing the cache's
+// private `_lossy` flag, so the hit ratio the lossy ring costs can be measured (docs/hit-ratio.md).
+//
 // --cells reads the cells from the replay tool's --json output (compare_api.py passes them);
 // --json prints one JSON object per cell instead of a line of text. Traces come from
 // ../shared/traces next to the repository (TWINCACHE_TRACES or --traces overrides).
@@ -45,9 +49,19 @@ function readKeys(traces, name) {
 }
 
 // Each returns [hits seen by the caller, hits the API's stats() reports].
+// Under --lossless-ring: a full read ring is replayed into the core instead of dropping hits.
+let lossless = false;
+function ring(cache) {
+  if (lossless) {
+    if (!('_lossy' in cache)) throw new Error('--lossless-ring: this cache has no read ring');
+    cache._lossy = false;
+  }
+  return cache;
+}
+
 const apis = {
   cache(keys, max, policy) {
-    const c = new Cache({ max, ...policy });
+    const c = ring(new Cache({ max, ...policy }));
     let misses = 0;
     for (const k of keys) {
       if (c.get(k) === undefined) {
@@ -66,6 +80,7 @@ const apis = {
       },
       { max, ...policy },
     );
+    ring(identity.cache);
     for (const k of keys) identity(k);
     return [keys.length - calls, identity.stats().hits];
   },
@@ -88,7 +103,7 @@ function usage(why) {
   console.error(
     'usage: node bench/hitratio/replay_api.mjs --api cache|memoize|bytecache ' +
       '[--policy default|lru] (--cells FILE | --trace NAME --capacity N[,N...]) ' +
-      '[--traces DIR] [--expect native|pure] [--json]',
+      '[--traces DIR] [--expect native|pure] [--json] [--lossless-ring]',
   );
   process.exit(2);
 }
@@ -123,6 +138,7 @@ function main() {
       traces: { type: 'string', default: defaultTraces },
       expect: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'lossless-ring': { type: 'boolean', default: false },
     },
   });
   const replay = apis[values.api];
@@ -131,6 +147,10 @@ function main() {
     usage('--policy must be default or lru');
   }
   const mode = native ? 'native' : 'pure';
+  lossless = values['lossless-ring'];
+  if (lossless && (mode !== 'native' || values.api === 'bytecache')) {
+    usage('--lossless-ring applies to native Cache and memoize only');
+  }
   if (values.expect !== undefined && values.expect !== mode) {
     console.error(
       `replay_api.mjs: expected the ${values.expect} implementation, ${mode} loaded ` +
@@ -161,6 +181,7 @@ function main() {
         api: values.api,
         mode,
         policy: values.policy,
+        ring: lossless ? 'lossless' : 'default',
         trace,
         capacity,
         requests: keys.length,
