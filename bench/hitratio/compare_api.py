@@ -119,6 +119,7 @@ def main() -> int:
     ap.add_argument("--policies", default="default,lru", help="default,lru")
     ap.add_argument("--save", help="also write every API row (JSON lines) here")
     ap.add_argument("--ring-cost", action="store_true", help="add Node's lossless-ring column")
+    ap.add_argument("--markdown", action="store_true", help="tables as docs/hit-ratio.md has them")
     args = ap.parse_args()
     langs, modes = args.only.split(","), args.modes.split(",")
     policies = args.policies.split(",")
@@ -151,17 +152,23 @@ def main() -> int:
         columns = [j for j in done if j.policy == policy]
         columns.sort(key=lambda j: ([a[2] for a in APIS].index(j.label), modes.index(j.mode)))
         tool_policy = TOOL_POLICY[policy]
-        print(f"\npolicy {policy}: hit ratio (%) per API, '!' where it disagrees with the tool")
-        head = f"{'trace @ capacity':26} {'tool':>7}"
-        head += "".join(f" {j.label + (' n' if j.mode == 'native' else ' p'):>12}" for j in columns)
-        print(head)
+        mark = "bold" if args.markdown else "'!'"
+        print(f"\npolicy {policy}: hit ratio (%) per API, {mark} where it disagrees with the tool")
+        labels = [j.label + (" n" if j.mode == "native" else " p") for j in columns]
+        if args.markdown:
+            print(f"| trace @ capacity | tool | {' | '.join(labels)} |")
+            print("|---|" + "---:|" * (len(columns) + 1))
+        else:
+            print(f"{'trace @ capacity':26} {'tool':>7}" + "".join(f" {x:>12}" for x in labels))
         for trace, capacity in cells:
             want = tool[(trace, capacity, tool_policy)]
             line = f"{trace + ' @' + str(capacity):26} {want:7.2f}"
+            if args.markdown:
+                line = f"| {trace} @{capacity} | {want:.2f} |"
             for j in columns:
                 row = got.get((j.name, trace, capacity))
                 if row is None:
-                    line += f" {'-':>12}"
+                    line += " - |" if args.markdown else f" {'-':>12}"
                     continue
                 tol = LRU_TOLERANCE if policy == "lru" else TOLERANCE[(policy, j.mode)]
                 bad = abs(row["hit_ratio"] - want) > tol + 1e-9
@@ -169,13 +176,19 @@ def main() -> int:
                     problems.setdefault(f"{j.name} (allowed {tol})", []).append(
                         f"{trace} @{capacity} {row['hit_ratio']:.2f} vs {want:.2f}"
                     )
-                line += f" {row['hit_ratio']:11.2f}{'!' if bad else ' '}"
+                if args.markdown:
+                    line += f" {'**' if bad else ''}{row['hit_ratio']:.2f}{'**' if bad else ''} |"
+                else:
+                    line += f" {row['hit_ratio']:11.2f}{'!' if bad else ' '}"
             print(line)
 
-    print("\nwall time per run (40 cells each):")
+    # Wall time of the whole process (traces read and parsed included); CPU time of the replays.
+    print(f"\ntime per run ({len(cells)} cells each): wall, and CPU in the replays")
     for j in sorted(done, key=lambda j: -j.seconds):
-        print(f"  {j.name:28} {j.seconds:6.1f} s")
-    print(f"  total {wall:.1f} s with {args.jobs} at once")
+        cpu = sum(r.get("cpu_seconds", 0.0) for r in j.rows)
+        print(f"  {j.name:28} {j.seconds:6.1f} s  {cpu:6.1f} s CPU")
+    cpu = sum(r.get("cpu_seconds", 0.0) for j in done for r in j.rows)
+    print(f"  total {wall:.1f} s with {args.jobs} at once, {cpu:.1f} s CPU in the replays")
     errors = [f"{j.name}: {j.error}" for j in done if j.error or len(j.rows) != len(cells)]
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:

@@ -165,8 +165,10 @@ function main() {
     if (!loaded.has(trace)) loaded.set(trace, readKeys(values.traces, trace));
     const keys = loaded.get(trace);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const [hits, reported] = replay(keys, capacity, policy);
     const seconds = (performance.now() - t0) / 1000;
+    const c1 = process.cpuUsage(c0);
     const ratio = (100 * hits) / keys.length;
     if (reported !== hits) {
       failed = true;
@@ -189,6 +191,7 @@ function main() {
         reported_hits: reported,
         hit_ratio: ratio,
         seconds,
+        cpu_seconds: (c1.user + c1.system) / 1e6,
       };
       console.log(JSON.stringify(row));
     } else {
