@@ -189,7 +189,11 @@ def main() -> int:
         print(f"  {j.name:28} {j.seconds:6.1f} s  {cpu:6.1f} s CPU")
     cpu = sum(r.get("cpu_seconds", 0.0) for j in done for r in j.rows)
     print(f"  total {wall:.1f} s with {args.jobs} at once, {cpu:.1f} s CPU in the replays")
-    errors = [f"{j.name}: {j.error}" for j in done if j.error or len(j.rows) != len(cells)]
+    errors = [
+        f"{j.name}: {j.error or f'{len(j.rows)} of {len(cells)} cells replayed'}"
+        for j in done
+        if j.error or len(j.rows) != len(cells)
+    ]
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:
             for j in done:
