@@ -47,9 +47,13 @@ def read_keys(traces: str, name: str) -> list[int]:
         return [int(word) for word in f.read().split()]
 
 
-def replay_cache(keys: list[int], capacity: int, policy: dict[str, str]) -> tuple[int, int]:
-    """Cache: get; on a miss, set. Returns (hits seen by the caller, hits in stats())."""
-    c = twincache.Cache(maxsize=capacity, **policy)
+def replay_cache(keys: list[int], capacity: int, policy: str | None) -> tuple[int, int]:
+    """Cache: get; on a miss, set. Returns (hits seen by the caller, hits in stats()).
+    policy None: no policy named, as users write it."""
+    if policy is None:
+        c = twincache.Cache(maxsize=capacity)
+    else:
+        c = twincache.Cache(maxsize=capacity, policy=policy)
     get = c.get
     misses = 0
     for k in keys:
@@ -59,23 +63,27 @@ def replay_cache(keys: list[int], capacity: int, policy: dict[str, str]) -> tupl
     return len(keys) - misses, c.stats()["hits"]
 
 
-def replay_decorator(keys: list[int], capacity: int, policy: dict[str, str]) -> tuple[int, int]:
+def replay_decorator(keys: list[int], capacity: int, policy: str | None) -> tuple[int, int]:
     """@cache(maxsize=N): one call per request; the function runs on a miss. Returns (hits
     seen by counting the function's calls, hits in cache_info())."""
     calls = 0
 
-    @twincache.cache(maxsize=capacity, **policy)
     def identity(k: int) -> int:
         nonlocal calls
         calls += 1
         return k
 
+    if policy is None:
+        memo = twincache.cache(maxsize=capacity)(identity)
+    else:
+        memo = twincache.cache(maxsize=capacity, policy=policy)(identity)
     for k in keys:
-        identity(k)
-    return len(keys) - calls, identity.cache_info().hits  # type: ignore[attr-defined]
+        memo(k)
+    info = memo.cache_info()  # type: ignore[attr-defined]
+    return len(keys) - calls, int(info.hits)
 
 
-APIS: dict[str, Callable[[list[int], int, dict[str, str]], tuple[int, int]]] = {
+APIS: dict[str, Callable[[list[int], int, str | None], tuple[int, int]]] = {
     "cache": replay_cache,
     "decorator": replay_decorator,
 }
@@ -115,7 +123,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    policy = {} if args.policy == "default" else {"policy": args.policy}
+    policy = None if args.policy == "default" else args.policy
     replay = APIS[args.api]
     loaded: dict[str, list[int]] = {}
     failed = False
