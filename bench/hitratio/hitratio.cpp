@@ -9,6 +9,8 @@
 //   twincache_hitratio --suite ci --check    the CI stage: asserts the floors, exits 1 on a miss
 //   twincache_hitratio --trace lirs_loop --capacity 256,512 --policy lru,tinylfu
 //   twincache_hitratio --trace zipf:0.8:scan --capacity 1000
+//   twincache_hitratio --suite ci --json FILE   also writes every cell's figures as JSON
+//                                                (bench/hitratio/compare_api.py reads them)
 // See docs/hit-ratio.md for the floors and what each suite holds.
 #include <zlib.h>
 
@@ -323,6 +325,7 @@ struct options {
   std::vector<std::string> policies = {"lru", "tinylfu"};
   bool check = false;
   bool csv = false;
+  std::string json;  // also write every cell x policy here, as a JSON array
   std::string dump;  // write --trace's keys (one per line, gzip'd) here and exit
 };
 
@@ -331,6 +334,7 @@ void usage() {
       "usage: twincache_hitratio [--traces DIR] [--suite reference|extra|synthetic|ci|all]\n"
       "                          [--trace NAME|PATH|zipf:A[:scan] --capacity N[,N...]]\n"
       "                          [--policy lru,tinylfu,tinylfu_static] [--check] [--csv]\n"
+      "                          [--json FILE]   (also write each cell x policy as JSON)\n"
       "                          [--set constant=value ...]   (tinylfu_config, experiments)\n"
       "       twincache_hitratio --trace zipf:A[:scan] --dump FILE.gz   (for crosscheck.py)");
 }
@@ -343,6 +347,44 @@ std::string fmt(double v) {
 
 // Rounds to the reference table's two decimals before comparing, so 33.334 == 33.33.
 double r2(double v) { return std::round(v * 100.0) / 100.0; }
+
+// One --json record: a cell, a policy, and its figures (hit_ratio in percent, as in the table).
+struct json_row {
+  std::string trace;
+  std::uint64_t capacity;
+  std::string policy;
+  std::uint64_t requests;
+  std::uint64_t hits;
+  double hit_ratio;
+};
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+// Writes the rows as a JSON array, one object per line. Returns false if the file can't be written.
+bool write_json(const std::string& path, const std::vector<json_row>& rows) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return false;
+  std::fputs("[\n", f);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const json_row& r = rows[i];
+    std::fprintf(f,
+                 "  {\"trace\": %s, \"capacity\": %llu, \"policy\": %s, \"requests\": %llu, "
+                 "\"hits\": %llu, \"hit_ratio\": %.6f}%s\n",
+                 json_string(r.trace).c_str(), static_cast<unsigned long long>(r.capacity),
+                 json_string(r.policy).c_str(), static_cast<unsigned long long>(r.requests),
+                 static_cast<unsigned long long>(r.hits), r.hit_ratio,
+                 i + 1 < rows.size() ? "," : "");
+  }
+  std::fputs("]\n", f);
+  return std::fclose(f) == 0;
+}
 
 }  // namespace
 
@@ -372,6 +414,7 @@ int main(int argc, char** argv) {
     } else if (a == "--dump") o.dump = value();
     else if (a == "--check") o.check = true;
     else if (a == "--csv") o.csv = true;
+    else if (a == "--json") o.json = value();
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -458,11 +501,17 @@ int main(int argc, char** argv) {
   std::map<std::string, double> ref_sums;
   std::map<std::string, double> our_sums;
   int ref_count = 0;
+  std::vector<json_row> json_rows;
   const auto t0 = std::chrono::steady_clock::now();
   for (const auto& c : cells) {
     const trace* t = traces.get(c.trace);
     std::map<std::string, double> got;
     for (const auto& p : o.policies) got[p] = run_policy(p, *t, c.capacity);
+    for (const auto& p : o.policies) {
+      const std::uint64_t n = t->ids.size();
+      const auto hits = static_cast<std::uint64_t>(std::llround(got[p] * double(n) / 100.0));
+      json_rows.push_back({c.trace, c.capacity, p, n, hits, got[p]});
+    }
     const reference_cell* ref = find_ref(c);
     std::string notes;
     auto fail = [&](const std::string& what) {
@@ -550,6 +599,10 @@ int main(int argc, char** argv) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("\n%zu cells in %.1f s\n", cells.size(), secs);
+  if (!o.json.empty() && !write_json(o.json, json_rows)) {
+    std::fprintf(stderr, "--json: cannot write %s\n", o.json.c_str());
+    return 2;
+  }
   if (o.check) {
     if (failures == 0) {
       std::printf("hit-ratio checks: all passed\n");
