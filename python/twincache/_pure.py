@@ -8,8 +8,8 @@ the policy keeps flat lists indexed by slot and builds no list, tuple or node on
 Policies: "lru" is exact LRU. "tinylfu" (the default) is the core's adaptive W-TinyLFU ported
 line by line (_tinylfu.py: the same sketch, regions, admission, ghosts, LRU duel and constants)
 and run with the core's protocol (insert, then evict the policy's victims while over a limit; a
-value just set stays readable) on the same key hash as the native binding (mix64 of hash()), so
-pure mode evicts what native mode evicts and gets its hit ratios (docs/python.md). Only "lru"
+value just set stays readable) on the same key hash as the native binding (hash64_int of
+hash(): XXH3 of its 8 bytes), so pure mode evicts what native mode evicts and gets its hit ratios (docs/python.md). Only "lru"
 promises an order.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterator
 from functools import _CacheInfo as CacheInfo
 from typing import Any, Final
 
-from ._tinylfu import PROBATION, PROTECTED, WINDOW, TinyLFU, mix64
+from ._tinylfu import PROBATION, PROTECTED, WINDOW, TinyLFU, hash64_int
 
 entry_overhead_bytes: Final = 64
 _INT64_MAX: Final = 2**63 - 1
@@ -372,7 +372,7 @@ class _Table:
             self.ring.push_front(entry)
         else:
             weight = self._policy_weight(entry[_WEIGHT])
-            entry[_SEGMENT] = pol.insert(entry, mix64(key_hash), weight)
+            entry[_SEGMENT] = pol.insert(entry, hash64_int(key_hash), weight)
         self.bytes += entry[_WEIGHT]
         self.inserts += 1
         if pol is None:

@@ -18,7 +18,7 @@ the sketch keeps one counter per byte of a bytearray (each key's counters chosen
 so keys share counters exactly as in the core), victim() and on_remove() are one call (evict()),
 and the slots are allocated here (LIFO reuse, the slot table doubling like the entry table's
 records). Fed the replay tool's hashes, it reproduces the tool's hit ratios on every CI cell to
-0.01; the pure table feeds it mix64(hash(key)), what the native binding gives the core.
+0.01; the pure table feeds it hash64_int(hash(key)), what the native binding gives the core.
 Single-threaded, like the core's policies: the owner (pure _Table) holds its lock.
 """
 
@@ -59,16 +59,24 @@ def sketch_key(hash_value: int) -> int:
     return (((hash_value & _M64) * _GOLDEN) & _M64) >> 32
 
 
-def mix64(hash_value: int) -> int:
+# XXH3-64 of 8 bytes with the default secret and seed 0 (XXH3_len_4to8_64b): the bit flip is
+# readLE64(secret + 8) ^ readLE64(secret + 16), the multiplier PRIME_MX2.
+_XXH3_BITFLIP: Final = 0x1CAD21F72C81017C ^ 0xDB979083E96DD4DE
+_XXH3_MX2: Final = 0x9FB21C651E98DF25
+
+
+def hash64_int(hash_value: int) -> int:
     """The 64-bit hash the native binding gives the core for a key whose Python hash() is
-    hash_value (python/src/table.cpp's mix(): ints hash to themselves, so they are remixed).
+    hash_value: core/include/twincache/hash.hpp's hash64_int, XXH3-64 of its 8 little-endian
+    bytes (ints hash to themselves, so an int key gets what Node and the replay tool give it).
     The same input as native mode's policy, so both modes evict the same entries."""
-    x = hash_value & _M64
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & _M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & _M64
-    return x ^ (x >> 31)
+    v = hash_value & _M64
+    x = (((v >> 32) & 0xFFFFFFFF) | ((v & 0xFFFFFFFF) << 32)) ^ _XXH3_BITFLIP
+    x ^= (((x << 49) | (x >> 15)) ^ ((x << 24) | (x >> 40))) & _M64
+    x = (x * _XXH3_MX2) & _M64
+    x ^= (x >> 35) + 8
+    x = (x * _XXH3_MX2) & _M64
+    return x ^ (x >> 28)
 
 
 def _bit_ceil(x: int) -> int:
@@ -321,7 +329,7 @@ class TinyLFU:
 
     def insert(self, owner: Any, hash_value: int, w: int) -> int:
         """A new resident entry (its first access): returns its slot. hash_value: the key's
-        64-bit hash (the pure table passes mix64(hash(key)), as the native binding does); w: its
+        64-bit hash (the pure table passes hash64_int(hash(key)), as the native binding does); w: its
         weight (at least 1; 1 when the capacity counts entries)."""
         s = self._allocate()
         self.owner[s] = owner
