@@ -3,7 +3,9 @@
 
 Runs twincache_hitratio --suite ci --json, then replays the same cells through each public API,
 native and pure (replay_api.py for Python's Cache and @cache, replay_api.mjs for Node's Cache,
-memoize and ByteCache), with the default policy and with policy 'lru'. Prints one table per
+memoize and ByteCache), with the default policy and with policy 'lru'. ByteCache gets the trace's
+keys as decimal strings, so it is compared with the tool replaying the same keys with the policy
+hash of their digits (`--key-hash decimal`, column "tool dec"). Prints one table per
 policy (cell x API, hit ratios in percent) and the wall time of each run, and exits 1 if any API
 disagrees with the tool on any cell:
 
@@ -97,15 +99,21 @@ def run_job(job: Job, cells: str, traces: str) -> Job:
     return job
 
 
-def run_tool(tool: str, traces: str, out: str) -> dict[tuple[str, int, str], float]:
+def run_tool(
+    tool: str, traces: str, out: str, key_hash: str = "int"
+) -> dict[tuple[str, int, str], float]:
+    """The tool's figures per (trace, capacity, policy). key_hash: how keys reach the policy,
+    "int" (what Cache and memoize give a number key) or "decimal" (ByteCache's string key)."""
     cmd = [tool, "--suite", "ci", "--policy", "lru,tinylfu", "--traces", traces, "--json", out]
+    cmd += ["--key-hash", key_hash]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"compare_api.py: {' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
     with open(out, encoding="utf-8") as f:
         rows = json.load(f)
-    print(f"replay tool: {len(rows) // 2} cells in {time.perf_counter() - t0:.1f} s")
+    took = time.perf_counter() - t0
+    print(f"replay tool (--key-hash {key_hash}): {len(rows) // 2} cells in {took:.1f} s")
     return {(r["trace"], r["capacity"], r["policy"]): r["hit_ratio"] for r in rows}
 
 
@@ -128,6 +136,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="twincache-api-") as tmp:
         cells_json = os.path.join(tmp, "ci.json")
         tool = run_tool(args.tool, args.traces, cells_json)
+        # ByteCache's keys are strings (the trace's decimal digits): the tool replays the same
+        # keys with the same policy hash, so its figures are what ByteCache must give.
+        tool_decimal = run_tool(args.tool, args.traces, cells_json + ".decimal", "decimal")
         cells = list(dict.fromkeys((t, c) for t, c, _ in tool))
         jobs = [
             Job(lang, api, label, mode, policy)
@@ -156,16 +167,21 @@ def main() -> int:
         print(f"\npolicy {policy}: hit ratio (%) per API, {mark} where it disagrees with the tool")
         labels = [j.label + (" n" if j.mode == "native" else " p") for j in columns]
         if args.markdown:
-            print(f"| trace @ capacity | tool | {' | '.join(labels)} |")
-            print("|---|" + "---:|" * (len(columns) + 1))
+            print(f"| trace @ capacity | tool | tool dec | {' | '.join(labels)} |")
+            print("|---|" + "---:|" * (len(columns) + 2))
         else:
-            print(f"{'trace @ capacity':26} {'tool':>7}" + "".join(f" {x:>12}" for x in labels))
+            print(
+                f"{'trace @ capacity':26} {'tool':>7} {'tool dec':>8}"
+                + "".join(f" {x:>12}" for x in labels)
+            )
         for trace, capacity in cells:
-            want = tool[(trace, capacity, tool_policy)]
-            line = f"{trace + ' @' + str(capacity):26} {want:7.2f}"
+            want_int = tool[(trace, capacity, tool_policy)]
+            want_dec = tool_decimal[(trace, capacity, tool_policy)]
+            line = f"{trace + ' @' + str(capacity):26} {want_int:7.2f} {want_dec:8.2f}"
             if args.markdown:
-                line = f"| {trace} @{capacity} | {want:.2f} |"
+                line = f"| {trace} @{capacity} | {want_int:.2f} | {want_dec:.2f} |"
             for j in columns:
+                want = want_dec if j.label == "ByteCache" else want_int
                 row = got.get((j.name, trace, capacity))
                 if row is None:
                     line += " - |" if args.markdown else f" {'-':>12}"

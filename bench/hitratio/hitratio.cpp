@@ -46,7 +46,15 @@ struct trace {
   std::vector<std::uint64_t> hashes;
 };
 
-std::uint64_t key_hash(std::uint64_t key) { return twincache::hash64_int(key); }
+// How a trace key reaches the policy: as an integer (hash64_int, what Python's and Node's Cache
+// give an integer key), or with --key-hash decimal as its decimal string (hash64 of the digits,
+// what Node's ByteCache gives the string key a user makes of it: bench/hitratio/compare_api.py).
+bool decimal_keys = false;
+
+std::uint64_t key_hash(std::uint64_t key) {
+  if (!decimal_keys) return twincache::hash64_int(key);
+  return twincache::hash64(std::to_string(key));
+}
 
 struct id_map {
   std::unordered_map<std::uint64_t, std::uint32_t> ids;
@@ -335,6 +343,8 @@ void usage() {
       "                          [--trace NAME|PATH|zipf:A[:scan] --capacity N[,N...]]\n"
       "                          [--policy lru,tinylfu,tinylfu_static] [--check] [--csv]\n"
       "                          [--json FILE]   (also write each cell x policy as JSON)\n"
+      "                          [--key-hash int|decimal]   (the policy hash of a key: of its\n"
+      "                                                      integer, or of its decimal digits)\n"
       "                          [--set constant=value ...]   (tinylfu_config, experiments)\n"
       "       twincache_hitratio --trace zipf:A[:scan] --dump FILE.gz   (for crosscheck.py)");
 }
@@ -415,6 +425,14 @@ int main(int argc, char** argv) {
     else if (a == "--check") o.check = true;
     else if (a == "--csv") o.csv = true;
     else if (a == "--json") o.json = value();
+    else if (a == "--key-hash") {
+      const std::string v = value();
+      if (v != "int" && v != "decimal") {
+        std::fprintf(stderr, "--key-hash must be int or decimal (got %s)\n", v.c_str());
+        return 2;
+      }
+      decimal_keys = v == "decimal";
+    }
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
