@@ -1,8 +1,9 @@
 // hitratio.cpp: the hit-ratio replay tool (twincache_hitratio). Replays real traces (gzip'd text,
 // one decimal key per line, from ../shared/traces) and synthetic Zipf traces through the core's
-// policies with the store's eviction protocol: capacity in items, every item weight 1; on a hit
-// on_access(); on a miss on_insert() and then, while size() > capacity, evict victim() and
-// on_remove() it. Every request counts; hit ratio = hits / requests.
+// policies, through the very code every cache runs: an entry_table (entry_table.hpp) with
+// max_items = capacity; on a hit lookup(); on a miss insert(), which hands the key to the policy
+// and then evicts its victims while the table is over capacity. Every request counts; hit
+// ratio = hits / requests.
 //
 //   twincache_hitratio                       the reference table (all 8 cells) and the extras
 //   twincache_hitratio --suite ci --check    the CI stage: asserts the floors, exits 1 on a miss
@@ -25,7 +26,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "twincache/entry_table.hpp"
 #include "twincache/hash.hpp"
+#include "twincache/options.hpp"
 #include "twincache/policy.hpp"
 #include "twincache/policy_tinylfu.hpp"
 
@@ -117,40 +120,39 @@ trace make_zipf(double alpha, bool scan, std::uint64_t keys = 100'000,
   return t;
 }
 
-// The store's eviction protocol over one policy. Returns hits.
-template <class Policy>
-std::uint64_t replay(const trace& t, std::uint64_t capacity, Policy& p) {
-  const std::uint32_t slots = static_cast<std::uint32_t>(capacity + 1);
-  p.resize(slots);
-  p.set_capacity(capacity);
+// Replays a trace through an entry_table, the slot engine under every cache (store<V>, the
+// Python and Node bindings): one protocol, one code path. `cfg` replaces tinylfu's constants.
+// Returns hits.
+std::uint64_t replay(const trace& t, std::uint64_t capacity, twincache::policy_kind kind,
+                     const twincache::tinylfu_config* cfg) {
+  twincache::limits l;
+  l.max_items = capacity;
+  twincache::entry_table table(l, kind);
+  if (cfg != nullptr) table.configure_tinylfu(*cfg);
   std::vector<std::uint32_t> slot_of(t.hashes.size(), no_slot);
-  std::vector<std::uint32_t> id_of(slots, no_slot);
-  std::vector<std::uint32_t> free_slots;
-  for (std::uint32_t s = slots; s-- > 0;) free_slots.push_back(s);
+  std::vector<std::uint32_t> id_of;
+  auto forget = [&](std::uint32_t s, twincache::removal_reason) {
+    slot_of[id_of[s]] = no_slot;
+    id_of[s] = no_slot;
+  };
   std::uint64_t hits = 0;
   for (const std::uint32_t id : t.ids) {
     const std::uint32_t s = slot_of[id];
-    if (s != no_slot) {
+    if (s != no_slot && table.lookup(s, 0, forget)) {
       ++hits;
-      p.on_access(s, t.hashes[id]);
       continue;
     }
-    const std::uint32_t fresh = free_slots.back();
-    free_slots.pop_back();
-    slot_of[id] = fresh;
-    id_of[fresh] = id;
-    p.on_insert(fresh, t.hashes[id], 1);
-    while (p.size() > capacity) {
-      const std::uint32_t v = p.victim();
-      if (v == no_slot || id_of[v] == no_slot) {
-        std::fprintf(stderr, "policy returned a non-resident victim %u\n", v);
-        std::exit(3);
-      }
-      slot_of[id_of[v]] = no_slot;
-      id_of[v] = no_slot;
-      p.on_remove(v);
-      free_slots.push_back(v);
+    std::uint32_t fresh = no_slot;
+    const twincache::status st = table.insert(t.hashes[id], 0, 0, std::nullopt, fresh, forget);
+    if (!st.ok() || table.size() > capacity) {
+      std::fprintf(stderr, "replay: insert failed or left %llu > %llu entries: %s\n",
+                   static_cast<unsigned long long>(table.size()),
+                   static_cast<unsigned long long>(capacity), st.message().c_str());
+      std::exit(3);
     }
+    if (fresh >= id_of.size()) id_of.resize(fresh + 1, no_slot);
+    id_of[fresh] = id;
+    slot_of[id] = fresh;
   }
   return hits;
 }
@@ -203,14 +205,12 @@ const std::vector<std::string> all_policies = {"lru", "tinylfu", "tinylfu_static
 double run_policy(const std::string& policy, const trace& t, std::uint64_t capacity) {
   std::uint64_t hits = 0;
   if (policy == "lru") {
-    twincache::lru_policy p;
-    hits = replay(t, capacity, p);
+    hits = replay(t, capacity, twincache::policy_kind::lru, nullptr);
   } else if (policy == "tinylfu") {
-    twincache::tinylfu_policy p(tuned);
-    hits = replay(t, capacity, p);
+    hits = replay(t, capacity, twincache::policy_kind::tinylfu, &tuned);
   } else if (policy == "tinylfu_static") {
-    twincache::tinylfu_policy p(twincache::tinylfu_config::fixed_window(0.01));
-    hits = replay(t, capacity, p);
+    const auto fixed = twincache::tinylfu_config::fixed_window(0.01);
+    hits = replay(t, capacity, twincache::policy_kind::tinylfu, &fixed);
   } else {
     std::fprintf(stderr, "unknown policy '%s' (known: lru, tinylfu, tinylfu_static)\n",
                  policy.c_str());

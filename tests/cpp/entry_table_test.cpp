@@ -321,6 +321,84 @@ TEST_P(EntryTable, ExpireBatchRemovesOnlyExpiredAndStopsAtItsBudget) {
   }
 }
 
+// The insert protocol (docs/architecture.md, "Eviction: one protocol"): a value just set is
+// resident at once, whatever admission thinks of it, and admission still decides which other
+// entry leaves. 99 items under tinylfu: the window's 1% is under one entry, the case where the
+// new entry alone overflows the window.
+TEST_P(EntryTable, AFreshWriteIsReadableAtOnceUnderACountLimit) {
+  entry_table t(make_limits(99), GetParam(), clk);
+  std::vector<std::uint32_t> hot;
+  for (std::uint64_t h = 1; h <= 99; ++h) hot.push_back(must_insert(t, h, 8, 8));
+  for (int round = 0; round < 10; ++round) {
+    for (std::uint32_t s : hot) t.hit(s);
+  }
+  std::uint32_t previous = no_slot;
+  int outlived = 0;
+  for (std::uint64_t h = 1000; h < 1040; ++h) {  // one-hit wonders
+    const std::uint32_t s = must_insert(t, h, 8, 8);
+    ASSERT_TRUE(t.is_live(s, clk->now())) << "key " << h << " just set";
+    ASSERT_EQ(t.size(), 99u);
+    // Under tinylfu the previous one meets main's (hot) victim at this insert, and loses.
+    if (previous != no_slot && t.is_resident(previous)) ++outlived;
+    previous = s;
+  }
+  if (GetParam() == policy_kind::tinylfu) {
+    EXPECT_LE(outlived, 2) << "admission kept one-hit wonders (only sketch collisions may)";
+    std::uint64_t hot_left = 0;
+    for (std::uint32_t s : hot) hot_left += t.is_resident(s);
+    EXPECT_GE(hot_left, 96u) << "the hot entries stay";
+  } else {
+    EXPECT_EQ(outlived, 39) << "lru keeps the 39 newest";
+  }
+  EXPECT_EQ(t.stats().evicted_items, 40u);
+}
+
+// Under a byte limit, entries heavier than the window (1% of max_bytes) are resident after their
+// insert too, and an entry of exactly max_bytes evicts every other one.
+TEST_P(EntryTable, AFreshWriteIsReadableAtOnceUnderAByteLimitWhateverItWeighs) {
+  const std::uint64_t unit = 8 + 32 + entry_overhead_bytes;  // 104 bytes
+  entry_table t(make_limits(unlimited, 50 * unit), GetParam(), clk);
+  std::vector<std::uint32_t> slots;
+  for (std::uint64_t h = 1; h <= 50; ++h) slots.push_back(must_insert(t, h, 8, 32));
+  for (std::uint32_t s : slots) t.hit(s);
+  std::uint64_t x = 7;
+  for (std::uint64_t h = 1000; h < 1200; ++h) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const std::uint64_t value = 32 + (x >> 33) % (10 * unit);  // up to ~11 units: > the window
+    const std::uint32_t s = must_insert(t, h, 8, value);
+    ASSERT_TRUE(t.is_live(s, clk->now())) << "key " << h << " weighing " << value;
+    ASSERT_LE(t.bytes(), 50 * unit);
+  }
+  const std::uint32_t whole = must_insert(t, 5000, 8, 50 * unit - 8 - entry_overhead_bytes);
+  EXPECT_TRUE(t.is_live(whole, clk->now()));
+  EXPECT_EQ(t.size(), 1u) << "exactly max_bytes: every other entry left";
+  EXPECT_EQ(t.bytes(), 50 * unit);
+  std::uint32_t slot = no_slot;
+  EXPECT_EQ(t.insert(5001, 8, 50 * unit, std::nullopt, slot, log.callback()).code(),
+            status_code::value_too_large)
+      << "alone over max_bytes: refused";
+  EXPECT_TRUE(t.is_live(whole, clk->now())) << "a refused entry changes nothing";
+}
+
+// An update that must evict takes others than the entry just inserted, and never itself.
+TEST_P(EntryTable, AGrowingUpdateSparesTheEntryJustInserted) {
+  const std::uint64_t w = 4 + 10 + entry_overhead_bytes;
+  entry_table t(make_limits(unlimited, 3 * w), GetParam(), clk);
+  const std::uint32_t b = must_insert(t, 1, 4, 10);
+  const std::uint32_t c = must_insert(t, 2, 4, 10);
+  const std::uint32_t a = must_insert(t, 3, 4, 10);
+  ASSERT_TRUE(t.update(b, 4, 10 + w, std::nullopt, log.callback()).ok());  // needs one more w
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_EQ(log.events[0].first, c);
+  EXPECT_TRUE(t.is_live(a, clk->now()));
+  EXPECT_TRUE(t.is_live(b, clk->now()));
+  // Growing to the whole budget: the last other entry leaves, even the fresh one.
+  ASSERT_TRUE(t.update(b, 4, 10 + 2 * w, std::nullopt, log.callback()).ok());
+  EXPECT_FALSE(t.is_resident(a));
+  EXPECT_TRUE(t.is_live(b, clk->now()));
+  EXPECT_EQ(t.bytes(), 3 * w);
+}
+
 TEST(EntryTableLru, EvictsTheLeastRecentlyUsed) {
   auto clk = std::make_shared<clock>();
   clk->set_manual(0);

@@ -511,5 +511,52 @@ TEST(StoreTinylfu, HitsReachThePolicyThroughTheReadBuffer) {
   EXPECT_EQ(st.hits, 1000u) << "every hit is counted even though the policy sees them lossily";
 }
 
+// One protocol (docs/architecture.md, "Eviction: one protocol"): a one-shard store and a bare
+// entry_table (what the bindings and the replay tool run) make the same decisions, hit for hit,
+// on a skewed trace with scans that keeps admission busy; and every value set is there at once.
+TEST_P(Store, OneShardStoreReplaysLikeTheEntryTable) {
+  const std::uint64_t capacity = 200;
+  store<int> s(opts(capacity));
+  limits l;
+  l.max_items = capacity;
+  entry_table t(l, GetParam());
+  std::map<std::uint64_t, std::uint32_t> slot_of;
+  auto forget = [&](std::uint32_t gone, removal_reason) {
+    for (auto it = slot_of.begin(); it != slot_of.end(); ++it) {
+      if (it->second == gone) {
+        slot_of.erase(it);
+        return;
+      }
+    }
+  };
+  std::uint64_t x = 99, store_hits = 0, table_hits = 0;
+  for (int i = 0; i < 30000; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const std::uint64_t r = x >> 33;
+    // 1 in 10 requests scans fresh keys; the rest pick among 1,000 keys, favouring small ones.
+    const std::uint64_t k = i % 10 == 0 ? 1'000'000 + i : (r % 1000) * (r % 1000) / 1000;
+    const std::string name = key(static_cast<int>(k));
+    const std::uint64_t h = hash64(name);
+    int v = 0;
+    if (s.get(name, h, v)) {
+      ++store_hits;
+    } else {
+      ASSERT_TRUE(s.set(name, h, static_cast<int>(k), 4).ok());
+      ASSERT_TRUE(s.contains(name, h)) << "a value just set is there at request " << i;
+    }
+    auto it = slot_of.find(k);
+    if (it != slot_of.end() && t.lookup(it->second, 0, forget)) {
+      ++table_hits;
+    } else {
+      std::uint32_t slot = no_slot;
+      ASSERT_TRUE(t.insert(h, name.size(), 4, std::nullopt, slot, forget).ok());
+      slot_of[k] = slot;
+    }
+  }
+  EXPECT_EQ(store_hits, table_hits);
+  EXPECT_GT(table_hits, 3000u) << "a trace where the cache matters";
+  EXPECT_EQ(s.size(), capacity);
+}
+
 }  // namespace
 }  // namespace twincache

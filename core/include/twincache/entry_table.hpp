@@ -30,6 +30,13 @@
 // the most one entry may weigh), is rejected with status_code::value_too_large and the table is
 // left unchanged except for the `rejected` counter.
 //
+// Insert protocol (the one every cache runs, and the replay tool through this very code): the
+// new entry is counted and handed to the policy first (on_insert), then victims are evicted
+// while the budget is over. So the incoming key takes part in the policy's admission contest,
+// and the policy never names the entry inserted last while another one is resident: a value
+// just set can be read back at once (only an entry that alone breaks a limit is refused, with
+// value_too_large). docs/architecture.md, "Eviction".
+//
 // Budgets: a table counts items and bytes in a `budget`. A standalone table owns its budget; the
 // shards of a store share one (atomic counters), so that max_items and max_bytes hold for the
 // whole store. insert() and update() evict from *this* table until the budget has room or the
@@ -167,7 +174,18 @@ class basic_entry_table {
     // Policy weight units: bytes when max_bytes is a limit, else one unit per entry.
     weigh_bytes_ = l.max_bytes != unlimited;
     const std::uint64_t cap = weigh_bytes_ ? l.max_bytes : l.max_items;
-    policy_.set_capacity(cap == unlimited ? unlimited : std::max<std::uint64_t>(1, cap / share));
+    policy_capacity_ = cap == unlimited ? unlimited : std::max<std::uint64_t>(1, cap / share);
+    policy_.set_capacity(policy_capacity_);
+    size_policy_for_items();
+  }
+
+  // Replaces the tinylfu policy's constants (the replay tool's experiments: --set, the static
+  // W-TinyLFU). Only on a table that has not handed out a slot yet, and only under tinylfu.
+  void configure_tinylfu(const tinylfu_config& cfg) {
+    if (policy_.tinylfu() == nullptr || !records_.empty()) return;
+    policy_.reset(cfg);
+    policy_.set_capacity(policy_capacity_);
+    size_policy_for_items();
   }
 
   basic_entry_table(const basic_entry_table&) = delete;
@@ -175,14 +193,15 @@ class basic_entry_table {
 
   // ---- Writes. Each removal goes through on_removed(slot, reason); see the header comment.
 
-  // Adds an entry for a key that has no live slot. On success `slot` is its slot. A rejected
+  // Adds an entry for a key that has no live slot. On success `slot` is its slot, resident:
+  // the entry is counted and given to the policy, then other entries are evicted while the
+  // budget is over (see "Insert protocol" at the top). on_removed never sees `slot`. A rejected
   // entry (value_too_large) or a bad TTL (out_of_range) leaves the table unchanged.
   template <class OnRemoved>
   status insert(std::uint64_t hash, std::uint64_t key_bytes, std::uint64_t value_weight,
                 std::optional<time_ns> ttl, std::uint32_t& slot, OnRemoved&& on_removed) {
     std::uint64_t w = 0;
     if (status st = admit(key_bytes, value_weight, ttl, w); !st.ok()) return st;
-    make_room(1, w, no_slot, 0, on_removed);
     slot = allocate();
     entry_meta& m = records_[slot].meta;
     m.hash = hash;
@@ -194,6 +213,9 @@ class basic_entry_table {
     budget_->add(1, static_cast<std::int64_t>(w));
     policy_.on_insert(slot, hash, policy_weight(w));
     ++counters_.inserts;
+    // The policy names the new slot only once it is the last one left here (then the rest of
+    // the budget is the other tables' to give: the entry alone fits, admit() checked).
+    make_room(0, 0, no_slot, 0, slot, on_removed);
     return {};
   }
 
@@ -208,7 +230,7 @@ class basic_entry_table {
     const std::uint64_t old_w = m.weight;
     // The entry counts as used: it must not be its own victim.
     policy_.on_weight_change(slot, policy_weight(old_w), policy_weight(w));
-    if (w > old_w) make_room(0, w - old_w, slot, policy_weight(w), on_removed);
+    if (w > old_w) make_room(0, w - old_w, slot, policy_weight(w), no_slot, on_removed);
     entry_meta& m2 = records_[slot].meta;
     if (m2.expiry != never) --ttl_items_;
     m2.expiry = expiry_for(ttl);
@@ -382,6 +404,16 @@ class basic_entry_table {
 
   std::uint64_t policy_weight(std::uint64_t w) const noexcept { return weigh_bytes_ ? w : 1; }
 
+  // Under a count limit the policy knows how many entries it will see: it sizes its sketch,
+  // ghosts and duel for them at once (up to presized_entries; beyond that they grow with the
+  // slots), so a table decides from its first eviction on as the replay tool's figures say.
+  static constexpr std::uint64_t presized_entries = std::uint64_t{1} << 16;
+  void size_policy_for_items() {
+    if (!weigh_bytes_ && policy_capacity_ != unlimited) {
+      policy_.expect_entries(std::min(policy_capacity_, presized_entries));
+    }
+  }
+
   time_ns expiry_for(std::optional<time_ns> ttl) const noexcept {
     const std::optional<time_ns> d = ttl ? ttl : default_ttl_;
     if (!d) return never;
@@ -392,10 +424,11 @@ class basic_entry_table {
   // Evicts victims until the budget has room for add_items/add_bytes or this table has nothing
   // else to give. `keep` (an entry being updated) is never evicted: should the policy name it,
   // it leaves the policy for the rest of the loop and comes back as just inserted, with
-  // keep_weight (its new policy weight).
+  // keep_weight (its new policy weight). `fresh` (an entry just inserted) is never evicted
+  // either: the policy names it only when it is the last entry, and then the loop stops.
   template <class OnRemoved>
   void make_room(std::uint64_t add_items, std::uint64_t add_bytes, std::uint32_t keep,
-                 std::uint64_t keep_weight, OnRemoved& on_removed) {
+                 std::uint64_t keep_weight, std::uint32_t fresh, OnRemoved& on_removed) {
     bool keep_out = false;
     for (;;) {
       removal_reason why;
@@ -408,7 +441,7 @@ class basic_entry_table {
       }
       if (policy_.size() == 0) break;
       const std::uint32_t v = policy_.victim();
-      if (v == no_slot) break;
+      if (v == no_slot || v == fresh) break;
       if (v == keep) {
         policy_.on_remove(keep);
         keep_out = true;
@@ -470,6 +503,7 @@ class basic_entry_table {
   budget* budget_;
   limits limits_;
   bool weigh_bytes_ = false;
+  std::uint64_t policy_capacity_ = unlimited;  // the policy's budget, in its weight units
   any_policy policy_;
   std::shared_ptr<clock> clock_;
   std::optional<time_ns> default_ttl_;

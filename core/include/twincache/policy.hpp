@@ -58,6 +58,11 @@ class any_policy {
       case policy_kind::tinylfu: impl_.emplace<tinylfu_policy>(); break;
     }
   }
+  // tinylfu with other constants than the defaults (experiments, the replay tool).
+  void reset(const tinylfu_config& cfg) {
+    kind_ = policy_kind::tinylfu;
+    impl_.emplace<tinylfu_policy>(cfg);
+  }
   policy_kind kind() const noexcept { return kind_; }
 
   void resize(std::uint32_t n) { visit([&](auto& p) { p.resize(n); }); }
@@ -68,6 +73,10 @@ class any_policy {
   // The active tinylfu policy, or nullptr.
   tinylfu_policy* tinylfu() noexcept { return std::get_if<tinylfu_policy>(&impl_); }
   void set_capacity(std::uint64_t c) { visit([&](auto& p) { p.set_capacity(c); }); }
+  // tinylfu: size the frequency sketch, ghosts and duel for about n entries now (lru: nothing).
+  void expect_entries(std::uint64_t n) {
+    if (auto* t = std::get_if<tinylfu_policy>(&impl_)) t->expect_entries(n);
+  }
   void on_insert(std::uint32_t s, std::uint64_t h, std::uint64_t w) {
     visit([&](auto& p) { p.on_insert(s, h, w); });
   }

@@ -11,6 +11,12 @@
 //     victim (probation's LRU entry); the one with the higher estimated frequency stays. A warm
 //     candidate that loses still gets in with probability 1/128, so an attacker cannot pin main
 //     by flooding the sketch with colliding hashes.
+//   * the fresh entry: victim() never names the slot inserted last while any other slot is
+//     resident. It counts in its region's weight, but it is skipped as a candidate and as main's
+//     victim: when it alone overflows the window (a window smaller than one entry, or an entry
+//     heavier than the window) the contest is between the others, and it becomes the window's
+//     candidate at the next insert. So a value just written can be read back at once; admission
+//     decides which *other* entry leaves (docs/architecture.md, "Eviction").
 //   * frequency sketch: a 4-bit count-min sketch, 4 counters per key inside one 64-byte block
 //     (one cache line per increment), halved every 10 x entries additions so old popularity ages.
 //   * adaptation (ghost steering): the window's share of the capacity moves to where the hit
@@ -60,17 +66,26 @@ class frequency_sketch {
  public:
   static constexpr unsigned max_count = 15;
 
-  // Sizes the table for about `entries` distinct resident keys (grows only; growing forgets).
+  // Sizes the table for about `entries` distinct resident keys (grows only). Growing keeps every
+  // estimate: a key's block index only gains high bits, so each new block starts as a copy of
+  // the old block its low bits name (an owner's table grows its slots as it fills, and counts
+  // forgotten then would make the filled cache admit worse than one sized at once).
   // words_per_entry: table words (16 counters each) per entry before rounding to a power of two.
   void ensure_capacity(std::uint64_t entries, double words_per_entry = 1.0) {
     entries = std::clamp<std::uint64_t>(entries, 8, std::uint64_t{1} << 26);
     const std::uint64_t words = std::bit_ceil(std::max<std::uint64_t>(
         8, static_cast<std::uint64_t>(words_per_entry * double(entries))));
     if (words <= table_.size()) return;
-    table_.assign(words, 0);
+    std::vector<std::uint64_t> grown(words, 0);
+    if (!table_.empty()) {
+      const std::uint64_t old_mask = block_mask_;
+      for (std::uint64_t b = 0; b < words / 8; ++b) {
+        std::copy_n(&table_[(b & old_mask) * 8], 8, &grown[b * 8]);
+      }
+    }
+    table_.swap(grown);
     block_mask_ = (words / 8) - 1;
     sample_size_ = 10 * entries;
-    additions_ = 0;
   }
 
   // Estimated number of recent accesses of a hash, 0..15.
@@ -330,6 +345,15 @@ class tinylfu_policy {
     hash_stride_ = stride;
   }
 
+  // A hint from an owner that counts items: the cache will hold about n entries, so the sketch,
+  // the ghosts and the duel are sized for them now rather than growing with the slots as it
+  // fills (an owner's table hands out slots one by one; sized late, the policy would judge its
+  // first contests with what it learned in a smaller cache).
+  void expect_entries(std::uint64_t n) {
+    expected_entries_ = n;
+    size_sketch();
+  }
+
   void set_capacity(std::uint64_t c) {
     capacity_ = c;
     lru_latched_ = false;  // a new capacity is a new contest (size_duel() restarts the evidence)
@@ -354,6 +378,7 @@ class tinylfu_policy {
     weight_[in_window] += w;
     ++size_;
     ++misses_;
+    fresh_ = s;
     if (cfg_.ghosts) recall(key);
     if (flags_.duel_on) {
       if (sampled(key)) duel_request(key, w, false);
@@ -397,6 +422,7 @@ class tinylfu_policy {
   void on_remove(std::uint32_t s) noexcept {
     // A removal other than victim()'s (a delete, an expiry) leaves the mini LRU too: it must
     // never count a hit the cache could not have made.
+    if (s == fresh_) fresh_ = no_slot_;
     if (s == last_victim_) {
       last_victim_ = no_slot_;
     } else if (flags_.duel_on) {
@@ -411,7 +437,8 @@ class tinylfu_policy {
   }
 
   // The entry to evict so the cache fits its capacity again. May first move window overflow into
-  // main (admitting or rejecting candidates), which is why it is not const.
+  // main (admitting or rejecting candidates), which is why it is not const. Never the slot
+  // inserted last, unless it is the only resident slot (see "the fresh entry" at the top).
   std::uint32_t victim() noexcept {
     last_victim_ = choose_victim();
     return last_victim_;
@@ -422,6 +449,7 @@ class tinylfu_policy {
     for (auto& w : weight_) w = 0;
     for (std::uint32_t s = 0; s < nodes_.size(); ++s) set_where(s, absent);
     size_ = 0;
+    fresh_ = no_slot_;
     sketch_.clear();
     hits_ = misses_ = 0;
     flags_.cold = cfg_.cold_ties;
@@ -457,7 +485,7 @@ class tinylfu_policy {
  private:
   std::uint32_t choose_victim() noexcept {
     for (;;) {
-      const std::uint32_t c = lists_[in_window].tail;
+      const std::uint32_t c = oldest_but_fresh(in_window);
       if (c != no_slot_ && weight_[in_window] > window_max_) {
         if (main_has_room_for(c)) {
           move(c, in_probation);
@@ -478,8 +506,15 @@ class tinylfu_policy {
         remember(v, 1);
         return v;
       }
-      return c == no_slot_ ? 0xFFFFFFFFu : c;
+      if (c != no_slot_) return c;
+      return fresh_ == no_slot_ ? 0xFFFFFFFFu : fresh_;  // the only resident slot
     }
+  }
+
+  // Region r's least recently used slot other than the fresh one (no_slot_: none).
+  std::uint32_t oldest_but_fresh(std::uint8_t r) const noexcept {
+    const std::uint32_t t = lists_[r].tail;
+    return t != fresh_ || t == no_slot_ ? t : nodes_[t].prev();
   }
 
   // Links are 30 bits; the all-ones 30-bit value is "none".
@@ -641,15 +676,26 @@ class tinylfu_policy {
     }
   }
 
+  // Whether window candidate c fits into main without a contest (the cache is filling). A fresh
+  // slot heavier than the whole window overflows it whatever the other candidates do: that excess
+  // counts against main, where the slot would be had it been decided at once.
   bool main_has_room_for(std::uint32_t c) const noexcept {
-    return c != no_slot_ &&
-           weight_[in_probation] + weight_[in_protected] + weight(c) <= main_max();
+    if (c == no_slot_) return false;
+    const std::uint64_t main = weight_[in_probation] + weight_[in_protected];
+    return main + weight(c) + fresh_excess() <= main_max();
+  }
+  // How much heavier than the whole window the fresh slot is (0 when it is not in the window).
+  std::uint64_t fresh_excess() const noexcept {
+    if (fresh_ == no_slot_ || where_of(fresh_) != in_window) return 0;
+    const std::uint64_t w = weight(fresh_);
+    return w <= window_max_ ? 0 : w - window_max_;
   }
   std::uint64_t main_max() const noexcept { return capacity_ - window_max_; }
 
+  // Probation's LRU slot, else protected's; never the fresh slot.
   std::uint32_t main_victim() const noexcept {
-    if (lists_[in_probation].tail != no_slot_) return lists_[in_probation].tail;
-    return lists_[in_protected].tail;
+    const std::uint32_t v = oldest_but_fresh(in_probation);
+    return v != no_slot_ ? v : oldest_but_fresh(in_protected);
   }
 
   // TinyLFU admission: does the window's candidate deserve main's victim's place?
@@ -751,8 +797,10 @@ class tinylfu_policy {
 
   void size_sketch() {
     // Entries the cache holds: its capacity when that counts items; when it counts bytes the
-    // slot table (which grows with the entries) is the better guess.
-    estimated_entries_ = std::max<std::uint64_t>(1, std::min(capacity_, slots_));
+    // slot table (which grows with the entries) is the better guess. An owner's expect_entries()
+    // stands for the slots it has not handed out yet.
+    estimated_entries_ =
+        std::max<std::uint64_t>(1, std::min(capacity_, std::max(slots_, expected_entries_)));
     sketch_.ensure_capacity(estimated_entries_, cfg_.sketch_words);
     if (cfg_.ghosts) {
       const std::uint64_t g = std::bit_ceil(std::max<std::uint64_t>(
@@ -785,10 +833,13 @@ class tinylfu_policy {
       ++shift;
     }
     const std::uint64_t budget = std::max<std::uint64_t>(1, capacity_ >> shift);
-    if (mini_.empty() || shift != duel_shift_ || budget != mini_.budget()) {
+    // The estimate grows with the slots (an owner's table fills after set_capacity): the mini
+    // LRU's keys and the epoch follow it, or the duel would judge by a 2-key LRU for good.
+    const std::uint64_t entries = std::max<std::uint64_t>(1, estimated_entries_ >> shift);
+    if (mini_.empty() || shift != duel_shift_ || budget != mini_.budget() ||
+        std::max<std::uint64_t>(16, entries) != epoch_) {
       duel_shift_ = shift;
       duel_mask_ = (std::uint64_t{1} << shift) - 1;
-      const std::uint64_t entries = std::max<std::uint64_t>(1, estimated_entries_ >> shift);
       epoch_ = std::max<std::uint64_t>(16, entries);
       mini_.reset(budget,
                   static_cast<std::uint32_t>(std::min<std::uint64_t>(1u << 24, 2 * entries)));
@@ -885,6 +936,7 @@ class tinylfu_policy {
   std::uint64_t size_ = 0;
   std::uint64_t capacity_ = 0;
   std::uint64_t slots_ = 0;
+  std::uint64_t expected_entries_ = 0;  // expect_entries()
   std::uint64_t window_max_ = 0;
   std::uint64_t protected_max_ = 0;
   std::uint64_t estimated_entries_ = 1;
@@ -915,6 +967,7 @@ class tinylfu_policy {
   std::uint64_t duel_sleep_left_ = 0;    // misses until the duel wakes (0: awake)
   bool duel_warming_ = false;            // the epoch under way follows a sleep: not judged
   std::uint32_t last_victim_ = no_slot_;  // victim()'s answer, until its on_remove()
+  std::uint32_t fresh_ = no_slot_;        // the slot inserted last, until it leaves
 };
 
 }  // namespace twincache
