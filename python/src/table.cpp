@@ -130,9 +130,30 @@ int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optiona
   // Absent since the caller looked (no entry added since): at most a dead entry is there, which
   // the new one replaces. Otherwise look again (may run __eq__).
   PyObject* found = nullptr;
+  entry_object* e = nullptr;  // the new entry, once it is in the dict
   if (absent_at != adds_) {
-    found = dict_get(index_, key, hash);
-    if (found == nullptr && PyErr_Occurred()) return -1;
+    if (PyLong_CheckExact(key) || PyUnicode_CheckExact(key)) {
+      // Hashing and comparing an exact int or str runs no Python code, so one probe can both
+      // look the key up and put a new entry in (a set of a new key is the common case: the
+      // lookup and the insert had been two probes). A key already there keeps its entry.
+      e = new_entry(key, value, hash);
+      if (e == nullptr) return -1;
+      ++adds_;
+      found = PyDict_SetDefault(index_, key, reinterpret_cast<PyObject*>(e));
+      if (found == nullptr) {
+        Py_DECREF(e);
+        return -1;
+      }
+      if (found == reinterpret_cast<PyObject*>(e)) {
+        found = nullptr;
+      } else {
+        Py_DECREF(e);  // back to the free list; the caller holds key and value
+        e = nullptr;
+      }
+    } else {
+      found = dict_get(index_, key, hash);
+      if (found == nullptr && PyErr_Occurred()) return -1;
+    }
   }
   if (found != nullptr) {
     auto* old = reinterpret_cast<entry_object*>(found);
@@ -158,18 +179,21 @@ int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optiona
       table_.remove(old->slot, removal_reason::expired, collect(removed));
     }
   }
-  entry_object* e = new_entry(key, value, hash);
   if (e == nullptr) {
-    release(removed);
-    return -1;
-  }
-  // May run __eq__ (colliding keys). Should another thread store this key meanwhile, this entry
-  // replaces its entry in the dict; that one stays in the table, unreachable, until evicted.
-  ++adds_;  // before dict_set: its __eq__ calls may re-enter this table
-  if (dict_set(index_, key, reinterpret_cast<PyObject*>(e), hash) < 0) {
-    Py_DECREF(e);
-    release(removed);
-    return -1;
+    e = new_entry(key, value, hash);
+    if (e == nullptr) {
+      release(removed);
+      return -1;
+    }
+    // May run __eq__ (colliding keys). Should another thread store this key meanwhile, this
+    // entry replaces its entry in the dict; that one stays in the table, unreachable, until
+    // evicted.
+    ++adds_;  // before dict_set: its __eq__ calls may re-enter this table
+    if (dict_set(index_, key, reinterpret_cast<PyObject*>(e), hash) < 0) {
+      Py_DECREF(e);
+      release(removed);
+      return -1;
+    }
   }
   // `e` is in the dict with no slot (a lookup treats it as a miss) until the insert below; no
   // Python code runs in between.

@@ -37,10 +37,11 @@
 // just set can be read back at once (only an entry that alone breaks a limit is refused, with
 // value_too_large). docs/architecture.md, "Eviction".
 //
-// Budgets: a table counts items and bytes in a `budget`. A standalone table owns its budget; the
-// shards of a store share one (atomic counters), so that max_items and max_bytes hold for the
-// whole store. insert() and update() evict from *this* table until the budget has room or the
-// table has nothing else to give; a store then takes the rest from its other shards.
+// Budgets: the shards of a store share one `budget` (atomic counters), so that max_items and
+// max_bytes hold for the whole store. A standalone table has no shared budget: its own item and
+// byte counts are the budget, plain integers (no locked atomic add on every insert and eviction:
+// the bindings' hot path). insert() and update() evict from *this* table until the budget has
+// room or the table has nothing else to give; a store then takes the rest from its other shards.
 //
 // Not thread-safe: the owner serializes every call (a shard lock, the GIL, the JS thread).
 #pragma once
@@ -107,8 +108,13 @@ struct entry_meta {
 };
 static_assert(sizeof(entry_meta) == 24);
 
-// Item and byte counts against the limits. Shared by the shards of one store, hence atomic; a
-// standalone table owns one (the relaxed atomics cost nothing there).
+// Would `have + add` go over `limit` (or wrap)?
+constexpr bool over_limit(std::uint64_t have, std::uint64_t add, std::uint64_t limit) noexcept {
+  return have + add > limit || have + add < add;
+}
+
+// Item and byte counts against the limits, shared by the shards of one store, hence atomic (a
+// standalone table counts in plain integers instead: see "Budgets" above).
 class budget {
  public:
   explicit budget(const limits& l) noexcept : limits_(l) {}
@@ -117,11 +123,10 @@ class budget {
   std::uint64_t bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
   // Would adding this much go over a limit? Which one (items first)?
   bool items_over(std::uint64_t add) const noexcept {
-    return items() + add > limits_.max_items || items() + add < add;
+    return over_limit(items(), add, limits_.max_items);
   }
   bool bytes_over(std::uint64_t add) const noexcept {
-    const std::uint64_t b = bytes();
-    return b + add > limits_.max_bytes || b + add < b;
+    return over_limit(bytes(), add, limits_.max_bytes);
   }
   bool over() const noexcept { return items_over(0) || bytes_over(0); }
   void add(std::int64_t items, std::int64_t bytes) noexcept {
@@ -155,14 +160,14 @@ class basic_entry_table {
     [[no_unique_address]] Payload payload{};
   };
 
-  // `shared`: a budget shared with other tables (a store's shards), or null for the table's own.
+  // `shared`: a budget shared with other tables (a store's shards), or null: the table's own
+  // counts are its budget.
   // `share`: how many tables share it; each policy is sized for its share of the limits.
   // Preconditions: validate_table_options(l, default_ttl) is ok.
   basic_entry_table(const limits& l, policy_kind kind, std::shared_ptr<clock> clk = nullptr,
                     std::optional<time_ns> default_ttl = std::nullopt, budget* shared = nullptr,
                     unsigned share = 1)
-      : own_budget_(l),
-        budget_(shared ? shared : &own_budget_),
+      : shared_(shared),
         limits_(l),
         // Without any limit nothing is ever evicted, so every policy keeps the same entries and
         // the cheapest bookkeeping serves: lru's one list move per access. tinylfu's sketch
@@ -210,7 +215,7 @@ class basic_entry_table {
     if (m.expiry != never) ++ttl_items_;
     ++items_;
     bytes_ += w;
-    budget_->add(1, static_cast<std::int64_t>(w));
+    if (shared_) shared_->add(1, static_cast<std::int64_t>(w));
     policy_.on_insert(slot, hash, policy_weight(w));
     ++counters_.inserts;
     // The policy names the new slot only once it is the last one left here (then the rest of
@@ -237,7 +242,7 @@ class basic_entry_table {
     if (m2.expiry != never) ++ttl_items_;
     m2.weight = static_cast<std::uint32_t>(w);
     bytes_ = bytes_ + w - old_w;
-    budget_->add(0, static_cast<std::int64_t>(w) - static_cast<std::int64_t>(old_w));
+    if (shared_) shared_->add(0, static_cast<std::int64_t>(w) - static_cast<std::int64_t>(old_w));
     ++counters_.updates;
     return {};
   }
@@ -264,7 +269,9 @@ class basic_entry_table {
       ++n;
     }
     counters_.cleared += n;
-    budget_->add(-static_cast<std::int64_t>(items_), -static_cast<std::int64_t>(bytes_));
+    if (shared_) {
+      shared_->add(-static_cast<std::int64_t>(items_), -static_cast<std::int64_t>(bytes_));
+    }
     items_ = bytes_ = ttl_items_ = 0;
     policy_.clear();
     free_.clear();
@@ -280,9 +287,9 @@ class basic_entry_table {
   // budget is not over or the table has nothing to evict but `keep`.
   template <class OnRemoved>
   bool evict_one(std::uint32_t keep, OnRemoved&& on_removed) {
-    if (items_ == 0 || !budget_->over()) return false;
+    if (items_ == 0 || !(items_over(0) || bytes_over(0))) return false;
     const removal_reason why =
-        budget_->items_over(0) ? removal_reason::evicted_items : removal_reason::evicted_bytes;
+        items_over(0) ? removal_reason::evicted_items : removal_reason::evicted_bytes;
     const std::uint32_t v = policy_.victim();
     if (v == no_slot || v == keep) return false;
     remove(v, why, on_removed);
@@ -404,6 +411,14 @@ class basic_entry_table {
 
   std::uint64_t policy_weight(std::uint64_t w) const noexcept { return weigh_bytes_ ? w : 1; }
 
+  // The budget's checks: the shared one's, or this table's own counts.
+  bool items_over(std::uint64_t add) const noexcept {
+    return shared_ ? shared_->items_over(add) : over_limit(items_, add, limits_.max_items);
+  }
+  bool bytes_over(std::uint64_t add) const noexcept {
+    return shared_ ? shared_->bytes_over(add) : over_limit(bytes_, add, limits_.max_bytes);
+  }
+
   // Under a count limit the policy knows how many entries it will see: it sizes its sketch,
   // ghosts and duel for them at once (up to presized_entries; beyond that they grow with the
   // slots), so a table decides from its first eviction on as the replay tool's figures say.
@@ -432,9 +447,9 @@ class basic_entry_table {
     bool keep_out = false;
     for (;;) {
       removal_reason why;
-      if (budget_->items_over(add_items)) {
+      if (items_over(add_items)) {
         why = removal_reason::evicted_items;
-      } else if (budget_->bytes_over(add_bytes)) {
+      } else if (bytes_over(add_bytes)) {
         why = removal_reason::evicted_bytes;
       } else {
         break;
@@ -480,7 +495,7 @@ class basic_entry_table {
     if (m.expiry != never) --ttl_items_;
     --items_;
     bytes_ -= m.weight;
-    budget_->add(-1, -static_cast<std::int64_t>(m.weight));
+    if (shared_) shared_->add(-1, -static_cast<std::int64_t>(m.weight));
     m = entry_meta{};
     free_.push_back(slot);
   }
@@ -499,8 +514,7 @@ class basic_entry_table {
     return s;
   }
 
-  budget own_budget_;
-  budget* budget_;
+  budget* shared_;  // a store's shared budget, or null: items_ and bytes_ are the budget
   limits limits_;
   bool weigh_bytes_ = false;
   std::uint64_t policy_capacity_ = unlimited;  // the policy's budget, in its weight units
