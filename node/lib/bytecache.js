@@ -9,6 +9,8 @@ const { Buffer } = require('node:buffer');
 const { makeError, typeError } = require('./errors');
 const { shareLoad } = require('./inflight');
 const { byteCacheOptions, setTtl, entrySizeStatus } = require('./options');
+const { hashKey } = require('./cache');
+const { sketchKeyOfString } = require('./xxh3');
 
 const ENTRY_OVERHEAD = 64;
 
@@ -35,9 +37,14 @@ function checkValue(value) {
 }
 
 // Pure mode's store: the JavaScript Cache, weighing keys and values in UTF-8 bytes as the core
-// does, and copying binary values in and out as the native store does.
+// does, copying binary values in and out as the native store does, and handing its policy the
+// core's hash of a key (XXH3-64 of its UTF-8 bytes; keys over 240 bytes excepted, xxh3.js), so
+// that it makes the native ByteCache's decisions.
 function makePureByteStore(PureCache) {
   class ByteWeighedCache extends PureCache {
+    _sketchKey(key) {
+      return sketchKeyOfString(key, hashKey);
+    }
     _weigh(key, value) {
       const vw = typeof value === 'string' ? Buffer.byteLength(value) : value.byteLength;
       return Buffer.byteLength(key) + vw + ENTRY_OVERHEAD;

@@ -477,6 +477,12 @@ class Cache {
     this._makeRoom(s, NIL);
   }
 
+  // The policy's 32-bit sketch key of a key (tinylfu.js sketchKey of hashKey). Pure ByteCache
+  // overrides it with the core's (XXH3-64 of the key's UTF-8 bytes, xxh3.js).
+  _sketchKey(key) {
+    return sketchKey(hashKey(key));
+  }
+
   // Returns a free slot, entered into the policy (as the most recently used under LRU); the
   // caller registers the entry, then _makeRoom() evicts.
   _insertSlot(key, w) {
@@ -489,7 +495,7 @@ class Cache {
     }
     const tl = this._tl;
     if (tl !== null) {
-      tl.onInsert(s, sketchKey(hashKey(key)), this._weighBytes ? w : 1);
+      tl.onInsert(s, this._sketchKey(key), this._weighBytes ? w : 1);
       return s;
     }
     this._prev[s] = NIL;

@@ -882,4 +882,4 @@ class TinyLfu {
   }
 }
 
-module.exports = { TinyLfu, sketchKey, sketchKey64, NIL };
+module.exports = { TinyLfu, sketchKey, sketchKey64, mulHigh32, mulHi64, NIL };
