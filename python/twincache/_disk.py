@@ -115,7 +115,7 @@ def open_store(
     else:
         store = _disk_pure.PureDiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
     if store.warning and store.persistent:  # a damaged cache.db moved aside: each time
-        warnings.warn(store.warning, RuntimeWarning, stacklevel=3)
+        warn(store.warning)
     elif store.warning and where not in _warned_paths:
         _warned_paths.add(where)
         warn(store.warning)
