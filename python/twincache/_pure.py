@@ -9,8 +9,8 @@ Policies: "lru" is exact LRU. "tinylfu" (the default) is the core's adaptive W-T
 line by line (_tinylfu.py: the same sketch, regions, admission, ghosts, LRU duel and constants)
 and run with the core's protocol (insert, then evict the policy's victims while over a limit; a
 value just set stays readable) on the same key hash as the native binding (hash64_int of
-hash(): XXH3 of its 8 bytes), so pure mode evicts what native mode evicts and gets its hit ratios (docs/python.md). Only "lru"
-promises an order.
+hash(): XXH3 of its 8 bytes), so pure mode evicts what native mode evicts and gets its hit
+ratios (docs/python.md). Only "lru" promises an order.
 """
 
 from __future__ import annotations

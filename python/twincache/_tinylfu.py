@@ -329,8 +329,8 @@ class TinyLFU:
 
     def insert(self, owner: Any, hash_value: int, w: int) -> int:
         """A new resident entry (its first access): returns its slot. hash_value: the key's
-        64-bit hash (the pure table passes hash64_int(hash(key)), as the native binding does); w: its
-        weight (at least 1; 1 when the capacity counts entries)."""
+        64-bit hash (the pure table passes hash64_int(hash(key)), as the native binding does);
+        w: its weight (at least 1; 1 when the capacity counts entries)."""
         s = self._allocate()
         self.owner[s] = owner
         key = (hash_value * _GOLDEN >> 32) & 0xFFFFFFFF  # sketch_key(): bits 32..63 of h x G
