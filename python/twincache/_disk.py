@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Protocol
 
-from . import _disk_pure, _options
+from . import _disk_pure, _fork, _options
 from ._backend import impl, pure_requested, warn
 
 CODEC_RAW: Final = 0  # bytes values, stored as they are whatever the codec
@@ -152,6 +152,7 @@ class _MemoryTier:
         self.bytes = 0
         self.hits = 0  # not yet handed to the store (note_hits)
         self.lock = threading.Lock()
+        _fork.track(self, ("lock",))  # a forked child gets a new one (twincache._fork)
         self.gen = _map_generation(store.path)
         self.seen = self.gen[0]
         self.epoch = store.l1_epoch()

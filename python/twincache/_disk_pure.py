@@ -7,6 +7,10 @@ Used when twincache._disk_native cannot be imported, and always under TWINCACHE_
 implementations read and write each other's directories (tests/python/test_disk_interop.py).
 
 Locks: `_lock` (threading.Lock) guards the connection, the L1 and the counters of one store.
+
+fork: every store is tracked by twincache._fork: a fork waits (at most BUSY_TIMEOUT_S + 5 s) until
+no thread is inside the store, and the child gets a new `_lock` and never uses nor closes the
+parent's connection (SQLite: a connection must not cross fork); its next call opens its own.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections import OrderedDict
 from importlib import resources
 from typing import Any, Final
 
-from . import _keys
+from . import _fork, _keys
 from ._disk_pure_damage import (
     _SQLITE_ERROR,
     _SQLITE_FULL,
@@ -56,6 +60,15 @@ _SCHEMA: Final = (resources.files("twincache") / "_disk_schema.sql").read_text(e
 
 # Serializes generation bumps between stores of this process (fcntl locks exclude processes).
 _GEN_LOCK = threading.Lock()
+
+# How long a call waits for another connection's write lock on the database (SQLite's busy
+# timeout) before it fails with OSError (writes) or counts a miss (reads): as the C++ store's
+# options::busy_timeout_ms. docs/persistence.md, "Waits and their limits".
+BUSY_TIMEOUT_S: Final = 30.0
+
+# Connections a forked child inherited: referenced forever, so that they are never closed (or
+# finalized by the garbage collector) in the child, which would touch the parent's database state.
+_ABANDONED: list[sqlite3.Connection] = []
 
 _COUNTERS: Final = ("hits", "misses", "sets", "evicted", "expired", "corrupt", "deleted")
 
@@ -261,6 +274,7 @@ class PureDiskStore(DamageMixin):
         self._l1_max = l1_max_bytes
         self._threshold = compress_threshold
         self._lock = threading.Lock()
+        _fork.track(self, ("_lock",), wait_s=BUSY_TIMEOUT_S + 5, child=PureDiskStore._forked)
         self._l1: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
         self._l1_bytes = 0
         self._counts = dict.fromkeys(
@@ -321,7 +335,9 @@ class PureDiskStore(DamageMixin):
         self._db_ino = os.fstat(fd).st_ino
         os.close(fd)
         self._pid = os.getpid()
-        db = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
         try:
             self._setup_db(db, file)
         except BaseException:
@@ -407,6 +423,14 @@ class PureDiskStore(DamageMixin):
         if cur == self._gen_seen:
             self._gen_seen = nxt
         return cur, nxt
+
+    def _forked(self) -> None:
+        """In a forked child (twincache._fork): keeps the parent's connection from ever being
+        closed here; _conn() opens the child's own on its next call."""
+        global _GEN_LOCK
+        _GEN_LOCK = threading.Lock()
+        if self._db is not None:
+            _ABANDONED.append(self._db)
 
     def _conn(self) -> sqlite3.Connection | None:
         if self._db is not None and self._pid != os.getpid():
