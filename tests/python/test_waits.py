@@ -226,3 +226,58 @@ def test_node_v8_entry_says_what_it_is(tmp_path: Path) -> None:
     c._store.flush()
     with pytest.raises(ValueError, match=r"unknown codec \(77\)"):
         DiskCache(tmp_path / "cache")["k"]
+
+
+# --- a damaged database another process holds open -----------------------------------------------
+
+
+def test_opening_a_truncated_database_another_process_holds_open(tmp_path: Path) -> None:
+    """The audit saw this open block for over 40 s; now the new process moves the damaged file
+    aside and works (run in a subprocess with a generous limit: a hang fails, never blocks), and
+    the holder's own calls still return."""
+    path = tmp_path / "cache"
+    fill = DiskCache(path)
+    for i in range(300):
+        fill[f"k{i}"] = bytes([i % 251]) * 3000
+    fill.flush()
+    del fill  # closed: its pages are in cache.db now, not only in the WAL
+    holder_code = (
+        "import sys, twincache\n"
+        f"c = twincache.DiskCache({str(path)!r})\n"
+        "assert c['k1'] is not None\n"
+        "print('open', flush=True)\n"
+        "sys.stdin.read()\n"
+        "c['after'] = 1\n"
+        "c.flush()\n"
+        "print('holder ok', flush=True)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", holder_code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        db = path / "cache.db"
+        os.truncate(db, db.stat().st_size // 2)
+        opener_code = (
+            "import twincache, warnings\n"
+            "warnings.simplefilter('always')\n"
+            f"c = twincache.DiskCache({str(path)!r})\n"
+            "c['x'] = 1\n"
+            "c.flush()\n"
+            "print(c.persistent, c['x'])\n"
+        )
+        opened = subprocess.run(
+            [sys.executable, "-c", opener_code], capture_output=True, text=True, timeout=120
+        )
+        assert opened.returncode == 0, opened.stderr
+        assert opened.stdout.split() == ["True", "1"]
+        assert opened.stderr.count("RuntimeWarning") == 1 and "moved it to" in opened.stderr
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(120)
+    assert holder.stdout is not None
+    assert holder.returncode == 0 and holder.stdout.read().strip() == "holder ok"
