@@ -56,8 +56,9 @@ class py_disk_store {
  public:
   py_disk_store(const std::string& path, std::optional<std::uint64_t> max_bytes,
                 std::optional<tc::time_ns> ttl_ns, std::uint64_t l1_max_bytes,
-                std::uint64_t compress_threshold) {
+                std::uint64_t compress_threshold, int busy_timeout_ms) {
     td::options o;
+    o.busy_timeout_ms = busy_timeout_ms;
     o.path = path;
     if (max_bytes) o.max_bytes = *max_bytes;
     o.default_ttl = ttl_ns;
@@ -260,9 +261,9 @@ PYBIND11_MODULE(_disk_native, m) {
   m.def("wall_now", [] { return td::wall_now(module_clock().get()); });
   py::class_<py_disk_store>(m, "DiskStore")
       .def(py::init<const std::string&, std::optional<std::uint64_t>, std::optional<tc::time_ns>,
-                    std::uint64_t, std::uint64_t>(),
+                    std::uint64_t, std::uint64_t, int>(),
            py::arg("path"), py::arg("max_bytes"), py::arg("ttl_ns"), py::arg("l1_max_bytes"),
-           py::arg("compress_threshold"))
+           py::arg("compress_threshold"), py::arg("busy_timeout_ms") = 30000)
       .def("get", &py_disk_store::get)
       .def("set", &py_disk_store::set, py::arg("key"), py::arg("codec"), py::arg("value"),
            py::arg("ttl_ns") = py::none())

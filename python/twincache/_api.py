@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
-from . import _options
+from . import _fork, _options
 from ._backend import impl, native
 from ._weigh import weigh
 
@@ -93,6 +93,21 @@ def _content_key_for(
 
 # --- miss paths that coordinate callers ---------------------------------------------------------
 
+# How long a single_flight=True caller waits for another thread's computation of the same key
+# before it computes on its own (docs/python.md, "Waits and their limits"). Read at each wait.
+SINGLE_FLIGHT_WAIT_S = 60.0
+
+
+class _Flights(dict[Any, Any]):
+    """An in-flight table. In a forked child it is emptied (twincache._fork): the computations
+    it names ran on the parent's threads or event loops, which the child does not have."""
+
+
+def _flight_table() -> _Flights:
+    table = _Flights()
+    _fork.track(table, child=_Flights.clear)
+    return table
+
 
 def _forget_flights_on_removal(memo: Any, flights: dict[Any, Any]) -> None:
     """Wraps memo.invalidate and memo.cache_clear so that they also forget the in-flight
@@ -126,7 +141,7 @@ class _AsyncFlight:
 
 # Task -> the computation (a flight's task) it is awaiting. A chain of awaits that leads back to
 # the awaiting task would wait forever: f(1) computing awaits g(1), whose computation awaits f(1).
-_awaiting: dict[asyncio.Task[Any], asyncio.Task[Any]] = {}
+_awaiting: dict[asyncio.Task[Any], asyncio.Task[Any]] = _flight_table()
 
 
 def _waits_for(target: asyncio.Task[Any], task: asyncio.Task[Any]) -> bool:
@@ -146,7 +161,7 @@ def _async_miss_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     goes on for the others. It is cancelled when its last caller is (nobody wants the result
     any more); a later call starts a new one. Its exception reaches every caller and is not
     cached; its result is stored before any caller resumes."""
-    flights: dict[Any, _AsyncFlight] = {}
+    flights: dict[Any, _AsyncFlight] = _flight_table()
     name = getattr(func, "__qualname__", repr(func))
     _forget_flights_on_removal(memo, flights)
 
@@ -209,10 +224,13 @@ class _Flight:
 
 def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     """Concurrent misses of one key run the function once; the others wait for its result or
-    its exception. A call into the same key from the thread computing it raises RuntimeError
-    instead of waiting for itself."""
-    flights: dict[Any, _Flight] = {}
+    its exception, at most SINGLE_FLIGHT_WAIT_S: then the computation is given up on (its late
+    result is not stored) and the waiter computes on its own. A call into the same key from the
+    thread computing it raises RuntimeError instead of waiting for itself. invalidate() and
+    cache_clear() forget the computations in flight: their late results are not stored."""
+    flights: dict[Any, _Flight] = _flight_table()
     name = getattr(func, "__qualname__", repr(func))
+    _forget_flights_on_removal(memo, flights)
 
     def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         me = threading.get_ident()
@@ -226,7 +244,8 @@ def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., An
                     mine.outcome = (False, exc)
                     raise
                 else:
-                    memo._store(key, value)
+                    if flights.get(key) is mine:  # else invalidated, cleared or given up on
+                        memo._store(key, value)
                     mine.outcome = (True, value)
                     return value
                 finally:
@@ -238,7 +257,10 @@ def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., An
                     f"{name}() was called with the same arguments while computing them "
                     "(single_flight=True cannot wait for its own thread)"
                 )
-            flight.done.wait()
+            if not flight.done.wait(SINGLE_FLIGHT_WAIT_S):
+                if flights.get(key) is flight:  # give the stuck computation up: run anew
+                    flights.pop(key, None)
+                continue
             if flight.outcome is None:  # pragma: no cover - the leader always sets an outcome
                 continue
             ok, payload = flight.outcome

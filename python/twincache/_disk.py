@@ -34,14 +34,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Protocol
 
-from . import _disk_pure, _options
+from . import _disk_pure, _fork, _options
 from ._backend import impl, pure_requested, warn
 
 CODEC_RAW: Final = 0  # bytes values, stored as they are whatever the codec
 CODECS: Final = {"pickle": 1, "json": 2}
-_CODEC_NAMES: Final = {v: k for k, v in CODECS.items()}
+_CODEC_V8: Final = 3  # Node's v8 serializer (core/include/twincache/disk_store.hpp)
 L1_MAX_BYTES: Final = 64 << 20
 COMPRESS_THRESHOLD: Final = 4096
+# How long a call waits for another connection's lock on the database (SQLite's busy timeout)
+# before it fails with OSError; a read that finds the database locked that long is a miss.
+# docs/persistence.md, "Waits and their limits". Read when a store opens (tests shorten it).
+BUSY_TIMEOUT_MS = 30_000
 _NOT_GIVEN: Final[Any] = object()
 
 
@@ -111,9 +115,13 @@ def open_store(
     where = os.fspath(path) if path is not None else default_directory()
     store: _Store
     if _native_disk is not None:
-        store = _native_disk.DiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
+        store = _native_disk.DiskStore(
+            where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD, BUSY_TIMEOUT_MS
+        )
     else:
-        store = _disk_pure.PureDiskStore(where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD)
+        store = _disk_pure.PureDiskStore(
+            where, max_bytes, ttl_ns, l1_max_bytes, COMPRESS_THRESHOLD, BUSY_TIMEOUT_MS / 1000
+        )
     if store.warning and store.persistent:  # a damaged cache.db moved aside: each time
         warn(store.warning)
     elif store.warning and where not in _warned_paths:
@@ -152,6 +160,7 @@ class _MemoryTier:
         self.bytes = 0
         self.hits = 0  # not yet handed to the store (note_hits)
         self.lock = threading.Lock()
+        _fork.track(self, ("lock",))  # a forked child gets a new one (twincache._fork)
         self.gen = _map_generation(store.path)
         self.seen = self.gen[0]
         self.epoch = store.l1_epoch()
@@ -319,7 +328,13 @@ def _loads(codec: int, data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
     if codec == 1:
         return pickle.loads(data)  # signed by this directory's secret (HMAC): checked
-    raise ValueError(f"entry has codec {codec} ({_CODEC_NAMES.get(codec, 'unknown')})")
+    if codec == _CODEC_V8:  # as Node raises for a pickle entry
+        raise ValueError(
+            "this entry was stored by Node with codec 'v8' (Node's v8 serializer, codec 3), "
+            "which Python cannot read; use codec='json' on both sides to share entries "
+            "between languages"
+        )
+    raise ValueError(f"this entry has an unknown codec ({codec})")
 
 
 # --- keys -----------------------------------------------------------------------------------------

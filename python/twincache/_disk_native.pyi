@@ -16,6 +16,7 @@ class DiskStore:
         ttl_ns: int | None,
         l1_max_bytes: int,
         compress_threshold: int,
+        busy_timeout_ms: int = 30000,
     ) -> None: ...
     def get(self, key: bytes) -> tuple[int, bytes, int] | None: ...
     def set(

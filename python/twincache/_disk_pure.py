@@ -7,6 +7,10 @@ Used when twincache._disk_native cannot be imported, and always under TWINCACHE_
 implementations read and write each other's directories (tests/python/test_disk_interop.py).
 
 Locks: `_lock` (threading.Lock) guards the connection, the L1 and the counters of one store.
+
+fork: every store is tracked by twincache._fork: a fork waits (at most its busy timeout + 5 s) until
+no thread is inside the store, and the child gets a new `_lock` and never uses nor closes the
+parent's connection (SQLite: a connection must not cross fork); its next call opens its own.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import functools
 import hashlib
 import hmac
 import mmap
@@ -26,10 +31,11 @@ import struct
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from importlib import resources
 from typing import Any, Final
 
-from . import _keys
+from . import _fork, _keys
 from ._disk_pure_damage import (
     _SQLITE_ERROR,
     _SQLITE_FULL,
@@ -56,6 +62,15 @@ _SCHEMA: Final = (resources.files("twincache") / "_disk_schema.sql").read_text(e
 
 # Serializes generation bumps between stores of this process (fcntl locks exclude processes).
 _GEN_LOCK = threading.Lock()
+
+# How long a call waits for another connection's write lock on the database (SQLite's busy
+# timeout) before it fails with OSError (writes) or counts a miss (reads): as the C++ store's
+# options::busy_timeout_ms. docs/persistence.md, "Waits and their limits".
+BUSY_TIMEOUT_S: Final = 30.0
+
+# Connections a forked child inherited: referenced forever, so that they are never closed (or
+# finalized by the garbage collector) in the child, which would touch the parent's database state.
+_ABANDONED: list[sqlite3.Connection] = []
 
 _COUNTERS: Final = ("hits", "misses", "sets", "evicted", "expired", "corrupt", "deleted")
 
@@ -254,13 +269,16 @@ class PureDiskStore(DamageMixin):
         ttl_ns: int | None,
         l1_max_bytes: int,
         compress_threshold: int,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
     ) -> None:
         self.path = path.rstrip("/") or "/"
+        self._busy_timeout_s = busy_timeout_s
         self._max_bytes = max_bytes if max_bytes is not None else UNLIMITED
         self._ttl_ns = ttl_ns
         self._l1_max = l1_max_bytes
         self._threshold = compress_threshold
         self._lock = threading.Lock()
+        _fork.track(self, ("_lock",), wait_s=busy_timeout_s + 5, child=PureDiskStore._forked)
         self._l1: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
         self._l1_bytes = 0
         self._counts = dict.fromkeys(
@@ -321,7 +339,9 @@ class PureDiskStore(DamageMixin):
         self._db_ino = os.fstat(fd).st_ino
         os.close(fd)
         self._pid = os.getpid()
-        db = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            file, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
         try:
             self._setup_db(db, file)
         except BaseException:
@@ -407,6 +427,14 @@ class PureDiskStore(DamageMixin):
         if cur == self._gen_seen:
             self._gen_seen = nxt
         return cur, nxt
+
+    def _forked(self) -> None:
+        """In a forked child (twincache._fork): keeps the parent's connection from ever being
+        closed here; _conn() opens the child's own on its next call."""
+        global _GEN_LOCK
+        _GEN_LOCK = threading.Lock()
+        if self._db is not None:
+            _ABANDONED.append(self._db)
 
     def _conn(self) -> sqlite3.Connection | None:
         if self._db is not None and self._pid != os.getpid():
@@ -694,11 +722,22 @@ class PureDiskStore(DamageMixin):
     def _read_blob(self, name: object) -> bytes | None:
         if not isinstance(name, str) or not _BLOB_NAME.fullmatch(name):
             return None
+        # O_NONBLOCK: a FIFO (or device) in the file's place would block open() and read()
+        # forever; anything but a regular file is a damaged entry (a corrupt miss), as in C++.
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            with open(f"{self.path}/blobs/{name}", "rb") as f:
+            fd = os.open(f"{self.path}/blobs/{name}", flags)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with open(fd, "rb", closefd=False) as f:
                 return f.read()
         except OSError:
             return None
+        finally:
+            os.close(fd)
 
     def _unlink_blob(self, name: object) -> None:
         if isinstance(name, str) and _BLOB_NAME.fullmatch(name):
@@ -1063,6 +1102,34 @@ class PureDiskStore(DamageMixin):
         with contextlib.suppress(Exception):
             self.close()
 
+
+def _typed_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A SQLite error that no recovery handled (a database locked past the busy timeout, an I/O
+    error) leaves a store call as the C++ store's: OSError naming the directory."""
+
+    @functools.wraps(method)
+    def call(self: PureDiskStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise self._disk_error(exc, method.__name__) from None
+
+    return call
+
+
+for _name in (
+    "get",
+    "set",
+    "erase",
+    "contains",
+    "clear",
+    "prune",
+    "keys",
+    "count",
+    "stats",
+    "info",
+):
+    setattr(PureDiskStore, _name, _typed_errors(getattr(PureDiskStore, _name)))
 
 __all__ = [
     "PureDiskStore",

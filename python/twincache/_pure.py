@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterator
 from functools import _CacheInfo as CacheInfo
 from typing import Any, Final
 
+from . import _fork
 from ._tinylfu import PROBATION, PROTECTED, WINDOW, TinyLFU, hash64_int
 
 entry_overhead_bytes: Final = 64
@@ -236,6 +237,7 @@ class _Table:
         self.weigh = weigh
         self.data: dict[Any, list[Any]] = {}
         self.lock = threading.Lock()
+        _fork.track(self, ("lock",))  # a forked child gets a new one (twincache._fork)
         self.ring = _Ring()  # the order under "lru", or without limits
         self.tinylfu: TinyLFU | None = None
         if policy == "tinylfu" and (max_items is not None or max_bytes is not None):

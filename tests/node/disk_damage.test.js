@@ -159,6 +159,28 @@ test(
   },
 );
 
+// Issue 14 item 6: a reader opened the FIFO and waited forever for a writer. Side files are
+// opened non-blocking and must be regular files: anything else is a corrupt entry, dropped.
+test('a blob replaced by a FIFO is a counted corrupt miss', { skip: needsDisk }, () => {
+  const dir = tmpDir();
+  const big = crypto.randomBytes(512 * 1024).toString('base64'); // its own file in blobs/
+  const c = new DiskCache({ path: dir });
+  c.set('big', big);
+  c.set('small', 'y');
+  c.flush();
+  const blobs = fs.readdirSync(path.join(dir, 'blobs'));
+  assert.equal(blobs.length, 1);
+  const blob = path.join(dir, 'blobs', blobs[0]);
+  fs.unlinkSync(blob);
+  const r = spawnSync('mkfifo', [blob]);
+  assert.equal(r.status, 0, String(r.stderr));
+  const reader = new DiskCache({ path: dir }); // nothing in its memory tier
+  assert.equal(reader.get('big'), undefined);
+  assert.equal(reader.stats().corrupt, 1);
+  assert.equal(reader.has('big'), false, 'the damaged entry is dropped');
+  assert.equal(reader.get('small'), 'y');
+});
+
 // ---- full disks -------------------------------------------------------------------------------
 
 // A 2 MiB tmpfs; undefined (and the reason in skipWhy) where mount is not permitted.

@@ -16,8 +16,14 @@
 //   persistent   the directory and its database are open; every call reads/writes SQLite.
 //   memory_only  opening failed (open_or_memory): the same API over the L1 alone, bounded by
 //                max_bytes (or l1_max_bytes); `why()` says what failed. Never goes back.
-// A process that fork()s: the child notices the new pid on its next call and opens its own
-// connection (a SQLite connection must not cross fork); the parent's handle is left alone.
+// fork: pthread_atfork handlers (installed with the first store) keep every live store usable
+// in a child, whatever the parent's threads were doing. Before the fork they wait until no
+// other thread is inside a store (each store's mu_ then queue_mu_, so a call in progress, at
+// most its busy timeout, delays the fork); the parent then releases them, and the child makes
+// them new. The child never touches the parent's SQLite connection (SQLite: a connection must
+// not cross fork; closing it could release the parent's locks), its writer thread (gone) or
+// its queued writes (the parent commits them): its first call notices the new pid and opens a
+// connection of its own (ensure_process), leaking the parent's handle on purpose.
 //
 // Locks: mu_ (std::mutex) guards the SQLite connection, its prepared statements, the data
 // version snapshot and the pending counters. Every public call takes it for its whole length, so
@@ -213,6 +219,12 @@ class disk_store {
   // atomic load (bindings check it after each call); take_warning() returns the message once.
   bool has_warning() const noexcept { return has_warning_.load(std::memory_order_acquire); }
   std::string take_warning();
+
+  // fork handlers (pthread_atfork, installed by the first store); public for the C-linkage
+  // trampolines. See "fork" at the top of this file.
+  static void fork_prepare() noexcept;
+  static void fork_parent() noexcept;
+  static void fork_child() noexcept;
 
  private:
   struct l1_value {

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -22,6 +23,7 @@
 #include <utility>
 
 #include "disk/schema_sql.hpp"
+#include "twincache/cleaner.hpp"
 #include "twincache/disk/hmac.hpp"
 #include "twincache/hash.hpp"
 #include "twincache/key_builder.hpp"
@@ -91,6 +93,39 @@ std::string_view column_blob(sqlite3_stmt* s, int i) {
   const void* p = sqlite3_column_blob(s, i);
   const int n = sqlite3_column_bytes(s, i);
   return {static_cast<const char*>(p), static_cast<std::size_t>(n)};
+}
+
+// fork(): every live disk_store, for the pthread_atfork handlers (disk_store.hpp, "fork").
+// registry_mu guards the list. Never destroyed: stores may outlive static destruction.
+struct fork_registry {
+  std::mutex mu;
+  std::vector<disk_store*> stores;
+};
+fork_registry& registry() {
+  static fork_registry* const r = new fork_registry();
+  return *r;
+}
+
+extern "C" void twincache_disk_fork_prepare() {
+  disk_store::fork_prepare();
+}
+extern "C" void twincache_disk_fork_parent() {
+  disk_store::fork_parent();
+}
+extern "C" void twincache_disk_fork_child() {
+  disk_store::fork_child();
+}
+
+void install_fork_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Prepare handlers run in the reverse order of registration: registering after the
+    // cleaner's makes ours take every mu_ before the cleaner takes the L1 stores' shard locks,
+    // the order the stores themselves use (mu_, then the L1's locks).
+    (void)::twincache::cleaner::instance();
+    pthread_atfork(twincache_disk_fork_prepare, twincache_disk_fork_parent,
+                   twincache_disk_fork_child);
+  });
 }
 
 }  // namespace
@@ -196,9 +231,51 @@ disk_store::disk_store(const options& o)
       side_(std::make_unique<side_worker>()) {
   path_ = o.path.empty() ? default_directory() : o.path;
   while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+  install_fork_handlers();
+  std::lock_guard g(registry().mu);
+  registry().stores.push_back(this);
+}
+
+// Before fork(): waits until no other thread is inside any store (each store's mu_, then its
+// queue_mu_: the stores' own lock order), so the child inherits no half-done SQLite call, no
+// held SQLite-internal mutex of ours and consistent queues. A call in progress elsewhere is
+// waited for: at most its busy timeout (options::busy_timeout_ms) when the database is locked.
+void disk_store::fork_prepare() noexcept {
+  registry().mu.lock();
+  for (disk_store* s : registry().stores) {
+    s->mu_.lock();
+    s->queue_mu_.lock();
+  }
+}
+
+void disk_store::fork_parent() noexcept {
+  for (disk_store* s : registry().stores) {
+    s->queue_mu_.unlock();
+    s->mu_.unlock();
+  }
+  registry().mu.unlock();
+}
+
+// In the child only the forking thread exists, and it holds every lock (prepare): they are
+// made new (a condition variable may still count waiters of the parent's threads, which would
+// make a notify wait for them). The connection, writer thread and queue are the parent's; the
+// first call of each store notices the new pid and opens its own (ensure_process).
+void disk_store::fork_child() noexcept {
+  for (disk_store* s : registry().stores) {
+    new (&s->mu_) std::mutex();
+    new (&s->queue_mu_) std::mutex();
+    new (&s->queue_cv_) std::condition_variable();
+    new (&s->done_cv_) std::condition_variable();
+  }
+  new (&registry().mu) std::mutex();
 }
 
 disk_store::~disk_store() {
+  {
+    std::lock_guard r(registry().mu);
+    auto& v = registry().stores;
+    v.erase(std::remove(v.begin(), v.end(), this), v.end());
+  }
   if (pid_ == static_cast<long>(::getpid())) {
     stop_writer();  // commits what is still queued
   } else {
@@ -1517,7 +1594,7 @@ bool disk_store::write_blob(std::string_view data, std::string& name) const {
 bool disk_store::read_blob(std::string_view name, std::string& out) const {
   if (!valid_blob_name(name)) return false;
   const std::string file = path_ + "/blobs/" + std::string(name);
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return false;
   struct stat st {};
   bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
