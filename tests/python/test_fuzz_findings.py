@@ -1,0 +1,74 @@
+"""Regression tests for what the fuzzers of tests/fuzz found (docs/fuzzing.md, "Findings"). Each
+test rebuilds the shape of the failing input with the public API. Runs native and
+TWINCACHE_PURE=1."""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from twincache import DiskCache, _disk
+
+PAGE = 16384
+
+
+def test_json_codec_refuses_a_lone_surrogate_with_the_documented_type_error(
+    tmp_path: Path,
+) -> None:
+    # fuzz_codecs.py: json.dumps accepts "\udfe8" but its UTF-8 encoding fails, and that
+    # UnicodeEncodeError escaped set() instead of the codec's TypeError.
+    c = DiskCache(tmp_path / "cache", codec="json")
+    c["k"] = "before"
+    with pytest.raises(TypeError, match=r"codec='json' cannot store this list .*surrogates"):
+        c["k"] = ["ok", "\udfe8"]
+    assert c["k"] == "before"  # unchanged
+    c["k"] = "\u00e9\U0001f600"  # valid non-ASCII text is stored as ever
+    c.flush()
+    assert DiskCache(tmp_path / "cache", codec="json")["k"] == "\u00e9\U0001f600"
+
+
+@pytest.fixture
+def disk_clock() -> Iterator[None]:
+    """The disk tier's wall clock in manual mode (as in test_disk.py)."""
+    _disk.clock_set_manual(1_700_000_000_000_000_000)
+    try:
+        yield
+    finally:
+        _disk.clock_set_real()
+
+
+def test_a_read_whose_access_time_refresh_meets_a_damaged_index_returns_the_value(
+    tmp_path: Path, disk_clock: None
+) -> None:
+    # fuzz_disk_dir.py (pure): a hit refreshes the entry's access time; when that UPDATE met a
+    # damaged page (here: the access-time index), sqlite3.DatabaseError escaped get(). The
+    # value was read and its HMAC checked: it is returned, and the damaged database is moved
+    # aside with one warning (native defers the refresh to the next write: no warning there).
+    path = tmp_path / "cache"
+    c = DiskCache(path)
+    for i in range(5):
+        c[f"k{i}"] = f"value {i}"
+    c.flush()
+    del c
+    db = sqlite3.connect(path / "cache.db")
+    (root,) = db.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'entries_atime'"
+    ).fetchone()
+    db.close()
+    with open(path / "cache.db", "r+b") as f:
+        f.seek((root - 1) * PAGE)
+        f.write(b"\xa5" * PAGE)
+    _disk.clock_advance(5_000_000_000)  # past the refresh resolution (1 s): the read refreshes
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        c = DiskCache(path)
+        assert c.get("k1") == "value 1"  # sqlite3.DatabaseError (pure) before the fix
+        c["after"] = "ok"
+        assert c["after"] == "ok"
+    for w in record:
+        assert w.category is RuntimeWarning and str(path) in str(w.message), w
+    assert sum("moved it to" in str(w.message) for w in record) <= 1
