@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import os
 import random
 import signal
 import sqlite3
@@ -104,10 +103,8 @@ def soak(seconds: float, threads: int, sample: float, dir_: Path) -> int:
                     reads[n] += 1
                 elif op < 70:
                     ttl = rng.choice([None, None, 0.05, 0.5])
-                    try:
+                    with contextlib.suppress(ValueError):  # over max_bytes: refused, counted
                         c.set(key, value_for(rng), ttl=ttl)
-                    except ValueError:
-                        pass  # over max_bytes: refused, counted in rejected
                 elif op < 75:
                     c.pop(key, None)
                 elif op < 78:
