@@ -48,8 +48,12 @@ def _counting_loads(data: bytes, /, **kw: Any) -> Any:
     return pickle.loads(data, **kw)
 
 
-disk_module.pickle = types.SimpleNamespace(  # type: ignore[assignment]
-    loads=_counting_loads, dumps=pickle.dumps, HIGHEST_PROTOCOL=pickle.HIGHEST_PROTOCOL
+setattr(  # noqa: B010 - replaces the module twincache._disk unpickles with
+    disk_module,
+    "pickle",
+    types.SimpleNamespace(
+        loads=_counting_loads, dumps=pickle.dumps, HIGHEST_PROTOCOL=pickle.HIGHEST_PROTOCOL
+    ),
 )
 
 
