@@ -135,7 +135,9 @@ class _Zstd:
     def decompress(self, data: bytes) -> bytes | None:
         lib = self.lib
         n = lib.ZSTD_getFrameContentSize(data, len(data))
-        if n >= 2**64 - 2 or n > 2**32:  # error, unknown, or absurd
+        # Error, unknown, absurd, or more than the frame can hold (each block: a 3-byte header,
+        # at least one byte, at most 128 KiB out), as the C++ store's plausible_zstd_size.
+        if n >= 2**64 - 2 or n > 2**32 or n > (len(data) // 4 + 1) * (128 << 10):
             return None
         out = ctypes.create_string_buffer(max(int(n), 1))
         r = lib.ZSTD_decompress(out, n, data, len(data))

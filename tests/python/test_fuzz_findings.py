@@ -4,7 +4,13 @@ TWINCACHE_PURE=1."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import resource
 import sqlite3
+import struct
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +78,48 @@ def test_a_read_whose_access_time_refresh_meets_a_damaged_index_returns_the_valu
     for w in record:
         assert w.category is RuntimeWarning and str(path) in str(w.message), w
     assert sum("moved it to" in str(w.message) for w in record) <= 1
+
+
+# fuzz_envelope (C++) and the same read in Python's pure store: a signed zstd frame of 35 bytes
+# that declares 2.7 GB made the read allocate them first. The reader runs in a child process
+# capped at 1.5 GiB of address space: before the fix, MemoryError; now a counted corrupt miss.
+FRAME = bytes.fromhex("28b52ffd" + "a3" * 26 + "2074766574")
+
+READER = """
+import sys, twincache
+c = twincache.DiskCache(sys.argv[1])
+got = c.get("k", "<miss>")
+print(got, c.stats()["corrupt"])
+"""
+
+
+def test_a_signed_frame_declaring_gigabytes_is_a_corrupt_miss_without_the_allocation(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cache"
+    c = DiskCache(path)
+    c["k"] = "placeholder"
+    c.flush()
+    del c
+    key = _disk._encode_key("k")
+    codec = 0x100 | 1  # zstd | pickle
+    secret = (path / "secret").read_bytes()
+    message = b"twincache/1" + struct.pack("<IQ", codec, len(key)) + key + FRAME
+    mac = hmac.new(secret, message, hashlib.sha256).digest()
+    db = sqlite3.connect(path / "cache.db")
+    with db:
+        db.execute("UPDATE entries SET codec = ?, value = ?, hmac = ?", (codec, FRAME, mac))
+    db.close()
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+
+    r = subprocess.run(
+        [sys.executable, "-c", READER, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=cap,
+    )
+    assert r.returncode == 0, r.stderr  # MemoryError before the fix
+    assert r.stdout.split() == ["<miss>", "1"]

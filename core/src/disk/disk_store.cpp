@@ -47,6 +47,15 @@ constexpr int clear_batch_rows = 16;
 
 bool is_damage_code(int rc) { return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB; }
 
+// Whether a zstd frame of `stored` bytes that declares `n` bytes of content can be decoded: at
+// most 4 GiB, and no more than the frame can hold (every block has a 3-byte header and at least
+// one byte, and yields at most 128 KiB). A signed but bogus frame (found by fuzz_envelope: 35
+// bytes declaring 2.7 GB) is refused before its declared size is allocated.
+bool plausible_zstd_size(unsigned long long n, std::size_t stored) {
+  return n != ZSTD_CONTENTSIZE_ERROR && n != ZSTD_CONTENTSIZE_UNKNOWN && n <= (1ull << 32) &&
+         n <= (stored / 4 + 1) * (128ull << 10);
+}
+
 // "20261203T161500Z": the time part of a moved-aside database's name.
 std::string utc_stamp() {
   const std::time_t t = std::time(nullptr);
@@ -794,7 +803,7 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
           outcome = corrupt;  // never handed to a deserializer
         } else if ((row_codec & codec_zstd) != 0) {
           const unsigned long long n = ZSTD_getFrameContentSize(stored.data(), stored.size());
-          if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > (1ull << 32)) {
+          if (!plausible_zstd_size(n, stored.size())) {
             outcome = corrupt;
           } else {
             value.resize(static_cast<std::size_t>(n));
@@ -1182,9 +1191,7 @@ bool disk_store::unpack_prepared(const prepared_write& w, std::string& value) co
   }
   if ((w.full_codec & codec_zstd) != 0) {
     const unsigned long long n = ZSTD_getFrameContentSize(stored.data(), stored.size());
-    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > (1ull << 32)) {
-      return false;
-    }
+    if (!plausible_zstd_size(n, stored.size())) return false;
     std::string out(static_cast<std::size_t>(n), '\0');
     const std::size_t r = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
     if (ZSTD_isError(r) || r != n) return false;
