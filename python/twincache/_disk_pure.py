@@ -326,6 +326,14 @@ class PureDiskStore(DamageMixin):
         db = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             self._setup_db(db, file)
+        except UnicodeDecodeError as exc:
+            # SQLite quoted bytes of a damaged file that are not UTF-8 (a malformed schema's
+            # text) and Python's sqlite3 could not decode its message (found by
+            # fuzz_disk_dir.py): damaged, as the C++ store says with those bytes as '?'.
+            db.close()
+            raise _Foreign(
+                f"malformed database schema (a message that is not UTF-8: {exc})"
+            ) from None
         except BaseException:
             db.close()  # a damaged file: closed before it is moved aside
             raise

@@ -84,7 +84,7 @@ TEST(DiskFuzzFindings, DamagedHeaderOpensWithoutBusyRetries) {
 
 // fuzz_envelope: a signed entry whose zstd frame (35 bytes) declares 2.7 GB of content made
 // get() allocate those 2.7 GB before decoding (libFuzzer: out-of-memory). A frame cannot hold
-// more than 128 KiB per 4 bytes (docs/persistence.md, Integrity): the read is now a corrupt miss
+// more than 128 KiB per 4 bytes (docs/fuzzing.md, Findings): the read is now a corrupt miss
 // without the allocation. The reader runs in a child whose address space is capped at 1 GiB, so
 // the old allocation fails there (std::bad_alloc: exit code 6); sanitizers reserve more than that
 // for themselves, so their builds skip it.

@@ -123,3 +123,29 @@ def test_a_signed_frame_declaring_gigabytes_is_a_corrupt_miss_without_the_alloca
     )
     assert r.returncode == 0, r.stderr  # MemoryError before the fix
     assert r.stdout.split() == ["<miss>", "1"]
+
+
+def test_a_damaged_schema_quoting_non_utf8_bytes_warns_readably(tmp_path: Path) -> None:
+    # fuzz_disk_dir.py (native): SQLite's message for a malformed schema quotes the file's bytes;
+    # a byte that is not UTF-8 made reading the moved-aside warning raise UnicodeDecodeError from
+    # DiskCache() (pure: from sqlite3 itself). The file is moved aside with a readable warning.
+    path = tmp_path / "cache"
+    c = DiskCache(path)
+    c["k"] = 1
+    c.flush()
+    del c
+    db = path / "cache.db"
+    data = db.read_bytes()
+    index = b"CREATE INDEX entries_atime ON entries(atime)"
+    assert data.count(index) == 1
+    db.write_bytes(data.replace(index, b"CREATE INDEX entries_atime \xc6N entries(atime)"))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        c = DiskCache(path)  # UnicodeDecodeError (native) before the fix
+        assert c.get("k") is None
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1, messages
+    assert "malformed database schema" in messages[0]
+    assert "moved it to" in messages[0]
+    c["k"] = 2
+    assert c["k"] == 2

@@ -47,6 +47,17 @@ constexpr int clear_batch_rows = 16;
 
 bool is_damage_code(int rc) { return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB; }
 
+// An SQLite message with every byte outside printable ASCII as '?': SQLite quotes bytes of a
+// damaged file in some messages (a malformed schema's text), and the bindings need valid UTF-8
+// (found by fuzz_disk_dir.py: Python could not decode the moved-aside warning).
+std::string printable(const char* s) {
+  std::string out(s != nullptr ? s : "?");
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7E) c = '?';
+  }
+  return out;
+}
+
 // Whether a zstd frame of `stored` bytes that declares `n` bytes of content can be decoded: at
 // most 4 GiB, and no more than the frame can hold (every block has a 3-byte header and at least
 // one byte, and yields at most 128 KiB). A signed but bogus frame (found by fuzz_envelope: 35
@@ -291,7 +302,7 @@ status disk_store::sqlite_error(const char* what) {
   last_rc_ = db_ != nullptr ? (sqlite3_errcode(db_) & 0xFF) : SQLITE_CANTOPEN;
   std::string msg = "SQLite ";
   msg.append(what).append(" failed in ").append(path_).append(": ");
-  msg.append(db_ != nullptr ? sqlite3_errmsg(db_) : "no connection");
+  msg.append(db_ != nullptr ? printable(sqlite3_errmsg(db_)) : "no connection");
   return {status_code::io_error, std::move(msg)};
 }
 
@@ -299,7 +310,7 @@ status disk_store::exec(const char* sql) {
   char* err = nullptr;
   if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
     last_rc_ = rc & 0xFF;
-    std::string msg = "SQLite failed in " + path_ + ": " + (err ? err : "?");
+    std::string msg = "SQLite failed in " + path_ + ": " + printable(err);
     sqlite3_free(err);
     return {status_code::io_error, std::move(msg)};
   }
