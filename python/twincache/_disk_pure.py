@@ -358,7 +358,18 @@ class PureDiskStore(DamageMixin):
                 if statement.strip():
                     db.execute(statement)
             db.execute("COMMIT")
-            row = db.execute("SELECT format FROM meta WHERE id = 1").fetchone()
+            row = db.execute(
+                "SELECT format, items, bytes, hits, misses, sets, evicted, expired, corrupt, "
+                "deleted FROM meta WHERE id = 1"
+            ).fetchone()
+            # Every column the store uses, as the C++ store's prepared statements check them: a
+            # table of ours with a column renamed (a damaged schema, found by fuzz_disk_dir.py)
+            # is foreign here, not an error on the first write.
+            db.execute(
+                "SELECT id, key_hash, key, codec, value, size, expiry, atime, hmac, file "
+                "FROM entries LIMIT 0"
+            )
+            db.execute("SELECT file FROM doomed LIMIT 0")
         except sqlite3.OperationalError as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")

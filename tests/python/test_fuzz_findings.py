@@ -149,3 +149,31 @@ def test_a_damaged_schema_quoting_non_utf8_bytes_warns_readably(tmp_path: Path) 
     assert "moved it to" in messages[0]
     c["k"] = 2
     assert c["k"] == 2
+
+
+def test_a_schema_with_a_renamed_column_is_moved_aside_not_an_error_on_write(
+    tmp_path: Path,
+) -> None:
+    # fuzz_disk_dir.py (pure): a damaged schema text renaming meta's column "hits" opened
+    # fine in the pure store, and the first write raised "no such column: hits". Like the
+    # C++ store (whose statements are prepared at open), it is now moved aside at open.
+    path = tmp_path / "cache"
+    c = DiskCache(path)
+    c["k"] = 1
+    c.flush()
+    del c
+    db = path / "cache.db"
+    data = db.read_bytes()
+    column = b"hits INTEGER NOT NULL DEFAULT 0"
+    assert data.count(column) == 1
+    db.write_bytes(data.replace(column, b"hitz INTEGER NOT NULL DEFAULT 0"))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        c = DiskCache(path)
+        c["new"] = [1, 2]  # OperationalError (pure) before the fix
+        c.flush()
+        assert c["new"] == [1, 2]
+        assert c.get("k") is None
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1, messages
+    assert "no such column" in messages[0] and "moved it to" in messages[0]
