@@ -311,13 +311,15 @@ def _serialize(codec: int, value: object) -> bytes:
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
             why = _json_key_error(value)
+            # A lone surrogate passes json.dumps but not UTF-8 (found by fuzz_codecs.py).
+            data = text.encode("utf-8")
         except (TypeError, ValueError) as exc:
             why = str(exc)
         if why is not None:
             raise TypeError(
                 f"codec='json' cannot store this {type(value).__name__} ({why}); use codec='pickle'"
             ) from None
-        return text.encode("utf-8")
+        return data
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 

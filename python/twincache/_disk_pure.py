@@ -150,7 +150,9 @@ class _Zstd:
     def decompress(self, data: bytes) -> bytes | None:
         lib = self.lib
         n = lib.ZSTD_getFrameContentSize(data, len(data))
-        if n >= 2**64 - 2 or n > 2**32:  # error, unknown, or absurd
+        # Error, unknown, absurd, or more than the frame can hold (each block: a 3-byte header,
+        # at least one byte, at most 128 KiB out), as the C++ store's plausible_zstd_size.
+        if n >= 2**64 - 2 or n > 2**32 or n > (len(data) // 4 + 1) * (128 << 10):
             return None
         out = ctypes.create_string_buffer(max(int(n), 1))
         r = lib.ZSTD_decompress(out, n, data, len(data))
@@ -344,6 +346,14 @@ class PureDiskStore(DamageMixin):
         )
         try:
             self._setup_db(db, file)
+        except UnicodeDecodeError as exc:
+            # SQLite quoted bytes of a damaged file that are not UTF-8 (a malformed schema's
+            # text) and Python's sqlite3 could not decode its message (found by
+            # fuzz_disk_dir.py): damaged, as the C++ store says with those bytes as '?'.
+            db.close()
+            raise _Foreign(
+                f"malformed database schema (a message that is not UTF-8: {exc})"
+            ) from None
         except BaseException:
             db.close()  # a damaged file: closed before it is moved aside
             raise
@@ -368,7 +378,18 @@ class PureDiskStore(DamageMixin):
                 if statement.strip():
                     db.execute(statement)
             db.execute("COMMIT")
-            row = db.execute("SELECT format FROM meta WHERE id = 1").fetchone()
+            row = db.execute(
+                "SELECT format, items, bytes, hits, misses, sets, evicted, expired, corrupt, "
+                "deleted FROM meta WHERE id = 1"
+            ).fetchone()
+            # Every column the store uses, as the C++ store's prepared statements check them: a
+            # table of ours with a column renamed (a damaged schema, found by fuzz_disk_dir.py)
+            # is foreign here, not an error on the first write.
+            db.execute(
+                "SELECT id, key_hash, key, codec, value, size, expiry, atime, hmac, file "
+                "FROM entries LIMIT 0"
+            )
+            db.execute("SELECT file FROM doomed LIMIT 0")
         except sqlite3.OperationalError as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -559,11 +580,16 @@ class PureDiskStore(DamageMixin):
                 return None
             self._count("hits")
             if now - atime >= 1_000_000_000:
-                with contextlib.suppress(sqlite3.OperationalError):
+                try:
                     db.execute(
                         "UPDATE entries SET atime = ? WHERE id = ? AND atime < ?",
                         (now, row_id, now),
                     )
+                except sqlite3.DatabaseError as exc:
+                    # Best effort: skipped when busy. A damaged page on the way (found by
+                    # fuzz_disk_dir.py) moves the database aside; the value, checked, is returned.
+                    if not self._recover(exc) and not isinstance(exc, sqlite3.OperationalError):
+                        raise
             if self._l1_max:
                 self._l1_put(key, codec & CODEC_MAX, value, expiry)  # valid: checked above
             return codec & CODEC_MAX, value, expiry

@@ -49,6 +49,26 @@ constexpr int clear_batch_rows = 16;
 
 bool is_damage_code(int rc) { return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB; }
 
+// An SQLite message with every byte outside printable ASCII as '?': SQLite quotes bytes of a
+// damaged file in some messages (a malformed schema's text), and the bindings need valid UTF-8
+// (found by fuzz_disk_dir.py: Python could not decode the moved-aside warning).
+std::string printable(const char* s) {
+  std::string out(s != nullptr ? s : "?");
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7E) c = '?';
+  }
+  return out;
+}
+
+// Whether a zstd frame of `stored` bytes that declares `n` bytes of content can be decoded: at
+// most 4 GiB, and no more than the frame can hold (every block has a 3-byte header and at least
+// one byte, and yields at most 128 KiB). A signed but bogus frame (found by fuzz_envelope: 35
+// bytes declaring 2.7 GB) is refused before its declared size is allocated.
+bool plausible_zstd_size(unsigned long long n, std::size_t stored) {
+  return n != ZSTD_CONTENTSIZE_ERROR && n != ZSTD_CONTENTSIZE_UNKNOWN && n <= (1ull << 32) &&
+         n <= (stored / 4 + 1) * (128ull << 10);
+}
+
 // "20261203T161500Z": the time part of a moved-aside database's name.
 std::string utc_stamp() {
   const std::time_t t = std::time(nullptr);
@@ -359,7 +379,7 @@ status disk_store::sqlite_error(const char* what) {
   last_rc_ = db_ != nullptr ? (sqlite3_errcode(db_) & 0xFF) : SQLITE_CANTOPEN;
   std::string msg = "SQLite ";
   msg.append(what).append(" failed in ").append(path_).append(": ");
-  msg.append(db_ != nullptr ? sqlite3_errmsg(db_) : "no connection");
+  msg.append(db_ != nullptr ? printable(sqlite3_errmsg(db_)) : "no connection");
   return {status_code::io_error, std::move(msg)};
 }
 
@@ -367,7 +387,7 @@ status disk_store::exec(const char* sql) {
   char* err = nullptr;
   if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
     last_rc_ = rc & 0xFF;
-    std::string msg = "SQLite failed in " + path_ + ": " + (err ? err : "?");
+    std::string msg = "SQLite failed in " + path_ + ": " + printable(err);
     sqlite3_free(err);
     return {status_code::io_error, std::move(msg)};
   }
@@ -406,10 +426,12 @@ status disk_store::open_db() {
   // not 256, which makes writing and reading large values several times cheaper.
   exec("PRAGMA page_size=16384").ok();
   // Switching to WAL needs an exclusive moment; busy_timeout covers most of it, retry the rest.
+  // Only a busy or locked database is worth retrying: a damaged one fails at once (it used to
+  // cost a second of retries per open, found by tests/fuzz/fuzz_disk_open).
   status st;
   for (int i = 0; i < 100; ++i) {
     st = exec("PRAGMA journal_mode=WAL");
-    if (st.ok()) break;
+    if (st.ok() || (last_rc_ != SQLITE_BUSY && last_rc_ != SQLITE_LOCKED)) break;
     ::usleep(10000);
   }
   if (!st.ok()) return st;
@@ -869,7 +891,7 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
           outcome = corrupt;  // never handed to a deserializer
         } else if ((row_codec & codec_zstd) != 0) {
           const unsigned long long n = ZSTD_getFrameContentSize(stored.data(), stored.size());
-          if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > (1ull << 32)) {
+          if (!plausible_zstd_size(n, stored.size())) {
             outcome = corrupt;
           } else {
             value.resize(static_cast<std::size_t>(n));
@@ -1257,9 +1279,7 @@ bool disk_store::unpack_prepared(const prepared_write& w, std::string& value) co
   }
   if ((w.full_codec & codec_zstd) != 0) {
     const unsigned long long n = ZSTD_getFrameContentSize(stored.data(), stored.size());
-    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > (1ull << 32)) {
-      return false;
-    }
+    if (!plausible_zstd_size(n, stored.size())) return false;
     std::string out(static_cast<std::size_t>(n), '\0');
     const std::size_t r = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
     if (ZSTD_isError(r) || r != n) return false;
