@@ -409,18 +409,12 @@ def cache(
     codec: Codec = "pickle",
 ) -> DiskCacheDecorator: ...
 @overload
-def cache(
+def cache(  # a backend known at run time only: the options both backends take
     *,
-    maxsize: int | None = None,
+    backend: Backend | None,
     ttl: float | None = None,
     max_bytes: int | None = None,
-    typed: bool = False,
     key: Callable[..., Hashable] | None = None,
-    policy: Policy | None = None,
-    single_flight: bool = False,
-    backend: Backend | None = None,
-    path: str | os.PathLike[str] | None = None,
-    codec: Codec = "pickle",
 ) -> CacheDecorator | DiskCacheDecorator: ...
 def cache(
     user_function: Any = None,

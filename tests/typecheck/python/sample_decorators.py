@@ -11,7 +11,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any, assert_type
 
 import twincache
-from twincache import CachedFunction, CachedMethod, CacheInfo, CacheParameters, Policy, Stats
+from twincache import (
+    Backend,
+    CachedFunction,
+    CachedMethod,
+    CacheInfo,
+    CacheParameters,
+    DiskCachedFunction,
+    Policy,
+    Stats,
+)
 
 # --- functools drop-ins: the signature and the helpers are kept -------------------------------
 
@@ -101,6 +110,18 @@ assert load.invalidate(1) is True
 assert translate("Hi", "fr") == "Hi/fr" and translate("HI", "de") == "Hi/fr"  # key=: text only
 assert translate.cache_parameters()["max_bytes"] == 1 << 20
 
+# A backend chosen at run time: the decorator is either kind; the options both take.
+backend: Backend = "memory"
+
+
+def increment(x: int) -> int:
+    return x + 1
+
+
+either: CachedFunction[[int], int] | DiskCachedFunction[[int], int]
+either = twincache.cache(backend=backend, ttl=30)(increment)
+assert either(1) == 2 and either.stats()["misses"] == 1
+
 # --- methods: the instance is bound, the helpers stay ---------------------------------------------
 
 
@@ -136,7 +157,7 @@ assert model.describe.cache_parameters() == {"maxsize": 8, "typed": False}
 model.describe.cache_clear()
 assert Model.describe.cache_info().currsize == 0
 
-# --- async: the result type is the coroutine's ------------------------------------------------------
+# --- async: the result type is the coroutine's ----------------------------------------------------
 
 
 @twincache.cache(ttl=5)
@@ -159,7 +180,7 @@ assert asyncio.run(main()) == [b"a", b"a"]
 assert fetch.stats()["hits"] == 1 and fetch.stats()["misses"] == 1
 
 
-# --- a helper that takes any cached function keeps its types ----------------------------------------
+# --- a helper that takes any cached function keeps its types --------------------------------------
 
 
 def hit_ratio(f: CachedFunction[..., object]) -> float:
