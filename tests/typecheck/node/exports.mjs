@@ -17,7 +17,11 @@ const checker = program.getTypeChecker();
 const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(dts));
 const declared = checker
   .getExportsOfModule(moduleSymbol)
-  .filter((s) => s.flags & ts.SymbolFlags.Value)
+  .filter((s) => {
+    // `export default x` and `export { x as y }` are aliases: what they name decides.
+    const target = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
+    return target.flags & ts.SymbolFlags.Value;
+  })
   .map((s) => s.getName())
   .sort();
 
