@@ -62,6 +62,16 @@ on_disk.cache_info()  # E: attr-defined
 cleared: None = on_disk.cache_clear()  # E: assignment
 on_disk.stats()["inserts"]  # E: typeddict-item
 
+
+class Page:
+    @twincache.cache(backend="disk", key=lambda self, n: n)
+    def render(self, n: int) -> str:
+        return str(n)
+
+
+Page().render("3")  # E: arg-type
+Page().render.invalidate(3)  # E: arg-type, call-arg
+
 # Cache[K, V] and DiskCache[K, V] keep their types; Cache keys must be hashable.
 cache = twincache.Cache[str, int]()
 cache[1] = 2  # E: index

@@ -11,7 +11,7 @@ from collections.abc import MutableMapping
 from typing import assert_type, get_args, get_origin
 
 import twincache
-from twincache import Codec, DiskCachedFunction, DiskStats, Stats
+from twincache import Codec, DiskCachedFunction, DiskCachedMethod, DiskStats, Stats
 
 # --- Cache[K, V] ----------------------------------------------------------------------------------
 
@@ -100,5 +100,17 @@ with tempfile.TemporaryDirectory() as tmp:
     assert features.cache_clear() == 0  # the entry went with the first cache_clear()
     assert features.disk_path == os.path.join(tmp, "f") and features.persistent
     assert features.__wrapped__([1], 1.0) == {"sum": 1.0}
+
+    class Report:
+        # A method on disk: key= leaves the instance out (an object has no content key).
+        @twincache.cache(backend="disk", path=os.path.join(tmp, "m"), key=lambda self, n: n)
+        def render(self, n: int) -> str:
+            return "#" * n
+
+    report = Report()
+    bound: DiskCachedMethod[Report, [int], str] = report.render
+    assert_type(report.render(3), str)
+    assert report.render(3) == "###" and report.render.stats()["hits"] == 1
+    assert report.render.invalidate(report, 3) is True
 
 print("sample_mappings: ok", "native" if twincache.native else "pure")
