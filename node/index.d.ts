@@ -1,5 +1,9 @@
 // Type declarations for twincache (hand-written; they describe node/lib/index.js and
-// node/index.mjs).
+// node/index.mjs). The CommonJS entry has exactly the value exports declared here and no
+// `default`; the ES module entry has the same named exports, and its default export is the
+// CommonJS exports object, which is what TypeScript gives a default import of a CommonJS module
+// (so no `export default` is declared). tests/typecheck/node checks both entries against this
+// file, at compile time (tsc --strict, module commonjs and nodenext) and at run time.
 
 /** Eviction policy: 'lru' is exact least-recently-used; 'tinylfu' is the core's scan-resistant
  * adaptive W-TinyLFU. Omitted or '': the core's default (pure JavaScript runs exact LRU). */
@@ -108,6 +112,27 @@ export class ByteCache implements Iterable<[string, string | Buffer]> {
   ): Promise<string | Buffer>;
 }
 
+/** DiskCache's stats() and a disk memo's: this process's counters; `items` and `bytes` are the
+ * directory's. */
+export interface DiskStats {
+  hits: number;
+  misses: number;
+  /** Hits served by the memory tier in front of the directory. */
+  l1Hits: number;
+  sets: number;
+  rejected: number;
+  evictions: number;
+  expirations: number;
+  deleted: number;
+  cleared: number;
+  /** Entries found damaged (failed their checksum) and dropped. */
+  corrupt: number;
+  /** Write batches that could not be committed. */
+  writeErrors: number;
+  items: number;
+  bytes: number;
+}
+
 export interface DiskCacheOptions {
   /** The cache directory; default: $TWINCACHE_DIR, else the user cache directory. */
   path?: string;
@@ -136,21 +161,7 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   keys(): IterableIterator<K>;
   entries(): IterableIterator<[K, V]>;
   [Symbol.iterator](): IterableIterator<[K, V]>;
-  stats(): {
-    hits: number;
-    misses: number;
-    l1Hits: number;
-    sets: number;
-    rejected: number;
-    evictions: number;
-    expirations: number;
-    deleted: number;
-    cleared: number;
-    corrupt: number;
-    writeErrors: number;
-    items: number;
-    bytes: number;
-  };
+  stats(): DiskStats;
   info(): unknown;
   fetch(key: K, loader: (key: K) => V | PromiseLike<V>): Promise<V>;
 }
@@ -167,9 +178,12 @@ export interface MemoizeOptions<A extends unknown[]> {
   policy?: Policy;
 }
 
+/** What memoize(fn) returns (backend 'memory'): fn itself, typed as it is, plus the helpers. */
 export type Memoized<F extends (...args: any[]) => any> = F & {
   readonly cache: Cache<unknown, ReturnType<F>>;
+  /** Removes every entry; counters are kept. */
   clear(): void;
+  /** Removes the entry of these arguments; whether it was there. */
   delete(...args: Parameters<F>): boolean;
   stats(): Stats;
 };
@@ -179,13 +193,48 @@ export interface DiskMemoizeOptions<A extends unknown[]> extends DiskCacheOption
   key?: (...args: A) => unknown;
 }
 
+/** Options for a backend chosen at run time: those that 'memory' and 'disk' both take. */
+export interface AnyBackendMemoizeOptions<A extends unknown[]> {
+  backend: 'memory' | 'disk';
+  ttl?: number;
+  maxBytes?: number;
+  key?: (...args: A) => string | number;
+}
+
+/** What memoize(fn, { backend: 'disk' }) returns: fn itself, its results kept in a cache
+ * directory (docs/persistence.md), plus the helpers. */
+export type DiskMemoized<F extends (...args: any[]) => any> = F & {
+  /** The directory's DiskCache (its entries are this function's and others'). */
+  readonly cache: DiskCache;
+  /** Removes this function's entries (only them: the directory is shared); returns how many. */
+  clear(): number;
+  /** Removes the entry of these arguments; whether it was there. */
+  delete(...args: Parameters<F>): boolean;
+  /** This function's hits and misses; the other counters are its DiskCache's. */
+  stats(): DiskStats;
+};
+
+/** Memoizes fn on disk: options.backend is 'disk'. */
 export function memoize<F extends (...args: any[]) => any>(
   fn: F,
-  options?: MemoizeOptions<Parameters<F>> | DiskMemoizeOptions<Parameters<F>>,
+  options: DiskMemoizeOptions<Parameters<F>>,
+): DiskMemoized<F>;
+/** Memoizes fn in memory (the default backend). */
+export function memoize<F extends (...args: any[]) => any>(
+  fn: F,
+  options?: MemoizeOptions<Parameters<F>>,
 ): Memoized<F>;
+/** A backend known only at run time: the options both backends take. */
+export function memoize<F extends (...args: any[]) => any>(
+  fn: F,
+  options: AnyBackendMemoizeOptions<Parameters<F>>,
+): Memoized<F> | DiskMemoized<F>;
 
 /** True when the C++ core (the prebuilt addon) is in use, false in pure JavaScript. */
 export const native: boolean;
+
+/** The package's version (its package.json `version`, as pyproject.toml and CMake read it). */
+export const version: string;
 
 /** @internal Test hooks (an injected clock); not part of the API. */
 export const _testing: {
@@ -193,13 +242,3 @@ export const _testing: {
   advance(ms: number): void;
   useRealClock(): void;
 };
-
-declare const twincache: {
-  memoize: typeof memoize;
-  Cache: typeof Cache;
-  ByteCache: typeof ByteCache;
-  DiskCache: typeof DiskCache;
-  native: boolean;
-  _testing: typeof _testing;
-};
-export default twincache;

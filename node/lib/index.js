@@ -30,6 +30,8 @@ module.exports = {
   ByteCache,
   DiskCache,
   native: addon !== null,
+  // The one place the version is written (pyproject.toml and CMake read it there too).
+  version: require('../../package.json').version,
   // Private: an injected clock for tests (useManualClock, advance, useRealClock). Not API.
   _testing: testing,
 };

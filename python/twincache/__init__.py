@@ -9,7 +9,8 @@
     %load_ext twincache                      # Jupyter: the %%cache cell magic (docs/jupyter.md)
 
 `twincache.native` is True when the C++ core is in use; otherwise the pure-Python implementation
-runs (TWINCACHE_PURE=1 forces it) with the same behaviour.
+runs (TWINCACHE_PURE=1 forces it) with the same behaviour. The types a program annotates with
+(CachedFunction, Stats, Policy, ...) are documented in docs/python.md, "Typing".
 """
 
 from __future__ import annotations
@@ -19,12 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 from ._api import CONTENT_KEYED_TYPES, Cache, cache, lru_cache
 from ._backend import native
+from ._types import (
+    Backend,
+    CacheDecorator,
+    CachedFunction,
+    CachedMethod,
+    CacheParameters,
+    Codec,
+    DiskCacheDecorator,
+    DiskCachedFunction,
+    DiskCachedMethod,
+    DiskStats,
+    Policy,
+    Stats,
+)
 from ._weigh import weigh
 
 if TYPE_CHECKING:
     from ._disk import DiskCache
 
-__version__ = "0.1.0"
+    __version__: str
 
 
 def __getattr__(name: str) -> Any:
@@ -33,6 +48,13 @@ def __getattr__(name: str) -> Any:
         from ._disk import DiskCache
 
         return DiskCache
+    if name == "__version__":
+        # Written once, in package.json (pyproject.toml reads it from there): the installed
+        # distribution's version. Looked up on first use (importlib.metadata is slow to import).
+        from importlib.metadata import version
+
+        globals()["__version__"] = value = version("twincache")
+        return value
     raise AttributeError(f"module 'twincache' has no attribute {name!r}")
 
 
@@ -45,9 +67,21 @@ def load_ipython_extension(ipython: Any) -> None:
 
 __all__ = [
     "CONTENT_KEYED_TYPES",
+    "Backend",
     "Cache",
+    "CacheDecorator",
     "CacheInfo",
+    "CacheParameters",
+    "CachedFunction",
+    "CachedMethod",
+    "Codec",
     "DiskCache",
+    "DiskCacheDecorator",
+    "DiskCachedFunction",
+    "DiskCachedMethod",
+    "DiskStats",
+    "Policy",
+    "Stats",
     "cache",
     "load_ipython_extension",
     "lru_cache",

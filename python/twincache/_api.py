@@ -14,15 +14,27 @@ import inspect
 import os
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from . import _fork, _options
 from ._backend import impl, native
+from ._types import (
+    Backend,
+    CacheDecorator,
+    CachedFunction,
+    Codec,
+    DiskCacheDecorator,
+    K,
+    P,
+    Policy,
+    R,
+    T,
+    V,
+)
 from ._weigh import weigh
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _NOT_GIVEN: Final[Any] = object()
 _MISS: Final[Any] = object()
@@ -370,9 +382,9 @@ def _dropin(func: Callable[..., Any], maxsize: int | None, typed: bool) -> Any:
 
 
 @overload
-def lru_cache(maxsize: F, typed: bool = False) -> F: ...
+def lru_cache(maxsize: Callable[P, R], typed: bool = False) -> CachedFunction[P, R]: ...
 @overload
-def lru_cache(maxsize: int | None = 128, typed: bool = False) -> Callable[[F], F]: ...
+def lru_cache(maxsize: int | None = 128, typed: bool = False) -> CacheDecorator: ...
 def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     """Drop-in for functools.lru_cache: same signature, same key rules, exact LRU."""
     if isinstance(maxsize, int):
@@ -382,20 +394,20 @@ def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     elif maxsize is not None:
         raise TypeError("Expected first argument to be an integer, a callable, or None")
 
-    def decorating_function(func: F) -> F:
+    def decorating_function(func: Callable[P, R]) -> CachedFunction[P, R]:
         if maxsize is not None and maxsize > sys.maxsize:
             # As functools, whose wrapper keeps maxsize in a C Py_ssize_t, in both modes.
             raise OverflowError(
                 f"cannot fit '{type(maxsize).__name__}' into an index-sized integer"
             )
-        result: F = _dropin(func, maxsize, typed)
+        result: CachedFunction[P, R] = _dropin(func, maxsize, typed)
         return result
 
     return decorating_function
 
 
 @overload
-def cache(user_function: F, /) -> F: ...
+def cache(user_function: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def cache(
     *,
@@ -404,12 +416,28 @@ def cache(
     max_bytes: int | None = None,
     typed: bool = False,
     key: Callable[..., Hashable] | None = None,
-    policy: str | None = None,
+    policy: Policy | None = None,
     single_flight: bool = False,
-    backend: str | None = None,
+    backend: Literal["memory"] | None = None,
+) -> CacheDecorator: ...
+@overload
+def cache(
+    *,
+    backend: Literal["disk"],
     path: str | os.PathLike[str] | None = None,
-    codec: str = "pickle",
-) -> Callable[[F], F]: ...
+    max_bytes: int | None = None,
+    ttl: float | None = None,
+    key: Callable[..., object] | None = None,
+    codec: Codec = "pickle",
+) -> DiskCacheDecorator: ...
+@overload
+def cache(  # a backend known at run time only: the options both backends take
+    *,
+    backend: Backend | None,
+    ttl: float | None = None,
+    max_bytes: int | None = None,
+    key: Callable[..., Hashable] | None = None,
+) -> CacheDecorator | DiskCacheDecorator: ...
 def cache(
     user_function: Any = None,
     /,
@@ -483,8 +511,8 @@ def cache(
         "single_flight": single,
     }
 
-    def decorating_function(func: F) -> F:
-        result: F = _wrap(
+    def decorating_function(func: Callable[P, R]) -> CachedFunction[P, R]:
+        result: CachedFunction[P, R] = _wrap(
             func,
             parameters=parameters,
             max_items=limits.max_items,
@@ -532,8 +560,9 @@ if TYPE_CHECKING or not native:
         if inspect.isfunction(_method):
             _method.__qualname__ = f"Cache.{_method.__name__}"
 
-    class Cache(impl.CacheBase, MutableMapping[Any, Any]):
-        """A dict-like cache: limits, TTL (a default and per entry), a policy, counters."""
+    class Cache(impl.CacheBase[K, V], MutableMapping[K, V]):
+        """A dict-like cache: limits, TTL (a default and per entry), a policy, counters.
+        Generic in its key and value types: twincache.Cache[str, int](maxsize=100)."""
 
         # No instance __dict__: attribute lookups on the hot path (c.get) stay specialized.
         __slots__ = ("__weakref__", "_parameters")
@@ -543,7 +572,7 @@ if TYPE_CHECKING or not native:
             maxsize: int | None = None,
             ttl: float | None = None,
             max_bytes: int | None = None,
-            policy: str | None = None,
+            policy: Policy | None = None,
         ) -> None:
             max_items, limit_bytes, ttl_ns, policy_name, weigher, parameters = _cache_options(
                 maxsize, ttl, max_bytes, policy
@@ -557,13 +586,17 @@ if TYPE_CHECKING or not native:
             )
             self._parameters = parameters
 
-        def set(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
+        def set(self, key: K, value: V, ttl: float | None = None) -> None:
             """Stores value under key; ttl (seconds) overrides the cache's default TTL."""
             ttl_ns = _ttl_option(ttl)
             if not self._set(key, value, ttl_ns):
                 self._refuse(key, value)
 
-        def pop(self, key: Hashable, default: Any = _NOT_GIVEN) -> Any:
+        @overload
+        def pop(self, key: K, /) -> V: ...
+        @overload
+        def pop(self, key: K, default: V | T, /) -> V | T: ...
+        def pop(self, key: K, default: Any = _NOT_GIVEN) -> Any:
             value = self._pop(key)
             if value is _MISS_VALUE:
                 if default is _NOT_GIVEN:
@@ -571,7 +604,7 @@ if TYPE_CHECKING or not native:
                 return default
             return value
 
-        def __iter__(self) -> Iterator[Any]:
+        def __iter__(self) -> Iterator[K]:
             return iter(self._keys())
 
         __repr__ = _cache_repr
@@ -586,6 +619,8 @@ else:
             setattr(cls, name, getattr(MutableMapping, name))
         cls.__hash__ = None
         cls.__repr__ = _cache_repr
+        # Cache[str, int] as in pure mode (pure Cache is Generic): a type alias, no runtime cost.
+        cls.__class_getitem__ = classmethod(types.GenericAlias)
         MutableMapping.register(cls)
         return cls
 

@@ -32,10 +32,11 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Generic, Protocol, overload
 
 from . import _disk_pure, _fork, _options
 from ._backend import impl, pure_requested, warn
+from ._types import AnyK, Codec, DiskStats, T, V
 
 CODEC_RAW: Final = 0  # bytes values, stored as they are whatever the codec
 CODECS: Final = {"pickle": 1, "json": 2}
@@ -434,7 +435,7 @@ def decode_key(encoded: bytes) -> Any:
 # --- DiskCache ------------------------------------------------------------------------------------
 
 
-def _stats_of(raw: dict[str, int]) -> dict[str, int]:
+def _stats_of(raw: dict[str, int]) -> DiskStats:
     return {
         "hits": raw["hits"],
         "misses": raw["misses"],
@@ -466,14 +467,15 @@ def _path_arg(path: object) -> str | None:
     return result
 
 
-class DiskCache(MutableMapping[Any, Any]):
+class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
     """A dict-like cache in a directory, shared by processes and by Node (codec="json").
 
     Keys: anything the key encoding takes (str, int, float, bytes, None, bool, tuples, lists,
     dicts, sets, numpy arrays). Values: bytes are stored as they are; anything else through the
     codec: pickle (the default) or JSON (codec="json", readable from other languages).
     `max_bytes` bounds the directory's total (approximate LRU); `ttl` (seconds) is the default
-    lifetime of an entry. A memory tier of 64 MiB in front serves repeated reads.
+    lifetime of an entry. A memory tier of 64 MiB in front serves repeated reads. Generic in
+    its key and value types for type checkers: twincache.DiskCache[str, int](path).
     """
 
     def __init__(
@@ -481,7 +483,7 @@ class DiskCache(MutableMapping[Any, Any]):
         path: str | os.PathLike[str] | None = None,
         max_bytes: int | None = None,
         ttl: float | None = None,
-        codec: str = "pickle",
+        codec: Codec = "pickle",
     ) -> None:
         where = _path_arg(path)
         limit = _options.limit("max_bytes", max_bytes)
@@ -578,29 +580,37 @@ class DiskCache(MutableMapping[Any, Any]):
 
     # -- the mapping --
 
-    def __getitem__(self, key: Any) -> Any:
-        value = self._read(_key_bytes(key))
+    def __getitem__(self, key: AnyK) -> V:
+        value: V = self._read(_key_bytes(key))
         if value is _MISS:
             raise KeyError(key)
         return value
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    @overload
+    def get(self, key: AnyK, default: None = None, /) -> V | None: ...
+    @overload
+    def get(self, key: AnyK, default: V | T, /) -> V | T: ...
+    def get(self, key: AnyK, default: Any = None) -> Any:
         value = self._read(_key_bytes(key))
         return default if value is _MISS else value
 
-    def set(self, key: Any, value: Any, ttl: float | None = None) -> None:
+    def set(self, key: AnyK, value: V, ttl: float | None = None) -> None:
         """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
         ttl_ns = _options.ttl("ttl", ttl)
         self._store_encoded(_encode_key(key), value, ttl_ns)
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def __setitem__(self, key: AnyK, value: V) -> None:
         self._store_encoded(_encode_key(key), value, None)
 
-    def __delitem__(self, key: Any) -> None:
+    def __delitem__(self, key: AnyK) -> None:
         if not self._erase_encoded(_encode_key(key)):
             raise KeyError(key)
 
-    def pop(self, key: Any, default: Any = _NOT_GIVEN) -> Any:
+    @overload
+    def pop(self, key: AnyK, /) -> V: ...
+    @overload
+    def pop(self, key: AnyK, default: V | T, /) -> V | T: ...
+    def pop(self, key: AnyK, default: Any = _NOT_GIVEN) -> Any:
         encoded = _encode_key(key)
         value = self._read(encoded)
         if value is _MISS or not self._erase_encoded(encoded):
@@ -619,7 +629,7 @@ class DiskCache(MutableMapping[Any, Any]):
     def __len__(self) -> int:
         return int(self._store.count())
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[AnyK]:
         return iter([decode_key(k) for k in self._store.keys()])  # noqa: SIM118
 
     def clear(self) -> None:
@@ -639,7 +649,7 @@ class DiskCache(MutableMapping[Any, Any]):
         """Removes expired entries and evicts down to max_bytes; returns how many went."""
         return int(self._store.prune())
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> DiskStats:
         """This process's counters; `items` and `bytes` are the directory's."""
         self._sync_hits()
         return _stats_of(self._store.stats())
@@ -818,7 +828,7 @@ def memoize(
 
         wrapper = sync_wrapper
 
-    def stats() -> dict[str, int]:
+    def stats() -> DiskStats:
         out = cache.stats()
         out["hits"] = counts["hits"]
         out["misses"] = counts["misses"]

@@ -21,10 +21,11 @@ import types
 import weakref
 from collections.abc import Callable, Hashable, Iterator
 from functools import _CacheInfo as CacheInfo
-from typing import Any, Final
+from typing import Any, Final, Generic, overload
 
 from . import _fork
 from ._tinylfu import PROBATION, PROTECTED, WINDOW, TinyLFU, hash64_int
+from ._types import K, Stats, T, V
 
 entry_overhead_bytes: Final = 64
 _INT64_MAX: Final = 2**63 - 1
@@ -258,7 +259,7 @@ class _Table:
         self.evicted_items = self.evicted_bytes = self.expired = 0
         self.deleted = self.cleared = 0
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> Stats:
         with self.lock:
             return {
                 "hits": self.hits,
@@ -731,7 +732,7 @@ class Memo:
         live, _ = self._table.remove(self._make_key(args, kwargs))
         return live
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> Stats:
         return self._table.stats()
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
@@ -752,8 +753,9 @@ class Memo:
         return f"<twincache wrapper of {self._func!r}>"
 
 
-class CacheBase:
-    """The storage behind twincache.Cache (which adds the MutableMapping surface)."""
+class CacheBase(Generic[K, V]):
+    """The storage behind twincache.Cache (which adds the MutableMapping surface). Generic for
+    the type checker only: Cache[K, V]'s methods are these."""
 
     __slots__ = ("_table",)
 
@@ -768,20 +770,24 @@ class CacheBase:
     ) -> None:
         self._table = _Table(max_items, max_bytes, ttl_ns, policy, weigh)
 
-    def __getitem__(self, key: Hashable) -> Any:
-        value = self._table.lookup(key)
+    def __getitem__(self, key: K) -> V:
+        value: V = self._table.lookup(key)
         if value is _MISSING:
             raise KeyError(key)
         return value
 
-    def get(self, key: Hashable, default: Any = None) -> Any:
+    @overload
+    def get(self, key: K, default: None = None, /) -> V | None: ...
+    @overload
+    def get(self, key: K, default: V | T, /) -> V | T: ...
+    def get(self, key: K, default: Any = None) -> Any:
         value = self._table.lookup(key)
         return default if value is _MISSING else value
 
-    def _set(self, key: Hashable, value: object, ttl_ns: int | None) -> bool:
+    def _set(self, key: K, value: V, ttl_ns: int | None) -> bool:
         return self._table.store(key, value, ttl_ns)
 
-    def __setitem__(self, key: Hashable, value: object) -> None:
+    def __setitem__(self, key: K, value: V) -> None:
         if not self._table.store(key, value):
             self._refuse(key, value)
 
@@ -797,12 +803,12 @@ class CacheBase:
             f"{self._table.max_bytes} bytes (got {total} bytes)"
         )
 
-    def __delitem__(self, key: Hashable) -> None:
+    def __delitem__(self, key: K) -> None:
         live, _ = self._table.remove(key)
         if not live:
             raise KeyError(key)
 
-    def _pop(self, key: Hashable) -> Any:
+    def _pop(self, key: K) -> Any:
         _, value = self._table.remove(key)
         return value
 
@@ -816,13 +822,13 @@ class CacheBase:
         self._table.expire_all()
         return len(self._table)
 
-    def _keys(self) -> list[Any]:
+    def _keys(self) -> list[K]:
         return self._table.live_keys()
 
     def clear(self) -> None:
         self._table.clear()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> Stats:
         return self._table.stats()
 
 

@@ -1,0 +1,88 @@
+// A CommonJS user program (tsconfig.commonjs.json: module commonjs, no esModuleInterop), compiled
+// with tsc --strict and run, native and TWINCACHE_PURE=1, by scripts/test-types. The package's
+// CommonJS entry has no default export: the types must say so (a default import does not
+// compile here, and `twincache.default` does not exist).
+import twincache = require('twincache');
+import { memoize, Cache, ByteCache, DiskCache, native, version } from 'twincache';
+import type { DiskMemoized, DiskStats, Memoized, Policy, Stats } from 'twincache';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { STATS_KEYS, DISK_STATS_KEYS, sameKeys, check } from './shared';
+
+// @ts-expect-error: the CommonJS entry has no default export (this would crash at run time)
+import noDefault from 'twincache';
+// @ts-expect-error: nor a `default` property
+check(twincache.default === undefined, 'no default property at run time');
+check(!('default' in twincache), 'module.exports has no default');
+void noDefault;
+
+check(twincache.memoize === memoize && twincache.Cache === Cache, 'one exports object');
+check(native === (process.env.TWINCACHE_PURE !== '1'), `native is ${native}`);
+check(typeof version === 'string' && version === twincache.version, 'version');
+
+// memoize (memory): the function's own type, plus the helpers.
+const area = memoize((w: number, h: number) => w * h, { max: 100, ttl: 60_000, policy: 'lru' });
+const a: number = area(3, 4);
+check(area(3, 4) === 12 && a === 12, 'area');
+const removed: boolean = area.delete(3, 4);
+check(removed, 'delete');
+const s: Stats = area.stats();
+check(s.hits === 1 && s.misses === 1 && s.deleted === 1, 'memo stats');
+sameKeys('memoize().stats()', s, STATS_KEYS);
+area.clear();
+const memo: Memoized<(w: number, h: number) => number> = area;
+check(memo.cache.size === 0, 'cache.size');
+
+// memoize (disk): the overload for backend 'disk' gives the disk memo and its stats() shape.
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twincache-types-'));
+try {
+  const twice = memoize((x: number) => x * 2, { backend: 'disk', path: dir, ttl: 60_000 });
+  const onDisk: DiskMemoized<(x: number) => number> = twice;
+  check(onDisk(2) === 4 && twice(2) === 4, 'disk memo');
+  const ds: DiskStats = twice.stats();
+  check(ds.hits === 1 && ds.misses === 1, 'disk memo counts');
+  sameKeys("memoize(fn, { backend: 'disk' }).stats()", ds, DISK_STATS_KEYS);
+  const dropped: number = twice.clear(); // the disk memo's clear() counts what it removed
+  check(dropped === 1, `disk clear removed ${dropped}`);
+  check(twice.delete(2) === false, 'disk delete');
+
+  const d = new DiskCache<string, { n: number }>({ path: dir, codec: 'json' });
+  d.set('k', { n: 1 });
+  const dv: { n: number } | undefined = d.get('k');
+  check(dv !== undefined && dv.n === 1, 'DiskCache get');
+  d.flush();
+  sameKeys('DiskCache.stats()', d.stats(), DISK_STATS_KEYS);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// Cache<K, V> and ByteCache.
+const policy: Policy = 'tinylfu';
+const c = new Cache<string, number>({ max: 5, policy, sizeOf: (v, k) => v + k.length });
+c.set('a', 1).set('b', 2);
+const v: number | undefined = c.get('a');
+check(v === 1 && c.size === 2, 'Cache');
+sameKeys('Cache.stats()', c.stats(), STATS_KEYS);
+const b = new ByteCache({ maxBytes: 1 << 20 });
+b.set('k', Buffer.from('x')).set('s', 'text');
+const bv: string | Buffer | undefined = b.get('s');
+check(bv === 'text', 'ByteCache');
+sameKeys('ByteCache.stats()', b.stats(), STATS_KEYS);
+
+async function main(): Promise<void> {
+  const getUser = memoize(async (id: number) => ({ id, name: 'ada' }));
+  const [u1, u2] = await Promise.all([getUser(7), getUser(7)]);
+  const name: string = u1.name;
+  check(u1 === u2 && name === 'ada', 'one promise per key');
+  const loaded: number = await c.fetch('z', async () => 3);
+  check(loaded === 3 && c.get('z') === 3, 'fetch');
+}
+
+main().then(
+  () => console.log(`commonjs.ts: ok ${native ? 'native' : 'pure'}`),
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);
