@@ -5,6 +5,7 @@
     @twincache.cache(ttl=60, max_bytes=...)  # configured form (keyword-only)
     twincache.Cache(maxsize=1000, ttl=5)     # a MutableMapping
     twincache.DiskCache(path, ttl=3600)      # the same on disk, shared by processes and Node
+    twincache.RedisCache(url, namespace="app")  # L1 in memory + Redis/Valkey (docs/redis.md)
     @twincache.cache(backend="disk")         # results kept across restarts (docs/persistence.md)
     %load_ext twincache                      # Jupyter: the %%cache cell magic (docs/jupyter.md)
 
@@ -23,6 +24,7 @@ from ._weigh import weigh
 
 if TYPE_CHECKING:
     from ._disk import DiskCache
+    from ._redis import RedisCache
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,10 @@ def __getattr__(name: str) -> Any:
         from ._disk import DiskCache
 
         return DiskCache
+    if name == "RedisCache":  # the Redis tier loads on first use too (redis-py is optional)
+        from ._redis import RedisCache
+
+        return RedisCache
     raise AttributeError(f"module 'twincache' has no attribute {name!r}")
 
 
@@ -48,6 +54,7 @@ __all__ = [
     "Cache",
     "CacheInfo",
     "DiskCache",
+    "RedisCache",
     "cache",
     "load_ipython_extension",
     "lru_cache",

@@ -387,6 +387,11 @@ def cache(
     backend: str | None = None,
     path: str | os.PathLike[str] | None = None,
     codec: str = "pickle",
+    url: str | None = None,
+    client: Any = None,
+    namespace: str | None = None,
+    secret: str | bytes | None = None,
+    timeout: float = 0.25,
 ) -> Callable[[F], F]: ...
 def cache(
     user_function: Any = None,
@@ -402,6 +407,11 @@ def cache(
     backend: Any = None,
     path: Any = None,
     codec: Any = _NOT_GIVEN,
+    url: Any = None,
+    client: Any = None,
+    namespace: Any = None,
+    secret: Any = None,
+    timeout: Any = _NOT_GIVEN,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -417,9 +427,54 @@ def cache(
             )
         return _dropin(user_function, None, False)
     if backend is not None and not isinstance(backend, str):
-        raise TypeError(f"backend must be 'memory' or 'disk' (got {type(backend).__name__})")
-    if backend not in (None, "memory", "disk"):
-        raise ValueError(f"backend must be 'memory' or 'disk' (got {backend!r})")
+        raise TypeError(
+            f"backend must be 'memory', 'disk' or 'redis' (got {type(backend).__name__})"
+        )
+    if backend not in (None, "memory", "disk", "redis"):
+        raise ValueError(f"backend must be 'memory', 'disk' or 'redis' (got {backend!r})")
+    redis_given = [
+        name
+        for name, given in (
+            ("url", url is not None),
+            ("client", client is not None),
+            ("namespace", namespace is not None),
+            ("secret", secret is not None),
+            ("timeout", timeout is not _NOT_GIVEN),
+        )
+        if given
+    ]
+    if backend == "redis":  # the Redis tier (docs/redis.md): twincache._redis
+        memory_only = [
+            name
+            for name, given in (
+                ("typed", typed is not False),
+                ("policy", policy is not None),
+                ("single_flight", single_flight is not False),
+                ("path", path is not None),
+            )
+            if given
+        ]
+        if memory_only:
+            raise TypeError(
+                f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
+                "namespace, ttl, codec, secret, timeout, key, maxsize and max_bytes for L1)"
+            )
+        from ._redis import redis_decorator
+
+        return redis_decorator(
+            url=url,
+            client=client,
+            ttl=ttl,
+            namespace=namespace,
+            codec="pickle" if codec is _NOT_GIVEN else codec,
+            secret=secret,
+            timeout=0.25 if timeout is _NOT_GIVEN else timeout,
+            key=key,
+            maxsize=10_000 if maxsize is None else maxsize,
+            max_bytes=max_bytes,
+        )
+    if redis_given:
+        raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")
     if backend == "disk":  # the persistent tier (docs/persistence.md)
         memory_only = [
             name
