@@ -112,6 +112,14 @@ def _positive_int(name: str, value: object, high: int) -> int:
     return value
 
 
+def _fraction(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1) (got {type(value).__name__})")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1) (got {value!r})")
+    return float(value)
+
+
 # --- clients --------------------------------------------------------------------------------------
 
 
@@ -239,10 +247,12 @@ class RedisCache(MutableMapping[Any, Any]):
         timeout: float = 0.25,
         breaker_threshold: int = 5,
         breaker_delay: tuple[float, float] = (0.1, 10.0),
+        ttl_jitter: float = 0.0,
         _scope: str | None = None,
     ) -> None:
         self._namespace = env.namespace_option(namespace)
         self._ttl_ms = env.ttl_option("ttl", ttl)
+        self._ttl_jitter = _fraction("ttl_jitter", ttl_jitter)
         self._codec = env.codec_option(codec)
         self._timeout = env.timeout_option(timeout)
         threshold = _positive_int("breaker_threshold", breaker_threshold, 1_000_000)
@@ -390,6 +400,12 @@ class RedisCache(MutableMapping[Any, Any]):
     def _l1_ttl(self, ttl_ms: int | None) -> float | None:
         return None if ttl_ms is None else ttl_ms / 1000
 
+    def _jitter(self, ttl_ms: int | None) -> int | None:
+        """ttl x (1 - ttl_jitter x U[0, 1)), whole ms, at least 1: never longer than asked."""
+        if ttl_ms is None or not self._ttl_jitter:
+            return ttl_ms
+        return max(1, int(ttl_ms * (1.0 - self._ttl_jitter * random.random())))
+
     def _entry_ttl_ms(self, ttl: object) -> int | None:
         return self._ttl_ms if ttl is None else env.ttl_option("ttl", ttl)
 
@@ -461,6 +477,7 @@ class RedisCache(MutableMapping[Any, Any]):
 
     def _set_encoded(self, encoded: bytes, value: object, ttl_ms: int | None) -> bool:
         name, envelope = self._seal(encoded, value)
+        ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
         self._l1_put(encoded, value, self._l1_ttl(ttl_ms))
         ok = self._call(lambda c: c.set(name, envelope, px=ttl_ms))
@@ -473,28 +490,37 @@ class RedisCache(MutableMapping[Any, Any]):
     def set_many(self, mapping: Mapping[Any, Any], ttl: float | None = None) -> None:
         """Stores every item: one pipelined round trip of SET ... PX. Every value is encoded
         first, so a value the codec refuses changes nothing."""
-        ttl_ms = self._entry_ttl_ms(ttl)
-        items = [
-            (encoded, value, *self._seal(encoded, value))
-            for encoded, value in ((env.encode_key(k), v) for k, v in mapping.items())
-        ]
+        items = self._prepare_many(mapping, ttl)
         if not items:
             return
-        l1_ttl = self._l1_ttl(ttl_ms)
-        for encoded, value, _, _ in items:
-            self._l1_put(encoded, value, l1_ttl)
-        self._counts["sets"] += len(items)
 
         def run(client: Any) -> Any:
             pipe = client.pipeline(transaction=False)
-            for _, _, name, envelope in items:
+            for name, envelope, ttl_ms in items:
                 pipe.set(name, envelope, px=ttl_ms)
             return pipe.execute()
 
-        ok = self._call(run)
-        self._counts["bytes_sent"] += sum(len(n) + len(e) for _, _, n, e in items)
-        if ok is not _FAILED:
+        if self._call(run) is not _FAILED:
             self._counts["l2_sets"] += len(items)
+
+    def _prepare_many(
+        self, mapping: Mapping[Any, Any], ttl: object
+    ) -> list[tuple[str, bytes, int | None]]:
+        """set_many's first half: every value encoded and sealed (a refusal changes nothing),
+        then put in L1; (name, envelope, PX) for the pipeline."""
+        ttl_ms = self._entry_ttl_ms(ttl)
+        sealed = [
+            (encoded, value, *self._seal(encoded, value))
+            for encoded, value in ((env.encode_key(k), v) for k, v in mapping.items())
+        ]
+        items = []
+        for encoded, value, name, envelope in sealed:
+            px = self._jitter(ttl_ms)
+            self._l1_put(encoded, value, self._l1_ttl(px))
+            items.append((name, envelope, px))
+            self._counts["bytes_sent"] += len(name) + len(envelope)
+        self._counts["sets"] += len(items)
+        return items
 
     def _delete_encoded(self, encoded: bytes) -> bool:
         in_l1 = self._l1.pop(encoded, _MISS) is not _MISS
@@ -609,6 +635,7 @@ class RedisCache(MutableMapping[Any, Any]):
 
     async def _aset_encoded(self, encoded: bytes, value: object, ttl_ms: int | None) -> bool:
         name, envelope = self._seal(encoded, value)
+        ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
         self._l1_put(encoded, value, self._l1_ttl(ttl_ms))
         ok = await self._acall(lambda c: c.set(name, envelope, px=ttl_ms))
@@ -623,27 +650,17 @@ class RedisCache(MutableMapping[Any, Any]):
         await self._aset_encoded(env.encode_key(key), value, ttl_ms)
 
     async def aset_many(self, mapping: Mapping[Any, Any], ttl: float | None = None) -> None:
-        ttl_ms = self._entry_ttl_ms(ttl)
-        items = [
-            (encoded, value, *self._seal(encoded, value))
-            for encoded, value in ((env.encode_key(k), v) for k, v in mapping.items())
-        ]
+        items = self._prepare_many(mapping, ttl)
         if not items:
             return
-        l1_ttl = self._l1_ttl(ttl_ms)
-        for encoded, value, _, _ in items:
-            self._l1_put(encoded, value, l1_ttl)
-        self._counts["sets"] += len(items)
 
         async def run(client: Any) -> Any:
             pipe = client.pipeline(transaction=False)
-            for _, _, name, envelope in items:
+            for name, envelope, ttl_ms in items:
                 pipe.set(name, envelope, px=ttl_ms)
             return await pipe.execute()
 
-        ok = await self._acall(run)
-        self._counts["bytes_sent"] += sum(len(n) + len(e) for _, _, n, e in items)
-        if ok is not _FAILED:
+        if await self._acall(run) is not _FAILED:
             self._counts["l2_sets"] += len(items)
 
     async def _adelete_encoded(self, encoded: bytes) -> bool:

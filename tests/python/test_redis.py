@@ -387,3 +387,16 @@ async def test_async_methods_and_async_functions(make: Any, redis_server: RedisS
     assert calls == [2]
     assert await slow_double.ainvalidate(2) is True
     assert await slow_double(2) == 4 and calls == [2, 2]
+
+
+def test_ttl_jitter_spreads_expiries_never_longer(make: Any, redis_server: RedisServer) -> None:
+    r = redis_server.client()
+    c = make(ttl=100, ttl_jitter=0.5)
+    c.set_many({i: i for i in range(100)})
+    c.set("one", 1, ttl=10)
+    pttls = [r.pttl(name_of(c, i)) for i in range(100)]
+    assert all(50_000 - 1_000 < t <= 100_000 for t in pttls)
+    assert len(set(pttls)) > 20  # spread, not one expiry for all
+    assert 4_000 < r.pttl(name_of(c, "one")) <= 10_000
+    with pytest.raises(ValueError, match=r"ttl_jitter must be a number in \[0, 1\) \(got 1\)"):
+        make(ttl_jitter=1)
