@@ -24,16 +24,16 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
 
-import redis  # noqa: E402
-import redis.asyncio  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+import redis
+import redis.asyncio
 
-import twincache  # noqa: E402
+import twincache
+from redis_server import RedisServer
 
 SECRET = "bench-secret-0123456789abcdef"
 KEYS = 1000
@@ -117,10 +117,14 @@ def run(server: RedisServer, number: int, repeat: int) -> None:
         assert len(names) == KEYS
         counter = iter(range(10**9))
 
-        def ours(c: twincache.RedisCache = c) -> object:
+        def ours(c: twincache.RedisCache = c, counter: Iterator[int] = counter) -> object:
             return c.get(next(counter) % KEYS)
 
-        def base(loads: Callable[[bytes], object] = loads, codec: str = codec) -> object:
+        def base(
+            loads: Callable[[bytes], object] = loads,
+            codec: str = codec,
+            counter: Iterator[int] = counter,
+        ) -> object:
             return loads(bare.get(f"bare{codec}:{next(counter) % KEYS}"))
 
         row(f"L2 hit, 1 KiB {codec}: get vs GET + loads", per_call(ours, number, repeat),
