@@ -366,7 +366,9 @@ class RedisCache(MutableMapping[Any, Any]):
         name = self._name(encoded)
         return name, env.seal(self._secret, name, encoded, codec, data)
 
-    def _opened(self, name: str, encoded: bytes, raw: Any, pttl: Any, started: float) -> Any:
+    def _opened(
+        self, name: str, encoded: bytes, raw: Any, pttl: Any, started: float, l1_key: Any = None
+    ) -> Any:
         """The value of a script reply (envelope, PTTL) for one key, put in L1; else _MISS."""
         counts = self._counts
         if raw is None or raw is False:
@@ -390,12 +392,12 @@ class RedisCache(MutableMapping[Any, Any]):
             remaining = pttl / 1000 - (time.monotonic() - started)
             if remaining <= 0:
                 return value
-        self._l1_put(encoded, value, remaining)
+        self._l1_put(encoded if l1_key is None else l1_key, value, remaining)
         return value
 
-    def _l1_put(self, encoded: bytes, value: object, seconds: float | None) -> None:
+    def _l1_put(self, l1_key: Any, value: object, seconds: float | None) -> None:
         with contextlib.suppress(ValueError):  # larger than l1_max_bytes: not kept in L1
-            self._l1.set(encoded, value, ttl=seconds)
+            self._l1.set(l1_key, value, ttl=seconds)
 
     def _l1_ttl(self, ttl_ms: int | None) -> float | None:
         return None if ttl_ms is None else ttl_ms / 1000
@@ -415,13 +417,17 @@ class RedisCache(MutableMapping[Any, Any]):
         value = self._l1.get(encoded, _MISS)
         if value is not _MISS:
             return value
+        return self._fetch(encoded, encoded)
+
+    def _fetch(self, encoded: bytes, l1_key: Any) -> Any:
+        """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
         started = time.monotonic()
         reply = self._call(lambda c: self._read_script(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0], reply[1], started)
+        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
 
     def __getitem__(self, key: Any) -> Any:
         value = self._get_encoded(env.encode_key(key))
@@ -475,11 +481,13 @@ class RedisCache(MutableMapping[Any, Any]):
     def __setitem__(self, key: Any, value: Any) -> None:
         self._set_encoded(env.encode_key(key), value, self._ttl_ms)
 
-    def _set_encoded(self, encoded: bytes, value: object, ttl_ms: int | None) -> bool:
+    def _set_encoded(
+        self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
+    ) -> bool:
         name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
-        self._l1_put(encoded, value, self._l1_ttl(ttl_ms))
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
         ok = self._call(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:
@@ -522,8 +530,8 @@ class RedisCache(MutableMapping[Any, Any]):
         self._counts["sets"] += len(items)
         return items
 
-    def _delete_encoded(self, encoded: bytes) -> bool:
-        in_l1 = self._l1.pop(encoded, _MISS) is not _MISS
+    def _delete_encoded(self, encoded: bytes, l1_key: Any = None) -> bool:
+        in_l1 = self._l1.pop(encoded if l1_key is None else l1_key, _MISS) is not _MISS
         name = self._name(encoded)
         removed = self._call(lambda c: c.unlink(name))
         self._counts["deletes"] += 1
@@ -594,13 +602,17 @@ class RedisCache(MutableMapping[Any, Any]):
         value = self._l1.get(encoded, _MISS)
         if value is not _MISS:
             return value
+        return await self._afetch(encoded, encoded)
+
+    async def _afetch(self, encoded: bytes, l1_key: Any) -> Any:
+        """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
         started = time.monotonic()
         reply = await self._acall(lambda c: self._aread_script(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0], reply[1], started)
+        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
 
     async def aget(self, key: Any, default: Any = None) -> Any:
         value = await self._aget_encoded(env.encode_key(key))
@@ -633,11 +645,13 @@ class RedisCache(MutableMapping[Any, Any]):
                 found[key] = value
         return found
 
-    async def _aset_encoded(self, encoded: bytes, value: object, ttl_ms: int | None) -> bool:
+    async def _aset_encoded(
+        self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
+    ) -> bool:
         name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
-        self._l1_put(encoded, value, self._l1_ttl(ttl_ms))
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
         ok = await self._acall(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:
@@ -663,8 +677,8 @@ class RedisCache(MutableMapping[Any, Any]):
         if await self._acall(run) is not _FAILED:
             self._counts["l2_sets"] += len(items)
 
-    async def _adelete_encoded(self, encoded: bytes) -> bool:
-        in_l1 = self._l1.pop(encoded, _MISS) is not _MISS
+    async def _adelete_encoded(self, encoded: bytes, l1_key: Any = None) -> bool:
+        in_l1 = self._l1.pop(encoded if l1_key is None else l1_key, _MISS) is not _MISS
         name = self._name(encoded)
         removed = await self._acall(lambda c: c.unlink(name))
         self._counts["deletes"] += 1
@@ -781,6 +795,7 @@ def memoize(
     cache = RedisCache(url, **options, _scope=scope)
     identity = ["twincache.fn/1", module, qualname, _disk.source_hash(func)]
     counts = {"hits": 0, "misses": 0}
+    l1 = cache._l1
 
     def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         if key_fn is not None:
@@ -799,6 +814,20 @@ def memoize(
             ) from None
         return encoded
 
+    def l1_key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """L1's key of a call: the arguments and their types (functools' typed key), so an L1
+        hit encodes and hashes nothing. None when an argument is unhashable (or key= is
+        given): then L1 is keyed by the content key's encoding."""
+        if key_fn is not None:
+            return None
+        k = (args, tuple(map(type, args))) if not kwargs else (args, tuple(kwargs.items()),
+             tuple(map(type, args)), tuple(map(type, kwargs.values())))  # fmt: skip
+        try:
+            hash(k)
+        except TypeError:
+            return None
+        return k
+
     def refused(exc: Exception) -> None:
         warn(
             f"twincache: the result of {qualname}() cannot be stored in Redis ({exc}); "
@@ -810,15 +839,21 @@ def memoize(
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            lk = l1_key_of(args, kwargs)
+            if lk is not None:
+                value = l1.get(lk, _MISS)
+                if value is not _MISS:
+                    counts["hits"] += 1
+                    return value
             k = key_of(args, kwargs)
-            value = await cache._aget_encoded(k)
+            value = await (cache._aget_encoded(k) if lk is None else cache._afetch(k, lk))
             if value is not _MISS:
                 counts["hits"] += 1
                 return value
             counts["misses"] += 1
             value = await func(*args, **kwargs)
             try:
-                await cache._aset_encoded(k, value, cache._ttl_ms)
+                await cache._aset_encoded(k, value, cache._ttl_ms, lk)
             except (TypeError, ValueError) as exc:
                 refused(exc)
             return value
@@ -826,7 +861,7 @@ def memoize(
         wrapper = async_wrapper
 
         async def ainvalidate(*args: Any, **kwargs: Any) -> bool:
-            return await cache._adelete_encoded(key_of(args, kwargs))
+            return await cache._adelete_encoded(key_of(args, kwargs), l1_key_of(args, kwargs))
 
         async def acache_clear() -> None:
             await cache.aclear()
@@ -837,15 +872,21 @@ def memoize(
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            lk = l1_key_of(args, kwargs)
+            if lk is not None:
+                value = l1.get(lk, _MISS)
+                if value is not _MISS:
+                    counts["hits"] += 1
+                    return value
             k = key_of(args, kwargs)
-            value = cache._get_encoded(k)
+            value = cache._get_encoded(k) if lk is None else cache._fetch(k, lk)
             if value is not _MISS:
                 counts["hits"] += 1
                 return value
             counts["misses"] += 1
             value = func(*args, **kwargs)
             try:
-                cache._set_encoded(k, value, cache._ttl_ms)
+                cache._set_encoded(k, value, cache._ttl_ms, lk)
             except (TypeError, ValueError) as exc:
                 refused(exc)
             return value
@@ -858,7 +899,7 @@ def memoize(
         return out
 
     def invalidate(*args: Any, **kwargs: Any) -> bool:
-        return cache._delete_encoded(key_of(args, kwargs))
+        return cache._delete_encoded(key_of(args, kwargs), l1_key_of(args, kwargs))
 
     wrapper.stats = stats
     wrapper.invalidate = invalidate
