@@ -1,6 +1,8 @@
 """A real redis-server for the Redis tier's tests: started on a free loopback port with no
 persistence in a temporary directory, and stopped at the end. Faults are real signals: kill()
-(SIGKILL), restart() on the same port, pause() (SIGSTOP) and resume() (SIGCONT).
+(SIGKILL), restart() on the same port, pause() (SIGSTOP) and resume() (SIGCONT). And Proxy, a
+loopback TCP proxy in front of it that adds latency or blackholes traffic (accepts and reads,
+forwards nothing), as a slow or partitioned network would.
 
 Used through the `redis_server` fixture factory below (one server per test module, not per
 test). Without redis-server on PATH or without redis-py, the module is skipped and the reason
@@ -8,11 +10,14 @@ printed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +118,68 @@ class RedisServer:
         """{command: calls} from INFO commandstats (counted by the server itself)."""
         info = self.client().info("commandstats")
         return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()}
+
+
+class Proxy:
+    """127.0.0.1:<port> -> the server, run by an asyncio loop in a thread of its own. `latency`
+    (seconds) delays every chunk in each direction (order kept); `blackhole` drops every byte
+    from then on (connections stay open, nothing answers)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.latency = 0.0
+        self.blackhole = False
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+        assert self.port, "the proxy did not start"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._server = server
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self._loop.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(
+            self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if self.latency:
+                    await asyncio.sleep(self.latency)
+                if not self.blackhole:
+                    writer.write(data)
+                    await writer.drain()
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
 
 
 def server_fixture() -> Any:

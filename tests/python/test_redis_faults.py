@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import twincache
-from redis_server import RedisServer, server_fixture
+from redis_server import Proxy, RedisServer, server_fixture
 
 redis_server = server_fixture()
 SECRET = "faults-secret-0123456789abcdef"
@@ -43,7 +43,14 @@ def server(redis_server: RedisServer) -> Iterator[RedisServer]:
         redis_server.start()
 
 
-def make(server: RedisServer, clock: FakeClock, **opts: Any) -> twincache.RedisCache:
+@pytest.fixture
+def proxy(server: RedisServer) -> Iterator[Proxy]:
+    p = Proxy(server.port)
+    yield p
+    p.close()
+
+
+def make(server: RedisServer | Proxy, clock: FakeClock, **opts: Any) -> twincache.RedisCache:
     opts = {"secret": SECRET, "timeout": TIMEOUT, "breaker_threshold": 2, **opts}
     opts.setdefault("breaker_delay", (1.0, 1.0))
     c = twincache.RedisCache(server.url, **opts)
@@ -192,3 +199,58 @@ async def test_sigstop_async_calls_return_within_their_timeout(server: RedisServ
     assert await c.aget("a", "miss") == "miss"
     assert c.stats()["breaker"] == "closed"
     await c.aclose()
+
+
+# --- a slow or partitioned network (the proxy) ----------------------------------------------------
+
+
+def test_latency_under_the_timeout_is_served_from_redis(server: RedisServer, proxy: Proxy) -> None:
+    proxy.latency = 0.01  # each way: 20 ms a round trip, timeout 100 ms
+    make(proxy, FakeClock(), namespace="lat").set_many({"a": 1, "b": 2})
+    reader = make(proxy, FakeClock(), namespace="lat")
+    assert reader.get_many(["a", "b"]) == {"a": 1, "b": 2}
+    assert reader["a"] == 1
+    s = reader.stats()
+    assert (s["l2_hits"], s["l2_errors"], s["breaker"]) == (2, 0, "closed")
+
+
+def test_latency_over_the_timeout_is_a_counted_timeout(server: RedisServer, proxy: Proxy) -> None:
+    make(server, FakeClock(), namespace="slow")["k"] = "v"
+    proxy.latency = 3 * TIMEOUT
+    c = make(proxy, FakeClock(), namespace="slow")
+    assert timed(lambda: c.get("k", "late")) == "late"
+    s = c.stats()
+    assert (s["l2_timeouts"], s["l2_errors"], s["breaker"]) == (1, 1, "closed")
+    proxy.latency = 0.0
+    assert c.get("k", "late") == "v"  # a fresh connection, answered in time
+
+
+def test_a_blackholed_network_never_blocks_a_call(server: RedisServer, proxy: Proxy) -> None:
+    clock = FakeClock()
+    c = make(proxy, clock, namespace="hole")
+    c["kept"] = "v"
+    calls: list[int] = []
+
+    @twincache.cache(
+        backend="redis", url=proxy.url, namespace="holefn", secret=SECRET, timeout=TIMEOUT
+    )
+    def neg(x: int) -> int:
+        calls.append(x)
+        return -x
+
+    assert neg(1) == -1
+    proxy.blackhole = True
+    assert timed(lambda: c.get("kept")) == "v"  # L1
+    assert timed(lambda: c.get("a", "miss")) == "miss"
+    timed(lambda: c.set("b", 2))
+    assert timed(lambda: c.get("z", "miss")) == "miss"  # the breaker is open: not sent
+    assert timed(lambda: neg(2)) == -2  # computed
+    assert timed(lambda: neg(1)) == -1  # L1
+    assert calls == [1, 2]
+    s = c.stats()
+    assert (s["l2_timeouts"], s["breaker"], s["l2_skipped"]) == (2, "open", 1)
+    proxy.blackhole = False
+    clock.now = 1.01
+    assert c["b"] == 2  # L1
+    assert c.get("a", "miss") == "miss"  # the probe is answered (no entry "a" in Redis)
+    assert c.stats()["breaker"] == "closed"
