@@ -392,6 +392,8 @@ def cache(
     namespace: str | None = None,
     secret: str | bytes | None = None,
     timeout: float = 0.25,
+    cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
+    error_ttl: float | None = None,
 ) -> Callable[[F], F]: ...
 def cache(
     user_function: Any = None,
@@ -412,6 +414,8 @@ def cache(
     namespace: Any = None,
     secret: Any = None,
     timeout: Any = _NOT_GIVEN,
+    cache_errors: Any = None,
+    error_ttl: Any = None,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -440,6 +444,8 @@ def cache(
             ("namespace", namespace is not None),
             ("secret", secret is not None),
             ("timeout", timeout is not _NOT_GIVEN),
+            ("cache_errors", cache_errors is not None),
+            ("error_ttl", error_ttl is not None),
         )
         if given
     ]
@@ -457,7 +463,8 @@ def cache(
         if memory_only:
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
-                "namespace, ttl, codec, secret, timeout, key, maxsize and max_bytes for L1)"
+                "namespace, ttl, codec, secret, timeout, key, cache_errors, error_ttl, maxsize "
+                "and max_bytes for L1)"
             )
         from ._redis import redis_decorator
 
@@ -472,6 +479,8 @@ def cache(
             key=key,
             maxsize=10_000 if maxsize is None else maxsize,
             max_bytes=max_bytes,
+            cache_errors=cache_errors,
+            error_ttl=error_ttl,
         )
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")

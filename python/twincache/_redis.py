@@ -17,6 +17,7 @@ import functools
 import hashlib
 import importlib.resources
 import inspect
+import pickle
 import random
 import threading
 import time
@@ -46,6 +47,20 @@ def _redis_module() -> Any:
             "the Redis tier needs redis-py 5 or newer: pip install 'twincache[redis]'"
         ) from None
     return redis
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class CachedError:
+    """An exception kept as a decorated function's result (negative caching): the wrapper
+    raises it again (with a fresh traceback) instead of returning it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 # --- the circuit breaker --------------------------------------------------------------------------
@@ -264,6 +279,7 @@ class RedisCache(MutableMapping[Any, Any]):
         self._l1 = Cache(maxsize=l1_items, max_bytes=l1_bytes)
         self._scope = _scope
         self._breaker = Breaker(threshold, delays[0], delays[1])
+        self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
         self._script = _script_source()
         self._sha = hashlib.sha1(self._script.encode("utf-8")).hexdigest()
         self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
@@ -379,9 +395,11 @@ class RedisCache(MutableMapping[Any, Any]):
         if type(opened) is str:
             counts["l2_corrupt" if opened == env.CORRUPT else "l2_unreadable"] += 1
             return _MISS
-        codec, _, data = opened
+        codec, _, data, flags = opened
         try:
             value = env.loads(codec, data)
+            if flags & env.FLAG_ERROR:  # a cached exception: only a function that caches them
+                value = self._cached_error(codec, value)
         except Exception:  # signed but not decodable here (a class this process lacks)
             counts["l2_unreadable"] += 1
             return _MISS
@@ -394,6 +412,41 @@ class RedisCache(MutableMapping[Any, Any]):
                 return value
         self._l1_put(encoded if l1_key is None else l1_key, value, remaining)
         return value
+
+    def _cached_error(self, codec: int, decoded: Any) -> CachedError:
+        """An error entry's exception, re-made: pickle gives the exception itself, json a
+        {"type": "module.QualName", "args": [...]} record. Its class must be one this
+        function caches (error_types), else it is unreadable (ValueError)."""
+        types = self._error_types
+        if codec == env.CODEC_JSON and isinstance(decoded, dict):
+            by_name = {_qualified(t): t for t in types}
+            cls = by_name.get(decoded.get("type"))  # type: ignore[arg-type]
+            args = decoded.get("args")
+            if cls is None or not isinstance(args, list):
+                raise ValueError("an error entry of a type this function does not cache")
+            decoded = cls(*args)
+        if not types or not isinstance(decoded, types):
+            raise ValueError("an error entry of a type this function does not cache")
+        return CachedError(decoded)
+
+    def _error_payload(self, exc: BaseException) -> tuple[int, bytes]:
+        """(codec, bytes) of a cached exception: pickle keeps the exception; json keeps the
+        listed class it belongs to and its args (str(exc) when they are not JSON)."""
+        if self._codec == env.CODEC_PICKLE:
+            return env.dumps(self._codec, exc)
+        cls = type(exc) if type(exc) in self._error_types else None
+        if cls is None:
+            cls = next(t for t in self._error_types if isinstance(exc, t))
+        record = {"type": _qualified(cls), "args": list(exc.args)}
+        try:
+            return env.dumps(self._codec, record)
+        except TypeError:
+            return env.dumps(self._codec, {"type": _qualified(cls), "args": [str(exc)]})
+
+    def _seal_error(self, encoded: bytes, exc: BaseException) -> tuple[str, bytes]:
+        codec, data = self._error_payload(exc)
+        name = self._name(encoded)
+        return name, env.seal(self._secret, name, encoded, codec, data, flags=env.FLAG_ERROR)
 
     def _l1_put(self, l1_key: Any, value: object, seconds: float | None) -> None:
         with contextlib.suppress(ValueError):  # larger than l1_max_bytes: not kept in L1
@@ -484,7 +537,10 @@ class RedisCache(MutableMapping[Any, Any]):
     def _set_encoded(
         self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
     ) -> bool:
-        name, envelope = self._seal(encoded, value)
+        if type(value) is CachedError:
+            name, envelope = self._seal_error(encoded, value.error)
+        else:
+            name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
         self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
@@ -648,7 +704,10 @@ class RedisCache(MutableMapping[Any, Any]):
     async def _aset_encoded(
         self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
     ) -> bool:
-        name, envelope = self._seal(encoded, value)
+        if type(value) is CachedError:
+            name, envelope = self._seal_error(encoded, value.error)
+        else:
+            name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
         self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
@@ -757,6 +816,8 @@ def redis_decorator(
     key: object = None,
     maxsize: object = 10_000,
     max_bytes: object = None,
+    cache_errors: object = None,
+    error_ttl: object = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="redis", ...) and returns the decorator.
     Every option is checked here, at decoration, by building a first RedisCache."""
@@ -772,11 +833,28 @@ def redis_decorator(
         "l1_max_bytes": max_bytes,
     }
     RedisCache(url, **options).close()  # checks every option now, at decoration
+    errors = _error_types(cache_errors)
+    error_ttl_ms = env.ttl_option("error_ttl", error_ttl)
+    if error_ttl is not None and not errors:
+        raise TypeError("error_ttl applies with cache_errors only")
 
     def decorating_function(func: Callable[..., Any]) -> Any:
-        return memoize(func, url, options, key_fn)
+        return memoize(func, url, options, key_fn, errors, error_ttl_ms)
 
     return decorating_function
+
+
+def _error_types(value: object) -> tuple[type[BaseException], ...]:
+    """cache_errors: None, an exception class, or a tuple of them (as `except` takes)."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, tuple) else (value,)
+    for t in items:
+        if not (isinstance(t, type) and issubclass(t, Exception)):
+            raise TypeError(
+                f"cache_errors must be an Exception subclass or a tuple of them (got {t!r:.60})"
+            )
+    return items
 
 
 def memoize(
@@ -784,6 +862,8 @@ def memoize(
     url: Any,
     options: dict[str, Any],
     key_fn: Callable[..., Any] | None,
+    errors: tuple[type[BaseException], ...] = (),
+    error_ttl_ms: int | None = None,
 ) -> Any:
     """Results keyed as the disk tier keys them (["twincache.fn/1", module, qualified name,
     source hash, [args], {kwargs}]), named under the function's scope in the namespace."""
@@ -793,6 +873,9 @@ def memoize(
     qualname = str(getattr(func, "__qualname__", None) or getattr(func, "__name__", ""))
     scope = env.function_scope(["twincache.fn/1", module, qualname])
     cache = RedisCache(url, **options, _scope=scope)
+    cache._error_types = errors
+    if error_ttl_ms is None:
+        error_ttl_ms = cache._ttl_ms
     identity = ["twincache.fn/1", module, qualname, _disk.source_hash(func)]
     counts = {"hits": 0, "misses": 0}
     l1 = cache._l1
@@ -844,17 +927,24 @@ def memoize(
                 value = l1.get(lk, _MISS)
                 if value is not _MISS:
                     counts["hits"] += 1
-                    return value
+                    return _unwrap(value)
             k = key_of(args, kwargs)
             value = await (cache._aget_encoded(k) if lk is None else cache._afetch(k, lk))
             if value is not _MISS:
                 counts["hits"] += 1
-                return value
+                return _unwrap(value)
             counts["misses"] += 1
-            value = await func(*args, **kwargs)
+            try:
+                value = await func(*args, **kwargs)
+            except errors as exc:
+                try:
+                    await cache._aset_encoded(k, CachedError(exc), error_ttl_ms, lk)
+                except Exception as why:
+                    refused(why)
+                raise
             try:
                 await cache._aset_encoded(k, value, cache._ttl_ms, lk)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, pickle.PicklingError) as exc:
                 refused(exc)
             return value
 
@@ -877,17 +967,24 @@ def memoize(
                 value = l1.get(lk, _MISS)
                 if value is not _MISS:
                     counts["hits"] += 1
-                    return value
+                    return _unwrap(value)
             k = key_of(args, kwargs)
             value = cache._get_encoded(k) if lk is None else cache._fetch(k, lk)
             if value is not _MISS:
                 counts["hits"] += 1
-                return value
+                return _unwrap(value)
             counts["misses"] += 1
-            value = func(*args, **kwargs)
+            try:
+                value = func(*args, **kwargs)
+            except errors as exc:
+                try:
+                    cache._set_encoded(k, CachedError(exc), error_ttl_ms, lk)
+                except Exception as why:  # not storable (unpicklable args): raised uncached
+                    refused(why)
+                raise
             try:
                 cache._set_encoded(k, value, cache._ttl_ms, lk)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, pickle.PicklingError) as exc:
                 refused(exc)
             return value
 
@@ -908,4 +1005,10 @@ def memoize(
     return wrapper
 
 
-__all__ = ["Breaker", "RedisCache", "redis_decorator"]
+def _unwrap(value: Any) -> Any:
+    if type(value) is CachedError:
+        raise value.error.with_traceback(None)
+    return value
+
+
+__all__ = ["Breaker", "CachedError", "RedisCache", "redis_decorator"]

@@ -26,8 +26,8 @@ HEADER: Final = struct.Struct("<BBBI")  # version, codec, flags, key length
 MAC_SIZE: Final = 32
 DOMAIN: Final = b"twincache/redis/1"
 FLAG_ZSTD: Final = 0x01
-FLAG_ERROR: Final = 0x02  # reserved: a cached exception (negative caching, not written yet)
-KNOWN_FLAGS: Final = FLAG_ZSTD
+FLAG_ERROR: Final = 0x02  # the payload is a cached exception (negative caching)
+KNOWN_FLAGS: Final = FLAG_ZSTD | FLAG_ERROR
 COMPRESS_THRESHOLD: Final = 4096
 MAX_VALUE: Final = 512 << 20  # Redis's own limit for a string value
 CODEC_RAW: Final = _disk.CODEC_RAW
@@ -83,23 +83,29 @@ def _mac(secret: bytes, name: bytes, body: bytes) -> bytes:
 
 
 def seal(
-    secret: bytes, name: str, key: bytes, codec: int, data: bytes, compress: bool = True
+    secret: bytes,
+    name: str,
+    key: bytes,
+    codec: int,
+    data: bytes,
+    compress: bool = True,
+    flags: int = 0,
 ) -> bytes:
     """The envelope stored under `name`: header, key encoding, payload (zstd level 1 when the
     data is at least COMPRESS_THRESHOLD bytes and compresses by 1/16 or more), HMAC."""
-    flags = 0
     zstd = _disk_pure._zstd
     if compress and len(data) >= COMPRESS_THRESHOLD and zstd.lib is not None:
         packed = zstd.compress(data, 1)
         if packed is not None and len(packed) <= len(data) - len(data) // 16:
-            data, flags = packed, FLAG_ZSTD
+            data, flags = packed, flags | FLAG_ZSTD
     body = b"".join((HEADER.pack(VERSION, codec, flags, len(key)), key, data))
     return body + _mac(secret, name.encode("ascii"), body)
 
 
 def open_envelope(secret: bytes, name: str, key: bytes | None, envelope: bytes) -> Any:
-    """(codec, key encoding, data) of a valid envelope for `key` (any key when None), else one
-    of CORRUPT, UNREADABLE, OTHER_KEY. The HMAC is checked before anything is decoded."""
+    """(codec, key encoding, data, flags) of a valid envelope for `key` (any key when None),
+    else one of CORRUPT, UNREADABLE, OTHER_KEY. The HMAC is checked before anything is
+    decoded."""
     if len(envelope) < HEADER.size + MAC_SIZE:
         return CORRUPT
     version, codec, flags, klen = HEADER.unpack_from(envelope)
@@ -126,7 +132,7 @@ def open_envelope(secret: bytes, name: str, key: bytes | None, envelope: bytes) 
         if unpacked is None or len(unpacked) > MAX_VALUE:
             return CORRUPT
         data = unpacked
-    return codec, stored_key, data
+    return codec, stored_key, data, flags
 
 
 def dumps(codec: int, value: object) -> tuple[int, bytes]:

@@ -15,7 +15,7 @@ import pytest
 
 import twincache
 from redis_server import RedisServer, server_fixture
-from twincache import _disk_pure, _keys, _redis_envelope
+from twincache import _disk, _disk_pure, _keys, _redis_envelope
 from twincache._testing import ManualClock
 
 redis_server = server_fixture()
@@ -421,3 +421,73 @@ def test_decorated_function_keys_by_content(redis_server: RedisServer) -> None:
     assert ident.invalidate(1) is True
     assert ident([1, 2]) == [1, 2] and ident(1) == 1
     assert calls == [[1, 2], 1, True, [1, 2], 1]
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+@pytest.mark.parametrize("codec", ["pickle", "json"])
+def test_chosen_exceptions_are_cached_with_their_own_ttl(
+    redis_server: RedisServer, clock: ManualClock, codec: str
+) -> None:
+    calls: list[int] = []
+
+    def lookup(x: int) -> int:
+        calls.append(x)
+        if x < 0:
+            raise NotFoundError(f"no item {x}")
+        if x == 0:
+            raise ZeroDivisionError("zero")  # not chosen: never cached
+        return x
+
+    opts = {"backend": "redis", "url": redis_server.url, "namespace": "neg" + codec,
+            "secret": SECRET, "codec": codec, "ttl": 600, "cache_errors": LookupError,
+            "error_ttl": 5}  # fmt: skip
+    first, second = twincache.cache(**opts)(lookup), twincache.cache(**opts)(lookup)
+    first.cache_clear()
+    # Computed once; then from L1; then from Redis for another cache, where json keeps the
+    # chosen class the exception belongs to (LookupError) and pickle the exception itself.
+    from_redis = NotFoundError if codec == "pickle" else LookupError
+    for f, cls in ((first, NotFoundError), (first, NotFoundError), (second, from_redis)):
+        with pytest.raises(LookupError, match="no item -1") as info:
+            f(-1)
+        assert type(info.value) is cls
+        assert len(info.traceback) < 5  # a fresh traceback each time, not a growing one
+    assert calls == [-1]
+    for _ in range(2):
+        with pytest.raises(ZeroDivisionError):
+            first(0)
+    assert calls == [-1, 0, 0]
+    clock.advance(5.01)  # error_ttl over in L1 (Redis, in real time, still has it)
+    with pytest.raises(from_redis):
+        first(-1)
+    assert calls == [-1, 0, 0]
+    assert first.stats()["l2_hits"] == 1
+
+
+def test_error_entries_are_not_values(redis_server: RedisServer) -> None:
+    @twincache.cache(backend="redis", url=redis_server.url, namespace="neg2", secret=SECRET,
+                     cache_errors=KeyError)  # fmt: skip
+    def f() -> int:
+        raise KeyError("k")
+
+    with pytest.raises(KeyError):
+        f()
+    # The same entry read by a cache that does not cache errors: unreadable, never a value.
+    identity = ["twincache.fn/1", __name__, f.__qualname__, _disk.source_hash(f.__wrapped__)]
+    encoded = _keys.encode([*identity, [], {}])
+    mapping = twincache.RedisCache(redis_server.url, namespace="neg2", secret=SECRET)
+    mapping._scope = f.redis_cache._scope
+    assert mapping._get_encoded(encoded) is twincache._redis._MISS
+    assert mapping.stats()["l2_unreadable"] == 1
+    f.redis_cache._l1.clear()
+    with pytest.raises(KeyError):  # while the function itself raises it from Redis
+        f()
+    assert f.stats()["l2_hits"] == 1
+    with pytest.raises(TypeError, match="cache_errors must be an Exception subclass"):
+        twincache.cache(backend="redis", secret=SECRET, cache_errors="KeyError")
+    with pytest.raises(TypeError, match="error_ttl applies with cache_errors only"):
+        twincache.cache(backend="redis", secret=SECRET, error_ttl=5)
+    with pytest.raises(TypeError, match="cache_errors apply to backend='redis' only"):
+        twincache.cache(cache_errors=KeyError)
