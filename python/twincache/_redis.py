@@ -100,6 +100,14 @@ class Breaker:
                 return True
             return self.state == CLOSED
 
+    def abandon(self) -> None:
+        """A call that ended without a verdict on Redis (cancelled, interrupted): if it was the
+        probe, the next call probes instead, so the breaker is never left half-open."""
+        with self._lock:
+            if self.state == HALF_OPEN:
+                self.state = OPEN
+                self.probe_at = self.clock()
+
     def success(self) -> None:
         if self.state == CLOSED and not self.failures:
             return
@@ -335,26 +343,32 @@ class RedisCache(MutableMapping[Any, Any]):
     def _call(self, op: Callable[[Any], Any]) -> Any:
         """op(sync client)'s result, or _FAILED (counted) when the breaker is open, the call
         failed or it timed out."""
+        client = self._clients.sync_client()
         if not self._breaker.allow():
             self._counts["l2_skipped"] += 1
             return _FAILED
-        client = self._clients.sync_client()
         try:
             result = op(client)
         except (_redis_module().RedisError, OSError) as exc:
             return self._failed(exc)
+        except BaseException:  # not Redis's doing (KeyboardInterrupt...): no verdict
+            self._breaker.abandon()
+            raise
         self._breaker.success()
         return result
 
     async def _acall(self, op: Callable[[Any], Awaitable[Any]]) -> Any:
+        client = self._clients.async_client()
         if not self._breaker.allow():
             self._counts["l2_skipped"] += 1
             return _FAILED
-        client = self._clients.async_client()
         try:
             result = await asyncio.wait_for(op(client), self._timeout)
         except (_redis_module().RedisError, OSError, asyncio.TimeoutError) as exc:
             return self._failed(exc)
+        except BaseException:  # cancelled: no verdict on Redis
+            self._breaker.abandon()
+            raise
         self._breaker.success()
         return result
 

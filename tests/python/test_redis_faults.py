@@ -254,3 +254,40 @@ def test_a_blackholed_network_never_blocks_a_call(server: RedisServer, proxy: Pr
     assert c["b"] == 2  # L1
     assert c.get("a", "miss") == "miss"  # the probe is answered (no entry "a" in Redis)
     assert c.stats()["breaker"] == "closed"
+
+
+def test_an_abandoned_probe_leaves_the_breaker_open_not_stuck() -> None:
+    clock = FakeClock()
+    b = twincache._redis.Breaker(1, 1.0, 1.0, clock)
+    b.failure()
+    assert (b.state, b.allow()) == ("open", False)
+    clock.now = 1.0
+    assert b.allow() is True  # the probe
+    assert (b.state, b.allow()) == ("half-open", False)  # one probe at a time
+    b.abandon()  # the probe was cancelled: no verdict
+    assert b.state == "open"
+    assert b.allow() is True  # the next call probes at once
+    b.success()
+    assert (b.state, b.recoveries) == ("closed", 1)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_async_probe_does_not_wedge_the_breaker(server: RedisServer) -> None:
+    clock = FakeClock()
+    c = make(server, clock, namespace="cancel", breaker_threshold=1)
+    server.pause()
+    try:
+        assert await c.aget("a", "miss") == "miss"  # a timeout: the breaker opens
+        assert c.stats()["breaker"] == "open"
+        clock.now = 1.01
+        probe = asyncio.ensure_future(c.aget("b"))
+        await asyncio.sleep(TIMEOUT / 5)
+        probe.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        assert c.stats()["breaker"] == "open"
+    finally:
+        server.resume()
+    assert await c.aget("b", "miss") == "miss"  # the next call probes, and Redis answers
+    assert c.stats()["breaker"] == "closed"
+    await c.aclose()
