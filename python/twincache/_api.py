@@ -466,7 +466,7 @@ def cache(
                 "namespace, ttl, codec, secret, timeout, key, cache_errors, error_ttl, maxsize "
                 "and max_bytes for L1)"
             )
-        from ._redis import redis_decorator
+        from ._redis_function import redis_decorator
 
         return redis_decorator(
             url=url,
