@@ -491,3 +491,51 @@ def test_error_entries_are_not_values(redis_server: RedisServer) -> None:
         twincache.cache(backend="redis", secret=SECRET, error_ttl=5)
     with pytest.raises(TypeError, match="cache_errors apply to backend='redis' only"):
         twincache.cache(cache_errors=KeyError)
+
+
+def test_a_client_passed_in_is_used_and_left_open(redis_server: RedisServer) -> None:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=0.2)
+    c = twincache.RedisCache(client=client, namespace="own", secret=SECRET)
+    c["k"] = 1
+    assert twincache.RedisCache(redis_server.url, namespace="own", secret=SECRET)["k"] == 1
+    c.close()
+    assert client.ping() is True  # still open: it is the caller's
+    with pytest.warns(RuntimeWarning, match=r"socket_timeout=5; .*timeout=0.25"):
+        twincache.RedisCache(client=redis.Redis(port=redis_server.port), secret=SECRET)
+    with pytest.raises(ValueError, match="decode_responses=False"):
+        twincache.RedisCache(client=redis.Redis(decode_responses=True), secret=SECRET)
+    with pytest.raises(TypeError, match=r"client must be a redis\.Redis or redis\.asyncio\.Redis"):
+        twincache.RedisCache(client=object(), secret=SECRET)
+
+
+@pytest.mark.asyncio
+async def test_an_asyncio_client_passed_in_serves_the_async_methods(
+    redis_server: RedisServer,
+) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=0.2)
+    c = twincache.RedisCache(client=client, namespace="own-aio", secret=SECRET)
+    await c.aset("k", [1])
+    assert await twincache.RedisCache(client=client, namespace="own-aio", secret=SECRET).aget(
+        "k"
+    ) == [1]
+    with pytest.raises(TypeError, match="was given an asyncio client: use its async methods"):
+        c.get("k2")
+    await c.aclose()
+    assert await client.ping() is True
+    await client.aclose()
+
+
+def test_bytes_counters_count_names_and_envelopes(make: Any, redis_server: RedisServer) -> None:
+    c = make()
+    c["k"] = "v" * 100
+    name = name_of(c, "k")
+    envelope = redis_server.client().get(name)
+    assert c.stats()["bytes_sent"] == len(name) + len(envelope)
+    reader = make()
+    assert reader["k"] == "v" * 100
+    s = reader.stats()
+    assert (s["bytes_sent"], s["bytes_received"]) == (len(name), len(envelope))
