@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -159,7 +158,7 @@ def memoize(
                 raise
             try:
                 await cache._aset_encoded(k, value, cache._ttl_ms, lk)
-            except (TypeError, ValueError, pickle.PicklingError) as exc:
+            except Exception as exc:  # any refusal of the codec: returned uncached
                 refused(exc)
             return value
 
@@ -199,7 +198,7 @@ def memoize(
                 raise
             try:
                 cache._set_encoded(k, value, cache._ttl_ms, lk)
-            except (TypeError, ValueError, pickle.PicklingError) as exc:
+            except Exception as exc:  # any refusal of the codec: returned uncached
                 refused(exc)
             return value
 

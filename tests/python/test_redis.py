@@ -539,3 +539,12 @@ def test_bytes_counters_count_names_and_envelopes(make: Any, redis_server: Redis
     assert reader["k"] == "v" * 100
     s = reader.stats()
     assert (s["bytes_sent"], s["bytes_received"]) == (len(name), len(envelope))
+
+
+def test_a_decorated_function_returns_what_pickle_cannot_store(redis_server: RedisServer) -> None:
+    @twincache.cache(backend="redis", url=redis_server.url, namespace="unpick", secret=SECRET)
+    def make_function() -> object:
+        return lambda: 42  # a local lambda: pickle refuses it
+
+    with pytest.warns(RuntimeWarning, match="cannot be stored in Redis"):
+        assert make_function()() == 42
