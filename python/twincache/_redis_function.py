@@ -5,6 +5,7 @@ A decorated function always returns its result: from L1, from Redis, or computed
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Callable
@@ -133,6 +134,35 @@ def memoize(
 
     wrapper: Any
     if inspect.iscoroutinefunction(func):
+        # Encoded key -> the task reading Redis and, on a miss, computing: concurrent awaits of
+        # one key in one event loop share it (single flight in this process).
+        flights: dict[bytes, asyncio.Task[Any]] = {}
+
+        async def resolve(k: bytes, lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            value = await (cache._aget_encoded(k) if lk is None else cache._afetch(k, lk))
+            if value is not _MISS:
+                counts["hits"] += 1
+                return value
+            counts["misses"] += 1
+            try:
+                value = await func(*args, **kwargs)
+            except errors as exc:
+                try:
+                    await cache._aset_encoded(k, CachedError(exc), error_ttl_ms, lk)
+                except Exception as why:
+                    refused(why)
+                raise
+            if flights.get(k) is not asyncio.current_task():
+                return value  # invalidated while computing: the newer state wins, not stored
+            try:
+                await cache._aset_encoded(k, value, cache._ttl_ms, lk)
+            except Exception as exc:  # any refusal of the codec: returned uncached
+                refused(exc)
+            return value
+
+        def forget(k: bytes, task: asyncio.Task[Any]) -> None:
+            if flights.get(k) is task:
+                del flights[k]
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -143,31 +173,26 @@ def memoize(
                     counts["hits"] += 1
                     return _unwrap(value)
             k = key_of(args, kwargs)
-            value = await (cache._aget_encoded(k) if lk is None else cache._afetch(k, lk))
-            if value is not _MISS:
-                counts["hits"] += 1
-                return _unwrap(value)
-            counts["misses"] += 1
-            try:
-                value = await func(*args, **kwargs)
-            except errors as exc:
-                try:
-                    await cache._aset_encoded(k, CachedError(exc), error_ttl_ms, lk)
-                except Exception as why:
-                    refused(why)
-                raise
-            try:
-                await cache._aset_encoded(k, value, cache._ttl_ms, lk)
-            except Exception as exc:  # any refusal of the codec: returned uncached
-                refused(exc)
-            return value
+            loop = asyncio.get_running_loop()
+            task = flights.get(k)
+            if task is None or task.get_loop() is not loop:
+                task = loop.create_task(resolve(k, lk, args, kwargs))
+                flights[k] = task
+                task.add_done_callback(functools.partial(forget, k))
+            else:
+                counts["hits"] += 1  # joins the read (or computation) in flight
+            # Shielded: a cancelled caller leaves the computation to the others.
+            return _unwrap(await asyncio.shield(task))
 
         wrapper = async_wrapper
 
         async def ainvalidate(*args: Any, **kwargs: Any) -> bool:
-            return await cache._adelete_encoded(key_of(args, kwargs), l1_key_of(args, kwargs))
+            k = key_of(args, kwargs)
+            flights.pop(k, None)  # a computation in flight still ends, but is not joined
+            return await cache._adelete_encoded(k, l1_key_of(args, kwargs))
 
         async def acache_clear() -> None:
+            flights.clear()
             await cache.aclear()
 
         wrapper.ainvalidate = ainvalidate

@@ -548,3 +548,31 @@ def test_a_decorated_function_returns_what_pickle_cannot_store(redis_server: Red
 
     with pytest.warns(RuntimeWarning, match="cannot be stored in Redis"):
         assert make_function()() == 42
+
+
+@pytest.mark.asyncio
+async def test_concurrent_awaits_of_one_key_share_one_computation(
+    redis_server: RedisServer,
+) -> None:
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    @twincache.cache(backend="redis", url=redis_server.url, namespace="flight", secret=SECRET)
+    async def slow(x: int) -> int:
+        calls.append(x)
+        await release.wait()
+        return x * 10
+
+    await slow.acache_clear()
+    waiters = [asyncio.ensure_future(slow(1)) for _ in range(5)]
+    other = asyncio.ensure_future(slow(2))
+    while len(calls) < 2:  # both computations started (each after its Redis miss)
+        await asyncio.sleep(0.001)
+    waiters[0].cancel()  # a cancelled caller leaves the computation to the others
+    release.set()
+    assert await asyncio.gather(*waiters[1:], other) == [10, 10, 10, 10, 20]
+    assert sorted(calls) == [1, 2]
+    s = slow.stats()
+    assert (s["misses"], s["l2_sets"]) == (2, 2)
+    assert await slow(1) == 10
+    assert sorted(calls) == [1, 2]
