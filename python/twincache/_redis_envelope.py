@@ -11,6 +11,8 @@ the standard library's (OpenSSL underneath): the core's own HMAC is not exposed 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import math
 import os
@@ -78,8 +80,27 @@ def function_scope(identity: list[str]) -> str:
 # --- the envelope ---------------------------------------------------------------------------------
 
 
-def _mac(secret: bytes, name: bytes, body: bytes) -> bytes:
-    return hmac.digest(secret, DOMAIN + struct.pack("<I", len(name)) + name + body, "sha256")
+@functools.lru_cache(maxsize=64)
+def _keyed(secret: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes with the key already absorbed (RFC 2104), copied
+    for each MAC: twice as fast as hmac.digest, which sets OpenSSL's HMAC up on every call."""
+    key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+def _mac(secret: bytes, name: bytes, body: bytes | memoryview) -> bytes:
+    """HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body)."""
+    inner, outer = _keyed(secret)
+    h = inner.copy()
+    h.update(DOMAIN + struct.pack("<I", len(name)) + name)
+    h.update(body)
+    o = outer.copy()
+    o.update(h.digest())
+    digest: bytes = o.digest()
+    return digest
 
 
 def seal(
@@ -112,7 +133,7 @@ def open_envelope(secret: bytes, name: str, key: bytes | None, envelope: bytes) 
     if version != VERSION:
         return UNREADABLE
     body = memoryview(envelope)[:-MAC_SIZE]
-    expected = _mac(secret, name.encode("ascii"), bytes(body))
+    expected = _mac(secret, name.encode("ascii"), body)
     if not hmac.compare_digest(expected, envelope[-MAC_SIZE:]):
         return CORRUPT
     end = HEADER.size + klen

@@ -205,3 +205,16 @@ if __name__ == "__main__":
     PATH.parent.mkdir(parents=True, exist_ok=True)
     PATH.write_text(json.dumps(generate(), indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(f"wrote {PATH}")
+
+
+@pytest.mark.parametrize("key_length", [0, 16, 63, 64, 65, 200])
+def test_the_mac_is_hmac_sha256_for_every_key_length(key_length: int) -> None:
+    """_mac precomputes HMAC's keyed hashes (RFC 2104): it must equal the standard library's
+    HMAC-SHA256 for keys shorter than, equal to and longer than SHA-256's 64-byte block."""
+    import hmac
+
+    key = bytes(range(256))[:key_length] if key_length <= 256 else b""
+    for body in (b"", b"x" * 1000):
+        message = env.DOMAIN + (4).to_bytes(4, "little") + b"name" + body
+        assert env._mac(key, b"name", body) == hmac.digest(key, message, "sha256")
+        assert env._mac(key, b"name", memoryview(body)) == hmac.digest(key, message, "sha256")
