@@ -394,6 +394,7 @@ def cache(
     timeout: float = 0.25,
     cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
     error_ttl: float | None = None,
+    ttl_jitter: float | None = None,
 ) -> Callable[[F], F]: ...
 def cache(
     user_function: Any = None,
@@ -416,6 +417,7 @@ def cache(
     timeout: Any = _NOT_GIVEN,
     cache_errors: Any = None,
     error_ttl: Any = None,
+    ttl_jitter: Any = None,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -446,6 +448,7 @@ def cache(
             ("timeout", timeout is not _NOT_GIVEN),
             ("cache_errors", cache_errors is not None),
             ("error_ttl", error_ttl is not None),
+            ("ttl_jitter", ttl_jitter is not None),
         )
         if given
     ]
@@ -463,8 +466,8 @@ def cache(
         if memory_only:
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
-                "namespace, ttl, codec, secret, timeout, key, cache_errors, error_ttl, maxsize "
-                "and max_bytes for L1)"
+                "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
+                "error_ttl, maxsize and max_bytes for L1)"
             )
         from ._redis_function import redis_decorator
 
@@ -481,6 +484,7 @@ def cache(
             max_bytes=max_bytes,
             cache_errors=cache_errors,
             error_ttl=error_ttl,
+            ttl_jitter=0.0 if ttl_jitter is None else ttl_jitter,
         )
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")

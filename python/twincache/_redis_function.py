@@ -33,6 +33,7 @@ def redis_decorator(
     max_bytes: object = None,
     cache_errors: object = None,
     error_ttl: object = None,
+    ttl_jitter: object = 0.0,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="redis", ...) and returns the decorator.
     Every option is checked here, at decoration, by building a first RedisCache."""
@@ -46,6 +47,7 @@ def redis_decorator(
         "timeout": timeout,
         "l1_maxsize": maxsize,
         "l1_max_bytes": max_bytes,
+        "ttl_jitter": ttl_jitter,
     }
     RedisCache(url, **options).close()  # checks every option now, at decoration
     errors = _error_types(cache_errors)

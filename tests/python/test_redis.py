@@ -576,3 +576,21 @@ async def test_concurrent_awaits_of_one_key_share_one_computation(
     assert (s["misses"], s["l2_sets"]) == (2, 2)
     assert await slow(1) == 10
     assert sorted(calls) == [1, 2]
+
+
+def test_decorator_ttl_jitter(redis_server: RedisServer) -> None:
+    @twincache.cache(backend="redis", url=redis_server.url, namespace="jit", secret=SECRET,
+                     ttl=100, ttl_jitter=0.5)  # fmt: skip
+    def same(x: int) -> int:
+        return x
+
+    same.cache_clear()
+    for i in range(50):
+        same(i)
+    r = redis_server.client()
+    pttls = [r.pttl(n) for n in r.keys("jit:*")]
+    assert len(pttls) == 50
+    assert all(50_000 - 1_000 < t <= 100_000 for t in pttls)
+    assert len(set(pttls)) > 10
+    with pytest.raises(TypeError, match="ttl_jitter apply to backend='redis' only"):
+        twincache.cache(ttl_jitter=0.1)
