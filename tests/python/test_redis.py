@@ -594,3 +594,27 @@ def test_decorator_ttl_jitter(redis_server: RedisServer) -> None:
     assert len(set(pttls)) > 10
     with pytest.raises(TypeError, match="ttl_jitter apply to backend='redis' only"):
         twincache.cache(ttl_jitter=0.1)
+
+
+def test_another_process_reads_and_writes_the_same_entries(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("TWINCACHE_SECRET", SECRET)
+    parent = twincache.RedisCache(redis_server.url, namespace="procs")
+    parent.clear()
+    parent["from-parent"] = {"n": 1}
+    child = (
+        "import twincache\n"
+        f"c = twincache.RedisCache({redis_server.url!r}, namespace='procs')\n"
+        "print(c['from-parent']['n'])\n"
+        "c.set('from-child', [2, 'two'], ttl=60)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "1"
+    assert parent["from-child"] == [2, "two"]
+    assert parent.stats()["l2_hits"] == 1
