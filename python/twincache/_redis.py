@@ -28,6 +28,11 @@ from ._backend import warn
 
 _MISS: Final[Any] = object()
 _FAILED: Final[Any] = object()  # an L2 call that failed, timed out or was not sent
+_OUTCOME_COUNTER: Final = {  # open_envelope's refusals -> the counter each one adds to
+    env.CORRUPT: "l2_corrupt",
+    env.UNREADABLE: "l2_unreadable",
+    env.OTHER_KEY: "l2_misses",
+}
 SCAN_COUNT: Final = 1000  # SCAN's COUNT hint, and the size of one UNLINK or MGET batch
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
@@ -404,7 +409,7 @@ class RedisCache(MutableMapping[Any, Any]):
         counts["bytes_received"] += len(raw)
         opened = env.open_envelope(self._secret, name, encoded, raw)
         if type(opened) is str:
-            counts["l2_corrupt" if opened == env.CORRUPT else "l2_unreadable"] += 1
+            counts[_OUTCOME_COUNTER[opened]] += 1
             return _MISS
         codec, _, data, flags = opened
         try:

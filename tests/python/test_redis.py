@@ -618,3 +618,24 @@ def test_another_process_reads_and_writes_the_same_entries(
     assert out.stdout.strip() == "1"
     assert parent["from-child"] == [2, "two"]
     assert parent.stats()["l2_hits"] == 1
+
+
+def test_an_entry_signed_for_another_key_is_a_plain_miss(
+    make: Any, redis_server: RedisServer
+) -> None:
+    c = make()
+    c["a"] = 1
+    c["b"] = 2
+    r = redis_server.client()
+    r.set(name_of(c, "a"), r.get(name_of(c, "b")))  # moved: its MAC fails under the new name
+    reader = make()
+    assert reader.get("a", "miss") == "miss"
+    assert reader.stats()["l2_corrupt"] == 1
+    # Signed with the secret for name "a" but holding key "b" (an XXH3-128 collision, or a
+    # writer with the secret): a miss, never b's value.
+    forged = _redis_envelope.seal(SECRET.encode(), name_of(c, "a"), _keys.encode("b"), 2, b"2")
+    r.set(name_of(c, "a"), forged)
+    other = make()
+    assert other.get("a", "miss") == "miss"
+    s = other.stats()
+    assert (s["l2_misses"], s["l2_corrupt"], s["l2_unreadable"]) == (1, 0, 0)
