@@ -5,6 +5,7 @@
     @twincache.cache(ttl=60, max_bytes=...)  # configured form (keyword-only)
     twincache.Cache(maxsize=1000, ttl=5)     # a MutableMapping
     twincache.DiskCache(path, ttl=3600)      # the same on disk, shared by processes and Node
+    twincache.RedisCache(url, namespace="app")  # L1 in memory + Redis/Valkey (docs/redis.md)
     @twincache.cache(backend="disk")         # results kept across restarts (docs/persistence.md)
     %load_ext twincache                      # Jupyter: the %%cache cell magic (docs/jupyter.md)
 
@@ -38,6 +39,7 @@ from ._weigh import weigh
 
 if TYPE_CHECKING:
     from ._disk import DiskCache
+    from ._redis import RedisCache
 
     __version__: str
 
@@ -55,6 +57,10 @@ def __getattr__(name: str) -> Any:
 
         globals()["__version__"] = value = version("twincache")
         return value
+    if name == "RedisCache":  # the Redis tier loads on first use too (redis-py is optional)
+        from ._redis import RedisCache
+
+        return RedisCache
     raise AttributeError(f"module 'twincache' has no attribute {name!r}")
 
 
@@ -82,6 +88,7 @@ __all__ = [
     "DiskStats",
     "Policy",
     "Stats",
+    "RedisCache",
     "cache",
     "load_ipython_extension",
     "lru_cache",

@@ -431,6 +431,24 @@ def cache(
     codec: Codec = "pickle",
 ) -> DiskCacheDecorator: ...
 @overload
+def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
+    *,
+    backend: Literal["redis"],
+    url: str | None = None,
+    client: Any = None,
+    ttl: float | None = None,
+    namespace: str | None = None,
+    codec: Codec = "pickle",
+    secret: str | bytes | None = None,
+    timeout: float = 0.25,
+    key: Callable[..., Hashable] | None = None,
+    maxsize: int | None = None,
+    max_bytes: int | None = None,
+    cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
+    error_ttl: float | None = None,
+    ttl_jitter: float | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+@overload
 def cache(  # a backend known at run time only: the options both backends take
     *,
     backend: Backend | None,
@@ -452,6 +470,14 @@ def cache(
     backend: Any = None,
     path: Any = None,
     codec: Any = _NOT_GIVEN,
+    url: Any = None,
+    client: Any = None,
+    namespace: Any = None,
+    secret: Any = None,
+    timeout: Any = _NOT_GIVEN,
+    cache_errors: Any = None,
+    error_ttl: Any = None,
+    ttl_jitter: Any = None,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -467,9 +493,61 @@ def cache(
             )
         return _dropin(user_function, None, False)
     if backend is not None and not isinstance(backend, str):
-        raise TypeError(f"backend must be 'memory' or 'disk' (got {type(backend).__name__})")
-    if backend not in (None, "memory", "disk"):
-        raise ValueError(f"backend must be 'memory' or 'disk' (got {backend!r})")
+        raise TypeError(
+            f"backend must be 'memory', 'disk' or 'redis' (got {type(backend).__name__})"
+        )
+    if backend not in (None, "memory", "disk", "redis"):
+        raise ValueError(f"backend must be 'memory', 'disk' or 'redis' (got {backend!r})")
+    redis_given = [
+        name
+        for name, given in (
+            ("url", url is not None),
+            ("client", client is not None),
+            ("namespace", namespace is not None),
+            ("secret", secret is not None),
+            ("timeout", timeout is not _NOT_GIVEN),
+            ("cache_errors", cache_errors is not None),
+            ("error_ttl", error_ttl is not None),
+            ("ttl_jitter", ttl_jitter is not None),
+        )
+        if given
+    ]
+    if backend == "redis":  # the Redis tier (docs/redis.md): twincache._redis
+        memory_only = [
+            name
+            for name, given in (
+                ("typed", typed is not False),
+                ("policy", policy is not None),
+                ("single_flight", single_flight is not False),
+                ("path", path is not None),
+            )
+            if given
+        ]
+        if memory_only:
+            raise TypeError(
+                f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
+                "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
+                "error_ttl, maxsize and max_bytes for L1)"
+            )
+        from ._redis_function import redis_decorator
+
+        return redis_decorator(
+            url=url,
+            client=client,
+            ttl=ttl,
+            namespace=namespace,
+            codec="pickle" if codec is _NOT_GIVEN else codec,
+            secret=secret,
+            timeout=0.25 if timeout is _NOT_GIVEN else timeout,
+            key=key,
+            maxsize=10_000 if maxsize is None else maxsize,
+            max_bytes=max_bytes,
+            cache_errors=cache_errors,
+            error_ttl=error_ttl,
+            ttl_jitter=0.0 if ttl_jitter is None else ttl_jitter,
+        )
+    if redis_given:
+        raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")
     if backend == "disk":  # the persistent tier (docs/persistence.md)
         memory_only = [
             name

@@ -526,7 +526,7 @@ def test_decorator_bad_options(cache_dir: Path) -> None:
 
 
 def test_backend_options_are_checked(cache_dir: Path) -> None:
-    with pytest.raises(ValueError, match="backend must be 'memory' or 'disk'"):
+    with pytest.raises(ValueError, match="backend must be 'memory', 'disk' or 'redis'"):
         twincache.cache(backend="cloud")
     with pytest.raises(TypeError, match="backend must be"):
         twincache.cache(backend=1)

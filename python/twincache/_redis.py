@@ -1,0 +1,820 @@
+"""The Redis tier for Python: twincache.RedisCache (twincache's memory Cache as L1 in front of
+Redis or Valkey as L2) and @twincache.cache(backend="redis"). docs/redis.md is the
+specification (names, envelope, scripts, TTL, breaker, stats) shared with Node; the wire format
+itself is twincache._redis_envelope.
+
+Never hangs the caller: every Redis call is bounded by `timeout` (socket timeouts on the sync
+client twincache creates, asyncio.wait_for on the async one), nothing is retried, and a circuit
+breaker turns the cache L1-only after repeated failures until a probe finds Redis again. A failed
+or skipped L2 call is a counted miss (reads) or an L1-only write (writes), never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib.resources
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Final
+
+from . import _disk, _options
+from . import _redis_envelope as env
+from ._api import Cache
+from ._backend import warn
+
+_MISS: Final[Any] = object()
+_FAILED: Final[Any] = object()  # an L2 call that failed, timed out or was not sent
+_OUTCOME_COUNTER: Final = {  # open_envelope's refusals -> the counter each one adds to
+    env.CORRUPT: "l2_corrupt",
+    env.UNREADABLE: "l2_unreadable",
+    env.OTHER_KEY: "l2_misses",
+}
+SCAN_COUNT: Final = 1000  # SCAN's COUNT hint, and the size of one UNLINK or MGET batch
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+
+def _script_source() -> str:
+    return (importlib.resources.files("twincache") / "redis_lua" / "get.lua").read_text("utf-8")
+
+
+def _redis_module() -> Any:
+    try:
+        import redis
+    except ImportError:
+        raise ImportError(
+            "the Redis tier needs redis-py 5 or newer: pip install 'twincache[redis]'"
+        ) from None
+    return redis
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class CachedError:
+    """An exception kept as a decorated function's result (negative caching): the wrapper
+    raises it again (with a fresh traceback) instead of returning it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+# --- the circuit breaker --------------------------------------------------------------------------
+
+
+class Breaker:
+    """Closed: every call goes to Redis. After `threshold` consecutive failures it opens: calls
+    are not sent (L1 only) until a probe time, min(max_delay, min_delay * 2**k) * U(0.5, 1] after
+    the k-th opening in a row; then one call is let through (half-open). Its success closes the
+    breaker, its failure opens it again with the next delay. `clock` is injectable for tests."""
+
+    def __init__(
+        self,
+        threshold: int,
+        min_delay: float,
+        max_delay: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.clock = clock
+        self.state = CLOSED
+        self.failures = 0  # consecutive
+        self.openings = 0  # in a row, for the backoff
+        self.opened = 0  # total, for stats
+        self.recoveries = 0  # closings after an opening
+        self.probe_at = 0.0
+        self._lock = threading.Lock()  # guards every field above across threads
+
+    def allow(self) -> bool:
+        if self.state == CLOSED:
+            return True
+        with self._lock:
+            if self.state == OPEN and self.clock() >= self.probe_at:
+                self.state = HALF_OPEN  # this caller probes; the others stay L1-only
+                return True
+            return self.state == CLOSED
+
+    def abandon(self) -> None:
+        """A call that ended without a verdict on Redis (cancelled, interrupted): if it was the
+        probe, the next call probes instead, so the breaker is never left half-open."""
+        with self._lock:
+            if self.state == HALF_OPEN:
+                self.state = OPEN
+                self.probe_at = self.clock()
+
+    def success(self) -> None:
+        if self.state == CLOSED and not self.failures:
+            return
+        with self._lock:
+            if self.state != CLOSED:
+                self.recoveries += 1
+            self.state, self.failures, self.openings = CLOSED, 0, 0
+
+    def failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.state == HALF_OPEN or self.failures >= self.threshold:
+                delay = min(self.max_delay, self.min_delay * 2**self.openings)
+                self.probe_at = self.clock() + delay * (0.5 + 0.5 * random.random())
+                self.openings += 1
+                self.opened += 1
+                self.state = OPEN
+
+
+def _positive_int(name: str, value: object, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer in [1, {high}] (got {type(value).__name__})")
+    if not 1 <= value <= high:
+        raise ValueError(f"{name} must be an integer in [1, {high}] (got {value})")
+    return value
+
+
+def _fraction(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1) (got {type(value).__name__})")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1) (got {value!r})")
+    return float(value)
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+
+class _Clients:
+    """The redis-py clients of one cache: a sync one and an asyncio one made from `url` (both
+    with twincache's timeouts, no retries), or the one client the user passed."""
+
+    def __init__(self, url: object, client: object, timeout: float) -> None:
+        redis = _redis_module()
+        self.timeout = timeout
+        self.url: str | None = None
+        self.sync: Any = None
+        self.aio: Any = None
+        self.aio_loop: asyncio.AbstractEventLoop | None = None
+        self.owned = client is None
+        if client is not None:
+            if url is not None:
+                raise TypeError("pass url or client, not both")
+            kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+            if not isinstance(kwargs, dict):
+                raise TypeError(
+                    "client must be a redis.Redis or redis.asyncio.Redis "
+                    f"(got {type(client).__name__})"
+                )
+            if kwargs.get("decode_responses"):
+                raise ValueError(
+                    "client must be made with decode_responses=False (entries are bytes)"
+                )
+            wait = kwargs.get("socket_timeout")
+            if wait is None or wait > timeout:
+                warn(
+                    f"twincache: the client passed to RedisCache has socket_timeout={wait!r}; "
+                    f"sync calls can block that long (set socket_timeout <= timeout={timeout})"
+                )
+            import redis.asyncio
+
+            if isinstance(client, redis.asyncio.Redis):
+                self.aio = client
+            else:
+                self.sync = client
+            return
+        if url is None:
+            url = env.DEFAULT_URL
+        if not isinstance(url, str):
+            raise TypeError(
+                f"url must be a str such as {env.DEFAULT_URL!r} (got {type(url).__name__})"
+            )
+        self.url = url
+        try:
+            self.sync = redis.Redis.from_url(url, **self._options(redis))
+        except ValueError as exc:
+            raise ValueError(
+                f"url must be a redis://, rediss:// or unix:// URL (got {url!r}: {exc})"
+            ) from None
+
+    def _options(self, redis: Any) -> dict[str, Any]:
+        from redis.backoff import NoBackoff
+
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": redis.retry.Retry(NoBackoff(), 0),
+            "health_check_interval": 0,
+            "decode_responses": False,
+        }
+
+    def sync_client(self) -> Any:
+        if self.sync is None:
+            raise TypeError("this RedisCache was given an asyncio client: use its async methods")
+        return self.sync
+
+    def async_client(self) -> Any:
+        """The asyncio client, made on first use in the running loop (and again in another
+        loop: a redis.asyncio client belongs to the loop its connections were made in)."""
+        if not self.owned:
+            if self.aio is None:
+                raise TypeError("this RedisCache was given a sync client: use its sync methods")
+            return self.aio
+        loop = asyncio.get_running_loop()
+        if self.aio is None or self.aio_loop is not loop:
+            import redis.asyncio
+
+            assert self.url is not None
+            self.aio = redis.asyncio.Redis.from_url(self.url, **self._options(redis))
+            self.aio_loop = loop
+        return self.aio
+
+    def close(self) -> None:
+        if self.owned and self.sync is not None:
+            self.sync.close()
+
+    async def aclose(self) -> None:
+        if self.owned and self.aio is not None:
+            closing = getattr(self.aio, "aclose", None) or self.aio.close
+            await closing()
+            self.aio = None
+        self.close()
+
+
+# --- RedisCache -----------------------------------------------------------------------------------
+
+
+class RedisCache(MutableMapping[Any, Any]):
+    """A dict-like cache in Redis (or Valkey), shared by processes, machines and Node
+    (codec="json"), with twincache's memory Cache in front (L1). docs/redis.md.
+
+    Keys: anything the key encoding takes (docs/keys.md). Values: bytes travel as they are,
+    anything else through the codec (pickle needs a secret; json refuses what it cannot hold
+    exactly). `ttl` (seconds) is the default lifetime; L1 never keeps an entry longer than Redis
+    does. Sync methods use the sync client; `aget`, `aset`, `adelete`, `acontains`,
+    `aget_many`, `aset_many`, `aclear`, `aclose` are their async twins (redis.asyncio).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        namespace: str = env.DEFAULT_NAMESPACE,
+        ttl: float | None = None,
+        codec: str = "pickle",
+        secret: str | bytes | None = None,
+        l1_maxsize: int | None = 10_000,
+        l1_max_bytes: int | None = None,
+        timeout: float = 0.25,
+        breaker_threshold: int = 5,
+        breaker_delay: tuple[float, float] = (0.1, 10.0),
+        ttl_jitter: float = 0.0,
+        _scope: str | None = None,
+    ) -> None:
+        self._namespace = env.namespace_option(namespace)
+        self._ttl_ms = env.ttl_option("ttl", ttl)
+        self._ttl_jitter = _fraction("ttl_jitter", ttl_jitter)
+        self._codec = env.codec_option(codec)
+        self._timeout = env.timeout_option(timeout)
+        threshold = _positive_int("breaker_threshold", breaker_threshold, 1_000_000)
+        delays = self._delays(breaker_delay)
+        l1_items = _options.limit("l1_maxsize", l1_maxsize)
+        l1_bytes = _options.limit("l1_max_bytes", l1_max_bytes)
+        self._secret = env.secret_option(secret, self._codec)
+        self._clients = _Clients(url, client, self._timeout)
+        self._l1 = Cache(maxsize=l1_items, max_bytes=l1_bytes)
+        self._scope = _scope
+        self._breaker = Breaker(threshold, delays[0], delays[1])
+        self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
+        self._script = _script_source()
+        self._sha = hashlib.sha1(self._script.encode("utf-8")).hexdigest()
+        self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
+        self._counts = dict.fromkeys(
+            (
+                "l2_hits",
+                "l2_misses",
+                "l2_corrupt",
+                "l2_unreadable",
+                "l2_errors",
+                "l2_timeouts",
+                "l2_skipped",
+                "sets",
+                "l2_sets",
+                "deletes",
+                "bytes_sent",
+                "bytes_received",
+            ),
+            0,
+        )
+
+    @staticmethod
+    def _delays(value: object) -> tuple[float, float]:
+        ok = (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        )
+        if not ok or not (0 < value[0] <= value[1] <= 3600):  # type: ignore[index]
+            raise ValueError(
+                f"breaker_delay must be a (min, max) pair of seconds, 0 < min <= max <= 3600 "
+                f"(got {value!r})"
+            )
+        return float(value[0]), float(value[1])  # type: ignore[index]
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    # -- the L2 call discipline --
+
+    def _failed(self, exc: BaseException) -> Any:
+        redis = _redis_module()
+        if isinstance(exc, (redis.TimeoutError, asyncio.TimeoutError, TimeoutError)):
+            self._counts["l2_timeouts"] += 1
+        self._counts["l2_errors"] += 1
+        if isinstance(exc, redis.ResponseError):
+            self._breaker.success()  # the server answered: an error of the command, not of Redis
+        else:
+            self._breaker.failure()
+        return _FAILED
+
+    def _call(self, op: Callable[[Any], Any]) -> Any:
+        """op(sync client)'s result, or _FAILED (counted) when the breaker is open, the call
+        failed or it timed out."""
+        client = self._clients.sync_client()
+        if not self._breaker.allow():
+            self._counts["l2_skipped"] += 1
+            return _FAILED
+        try:
+            result = op(client)
+        except (_redis_module().RedisError, OSError) as exc:
+            return self._failed(exc)
+        except BaseException:  # not Redis's doing (KeyboardInterrupt...): no verdict
+            self._breaker.abandon()
+            raise
+        self._breaker.success()
+        return result
+
+    async def _acall(self, op: Callable[[Any], Awaitable[Any]]) -> Any:
+        client = self._clients.async_client()
+        if not self._breaker.allow():
+            self._counts["l2_skipped"] += 1
+            return _FAILED
+        try:
+            result = await asyncio.wait_for(op(client), self._timeout)
+        except (_redis_module().RedisError, OSError, asyncio.TimeoutError) as exc:
+            return self._failed(exc)
+        except BaseException:  # cancelled: no verdict on Redis
+            self._breaker.abandon()
+            raise
+        self._breaker.success()
+        return result
+
+    def _read_script(self, client: Any, names: list[str]) -> Any:
+        """get.lua by its SHA-1 (EVALSHA); a server that lost it (restarted, SCRIPT FLUSH) gets
+        its source again (EVAL loads it), within the same call."""
+        try:
+            return client.evalsha(self._sha, len(names), *names)
+        except _redis_module().exceptions.NoScriptError:
+            return client.eval(self._script, len(names), *names)
+
+    async def _aread_script(self, client: Any, names: list[str]) -> Any:
+        try:
+            return await client.evalsha(self._sha, len(names), *names)
+        except _redis_module().exceptions.NoScriptError:
+            return await client.eval(self._script, len(names), *names)
+
+    # -- envelopes in and out --
+
+    def _name(self, encoded: bytes) -> str:
+        return env.entry_name(self._namespace, encoded, self._scope)
+
+    def _seal(self, encoded: bytes, value: object) -> tuple[str, bytes]:
+        codec, data = env.dumps(self._codec, value)  # json may refuse: before anything changes
+        name = self._name(encoded)
+        return name, env.seal(self._secret, name, encoded, codec, data)
+
+    def _opened(
+        self, name: str, encoded: bytes, raw: Any, pttl: Any, started: float, l1_key: Any = None
+    ) -> Any:
+        """The value of a script reply (envelope, PTTL) for one key, put in L1; else _MISS."""
+        counts = self._counts
+        if raw is None or raw is False:
+            counts["l2_misses"] += 1
+            return _MISS
+        counts["bytes_received"] += len(raw)
+        opened = env.open_envelope(self._secret, name, encoded, raw)
+        if type(opened) is str:
+            counts[_OUTCOME_COUNTER[opened]] += 1
+            return _MISS
+        codec, _, data, flags = opened
+        try:
+            value = env.loads(codec, data)
+            if flags & env.FLAG_ERROR:  # a cached exception: only a function that caches them
+                value = self._cached_error(codec, value)
+        except Exception:  # signed but not decodable here (a class this process lacks)
+            counts["l2_unreadable"] += 1
+            return _MISS
+        counts["l2_hits"] += 1
+        remaining = None
+        if isinstance(pttl, int) and pttl >= 0:
+            # No longer than Redis keeps it: its PTTL minus the time the answer took to come.
+            remaining = pttl / 1000 - (time.monotonic() - started)
+            if remaining <= 0:
+                return value
+        self._l1_put(encoded if l1_key is None else l1_key, value, remaining)
+        return value
+
+    def _cached_error(self, codec: int, decoded: Any) -> CachedError:
+        """An error entry's exception, re-made: pickle gives the exception itself, json a
+        {"type": "module.QualName", "args": [...]} record. Its class must be one this
+        function caches (error_types), else it is unreadable (ValueError)."""
+        types = self._error_types
+        if codec == env.CODEC_JSON and isinstance(decoded, dict):
+            by_name = {_qualified(t): t for t in types}
+            cls = by_name.get(decoded.get("type"))  # type: ignore[arg-type]
+            args = decoded.get("args")
+            if cls is None or not isinstance(args, list):
+                raise ValueError("an error entry of a type this function does not cache")
+            decoded = cls(*args)
+        if not types or not isinstance(decoded, types):
+            raise ValueError("an error entry of a type this function does not cache")
+        return CachedError(decoded)
+
+    def _error_payload(self, exc: BaseException) -> tuple[int, bytes]:
+        """(codec, bytes) of a cached exception: pickle keeps the exception; json keeps the
+        listed class it belongs to and its args (str(exc) when they are not JSON)."""
+        if self._codec == env.CODEC_PICKLE:
+            return env.dumps(self._codec, exc)
+        cls = type(exc) if type(exc) in self._error_types else None
+        if cls is None:
+            cls = next(t for t in self._error_types if isinstance(exc, t))
+        record = {"type": _qualified(cls), "args": list(exc.args)}
+        try:
+            return env.dumps(self._codec, record)
+        except TypeError:
+            return env.dumps(self._codec, {"type": _qualified(cls), "args": [str(exc)]})
+
+    def _seal_error(self, encoded: bytes, exc: BaseException) -> tuple[str, bytes]:
+        codec, data = self._error_payload(exc)
+        name = self._name(encoded)
+        return name, env.seal(self._secret, name, encoded, codec, data, flags=env.FLAG_ERROR)
+
+    def _l1_put(self, l1_key: Any, value: object, seconds: float | None) -> None:
+        with contextlib.suppress(ValueError):  # larger than l1_max_bytes: not kept in L1
+            self._l1.set(l1_key, value, ttl=seconds)
+
+    def _l1_ttl(self, ttl_ms: int | None) -> float | None:
+        return None if ttl_ms is None else ttl_ms / 1000
+
+    def _jitter(self, ttl_ms: int | None) -> int | None:
+        """ttl x (1 - ttl_jitter x U[0, 1)), whole ms, at least 1: never longer than asked."""
+        if ttl_ms is None or not self._ttl_jitter:
+            return ttl_ms
+        return max(1, int(ttl_ms * (1.0 - self._ttl_jitter * random.random())))
+
+    def _entry_ttl_ms(self, ttl: object) -> int | None:
+        return self._ttl_ms if ttl is None else env.ttl_option("ttl", ttl)
+
+    # -- sync reads --
+
+    def _get_encoded(self, encoded: bytes) -> Any:
+        value = self._l1.get(encoded, _MISS)
+        if value is not _MISS:
+            return value
+        return self._fetch(encoded, encoded)
+
+    def _fetch(self, encoded: bytes, l1_key: Any) -> Any:
+        """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
+        name = self._name(encoded)
+        started = time.monotonic()
+        reply = self._call(lambda c: self._read_script(c, [name]))
+        self._counts["bytes_sent"] += len(name)
+        if reply is _FAILED:
+            return _MISS
+        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self._get_encoded(env.encode_key(key))
+        if value is _MISS:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = self._get_encoded(env.encode_key(key))
+        return default if value is _MISS else value
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            encoded = env.encode_key(key)
+        except (TypeError, ValueError):
+            return False
+        return self._get_encoded(encoded) is not _MISS
+
+    def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        """{key: value} for the keys found (L1, then one script call for the rest)."""
+        found: dict[Any, Any] = {}
+        wanted: list[tuple[Any, bytes, str]] = []
+        for key in keys:
+            encoded = env.encode_key(key)
+            value = self._l1.get(encoded, _MISS)
+            if value is not _MISS:
+                found[key] = value
+            else:
+                wanted.append((key, encoded, self._name(encoded)))
+        if not wanted:
+            return found
+        names = [n for _, _, n in wanted]
+        started = time.monotonic()
+        reply = self._call(lambda c: self._read_script(c, names))
+        self._counts["bytes_sent"] += sum(map(len, names))
+        if reply is _FAILED:
+            return found
+        for i, (key, encoded, name) in enumerate(wanted):
+            value = self._opened(name, encoded, reply[2 * i], reply[2 * i + 1], started)
+            if value is not _MISS:
+                found[key] = value
+        return found
+
+    # -- sync writes --
+
+    def set(self, key: Any, value: Any, ttl: float | None = None) -> None:
+        """Stores value under key in L1 and Redis; ttl (seconds) overrides the default."""
+        ttl_ms = self._entry_ttl_ms(ttl)
+        self._set_encoded(env.encode_key(key), value, ttl_ms)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._set_encoded(env.encode_key(key), value, self._ttl_ms)
+
+    def _set_encoded(
+        self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
+    ) -> bool:
+        if type(value) is CachedError:
+            name, envelope = self._seal_error(encoded, value.error)
+        else:
+            name, envelope = self._seal(encoded, value)
+        ttl_ms = self._jitter(ttl_ms)
+        self._counts["sets"] += 1
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
+        ok = self._call(lambda c: c.set(name, envelope, px=ttl_ms))
+        self._counts["bytes_sent"] += len(name) + len(envelope)
+        if ok is _FAILED:
+            return False
+        self._counts["l2_sets"] += 1
+        return True
+
+    def set_many(self, mapping: Mapping[Any, Any], ttl: float | None = None) -> None:
+        """Stores every item: one pipelined round trip of SET ... PX. Every value is encoded
+        first, so a value the codec refuses changes nothing."""
+        items = self._prepare_many(mapping, ttl)
+        if not items:
+            return
+
+        def run(client: Any) -> Any:
+            pipe = client.pipeline(transaction=False)
+            for name, envelope, ttl_ms in items:
+                pipe.set(name, envelope, px=ttl_ms)
+            return pipe.execute()
+
+        if self._call(run) is not _FAILED:
+            self._counts["l2_sets"] += len(items)
+
+    def _prepare_many(
+        self, mapping: Mapping[Any, Any], ttl: object
+    ) -> list[tuple[str, bytes, int | None]]:
+        """set_many's first half: every value encoded and sealed (a refusal changes nothing),
+        then put in L1; (name, envelope, PX) for the pipeline."""
+        ttl_ms = self._entry_ttl_ms(ttl)
+        sealed = [
+            (encoded, value, *self._seal(encoded, value))
+            for encoded, value in ((env.encode_key(k), v) for k, v in mapping.items())
+        ]
+        items = []
+        for encoded, value, name, envelope in sealed:
+            px = self._jitter(ttl_ms)
+            self._l1_put(encoded, value, self._l1_ttl(px))
+            items.append((name, envelope, px))
+            self._counts["bytes_sent"] += len(name) + len(envelope)
+        self._counts["sets"] += len(items)
+        return items
+
+    def _delete_encoded(self, encoded: bytes, l1_key: Any = None) -> bool:
+        in_l1 = self._l1.pop(encoded if l1_key is None else l1_key, _MISS) is not _MISS
+        name = self._name(encoded)
+        removed = self._call(lambda c: c.unlink(name))
+        self._counts["deletes"] += 1
+        return in_l1 or (removed is not _FAILED and removed > 0)
+
+    def __delitem__(self, key: Any) -> None:
+        if not self._delete_encoded(env.encode_key(key)):
+            raise KeyError(key)
+
+    def delete(self, key: Any) -> bool:
+        """Removes key from L1 and Redis; whether either had it."""
+        return self._delete_encoded(env.encode_key(key))
+
+    # -- the namespace --
+
+    def _pattern(self, mapping_only: bool) -> str:
+        prefix = f"{self._namespace}:" + (f"{self._scope}:" if self._scope else "")
+        return prefix + ("?" * 32 if mapping_only else "*")
+
+    def _scan(self, client: Any, pattern: str) -> Iterator[list[Any]]:
+        batch: list[Any] = []
+        for name in client.scan_iter(match=pattern, count=SCAN_COUNT):
+            batch.append(name)
+            if len(batch) >= SCAN_COUNT:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _unlink_all(self, client: Any, pattern: str) -> int:
+        removed = 0
+        for batch in self._scan(client, pattern):
+            removed += client.unlink(*batch)
+        return int(removed)
+
+    def clear(self) -> None:
+        """Removes this namespace's entries (SCAN MATCH `<namespace>:*` + UNLINK in batches,
+        never KEYS; other namespaces are untouched) and empties L1."""
+        self._l1.clear()
+        self._call(lambda c: self._unlink_all(c, self._pattern(False)))
+
+    def __len__(self) -> int:
+        """How many entries of this namespace Redis holds (a SCAN: O(size of the database))."""
+        n = self._call(lambda c: sum(len(b) for b in self._scan(c, self._pattern(True))))
+        return 0 if n is _FAILED else int(n)
+
+    def __iter__(self) -> Iterator[Any]:
+        """The keys of this namespace's entries (SCAN + MGET; keys come back as the key
+        encoding decodes them: lists as tuples). Entries that fail their HMAC are skipped."""
+
+        def collect(client: Any) -> list[Any]:
+            keys = []
+            for batch in self._scan(client, self._pattern(True)):
+                for name, raw in zip(batch, client.mget(batch), strict=True):
+                    if raw is None:
+                        continue
+                    opened = env.open_envelope(self._secret, name.decode(), None, raw)
+                    if type(opened) is not str:
+                        keys.append(_disk.decode_key(opened[1]))
+            return keys
+
+        result = self._call(collect)
+        return iter([] if result is _FAILED else result)
+
+    # -- async twins --
+
+    async def _aget_encoded(self, encoded: bytes) -> Any:
+        value = self._l1.get(encoded, _MISS)
+        if value is not _MISS:
+            return value
+        return await self._afetch(encoded, encoded)
+
+    async def _afetch(self, encoded: bytes, l1_key: Any) -> Any:
+        """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
+        name = self._name(encoded)
+        started = time.monotonic()
+        reply = await self._acall(lambda c: self._aread_script(c, [name]))
+        self._counts["bytes_sent"] += len(name)
+        if reply is _FAILED:
+            return _MISS
+        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
+
+    async def aget(self, key: Any, default: Any = None) -> Any:
+        value = await self._aget_encoded(env.encode_key(key))
+        return default if value is _MISS else value
+
+    async def acontains(self, key: Any) -> bool:
+        return await self._aget_encoded(env.encode_key(key)) is not _MISS
+
+    async def aget_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        found: dict[Any, Any] = {}
+        wanted: list[tuple[Any, bytes, str]] = []
+        for key in keys:
+            encoded = env.encode_key(key)
+            value = self._l1.get(encoded, _MISS)
+            if value is not _MISS:
+                found[key] = value
+            else:
+                wanted.append((key, encoded, self._name(encoded)))
+        if not wanted:
+            return found
+        names = [n for _, _, n in wanted]
+        started = time.monotonic()
+        reply = await self._acall(lambda c: self._aread_script(c, names))
+        self._counts["bytes_sent"] += sum(map(len, names))
+        if reply is _FAILED:
+            return found
+        for i, (key, encoded, name) in enumerate(wanted):
+            value = self._opened(name, encoded, reply[2 * i], reply[2 * i + 1], started)
+            if value is not _MISS:
+                found[key] = value
+        return found
+
+    async def _aset_encoded(
+        self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
+    ) -> bool:
+        if type(value) is CachedError:
+            name, envelope = self._seal_error(encoded, value.error)
+        else:
+            name, envelope = self._seal(encoded, value)
+        ttl_ms = self._jitter(ttl_ms)
+        self._counts["sets"] += 1
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
+        ok = await self._acall(lambda c: c.set(name, envelope, px=ttl_ms))
+        self._counts["bytes_sent"] += len(name) + len(envelope)
+        if ok is _FAILED:
+            return False
+        self._counts["l2_sets"] += 1
+        return True
+
+    async def aset(self, key: Any, value: Any, ttl: float | None = None) -> None:
+        ttl_ms = self._entry_ttl_ms(ttl)
+        await self._aset_encoded(env.encode_key(key), value, ttl_ms)
+
+    async def aset_many(self, mapping: Mapping[Any, Any], ttl: float | None = None) -> None:
+        items = self._prepare_many(mapping, ttl)
+        if not items:
+            return
+
+        async def run(client: Any) -> Any:
+            pipe = client.pipeline(transaction=False)
+            for name, envelope, ttl_ms in items:
+                pipe.set(name, envelope, px=ttl_ms)
+            return await pipe.execute()
+
+        if await self._acall(run) is not _FAILED:
+            self._counts["l2_sets"] += len(items)
+
+    async def _adelete_encoded(self, encoded: bytes, l1_key: Any = None) -> bool:
+        in_l1 = self._l1.pop(encoded if l1_key is None else l1_key, _MISS) is not _MISS
+        name = self._name(encoded)
+        removed = await self._acall(lambda c: c.unlink(name))
+        self._counts["deletes"] += 1
+        return in_l1 or (removed is not _FAILED and removed > 0)
+
+    async def adelete(self, key: Any) -> bool:
+        return await self._adelete_encoded(env.encode_key(key))
+
+    async def aclear(self) -> None:
+        self._l1.clear()
+        pattern = self._pattern(False)
+
+        async def run(client: Any) -> int:
+            removed, batch = 0, []
+            async for name in client.scan_iter(match=pattern, count=SCAN_COUNT):
+                batch.append(name)
+                if len(batch) >= SCAN_COUNT:
+                    removed += await client.unlink(*batch)
+                    batch = []
+            if batch:
+                removed += await client.unlink(*batch)
+            return removed
+
+        await self._acall(run)
+
+    # -- the rest --
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this cache object (docs/redis.md, Stats)."""
+        l1 = self._l1.stats()
+        out: dict[str, Any] = {
+            "hits": l1["hits"] + self._counts["l2_hits"],
+            "misses": l1["misses"] - self._counts["l2_hits"],
+            "l1_hits": l1["hits"],
+            "l1_misses": l1["misses"],
+            "l1_items": l1["items"],
+            "l1_bytes": l1.get("bytes", 0),
+        }
+        out.update(self._counts)
+        b = self._breaker
+        out["breaker"] = b.state
+        out["breaker_opened"] = b.opened
+        out["reconnects"] = b.recoveries
+        return out
+
+    def close(self) -> None:
+        """Closes the clients this cache made (a client passed in stays open)."""
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+    def __enter__(self) -> RedisCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items() if v is not None)
+        return f"twincache.RedisCache({args})"
+
+
+__all__ = ["Breaker", "CachedError", "RedisCache"]

@@ -1,0 +1,220 @@
+"""The Redis tier's shared vectors (tests/vectors/redis/envelopes.json, docs/redis.md "Test
+vectors"): entry names, function scopes and envelopes that the Python and Node packages must
+produce and read byte for byte. This file checks Python against them (no Redis server needed)
+and generates them:
+
+    .venv/bin/python tests/python/test_redis_vectors.py --write   # after a deliberate change
+
+Changing any byte of an existing vector is a format change (bump the envelope version)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from key_vectors import from_input
+from twincache import _disk_pure, _keys
+from twincache import _redis_envelope as env
+
+PATH = Path(__file__).resolve().parents[2] / "tests" / "vectors" / "redis" / "envelopes.json"
+SECRET = "twincache-vector-secret-00000001"  # 32 ASCII bytes
+NAMESPACE = "tcv"
+
+# Keys in the typed input format of tests/vectors/keys.json (docs/keys.md).
+KEYS: list[Any] = [
+    "user:1",
+    {"str": ""},
+    {"int": "42"},
+    {"int": "-256"},
+    {"float": 1.5},
+    None,
+    True,
+    {"bytes": "00ff"},
+    {"list": [{"int": "1"}, "a"]},
+    {"map": [["b", {"int": "1"}], ["a", {"int": "2"}]]},
+    "é ünïcödé ✓",
+]
+
+# JSON values whose text both languages write identically (JSON.stringify and Python's
+# json.dumps(ensure_ascii=False, separators=(",", ":"))): integers, short decimals, strings,
+# arrays, objects in insertion order, booleans, null.
+VALUES: list[tuple[Any, Any]] = [
+    ("user:1", {"id": 1, "name": "Ada", "tags": ["x", "y"], "score": 1.5, "ok": True}),
+    ({"int": "42"}, None),
+    ({"list": [{"int": "1"}, "a"]}, [1, -2, 0.25, "é", False, {"k": None}]),
+    ("empty", ""),
+    ("big-int", 9007199254740991),
+]
+
+
+def _typed_value(v: Any) -> Any:
+    return {"bytes": v.hex()} if isinstance(v, bytes) else v
+
+
+def generate() -> dict[str, Any]:
+    secret = SECRET.encode()
+    names = []
+    for k in KEYS:
+        enc = env.encode_key(from_input(k, True))
+        names.append({"key": k, "encoding": enc.hex(), "name": env.entry_name(NAMESPACE, enc)})
+    identities = [["twincache.fn/1", "node", "add"], ["twincache.fn/1", "app.models", "f"]]
+    scopes = [{"identity": i, "scope": env.function_scope(i)} for i in identities]
+    scoped_key = env.encode_key(["twincache.fn/1", "node", "add", "0" * 32, [1, 2]])
+    scoped = {
+        "scope": scopes[0]["scope"],
+        "encoding": scoped_key.hex(),
+        "name": env.entry_name(NAMESPACE, scoped_key, scopes[0]["scope"]),
+    }
+
+    def sealed(key: Any, value: Any, secret: bytes, codec: str = "json") -> dict[str, Any]:
+        enc = env.encode_key(from_input(key, True))
+        name = env.entry_name(NAMESPACE, enc)
+        codec_id, data = env.dumps(env.codec_option(codec), value)
+        return {
+            "key": key,
+            "name": name,
+            "codec": {0: "raw", 2: "json"}[codec_id],
+            "value": _typed_value(value),
+            "data": data.hex(),
+            "envelope": env.seal(secret, name, enc, codec_id, data).hex(),
+        }
+
+    envelopes = [sealed(k, v, secret) for k, v in VALUES]
+    envelopes.append(sealed("raw", b"\x00\x01binary\xff", secret))
+    unsigned = [sealed("user:1", {"id": 1}, b"")]
+    long_text = "twincache " * 1000  # 10 000 bytes of JSON text: compressed (flag 0x01)
+    compressed = [sealed("long", {"text": long_text}, secret)]
+    assert bytes.fromhex(compressed[0]["envelope"])[2] == env.FLAG_ZSTD
+    compressed[0].pop("data")
+
+    base = envelopes[0]
+    raw = bytes.fromhex(base["envelope"])
+    flipped = bytearray(raw)
+    flipped[-40] ^= 0x01  # a payload byte
+    other_version = bytearray(raw)
+    other_version[0] = 2
+    enc_a = env.encode_key("a")
+    name_a = env.entry_name(NAMESPACE, enc_a)
+    wrong_key = env.seal(secret, name_a, env.encode_key("b"), 2, b"1")
+    unknown_flag = bytearray(
+        env.seal(secret, name_a, enc_a, 2, b"1")[: -env.MAC_SIZE]
+    )  # re-signed below
+    unknown_flag[2] = 0x80
+    body = bytes(unknown_flag)
+    unknown_flag_env = body + env._mac(secret, name_a.encode(), body)
+    invalid = [
+        {"why": "a payload byte flipped", "key": base["key"], "name": base["name"],
+         "envelope": bytes(flipped).hex(), "outcome": env.CORRUPT},
+        {"why": "signed with another secret", "key": base["key"], "name": base["name"],
+         "envelope": env.seal(b"another-secret-0123456789", base["name"],
+                              env.encode_key(base["key"]), 2,
+                              bytes.fromhex(base["data"])).hex(),
+         "outcome": env.CORRUPT},
+        {"why": "moved under another name", "key": "a", "name": name_a,
+         "envelope": base["envelope"], "outcome": env.CORRUPT},
+        {"why": "cut short", "key": base["key"], "name": base["name"],
+         "envelope": raw[:20].hex(), "outcome": env.CORRUPT},
+        {"why": "envelope version 2", "key": base["key"], "name": base["name"],
+         "envelope": bytes(other_version).hex(), "outcome": env.UNREADABLE},
+        {"why": "an unknown flag bit", "key": "a", "name": name_a,
+         "envelope": unknown_flag_env.hex(), "outcome": env.UNREADABLE},
+        {"why": "signed for another key under this name", "key": "a", "name": name_a,
+         "envelope": wrong_key.hex(), "outcome": env.OTHER_KEY},
+    ]  # fmt: skip
+    return {
+        "version": 1,
+        "about": "docs/redis.md, 'Test vectors'. Generated by tests/python/test_redis_vectors.py.",
+        "secret": SECRET,
+        "namespace": NAMESPACE,
+        "names": names,
+        "scopes": scopes,
+        "scoped": scoped,
+        "envelopes": envelopes,
+        "unsigned": unsigned,
+        "compressed": compressed,
+        "invalid": invalid,
+    }
+
+
+def _load() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(PATH.read_text("utf-8"))
+    return data
+
+
+def test_names_are_namespace_colon_xxh3_128_of_the_key_encoding() -> None:
+    vectors = _load()
+    for v in vectors["names"]:
+        enc = env.encode_key(from_input(v["key"], True))
+        assert enc.hex() == v["encoding"]
+        assert env.entry_name("tcv", enc) == v["name"]
+        assert v["name"] == "tcv:" + _keys.xxh3_128_hex(enc)  # the pure XXH3 agrees
+    for s in vectors["scopes"]:
+        assert env.function_scope(s["identity"]) == s["scope"]
+    scoped = vectors["scoped"]
+    enc = bytes.fromhex(scoped["encoding"])
+    assert env.entry_name("tcv", enc, scoped["scope"]) == scoped["name"]
+
+
+def test_envelopes_are_written_byte_for_byte_and_read_back() -> None:
+    vectors = _load()
+    for secret, group in ((SECRET.encode(), "envelopes"), (b"", "unsigned")):
+        for v in vectors[group]:
+            enc = env.encode_key(from_input(v["key"], True))
+            value = v["value"]
+            expected = bytes.fromhex(value["bytes"]) if v["codec"] == "raw" else value
+            codec, data = env.dumps(env.codec_option("json"), expected)
+            assert data.hex() == v["data"]
+            assert env.seal(secret, v["name"], enc, codec, data).hex() == v["envelope"]
+            opened = env.open_envelope(secret, v["name"], enc, bytes.fromhex(v["envelope"]))
+            assert opened[1] == enc
+            assert env.loads(opened[0], opened[2]) == expected
+
+
+@pytest.mark.skipif(_disk_pure._zstd.lib is None, reason="no libzstd on this machine")
+def test_compressed_envelopes_are_read() -> None:
+    for v in _load()["compressed"]:
+        enc = env.encode_key(from_input(v["key"], True))
+        raw = bytes.fromhex(v["envelope"])
+        assert raw[2] == env.FLAG_ZSTD
+        opened = env.open_envelope(SECRET.encode(), v["name"], enc, raw)
+        assert env.loads(opened[0], opened[2]) == v["value"]
+
+
+def test_invalid_envelopes_are_refused_before_decoding() -> None:
+    for v in _load()["invalid"]:
+        enc = env.encode_key(from_input(v["key"], True))
+        outcome = env.open_envelope(SECRET.encode(), v["name"], enc, bytes.fromhex(v["envelope"]))
+        assert outcome == v["outcome"], v["why"]
+
+
+def test_the_vectors_file_is_current() -> None:
+    """The file equals what the generator gives (the compressed envelope excepted: zstd's bytes
+    may differ between libzstd versions, and only its decoding is pinned)."""
+    now, saved = generate(), _load()
+    now["compressed"] = saved["compressed"]
+    assert now == saved, "run: .venv/bin/python tests/python/test_redis_vectors.py --write"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: test_redis_vectors.py --write")
+    PATH.parent.mkdir(parents=True, exist_ok=True)
+    PATH.write_text(json.dumps(generate(), indent=1, ensure_ascii=False) + "\n", "utf-8")
+    print(f"wrote {PATH}")
+
+
+@pytest.mark.parametrize("key_length", [0, 16, 63, 64, 65, 200])
+def test_the_mac_is_hmac_sha256_for_every_key_length(key_length: int) -> None:
+    """_mac precomputes HMAC's keyed hashes (RFC 2104): it must equal the standard library's
+    HMAC-SHA256 for keys shorter than, equal to and longer than SHA-256's 64-byte block."""
+    import hmac
+
+    key = bytes(range(256))[:key_length] if key_length <= 256 else b""
+    for body in (b"", b"x" * 1000):
+        message = env.DOMAIN + (4).to_bytes(4, "little") + b"name" + body
+        assert env._mac(key, b"name", body) == hmac.digest(key, message, "sha256")
+        assert env._mac(key, b"name", memoryview(body)) == hmac.digest(key, message, "sha256")
