@@ -53,7 +53,9 @@ SOURCES: dict[str, tuple[str, str, str, dict[str, str]]] = {
 
 
 # file -> the line it ends with (what follows is dropped)
-END_OF = {"sqlite3.c": b"/************************** End of sqlite3.c ******************************/\n"}
+END_OF = {
+    "sqlite3.c": b"/************************** End of sqlite3.c ******************************/\n"
+}
 
 
 def sha256_of(path: Path) -> str:

@@ -4,7 +4,7 @@
 // node/prebuilds/<platform>-<arch>/twincache.napi.node, where node/lib/binding.js loads it and
 // where `npm pack` (prepack) picks it up. At most 2 parallel jobs (shared machines).
 //   node node/scripts/build-native.js              build/node, the system compiler
-//   node node/scripts/build-native.js --portable   build/node-portable, glibc >= 2.28 (configure.js)
+//   node node/scripts/build-native.js --portable   build/node-portable, glibc >= 2.28
 const { configure, buildInto, parseArgs } = require('./configure');
 
 const build = configure(parseArgs('build-native'));

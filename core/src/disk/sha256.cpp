@@ -52,7 +52,8 @@ void blocks_portable(std::uint32_t* state, const std::uint8_t* data, std::size_t
     for (int t = 0; t < 64; ++t) {
       const std::uint32_t t1 =
           h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k_round[t] + w[t];
-      const std::uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      const std::uint32_t t2 =
+          (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
       h = g;
       g = f;
       f = e;
@@ -101,7 +102,8 @@ __attribute__((target("sha,sse4.1,ssse3"))) void blocks_shani(std::uint32_t* sta
         w = _mm_sha256msg2_epu32(w, prev);
       }
       m[i & 3] = w;
-      __m128i wk = _mm_add_epi32(w, _mm_loadu_si128(reinterpret_cast<const __m128i*>(k_round + 4 * i)));
+      const auto* k4 = reinterpret_cast<const __m128i*>(k_round + 4 * i);
+      __m128i wk = _mm_add_epi32(w, _mm_loadu_si128(k4));
       // Two rounds each: the first leaves the new ABEF in `cdgh` (the old ABEF is the new
       // CDGH), the second puts the roles back.
       cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
