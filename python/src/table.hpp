@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/inlined_vector.h"
+#include "twincache/detail/small_vector.hpp"
 #include "twincache/entry_table.hpp"
 
 // Dict operations with the key's hash already known, as CPython's own lru_cache does them: a
@@ -70,7 +70,7 @@ bool ready_entry_type();
 
 // Removed entries collected inside the core's callback, released after it returns. Usually
 // zero or one (an eviction), so they live on the stack.
-using removed_entries = absl::InlinedVector<entry_object*, 4>;
+using removed_entries = detail::small_vector<entry_object*, 4>;
 
 class py_table {
   // The core's removal callback: marks the entry dead and moves the slot's reference to `out`.

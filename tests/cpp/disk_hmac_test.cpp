@@ -69,3 +69,24 @@ TEST(HmacSha256, DigestEqualIsExact) {
   b[31] ^= 1;
   EXPECT_FALSE(td::digest_equal(a.data(), b.data(), 32));
 }
+
+// The SHA-extension rounds (used where the CPU has them) and the portable ones agree on every
+// length around the block and padding boundaries, fed whole or byte by byte.
+TEST(Sha256, PortableAndAcceleratedRoundsAgree) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data.push_back(static_cast<char>((i * 131 + 7) & 0xff));
+  for (std::size_t n = 0; n <= data.size(); n += (n < 200 ? 1 : 61)) {
+    td::sha256_ctx fast, portable(true), bytewise(true);
+    fast.update(data.data(), n);
+    portable.update(data.data(), n);
+    for (std::size_t i = 0; i < n; ++i) bytewise.update(data.data() + i, 1);
+    const auto expected = portable.finish();
+    EXPECT_EQ(hex(fast.finish()), hex(expected)) << n;
+    EXPECT_EQ(hex(bytewise.finish()), hex(expected)) << n;
+  }
+  td::sha256_ctx portable(true);
+  const std::string million(1000000, 'a');
+  portable.update(million.data(), million.size());
+  EXPECT_EQ(hex(portable.finish()),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
