@@ -517,6 +517,19 @@ class RedisCache(MutableMapping[Any, Any]):
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         """{key: value} for the keys found (L1, then one script call for the rest)."""
+        found, wanted = self._many_from_l1(keys)
+        if not wanted:
+            return found
+        names = [n for _, _, n in wanted]
+        started = time.monotonic()
+        reply = self._call(lambda c: self._read_script(c, names))
+        return self._many_from_reply(found, wanted, reply, started)
+
+    def _many_from_l1(
+        self, keys: Iterable[Any]
+    ) -> tuple[dict[Any, Any], list[tuple[Any, bytes, str]]]:
+        """get_many's first half (sync and async): the L1 hits, and (key, encoding, name) of
+        the rest."""
         found: dict[Any, Any] = {}
         wanted: list[tuple[Any, bytes, str]] = []
         for key in keys:
@@ -526,12 +539,17 @@ class RedisCache(MutableMapping[Any, Any]):
                 found[key] = value
             else:
                 wanted.append((key, encoded, self._name(encoded)))
-        if not wanted:
-            return found
-        names = [n for _, _, n in wanted]
-        started = time.monotonic()
-        reply = self._call(lambda c: self._read_script(c, names))
-        self._counts["bytes_sent"] += sum(map(len, names))
+        return found, wanted
+
+    def _many_from_reply(
+        self,
+        found: dict[Any, Any],
+        wanted: list[tuple[Any, bytes, str]],
+        reply: Any,
+        started: float,
+    ) -> dict[Any, Any]:
+        """get_many's second half: the script's (value, pttl) pairs opened into found."""
+        self._counts["bytes_sent"] += sum(len(n) for _, _, n in wanted)
         if reply is _FAILED:
             return found
         for i, (key, encoded, name) in enumerate(wanted):
@@ -694,28 +712,13 @@ class RedisCache(MutableMapping[Any, Any]):
         return await self._aget_encoded(env.encode_key(key)) is not _MISS
 
     async def aget_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
-        found: dict[Any, Any] = {}
-        wanted: list[tuple[Any, bytes, str]] = []
-        for key in keys:
-            encoded = env.encode_key(key)
-            value = self._l1.get(encoded, _MISS)
-            if value is not _MISS:
-                found[key] = value
-            else:
-                wanted.append((key, encoded, self._name(encoded)))
+        found, wanted = self._many_from_l1(keys)
         if not wanted:
             return found
         names = [n for _, _, n in wanted]
         started = time.monotonic()
         reply = await self._acall(lambda c: self._aread_script(c, names))
-        self._counts["bytes_sent"] += sum(map(len, names))
-        if reply is _FAILED:
-            return found
-        for i, (key, encoded, name) in enumerate(wanted):
-            value = self._opened(name, encoded, reply[2 * i], reply[2 * i + 1], started)
-            if value is not _MISS:
-                found[key] = value
-        return found
+        return self._many_from_reply(found, wanted, reply, started)
 
     async def _aset_encoded(
         self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
