@@ -46,11 +46,12 @@ Model().predict.invalidate(2)  # E: arg-type, call-arg
 twincache.cache(policy="lfu")  # E: call-overload
 twincache.Cache(policy="LRU")  # E: arg-type
 twincache.DiskCache(codec="yaml")  # E: arg-type
-twincache.cache(backend="redis")  # E: call-overload
+twincache.cache(backend="sql")  # E: call-overload
 
 # Options of the other backend: memory-only options with backend="disk", disk-only without it.
 twincache.cache(backend="disk", maxsize=10)  # E: call-overload
 twincache.cache(path="/tmp/c")  # E: call-overload
+twincache.cache(backend="redis", policy="lru")  # E: call-overload
 
 
 @twincache.cache(backend="disk")
