@@ -934,9 +934,15 @@ class PureDiskStore(DamageMixin):
             return n
 
     def _clear_once(self, db: sqlite3.Connection) -> int:
+        return self._removing(db, lambda: max(db.execute("DELETE FROM entries").rowcount, 0))
+
+    def _removing(self, db: sqlite3.Connection, remove: Callable[[], int]) -> int:
+        """clear's and prune's one transaction: remove() deletes rows and returns how many, the
+        pending counters go with it, and the blobs of the deleted rows are unlinked only after
+        COMMIT (a rollback keeps them)."""
         db.execute("BEGIN IMMEDIATE")
         try:
-            n = max(db.execute("DELETE FROM entries").rowcount, 0)
+            n = remove()
             self._flush(db)
             self._take_doomed(db)
             db.execute("COMMIT")
@@ -965,8 +971,7 @@ class PureDiskStore(DamageMixin):
             return removed
 
     def _prune_once(self, db: sqlite3.Connection) -> int:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        def remove() -> int:
             removed = 0
             while True:
                 n = self._purge(db, wall_now(), 1024)
@@ -975,16 +980,9 @@ class PureDiskStore(DamageMixin):
                     break
             if self._max_bytes != UNLIMITED:
                 removed += self._evict(db)
-            self._flush(db)
-            self._take_doomed(db)
-            db.execute("COMMIT")
-            self._unlink_doomed()
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        self._pending = dict.fromkeys(_COUNTERS, 0)
-        return removed
+            return removed
+
+        return self._removing(db, remove)
 
     def keys(self) -> list[bytes]:
         with self._lock:
