@@ -189,7 +189,12 @@ test('byte budget: evictions by max_bytes and rejections', async () => {
 
 test('a memoized function', async () => {
   const registry = new Registry();
-  const square = memoize((x) => x * x, { max: 2, policy: 'lru' });
+  const square = memoize(
+    function square(x) {
+      return x * x;
+    },
+    { max: 2, policy: 'lru' },
+  );
   if (square.name === 'memoized') {
     // memoize()'s wrapper does not carry the function's name: the name must be given.
     assert.throws(() => metrics.register(square, { registry }), {
