@@ -425,6 +425,27 @@ PyObject* memo_store(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// m._put(key, value, ttl_ns): stores value for key, replacing a live entry, with its own TTL (None:
+// the table's). The Redis tier's L1 (twincache._redis_function): an entry never outlives Redis's.
+// True when stored, False when refused (heavier than max_bytes).
+PyObject* memo_put(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
+  memo_object* self = as_memo(o);
+  if (!check_table(self)) return nullptr;
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "_put(key, value, ttl_ns)");
+    return nullptr;
+  }
+  if (self->no_cache) Py_RETURN_FALSE;
+  bool error = false;
+  const auto ttl = optional_u64(args[2], error);
+  if (error) return nullptr;
+  std::optional<time_ns> ttl_value;
+  if (ttl) ttl_value = static_cast<time_ns>(*ttl);
+  const int rc = self->table->store(args[0], args[1], ttl_value, true);
+  if (rc < 0) return nullptr;
+  return PyBool_FromLong(rc);
+}
+
 PyObject* memo_discard(PyObject* o, PyObject* key) {
   memo_object* self = as_memo(o);
   if (!check_table(self)) return nullptr;
@@ -517,6 +538,8 @@ PyMethodDef memo_methods[] = {
     {"_peek", memo_peek, METH_O, "The live value for key or _MISSING, not counted."},
     {"_store", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_store)),
      METH_FASTCALL, "Caches value for key unless key is live."},
+    {"_put", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_put)),
+     METH_FASTCALL, "Stores value for key (replacing it) with its own TTL in ns (None: default)."},
     {"_discard", memo_discard, METH_O, "Drops key; True if it was live."},
     {"_key", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_key)),
      METH_FASTCALL | METH_KEYWORDS, "The key of a call (the entry invalidate() drops)."},

@@ -244,43 +244,69 @@ def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., An
     name = getattr(func, "__qualname__", repr(func))
     _forget_flights_on_removal(memo, flights)
 
+    reentry = (
+        f"{name}() was called with the same arguments while computing them "
+        "(single_flight=True cannot wait for its own thread)"
+    )
+
     def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        me = threading.get_ident()
-        while True:
-            mine = _Flight(me)
-            flight = flights.setdefault(key, mine)
-            if flight is mine:
-                try:
-                    value = func(*args, **kwargs)
-                except BaseException as exc:
-                    mine.outcome = (False, exc)
-                    raise
-                else:
-                    if flights.get(key) is mine:  # else invalidated, cleared or given up on
-                        memo._store(key, value)
-                    mine.outcome = (True, value)
-                    return value
-                finally:
-                    if flights.get(key) is mine:
-                        flights.pop(key, None)  # another thread may have removed it meanwhile
-                    mine.done.set()
-            if flight.owner == me:
-                raise RuntimeError(
-                    f"{name}() was called with the same arguments while computing them "
-                    "(single_flight=True cannot wait for its own thread)"
-                )
-            if not flight.done.wait(SINGLE_FLIGHT_WAIT_S):
-                if flights.get(key) is flight:  # give the stuck computation up: run anew
-                    flights.pop(key, None)
-                continue
-            if flight.outcome is None:  # pragma: no cover - the leader always sets an outcome
-                continue
-            ok, payload = flight.outcome
-            if ok:
-                return payload
-            raise payload
+        def compute(current: Callable[[], bool]) -> Any:
+            value = func(*args, **kwargs)
+            if current():  # else invalidated, cleared or given up on
+                memo._store(key, value)
+            return value
+
+        return _thread_flight(flights, key, compute, reentry)
 
     return miss
+
+
+def _is_flight(flights: dict[Any, _Flight], key: Any, flight: _Flight) -> bool:
+    return flights.get(key) is flight
+
+
+def _thread_flight(
+    flights: dict[Any, _Flight],
+    key: Any,
+    compute: Callable[[Callable[[], bool]], Any],
+    reentry: str,
+) -> Any:
+    """One key's computation shared by threads: the first caller (the leader) runs
+    compute(current), where current() says whether its flight is still the key's (not forgotten
+    by an invalidation, a clear or a waiter that gave up): only then should it store its result.
+    The others wait for its outcome (value or exception), at most SINGLE_FLIGHT_WAIT_S: then the
+    computation is given up on and the waiter leads anew. A call into the same key from the
+    leader's thread raises RuntimeError(reentry). `flights` comes from _flight_table() (emptied
+    in a forked child). The Redis tier's sync functions use it too (twincache._redis_function)."""
+    me = threading.get_ident()
+    while True:
+        mine = _Flight(me)
+        flight = flights.setdefault(key, mine)
+        if flight is mine:
+            try:
+                value = compute(functools.partial(_is_flight, flights, key, mine))
+            except BaseException as exc:
+                mine.outcome = (False, exc)
+                raise
+            else:
+                mine.outcome = (True, value)
+                return value
+            finally:
+                if flights.get(key) is mine:
+                    flights.pop(key, None)  # another thread may have removed it meanwhile
+                mine.done.set()
+        if flight.owner == me:
+            raise RuntimeError(reentry)
+        if not flight.done.wait(SINGLE_FLIGHT_WAIT_S):
+            if flights.get(key) is flight:  # give the stuck computation up: run anew
+                flights.pop(key, None)
+            continue
+        if flight.outcome is None:  # pragma: no cover - the leader always sets an outcome
+            continue
+        ok, payload = flight.outcome
+        if ok:
+            return payload
+        raise payload
 
 
 def _instance_watcher(memo: Any) -> Callable[[tuple[Any, ...]], None]:

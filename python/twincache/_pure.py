@@ -706,6 +706,13 @@ class Memo:
         ):
             self._watch_hook(key)
 
+    def _put(self, key: Any, value: object, ttl_ns: int | None) -> bool:
+        """Stores value for key, replacing a live entry, with its own TTL (None: the table's).
+        The Redis tier's L1 (twincache._redis_function). False when refused for its weight."""
+        if self._no_cache:
+            return False
+        return self._table.store(key, value, ttl_ns, replace=True)
+
     def _discard(self, key: Any) -> bool:
         """Drops key; whether it was live."""
         live, _ = self._table.remove(key)

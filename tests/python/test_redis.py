@@ -449,11 +449,16 @@ def test_chosen_exceptions_are_cached_with_their_own_ttl(
     # Computed once; then from L1; then from Redis for another cache, where json keeps the
     # chosen class the exception belongs to (LookupError) and pickle the exception itself.
     from_redis = NotFoundError if codec == "pickle" else LookupError
-    for f, cls in ((first, NotFoundError), (first, NotFoundError), (second, from_redis)):
+    lengths = []
+    for f, cls in ((first, NotFoundError), (first, NotFoundError), (second, from_redis),
+                   (first, NotFoundError), (first, NotFoundError)):  # fmt: skip
         with pytest.raises(LookupError, match="no item -1") as info:
             f(-1)
         assert type(info.value) is cls
-        assert len(info.traceback) < 5  # a fresh traceback each time, not a growing one
+        lengths.append(len(info.traceback))
+    # A fresh traceback each time, not a growing one: an L1 hit raises from the miss path
+    # (the caller, the miss hook, the raise), however often it is raised.
+    assert lengths[1] == lengths[3] == lengths[4] < 5
     assert calls == [-1]
     for _ in range(2):
         with pytest.raises(ZeroDivisionError):
