@@ -1,8 +1,9 @@
 // memo.cpp: twincache._native.Memo, the object every decorator returns, written against the
 // CPython API because its call is the hot path: vectorcall, keys built like functools' _make_key
-// (a lone int or str argument is its own key; otherwise a tuple of the arguments, a marker and the
-// keyword items, plus the types when typed), one dict lookup, one entry_table check. Misses that
-// need coordination (async functions, single_flight) go to a Python hook (twincache._api).
+// (a lone int or str argument is its own key, typed or not; otherwise a tuple of the arguments, a
+// marker and the keyword items, plus the types when typed), one dict lookup, one entry_table
+// check. Misses that need coordination (async functions, single_flight) go to a Python hook
+// (twincache._api).
 #include <cstddef>
 #include <optional>
 #include <string_view>
@@ -151,7 +152,8 @@ PyObject* content_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs
 PyObject* make_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   if (self->key_fn != nullptr) return PyObject_Vectorcall(self->key_fn, args, nargs, kwnames);
-  if (!self->typed && nkw == 0 && nargs == 1) {
+  // Typed too: any other typed key is a tuple, so a lone exact int or str cannot collide.
+  if (nkw == 0 && nargs == 1) {
     PyObject* a = args[0];
     if (PyLong_CheckExact(a) || PyUnicode_CheckExact(a)) return Py_NewRef(a);
   }

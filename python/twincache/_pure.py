@@ -652,6 +652,8 @@ class Memo:
                     raise
                 return self._content_key((key,), {})
             return key
+        if not kwargs and _len(args) == 1 and type(args[0]) in _FAST_TYPES:
+            return args[0]  # typed too: any other typed key is a tuple, so it cannot collide
         key_args = _weak_first(args) if self._weak_self else args
         items = key_args
         if kwargs:
@@ -662,8 +664,6 @@ class Memo:
             items += tuple(type(v) for v in args)
             if kwargs:
                 items += tuple(type(v) for v in kwargs.values())
-        elif _len(items) == 1 and type(items[0]) in _FAST_TYPES:
-            return items[0]
         try:
             return _HashedKey(items)
         except TypeError:

@@ -4,17 +4,16 @@ specification (names, envelope, scripts, TTL, breaker, stats) shared with Node; 
 itself is twincache._redis_envelope.
 
 Never hangs the caller: every Redis call is bounded by `timeout` (socket timeouts on the sync
-client twincache creates, asyncio.wait_for on the async one), nothing is retried, and a circuit
-breaker turns the cache L1-only after repeated failures until a probe finds Redis again. A failed
-or skipped L2 call is a counted miss (reads) or an L1-only write (writes), never an exception.
+client twincache creates, asyncio.timeout (wait_for before 3.11) on the async one), nothing is
+retried, and a circuit breaker turns the cache L1-only after repeated failures until a probe
+finds Redis again. A failed or skipped L2 call is a counted miss (reads) or an L1-only write
+(writes), never an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import importlib.resources
 import random
 import threading
 import time
@@ -35,10 +34,7 @@ _OUTCOME_COUNTER: Final = {  # open_envelope's refusals -> the counter each one 
 }
 SCAN_COUNT: Final = 1000  # SCAN's COUNT hint, and the size of one UNLINK or MGET batch
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
-
-
-def _script_source() -> str:
-    return (importlib.resources.files("twincache") / "redis_lua" / "get.lua").read_text("utf-8")
+_timeout_scope: Final[Any] = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 def _redis_module() -> Any:
@@ -49,6 +45,28 @@ def _redis_module() -> Any:
             "the Redis tier needs redis-py 5 or newer: pip install 'twincache[redis]'"
         ) from None
     return redis
+
+
+def _pack(commands: list[tuple[str, ...]]) -> bytes:
+    """The commands in RESP (arrays of bulk strings), as redis-py's packer writes them, at a
+    fraction of its cost for a read's many short commands (a PTTL per name). The arguments
+    are ASCII: command words and entry names."""
+    parts = []
+    for command in commands:
+        parts.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg.encode("ascii")
+            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _connection(pool: Any) -> Any:
+    """A connection from a redis-py pool (a coroutine for an asyncio pool): get_connection()
+    takes no arguments since redis-py 5.3, a command name before."""
+    try:
+        return pool.get_connection()
+    except TypeError:
+        return pool.get_connection("MULTI")
 
 
 def _qualified(cls: type) -> str:
@@ -145,6 +163,17 @@ def _fraction(name: str, value: object) -> float:
     return float(value)
 
 
+def _values_and_ttls(replies: Any) -> tuple[list[Any], list[Any]]:
+    """EXEC's replies to a read (MGET, then a PTTL per name) as (values, PTTLs). An error inside
+    the transaction is raised as redis-py raises errors."""
+    if not isinstance(replies, list) or not replies:
+        raise _redis_module().ResponseError(f"unexpected reply to a read: {replies!r:.80}")
+    for r in replies:
+        if isinstance(r, Exception):
+            raise r
+    return replies[0], replies[1:]
+
+
 # --- clients --------------------------------------------------------------------------------------
 
 
@@ -210,6 +239,54 @@ class _Clients:
             "health_check_interval": 0,
             "decode_responses": False,
         }
+
+    def transaction(self, client: Any, commands: list[tuple[str, ...]]) -> Any:
+        """EXEC's reply to `commands` (MULTI ... EXEC), in one round trip. A plain redis.Redis
+        gets them written on one of its pool's connections and read back directly (redis-py's
+        pipeline object costs more than the round trip on loopback); any other client (a
+        subclass, Cluster) gets them through its own pipeline."""
+        redis = _redis_module()
+        if type(client) is not redis.Redis:
+            pipe = client.pipeline(transaction=True)
+            for command in commands[1:-1]:
+                pipe.execute_command(*command)
+            return pipe.execute()
+        pool = client.connection_pool
+        conn = _connection(pool)
+        try:
+            conn.send_packed_command([_pack(commands)], check_health=False)
+            for _ in commands[:-1]:
+                conn.read_response()  # OK, QUEUED...: an error here raises
+            reply = conn.read_response()
+        except BaseException:
+            conn.disconnect()  # a reply may be left unread: never reuse this connection
+            raise
+        finally:
+            pool.release(conn)
+        return reply
+
+    async def atransaction(self, client: Any, commands: list[tuple[str, ...]]) -> Any:
+        """transaction() on a redis.asyncio client."""
+        import redis.asyncio
+
+        if type(client) is not redis.asyncio.Redis:
+            pipe = client.pipeline(transaction=True)
+            for command in commands[1:-1]:
+                pipe.execute_command(*command)
+            return await pipe.execute()
+        pool = client.connection_pool
+        conn = await _connection(pool)
+        try:
+            await conn.send_packed_command([_pack(commands)], check_health=False)
+            for _ in commands[:-1]:
+                await conn.read_response()
+            reply = await conn.read_response()
+        except BaseException:
+            await conn.disconnect(nowait=True)  # cancelled (timeout) mid-reply: not reusable
+            raise
+        finally:
+            await pool.release(conn)
+        return reply
 
     def sync_client(self) -> Any:
         if self.sync is None:
@@ -290,8 +367,6 @@ class RedisCache(MutableMapping[Any, Any]):
         self._scope = _scope
         self._breaker = Breaker(threshold, delays[0], delays[1])
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
-        self._script = _script_source()
-        self._sha = hashlib.sha1(self._script.encode("utf-8")).hexdigest()
         self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
         self._counts = dict.fromkeys(
             (
@@ -365,7 +440,11 @@ class RedisCache(MutableMapping[Any, Any]):
             self._counts["l2_skipped"] += 1
             return _FAILED
         try:
-            result = await asyncio.wait_for(op(client), self._timeout)
+            if _timeout_scope is None:  # Python 3.10
+                result = await asyncio.wait_for(op(client), self._timeout)
+            else:  # no task of its own per call, as wait_for makes before 3.12
+                async with _timeout_scope(self._timeout):
+                    result = await op(client)
         except (_redis_module().RedisError, OSError, asyncio.TimeoutError) as exc:
             return self._failed(exc)
         except BaseException:  # cancelled: no verdict on Redis
@@ -374,19 +453,21 @@ class RedisCache(MutableMapping[Any, Any]):
         self._breaker.success()
         return result
 
-    def _read_script(self, client: Any, names: list[str]) -> Any:
-        """get.lua by its SHA-1 (EVALSHA); a server that lost it (restarted, SCRIPT FLUSH) gets
-        its source again (EVAL loads it), within the same call."""
-        try:
-            return client.evalsha(self._sha, len(names), *names)
-        except _redis_module().exceptions.NoScriptError:
-            return client.eval(self._script, len(names), *names)
+    @staticmethod
+    def _read_commands(names: list[str]) -> list[tuple[str, ...]]:
+        """The read of `names` (docs/redis.md, "Commands"): MULTI, MGET, a PTTL per name, EXEC:
+        one round trip, and each value comes with its PTTL of the same moment (a transaction:
+        no write in between). MGET, not GET, even for one name: a name holding another type
+        (a list...) is then a miss, as in a batch, not an error."""
+        return [("MULTI",), ("MGET", *names), *(("PTTL", n) for n in names), ("EXEC",)]
 
-    async def _aread_script(self, client: Any, names: list[str]) -> Any:
-        try:
-            return await client.evalsha(self._sha, len(names), *names)
-        except _redis_module().exceptions.NoScriptError:
-            return await client.eval(self._script, len(names), *names)
+    def _read(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        """(values, PTTLs) of the named entries, values None where missing."""
+        return _values_and_ttls(self._clients.transaction(client, self._read_commands(names)))
+
+    async def _aread(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        commands = self._read_commands(names)
+        return _values_and_ttls(await self._clients.atransaction(client, commands))
 
     # -- envelopes in and out --
 
@@ -492,11 +573,11 @@ class RedisCache(MutableMapping[Any, Any]):
         """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
         started = time.monotonic()
-        reply = self._call(lambda c: self._read_script(c, [name]))
+        reply = self._call(lambda c: self._read(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
+        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key)
 
     def __getitem__(self, key: Any) -> Any:
         value = self._get_encoded(env.encode_key(key))
@@ -522,7 +603,7 @@ class RedisCache(MutableMapping[Any, Any]):
             return found
         names = [n for _, _, n in wanted]
         started = time.monotonic()
-        reply = self._call(lambda c: self._read_script(c, names))
+        reply = self._call(lambda c: self._read(c, names))
         return self._many_from_reply(found, wanted, reply, started)
 
     def _many_from_l1(
@@ -548,12 +629,13 @@ class RedisCache(MutableMapping[Any, Any]):
         reply: Any,
         started: float,
     ) -> dict[Any, Any]:
-        """get_many's second half: the script's (value, pttl) pairs opened into found."""
+        """get_many's second half: the (values, PTTLs) read, opened into found."""
         self._counts["bytes_sent"] += sum(len(n) for _, _, n in wanted)
         if reply is _FAILED:
             return found
-        for i, (key, encoded, name) in enumerate(wanted):
-            value = self._opened(name, encoded, reply[2 * i], reply[2 * i + 1], started)
+        opened = self._opened
+        for (key, encoded, name), raw, pttl in zip(wanted, reply[0], reply[1], strict=True):
+            value = opened(name, encoded, raw, pttl, started)
             if value is not _MISS:
                 found[key] = value
         return found
@@ -698,11 +780,11 @@ class RedisCache(MutableMapping[Any, Any]):
         """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
         started = time.monotonic()
-        reply = await self._acall(lambda c: self._aread_script(c, [name]))
+        reply = await self._acall(lambda c: self._aread(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
+        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key)
 
     async def aget(self, key: Any, default: Any = None) -> Any:
         value = await self._aget_encoded(env.encode_key(key))
@@ -717,7 +799,7 @@ class RedisCache(MutableMapping[Any, Any]):
             return found
         names = [n for _, _, n in wanted]
         started = time.monotonic()
-        reply = await self._acall(lambda c: self._aread_script(c, names))
+        reply = await self._acall(lambda c: self._aread(c, names))
         return self._many_from_reply(found, wanted, reply, started)
 
     async def _aset_encoded(
