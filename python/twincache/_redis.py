@@ -305,7 +305,10 @@ class _Clients:
             import redis.asyncio
 
             assert self.url is not None
-            self.aio = redis.asyncio.Redis.from_url(self.url, **self._options(redis))
+            # No per-reply timeout: every async call is bounded as a whole by _acall's
+            # (redis.asyncio would open a timeout scope per reply, four per read).
+            options = {**self._options(redis), "socket_timeout": None}
+            self.aio = redis.asyncio.Redis.from_url(self.url, **options)
             self.aio_loop = loop
         return self.aio
 
