@@ -6,9 +6,9 @@ printed). Not part of CI (timed thresholds live here, never in tests).
     .venv/bin/python bench/redis/bench_python.py [--repeat 15] [--number 400]
 
 Each row runs its contenders in turns, `--repeat` rounds of `--number` calls each (so a machine
-busy with other work slows both sides of a ratio alike); a contender's figure is the median per
-call over the rounds, a ratio is the median over the rounds of the per-round ratio
-(twincache / baseline). Rows:
+busy with other work slows both sides of a ratio alike); a contender's figure is its best
+round's time per call (other processes only ever add time), a ratio is twincache's over the
+baseline's, followed by the median over the rounds of the per-round ratio. Rows:
 - L1 hit: a @cache(backend="redis") function whose result is in L1, vs the memory
   @cache(ttl=...) hit (target <= 1.5x).
 - L2 hit (L1 misses: l1_maxsize=1, keys rotating over 1000 entries of a 1 KiB value):
@@ -85,11 +85,14 @@ class Rounds:
 
 
 def row(title: str, times: dict[str, list[float]], ours: str, base: str, target: float) -> None:
-    ratio = statistics.median(a / b for a, b in zip(times[ours], times[base], strict=True))
-    verdict = "  ok" if ratio <= target else f"  (target <= {target}x)"
+    """Best round of each (other processes only ever add time) and their ratio, the verdict;
+    then the median over the rounds of the per-round ratio (how steady the ratio is)."""
+    best = min(times[ours]) / min(times[base])
+    median = statistics.median(a / b for a, b in zip(times[ours], times[base], strict=True))
+    verdict = "ok" if best <= target else f"(target <= {target}x)"
     print(
-        f"{title:<52} {statistics.median(times[ours]) * 1e6:9.2f} us  vs "
-        f"{statistics.median(times[base]) * 1e6:9.2f} us  = {ratio:5.2f}x{verdict}"
+        f"{title:<52} {min(times[ours]) * 1e6:9.2f} us vs {min(times[base]) * 1e6:9.2f} us"
+        f" = {best:5.2f}x (median of rounds {median:5.2f}x)  {verdict}"
     )
 
 

@@ -13,7 +13,6 @@ finds Redis again. A failed or skipped L2 call is a counted miss (reads) or an L
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import threading
 import time
@@ -52,11 +51,14 @@ def _pack(commands: list[tuple[str, ...]]) -> bytes:
     fraction of its cost for a read's many short commands (a PTTL per name). The arguments
     are ASCII: command words and entry names."""
     parts = []
+    bulks: dict[str, bytes] = {}  # a read names each entry twice (MGET, PTTL): packed once
     for command in commands:
         parts.append(b"*%d\r\n" % len(command))
         for arg in command:
-            data = arg.encode("ascii")
-            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+            bulk = bulks.get(arg)
+            if bulk is None:
+                bulk = bulks[arg] = b"$%d\r\n%b\r\n" % (len(arg), arg.encode("ascii"))
+            parts.append(bulk)
     return b"".join(parts)
 
 
@@ -549,8 +551,8 @@ class RedisCache(MutableMapping[Any, Any]):
         return name, env.seal(self._secret, name, encoded, codec, data, flags=env.FLAG_ERROR)
 
     def _l1_put(self, l1_key: Any, value: object, seconds: float | None) -> None:
-        with contextlib.suppress(ValueError):  # larger than l1_max_bytes: not kept in L1
-            self._l1.set(l1_key, value, ttl=seconds)
+        # Larger than l1_max_bytes: not kept (_set says False). _set: no TTL conversion hook.
+        self._l1._set(l1_key, value, None if seconds is None else max(1, int(seconds * 1e9)))
 
     def _l1_ttl(self, ttl_ms: int | None) -> float | None:
         return None if ttl_ms is None else ttl_ms / 1000

@@ -95,14 +95,14 @@ class _FunctionL1:
             return self.errors.get(key, default)
         return value
 
-    def set(self, key: Any, value: Any, ttl: float | None = None) -> None:
-        ttl_ns = None if ttl is None else max(1, int(ttl * 1e9))
+    def _set(self, key: Any, value: Any, ttl_ns: int | None) -> bool:
         if type(value) is CachedError:
             self.memo._discard(key)
-            self.errors.set(key, value, ttl=None if ttl_ns is None else ttl_ns / 1e9)
-        else:
+            return self.errors._set(key, value, ttl_ns)
+        if self.errors:
             self.errors.pop(key, None)
-            self.memo._put(key, value, ttl_ns)
+        stored: bool = self.memo._put(key, value, ttl_ns)
+        return stored
 
     def pop(self, key: Any, default: Any = None) -> Any:
         """Drops key; `default` when it was not live, else something else (not its value)."""
