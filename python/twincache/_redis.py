@@ -355,6 +355,7 @@ class RedisCache(MutableMapping[Any, Any]):
         breaker_threshold: int = 5,
         breaker_delay: tuple[float, float] = (0.1, 10.0),
         ttl_jitter: float = 0.0,
+        coherent: bool = False,
         _scope: str | None = None,
     ) -> None:
         self._namespace = env.namespace_option(namespace)
@@ -370,6 +371,14 @@ class RedisCache(MutableMapping[Any, Any]):
         self._clients = _Clients(url, client, self._timeout)
         self._l1 = Cache(maxsize=l1_items, max_bytes=l1_bytes)
         self._scope = _scope
+        # Coherence (twincache._redis_coherence): the listener of this namespace, the L1 entry
+        # of each entry name kept in L1, and a count of invalidations (a read that started
+        # before the latest one does not fill L1).
+        self._listener: Any = None
+        self._names: dict[str, Any] = {}
+        self._names_limit = 2 * max(l1_items or 0, 512)
+        self._epoch = 0
+        coherent = _options.flag("coherent", coherent)
         self._breaker = Breaker(threshold, delays[0], delays[1])
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
         self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
@@ -385,11 +394,31 @@ class RedisCache(MutableMapping[Any, Any]):
                 "sets",
                 "l2_sets",
                 "deletes",
+                "invalidations",
+                "l1_flushes",
                 "bytes_sent",
                 "bytes_received",
             ),
             0,
         )
+        if coherent:  # last: the listener may call _invalidated at once
+            self._listen()
+
+    def _listen(self) -> None:
+        from . import _redis_coherence
+
+        if self._clients.sync is None:
+            raise TypeError("coherent=True needs a url or a sync redis.Redis client")
+        listener = _redis_coherence.listener(
+            self._clients.sync.connection_pool, f"{self._namespace}:"
+        )
+        listener.subscribe(self, RedisCache._invalidated)
+        self._listener = listener
+
+    def wait_coherent(self, timeout: float) -> bool:
+        """Whether the invalidation listener is subscribed (waiting up to `timeout` seconds);
+        until it is, a coherent cache keeps nothing new in L1. False when not coherent."""
+        return self._listener is not None and bool(self._listener.ready.wait(timeout))
 
     @staticmethod
     def _delays(value: object) -> tuple[float, float]:
@@ -485,9 +514,17 @@ class RedisCache(MutableMapping[Any, Any]):
         return name, env.seal(self._secret, name, encoded, codec, data)
 
     def _opened(
-        self, name: str, encoded: bytes, raw: Any, pttl: Any, started: float, l1_key: Any = None
+        self,
+        name: str,
+        encoded: bytes,
+        raw: Any,
+        pttl: Any,
+        started: float,
+        l1_key: Any = None,
+        epoch: int = -1,
     ) -> Any:
-        """The value of a script reply (envelope, PTTL) for one key, put in L1; else _MISS."""
+        """The value of a read's reply (envelope, PTTL) for one key, put in L1 (unless an
+        invalidation came since `epoch`, the read's start: coherent caches); else _MISS."""
         counts = self._counts
         if raw is None or raw is False:
             counts["l2_misses"] += 1
@@ -512,7 +549,7 @@ class RedisCache(MutableMapping[Any, Any]):
             remaining = pttl / 1000 - (time.monotonic() - started)
             if remaining <= 0:
                 return value
-        self._l1_put(encoded if l1_key is None else l1_key, value, remaining)
+        self._l1_put(encoded if l1_key is None else l1_key, value, remaining, name, epoch)
         return value
 
     def _cached_error(self, codec: int, decoded: Any) -> CachedError:
@@ -550,9 +587,43 @@ class RedisCache(MutableMapping[Any, Any]):
         name = self._name(encoded)
         return name, env.seal(self._secret, name, encoded, codec, data, flags=env.FLAG_ERROR)
 
-    def _l1_put(self, l1_key: Any, value: object, seconds: float | None) -> None:
+    def _l1_put(
+        self, l1_key: Any, value: object, seconds: float | None, name: str, epoch: int = -1
+    ) -> None:
+        """Keeps value in L1 for at most `seconds`. Coherent: only while the invalidation
+        listener is subscribed, and not a read's value when an invalidation came since the read
+        started (`epoch`): it may be older than the write that invalidated it."""
+        if self._listener is not None:
+            if not self._listener.ready.is_set() or (epoch >= 0 and epoch != self._epoch):
+                return
+            self._track(name, l1_key)
         # Larger than l1_max_bytes: not kept (_set says False). _set: no TTL conversion hook.
         self._l1._set(l1_key, value, None if seconds is None else max(1, int(seconds * 1e9)))
+
+    def _track(self, name: str, l1_key: Any) -> None:
+        """Remembers which L1 entry an entry name's invalidation drops. Entries L1 evicted are
+        forgotten when the table grows past twice L1's size."""
+        names = self._names
+        names[name] = l1_key
+        if len(names) > self._names_limit:
+            live = self._l1
+            self._names = {n: k for n, k in list(names.items()) if k in live}
+            self._names_limit = max(self._names_limit, 2 * len(self._names))
+
+    def _invalidated(self, names: list[str] | None) -> None:
+        """The listener's message (its thread): drop these names' L1 entries, or all of L1."""
+        self._epoch += 1
+        if names is None:
+            self._names = {}
+            self._l1.clear()
+            self._counts["l1_flushes"] += 1
+            return
+        tracked = self._names
+        for name in names:
+            l1_key = tracked.pop(name, _MISS)
+            if l1_key is not _MISS:
+                self._l1.pop(l1_key, None)
+                self._counts["invalidations"] += 1
 
     def _l1_ttl(self, ttl_ms: int | None) -> float | None:
         return None if ttl_ms is None else ttl_ms / 1000
@@ -577,12 +648,12 @@ class RedisCache(MutableMapping[Any, Any]):
     def _fetch(self, encoded: bytes, l1_key: Any) -> Any:
         """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
-        started = time.monotonic()
+        started, epoch = time.monotonic(), self._epoch
         reply = self._call(lambda c: self._read(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key)
+        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key, epoch)
 
     def __getitem__(self, key: Any) -> Any:
         value = self._get_encoded(env.encode_key(key))
@@ -607,9 +678,9 @@ class RedisCache(MutableMapping[Any, Any]):
         if not wanted:
             return found
         names = [n for _, _, n in wanted]
-        started = time.monotonic()
+        started, epoch = time.monotonic(), self._epoch
         reply = self._call(lambda c: self._read(c, names))
-        return self._many_from_reply(found, wanted, reply, started)
+        return self._many_from_reply(found, wanted, reply, started, epoch)
 
     def _many_from_l1(
         self, keys: Iterable[Any]
@@ -633,6 +704,7 @@ class RedisCache(MutableMapping[Any, Any]):
         wanted: list[tuple[Any, bytes, str]],
         reply: Any,
         started: float,
+        epoch: int,
     ) -> dict[Any, Any]:
         """get_many's second half: the (values, PTTLs) read, opened into found."""
         self._counts["bytes_sent"] += sum(len(n) for _, _, n in wanted)
@@ -640,7 +712,7 @@ class RedisCache(MutableMapping[Any, Any]):
             return found
         opened = self._opened
         for (key, encoded, name), raw, pttl in zip(wanted, reply[0], reply[1], strict=True):
-            value = opened(name, encoded, raw, pttl, started)
+            value = opened(name, encoded, raw, pttl, started, None, epoch)
             if value is not _MISS:
                 found[key] = value
         return found
@@ -664,7 +736,7 @@ class RedisCache(MutableMapping[Any, Any]):
             name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
-        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms), name)
         ok = self._call(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:
@@ -701,7 +773,7 @@ class RedisCache(MutableMapping[Any, Any]):
         items = []
         for encoded, value, name, envelope in sealed:
             px = self._jitter(ttl_ms)
-            self._l1_put(encoded, value, self._l1_ttl(px))
+            self._l1_put(encoded, value, self._l1_ttl(px), name)
             items.append((name, envelope, px))
             self._counts["bytes_sent"] += len(name) + len(envelope)
         self._counts["sets"] += len(items)
@@ -784,12 +856,12 @@ class RedisCache(MutableMapping[Any, Any]):
     async def _afetch(self, encoded: bytes, l1_key: Any) -> Any:
         """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
-        started = time.monotonic()
+        started, epoch = time.monotonic(), self._epoch
         reply = await self._acall(lambda c: self._aread(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key)
+        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key, epoch)
 
     async def aget(self, key: Any, default: Any = None) -> Any:
         value = await self._aget_encoded(env.encode_key(key))
@@ -803,9 +875,9 @@ class RedisCache(MutableMapping[Any, Any]):
         if not wanted:
             return found
         names = [n for _, _, n in wanted]
-        started = time.monotonic()
+        started, epoch = time.monotonic(), self._epoch
         reply = await self._acall(lambda c: self._aread(c, names))
-        return self._many_from_reply(found, wanted, reply, started)
+        return self._many_from_reply(found, wanted, reply, started, epoch)
 
     async def _aset_encoded(
         self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
@@ -816,7 +888,7 @@ class RedisCache(MutableMapping[Any, Any]):
             name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
-        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms), name)
         ok = await self._acall(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:

@@ -104,6 +104,9 @@ class _FunctionL1:
         stored: bool = self.memo._put(key, value, ttl_ns)
         return stored
 
+    def __contains__(self, key: Any) -> bool:
+        return self.memo._peek(key) is not _MISSING or key in self.errors
+
     def pop(self, key: Any, default: Any = None) -> Any:
         """Drops key; `default` when it was not live, else something else (not its value)."""
         live = self.memo._discard(key)

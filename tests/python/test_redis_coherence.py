@@ -1,0 +1,122 @@
+"""L1 coherence of the Redis tier (issue 17, docs/redis.md "Coherence"): RedisCache(coherent=True)
+drops L1 entries that any process, or any other program, writes or deletes in Redis, flushes L1
+on FLUSHDB and when its invalidation connection drops, and does not keep a read's value that
+raced an invalidation. Two processes: this one and a child Python process that writes. Against
+a real redis-server (tests/python/redis_server.py). Runs native and TWINCACHE_PURE=1.
+
+Invalidations arrive on another connection, so the tests wait for their effect (polling with a
+generous limit, not asserting a duration: latency is measured by the benchmark)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import twincache
+from redis_server import RedisServer, server_fixture
+from test_redis_single_flight import until
+
+redis_server = server_fixture()
+SECRET = "test-secret-0123456789abcdef"
+_ids = itertools.count()
+
+
+def caches(server: RedisServer, **opts: Any) -> tuple[Any, Any]:
+    """A coherent RedisCache and a plain one on a fresh namespace (subscribed before return)."""
+    namespace = f"coh{next(_ids)}"
+    coherent = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600,
+                                    coherent=True, **opts)  # fmt: skip
+    plain = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600)
+    assert coherent.wait_coherent(10), "the invalidation listener subscribed"
+    return coherent, plain
+
+
+def held_in_l1(c: Any, key: str, value: object) -> bool:
+    """Reads key until L1 holds it (a read that raced an invalidation is not kept)."""
+    before = c.stats()["l1_hits"]
+    return bool(c.get(key) == value and c.get(key) == value and c.stats()["l1_hits"] > before)
+
+
+def write_from_another_process(server: RedisServer, namespace: str, key: str, value: str) -> None:
+    code = textwrap.dedent(f"""
+        import twincache
+        c = twincache.RedisCache({server.url!r}, namespace={namespace!r}, secret={SECRET!r},
+                                 ttl=600)
+        c[{key!r}] = {value!r}
+        c.close()
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, timeout=60, check=False,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_write_in_another_process_evicts_the_l1_copy(redis_server: RedisServer) -> None:
+    c, plain = caches(redis_server)
+    plain["k"] = "v1"
+    assert until(lambda: held_in_l1(c, "k", "v1")) and held_in_l1(plain, "k", "v1")
+    write_from_another_process(redis_server, c.namespace, "k", "v2")
+    assert until(lambda: c.get("k") == "v2"), "the coherent L1 copy was dropped"
+    assert plain.get("k") == "v1", "a cache without coherence keeps its stale L1 copy"
+    assert c.stats()["invalidations"] >= 1
+    assert until(lambda: held_in_l1(c, "k", "v2")), "and the new value is kept in L1 again"
+
+
+def test_a_plain_set_or_del_by_another_program_evicts(redis_server: RedisServer) -> None:
+    c, plain = caches(redis_server)
+    plain.set_many({"a": 1, "b": 2})
+    assert until(lambda: held_in_l1(c, "a", 1) and held_in_l1(c, "b", 2))
+    raw = redis_server.client()
+    raw.delete(f"{c.namespace}:{twincache._keys.hash128_hex('a')}")
+    raw.set(f"{c.namespace}:{twincache._keys.hash128_hex('b')}", b"not an envelope")
+    assert until(lambda: c.get("a", "gone") == "gone" and c.get("b", "gone") == "gone")
+    assert c.stats()["l2_corrupt"] >= 1  # b: read again from Redis, refused there
+
+
+def test_flushdb_and_a_dropped_connection_flush_l1(redis_server: RedisServer) -> None:
+    c, plain = caches(redis_server)
+    plain["k"] = "v"
+    assert until(lambda: held_in_l1(c, "k", "v"))
+    flushes = c.stats()["l1_flushes"]
+    redis_server.client().flushdb()
+    assert until(lambda: c.stats()["l1_flushes"] > flushes and c.stats()["l1_items"] == 0)
+    plain["k"] = "w"
+    assert until(lambda: held_in_l1(c, "k", "w"))
+    flushes = c.stats()["l1_flushes"]
+    assert redis_server.client().client_kill_filter(_type="pubsub") >= 1
+    assert until(lambda: c.stats()["l1_flushes"] > flushes), "L1 flushed when the link dropped"
+    assert c.wait_coherent(10), "and the listener subscribed again"
+    assert until(lambda: held_in_l1(c, "k", "w"))
+    write_from_another_process(redis_server, c.namespace, "k", "x")
+    assert until(lambda: c.get("k") == "x"), "invalidations reach it after the reconnect"
+
+
+def test_a_read_that_raced_an_invalidation_is_not_kept(redis_server: RedisServer) -> None:
+    c, plain = caches(redis_server)
+    plain["k"] = "v"
+    read = c._read
+
+    def racing(client: Any, names: list[str]) -> Any:
+        reply = read(client, names)
+        c._invalidated([names[0]])  # as if a write's invalidation came before the reply
+        return reply
+
+    c._read = racing
+    assert c.get("k") == "v" and c.stats()["l1_items"] == 0, "returned, not kept"
+    c._read = read
+    assert until(lambda: held_in_l1(c, "k", "v"))
+
+
+def test_coherent_needs_a_sync_client(redis_server: RedisServer) -> None:
+    import pytest
+    import redis.asyncio
+
+    client = redis.asyncio.Redis(port=redis_server.port, socket_timeout=0.2)
+    with pytest.raises(TypeError, match=r"coherent=True needs a url or a sync redis\.Redis"):
+        twincache.RedisCache(client=client, secret=SECRET, coherent=True)
+    with pytest.raises(TypeError, match="coherent must be True or False"):
+        twincache.RedisCache(redis_server.url, secret=SECRET, coherent="yes")
