@@ -473,6 +473,7 @@ def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
     cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
     error_ttl: float | None = None,
     ttl_jitter: float | None = None,
+    coherent: bool = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 @overload
 def cache(  # a backend known at run time only: the options both backends take
@@ -504,6 +505,7 @@ def cache(
     cache_errors: Any = None,
     error_ttl: Any = None,
     ttl_jitter: Any = None,
+    coherent: Any = None,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -535,6 +537,7 @@ def cache(
             ("cache_errors", cache_errors is not None),
             ("error_ttl", error_ttl is not None),
             ("ttl_jitter", ttl_jitter is not None),
+            ("coherent", coherent is not None),
         )
         if given
     ]
@@ -553,7 +556,7 @@ def cache(
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
                 "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
-                "error_ttl, maxsize and max_bytes for L1)"
+                "error_ttl, coherent, maxsize and max_bytes for L1)"
             )
         from ._redis_function import redis_decorator
 
@@ -571,6 +574,7 @@ def cache(
             cache_errors=cache_errors,
             error_ttl=error_ttl,
             ttl_jitter=0.0 if ttl_jitter is None else ttl_jitter,
+            coherent=False if coherent is None else coherent,
         )
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")

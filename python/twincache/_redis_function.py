@@ -37,6 +37,7 @@ def redis_decorator(
     cache_errors: object = None,
     error_ttl: object = None,
     ttl_jitter: object = 0.0,
+    coherent: object = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="redis", ...) and returns the decorator.
     Every option is checked here, at decoration, by building a first RedisCache."""
@@ -52,7 +53,9 @@ def redis_decorator(
         "l1_max_bytes": max_bytes,
         "ttl_jitter": ttl_jitter,
     }
-    RedisCache(url, **options).close()  # checks every option now, at decoration
+    coherent_flag = _options.flag("coherent", coherent)
+    RedisCache(url, **options).close()  # checks every option now, at decoration (no listener)
+    options["coherent"] = coherent_flag
     errors = _error_types(cache_errors)
     error_ttl_ms = env.ttl_option("error_ttl", error_ttl)
     if error_ttl is not None and not errors:

@@ -16,6 +16,8 @@ import sys
 import textwrap
 from typing import Any
 
+import pytest
+
 import twincache
 from redis_server import RedisServer, server_fixture
 from test_redis_single_flight import until
@@ -112,7 +114,6 @@ def test_a_read_that_raced_an_invalidation_is_not_kept(redis_server: RedisServer
 
 
 def test_coherent_needs_a_sync_client(redis_server: RedisServer) -> None:
-    import pytest
     import redis.asyncio
 
     client = redis.asyncio.Redis(port=redis_server.port, socket_timeout=0.2)
@@ -120,3 +121,31 @@ def test_coherent_needs_a_sync_client(redis_server: RedisServer) -> None:
         twincache.RedisCache(client=client, secret=SECRET, coherent=True)
     with pytest.raises(TypeError, match="coherent must be True or False"):
         twincache.RedisCache(redis_server.url, secret=SECRET, coherent="yes")
+
+
+def test_a_coherent_decorated_function_drops_what_another_process_writes(
+    redis_server: RedisServer,
+) -> None:
+    namespace = f"cohf{next(_ids)}"
+    calls: list[int] = []
+
+    def price(item: int) -> int:
+        calls.append(item)
+        return 10 * item
+
+    opts = {"backend": "redis", "url": redis_server.url, "namespace": namespace,
+            "secret": SECRET, "ttl": 600}  # fmt: skip
+    coherent = twincache.cache(**opts, coherent=True)(price)
+    plain = twincache.cache(**opts)(price)
+    assert coherent.redis_cache.wait_coherent(10)
+    assert plain(1) == 10 and calls == [1]
+    assert until(lambda: coherent(1) == 10 and coherent.stats()["l1_items"] == 1)
+    hits = coherent.stats()["l1_hits"]
+    assert coherent(1) == 10 and coherent.stats()["l1_hits"] == hits + 1  # served by L1
+    plain.invalidate(1)  # UNLINK in Redis (and plain's L1)
+    assert until(lambda: coherent.stats()["l1_items"] == 0), "the delete reached its L1"
+    assert coherent(1) == 10 and calls == [1, 1], "so it computes again"
+    with pytest.raises(TypeError, match="coherent must be True or False"):
+        twincache.cache(**opts, coherent=1)
+    with pytest.raises(TypeError, match="coherent apply to backend='redis' only"):
+        twincache.cache(ttl=5, coherent=True)
