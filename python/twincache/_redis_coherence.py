@@ -56,10 +56,20 @@ class Listener:
         self._subscribers: dict[int, tuple[weakref.ref[Any], Callable[..., None]]] = {}
         self._lock = threading.Lock()  # guards _subscribers
         self._stop = threading.Event()
+        _fork.track(self, child=Listener._forked)
         self._thread = threading.Thread(
             target=self._run, name=f"twincache-invalidate-{prefix}", daemon=True
         )
         self._thread.start()
+
+    def _forked(self) -> None:
+        """In a forked child: the thread is gone (and may have held these at the fork), so the
+        caches that use this listener stay not ready (no L1) for good; new caches of the child
+        get a listener of their own (listener())."""
+        self.ready = threading.Event()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stop.set()
 
     def subscribe(self, owner: Any, callback: Callable[[Any, list[str] | None], None]) -> None:
         """callback(owner, names) for each message while owner lives (owner held weakly)."""

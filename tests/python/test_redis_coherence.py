@@ -149,3 +149,27 @@ def test_a_coherent_decorated_function_drops_what_another_process_writes(
         twincache.cache(**opts, coherent=1)
     with pytest.raises(TypeError, match="coherent apply to backend='redis' only"):
         twincache.cache(ttl=5, coherent=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the platform has no os.fork()")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_keeps_no_l1_on_the_parents_listener(redis_server: RedisServer) -> None:
+    """The child has no listener thread: its inherited coherent cache reads Redis every time
+    (nothing could invalidate an L1 copy), and a cache it makes gets a listener of its own."""
+    from test_fork import HUNG, run_child
+
+    c, plain = caches(redis_server)
+    plain["k"] = "v"
+    assert until(lambda: held_in_l1(c, "k", "v"))
+
+    def child() -> int:
+        c._l1.clear()
+        if not (c.get("k") == "v" and c.get("k") == "v" and c.stats()["l1_items"] == 0):
+            return 3
+        fresh = twincache.RedisCache(redis_server.url, namespace=c.namespace, secret=SECRET,
+                                     coherent=True)  # fmt: skip
+        return 0 if fresh.wait_coherent(10) and until(lambda: held_in_l1(fresh, "k", "v")) else 4
+
+    outcome = run_child(child)
+    assert outcome == 0, f"exit code (-14: SIGALRM, {HUNG}: hung): {outcome}"
+    assert held_in_l1(c, "k", "v"), "the parent's cache is unaffected"
