@@ -505,6 +505,15 @@ PyObject* memo_cache_clear(PyObject* o, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// m._clear(): drops every entry, counters kept (cache_clear() resets them, as functools does).
+// The Redis tier empties a function's L1 so when an invalidation flush comes.
+PyObject* memo_clear_entries(PyObject* o, PyObject*) {
+  memo_object* self = as_memo(o);
+  if (!check_table(self)) return nullptr;
+  self->table->clear();
+  Py_RETURN_NONE;
+}
+
 PyObject* memo_cache_parameters(PyObject* o, PyObject*) {
   memo_object* self = as_memo(o);
   return self->parameters ? PyDict_Copy(self->parameters) : PyDict_New();
@@ -550,6 +559,7 @@ PyMethodDef memo_methods[] = {
     {"cache_info", memo_cache_info, METH_NOARGS,
      "functools.CacheInfo(hits, misses, maxsize, currsize)"},
     {"cache_clear", memo_cache_clear, METH_NOARGS, "Drops every entry and resets the counters."},
+    {"_clear", memo_clear_entries, METH_NOARGS, "Drops every entry; counters are kept."},
     {"cache_parameters", memo_cache_parameters, METH_NOARGS, "The decorator's parameters."},
     {"stats", memo_stats, METH_NOARGS, "Counters and sizes."},
     {"__reduce__", memo_reduce, METH_NOARGS, nullptr},

@@ -732,6 +732,10 @@ class Memo:
         self._table.clear()
         self._table.reset_stats()
 
+    def _clear(self) -> None:
+        """Drops every entry; counters are kept (the Redis tier's L1 flush)."""
+        self._table.clear()
+
     def cache_parameters(self) -> dict[str, Any]:
         return dict(self._parameters)
 

@@ -117,7 +117,7 @@ class _FunctionL1:
         return True if live else default
 
     def clear(self) -> None:
-        type(self.memo).cache_clear(self.memo)  # the Memo's own (the wrapper's calls clear())
+        self.memo._clear()  # counters kept: an invalidation flush is not a cache_clear()
         self.errors.clear()
 
     def stats(self) -> dict[str, Any]:
@@ -326,7 +326,8 @@ def memoize(
     def cache_clear() -> None:
         flights.clear()
         cache.clear()
-        counts.update(hits=0, misses=0)  # as the Memo's own counters (functools' cache_clear)
+        type(memo).cache_clear(memo)  # the Memo's own: resets its counters, as functools does
+        counts.update(hits=0, misses=0)
 
     vars(memo).update(stats=stats, invalidate=invalidate, cache_clear=cache_clear)
     memo.redis_cache = cache

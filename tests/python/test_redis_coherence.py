@@ -145,6 +145,11 @@ def test_a_coherent_decorated_function_drops_what_another_process_writes(
     plain.invalidate(1)  # UNLINK in Redis (and plain's L1)
     assert until(lambda: coherent.stats()["l1_items"] == 0), "the delete reached its L1"
     assert coherent(1) == 10 and calls == [1, 1], "so it computes again"
+    s = coherent.stats()
+    redis_server.client().flushdb()
+    assert until(lambda: coherent.stats()["l1_flushes"] > s["l1_flushes"])
+    after = coherent.stats()
+    assert after["l1_items"] == 0 and after["l1_hits"] == s["l1_hits"], "a flush keeps counters"
     with pytest.raises(TypeError, match="coherent must be True or False"):
         twincache.cache(**opts, coherent=1)
     with pytest.raises(TypeError, match="coherent apply to backend='redis' only"):
