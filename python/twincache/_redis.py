@@ -31,6 +31,7 @@ _OUTCOME_COUNTER: Final = {  # open_envelope's refusals -> the counter each one 
     env.UNREADABLE: "l2_unreadable",
     env.OTHER_KEY: "l2_misses",
 }
+RECENT_NAMES: Final = 4096  # invalidated names remembered per coherent cache (then: as a flush)
 SCAN_COUNT: Final = 1000  # SCAN's COUNT hint, and the size of one UNLINK or MGET batch
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 _timeout_scope: Final[Any] = getattr(asyncio, "timeout", None)  # Python 3.11+
@@ -372,12 +373,15 @@ class RedisCache(MutableMapping[Any, Any]):
         self._l1 = Cache(maxsize=l1_items, max_bytes=l1_bytes)
         self._scope = _scope
         # Coherence (twincache._redis_coherence): the listener of this namespace, the L1 entry
-        # of each entry name kept in L1, and a count of invalidations (a read that started
-        # before the latest one does not fill L1).
+        # of each entry name kept in L1, a count of invalidation messages (the epoch), the
+        # epoch of each name's latest invalidation and of the latest flush: a read that began
+        # before its name's latest invalidation does not fill L1.
         self._listener: Any = None
         self._names: dict[str, Any] = {}
         self._names_limit = 2 * max(l1_items or 0, 512)
         self._epoch = 0
+        self._recent: dict[str, int] = {}
+        self._flushed_epoch = 0
         coherent = _options.flag("coherent", coherent)
         self._breaker = Breaker(threshold, delays[0], delays[1])
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
@@ -593,12 +597,25 @@ class RedisCache(MutableMapping[Any, Any]):
         """Keeps value in L1 for at most `seconds`. Coherent: only while the invalidation
         listener is subscribed, and not a read's value when an invalidation came since the read
         started (`epoch`): it may be older than the write that invalidated it."""
-        if self._listener is not None:
-            if not self._listener.ready.is_set() or (epoch >= 0 and epoch != self._epoch):
-                return
-            self._track(name, l1_key)
-        # Larger than l1_max_bytes: not kept (_set says False). _set: no TTL conversion hook.
-        self._l1._set(l1_key, value, None if seconds is None else max(1, int(seconds * 1e9)))
+        ttl_ns = None if seconds is None else max(1, int(seconds * 1e9))
+        if self._listener is None:
+            # Larger than l1_max_bytes: not kept (_set says False). No TTL conversion hook.
+            self._l1._set(l1_key, value, ttl_ns)
+            return
+        if epoch < 0:
+            epoch = self._epoch  # a write: its value is the newest from now on
+        if not self._listener.ready.is_set() or self._stale(name, epoch):
+            return
+        self._track(name, l1_key)
+        self._l1._set(l1_key, value, ttl_ns)
+        if self._stale(name, epoch):  # its invalidation came while it was being put in
+            self._l1.pop(l1_key, None)
+
+    def _stale(self, name: str, epoch: int) -> bool:
+        """Whether `name` was invalidated (or L1 flushed) after `epoch`."""
+        return epoch != self._epoch and (
+            self._flushed_epoch > epoch or self._recent.get(name, 0) > epoch
+        )
 
     def _track(self, name: str, l1_key: Any) -> None:
         """Remembers which L1 entry an entry name's invalidation drops. Entries L1 evicted are
@@ -613,13 +630,19 @@ class RedisCache(MutableMapping[Any, Any]):
     def _invalidated(self, names: list[str] | None) -> None:
         """The listener's message (its thread): drop these names' L1 entries, or all of L1."""
         self._epoch += 1
+        epoch = self._epoch
+        if names is None or len(self._recent) + len(names) > RECENT_NAMES:
+            self._flushed_epoch = epoch  # reads that began before: not kept, whatever the name
+            self._recent = {}
         if names is None:
             self._names = {}
             self._l1.clear()
             self._counts["l1_flushes"] += 1
             return
+        recent = self._recent
         tracked = self._names
         for name in names:
+            recent[name] = epoch
             l1_key = tracked.pop(name, _MISS)
             if l1_key is not _MISS:
                 self._l1.pop(l1_key, None)

@@ -109,6 +109,14 @@ def test_a_read_that_raced_an_invalidation_is_not_kept(redis_server: RedisServer
 
     c._read = racing
     assert c.get("k") == "v" and c.stats()["l1_items"] == 0, "returned, not kept"
+
+    def other_name(client: Any, names: list[str]) -> Any:
+        reply = read(client, names)
+        c._invalidated([f"{c.namespace}:another"])  # another name's: no reason to refuse it
+        return reply
+
+    c._read = other_name
+    assert c.get("k") == "v" and c.stats()["l1_items"] == 1, "kept"
     c._read = read
     assert until(lambda: held_in_l1(c, "k", "v"))
 
