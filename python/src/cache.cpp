@@ -247,6 +247,31 @@ PyObject* cache_set(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObje
   Py_RETURN_NONE;
 }
 
+// c._set(key, value, ttl_ns): set() with the TTL already in ns (None: the default), checked by
+// the caller; True when stored, False when refused for its weight (nothing raised). For callers
+// that store per entry on a hot path (the Redis tier's L1): no conversion hook per call.
+PyObject* cache_set_ns(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "_set(key, value, ttl_ns)");
+    return nullptr;
+  }
+  py_table* t = table_of(o);
+  if (t == nullptr) return nullptr;
+  std::optional<time_ns> ttl;
+  if (args[2] != Py_None) {
+    const long long v = PyLong_AsLongLong(args[2]);
+    if (v == -1 && PyErr_Occurred()) return nullptr;
+    if (v <= 0) {
+      PyErr_SetString(PyExc_ValueError, "_set: ttl_ns must be > 0");
+      return nullptr;
+    }
+    ttl = v;
+  }
+  const int rc = t->store(args[0], args[1], ttl, true);
+  if (rc < 0) return nullptr;
+  return PyBool_FromLong(rc);
+}
+
 // c.pop(key[, default])
 PyObject* cache_pop(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* dflt = nullptr;
@@ -288,6 +313,8 @@ PyCFunction fastcall(F f) {
 
 PyMethodDef cache_methods[] = {
     {"get", fastcall(cache_get), METH_FASTCALL | METH_KEYWORDS, "get(key, default=None): the value or default."},
+    {"_set", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(cache_set_ns)),
+     METH_FASTCALL, "_set(key, value, ttl_ns): set with a TTL in ns; False when refused."},
     {"set", fastcall(cache_set), METH_FASTCALL | METH_KEYWORDS,
      "set(key, value, ttl=None): stores value; ttl (seconds) overrides the default TTL."},
     {"pop", fastcall(cache_pop), METH_FASTCALL | METH_KEYWORDS, "pop(key[, default]): removes and returns."},

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "twincache/disk/hmac.hpp"
 #include "twincache/disk_store.hpp"
 
 namespace py = pybind11;
@@ -259,6 +260,24 @@ PYBIND11_MODULE(_disk_native, m) {
   m.def("clock_advance", [](tc::time_ns delta) { module_clock()->advance(delta); });
   m.def("clock_set_real", [] { module_clock()->set_manual(-1); });
   m.def("wall_now", [] { return td::wall_now(module_clock().get()); });
+  // HMAC-SHA256(key, prefix || body) by the core's SHA-256 (the CPU's SHA extensions where
+  // present): the Redis tier's envelope MAC (docs/redis.md; twincache._redis_envelope).
+  m.def("hmac_sha256", [](const py::bytes& key, const py::bytes& prefix, const py::buffer& body) {
+    char* k = nullptr;
+    char* p = nullptr;
+    Py_ssize_t kn = 0, pn = 0;
+    if (PyBytes_AsStringAndSize(key.ptr(), &k, &kn) < 0 ||
+        PyBytes_AsStringAndSize(prefix.ptr(), &p, &pn) < 0) {
+      throw py::error_already_set();
+    }
+    const py::buffer_info b = body.request();
+    const auto d = td::hmac_sha256(
+        std::string_view(k, static_cast<std::size_t>(kn)),
+        {std::string_view(p, static_cast<std::size_t>(pn)),
+         std::string_view(static_cast<const char*>(b.ptr),
+                          static_cast<std::size_t>(b.size * b.itemsize))});
+    return py::bytes(reinterpret_cast<const char*>(d.data()), d.size());
+  });
   py::class_<py_disk_store>(m, "DiskStore")
       .def(py::init<const std::string&, std::optional<std::uint64_t>, std::optional<tc::time_ns>,
                     std::uint64_t, std::uint64_t, int>(),

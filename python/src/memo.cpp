@@ -1,8 +1,9 @@
 // memo.cpp: twincache._native.Memo, the object every decorator returns, written against the
 // CPython API because its call is the hot path: vectorcall, keys built like functools' _make_key
-// (a lone int or str argument is its own key; otherwise a tuple of the arguments, a marker and the
-// keyword items, plus the types when typed), one dict lookup, one entry_table check. Misses that
-// need coordination (async functions, single_flight) go to a Python hook (twincache._api).
+// (a lone int or str argument is its own key, typed or not; otherwise a tuple of the arguments, a
+// marker and the keyword items, plus the types when typed), one dict lookup, one entry_table
+// check. Misses that need coordination (async functions, single_flight) go to a Python hook
+// (twincache._api).
 #include <cstddef>
 #include <optional>
 #include <string_view>
@@ -151,7 +152,8 @@ PyObject* content_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs
 PyObject* make_key(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   if (self->key_fn != nullptr) return PyObject_Vectorcall(self->key_fn, args, nargs, kwnames);
-  if (!self->typed && nkw == 0 && nargs == 1) {
+  // Typed too: any other typed key is a tuple, so a lone exact int or str cannot collide.
+  if (nkw == 0 && nargs == 1) {
     PyObject* a = args[0];
     if (PyLong_CheckExact(a) || PyUnicode_CheckExact(a)) return Py_NewRef(a);
   }
@@ -425,6 +427,27 @@ PyObject* memo_store(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// m._put(key, value, ttl_ns): stores value for key, replacing a live entry, with its own TTL (None:
+// the table's). The Redis tier's L1 (twincache._redis_function): an entry never outlives Redis's.
+// True when stored, False when refused (heavier than max_bytes).
+PyObject* memo_put(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
+  memo_object* self = as_memo(o);
+  if (!check_table(self)) return nullptr;
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "_put(key, value, ttl_ns)");
+    return nullptr;
+  }
+  if (self->no_cache) Py_RETURN_FALSE;
+  bool error = false;
+  const auto ttl = optional_u64(args[2], error);
+  if (error) return nullptr;
+  std::optional<time_ns> ttl_value;
+  if (ttl) ttl_value = static_cast<time_ns>(*ttl);
+  const int rc = self->table->store(args[0], args[1], ttl_value, true);
+  if (rc < 0) return nullptr;
+  return PyBool_FromLong(rc);
+}
+
 PyObject* memo_discard(PyObject* o, PyObject* key) {
   memo_object* self = as_memo(o);
   if (!check_table(self)) return nullptr;
@@ -482,6 +505,15 @@ PyObject* memo_cache_clear(PyObject* o, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// m._clear(): drops every entry, counters kept (cache_clear() resets them, as functools does).
+// The Redis tier empties a function's L1 so when an invalidation flush comes.
+PyObject* memo_clear_entries(PyObject* o, PyObject*) {
+  memo_object* self = as_memo(o);
+  if (!check_table(self)) return nullptr;
+  self->table->clear();
+  Py_RETURN_NONE;
+}
+
 PyObject* memo_cache_parameters(PyObject* o, PyObject*) {
   memo_object* self = as_memo(o);
   return self->parameters ? PyDict_Copy(self->parameters) : PyDict_New();
@@ -517,6 +549,8 @@ PyMethodDef memo_methods[] = {
     {"_peek", memo_peek, METH_O, "The live value for key or _MISSING, not counted."},
     {"_store", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_store)),
      METH_FASTCALL, "Caches value for key unless key is live."},
+    {"_put", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_put)),
+     METH_FASTCALL, "Stores value for key (replacing it) with its own TTL in ns (None: default)."},
     {"_discard", memo_discard, METH_O, "Drops key; True if it was live."},
     {"_key", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_key)),
      METH_FASTCALL | METH_KEYWORDS, "The key of a call (the entry invalidate() drops)."},
@@ -525,6 +559,7 @@ PyMethodDef memo_methods[] = {
     {"cache_info", memo_cache_info, METH_NOARGS,
      "functools.CacheInfo(hits, misses, maxsize, currsize)"},
     {"cache_clear", memo_cache_clear, METH_NOARGS, "Drops every entry and resets the counters."},
+    {"_clear", memo_clear_entries, METH_NOARGS, "Drops every entry; counters are kept."},
     {"cache_parameters", memo_cache_parameters, METH_NOARGS, "The decorator's parameters."},
     {"stats", memo_stats, METH_NOARGS, "Counters and sizes."},
     {"__reduce__", memo_reduce, METH_NOARGS, nullptr},

@@ -244,43 +244,69 @@ def _single_flight_hook(memo: Any, func: Callable[..., Any]) -> Callable[..., An
     name = getattr(func, "__qualname__", repr(func))
     _forget_flights_on_removal(memo, flights)
 
+    reentry = (
+        f"{name}() was called with the same arguments while computing them "
+        "(single_flight=True cannot wait for its own thread)"
+    )
+
     def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        me = threading.get_ident()
-        while True:
-            mine = _Flight(me)
-            flight = flights.setdefault(key, mine)
-            if flight is mine:
-                try:
-                    value = func(*args, **kwargs)
-                except BaseException as exc:
-                    mine.outcome = (False, exc)
-                    raise
-                else:
-                    if flights.get(key) is mine:  # else invalidated, cleared or given up on
-                        memo._store(key, value)
-                    mine.outcome = (True, value)
-                    return value
-                finally:
-                    if flights.get(key) is mine:
-                        flights.pop(key, None)  # another thread may have removed it meanwhile
-                    mine.done.set()
-            if flight.owner == me:
-                raise RuntimeError(
-                    f"{name}() was called with the same arguments while computing them "
-                    "(single_flight=True cannot wait for its own thread)"
-                )
-            if not flight.done.wait(SINGLE_FLIGHT_WAIT_S):
-                if flights.get(key) is flight:  # give the stuck computation up: run anew
-                    flights.pop(key, None)
-                continue
-            if flight.outcome is None:  # pragma: no cover - the leader always sets an outcome
-                continue
-            ok, payload = flight.outcome
-            if ok:
-                return payload
-            raise payload
+        def compute(current: Callable[[], bool]) -> Any:
+            value = func(*args, **kwargs)
+            if current():  # else invalidated, cleared or given up on
+                memo._store(key, value)
+            return value
+
+        return _thread_flight(flights, key, compute, reentry)
 
     return miss
+
+
+def _is_flight(flights: dict[Any, _Flight], key: Any, flight: _Flight) -> bool:
+    return flights.get(key) is flight
+
+
+def _thread_flight(
+    flights: dict[Any, _Flight],
+    key: Any,
+    compute: Callable[[Callable[[], bool]], Any],
+    reentry: str,
+) -> Any:
+    """One key's computation shared by threads: the first caller (the leader) runs
+    compute(current), where current() says whether its flight is still the key's (not forgotten
+    by an invalidation, a clear or a waiter that gave up): only then should it store its result.
+    The others wait for its outcome (value or exception), at most SINGLE_FLIGHT_WAIT_S: then the
+    computation is given up on and the waiter leads anew. A call into the same key from the
+    leader's thread raises RuntimeError(reentry). `flights` comes from _flight_table() (emptied
+    in a forked child). The Redis tier's sync functions use it too (twincache._redis_function)."""
+    me = threading.get_ident()
+    while True:
+        mine = _Flight(me)
+        flight = flights.setdefault(key, mine)
+        if flight is mine:
+            try:
+                value = compute(functools.partial(_is_flight, flights, key, mine))
+            except BaseException as exc:
+                mine.outcome = (False, exc)
+                raise
+            else:
+                mine.outcome = (True, value)
+                return value
+            finally:
+                if flights.get(key) is mine:
+                    flights.pop(key, None)  # another thread may have removed it meanwhile
+                mine.done.set()
+        if flight.owner == me:
+            raise RuntimeError(reentry)
+        if not flight.done.wait(SINGLE_FLIGHT_WAIT_S):
+            if flights.get(key) is flight:  # give the stuck computation up: run anew
+                flights.pop(key, None)
+            continue
+        if flight.outcome is None:  # pragma: no cover - the leader always sets an outcome
+            continue
+        ok, payload = flight.outcome
+        if ok:
+            return payload
+        raise payload
 
 
 def _instance_watcher(memo: Any) -> Callable[[tuple[Any, ...]], None]:
@@ -447,6 +473,7 @@ def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
     cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
     error_ttl: float | None = None,
     ttl_jitter: float | None = None,
+    coherent: bool = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 @overload
 def cache(  # a backend known at run time only: the options both backends take
@@ -478,6 +505,7 @@ def cache(
     cache_errors: Any = None,
     error_ttl: Any = None,
     ttl_jitter: Any = None,
+    coherent: Any = None,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -509,6 +537,7 @@ def cache(
             ("cache_errors", cache_errors is not None),
             ("error_ttl", error_ttl is not None),
             ("ttl_jitter", ttl_jitter is not None),
+            ("coherent", coherent is not None),
         )
         if given
     ]
@@ -527,7 +556,7 @@ def cache(
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
                 "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
-                "error_ttl, maxsize and max_bytes for L1)"
+                "error_ttl, coherent, maxsize and max_bytes for L1)"
             )
         from ._redis_function import redis_decorator
 
@@ -545,6 +574,7 @@ def cache(
             cache_errors=cache_errors,
             error_ttl=error_ttl,
             ttl_jitter=0.0 if ttl_jitter is None else ttl_jitter,
+            coherent=False if coherent is None else coherent,
         )
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")

@@ -652,6 +652,8 @@ class Memo:
                     raise
                 return self._content_key((key,), {})
             return key
+        if not kwargs and _len(args) == 1 and type(args[0]) in _FAST_TYPES:
+            return args[0]  # typed too: any other typed key is a tuple, so it cannot collide
         key_args = _weak_first(args) if self._weak_self else args
         items = key_args
         if kwargs:
@@ -662,8 +664,6 @@ class Memo:
             items += tuple(type(v) for v in args)
             if kwargs:
                 items += tuple(type(v) for v in kwargs.values())
-        elif _len(items) == 1 and type(items[0]) in _FAST_TYPES:
-            return items[0]
         try:
             return _HashedKey(items)
         except TypeError:
@@ -706,6 +706,13 @@ class Memo:
         ):
             self._watch_hook(key)
 
+    def _put(self, key: Any, value: object, ttl_ns: int | None) -> bool:
+        """Stores value for key, replacing a live entry, with its own TTL (None: the table's).
+        The Redis tier's L1 (twincache._redis_function). False when refused for its weight."""
+        if self._no_cache:
+            return False
+        return self._table.store(key, value, ttl_ns, replace=True)
+
     def _discard(self, key: Any) -> bool:
         """Drops key; whether it was live."""
         live, _ = self._table.remove(key)
@@ -724,6 +731,10 @@ class Memo:
     def cache_clear(self) -> None:
         self._table.clear()
         self._table.reset_stats()
+
+    def _clear(self) -> None:
+        """Drops every entry; counters are kept (the Redis tier's L1 flush)."""
+        self._table.clear()
 
     def cache_parameters(self) -> dict[str, Any]:
         return dict(self._parameters)

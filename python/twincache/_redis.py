@@ -4,17 +4,15 @@ specification (names, envelope, scripts, TTL, breaker, stats) shared with Node; 
 itself is twincache._redis_envelope.
 
 Never hangs the caller: every Redis call is bounded by `timeout` (socket timeouts on the sync
-client twincache creates, asyncio.wait_for on the async one), nothing is retried, and a circuit
-breaker turns the cache L1-only after repeated failures until a probe finds Redis again. A failed
-or skipped L2 call is a counted miss (reads) or an L1-only write (writes), never an exception.
+client twincache creates, asyncio.timeout (wait_for before 3.11) on the async one), nothing is
+retried, and a circuit breaker turns the cache L1-only after repeated failures until a probe
+finds Redis again. A failed or skipped L2 call is a counted miss (reads) or an L1-only write
+(writes), never an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import importlib.resources
 import random
 import threading
 import time
@@ -24,7 +22,7 @@ from typing import Any, Final
 from . import _disk, _options
 from . import _redis_envelope as env
 from ._api import Cache
-from ._backend import warn
+from ._redis_clients import _Clients, _redis_module, _values_and_ttls
 
 _MISS: Final[Any] = object()
 _FAILED: Final[Any] = object()  # an L2 call that failed, timed out or was not sent
@@ -33,22 +31,10 @@ _OUTCOME_COUNTER: Final = {  # open_envelope's refusals -> the counter each one 
     env.UNREADABLE: "l2_unreadable",
     env.OTHER_KEY: "l2_misses",
 }
+RECENT_NAMES: Final = 4096  # invalidated names remembered per coherent cache (then: as a flush)
 SCAN_COUNT: Final = 1000  # SCAN's COUNT hint, and the size of one UNLINK or MGET batch
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
-
-
-def _script_source() -> str:
-    return (importlib.resources.files("twincache") / "redis_lua" / "get.lua").read_text("utf-8")
-
-
-def _redis_module() -> Any:
-    try:
-        import redis
-    except ImportError:
-        raise ImportError(
-            "the Redis tier needs redis-py 5 or newer: pip install 'twincache[redis]'"
-        ) from None
-    return redis
+_timeout_scope: Final[Any] = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 def _qualified(cls: type) -> str:
@@ -145,105 +131,6 @@ def _fraction(name: str, value: object) -> float:
     return float(value)
 
 
-# --- clients --------------------------------------------------------------------------------------
-
-
-class _Clients:
-    """The redis-py clients of one cache: a sync one and an asyncio one made from `url` (both
-    with twincache's timeouts, no retries), or the one client the user passed."""
-
-    def __init__(self, url: object, client: object, timeout: float) -> None:
-        redis = _redis_module()
-        self.timeout = timeout
-        self.url: str | None = None
-        self.sync: Any = None
-        self.aio: Any = None
-        self.aio_loop: asyncio.AbstractEventLoop | None = None
-        self.owned = client is None
-        if client is not None:
-            if url is not None:
-                raise TypeError("pass url or client, not both")
-            kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
-            if not isinstance(kwargs, dict):
-                raise TypeError(
-                    "client must be a redis.Redis or redis.asyncio.Redis "
-                    f"(got {type(client).__name__})"
-                )
-            if kwargs.get("decode_responses"):
-                raise ValueError(
-                    "client must be made with decode_responses=False (entries are bytes)"
-                )
-            wait = kwargs.get("socket_timeout")
-            if wait is None or wait > timeout:
-                warn(
-                    f"twincache: the client passed to RedisCache has socket_timeout={wait!r}; "
-                    f"sync calls can block that long (set socket_timeout <= timeout={timeout})"
-                )
-            import redis.asyncio
-
-            if isinstance(client, redis.asyncio.Redis):
-                self.aio = client
-            else:
-                self.sync = client
-            return
-        if url is None:
-            url = env.DEFAULT_URL
-        if not isinstance(url, str):
-            raise TypeError(
-                f"url must be a str such as {env.DEFAULT_URL!r} (got {type(url).__name__})"
-            )
-        self.url = url
-        try:
-            self.sync = redis.Redis.from_url(url, **self._options(redis))
-        except ValueError as exc:
-            raise ValueError(
-                f"url must be a redis://, rediss:// or unix:// URL (got {url!r}: {exc})"
-            ) from None
-
-    def _options(self, redis: Any) -> dict[str, Any]:
-        from redis.backoff import NoBackoff
-
-        return {
-            "socket_timeout": self.timeout,
-            "socket_connect_timeout": self.timeout,
-            "retry": redis.retry.Retry(NoBackoff(), 0),
-            "health_check_interval": 0,
-            "decode_responses": False,
-        }
-
-    def sync_client(self) -> Any:
-        if self.sync is None:
-            raise TypeError("this RedisCache was given an asyncio client: use its async methods")
-        return self.sync
-
-    def async_client(self) -> Any:
-        """The asyncio client, made on first use in the running loop (and again in another
-        loop: a redis.asyncio client belongs to the loop its connections were made in)."""
-        if not self.owned:
-            if self.aio is None:
-                raise TypeError("this RedisCache was given a sync client: use its sync methods")
-            return self.aio
-        loop = asyncio.get_running_loop()
-        if self.aio is None or self.aio_loop is not loop:
-            import redis.asyncio
-
-            assert self.url is not None
-            self.aio = redis.asyncio.Redis.from_url(self.url, **self._options(redis))
-            self.aio_loop = loop
-        return self.aio
-
-    def close(self) -> None:
-        if self.owned and self.sync is not None:
-            self.sync.close()
-
-    async def aclose(self) -> None:
-        if self.owned and self.aio is not None:
-            closing = getattr(self.aio, "aclose", None) or self.aio.close
-            await closing()
-            self.aio = None
-        self.close()
-
-
 # --- RedisCache -----------------------------------------------------------------------------------
 
 
@@ -273,6 +160,7 @@ class RedisCache(MutableMapping[Any, Any]):
         breaker_threshold: int = 5,
         breaker_delay: tuple[float, float] = (0.1, 10.0),
         ttl_jitter: float = 0.0,
+        coherent: bool = False,
         _scope: str | None = None,
     ) -> None:
         self._namespace = env.namespace_option(namespace)
@@ -288,10 +176,19 @@ class RedisCache(MutableMapping[Any, Any]):
         self._clients = _Clients(url, client, self._timeout)
         self._l1 = Cache(maxsize=l1_items, max_bytes=l1_bytes)
         self._scope = _scope
+        # Coherence (twincache._redis_coherence): the listener of this namespace, the L1 entry
+        # of each entry name kept in L1, a count of invalidation messages (the epoch), the
+        # epoch of each name's latest invalidation and of the latest flush: a read that began
+        # before its name's latest invalidation does not fill L1.
+        self._listener: Any = None
+        self._names: dict[str, Any] = {}
+        self._names_limit = 2 * max(l1_items or 0, 512)
+        self._epoch = 0
+        self._recent: dict[str, int] = {}
+        self._flushed_epoch = 0
+        coherent = _options.flag("coherent", coherent)
         self._breaker = Breaker(threshold, delays[0], delays[1])
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
-        self._script = _script_source()
-        self._sha = hashlib.sha1(self._script.encode("utf-8")).hexdigest()
         self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
         self._counts = dict.fromkeys(
             (
@@ -305,11 +202,31 @@ class RedisCache(MutableMapping[Any, Any]):
                 "sets",
                 "l2_sets",
                 "deletes",
+                "invalidations",
+                "l1_flushes",
                 "bytes_sent",
                 "bytes_received",
             ),
             0,
         )
+        if coherent:  # last: the listener may call _invalidated at once
+            self._listen()
+
+    def _listen(self) -> None:
+        from . import _redis_coherence
+
+        if self._clients.sync is None:
+            raise TypeError("coherent=True needs a url or a sync redis.Redis client")
+        listener = _redis_coherence.listener(
+            self._clients.sync.connection_pool, f"{self._namespace}:"
+        )
+        listener.subscribe(self, RedisCache._invalidated)
+        self._listener = listener
+
+    def wait_coherent(self, timeout: float) -> bool:
+        """Whether the invalidation listener is subscribed (waiting up to `timeout` seconds);
+        until it is, a coherent cache keeps nothing new in L1. False when not coherent."""
+        return self._listener is not None and bool(self._listener.ready.wait(timeout))
 
     @staticmethod
     def _delays(value: object) -> tuple[float, float]:
@@ -365,7 +282,11 @@ class RedisCache(MutableMapping[Any, Any]):
             self._counts["l2_skipped"] += 1
             return _FAILED
         try:
-            result = await asyncio.wait_for(op(client), self._timeout)
+            if _timeout_scope is None:  # Python 3.10
+                result = await asyncio.wait_for(op(client), self._timeout)
+            else:  # no task of its own per call, as wait_for makes before 3.12
+                async with _timeout_scope(self._timeout):
+                    result = await op(client)
         except (_redis_module().RedisError, OSError, asyncio.TimeoutError) as exc:
             return self._failed(exc)
         except BaseException:  # cancelled: no verdict on Redis
@@ -374,19 +295,21 @@ class RedisCache(MutableMapping[Any, Any]):
         self._breaker.success()
         return result
 
-    def _read_script(self, client: Any, names: list[str]) -> Any:
-        """get.lua by its SHA-1 (EVALSHA); a server that lost it (restarted, SCRIPT FLUSH) gets
-        its source again (EVAL loads it), within the same call."""
-        try:
-            return client.evalsha(self._sha, len(names), *names)
-        except _redis_module().exceptions.NoScriptError:
-            return client.eval(self._script, len(names), *names)
+    @staticmethod
+    def _read_commands(names: list[str]) -> list[tuple[str, ...]]:
+        """The read of `names` (docs/redis.md, "Commands"): MULTI, MGET, a PTTL per name, EXEC:
+        one round trip, and each value comes with its PTTL of the same moment (a transaction:
+        no write in between). MGET, not GET, even for one name: a name holding another type
+        (a list...) is then a miss, as in a batch, not an error."""
+        return [("MULTI",), ("MGET", *names), *(("PTTL", n) for n in names), ("EXEC",)]
 
-    async def _aread_script(self, client: Any, names: list[str]) -> Any:
-        try:
-            return await client.evalsha(self._sha, len(names), *names)
-        except _redis_module().exceptions.NoScriptError:
-            return await client.eval(self._script, len(names), *names)
+    def _read(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        """(values, PTTLs) of the named entries, values None where missing."""
+        return _values_and_ttls(self._clients.transaction(client, self._read_commands(names)))
+
+    async def _aread(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        commands = self._read_commands(names)
+        return _values_and_ttls(await self._clients.atransaction(client, commands))
 
     # -- envelopes in and out --
 
@@ -399,9 +322,17 @@ class RedisCache(MutableMapping[Any, Any]):
         return name, env.seal(self._secret, name, encoded, codec, data)
 
     def _opened(
-        self, name: str, encoded: bytes, raw: Any, pttl: Any, started: float, l1_key: Any = None
+        self,
+        name: str,
+        encoded: bytes,
+        raw: Any,
+        pttl: Any,
+        started: float,
+        l1_key: Any = None,
+        epoch: int = -1,
     ) -> Any:
-        """The value of a script reply (envelope, PTTL) for one key, put in L1; else _MISS."""
+        """The value of a read's reply (envelope, PTTL) for one key, put in L1 (unless an
+        invalidation came since `epoch`, the read's start: coherent caches); else _MISS."""
         counts = self._counts
         if raw is None or raw is False:
             counts["l2_misses"] += 1
@@ -426,7 +357,7 @@ class RedisCache(MutableMapping[Any, Any]):
             remaining = pttl / 1000 - (time.monotonic() - started)
             if remaining <= 0:
                 return value
-        self._l1_put(encoded if l1_key is None else l1_key, value, remaining)
+        self._l1_put(encoded if l1_key is None else l1_key, value, remaining, name, epoch)
         return value
 
     def _cached_error(self, codec: int, decoded: Any) -> CachedError:
@@ -464,9 +395,62 @@ class RedisCache(MutableMapping[Any, Any]):
         name = self._name(encoded)
         return name, env.seal(self._secret, name, encoded, codec, data, flags=env.FLAG_ERROR)
 
-    def _l1_put(self, l1_key: Any, value: object, seconds: float | None) -> None:
-        with contextlib.suppress(ValueError):  # larger than l1_max_bytes: not kept in L1
-            self._l1.set(l1_key, value, ttl=seconds)
+    def _l1_put(
+        self, l1_key: Any, value: object, seconds: float | None, name: str, epoch: int = -1
+    ) -> None:
+        """Keeps value in L1 for at most `seconds`. Coherent: only while the invalidation
+        listener is subscribed, and not a read's value when an invalidation came since the read
+        started (`epoch`): it may be older than the write that invalidated it."""
+        ttl_ns = None if seconds is None else max(1, int(seconds * 1e9))
+        if self._listener is None:
+            # Larger than l1_max_bytes: not kept (_set says False). No TTL conversion hook.
+            self._l1._set(l1_key, value, ttl_ns)
+            return
+        if epoch < 0:
+            epoch = self._epoch  # a write: its value is the newest from now on
+        if not self._listener.ready.is_set() or self._stale(name, epoch):
+            return
+        self._track(name, l1_key)
+        self._l1._set(l1_key, value, ttl_ns)
+        if self._stale(name, epoch):  # its invalidation came while it was being put in
+            self._l1.pop(l1_key, None)
+
+    def _stale(self, name: str, epoch: int) -> bool:
+        """Whether `name` was invalidated (or L1 flushed) after `epoch`."""
+        return epoch != self._epoch and (
+            self._flushed_epoch > epoch or self._recent.get(name, 0) > epoch
+        )
+
+    def _track(self, name: str, l1_key: Any) -> None:
+        """Remembers which L1 entry an entry name's invalidation drops. Entries L1 evicted are
+        forgotten when the table grows past twice L1's size."""
+        names = self._names
+        names[name] = l1_key
+        if len(names) > self._names_limit:
+            live = self._l1
+            self._names = {n: k for n, k in list(names.items()) if k in live}
+            self._names_limit = max(self._names_limit, 2 * len(self._names))
+
+    def _invalidated(self, names: list[str] | None) -> None:
+        """The listener's message (its thread): drop these names' L1 entries, or all of L1."""
+        self._epoch += 1
+        epoch = self._epoch
+        if names is None or len(self._recent) + len(names) > RECENT_NAMES:
+            self._flushed_epoch = epoch  # reads that began before: not kept, whatever the name
+            self._recent = {}
+        if names is None:
+            self._names = {}
+            self._l1.clear()
+            self._counts["l1_flushes"] += 1
+            return
+        recent = self._recent
+        tracked = self._names
+        for name in names:
+            recent[name] = epoch
+            l1_key = tracked.pop(name, _MISS)
+            if l1_key is not _MISS:
+                self._l1.pop(l1_key, None)
+                self._counts["invalidations"] += 1
 
     def _l1_ttl(self, ttl_ms: int | None) -> float | None:
         return None if ttl_ms is None else ttl_ms / 1000
@@ -491,12 +475,12 @@ class RedisCache(MutableMapping[Any, Any]):
     def _fetch(self, encoded: bytes, l1_key: Any) -> Any:
         """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
-        started = time.monotonic()
-        reply = self._call(lambda c: self._read_script(c, [name]))
+        started, epoch = time.monotonic(), self._epoch
+        reply = self._call(lambda c: self._read(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
+        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key, epoch)
 
     def __getitem__(self, key: Any) -> Any:
         value = self._get_encoded(env.encode_key(key))
@@ -521,9 +505,9 @@ class RedisCache(MutableMapping[Any, Any]):
         if not wanted:
             return found
         names = [n for _, _, n in wanted]
-        started = time.monotonic()
-        reply = self._call(lambda c: self._read_script(c, names))
-        return self._many_from_reply(found, wanted, reply, started)
+        started, epoch = time.monotonic(), self._epoch
+        reply = self._call(lambda c: self._read(c, names))
+        return self._many_from_reply(found, wanted, reply, started, epoch)
 
     def _many_from_l1(
         self, keys: Iterable[Any]
@@ -547,13 +531,15 @@ class RedisCache(MutableMapping[Any, Any]):
         wanted: list[tuple[Any, bytes, str]],
         reply: Any,
         started: float,
+        epoch: int,
     ) -> dict[Any, Any]:
-        """get_many's second half: the script's (value, pttl) pairs opened into found."""
+        """get_many's second half: the (values, PTTLs) read, opened into found."""
         self._counts["bytes_sent"] += sum(len(n) for _, _, n in wanted)
         if reply is _FAILED:
             return found
-        for i, (key, encoded, name) in enumerate(wanted):
-            value = self._opened(name, encoded, reply[2 * i], reply[2 * i + 1], started)
+        opened = self._opened
+        for (key, encoded, name), raw, pttl in zip(wanted, reply[0], reply[1], strict=True):
+            value = opened(name, encoded, raw, pttl, started, None, epoch)
             if value is not _MISS:
                 found[key] = value
         return found
@@ -577,7 +563,7 @@ class RedisCache(MutableMapping[Any, Any]):
             name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
-        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms), name)
         ok = self._call(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:
@@ -614,7 +600,7 @@ class RedisCache(MutableMapping[Any, Any]):
         items = []
         for encoded, value, name, envelope in sealed:
             px = self._jitter(ttl_ms)
-            self._l1_put(encoded, value, self._l1_ttl(px))
+            self._l1_put(encoded, value, self._l1_ttl(px), name)
             items.append((name, envelope, px))
             self._counts["bytes_sent"] += len(name) + len(envelope)
         self._counts["sets"] += len(items)
@@ -697,12 +683,12 @@ class RedisCache(MutableMapping[Any, Any]):
     async def _afetch(self, encoded: bytes, l1_key: Any) -> Any:
         """The L2 read of an entry L1 does not have (kept in L1 under l1_key), or _MISS."""
         name = self._name(encoded)
-        started = time.monotonic()
-        reply = await self._acall(lambda c: self._aread_script(c, [name]))
+        started, epoch = time.monotonic(), self._epoch
+        reply = await self._acall(lambda c: self._aread(c, [name]))
         self._counts["bytes_sent"] += len(name)
         if reply is _FAILED:
             return _MISS
-        return self._opened(name, encoded, reply[0], reply[1], started, l1_key)
+        return self._opened(name, encoded, reply[0][0], reply[1][0], started, l1_key, epoch)
 
     async def aget(self, key: Any, default: Any = None) -> Any:
         value = await self._aget_encoded(env.encode_key(key))
@@ -716,9 +702,9 @@ class RedisCache(MutableMapping[Any, Any]):
         if not wanted:
             return found
         names = [n for _, _, n in wanted]
-        started = time.monotonic()
-        reply = await self._acall(lambda c: self._aread_script(c, names))
-        return self._many_from_reply(found, wanted, reply, started)
+        started, epoch = time.monotonic(), self._epoch
+        reply = await self._acall(lambda c: self._aread(c, names))
+        return self._many_from_reply(found, wanted, reply, started, epoch)
 
     async def _aset_encoded(
         self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
@@ -729,7 +715,7 @@ class RedisCache(MutableMapping[Any, Any]):
             name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
-        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms))
+        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms), name)
         ok = await self._acall(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:

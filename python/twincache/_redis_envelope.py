@@ -6,7 +6,7 @@ what the shared test vectors (tests/vectors/redis/) pin, for Node to implement t
 Reused, not redone: the key encoding and its XXH3-128 name (twincache._keys, docs/keys.md), the
 strict codecs of the disk tier (twincache._disk: pickle, json refusing what it cannot hold
 exactly, raw bytes), and zstd through the system libzstd (twincache._disk_pure). HMAC-SHA256 is
-the standard library's (OpenSSL underneath): the core's own HMAC is not exposed to Python.
+the core's (twincache._disk_native.hmac_sha256), or the standard library's in pure mode.
 """
 
 from __future__ import annotations
@@ -92,7 +92,15 @@ def _keyed(secret: bytes) -> tuple[Any, Any]:
 
 
 def _mac(secret: bytes, name: bytes, body: bytes | memoryview) -> bytes:
-    """HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body)."""
+    """HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body): the core's (through
+    twincache._disk_native) when the native module is there, else hashlib's."""
+    if _native_hmac is not None:
+        digest: bytes = _native_hmac(secret, DOMAIN + struct.pack("<I", len(name)) + name, body)
+        return digest
+    return _hashlib_mac(secret, name, body)
+
+
+def _hashlib_mac(secret: bytes, name: bytes, body: bytes | memoryview) -> bytes:
     inner, outer = _keyed(secret)
     h = inner.copy()
     h.update(DOMAIN + struct.pack("<I", len(name)) + name)
@@ -101,6 +109,9 @@ def _mac(secret: bytes, name: bytes, body: bytes | memoryview) -> bytes:
     o.update(h.digest())
     digest: bytes = o.digest()
     return digest
+
+
+_native_hmac: Any = getattr(_disk._native_disk, "hmac_sha256", None)
 
 
 def seal(

@@ -11,10 +11,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from . import _disk, _options
+from . import _api, _disk, _options
 from . import _redis_envelope as env
+from ._api import Cache
 from ._backend import impl, warn
 from ._redis import _MISS, CachedError, RedisCache
+
+_MISSING: Any = impl._MISSING
 
 # --- @twincache.cache(backend="redis") ------------------------------------------------------------
 
@@ -34,6 +37,7 @@ def redis_decorator(
     cache_errors: object = None,
     error_ttl: object = None,
     ttl_jitter: object = 0.0,
+    coherent: object = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="redis", ...) and returns the decorator.
     Every option is checked here, at decoration, by building a first RedisCache."""
@@ -49,7 +53,9 @@ def redis_decorator(
         "l1_max_bytes": max_bytes,
         "ttl_jitter": ttl_jitter,
     }
-    RedisCache(url, **options).close()  # checks every option now, at decoration
+    coherent_flag = _options.flag("coherent", coherent)
+    RedisCache(url, **options).close()  # checks every option now, at decoration (no listener)
+    options["coherent"] = coherent_flag
     errors = _error_types(cache_errors)
     error_ttl_ms = env.ttl_option("error_ttl", error_ttl)
     if error_ttl is not None and not errors:
@@ -74,6 +80,52 @@ def _error_types(value: object) -> tuple[type[BaseException], ...]:
     return items
 
 
+class _FunctionL1:
+    """A decorated function's L1 as RedisCache sees it (the part of Cache's surface it uses):
+    the function's Memo, whose call serves L1 hits natively (python/src/memo.cpp) with a TTL per
+    entry (never longer than Redis keeps it), plus a small Cache of cached exceptions, which
+    the Memo would return instead of raising (a miss of the Memo looks there first)."""
+
+    __slots__ = ("errors", "memo")
+
+    def __init__(self, memo: Any, maxsize: int | None) -> None:
+        self.memo = memo
+        self.errors: Cache[Any, CachedError] = Cache(maxsize=maxsize)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = self.memo._peek(key)
+        if value is _MISSING:
+            return self.errors.get(key, default)
+        return value
+
+    def _set(self, key: Any, value: Any, ttl_ns: int | None) -> bool:
+        if type(value) is CachedError:
+            self.memo._discard(key)
+            return self.errors._set(key, value, ttl_ns)
+        if self.errors:
+            self.errors.pop(key, None)
+        stored: bool = self.memo._put(key, value, ttl_ns)
+        return stored
+
+    def __contains__(self, key: Any) -> bool:
+        return self.memo._peek(key) is not _MISSING or key in self.errors
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        """Drops key; `default` when it was not live, else something else (not its value)."""
+        live = self.memo._discard(key)
+        live = self.errors.pop(key, _MISS) is not _MISS or live
+        return True if live else default
+
+    def clear(self) -> None:
+        self.memo._clear()  # counters kept: an invalidation flush is not a cache_clear()
+        self.errors.clear()
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = type(self.memo).stats(self.memo)  # the Memo's own counters
+        out["items"] += len(self.errors)
+        return out
+
+
 def memoize(
     func: Callable[..., Any],
     url: Any,
@@ -83,7 +135,13 @@ def memoize(
     error_ttl_ms: int | None = None,
 ) -> Any:
     """Results keyed as the disk tier keys them (["twincache.fn/1", module, qualified name,
-    source hash, [args], {kwargs}]), named under the function's scope in the namespace."""
+    source hash, [args], {kwargs}]), named under the function's scope in the namespace.
+
+    The returned object is a Memo (as the memory decorator's): an L1 hit never leaves native
+    code. L1 keys are the memory decorator's typed keys (1, 1.0 and True are distinct calls, as
+    their content keys are); a Memo miss calls the hook below, which reads Redis and, on a miss
+    there, computes; concurrent misses of one key share one read and one computation, across
+    threads (sync functions) or within an event loop (async ones)."""
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
     module = str(getattr(func, "__module__", None) or "")
@@ -93,9 +151,24 @@ def memoize(
     cache._error_types = errors
     if error_ttl_ms is None:
         error_ttl_ms = cache._ttl_ms
+    limits = _options.limits(options["l1_maxsize"], None, options["l1_max_bytes"], None)
+    memo = _api._wrap(
+        func,
+        parameters={"maxsize": options["l1_maxsize"], "ttl": options["ttl"], "backend": "redis"},
+        max_items=limits.max_items,
+        max_bytes=limits.max_bytes,
+        ttl_ns=None,  # each entry gets its own: what Redis has left of it
+        policy=limits.policy,
+        typed=True,
+        key_fn=key_fn,
+        content_keys=True,
+        single_flight=False,
+        weak_self=False,
+    )
+    l1 = _FunctionL1(memo, limits.max_items)
+    cache._l1 = l1  # type: ignore[assignment]
     identity = ["twincache.fn/1", module, qualname, _disk.source_hash(func)]
-    counts = {"hits": 0, "misses": 0}
-    l1 = cache._l1
+    counts = {"hits": 0, "misses": 0}  # beyond L1 (which the Memo counts): L2 hits, computations
 
     def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         if key_fn is not None:
@@ -114,34 +187,29 @@ def memoize(
             ) from None
         return encoded
 
-    def l1_key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """L1's key of a call: the arguments and their types (functools' typed key), so an L1
-        hit encodes and hashes nothing. None when an argument is unhashable (or key= is
-        given): then L1 is keyed by the content key's encoding."""
-        if key_fn is not None:
-            return None
-        k = (args, tuple(map(type, args))) if not kwargs else (args, tuple(kwargs.items()),
-             tuple(map(type, args)), tuple(map(type, kwargs.values())))  # fmt: skip
-        try:
-            hash(k)
-        except TypeError:
-            return None
-        return k
-
     def refused(exc: Exception) -> None:
         warn(
             f"twincache: the result of {qualname}() cannot be stored in Redis ({exc}); "
             "it is returned uncached"
         )
 
-    wrapper: Any
-    if inspect.iscoroutinefunction(func):
-        # Encoded key -> the task reading Redis and, on a miss, computing: concurrent awaits of
-        # one key in one event loop share it (single flight in this process).
-        flights: dict[bytes, asyncio.Task[Any]] = {}
+    def cached_error(lk: Any) -> Any:
+        """A cached exception in L1 (raised again without a round trip), else _MISS."""
+        if not errors:
+            return _MISS
+        value = l1.errors.get(lk, _MISS)
+        if value is not _MISS:
+            counts["hits"] += 1
+        return value
 
-        async def resolve(k: bytes, lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            value = await (cache._aget_encoded(k) if lk is None else cache._afetch(k, lk))
+    if inspect.iscoroutinefunction(func):
+        # L1 key -> the task reading Redis and, on a miss, computing: concurrent awaits of
+        # one key in one event loop share it (single flight in this process).
+        flights: dict[Any, asyncio.Task[Any]] = _api._flight_table()
+
+        async def resolve(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            k = key_of(args, kwargs)
+            value = await cache._afetch(k, lk)
             if value is not _MISS:
                 counts["hits"] += 1
                 return value
@@ -154,7 +222,7 @@ def memoize(
                 except Exception as why:
                     refused(why)
                 raise
-            if flights.get(k) is not asyncio.current_task():
+            if flights.get(lk) is not asyncio.current_task():
                 return value  # invalidated while computing: the newer state wins, not stored
             try:
                 await cache._aset_encoded(k, value, cache._ttl_ms, lk)
@@ -162,55 +230,49 @@ def memoize(
                 refused(exc)
             return value
 
-        def forget(k: bytes, task: asyncio.Task[Any]) -> None:
-            if flights.get(k) is task:
-                del flights[k]
+        def forget(lk: Any, task: asyncio.Task[Any]) -> None:
+            if flights.get(lk) is task:
+                del flights[lk]
 
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            lk = l1_key_of(args, kwargs)
-            if lk is not None:
-                value = l1.get(lk, _MISS)
-                if value is not _MISS:
-                    counts["hits"] += 1
-                    return _unwrap(value)
-            k = key_of(args, kwargs)
+        async def amiss(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            value = cached_error(lk)
+            if value is not _MISS:
+                return _unwrap(value)
             loop = asyncio.get_running_loop()
-            task = flights.get(k)
+            task = flights.get(lk)
             if task is None or task.get_loop() is not loop:
-                task = loop.create_task(resolve(k, lk, args, kwargs))
-                flights[k] = task
-                task.add_done_callback(functools.partial(forget, k))
+                task = loop.create_task(resolve(lk, args, kwargs))
+                flights[lk] = task
+                task.add_done_callback(functools.partial(forget, lk))
             else:
                 counts["hits"] += 1  # joins the read (or computation) in flight
             # Shielded: a cancelled caller leaves the computation to the others.
             return _unwrap(await asyncio.shield(task))
 
-        wrapper = async_wrapper
+        memo._miss_hook = amiss
 
         async def ainvalidate(*args: Any, **kwargs: Any) -> bool:
-            k = key_of(args, kwargs)
-            flights.pop(k, None)  # a computation in flight still ends, but is not joined
-            return await cache._adelete_encoded(k, l1_key_of(args, kwargs))
+            lk = memo._key(*args, **kwargs)
+            flights.pop(lk, None)  # a computation in flight still ends, but is not joined
+            return await cache._adelete_encoded(key_of(args, kwargs), lk)
 
         async def acache_clear() -> None:
             flights.clear()
             await cache.aclear()
 
-        wrapper.ainvalidate = ainvalidate
-        wrapper.acache_clear = acache_clear
+        vars(memo).update(ainvalidate=ainvalidate, acache_clear=acache_clear)
     else:
+        # L1 key -> the thread reading Redis and, on a miss, computing (twincache._api's
+        # single flight: waiters wait at most _api.SINGLE_FLIGHT_WAIT_S; emptied in a fork).
+        flights = _api._flight_table()
+        reentry = (
+            f"{qualname}() was called with the same arguments while computing them "
+            "(a redis-backed function cannot wait for its own thread)"
+        )
 
-        @functools.wraps(func)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            lk = l1_key_of(args, kwargs)
-            if lk is not None:
-                value = l1.get(lk, _MISS)
-                if value is not _MISS:
-                    counts["hits"] += 1
-                    return _unwrap(value)
+        def lead(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any], current: Any) -> Any:
             k = key_of(args, kwargs)
-            value = cache._get_encoded(k) if lk is None else cache._fetch(k, lk)
+            value = cache._fetch(k, lk)
             if value is not _MISS:
                 counts["hits"] += 1
                 return _unwrap(value)
@@ -219,31 +281,57 @@ def memoize(
                 value = func(*args, **kwargs)
             except errors as exc:
                 try:
-                    cache._set_encoded(k, CachedError(exc), error_ttl_ms, lk)
+                    if current():
+                        cache._set_encoded(k, CachedError(exc), error_ttl_ms, lk)
                 except Exception as why:  # not storable (unpicklable args): raised uncached
                     refused(why)
                 raise
+            if not current():
+                return value  # invalidated while computing: the newer state wins, not stored
             try:
                 cache._set_encoded(k, value, cache._ttl_ms, lk)
             except Exception as exc:  # any refusal of the codec: returned uncached
                 refused(exc)
             return value
 
-        wrapper = sync_wrapper
+        def miss(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            value = cached_error(lk)
+            if value is not _MISS:
+                return _unwrap(value)
+            led = False
+
+            def compute(current: Callable[[], bool]) -> Any:
+                nonlocal led
+                led = True
+                return lead(lk, args, kwargs, current)
+
+            value = _api._thread_flight(flights, lk, compute, reentry)
+            if not led:
+                counts["hits"] += 1  # the leader's result (its L2 read or computation)
+            return value
+
+        memo._miss_hook = miss
 
     def stats() -> dict[str, Any]:
         out = cache.stats()
-        out["hits"], out["misses"] = counts["hits"], counts["misses"]
+        out["hits"] = out["l1_hits"] + counts["hits"]
+        out["misses"] = counts["misses"]
         return out
 
     def invalidate(*args: Any, **kwargs: Any) -> bool:
-        return cache._delete_encoded(key_of(args, kwargs), l1_key_of(args, kwargs))
+        lk = memo._key(*args, **kwargs)
+        flights.pop(lk, None)  # a computation in flight still ends, but is not stored
+        return cache._delete_encoded(key_of(args, kwargs), lk)
 
-    wrapper.stats = stats
-    wrapper.invalidate = invalidate
-    wrapper.cache_clear = cache.clear
-    wrapper.redis_cache = cache
-    return wrapper
+    def cache_clear() -> None:
+        flights.clear()
+        cache.clear()
+        type(memo).cache_clear(memo)  # the Memo's own: resets its counters, as functools does
+        counts.update(hits=0, misses=0)
+
+    vars(memo).update(stats=stats, invalidate=invalidate, cache_clear=cache_clear)
+    memo.redis_cache = cache
+    return memo
 
 
 def _unwrap(value: Any) -> Any:

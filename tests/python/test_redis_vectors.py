@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from key_vectors import from_input
-from twincache import _disk_pure, _keys
+from twincache import _disk, _disk_pure, _keys
 from twincache import _redis_envelope as env
 
 PATH = Path(__file__).resolve().parents[2] / "tests" / "vectors" / "redis" / "envelopes.json"
@@ -218,3 +218,6 @@ def test_the_mac_is_hmac_sha256_for_every_key_length(key_length: int) -> None:
         message = env.DOMAIN + (4).to_bytes(4, "little") + b"name" + body
         assert env._mac(key, b"name", body) == hmac.digest(key, message, "sha256")
         assert env._mac(key, b"name", memoryview(body)) == hmac.digest(key, message, "sha256")
+        assert env._hashlib_mac(key, b"name", body) == hmac.digest(key, message, "sha256")
+    # With the native disk module it is the core's HMAC (twincache._disk_native); pure, hashlib.
+    assert (env._native_hmac is not None) == (_disk._native_disk is not None)

@@ -1,0 +1,212 @@
+"""The redis-py clients of a RedisCache (twincache._redis) and the read's wire path: a sync and an
+asyncio client made from a URL with twincache's timeouts and no retries (or the one client the
+user passed), and the read transaction (MULTI, MGET, PTTL..., EXEC: docs/redis.md, "Commands")
+written straight on a pooled connection of a plain redis.Redis, or through a pipeline for any
+other client type."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from . import _redis_envelope as env
+from ._backend import warn
+
+
+def _redis_module() -> Any:
+    try:
+        import redis
+    except ImportError:
+        raise ImportError(
+            "the Redis tier needs redis-py 5 or newer: pip install 'twincache[redis]'"
+        ) from None
+    return redis
+
+
+def _pack(commands: list[tuple[str, ...]]) -> bytes:
+    """The commands in RESP (arrays of bulk strings), as redis-py's packer writes them, at a
+    fraction of its cost for a read's many short commands (a PTTL per name). The arguments
+    are ASCII: command words and entry names."""
+    parts = []
+    bulks: dict[str, bytes] = {}  # a read names each entry twice (MGET, PTTL): packed once
+    for command in commands:
+        parts.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            bulk = bulks.get(arg)
+            if bulk is None:
+                bulk = bulks[arg] = b"$%d\r\n%b\r\n" % (len(arg), arg.encode("ascii"))
+            parts.append(bulk)
+    return b"".join(parts)
+
+
+def _connection(pool: Any) -> Any:
+    """A connection from a redis-py pool (a coroutine for an asyncio pool): get_connection()
+    takes no arguments since redis-py 5.3, a command name before."""
+    try:
+        return pool.get_connection()
+    except TypeError:
+        return pool.get_connection("MULTI")
+
+
+def _values_and_ttls(replies: Any) -> tuple[list[Any], list[Any]]:
+    """EXEC's replies to a read (MGET, then a PTTL per name) as (values, PTTLs). An error inside
+    the transaction is raised as redis-py raises errors."""
+    if not isinstance(replies, list) or not replies:
+        raise _redis_module().ResponseError(f"unexpected reply to a read: {replies!r:.80}")
+    for r in replies:
+        if isinstance(r, Exception):
+            raise r
+    return replies[0], replies[1:]
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+
+class _Clients:
+    """The redis-py clients of one cache: a sync one and an asyncio one made from `url` (both
+    with twincache's timeouts, no retries), or the one client the user passed."""
+
+    def __init__(self, url: object, client: object, timeout: float) -> None:
+        redis = _redis_module()
+        self.timeout = timeout
+        self.url: str | None = None
+        self.sync: Any = None
+        self.aio: Any = None
+        self.aio_loop: asyncio.AbstractEventLoop | None = None
+        self.owned = client is None
+        if client is not None:
+            if url is not None:
+                raise TypeError("pass url or client, not both")
+            kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+            if not isinstance(kwargs, dict):
+                raise TypeError(
+                    "client must be a redis.Redis or redis.asyncio.Redis "
+                    f"(got {type(client).__name__})"
+                )
+            if kwargs.get("decode_responses"):
+                raise ValueError(
+                    "client must be made with decode_responses=False (entries are bytes)"
+                )
+            wait = kwargs.get("socket_timeout")
+            if wait is None or wait > timeout:
+                warn(
+                    f"twincache: the client passed to RedisCache has socket_timeout={wait!r}; "
+                    f"sync calls can block that long (set socket_timeout <= timeout={timeout})"
+                )
+            import redis.asyncio
+
+            if isinstance(client, redis.asyncio.Redis):
+                self.aio = client
+            else:
+                self.sync = client
+            return
+        if url is None:
+            url = env.DEFAULT_URL
+        if not isinstance(url, str):
+            raise TypeError(
+                f"url must be a str such as {env.DEFAULT_URL!r} (got {type(url).__name__})"
+            )
+        self.url = url
+        try:
+            self.sync = redis.Redis.from_url(url, **self._options(redis))
+        except ValueError as exc:
+            raise ValueError(
+                f"url must be a redis://, rediss:// or unix:// URL (got {url!r}: {exc})"
+            ) from None
+
+    def _options(self, redis: Any) -> dict[str, Any]:
+        from redis.backoff import NoBackoff
+
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": redis.retry.Retry(NoBackoff(), 0),
+            "health_check_interval": 0,
+            "decode_responses": False,
+        }
+
+    def transaction(self, client: Any, commands: list[tuple[str, ...]]) -> Any:
+        """EXEC's reply to `commands` (MULTI ... EXEC), in one round trip. A plain redis.Redis
+        gets them written on one of its pool's connections and read back directly (redis-py's
+        pipeline object costs more than the round trip on loopback); any other client (a
+        subclass, Cluster) gets them through its own pipeline."""
+        redis = _redis_module()
+        if type(client) is not redis.Redis:
+            pipe = client.pipeline(transaction=True)
+            for command in commands[1:-1]:
+                pipe.execute_command(*command)
+            return pipe.execute()
+        pool = client.connection_pool
+        conn = _connection(pool)
+        try:
+            conn.send_packed_command([_pack(commands)], check_health=False)
+            for _ in commands[:-1]:
+                conn.read_response()  # OK, QUEUED...: an error here raises
+            reply = conn.read_response()
+        except BaseException:
+            conn.disconnect()  # a reply may be left unread: never reuse this connection
+            raise
+        finally:
+            pool.release(conn)
+        return reply
+
+    async def atransaction(self, client: Any, commands: list[tuple[str, ...]]) -> Any:
+        """transaction() on a redis.asyncio client."""
+        import redis.asyncio
+
+        if type(client) is not redis.asyncio.Redis:
+            pipe = client.pipeline(transaction=True)
+            for command in commands[1:-1]:
+                pipe.execute_command(*command)
+            return await pipe.execute()
+        pool = client.connection_pool
+        conn = await _connection(pool)
+        try:
+            await conn.send_packed_command([_pack(commands)], check_health=False)
+            for _ in commands[:-1]:
+                await conn.read_response()
+            reply = await conn.read_response()
+        except BaseException:
+            await conn.disconnect(nowait=True)  # cancelled (timeout) mid-reply: not reusable
+            raise
+        finally:
+            await pool.release(conn)
+        return reply
+
+    def sync_client(self) -> Any:
+        if self.sync is None:
+            raise TypeError("this RedisCache was given an asyncio client: use its async methods")
+        return self.sync
+
+    def async_client(self) -> Any:
+        """The asyncio client, made on first use in the running loop (and again in another
+        loop: a redis.asyncio client belongs to the loop its connections were made in)."""
+        if not self.owned:
+            if self.aio is None:
+                raise TypeError("this RedisCache was given a sync client: use its sync methods")
+            return self.aio
+        loop = asyncio.get_running_loop()
+        if self.aio is None or self.aio_loop is not loop:
+            import redis.asyncio
+
+            assert self.url is not None
+            # No per-reply timeout: every async call is bounded as a whole by _acall's
+            # (redis.asyncio would open a timeout scope per reply, four per read).
+            options = {**self._options(redis), "socket_timeout": None}
+            self.aio = redis.asyncio.Redis.from_url(self.url, **options)
+            self.aio_loop = loop
+        return self.aio
+
+    def close(self) -> None:
+        if self.owned and self.sync is not None:
+            self.sync.close()
+
+    async def aclose(self) -> None:
+        if self.owned and self.aio is not None:
+            closing = getattr(self.aio, "aclose", None) or self.aio.close
+            await closing()
+            self.aio = None
+        self.close()
+
+
+__all__ = ["_Clients", "_redis_module", "_values_and_ttls"]
