@@ -568,7 +568,12 @@ class RedisCache {
 
   // The value, or undefined (a miss: not in L1, not in Redis, unreadable, or Redis unreachable).
   get(key) {
-    const k = this._entryKey(key);
+    let k;
+    try {
+      k = this._entryKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const v = this._l1Get(k.l1);
     if (v !== MISS) return Promise.resolve(v);
     return this._fetch(k).then((r) => (r === MISS ? undefined : r));
@@ -708,8 +713,9 @@ class RedisCache {
       if (reply === FAILED) return -1;
       cursor = String(reply[0]);
       const names = reply[1];
-      if (names.length > 0) {
-        const n = await this._call((client) => this._link.send(client, ['UNLINK', ...names]));
+      for (let i = 0; i < names.length; i += SCAN_COUNT) {
+        const batch = names.slice(i, i + SCAN_COUNT);
+        const n = await this._call((client) => this._link.send(client, ['UNLINK', ...batch]));
         if (n === FAILED) return -1;
         removed += n;
       }
