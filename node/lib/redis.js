@@ -849,7 +849,24 @@ function memoizeRedis(fn, opts) {
     return value;
   }
 
-  function memoized(...args) {
+  const l1 = cache._l1;
+  function memoized(a) {
+    // Fastest path: one number or plain string argument whose result L1 holds (its own key).
+    if (arguments.length === 1 && userKey === undefined) {
+      const t = typeof a;
+      if (t === 'number' || (t === 'string' && a.charCodeAt(0) > 2)) {
+        const v = l1.get(a);
+        if (v !== undefined) {
+          counts.hits++;
+          return Promise.resolve(v === UNDEFINED ? undefined : v);
+        }
+      }
+    }
+    const args = Array.prototype.slice.call(arguments);
+    return call(this, args);
+  }
+
+  function call(self, args) {
     const lk = l1KeyOf(args);
     if (lk !== null) {
       const v = cache._l1Get(lk);
@@ -882,7 +899,7 @@ function memoizeRedis(fn, opts) {
     const forget = () => {
       if (flights.get(k.l1) === flight) flights.delete(k.l1);
     };
-    flight.promise = resolve(flight, k, l1Key, this, args);
+    flight.promise = resolve(flight, k, l1Key, self, args);
     flight.promise.then(forget, forget);
     return flight.promise;
   }
