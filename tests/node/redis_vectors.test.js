@@ -142,3 +142,20 @@ test('a MAC binds the name: the same envelope under another name is corrupt', ()
   assert.equal(env.openEnvelope(SECRET, 'other:' + e.name.slice(4), key, raw), 'corrupt');
   assert.equal(env.openEnvelope(Buffer.alloc(0), e.name, key, raw), 'corrupt');
 });
+
+test('the MAC is HMAC-SHA256 (as crypto.createHmac computes it) for secrets of 0 to 200 bytes', () => {
+  const crypto = require('node:crypto');
+  const body = crypto.randomBytes(300);
+  for (let n = 0; n <= 200; n += 7) {
+    const secret = crypto.randomBytes(n);
+    const name = `ns:${n}`;
+    const prefix = Buffer.concat([
+      Buffer.from('twincache/redis/1'),
+      Buffer.alloc(4),
+      Buffer.from(name),
+    ]);
+    prefix.writeUInt32LE(name.length, 17);
+    const want = crypto.createHmac('sha256', secret).update(prefix).update(body).digest();
+    assert.deepEqual(env.mac(secret, name, body), want, `secret of ${n} bytes`);
+  }
+});
