@@ -333,9 +333,9 @@ class Link {
   }
 
   // Forgets a client that failed (an owned one is destroyed: its socket may be blackholed).
-  drop() {
+  drop(which = this.client) {
     const c = this.client;
-    if (c === null || !this.owned) return;
+    if (c === null || !this.owned || (which !== null && which !== c)) return;
     this.client = null;
     try {
       c.destroy();
@@ -422,7 +422,7 @@ class RedisCache {
 
   // ---- the L2 call discipline ----
 
-  _failed(err) {
+  _failed(err, used) {
     const c = this._counts;
     c.l2_errors++;
     if (err === TIMED_OUT) c.l2_timeouts++;
@@ -430,7 +430,7 @@ class RedisCache {
     if (ErrorReply !== undefined && err instanceof ErrorReply) {
       this._breaker.success(); // the server answered: an error of the command, not of Redis
     } else {
-      this._link.drop(); // a timed-out or broken connection is not used again
+      this._link.drop(used); // a timed-out or broken connection is not used again
       this._breaker.failure();
     }
     return FAILED;
@@ -447,18 +447,24 @@ class RedisCache {
     const deadline = new Promise((resolve) => {
       timer = setTimeout(resolve, this._timeout, TIMED_OUT);
     });
+    let used = this._link.now(); // the connection this call uses (dropped if it fails)
     try {
-      const client = this._link.now();
-      const work = client !== null ? op(client) : this._link.ready().then(op);
+      const work =
+        used !== null
+          ? op(used)
+          : this._link.ready().then((c) => {
+              used = c;
+              return op(c);
+            });
       const result = await Promise.race([work, deadline]);
       if (result === TIMED_OUT) {
         work.catch(() => {}); // its late failure is no one's
-        return this._failed(TIMED_OUT);
+        return this._failed(TIMED_OUT, used);
       }
       this._breaker.success();
       return result;
     } catch (err) {
-      return this._failed(err);
+      return this._failed(err, used);
     } finally {
       clearTimeout(timer);
     }
