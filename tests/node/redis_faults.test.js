@@ -187,6 +187,21 @@ describe('the Redis tier under real faults', { skip }, () => {
     }
   });
 
+  test('SIGSTOP with 50 calls in flight: all resolve within the timeout, as misses', async () => {
+    const c = make(server.url, { namespace: 'stop50', breakerThreshold: 100 });
+    await c.set('warm', 1);
+    server.pause();
+    const started = performance.now();
+    const got = await Promise.all(Array.from({ length: 50 }, (_, i) => c.get(`k${i}`)));
+    assert.ok(performance.now() - started < LOOSE);
+    assert.deepEqual(got, new Array(50).fill(undefined));
+    const s = c.stats();
+    // The first timeout drops the connection: the calls still waiting on it fail at once.
+    assert.deepEqual([s.l2_errors, s.misses], [50, 50]);
+    assert.ok(s.l2_timeouts >= 1);
+    server.resume();
+  });
+
   test('close() never waits on a stopped server', async () => {
     const c = make(server.url, { namespace: 'close' });
     await c.set('k', 1);
