@@ -421,6 +421,31 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     assert.equal(calls, 5);
   });
 
+  test('memoize: key replaces the argument list; sync functions work too', async () => {
+    let calls = 0;
+    const byId = memoize(
+      function user(u) {
+        calls++;
+        return { id: u.id, n: calls };
+      },
+      {
+        backend: 'redis',
+        url: server.url,
+        secret: SECRET,
+        timeout: TIMEOUT,
+        namespace: 'memokey',
+        key: (u) => u.id,
+      },
+    );
+    caches.push(byId.cache);
+    assert.deepEqual(await byId({ id: 7, extra: 'a' }), { id: 7, n: 1 });
+    assert.deepEqual(await byId({ id: 7, extra: 'b' }), { id: 7, n: 1 }); // one key: id 7
+    assert.deepEqual(await byId({ id: 8 }), { id: 8, n: 2 });
+    assert.equal(await byId.invalidate({ id: 7 }), true);
+    assert.deepEqual(await byId({ id: 7 }), { id: 7, n: 3 });
+    await assert.rejects(byId(null), TypeError); // key() itself throws: rejected, not cached
+  });
+
   test('memoize: a rejection is not cached; a result the codec refuses is returned uncached', async () => {
     let n = 0;
     const f = memoize(
