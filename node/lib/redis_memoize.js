@@ -107,6 +107,7 @@ function memoizeRedis(fn, opts) {
   const l1 = cache._l1;
   function memoized(a) {
     // Fastest path: one number or plain string argument whose result L1 holds (its own key).
+    let looked = false; // L1 was asked already (and missed): not asked, nor counted, twice
     if (arguments.length === 1 && userKey === undefined) {
       const t = typeof a;
       if (t === 'number' || (t === 'string' && a.charCodeAt(0) > 2)) {
@@ -115,15 +116,16 @@ function memoizeRedis(fn, opts) {
           counts.hits++;
           return Promise.resolve(v === UNDEFINED ? undefined : v);
         }
+        looked = true;
       }
     }
     const args = Array.prototype.slice.call(arguments);
-    return call(this, args);
+    return call(this, args, looked);
   }
 
-  function call(self, args) {
+  function call(self, args, looked) {
     const lk = l1KeyOf(args);
-    if (lk !== null) {
+    if (lk !== null && !looked) {
       const v = cache._l1Get(lk);
       if (v !== MISS) {
         counts.hits++;

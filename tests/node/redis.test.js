@@ -404,6 +404,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     );
     assert.deepEqual(await f('EUR'), { currency: 'EUR', rate: 1.1 }); // L1
     assert.deepEqual([f.stats().hits, f.stats().misses, f.stats().l1_hits], [2, 1, 1]);
+    assert.equal(f.stats().l1_misses, 2); // the two first calls, each asking L1 once
     const g = memoize(rate, opts); // another process, the same function
     caches.push(g.cache);
     assert.deepEqual(await g('EUR'), { currency: 'EUR', rate: 1.1 });
