@@ -74,6 +74,7 @@ class RedisServer {
     this.port = 0;
     this.proc = null;
     this.paused = false;
+    this.exitHook = false;
   }
 
   get url() {
@@ -87,6 +88,14 @@ class RedisServer {
     const log = fs.openSync(path.join(this.dir, 'redis.log'), 'a');
     this.proc = spawn(this.binary, args, { stdio: ['ignore', log, log] });
     fs.closeSync(log);
+    // A test run that ends without after() (a timeout, a crash) must not leave its server behind.
+    if (!this.exitHook) {
+      this.exitHook = true;
+      process.on('exit', () => {
+        if (this.proc !== null) this.proc.kill('SIGKILL');
+        fs.rmSync(this.dir, { recursive: true, force: true });
+      });
+    }
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!(await pings(this.port))) {
       if (this.proc.exitCode !== null || Date.now() > deadline) {
