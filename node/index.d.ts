@@ -214,6 +214,124 @@ export type DiskMemoized<F extends (...args: any[]) => any> = F & {
   stats(): DiskStats;
 };
 
+/** RedisCache's stats() and a Redis memo's (docs/redis.md, "Stats"); the names are the spec's,
+ * shared with Python. */
+export interface RedisStats {
+  /** Reads answered with a value / without one (after L1 and L2). */
+  hits: number;
+  misses: number;
+  l1_hits: number;
+  l1_misses: number;
+  l1_items: number;
+  l1_bytes: number;
+  /** L2 reads that found a valid value / no entry (or another key's). */
+  l2_hits: number;
+  l2_misses: number;
+  /** L2 entries refused: MAC or format / codec, compression, later version. */
+  l2_corrupt: number;
+  l2_unreadable: number;
+  /** L2 calls that failed; of them, timeouts. */
+  l2_errors: number;
+  l2_timeouts: number;
+  /** L2 calls not sent because the breaker was open. */
+  l2_skipped: number;
+  /** Writes asked for / that reached Redis; deletes asked for. */
+  sets: number;
+  l2_sets: number;
+  deletes: number;
+  /** Names and envelopes sent, envelopes received (not protocol overhead). */
+  bytes_sent: number;
+  bytes_received: number;
+  breaker: 'closed' | 'open' | 'half-open';
+  /** Times the breaker opened; times it closed again after opening. */
+  breaker_opened: number;
+  reconnects: number;
+}
+
+export interface RedisCacheOptions {
+  /** redis://[user:password@]host:port/db, rediss:// (TLS) or unix://path; default
+   * redis://127.0.0.1:6379/0. Not with `client`. */
+  url?: string;
+  /** Your own node-redis client (createClient()) instead of url; close() leaves it open. */
+  client?: object;
+  /** The prefix of every entry name: 1 to 64 characters from A-Z a-z 0-9 _ . - (default
+   * 'twincache'). */
+  namespace?: string;
+  /** Default time to live in milliseconds (> 0); default: no expiry. */
+  ttl?: number;
+  /** 'json' (default; cross-language) or 'v8' (Node only; needs a secret). Buffers travel raw. */
+  codec?: 'json' | 'v8';
+  /** The HMAC key (a string or bytes, at least 16 bytes); default $TWINCACHE_SECRET. */
+  secret?: string | Uint8Array;
+  /** L1's budget: items (default 10000) and bytes (payload sizes; default no limit). */
+  l1?: { max?: number; maxBytes?: number };
+  /** Milliseconds in (0, 3600000], default 250: the longest any round trip of a call takes. */
+  timeout?: number;
+  /** Consecutive failures that open the circuit breaker (default 5). */
+  breakerThreshold?: number;
+  /** [min, max] probe delay of the breaker in milliseconds (default [100, 10000]). */
+  breakerDelay?: [number, number];
+  /** A fraction in [0, 1): each write's TTL is shortened by up to that fraction, at random. */
+  ttlJitter?: number;
+}
+
+/** The Redis tier (docs/redis.md): the package's memory Cache as L1 in front of Redis or Valkey,
+ * shared by processes, machines and Python (codec 'json'). Every call resolves within its
+ * timeout; while Redis is unreachable it serves L1 (reads miss, writes stay in L1). Needs
+ * node-redis 5 or newer (npm install redis). */
+export class RedisCache<K = unknown, V = unknown> {
+  constructor(options?: RedisCacheOptions);
+  readonly namespace: string;
+  get(key: K): Promise<V | undefined>;
+  /** Resolves to whether Redis took it (false: L1 only). */
+  set(key: K, value: V, options?: SetOptions): Promise<boolean>;
+  has(key: K): Promise<boolean>;
+  /** Removes the key from L1 and Redis; whether either had it. */
+  delete(key: K): Promise<boolean>;
+  /** The keys found: L1 first, then one round trip for the rest. */
+  getMany(keys: Iterable<K>): Promise<Map<K, V>>;
+  /** One pipelined round trip; resolves to whether Redis took them. */
+  setMany(
+    entries: Map<K, V> | Iterable<readonly [K, V]> | Record<string, V>,
+    options?: SetOptions,
+  ): Promise<boolean>;
+  /** Removes this namespace's entries (SCAN + UNLINK) and empties L1; how many Redis entries
+   * went, or -1 when Redis could not be reached. */
+  clear(): Promise<number>;
+  stats(): RedisStats;
+  close(): Promise<void>;
+}
+
+export interface RedisMemoizeOptions<A extends unknown[]> extends Omit<RedisCacheOptions, 'l1'> {
+  backend: 'redis';
+  /** Replaces the argument key (any value the key encoding takes). */
+  key?: (...args: A) => unknown;
+  /** L1's budget (items, default 10000; bytes). */
+  max?: number;
+  maxBytes?: number;
+}
+
+/** What memoize(fn, { backend: 'redis' }) returns: an async function over fn, its results kept in
+ * Redis under the function's scope (docs/redis.md), plus the helpers. */
+export type RedisMemoized<F extends (...args: any[]) => any> = ((
+  ...args: Parameters<F>
+) => Promise<Awaited<ReturnType<F>>>) & {
+  readonly cache: RedisCache;
+  /** Removes this function's entries (every version of its source) and empties L1. */
+  clear(): Promise<number>;
+  /** Removes the entry of these arguments (Redis and L1); whether either had it. */
+  delete(...args: Parameters<F>): Promise<boolean>;
+  invalidate(...args: Parameters<F>): Promise<boolean>;
+  /** This function's hits and misses (per call); the other counters are its RedisCache's. */
+  stats(): RedisStats;
+  close(): Promise<void>;
+};
+
+/** Memoizes fn in Redis: options.backend is 'redis'. */
+export function memoize<F extends (...args: any[]) => any>(
+  fn: F,
+  options: RedisMemoizeOptions<Parameters<F>>,
+): RedisMemoized<F>;
 /** Memoizes fn on disk: options.backend is 'disk'. */
 export function memoize<F extends (...args: any[]) => any>(
   fn: F,

@@ -2,5 +2,6 @@
 // is loaded; no top-level await).
 import twincache from './lib/index.js';
 
-export const { memoize, Cache, ByteCache, DiskCache, native, version, _testing } = twincache;
+export const { memoize, Cache, ByteCache, DiskCache, RedisCache, native, version, _testing } =
+  twincache;
 export default twincache;

@@ -729,4 +729,15 @@ const _testing = {
   decodeKey,
 };
 
-module.exports = { DiskCache, memoizeDisk, defaultDirectory, _testing };
+module.exports = {
+  DiskCache,
+  memoizeDisk,
+  defaultDirectory,
+  _testing,
+  // For the Redis tier (redis_envelope.js, redis.js): the same codecs and function identity.
+  codecId,
+  encodeValue,
+  loads,
+  decodeKey,
+  sourceHash,
+};

@@ -23,12 +23,15 @@ if (addon !== null) {
 
 // The persistent tier (docs/persistence.md): its addon loads lazily, on the first DiskCache.
 const { DiskCache } = require('./disk');
+// The Redis tier (docs/redis.md): node-redis, its optional peer dependency, loads on first use.
+const { RedisCache } = require('./redis');
 
 module.exports = {
   memoize: memo.memoize,
   Cache,
   ByteCache,
   DiskCache,
+  RedisCache,
   native: addon !== null,
   // The one place the version is written (pyproject.toml and CMake read it there too).
   version: require('../../package.json').version,

@@ -465,7 +465,8 @@ function memoizeImpl(fn, o) {
   return memoized;
 }
 
-// memoize(fn, { backend: 'disk', path, ... }) is the persistent tier's (disk.js memoizeDisk);
+// memoize(fn, { backend: 'disk', path, ... }) is the persistent tier's (disk.js memoizeDisk),
+// backend 'redis' the Redis tier's (redis.js memoizeRedis);
 // backend 'memory' (the default) is this file's.
 function memoize(fn, options) {
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
@@ -473,8 +474,12 @@ function memoize(fn, options) {
     const backend = options.backend;
     if (typeof backend !== 'string') throw typeError('backend', 'a string', backend);
     if (backend === 'disk') return require('./disk').memoizeDisk(fn, options);
+    if (backend === 'redis') return require('./redis').memoizeRedis(fn, options);
     if (backend !== 'memory') {
-      throw makeError('out_of_range', `backend must be one of 'memory', 'disk' (got '${backend}')`);
+      throw makeError(
+        'out_of_range',
+        `backend must be one of 'memory', 'disk', 'redis' (got '${backend}')`,
+      );
     }
     const { backend: _memory, ...rest } = options;
     options = rest;

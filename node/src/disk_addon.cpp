@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "twincache/disk/zstd_frame.hpp"
 #include "twincache/disk_store.hpp"
 
 namespace {
@@ -252,6 +253,23 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
               }));
   exports.Set("clockSetReal", Napi::Function::New(env, [](const Napi::CallbackInfo&) {
                 module_clock()->set_manual(-1);
+              }));
+  // zstd for the Redis tier's envelopes (node/lib/redis_envelope.js): Node 20's zlib has none.
+  // zstdCompress(buffer, level) and zstdDecompress(buffer, maxSize): a Buffer, or null.
+  exports.Set("zstdCompress", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                const auto out = td::zstd_compress(bytes_of(info[0]),
+                                                   info[1].As<Napi::Number>().Int32Value());
+                if (!out) return info.Env().Null();
+                return Napi::Buffer<char>::Copy(info.Env(), out->data(), out->size())
+                    .As<Napi::Value>();
+              }));
+  exports.Set("zstdDecompress", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                const auto out = td::zstd_decompress(
+                    bytes_of(info[0]),
+                    static_cast<std::uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+                if (!out) return info.Env().Null();
+                return Napi::Buffer<char>::Copy(info.Env(), out->data(), out->size())
+                    .As<Napi::Value>();
               }));
   return exports;
 }

@@ -26,7 +26,7 @@ const MARKER = /^\s*<!--\s*docs-test:\s*(skip|continues|raises)\b:?\s*(.*?)\s*--
 const PRELUDE = /^\s*<!--\s*docs-test:\s*prelude\s+(\w+)\s*$/;
 const FENCE = /^(\s*)(`{3,}|~{3,})\s*([^`\s]*)(.*)$/;
 const FRAGMENT_HEADER =
-  "import { memoize, Cache, ByteCache, DiskCache, native } from 'twincache';\n";
+  "import { memoize, Cache, ByteCache, DiskCache, RedisCache, native } from 'twincache';\n";
 
 function docFiles() {
   const docs = fs

@@ -116,14 +116,14 @@ test('the pure-JS number format matches the core (native run)', (t) => {
   }
 });
 
-test("memoize's backend option: 'memory' (default) or 'disk'", () => {
+test("memoize's backend option: 'memory' (default), 'disk' or 'redis'", () => {
   const m = memoize((x) => x + 1, { backend: 'memory', max: 2 });
   assert.equal(m(1), 2);
   assert.equal(m.stats().misses, 1);
-  assert.throws(() => memoize(() => 0, { backend: 'redis' }), {
+  assert.throws(() => memoize(() => 0, { backend: 'valkey' }), {
     name: 'RangeError',
     code: RANGE,
-    message: "backend must be one of 'memory', 'disk' (got 'redis')",
+    message: "backend must be one of 'memory', 'disk', 'redis' (got 'valkey')",
   });
   assert.throws(() => memoize(() => 0, { backend: 1 }), {
     name: 'TypeError',

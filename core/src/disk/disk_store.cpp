@@ -25,6 +25,7 @@
 #include "disk/schema_sql.hpp"
 #include "twincache/cleaner.hpp"
 #include "twincache/disk/hmac.hpp"
+#include "twincache/disk/zstd_frame.hpp"  // plausible_zstd_size
 #include "twincache/hash.hpp"
 #include "twincache/key_builder.hpp"
 
@@ -58,15 +59,6 @@ std::string printable(const char* s) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7E) c = '?';
   }
   return out;
-}
-
-// Whether a zstd frame of `stored` bytes that declares `n` bytes of content can be decoded: at
-// most 4 GiB, and no more than the frame can hold (every block has a 3-byte header and at least
-// one byte, and yields at most 128 KiB). A signed but bogus frame (found by fuzz_envelope: 35
-// bytes declaring 2.7 GB) is refused before its declared size is allocated.
-bool plausible_zstd_size(unsigned long long n, std::size_t stored) {
-  return n != ZSTD_CONTENTSIZE_ERROR && n != ZSTD_CONTENTSIZE_UNKNOWN && n <= (1ull << 32) &&
-         n <= (stored / 4 + 1) * (128ull << 10);
 }
 
 // "20261203T161500Z": the time part of a moved-aside database's name.

@@ -3,8 +3,9 @@
 // CommonJS entry has no default export: the types must say so (a default import does not
 // compile here, and `twincache.default` does not exist).
 import twincache = require('twincache');
-import { memoize, Cache, ByteCache, DiskCache, native, version } from 'twincache';
+import { memoize, Cache, ByteCache, DiskCache, RedisCache, native, version } from 'twincache';
 import type { DiskMemoized, DiskStats, Memoized, Policy, Stats } from 'twincache';
+import type { RedisMemoized, RedisStats } from 'twincache';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -77,6 +78,25 @@ async function main(): Promise<void> {
   check(u1 === u2 && name === 'ada', 'one promise per key');
   const loaded: number = await c.fetch('z', async () => 3);
   check(loaded === 3 && c.get('z') === 3, 'fetch');
+
+  // The Redis tier, with nothing listening at the URL: every call resolves (L1 only), typed.
+  const url = 'redis://127.0.0.1:1/0';
+  const rc = new RedisCache<string, { n: number }>({ url, namespace: 'types', timeout: 100 });
+  const took: boolean = await rc.set('k', { n: 1 }, { ttl: 1000 });
+  const rv: { n: number } | undefined = await rc.get('k');
+  check(!took && rv !== undefined && rv.n === 1, 'RedisCache from L1 while Redis is down');
+  const many: Map<string, { n: number }> = await rc.getMany(['k', 'absent']);
+  check(many.size === 1, 'getMany');
+  const rs: RedisStats = rc.stats();
+  check(rs.l2_errors >= 1 && typeof rs.breaker === 'string', 'RedisCache stats');
+  await rc.close();
+  const triple = memoize(async (x: number) => x * 3, { backend: 'redis', url, timeout: 100 });
+  const t: number = await triple(2);
+  const typed: RedisMemoized<(x: number) => Promise<number>> = triple;
+  check(t === 6 && typed.stats().misses === 1, 'redis memo');
+  await triple.close();
+  // @ts-expect-error: codec is 'json' or 'v8'
+  void (() => new RedisCache({ codec: 'pickle' }));
 }
 
 main().then(

@@ -92,8 +92,10 @@ function typeErrors(): void {
   onDiskStatsShape(memoize((x: number) => x).stats().l1Hits);
   // @ts-expect-error: max is a memory option; the disk backend refuses it at run time
   memoize((x: number) => x, { backend: 'disk', max: 10 });
-  // @ts-expect-error: backend is 'memory' or 'disk'
-  memoize((x: number) => x, { backend: 'redis' });
+  // @ts-expect-error: backend is 'memory', 'disk' or 'redis'
+  memoize((x: number) => x, { backend: 'valkey' });
+  // @ts-expect-error: policy is a memory option; the redis backend refuses it at run time
+  memoize((x: number) => x, { backend: 'redis', policy: 'lru' });
   // @ts-expect-error: with a backend known at run time, only the options both take
   memoize((x: number) => x, { backend: Math.random() < 2 ? 'memory' : 'disk', path: '/tmp' });
   // @ts-expect-error: policy is 'lru' or 'tinylfu'

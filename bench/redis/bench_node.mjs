@@ -1,0 +1,172 @@
+// The Redis tier's Node benchmark (issue 16): one run on loopback against its own redis-server,
+// ratios against the baselines the issue names. Not part of CI (timed thresholds live here, never
+// in tests).
+//
+//     node bench/redis/bench_node.mjs [--repeat 7] [--number 2000]
+//
+// Rows (per call: the median of --repeat rounds of --number sequential awaited calls; the
+// contenders of a row run interleaved, round after round; ratio = twincache / baseline):
+// - L1 hit: memoize(fn, { backend: 'redis' }) whose result is in L1, vs the memory memoize hit
+//   (an async fn: its cached promise, awaited).
+// - L2 hit: RedisCache.get of a 1 KiB JSON value that L1 does not hold (l1.max 1, keys rotating
+//   over 1000), vs a bare node-redis GET + JSON.parse (target <= 1.3x), and vs cacheable with
+//   @keyv/redis as its secondary store and a 1-entry lru-cache as its primary (target: at least as
+//   fast, ratio <= 1).
+// - getMany(100 keys, L1 misses) vs one bare GET (target <= 3x).
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import os from 'node:os';
+
+const require = createRequire(import.meta.url);
+const { RedisCache, memoize, native } = require('../../node/lib');
+const { RedisServer } = require('../../tests/node/redis_server.js');
+const { createClient } = require('redis');
+const { Cacheable } = require('cacheable');
+const { default: KeyvRedis } = require('@keyv/redis');
+const { Keyv } = require('keyv');
+const { LRUCache } = require('lru-cache');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? dflt : Number(args[i + 1]);
+};
+const REPEAT = opt('repeat', 7);
+const NUMBER = opt('number', 2000);
+const SECRET = 'bench-secret-0123456789abcdef';
+const KEYS = 1000;
+const TIMEOUT = 2000; // ms: a loaded machine's hiccup is not what this measures
+const VALUE = { payload: 'x'.repeat(1000), n: 1 }; // about 1 KiB as JSON
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// contenders: { name: async (i) => value } -> { name: median µs per call }
+async function timeRow(contenders, number = NUMBER) {
+  const names = Object.keys(contenders);
+  const runs = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of names) for (let i = 0; i < 200; i++) await contenders[n](i); // warm up
+  for (let r = 0; r < REPEAT; r++) {
+    for (const n of names) {
+      const f = contenders[n];
+      const t0 = performance.now();
+      for (let i = 0; i < number; i++) await f(i);
+      runs[n].push(((performance.now() - t0) * 1000) / number);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, median(runs[n])]));
+}
+
+const fmt = (us) => (us < 1 ? `${(us * 1000).toFixed(0)} ns` : `${us.toFixed(2)} µs`);
+const results = [];
+function report(row, t, mine, base, target) {
+  const ratio = t[mine] / t[base];
+  const verdict =
+    target === undefined
+      ? ''
+      : ratio <= target
+        ? ` (target <= ${target}: met)`
+        : ` (target <= ${target}: NOT met)`;
+  results.push({ row, mine: t[mine], base: t[base], ratio });
+  console.log(
+    `${row.padEnd(58)} ${fmt(t[mine]).padStart(10)} vs ${fmt(t[base]).padStart(10)}  ratio ${ratio.toFixed(2)}${verdict}`,
+  );
+}
+
+const server = new RedisServer();
+await server.start();
+const url = server.url;
+const bare = createClient({ url });
+bare.on('error', () => {});
+await bare.connect();
+try {
+  console.log(
+    `twincache ${native ? 'native' : 'pure'} L1, node ${process.version}, ${os.cpus()[0].model}, ` +
+      `${os.cpus().length} cores; redis-server on loopback; --repeat ${REPEAT} --number ${NUMBER}`,
+  );
+  const keys = Array.from({ length: KEYS }, (_, i) => `key:${i}`);
+
+  // ---- L1 hit ----
+  const load = async (x) => ({ x, ...VALUE });
+  const onRedis = memoize(load, {
+    backend: 'redis',
+    url,
+    secret: SECRET,
+    ttl: 600000,
+    namespace: 'bench1',
+    timeout: TIMEOUT,
+  });
+  const inMemory = memoize(load, { ttl: 600000 });
+  for (const k of keys.slice(0, 10)) {
+    await onRedis(k);
+    await inMemory(k);
+  }
+  const l1 = await timeRow(
+    { redis: (i) => onRedis(keys[i % 10]), memory: (i) => inMemory(keys[i % 10]) },
+    NUMBER * 20,
+  );
+  report('L1 hit: memoize backend redis vs memory memoize', l1, 'redis', 'memory');
+
+  // ---- L2 hit ----
+  const writer = new RedisCache({
+    url,
+    secret: SECRET,
+    namespace: 'bench2',
+    codec: 'json',
+    timeout: TIMEOUT,
+  });
+  await writer.setMany(keys.map((k) => [k, VALUE]));
+  const reader = new RedisCache({
+    url,
+    secret: SECRET,
+    namespace: 'bench2',
+    codec: 'json',
+    l1: { max: 1 },
+    timeout: TIMEOUT,
+  });
+  for (const k of keys) await bare.set(`bare:${k}`, JSON.stringify(VALUE));
+  const cacheable = new Cacheable({
+    primary: new Keyv({ store: new LRUCache({ max: 1 }) }),
+    secondary: new KeyvRedis(url),
+  });
+  for (const k of keys) await cacheable.set(k, VALUE);
+  const l2 = await timeRow({
+    twincache: (i) => reader.get(keys[i % KEYS]),
+    bare: async (i) => JSON.parse(await bare.get(`bare:${keys[i % KEYS]}`)),
+    cacheable: (i) => cacheable.get(keys[i % KEYS]),
+  });
+  const s = reader.stats();
+  if (s.l2_hits < NUMBER) throw new Error(`L2 row did not hit L2: ${JSON.stringify(s)}`);
+  console.log(
+    `(RedisCache: ${s.l2_hits} L2 hits, ${s.l2_errors} errors, ${s.l2_timeouts} timeouts)`,
+  );
+  report('L2 hit (1 KiB JSON): RedisCache.get vs GET + JSON.parse', l2, 'twincache', 'bare', 1.3);
+  report(
+    'L2 hit (1 KiB JSON): RedisCache.get vs cacheable+@keyv/redis',
+    l2,
+    'twincache',
+    'cacheable',
+    1,
+  );
+
+  // ---- getMany(100) ----
+  const many = await timeRow(
+    {
+      getMany: (i) => reader.getMany(keys.slice((i * 100) % KEYS, ((i * 100) % KEYS) + 100)),
+      get: async (i) => JSON.parse(await bare.get(`bare:${keys[i % KEYS]}`)),
+    },
+    Math.max(50, NUMBER / 10),
+  );
+  report('getMany(100 keys, L1 misses) vs one bare GET + JSON.parse', many, 'getMany', 'get', 3);
+
+  await writer.close();
+  await reader.close();
+  await onRedis.close();
+  await cacheable.disconnect();
+} finally {
+  bare.destroy();
+  await server.stop();
+}

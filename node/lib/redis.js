@@ -1,0 +1,768 @@
+'use strict';
+// redis.js: the Redis tier for Node: `new RedisCache(options)` (the package's memory Cache as L1
+// in front of Redis or Valkey as L2) and memoize(fn, { backend: 'redis' }) (memoizeRedis).
+// docs/redis.md is the specification (names, envelope, scripts, TTL, breaker, stats) shared with
+// Python; the wire format itself is redis_envelope.js.
+//
+// Never hangs the caller: every round trip is raced against `timeout` (milliseconds), nothing is
+// retried or queued while offline, and a circuit breaker makes the cache L1-only after repeated
+// failures until a probe finds Redis again. A failed or skipped L2 call is a counted miss (reads)
+// or an L1-only write (writes), never a rejection.
+//
+// The client is node-redis (the `redis` package, 5 or newer), an optional peer dependency loaded
+// on the first RedisCache; a client the user passes is used as it is.
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const env = require('./redis_envelope');
+const { makeError, typeError, formatDouble } = require('./errors');
+const options = require('./options');
+const { clock } = require('./clock');
+
+const MISS = Symbol('twincache.redis.miss');
+const FAILED = Symbol('twincache.redis.failed'); // an L2 call that failed, timed out or was skipped
+const UNDEFINED = Symbol('twincache.redis.undefined'); // `undefined` as an L1 value
+const TIMED_OUT = Symbol('twincache.redis.timeout');
+const SCAN_COUNT = 1000; // SCAN's COUNT hint, and the size of one UNLINK batch
+const NAME_MEMO_MAX = 4096; // string keys whose encoding and name are remembered
+const CLOSED = 'closed';
+const OPEN = 'open';
+const HALF_OPEN = 'half-open';
+const OUTCOME_COUNTER = {
+  corrupt: 'l2_corrupt',
+  unreadable: 'l2_unreadable',
+  other_key: 'l2_misses',
+};
+const COUNTERS = [
+  'l2_hits',
+  'l2_misses',
+  'l2_corrupt',
+  'l2_unreadable',
+  'l2_errors',
+  'l2_timeouts',
+  'l2_skipped',
+  'sets',
+  'l2_sets',
+  'deletes',
+  'bytes_sent',
+  'bytes_received',
+];
+
+// ---- node-redis, loaded on first use ------------------------------------------------------------
+
+let redisModule = null;
+function loadRedis() {
+  if (redisModule !== null) return redisModule;
+  let mod;
+  let version;
+  try {
+    mod = require('redis');
+    version = require('redis/package.json').version;
+  } catch (err) {
+    if (err && err.code === 'MODULE_NOT_FOUND') {
+      const e = new Error(
+        'the Redis tier needs node-redis 5 or newer, an optional peer dependency: npm install redis',
+      );
+      e.code = 'ERR_TWINCACHE_REDIS_MISSING';
+      throw e;
+    }
+    throw err;
+  }
+  if (Number(String(version).split('.')[0]) < 5) {
+    const e = new Error(
+      `the Redis tier needs node-redis 5 or newer (found ${version}): npm install redis@5`,
+    );
+    e.code = 'ERR_TWINCACHE_REDIS_MISSING';
+    throw e;
+  }
+  redisModule = mod;
+  return mod;
+}
+
+let script = null; // { source, sha }
+function getScript() {
+  if (script !== null) return script;
+  const source = fs.readFileSync(
+    path.join(__dirname, '..', '..', 'redis', 'lua', 'get.lua'),
+    'utf8',
+  );
+  script = { source, sha: crypto.createHash('sha1').update(source, 'utf8').digest('hex') };
+  return script;
+}
+
+// ---- the circuit breaker --------------------------------------------------------------------------
+
+// Closed: every call goes to Redis. After `threshold` consecutive failures it opens: calls are not
+// sent (L1 only) until a probe time, min(max, min * 2^k) * U(0.5, 1] ms after the k-th opening in
+// a row; then one call is let through (half-open). Its success closes the breaker, its failure
+// opens it again with the next delay. Time is clock.js's (injectable in tests).
+class Breaker {
+  constructor(threshold, minDelay, maxDelay) {
+    this.threshold = threshold;
+    this.minDelay = minDelay;
+    this.maxDelay = maxDelay;
+    this.state = CLOSED;
+    this.failures = 0; // consecutive
+    this.openings = 0; // in a row, for the backoff
+    this.opened = 0; // total, for stats
+    this.recoveries = 0; // closings after an opening
+    this.probeAt = 0;
+    this.random = Math.random;
+  }
+
+  allow() {
+    if (this.state === CLOSED) return true;
+    if (this.state === OPEN && clock.now() >= this.probeAt) {
+      this.state = HALF_OPEN; // this caller probes; the others stay L1-only
+      return true;
+    }
+    return false;
+  }
+
+  success() {
+    if (this.state === CLOSED && this.failures === 0) return;
+    if (this.state !== CLOSED) this.recoveries++;
+    this.state = CLOSED;
+    this.failures = 0;
+    this.openings = 0;
+  }
+
+  failure() {
+    this.failures++;
+    if (this.state === HALF_OPEN || this.failures >= this.threshold) {
+      const delay = Math.min(this.maxDelay, this.minDelay * 2 ** this.openings);
+      this.probeAt = clock.now() + delay * (0.5 + 0.5 * (1 - this.random()));
+      this.openings++;
+      this.opened++;
+      this.state = OPEN;
+    }
+  }
+}
+
+// ---- options ------------------------------------------------------------------------------------
+
+const CACHE_OPTIONS = [
+  'url',
+  'client',
+  'namespace',
+  'ttl',
+  'codec',
+  'secret',
+  'l1',
+  'timeout',
+  'breakerThreshold',
+  'breakerDelay',
+  'ttlJitter',
+];
+const L1_OPTIONS = ['max', 'maxBytes'];
+
+function checkNames(o, allowed, what = 'options') {
+  if (o === undefined) return {};
+  if (o === null || typeof o !== 'object' || Array.isArray(o))
+    throw typeError(what, 'an object', o);
+  for (const name of Object.keys(o)) {
+    if (!allowed.includes(name)) {
+      throw makeError(
+        'invalid_argument',
+        `${what} must only name ${allowed.join(', ')} (got '${name}')`,
+      );
+    }
+  }
+  return o;
+}
+
+function thresholdOption(value) {
+  if (value === undefined) return 5;
+  const range = 'an integer in [1, 1000000]';
+  if (typeof value !== 'number') throw typeError('breakerThreshold', range, value);
+  if (!(Number.isInteger(value) && value >= 1 && value <= 1000000)) {
+    throw makeError(
+      'out_of_range',
+      `breakerThreshold must be ${range} (got ${formatDouble(value)})`,
+    );
+  }
+  return value;
+}
+
+function delayOption(value) {
+  if (value === undefined) return [100, 10000];
+  const ok =
+    Array.isArray(value) &&
+    value.length === 2 &&
+    typeof value[0] === 'number' &&
+    typeof value[1] === 'number' &&
+    value[0] > 0 &&
+    value[0] <= value[1] &&
+    value[1] <= 3600000;
+  if (!ok) {
+    const got = Array.isArray(value) ? `[${value.map(String).join(', ')}]` : String(value);
+    throw makeError(
+      Array.isArray(value) ? 'out_of_range' : 'invalid_argument',
+      `breakerDelay must be a [min, max] pair of milliseconds, 0 < min <= max <= 3600000 (got ${got})`,
+    );
+  }
+  return [value[0], value[1]];
+}
+
+function fractionOption(name, value) {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number') throw typeError(name, 'a number in [0, 1)', value);
+  if (!(value >= 0 && value < 1)) {
+    throw makeError(
+      'out_of_range',
+      `${name} must be a number in [0, 1) (got ${formatDouble(value)})`,
+    );
+  }
+  return value;
+}
+
+// A TTL in ms (options.ttl's checks and messages) -> whole ms for PX, rounded up; 0: none.
+function pxOf(ms) {
+  return ms === 0 ? 0 : Math.max(1, Math.ceil(ms));
+}
+
+// Every option of a RedisCache, checked, before anything is sent. `scope`: a function's.
+function cacheOptions(o) {
+  o = checkNames(o, CACHE_OPTIONS);
+  const l1 = checkNames(o.l1, L1_OPTIONS, 'l1');
+  const namespace = env.namespaceOption(o.namespace);
+  const ttl = options.cacheOptions({ ttl: o.ttl }).ttl;
+  const codec = env.codecOption(o.codec);
+  const timeout = env.timeoutOption(o.timeout);
+  const threshold = thresholdOption(o.breakerThreshold);
+  const delay = delayOption(o.breakerDelay);
+  const ttlJitter = fractionOption('ttlJitter', o.ttlJitter);
+  const l1Max = options.cacheOptions({ max: l1.max === undefined ? 10000 : l1.max }).max;
+  const l1MaxBytes = options.cacheOptions({ maxBytes: l1.maxBytes }).maxBytes;
+  const secret = env.secretOption(o.secret, codec);
+  if (o.client !== undefined && o.client !== null) {
+    if (o.url !== undefined && o.url !== null) {
+      throw makeError('invalid_argument', 'pass url or client, not both');
+    }
+    if (typeof o.client !== 'object' || typeof o.client.sendCommand !== 'function') {
+      throw typeError('client', 'a node-redis client (createClient())', o.client);
+    }
+  }
+  const url = o.client ? null : env.urlOption(o.url);
+  return {
+    namespace,
+    ttl,
+    codec,
+    timeout,
+    threshold,
+    delay,
+    ttlJitter,
+    l1Max,
+    l1MaxBytes,
+    secret,
+    url,
+    client: o.client || null,
+  };
+}
+
+// node-redis's client options for a URL: twincache's timeouts, no offline queue, no automatic
+// reconnection (a connection is made again by the next call the breaker lets through).
+function clientOptions(url, timeout) {
+  const socket = { connectTimeout: Math.max(1, Math.ceil(timeout)), reconnectStrategy: false };
+  if (url.startsWith('unix:')) {
+    const u = new URL(url);
+    return {
+      socket: { ...socket, path: decodeURIComponent(u.pathname) },
+      disableOfflineQueue: true,
+    };
+  }
+  return { url, socket, disableOfflineQueue: true };
+}
+
+// ---- the link to Redis ----------------------------------------------------------------------------
+
+// The node-redis client of one cache, made from `url` (and made again after a failure), or the one
+// the user passed. ready() resolves once commands can be sent.
+class Link {
+  constructor(url, client, timeout) {
+    this.url = url;
+    this.timeout = timeout;
+    this.owned = client === null;
+    this.client = null;
+    this.raw = client; // the user's, as given
+    this.connecting = null;
+    this.typeMapping = null;
+    this.closed = false;
+  }
+
+  _typed() {
+    if (this.typeMapping === null) {
+      const { RESP_TYPES } = loadRedis();
+      this.typeMapping = { [RESP_TYPES.BLOB_STRING]: Buffer };
+    }
+    return this.typeMapping;
+  }
+
+  // The client if it is ready now, else null.
+  now() {
+    const c = this.client;
+    return c !== null && c.isReady ? c : null;
+  }
+
+  async ready() {
+    if (this.closed) throw new Error('this RedisCache is closed');
+    const c = this.now();
+    if (c !== null) return c;
+    if (this.connecting === null) {
+      this.connecting = this._connect().finally(() => {
+        this.connecting = null;
+      });
+    }
+    return this.connecting;
+  }
+
+  async _connect() {
+    if (!this.owned) {
+      const c = this.raw;
+      if (!c.isOpen) await c.connect();
+      this.client = c;
+      return c;
+    }
+    this.drop();
+    const { createClient } = loadRedis();
+    const c = createClient(clientOptions(this.url, this.timeout));
+    c.on('error', () => {}); // counted where a call fails; an unlistened 'error' would throw
+    this.client = c;
+    await c.connect();
+    return c;
+  }
+
+  // Forgets a client that failed (an owned one is destroyed: its socket may be blackholed).
+  drop(which = this.client) {
+    const c = this.client;
+    if (c === null || !this.owned || (which !== null && which !== c)) return;
+    this.client = null;
+    try {
+      c.destroy();
+    } catch {
+      // already closed
+    }
+  }
+
+  send(client, args) {
+    return client.sendCommand(args, { typeMapping: this._typed() });
+  }
+
+  async close() {
+    this.closed = true;
+    const c = this.client;
+    if (!this.owned || c === null) return;
+    this.client = null;
+    try {
+      c.destroy();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+// ---- RedisCache -----------------------------------------------------------------------------------
+
+// The key of a RedisCache entry: its encoding, that as a latin1 string (L1's key), and its name.
+class EntryKey {
+  constructor(encoded, name) {
+    this.encoded = encoded;
+    this.l1 = encoded.latin1Slice();
+    this.name = name;
+  }
+}
+
+class RedisCache {
+  constructor(opts, internal) {
+    const o = cacheOptions(opts);
+    this._namespace = o.namespace;
+    this._scope = internal === undefined ? null : internal.scope;
+    this._ttl = o.ttl; // ms, 0: none
+    this._codec = o.codec;
+    this._timeout = o.timeout;
+    this._ttlJitter = o.ttlJitter;
+    this._secret = o.secret;
+    this._breaker = new Breaker(o.threshold, o.delay[0], o.delay[1]);
+    loadRedis();
+    this._link = new Link(o.url, o.client, o.timeout);
+    const { Cache } = require('./index');
+    this._weight = 0; // the weight of the value being put in L1 (its payload's size)
+    const l1Options = { max: o.l1Max };
+    if (o.l1MaxBytes !== Infinity) {
+      l1Options.maxBytes = o.l1MaxBytes;
+      l1Options.sizeOf = () => this._weight;
+    }
+    this._l1 = new Cache(l1Options);
+    this._names = new Map(); // string key -> EntryKey
+    this._script = getScript();
+    this._counts = {};
+    for (const c of COUNTERS) this._counts[c] = 0;
+  }
+
+  get namespace() {
+    return this._namespace;
+  }
+
+  // ---- keys and names ----
+
+  _entryKey(key) {
+    if (typeof key === 'string') {
+      let k = this._names.get(key);
+      if (k === undefined) {
+        const encoded = env.encodeEntryKey(key);
+        k = new EntryKey(encoded, env.entryName(this._namespace, encoded, this._scope));
+        if (this._names.size >= NAME_MEMO_MAX) this._names.clear();
+        this._names.set(key, k);
+      }
+      return k;
+    }
+    const encoded = env.encodeEntryKey(key);
+    return new EntryKey(encoded, env.entryName(this._namespace, encoded, this._scope));
+  }
+
+  // ---- the L2 call discipline ----
+
+  _failed(err, used) {
+    const c = this._counts;
+    c.l2_errors++;
+    if (err === TIMED_OUT) c.l2_timeouts++;
+    const { ErrorReply } = loadRedis();
+    if (ErrorReply !== undefined && err instanceof ErrorReply) {
+      this._breaker.success(); // the server answered: an error of the command, not of Redis
+    } else {
+      this._link.drop(used); // a timed-out or broken connection is not used again
+      this._breaker.failure();
+    }
+    return FAILED;
+  }
+
+  // op(client)'s result, or FAILED (counted) when the breaker is open, the call failed or it took
+  // longer than `timeout` (connecting included).
+  async _call(op) {
+    if (!this._breaker.allow()) {
+      this._counts.l2_skipped++;
+      return FAILED;
+    }
+    let timer;
+    const deadline = new Promise((resolve) => {
+      timer = setTimeout(resolve, this._timeout, TIMED_OUT);
+    });
+    let used = this._link.now(); // the connection this call uses (dropped if it fails)
+    try {
+      const work =
+        used !== null
+          ? op(used)
+          : this._link.ready().then((c) => {
+              used = c;
+              return op(c);
+            });
+      const result = await Promise.race([work, deadline]);
+      if (result === TIMED_OUT) {
+        work.catch(() => {}); // its late failure is no one's
+        return this._failed(TIMED_OUT, used);
+      }
+      this._breaker.success();
+      return result;
+    } catch (err) {
+      return this._failed(err, used);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // get.lua by its SHA-1 (EVALSHA); a server that lost it (restarted, SCRIPT FLUSH) gets its
+  // source again (EVAL loads it), within the same call.
+  _readScript(names) {
+    const n = String(names.length);
+    return async (client) => {
+      try {
+        return await this._link.send(client, ['EVALSHA', this._script.sha, n, ...names]);
+      } catch (err) {
+        if (err && typeof err.message === 'string' && err.message.startsWith('NOSCRIPT')) {
+          return this._link.send(client, ['EVAL', this._script.source, n, ...names]);
+        }
+        throw err;
+      }
+    };
+  }
+
+  // ---- envelopes in and out ----
+
+  _seal(k, value) {
+    const [codec, data] = env.dumps(this._codec, value); // json may refuse: before any change
+    return [env.seal(this._secret, k.name, k.encoded, codec, data), data.length];
+  }
+
+  _l1Put(l1Key, value, ms, weight) {
+    this._weight = weight;
+    try {
+      this._l1.set(
+        l1Key,
+        value === undefined ? UNDEFINED : value,
+        ms > 0 ? { ttl: ms } : undefined,
+      );
+    } catch {
+      // heavier than l1.maxBytes: not kept in L1
+    }
+  }
+
+  _l1Get(l1Key) {
+    const v = this._l1.get(l1Key);
+    if (v === undefined) return MISS;
+    return v === UNDEFINED ? undefined : v;
+  }
+
+  // The value of a script reply (envelope, PTTL) for one key, put in L1 (under l1Key); else MISS.
+  _opened(k, raw, pttl, started, l1Key = k.l1) {
+    const counts = this._counts;
+    if (raw === null || raw === undefined) {
+      counts.l2_misses++;
+      return MISS;
+    }
+    counts.bytes_received += raw.length;
+    const opened = env.openEnvelope(this._secret, k.name, k.encoded, raw);
+    if (typeof opened === 'string') {
+      counts[OUTCOME_COUNTER[opened]]++;
+      return MISS;
+    }
+    let value;
+    try {
+      if (opened.flags & env.FLAG_ERROR) throw new Error('a cached error');
+      value = env.loads(opened.codec, opened.data);
+    } catch {
+      counts.l2_unreadable++; // signed but not decodable here
+      return MISS;
+    }
+    counts.l2_hits++;
+    let remaining = 0;
+    if (typeof pttl === 'number' && pttl >= 0) {
+      // No longer than Redis keeps it: its PTTL minus the time the answer took to come.
+      remaining = pttl - (clock.now() - started);
+      if (remaining <= 0) return value;
+    }
+    this._l1Put(l1Key, value, remaining, opened.data.length);
+    return value;
+  }
+
+  // ttl x (1 - ttlJitter x U[0, 1)), whole ms, at least 1: never longer than asked.
+  _jitter(px) {
+    if (px === 0 || this._ttlJitter === 0) return px;
+    return Math.max(1, Math.floor(px * (1 - this._ttlJitter * Math.random())));
+  }
+
+  _setTtl(setOptions) {
+    return setOptions === undefined ? this._ttl : options.setTtl(setOptions, this._ttl);
+  }
+
+  // ---- reads ----
+
+  async _fetch(k, l1Key = k.l1) {
+    const started = clock.now();
+    const reply = await this._call(this._readScript([k.name]));
+    this._counts.bytes_sent += k.name.length;
+    if (reply === FAILED) return MISS;
+    return this._opened(k, reply[0], reply[1], started, l1Key);
+  }
+
+  async _get(key) {
+    const k = this._entryKey(key);
+    const v = this._l1Get(k.l1);
+    if (v !== MISS) return v;
+    return this._fetch(k);
+  }
+
+  // The value, or undefined (a miss: not in L1, not in Redis, unreadable, or Redis unreachable).
+  get(key) {
+    let k;
+    try {
+      k = this._entryKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const v = this._l1Get(k.l1);
+    if (v !== MISS) return Promise.resolve(v);
+    return this._fetch(k).then((r) => (r === MISS ? undefined : r));
+  }
+
+  async has(key) {
+    let k;
+    try {
+      k = this._entryKey(key);
+    } catch {
+      return false;
+    }
+    if (this._l1Get(k.l1) !== MISS) return true;
+    return (await this._fetch(k)) !== MISS;
+  }
+
+  // A Map of the keys found: L1 first, then one script call for the rest.
+  async getMany(keys) {
+    if (keys === null || typeof keys !== 'object' || typeof keys[Symbol.iterator] !== 'function') {
+      throw typeError('keys', 'an iterable of keys', keys);
+    }
+    const found = new Map();
+    const wanted = [];
+    for (const key of keys) {
+      const k = this._entryKey(key);
+      const v = this._l1Get(k.l1);
+      if (v !== MISS) found.set(key, v);
+      else wanted.push([key, k]);
+    }
+    if (wanted.length === 0) return found;
+    const names = wanted.map((w) => w[1].name);
+    const started = clock.now();
+    const reply = await this._call(this._readScript(names));
+    for (const n of names) this._counts.bytes_sent += n.length;
+    if (reply === FAILED) return found;
+    for (let i = 0; i < wanted.length; i++) {
+      const [key, k] = wanted[i];
+      const v = this._opened(k, reply[2 * i], reply[2 * i + 1], started);
+      if (v !== MISS) found.set(key, v);
+    }
+    return found;
+  }
+
+  // ---- writes ----
+
+  // Stores value under key in L1 and Redis; { ttl } (ms) overrides the default. Resolves to
+  // whether Redis took it (false: L1 only).
+  async set(key, value, setOptions) {
+    const ttl = this._setTtl(setOptions);
+    const k = this._entryKey(key);
+    return this._setEntry(k, value, ttl);
+  }
+
+  async _setEntry(k, value, ttl, l1Key = k.l1) {
+    const [envelope, weight] = this._seal(k, value);
+    const px = this._jitter(pxOf(ttl));
+    const c = this._counts;
+    c.sets++;
+    this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
+    const args = px === 0 ? ['SET', k.name, envelope] : ['SET', k.name, envelope, 'PX', String(px)];
+    const ok = await this._call((client) => this._link.send(client, args));
+    c.bytes_sent += k.name.length + envelope.length;
+    if (ok === FAILED) return false;
+    c.l2_sets++;
+    return true;
+  }
+
+  // Stores every entry (a Map, an iterable of [key, value] pairs, or a plain object) in one
+  // pipelined round trip of SET ... PX. Every value is encoded first: a refusal changes nothing.
+  async setMany(entries, setOptions) {
+    const ttl = this._setTtl(setOptions);
+    let pairs;
+    if (entries instanceof Map || (entries && typeof entries[Symbol.iterator] === 'function')) {
+      pairs = [...entries];
+    } else if (entries !== null && typeof entries === 'object') {
+      pairs = Object.entries(entries);
+    } else {
+      throw typeError('entries', 'a Map, an iterable of [key, value] pairs or an object', entries);
+    }
+    const sealed = pairs.map((p) => {
+      if (!Array.isArray(p) || p.length !== 2)
+        throw typeError('entries item', 'a [key, value] pair', p);
+      const k = this._entryKey(p[0]);
+      return [k, p[1], ...this._seal(k, p[1])];
+    });
+    if (sealed.length === 0) return true;
+    const c = this._counts;
+    const commands = [];
+    for (const [k, value, envelope, weight] of sealed) {
+      const px = this._jitter(pxOf(ttl));
+      this._l1Put(k.l1, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
+      commands.push(
+        px === 0 ? ['SET', k.name, envelope] : ['SET', k.name, envelope, 'PX', String(px)],
+      );
+      c.bytes_sent += k.name.length + envelope.length;
+    }
+    c.sets += sealed.length;
+    // Sent in one tick: node-redis writes them back to back (a pipeline, no MULTI).
+    const ok = await this._call((client) =>
+      Promise.all(commands.map((a) => this._link.send(client, a))),
+    );
+    if (ok === FAILED) return false;
+    c.l2_sets += sealed.length;
+    return true;
+  }
+
+  async _deleteEntry(k, l1Key = k.l1) {
+    const inL1 = this._l1.delete(l1Key);
+    const removed = await this._call((client) => this._link.send(client, ['UNLINK', k.name]));
+    this._counts.deletes++;
+    return inL1 || (removed !== FAILED && removed > 0);
+  }
+
+  // Removes key from L1 and Redis; resolves to whether either had it.
+  delete(key) {
+    return this._deleteEntry(this._entryKey(key));
+  }
+
+  // ---- the namespace ----
+
+  _pattern() {
+    return `${this._namespace}:` + (this._scope === null ? '' : `${this._scope}:`) + '*';
+  }
+
+  // Removes this namespace's entries (SCAN MATCH <namespace>:* + UNLINK in batches, never KEYS;
+  // other namespaces are untouched) and empties L1. Each round trip has its own timeout.
+  // Resolves to how many Redis entries went (or -1 when Redis could not be reached).
+  async clear() {
+    this._l1.clear();
+    const pattern = this._pattern();
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const reply = await this._call((client) =>
+        this._link.send(client, ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_COUNT)]),
+      );
+      if (reply === FAILED) return -1;
+      cursor = String(reply[0]);
+      const names = reply[1];
+      for (let i = 0; i < names.length; i += SCAN_COUNT) {
+        const batch = names.slice(i, i + SCAN_COUNT);
+        const n = await this._call((client) => this._link.send(client, ['UNLINK', ...batch]));
+        if (n === FAILED) return -1;
+        removed += n;
+      }
+    } while (cursor !== '0');
+    return removed;
+  }
+
+  // ---- the rest ----
+
+  // Counters of this cache object (docs/redis.md, Stats).
+  stats() {
+    const l1 = this._l1.stats();
+    const c = this._counts;
+    const b = this._breaker;
+    return {
+      hits: l1.hits + c.l2_hits,
+      misses: l1.misses - c.l2_hits,
+      l1_hits: l1.hits,
+      l1_misses: l1.misses,
+      l1_items: l1.items,
+      l1_bytes: l1.bytes,
+      ...c,
+      breaker: b.state,
+      breaker_opened: b.opened,
+      reconnects: b.recoveries,
+    };
+  }
+
+  // Closes the client this cache made (a client passed in stays open). Never waits on Redis.
+  async close() {
+    await this._link.close();
+  }
+}
+
+module.exports = {
+  RedisCache,
+  // memoize(fn, { backend: 'redis' }) lives in redis_memoize.js, loaded when first used.
+  memoizeRedis: (fn, opts) => require('./redis_memoize').memoizeRedis(fn, opts),
+  Breaker,
+  // For redis_memoize.js.
+  EntryKey,
+  MISS,
+  UNDEFINED,
+  checkNames,
+};

@@ -1,0 +1,161 @@
+'use strict';
+// The Redis tier's shared vectors (tests/vectors/redis/envelopes.json, docs/redis.md "Test
+// vectors"), checked against Node: entry names, function scopes and envelopes must come out
+// byte for byte as Python writes them, read back to the same values, and the invalid envelopes
+// must give the listed outcomes. No Redis server needed.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const env = require('../../node/lib/redis_envelope');
+const { encodeKey } = require('../../node/lib/keys');
+
+const vectors = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', 'vectors', 'redis', 'envelopes.json'), 'utf8'),
+);
+const SECRET = Buffer.from(vectors.secret, 'utf8');
+const NS = vectors.namespace;
+
+// Typed key input (docs/keys.md, "Vectors") -> the JS value, for the kinds these vectors use.
+function fromInput(x) {
+  if (x === null || typeof x !== 'object') return x;
+  const [[kind, v]] = Object.entries(x);
+  switch (kind) {
+    case 'int':
+      return Number.isSafeInteger(Number(v)) ? Number(v) : BigInt(v);
+    case 'float':
+      return v;
+    case 'str':
+      return v;
+    case 'bytes':
+      return Buffer.from(v, 'hex');
+    case 'list':
+      return v.map(fromInput);
+    case 'map':
+      return new Map(v.map(([k, e]) => [fromInput(k), fromInput(e)]));
+    default:
+      throw new Error(`unknown typed input ${JSON.stringify(x)}`);
+  }
+}
+
+function valueOf(v) {
+  return v !== null && typeof v === 'object' && 'bytes' in v && Object.keys(v).length === 1
+    ? Buffer.from(v.bytes, 'hex')
+    : v;
+}
+
+test('entry names: the key encoding and its XXH3-128 under the namespace', () => {
+  assert.ok(vectors.names.length >= 10);
+  for (const n of vectors.names) {
+    const encoded = env.encodeEntryKey(fromInput(n.key));
+    assert.equal(encoded.toString('hex'), n.encoding, JSON.stringify(n.key));
+    assert.equal(env.entryName(NS, encoded), n.name, JSON.stringify(n.key));
+  }
+});
+
+test("function scopes and a function entry's name", () => {
+  for (const s of vectors.scopes) assert.equal(env.functionScope(s.identity), s.scope);
+  const key = encodeKey(['twincache.fn/1', 'node', 'add', '0'.repeat(32), [1, 2]]);
+  assert.equal(key.toString('hex'), vectors.scoped.encoding);
+  assert.equal(env.entryName(NS, key, vectors.scoped.scope), vectors.scoped.name);
+});
+
+function checkSealed(vs, secret) {
+  for (const e of vs) {
+    const key = env.encodeEntryKey(fromInput(e.key));
+    const value = valueOf(e.value);
+    const [codec, data] = env.dumps(env.CODEC_JSON, value);
+    assert.equal(codec, e.codec === 'raw' ? env.CODEC_RAW : env.CODEC_JSON, e.name);
+    assert.equal(data.toString('hex'), e.data, e.name);
+    const sealed = env.seal(secret, e.name, key, codec, data);
+    assert.equal(sealed.toString('hex'), e.envelope, `${e.name}: the envelope, byte for byte`);
+    const opened = env.openEnvelope(secret, e.name, key, Buffer.from(e.envelope, 'hex'));
+    assert.equal(typeof opened, 'object', e.name);
+    assert.deepEqual(env.loads(opened.codec, opened.data), value, e.name);
+    assert.deepEqual(opened.key, key);
+  }
+}
+
+test('envelopes: written byte for byte, read back to the value', () => {
+  assert.ok(vectors.envelopes.length >= 5);
+  checkSealed(vectors.envelopes, SECRET);
+});
+
+test('unsigned envelopes (the empty secret, codec json)', () => {
+  checkSealed(vectors.unsigned, Buffer.alloc(0));
+});
+
+const zstd = env.zstd();
+test(
+  'compressed envelopes decode to their value',
+  { skip: zstd === null ? 'no zstd here (disk addon not loaded, no zlib zstd)' : false },
+  () => {
+    for (const e of vectors.compressed) {
+      const key = env.encodeEntryKey(fromInput(e.key));
+      const opened = env.openEnvelope(SECRET, e.name, key, Buffer.from(e.envelope, 'hex'));
+      assert.equal(typeof opened, 'object', e.name);
+      assert.equal(opened.flags & env.FLAG_ZSTD, env.FLAG_ZSTD);
+      assert.deepEqual(env.loads(opened.codec, opened.data), e.value);
+      // And this process's own compressed envelopes read back.
+      const [codec, data] = env.dumps(env.CODEC_JSON, e.value);
+      const mine = env.seal(SECRET, e.name, key, codec, data);
+      assert.equal(mine[2] & env.FLAG_ZSTD, env.FLAG_ZSTD);
+      assert.ok(mine.length < data.length);
+      assert.deepEqual(JSON.parse(env.openEnvelope(SECRET, e.name, key, mine).data), e.value);
+    }
+  },
+);
+
+test(
+  'without zstd, a compressed envelope is unreadable and writes are uncompressed',
+  {
+    skip: zstd !== null ? 'zstd is available here' : false,
+  },
+  () => {
+    const e = vectors.compressed[0];
+    const key = env.encodeEntryKey(fromInput(e.key));
+    assert.equal(
+      env.openEnvelope(SECRET, e.name, key, Buffer.from(e.envelope, 'hex')),
+      'unreadable',
+    );
+    const [codec, data] = env.dumps(env.CODEC_JSON, e.value);
+    assert.equal(env.seal(SECRET, e.name, key, codec, data)[2], 0);
+  },
+);
+
+test('invalid envelopes give the listed outcome', () => {
+  const outcomes = new Set();
+  for (const e of vectors.invalid) {
+    const key = env.encodeEntryKey(fromInput(e.key));
+    const got = env.openEnvelope(SECRET, e.name, key, Buffer.from(e.envelope, 'hex'));
+    assert.equal(got, e.outcome, e.why);
+    outcomes.add(got);
+  }
+  assert.deepEqual([...outcomes].sort(), ['corrupt', 'other_key', 'unreadable']);
+});
+
+test('a MAC binds the name: the same envelope under another name is corrupt', () => {
+  const e = vectors.envelopes[0];
+  const key = env.encodeEntryKey(fromInput(e.key));
+  const raw = Buffer.from(e.envelope, 'hex');
+  assert.equal(typeof env.openEnvelope(SECRET, e.name, key, raw), 'object');
+  assert.equal(env.openEnvelope(SECRET, 'other:' + e.name.slice(4), key, raw), 'corrupt');
+  assert.equal(env.openEnvelope(Buffer.alloc(0), e.name, key, raw), 'corrupt');
+});
+
+test('the MAC is HMAC-SHA256 (as crypto.createHmac computes it) for secrets of 0 to 200 bytes', () => {
+  const crypto = require('node:crypto');
+  const body = crypto.randomBytes(300);
+  for (let n = 0; n <= 200; n += 7) {
+    const secret = crypto.randomBytes(n);
+    const name = `ns:${n}`;
+    const prefix = Buffer.concat([
+      Buffer.from('twincache/redis/1'),
+      Buffer.alloc(4),
+      Buffer.from(name),
+    ]);
+    prefix.writeUInt32LE(name.length, 17);
+    const want = crypto.createHmac('sha256', secret).update(prefix).update(body).digest();
+    assert.deepEqual(env.mac(secret, name, body), want, `secret of ${n} bytes`);
+  }
+});
