@@ -721,8 +721,15 @@ if TYPE_CHECKING or not native:
         def __iter__(self) -> Iterator[K]:
             return iter(self._keys())
 
-        maxsize = property(_cache_maxsize, doc=_cache_maxsize.__doc__)
-        currsize = property(_cache_currsize, doc=_cache_currsize.__doc__)
+        @property
+        def maxsize(self) -> int | None:
+            """The item limit (the maxsize given, None when unbounded), as cachetools'."""
+            return _cache_maxsize(self)
+
+        @property
+        def currsize(self) -> int:
+            """The live entries now (len(cache)), as cachetools counts them."""
+            return _cache_currsize(self)
 
         __repr__ = _cache_repr
 
