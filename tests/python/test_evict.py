@@ -419,3 +419,46 @@ def test_bad_options() -> None:
         twincache.Cache(maxsize=10, getsizeof=len)
     with pytest.raises(TypeError, match=r"^on_evict must be a callable or None \(got int\)$"):
         twincache.cache(on_evict=1)  # type: ignore[call-overload]
+
+
+def test_exactly_once_under_threads() -> None:
+    """Four threads write, read and delete the same keys: every removal the counters count is
+    reported once, and every value written is either reported or still in the cache."""
+    reasons: Counter[str] = Counter()
+    seen: set[tuple[int, int]] = set()
+    twice: list[tuple[int, int]] = []
+    guard = threading.Lock()
+
+    def on_evict(key: int, value: int, reason: str) -> None:
+        with guard:
+            reasons[reason] += 1
+            if (key, value) in seen:
+                twice.append((key, value))
+            seen.add((key, value))
+
+    c = twincache.Cache(maxsize=64, on_evict=on_evict)
+    counter = iter(range(10**9))
+    start = threading.Barrier(4)
+
+    def work(seed: int) -> None:
+        start.wait()
+        for step in range(3000):
+            key = (step * 31 + seed * 17) % 200
+            if step % 5 == 4:
+                c.pop(key, None)
+            elif step % 5 == 3:
+                c.get(key)
+            else:
+                c[key] = next(counter)  # every value is new: replaced when the key is live
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    st = c.stats()
+    assert twice == []
+    assert reasons["evicted"] == st["evictions"]
+    assert reasons["deleted"] == st["deleted"]
+    assert reasons["replaced"] == st["updates"]
+    assert len(seen) + len(c) == st["inserts"] + st["updates"]
