@@ -36,6 +36,9 @@ export interface Stats {
   bytes: number;
 }
 
+/** Why an entry left the cache, as dispose is told (docs/node.md, "Eviction callbacks"). */
+export type DisposeReason = 'evicted' | 'expired' | 'deleted' | 'replaced' | 'cleared';
+
 export interface CacheOptions<K = unknown, V = unknown> {
   /** Most entries kept; an integer >= 1 or Infinity (default). */
   max?: number;
@@ -47,6 +50,9 @@ export interface CacheOptions<K = unknown, V = unknown> {
    * length, binary data by byteLength, else 8. */
   sizeOf?: (value: V, key: K) => number;
   policy?: Policy;
+  /** Called once per entry that leaves, after the call that removed it has left the cache
+   * consistent (it may use the cache); an exception becomes a process warning. */
+  dispose?: (value: V, key: K, reason: DisposeReason) => void;
 }
 
 export interface SetOptions {
@@ -61,6 +67,10 @@ export class Cache<K = unknown, V = unknown> implements Iterable<[K, V]> {
    * than maxBytes; the cache is then unchanged. */
   set(key: K, value: V, options?: SetOptions): this;
   has(key: K): boolean;
+  /** The live value; no hit or miss counted, no recency or frequency update. */
+  peek(key: K): V | undefined;
+  /** Milliseconds left: Infinity without a TTL, 0 when absent or expired. */
+  getRemainingTTL(key: K): number;
   delete(key: K): boolean;
   /** Removes every entry; counters are kept (see resetStats()). */
   clear(): void;
@@ -176,6 +186,8 @@ export interface MemoizeOptions<A extends unknown[]> {
   /** Replaces the argument key: its result must be a string or a number. */
   key?: (...args: A) => string | number;
   policy?: Policy;
+  /** As Cache's; key is the key option's result, undefined without that option. */
+  dispose?: (value: unknown, key: string | number | undefined, reason: DisposeReason) => void;
 }
 
 /** What memoize(fn) returns (backend 'memory'): fn itself, typed as it is, plus the helpers. */

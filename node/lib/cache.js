@@ -99,10 +99,21 @@ function growF64(a, n) {
   return b;
 }
 
+// A dispose callback that threw: reported as a process warning (name TwincacheDisposeWarning,
+// code ERR_TWINCACHE_DISPOSE, the thrown value as `cause`), never thrown into the cache's caller.
+function reportDisposeError(err) {
+  const what = err instanceof Error ? err.message : String(err);
+  const w = new Error(`dispose threw: ${what}`, { cause: err });
+  w.name = 'TwincacheDisposeWarning';
+  w.code = 'ERR_TWINCACHE_DISPOSE';
+  process.emitWarning(w);
+}
+
 class Cache {
   constructor(options) {
     const o = cacheOptions(options);
     this._init(o.max, o.maxBytes, o.ttl, o.sizeOf, o.policy);
+    if (o.dispose !== undefined) this._dispose = o.dispose;
   }
 
   _init(max, maxBytes, ttl, sizeOf, policy) {
@@ -129,6 +140,8 @@ class Cache {
     this._inflight = null; // fetch(): key -> pending load
     this._onDrop = null; // memoize: told of every key that leaves
     this._onClear = null;
+    this._dispose = null; // dispose(value, key, reason), or null
+    this._disposals = null; // [value, key, reason, ...] waiting for _flushDisposals()
     this._hits = 0;
     this._misses = 0;
     this._inserts = 0;
@@ -175,6 +188,7 @@ class Cache {
       if (e !== 0 && e <= clock.now()) {
         this._expire(s);
         this._misses++;
+        if (this._disposals !== null) this._flushDisposals();
         return undefined;
       }
     }
@@ -198,7 +212,32 @@ class Cache {
   }
 
   has(key) {
-    return this._live(key) !== -1;
+    const live = this._live(key) !== -1;
+    if (this._disposals !== null) this._flushDisposals();
+    return live;
+  }
+
+  // The live value, or undefined: counts no hit or miss, leaves the policy alone, removes
+  // nothing (an expired entry reads as absent).
+  peek(key) {
+    const s = this._map.get(key);
+    if (s === undefined) return undefined;
+    if (this._exp !== null) {
+      const e = this._exp[s];
+      if (e !== 0 && e <= clock.now()) return undefined;
+    }
+    return this._vals[s];
+  }
+
+  // Milliseconds left before key expires, as lru-cache's: Infinity without a TTL, 0 when absent
+  // or expired. Counts nothing.
+  getRemainingTTL(key) {
+    const s = this._map.get(key);
+    if (s === undefined) return 0;
+    const e = this._exp === null ? 0 : this._exp[s];
+    if (e === 0) return Infinity;
+    const left = e - clock.now();
+    return left > 0 ? left : 0;
   }
 
   // Returns the cache. An entry heavier than maxBytes throws RangeError
@@ -214,6 +253,7 @@ class Cache {
     this._store(key, value, w, ttl);
     // The newest write wins: a fetch() of this key in flight no longer stores its result.
     if (this._inflight !== null) this._inflight.delete(key);
+    if (this._disposals !== null) this._flushDisposals();
     return this;
   }
 
@@ -252,6 +292,7 @@ class Cache {
     if (s !== undefined) {
       // Update in place: only the weight it adds can evict others.
       this._updates++;
+      if (this._dispose !== null && this._vals[s] !== value) this._queueDispose(s, 'replaced');
       this._vals[s] = value;
       const old = this._w[s];
       this._bytes += w - old;
@@ -276,14 +317,22 @@ class Cache {
   delete(key) {
     const s = this._live(key);
     if (this._inflight !== null) this._inflight.delete(key);
-    if (s === -1) return false;
+    if (s === -1) {
+      if (this._disposals !== null) this._flushDisposals();
+      return false;
+    }
     this._deleted++;
+    if (this._dispose !== null) this._queueDispose(s, 'deleted');
     this._drop(s);
+    if (this._disposals !== null) this._flushDisposals();
     return true;
   }
 
   // Removes every entry (each counts as `cleared`); counters are kept (see stats()).
   clear() {
+    if (this._dispose !== null) {
+      for (const s of this._map.values()) this._queueDispose(s, 'cleared');
+    }
     this._cleared += this._map.size;
     this._map.clear();
     this._keys = [];
@@ -295,6 +344,7 @@ class Cache {
     if (this._inflight !== null) this._inflight.clear();
     if (this._onClear !== null) this._onClear();
     this._clearSlots();
+    if (this._disposals !== null) this._flushDisposals();
   }
 
   // Entries stored, including expired ones not reclaimed yet (see prune()).
@@ -314,6 +364,7 @@ class Cache {
         n++;
       }
     }
+    if (this._disposals !== null) this._flushDisposals();
     return n;
   }
 
@@ -380,12 +431,14 @@ class Cache {
       this._touch(s);
       return Promise.resolve(this._vals[s]);
     }
+    if (this._disposals !== null) this._flushDisposals(); // the expired entry _live() reclaimed
     if (this._inflight === null) this._inflight = new Map();
     if (!this._inflight.has(key)) this._misses++;
     return shareLoad(this._inflight, key, loader, (value) => {
       const w = this._weigh(key, value);
       if (w <= this._maxBytes && w <= MAX_ENTRY_WEIGHT) this._store(key, value, w, this._ttl);
       else this._rejected++;
+      if (this._disposals !== null) this._flushDisposals();
     });
   }
 
@@ -393,7 +446,30 @@ class Cache {
 
   _expire(s) {
     this._expired++;
+    if (this._dispose !== null) this._queueDispose(s, 'expired');
     this._drop(s);
+  }
+
+  // ---- dispose (docs/node.md, "Eviction callbacks") ---------------------------------------------
+  // A removal queues (value, key, reason) while the cache is mid-change; the public call that
+  // caused it calls dispose once the cache is consistent again, so dispose may use the cache.
+
+  _queueDispose(s, reason) {
+    if (this._disposals === null) this._disposals = [];
+    this._disposals.push(this._vals[s], this._keys[s], reason);
+  }
+
+  _flushDisposals() {
+    const q = this._disposals;
+    this._disposals = null;
+    const dispose = this._dispose;
+    for (let i = 0; i < q.length; i += 3) {
+      try {
+        dispose(q[i], q[i + 1], q[i + 2]);
+      } catch (err) {
+        reportDisposeError(err);
+      }
+    }
   }
 
   // Forgets slot s (its entry leaves for any reason).
@@ -436,6 +512,7 @@ class Cache {
       }
       if (forBytes) this._evictedBytes++;
       else this._evictedItems++;
+      if (this._dispose !== null) this._queueDispose(v, 'evicted');
       this._drop(v);
     }
     if (out) tl.onInsert(keep, tl.keyOf(keep), this._weighBytes ? this._w[keep] : 1);

@@ -158,6 +158,11 @@ function memoizeImpl(fn, o) {
     ttl: o.ttl === 0 ? undefined : o.ttl,
     maxBytes: o.maxBytes,
     policy: o.policy,
+    // dispose sees the key option's result; memoize's own keys are opaque: undefined.
+    dispose:
+      o.dispose === undefined || o.key !== undefined
+        ? o.dispose
+        : (value, key, reason) => o.dispose(value, undefined, reason),
   });
   const userKey = o.key === undefined ? null : o.key;
   const map = cache._map;
@@ -349,19 +354,23 @@ function memoizeImpl(fn, o) {
           const w = cache._weigh(key, value);
           if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
             cache._rejected++;
+            if (cache._dispose !== null) cache._queueDispose(s, 'evicted');
             cache._drop(s);
           } else {
             cache._bytes += w - cache._w[s];
             cache._w[s] = w;
             cache._reweighed(s);
           }
+          if (cache._disposals !== null) cache._flushDisposals();
         }
       },
       () => {
         const s = map.get(key);
         if (s !== undefined && cache._vals[s] === p) {
           cache._deleted++;
+          if (cache._dispose !== null) cache._queueDispose(s, 'deleted');
           cache._drop(s);
+          if (cache._disposals !== null) cache._flushDisposals();
         }
       },
     );
@@ -423,6 +432,7 @@ function memoizeImpl(fn, o) {
       }
       cache._expire(s);
       if (key instanceof TupleKey) key = undefined; // its trie path left with the entry
+      if (cache._disposals !== null) cache._flushDisposals();
     }
     cache._misses++;
     const value = fn.apply(self, args);
@@ -447,6 +457,7 @@ function memoizeImpl(fn, o) {
     const slot = cache._store(key, value, w, ttl);
     if (key instanceof TupleKey) key.slot = slot;
     if (isThenable(value)) track(key, value);
+    if (cache._disposals !== null) cache._flushDisposals();
     return value;
   }
 

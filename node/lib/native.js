@@ -63,6 +63,7 @@ function makeNativeCache(addon, PureCache) {
         const s = v & ~BYTES_BIT;
         if (v & BYTES_BIT) this._evictedBytes++;
         else this._evictedItems++;
+        if (this._dispose !== null) this._queueDispose(s >>> 0, 'evicted');
         this._forget(s >>> 0);
       }
     }

@@ -73,8 +73,8 @@ function optionalFunction(name, value) {
   return value;
 }
 
-const CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'sizeOf', 'policy'];
-const MEMOIZE_OPTIONS = ['max', 'ttl', 'maxBytes', 'key', 'policy'];
+const CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'sizeOf', 'policy', 'dispose'];
+const MEMOIZE_OPTIONS = ['max', 'ttl', 'maxBytes', 'key', 'policy', 'dispose'];
 const BYTE_CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'policy'];
 const SET_OPTIONS = ['ttl'];
 
@@ -96,6 +96,7 @@ function cacheOptions(options) {
     maxBytes: limit('maxBytes', o.maxBytes),
     sizeOf: optionalFunction('sizeOf', o.sizeOf),
     policy: policy('policy', o.policy),
+    dispose: optionalFunction('dispose', o.dispose),
   };
 }
 
@@ -107,6 +108,7 @@ function memoizeOptions(options) {
     maxBytes: limit('maxBytes', o.maxBytes),
     key: optionalFunction('key', o.key),
     policy: policy('policy', o.policy),
+    dispose: optionalFunction('dispose', o.dispose),
   };
 }
 

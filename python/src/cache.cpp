@@ -51,22 +51,25 @@ bool check_keywords(const char* method, PyObject* names, std::initializer_list<c
   return true;
 }
 
-// Cache(maxsize=None, ttl=None, max_bytes=None, policy=None)
+// Cache(maxsize=None, ttl=None, max_bytes=None, policy=None, on_evict=None, getsizeof=None)
 int cache_init(PyObject* o, PyObject* args, PyObject* kwargs) {
-  static const char* names[] = {"maxsize", "ttl", "max_bytes", "policy", nullptr};
+  static const char* names[] = {"maxsize",  "ttl",      "max_bytes", "policy",
+                                "on_evict", "getsizeof", nullptr};
   PyObject *maxsize = Py_None, *ttl = Py_None, *max_bytes = Py_None, *policy = Py_None;
+  PyObject *on_evict = Py_None, *getsizeof = Py_None;
   if (kwargs != nullptr) {
     PyObject* given = PyDict_Keys(kwargs);
     if (given == nullptr) return -1;
     PyObject* tuple = PyList_AsTuple(given);
     Py_DECREF(given);
     if (tuple == nullptr) return -1;
-    const bool ok = check_keywords("__init__", tuple, {"maxsize", "ttl", "max_bytes", "policy"});
+    const bool ok = check_keywords("__init__", tuple,
+                                   {"maxsize", "ttl", "max_bytes", "policy", "on_evict", "getsizeof"});
     Py_DECREF(tuple);
     if (!ok) return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOO:Cache", const_cast<char**>(names),
-                                   &maxsize, &ttl, &max_bytes, &policy)) {
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOOOO:Cache", const_cast<char**>(names),
+                                   &maxsize, &ttl, &max_bytes, &policy, &on_evict, &getsizeof)) {
     return -1;
   }
   if (shared.cache_options == nullptr) {
@@ -75,7 +78,7 @@ int cache_init(PyObject* o, PyObject* args, PyObject* kwargs) {
   }
   // (max_items, max_bytes, ttl_ns, policy, weigh, parameters), checked by twincache._options.
   PyObject* opts = PyObject_CallFunctionObjArgs(shared.cache_options, maxsize, ttl, max_bytes,
-                                                policy, nullptr);
+                                                policy, on_evict, getsizeof, nullptr);
   if (opts == nullptr) return -1;
   if (!PyTuple_Check(opts) || PyTuple_GET_SIZE(opts) != 6) {
     Py_DECREF(opts);
@@ -90,6 +93,8 @@ int cache_init(PyObject* o, PyObject* args, PyObject* kwargs) {
     Py_DECREF(opts);
     return -1;
   }
+  table->set_on_evict(on_evict == Py_None ? nullptr : on_evict);  // checked by the hook
+  table->set_value_weigher(getsizeof == Py_None ? nullptr : getsizeof);
   auto* self = reinterpret_cast<cache_object*>(o);
   delete self->table;
   self->table = table;
@@ -108,7 +113,10 @@ int cache_traverse(PyObject* o, visitproc visit, void* arg) {
 int cache_clear_gc(PyObject* o) {
   auto* self = reinterpret_cast<cache_object*>(o);
   Py_CLEAR(self->parameters);
-  if (self->table) self->table->clear();
+  if (self->table) {
+    self->table->set_on_evict(nullptr);  // a dying cache reports nothing
+    self->table->clear();
+  }
   return 0;
 }
 
@@ -296,6 +304,38 @@ PyObject* cache_clear(PyObject* o, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// c.peek(key, default=None): the live value, counting nothing and moving nothing.
+PyObject* cache_peek(PyObject* o, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* dflt = nullptr;
+  if (!key_and_default("peek", "peek(key, default=None)", args, nargs, kwnames, &dflt)) {
+    return nullptr;
+  }
+  py_table* t = table_of(o);
+  if (t == nullptr) return nullptr;
+  PyObject* value;
+  const int found = t->peek(args[0], &value);
+  if (found > 0) return value;
+  if (found < 0) return nullptr;
+  return Py_NewRef(dflt != nullptr ? dflt : Py_None);
+}
+
+// c.ttl_of(key): seconds left, math.inf without a TTL, None when absent or expired.
+PyObject* cache_ttl_of(PyObject* o, PyObject* key) {
+  py_table* t = table_of(o);
+  if (t == nullptr) return nullptr;
+  double seconds = 0;
+  const int found = t->ttl_of(key, &seconds);
+  if (found < 0) return nullptr;
+  if (found == 0) Py_RETURN_NONE;
+  return PyFloat_FromDouble(seconds);
+}
+
+// c.expire(): drops every expired entry now; the (key, value) pairs dropped.
+PyObject* cache_expire(PyObject* o, PyObject*) {
+  py_table* t = table_of(o);
+  return t ? t->expire_items() : nullptr;
+}
+
 PyObject* cache_stats(PyObject* o, PyObject*) {
   py_table* t = table_of(o);
   return t ? t->stats_dict() : nullptr;
@@ -320,6 +360,12 @@ PyMethodDef cache_methods[] = {
     {"pop", fastcall(cache_pop), METH_FASTCALL | METH_KEYWORDS, "pop(key[, default]): removes and returns."},
     {"clear", cache_clear, METH_NOARGS, "Removes every entry (counters are kept)."},
     {"stats", cache_stats, METH_NOARGS, "Counters and sizes."},
+    {"peek", fastcall(cache_peek), METH_FASTCALL | METH_KEYWORDS,
+     "peek(key, default=None): the value or default; no hit, miss or recency counted."},
+    {"ttl_of", cache_ttl_of, METH_O,
+     "ttl_of(key): seconds left (math.inf without a TTL), None when absent."},
+    {"expire", cache_expire, METH_NOARGS,
+     "Drops every expired entry now; returns the (key, value) pairs dropped."},
     {nullptr, nullptr, 0, nullptr},
 };
 

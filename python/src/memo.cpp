@@ -380,7 +380,10 @@ int memo_clear(PyObject* o) {
   Py_CLEAR(self->miss_hook);
   Py_CLEAR(self->watch_hook);
   Py_CLEAR(self->parameters);
-  if (self->table) self->table->clear();
+  if (self->table) {
+    self->table->set_on_evict(nullptr);  // a dying decorator reports nothing
+    self->table->clear();
+  }
   return 0;
 }
 
@@ -413,6 +416,20 @@ PyObject* memo_peek(PyObject* o, PyObject* key) {
   const int found = self->table->find(key, &value, false);
   if (found < 0) return nullptr;
   return found ? value : Py_NewRef(shared.missing);
+}
+
+// _set_eviction(on_evict, getsizeof): the decorator's on_evict= and getsizeof= (twincache._api
+// checked them; None for either leaves it unset).
+PyObject* memo_set_eviction(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
+  memo_object* self = as_memo(o);
+  if (!check_table(self)) return nullptr;
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_set_eviction(on_evict, getsizeof)");
+    return nullptr;
+  }
+  self->table->set_on_evict(args[0] == Py_None ? nullptr : args[0]);
+  self->table->set_value_weigher(args[1] == Py_None ? nullptr : args[1]);
+  Py_RETURN_NONE;
 }
 
 PyObject* memo_store(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
@@ -552,6 +569,9 @@ PyMethodDef memo_methods[] = {
     {"_put", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_put)),
      METH_FASTCALL, "Stores value for key (replacing it) with its own TTL in ns (None: default)."},
     {"_discard", memo_discard, METH_O, "Drops key; True if it was live."},
+    {"_set_eviction",
+     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_set_eviction)),
+     METH_FASTCALL, "Sets on_evict and getsizeof (None: unset)."},
     {"_key", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_key)),
      METH_FASTCALL | METH_KEYWORDS, "The key of a call (the entry invalidate() drops)."},
     {"invalidate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_invalidate)),

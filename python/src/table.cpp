@@ -50,6 +50,7 @@ entry_object* new_entry(PyObject* key, PyObject* value, Py_hash_t hash) {
   e->value = Py_NewRef(value);
   e->hash = hash;
   e->slot = no_slot;
+  e->reason = not_removed;
   return e;
 }
 
@@ -84,6 +85,8 @@ py_table::~py_table() {
   for (entry_object*& e : slots_) Py_CLEAR(e);
   Py_XDECREF(index_);
   Py_XDECREF(weigh_);
+  Py_XDECREF(weigh_value_);
+  Py_XDECREF(on_evict_);
 }
 
 void py_table::release(removed_entries& removed) {
@@ -95,15 +98,40 @@ void py_table::release(removed_entries& removed) {
   for (std::size_t i = 0; i < removed.size(); ++i) {
     entry_object* e = removed[i];
     delete_if(index_, e);
+    if (on_evict_ != nullptr && e->reason != not_removed) {
+      const auto why = static_cast<removal_reason>(e->reason);
+      notify(e->key, e->value,
+             why == removal_reason::evicted_items || why == removal_reason::evicted_bytes
+                 ? "evicted"
+                 : removal_reason_name(why).data());
+    }
     Py_DECREF(e);  // the value's destructor may run here
   }
   removed.clear();
   if (pending_error) PyErr_Restore(type, value, traceback);
 }
 
-int py_table::weigh_into(PyObject* obj, std::uint64_t& out) {
-  PyObject* w = PyObject_CallOneArg(weigh_, obj);
+void py_table::notify(PyObject* key, PyObject* value, const char* reason) {
+  PyObject* callback = Py_NewRef(on_evict_);  // the callback may replace or drop it
+  PyObject* why = PyUnicode_FromString(reason);
+  PyObject* rc = why ? PyObject_CallFunctionObjArgs(callback, key, value, why, nullptr) : nullptr;
+  if (rc == nullptr) PyErr_WriteUnraisable(callback);
+  Py_XDECREF(rc);
+  Py_XDECREF(why);
+  Py_DECREF(callback);
+}
+
+int py_table::weigh_into(PyObject* obj, std::uint64_t& out, PyObject* weigher) {
+  PyObject* w = PyObject_CallOneArg(weigher != nullptr ? weigher : weigh_, obj);
   if (w == nullptr) return -1;
+  if (weigher != nullptr && (!PyLong_Check(w) || PyLong_AsDouble(w) < 0)) {  // getsizeof
+    if (!PyErr_Occurred()) {
+      PyErr_Format(PyLong_Check(w) ? PyExc_ValueError : PyExc_TypeError,
+                   "getsizeof result must be an integer >= 0 (got %R)", w);
+    }
+    Py_DECREF(w);
+    return -1;
+  }
   const unsigned long long n = PyLong_AsUnsignedLongLong(w);
   Py_DECREF(w);
   if (n == static_cast<unsigned long long>(-1) && PyErr_Occurred()) return -1;
@@ -123,7 +151,8 @@ int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optiona
                     bool replace, std::uint64_t absent_at) {
   // Weighing runs Python code: it comes first.
   std::uint64_t key_bytes = 0, value_bytes = 0;
-  if (weigh_ != nullptr && (weigh_into(key, key_bytes) < 0 || weigh_into(value, value_bytes) < 0)) {
+  if (weigh_ != nullptr &&
+      (weigh_into(key, key_bytes) < 0 || weigh_into(value, value_bytes, weigh_value_) < 0)) {
     return -1;
   }
   removed_entries removed;
@@ -170,6 +199,7 @@ int py_table::store(PyObject* key, Py_hash_t hash, PyObject* value, std::optiona
       PyObject* previous = old->value;
       old->value = Py_NewRef(value);
       release(removed);
+      if (on_evict_ != nullptr && previous != value) notify(key, previous, "replaced");
       Py_DECREF(previous);  // its destructor may run: the table is consistent
       return 1;
     }
@@ -242,6 +272,46 @@ void py_table::expire(bool all) {
   release(removed);
 }
 
+int py_table::peek(PyObject* key, PyObject** value) {
+  PyObject* found = PyDict_GetItemWithError(index_, key);
+  if (found == nullptr) return PyErr_Occurred() ? -1 : 0;
+  auto* e = reinterpret_cast<entry_object*>(found);
+  if (e->slot == no_slot || !table_.is_live(e->slot, now_if_ttl())) return 0;
+  *value = Py_NewRef(e->value);
+  return 1;
+}
+
+int py_table::ttl_of(PyObject* key, double* seconds) {
+  PyObject* found = PyDict_GetItemWithError(index_, key);
+  if (found == nullptr) return PyErr_Occurred() ? -1 : 0;
+  const std::uint32_t slot = reinterpret_cast<entry_object*>(found)->slot;
+  if (slot == no_slot) return 0;
+  const time_ns expiry = table_.meta(slot).expiry;
+  if (expiry == never) {
+    *seconds = Py_HUGE_VAL;
+    return 1;
+  }
+  const time_ns now = table_.now();
+  if (now >= expiry) return 0;
+  *seconds = static_cast<double>(expiry - now) / 1e9;
+  return 1;
+}
+
+PyObject* py_table::expire_items() {
+  PyObject* list = PyList_New(0);
+  if (list == nullptr || !table_.ttl_items()) return list;
+  removed_entries removed;
+  table_.expire_batch(table_.now(), table_.slot_count(), table_.slot_count(), collect(removed));
+  for (std::size_t i = 0; i < removed.size(); ++i) {
+    PyObject* pair = PyTuple_Pack(2, removed[i]->key, removed[i]->value);
+    if (pair == nullptr || PyList_Append(list, pair) < 0) Py_CLEAR(list);
+    Py_XDECREF(pair);
+    if (list == nullptr) break;
+  }
+  release(removed);  // on_evict runs for each, as for any expiry
+  return list;
+}
+
 PyObject* py_table::stats_dict() const {
   const stats s = table_.stats();
   return Py_BuildValue(
@@ -267,6 +337,8 @@ PyObject* py_table::live_keys() {
 int py_table::traverse(visitproc visit, void* arg) {
   Py_VISIT(index_);
   Py_VISIT(weigh_);
+  Py_VISIT(weigh_value_);
+  Py_VISIT(on_evict_);
   for (entry_object* e : slots_) {
     if (e != nullptr) {
       Py_VISIT(e->key);

@@ -64,7 +64,11 @@ struct entry_object {
   PyObject* value;
   Py_hash_t hash;      // the key's hash, so removals do not hash it again
   std::uint32_t slot;  // no_slot: not (or no longer) in the table
+  std::uint8_t reason;  // why the core removed it (a removal_reason), or not_removed
 };
+
+// entry_object::reason of an entry the core has not removed (a refused insert, a live entry).
+inline constexpr std::uint8_t not_removed = 0xFF;
 
 bool ready_entry_type();
 
@@ -78,10 +82,11 @@ class py_table {
   struct collector {
     py_table* self;
     removed_entries* out;
-    void operator()(std::uint32_t slot, removal_reason) const {
+    void operator()(std::uint32_t slot, removal_reason why) const {
       entry_object* e = self->slots_[slot];
       self->slots_[slot] = nullptr;
       e->slot = no_slot;
+      e->reason = static_cast<std::uint8_t>(why);
       out->push_back(e);
     }
   };
@@ -160,6 +165,22 @@ class py_table {
 
   void clear();
   void reset_stats() { table_.reset_stats(); }
+
+  // ---- Eviction callbacks, reads that are not use, sizes (docs/python.md, "Eviction
+  // callbacks"). on_evict(key, value, reason) is called once per entry leaving the table, by
+  // release() (after the table is consistent, so it may re-enter), with reason "evicted",
+  // "expired", "deleted", "replaced" or "cleared"; an exception in it goes to
+  // sys.unraisablehook. Null (the default) costs one pointer test per removal.
+  void set_on_evict(PyObject* callback) { Py_XSETREF(on_evict_, Py_XNewRef(callback)); }
+  // A weigher for values only (getsizeof=): keys keep the default weigher.
+  void set_value_weigher(PyObject* weigher) { Py_XSETREF(weigh_value_, Py_XNewRef(weigher)); }
+  // The live value without counting or touching anything: 1 with *value (new reference), 0 when
+  // absent or expired, -1 on error.
+  int peek(PyObject* key, PyObject** value);
+  // Seconds left for key: 1 with *seconds (inf without a TTL), 0 when absent, -1 on error.
+  int ttl_of(PyObject* key, double* seconds);
+  // Removes every expired entry now; returns them as a list of (key, value) pairs.
+  PyObject* expire_items();
   // Reclaims expired entries (all of them when `all`, else a small batch).
   void expire(bool all);
 
@@ -181,11 +202,15 @@ class py_table {
   // Drops removed entries from the dict (if it still maps their key to them) and releases them.
   // Runs Python code (__eq__, destructors): call it only once the table is consistent.
   void release(removed_entries& removed);
-  int weigh_into(PyObject* obj, std::uint64_t& out);
+  // Calls on_evict_ for one removal; reports its exception to sys.unraisablehook.
+  void notify(PyObject* key, PyObject* value, const char* reason);
+  int weigh_into(PyObject* obj, std::uint64_t& out, PyObject* weigher = nullptr);
 
   entry_table table_;
   PyObject* index_;      // dict: key -> entry_object
   PyObject* weigh_;      // callable or null
+  PyObject* weigh_value_ = nullptr;  // getsizeof: weighs values instead of weigh_, or null
+  PyObject* on_evict_ = nullptr;     // on_evict(key, value, reason), or null
   std::vector<entry_object*> slots_;  // slot -> entry (a strong reference), null when free
   std::uint64_t adds_ = 0;            // entries put in the dict: see adds()
   std::string last_error_;

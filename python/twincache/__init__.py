@@ -32,6 +32,7 @@ from ._types import (
     DiskCachedFunction,
     DiskCachedMethod,
     DiskStats,
+    EvictionReason,
     Policy,
     Stats,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "DiskCachedFunction",
     "DiskCachedMethod",
     "DiskStats",
+    "EvictionReason",
     "Policy",
     "RedisCache",
     "Stats",

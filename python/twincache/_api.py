@@ -27,6 +27,7 @@ from ._types import (
     CachedFunction,
     Codec,
     DiskCacheDecorator,
+    EvictionReason,
     K,
     P,
     Policy,
@@ -355,6 +356,7 @@ def _wrap(
     content_keys: bool,
     single_flight: bool,
     weak_self: bool,
+    eviction: tuple[Any, Any] = (None, None),
 ) -> Any:
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
@@ -374,6 +376,8 @@ def _wrap(
         weak_self=weak_self,
         parameters=parameters,
     )
+    if eviction != (None, None):  # on_evict=, getsizeof= (docs/python.md, "Eviction callbacks")
+        memo._set_eviction(*eviction)
     if weak_self:
         memo._watch_hook = _instance_watcher(memo)
     if is_async:
@@ -445,6 +449,8 @@ def cache(
     policy: Policy | None = None,
     single_flight: bool = False,
     backend: Literal["memory"] | None = None,
+    on_evict: Callable[[Any, Any, EvictionReason], object] | None = None,
+    getsizeof: Callable[[Any], int] | None = None,
 ) -> CacheDecorator: ...
 @overload
 def cache(
@@ -506,6 +512,8 @@ def cache(
     error_ttl: Any = None,
     ttl_jitter: Any = None,
     coherent: Any = None,
+    on_evict: Any = None,
+    getsizeof: Any = None,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -549,6 +557,8 @@ def cache(
                 ("policy", policy is not None),
                 ("single_flight", single_flight is not False),
                 ("path", path is not None),
+                ("on_evict", on_evict is not None),
+                ("getsizeof", getsizeof is not None),
             )
             if given
         ]
@@ -586,6 +596,8 @@ def cache(
                 ("typed", typed is not False),
                 ("policy", policy is not None),
                 ("single_flight", single_flight is not False),
+                ("on_evict", on_evict is not None),
+                ("getsizeof", getsizeof is not None),
             )
             if given
         ]
@@ -609,6 +621,7 @@ def cache(
     typed_flag = _options.flag("typed", typed)
     key_fn = _options.key_function("key", key)
     single = _options.flag("single_flight", single_flight)
+    eviction = _options.eviction(on_evict, getsizeof, limits.max_bytes)
     parameters = {
         "maxsize": maxsize,
         "typed": typed_flag,
@@ -632,6 +645,7 @@ def cache(
             content_keys=True,
             single_flight=single,
             weak_self=True,
+            eviction=eviction,
         )
         return result
 
@@ -642,18 +656,36 @@ def cache(
 
 
 def _cache_options(
-    maxsize: object, ttl: object, max_bytes: object, policy: object
+    maxsize: object,
+    ttl: object,
+    max_bytes: object,
+    policy: object,
+    on_evict: object = None,
+    getsizeof: object = None,
 ) -> tuple[int | None, int | None, int | None, str, Callable[[object], int] | None, dict[str, Any]]:
     """Checks Cache's options (type checks here, ranges in the core) and returns what its table
     is built from. The native Cache calls it from its __init__."""
     limits = _options.limits(maxsize, ttl, max_bytes, policy)
+    _options.eviction(on_evict, getsizeof, limits.max_bytes)
     parameters = {"maxsize": maxsize, "ttl": ttl, "max_bytes": max_bytes, "policy": limits.policy}
+    parameters.update(on_evict=on_evict, getsizeof=getsizeof)
     weigher = weigh if limits.max_bytes is not None else None
     return limits.max_items, limits.max_bytes, limits.ttl_ns, limits.policy, weigher, parameters
 
 
 def _ttl_option(ttl: object) -> int | None:
     return _options.ttl("ttl", ttl)
+
+
+def _cache_maxsize(self: Any) -> int | None:
+    """The item limit (the maxsize given, None when unbounded), as cachetools' Cache.maxsize."""
+    maxsize: int | None = self._parameters["maxsize"]
+    return maxsize
+
+
+def _cache_currsize(self: Any) -> int:
+    """The live entries now (len(cache)), as cachetools' Cache.currsize counts them."""
+    return len(self)
 
 
 def _cache_repr(self: Any) -> str:
@@ -681,9 +713,11 @@ if TYPE_CHECKING or not native:
             ttl: float | None = None,
             max_bytes: int | None = None,
             policy: Policy | None = None,
+            on_evict: Callable[[K, V, EvictionReason], object] | None = None,
+            getsizeof: Callable[[V], int] | None = None,
         ) -> None:
             max_items, limit_bytes, ttl_ns, policy_name, weigher, parameters = _cache_options(
-                maxsize, ttl, max_bytes, policy
+                maxsize, ttl, max_bytes, policy, on_evict, getsizeof
             )
             super().__init__(
                 max_items=max_items,
@@ -691,6 +725,8 @@ if TYPE_CHECKING or not native:
                 ttl_ns=ttl_ns,
                 policy=policy_name,
                 weigh=weigher,
+                on_evict=on_evict,
+                getsizeof=getsizeof,
             )
             self._parameters = parameters
 
@@ -715,6 +751,16 @@ if TYPE_CHECKING or not native:
         def __iter__(self) -> Iterator[K]:
             return iter(self._keys())
 
+        @property
+        def maxsize(self) -> int | None:
+            """The item limit (the maxsize given, None when unbounded), as cachetools'."""
+            return _cache_maxsize(self)
+
+        @property
+        def currsize(self) -> int:
+            """The live entries now (len(cache)), as cachetools counts them."""
+            return _cache_currsize(self)
+
         __repr__ = _cache_repr
 
 else:
@@ -727,6 +773,8 @@ else:
             setattr(cls, name, getattr(MutableMapping, name))
         cls.__hash__ = None
         cls.__repr__ = _cache_repr
+        cls.maxsize = property(_cache_maxsize, doc=_cache_maxsize.__doc__)
+        cls.currsize = property(_cache_currsize, doc=_cache_currsize.__doc__)
         # Cache[str, int] as in pure mode (pure Cache is Generic): a type alias, no runtime cost.
         cls.__class_getitem__ = classmethod(types.GenericAlias)
         MutableMapping.register(cls)

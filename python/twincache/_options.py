@@ -89,3 +89,15 @@ def limits(maxsize: object, ttl_seconds: object, max_bytes: object, policy_name:
         ttl_ns=ttl("ttl", ttl_seconds),
         policy=policy("policy", policy_name),
     )
+
+
+def eviction(on_evict: object, getsizeof: object, max_bytes: int | None) -> tuple[Any, Any]:
+    """on_evict and getsizeof: None or callables; getsizeof weighs values against max_bytes, so
+    it needs max_bytes."""
+    callback = key_function("on_evict", on_evict)
+    weigher = key_function("getsizeof", getsizeof)
+    if weigher is not None and max_bytes is None:
+        raise TypeError(
+            "getsizeof needs max_bytes: it weighs values against that budget (got max_bytes=None)"
+        )
+    return callback, weigher

@@ -15,6 +15,7 @@ ratios (docs/python.md). Only "lru" promises an order.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import types
@@ -148,7 +149,8 @@ _MISSING: Final[Any] = object()
 # and owner[slot] is the entry. Fields by index:
 _PREV, _NEXT, _KEY, _VALUE, _EXPIRES, _WEIGHT, _SEGMENT = range(7)
 # _SEGMENT: >= 0 linked (under "tinylfu" its policy slot, under "lru" 0), -1 removed, -2 pending
-# (in the dict, not yet linked: lookups treat it as absent).
+# (in the dict, not yet linked: lookups treat it as absent). Once removed, _PREV holds the reason
+# on_evict is told ("evicted", "expired", "deleted", "cleared").
 _REMOVED: Final = -1
 _PENDING: Final = -2
 
@@ -236,6 +238,8 @@ class _Table:
         self.ttl_ns = ttl_ns
         self.policy = policy
         self.weigh = weigh
+        self.weigh_value: Callable[[object], int] | None = None  # getsizeof=, values only
+        self.on_evict: Callable[..., object] | None = None
         self.data: dict[Any, list[Any]] = {}
         self.lock = threading.Lock()
         _fork.track(self, ("lock",))  # a forked child gets a new one (twincache._fork)
@@ -291,13 +295,14 @@ class _Table:
         owner = pol.owner
         return [owner[s] for r in (WINDOW, PROTECTED, PROBATION) for s in pol.mru(r)]
 
-    def _unlink(self, entry: list[Any], removed: list[list[Any]]) -> None:
+    def _unlink(self, entry: list[Any], removed: list[list[Any]], reason: str) -> None:
         """Takes a linked entry out of the order; the caller forgets it after the lock."""
         if self.tinylfu is None:
             self.ring.unlink(entry)
         else:
             self.tinylfu.remove(entry[_SEGMENT])
         entry[_SEGMENT] = _REMOVED
+        entry[_PREV] = reason
         self.bytes -= entry[_WEIGHT]
         removed.append(entry)
 
@@ -328,7 +333,7 @@ class _Table:
                 victim = None if keep[_PREV] is ring.root else keep[_PREV]
             if victim is None:
                 return  # only the entry being stored is left; it fits by construction
-            self._unlink(victim, removed)
+            self._unlink(victim, removed, "evicted")
             if items:
                 self.evicted_items += 1
             else:
@@ -355,6 +360,7 @@ class _Table:
                 kept = True
                 continue
             victim[_SEGMENT] = _REMOVED
+            victim[_PREV] = "evicted"
             self.bytes -= victim[_WEIGHT]
             removed.append(victim)
             if items:
@@ -414,6 +420,7 @@ class _Table:
     def _forget(self, removed: list[list[Any]]) -> None:
         """Drops removed entries from the dict (if it still maps their key to them) and lets
         their values go. Runs Python code (__eq__, destructors): never under the lock."""
+        on_evict = self.on_evict
         for entry in removed:
             key = entry[_KEY]
             try:
@@ -421,12 +428,16 @@ class _Table:
                     self.data.pop(key, None)
             except Exception:  # a raising __eq__: the entry is dead, a stale item is harmless
                 pass
+            if on_evict is not None:
+                _notify(on_evict, key, entry[_VALUE], entry[_PREV])
             entry[_VALUE] = None
         removed.clear()
 
     def _weight(self, key: object, value: object) -> int:
         if self.weigh is None:
             return entry_overhead_bytes
+        if self.weigh_value is not None:
+            return self.weigh(key) + _sizeof(self.weigh_value, value) + entry_overhead_bytes
         return self.weigh(key) + self.weigh(value) + entry_overhead_bytes
 
     @staticmethod
@@ -445,7 +456,7 @@ class _Table:
                 self.misses += count
                 return _MISSING
             if self._expired(entry, clock_now()):
-                self._unlink(entry, removed)
+                self._unlink(entry, removed, "expired")
                 self.expired += 1
                 self.misses += count
                 value = _MISSING
@@ -460,6 +471,24 @@ class _Table:
         """Whether key is live; no counters, no reordering."""
         entry = self.data.get(key)
         return entry is not None and entry[_SEGMENT] >= 0 and not self._expired(entry, clock_now())
+
+    def peek_value(self, key: Hashable) -> Any:
+        """The live value for key or _MISSING; no counters, no reordering, nothing removed."""
+        entry = self.data.get(key)
+        if entry is None or entry[_SEGMENT] < 0 or self._expired(entry, clock_now()):
+            return _MISSING
+        return entry[_VALUE]
+
+    def ttl_of(self, key: Hashable) -> float | None:
+        """Seconds left for key: math.inf without a TTL, None when absent or expired."""
+        entry = self.data.get(key)
+        if entry is None or entry[_SEGMENT] < 0:
+            return None
+        expires = entry[_EXPIRES]
+        if not expires:
+            return math.inf
+        now = clock_now()
+        return None if expires <= now else (expires - now) / 1e9
 
     def store(
         self,
@@ -481,7 +510,7 @@ class _Table:
             key_hash = 0 if self.tinylfu is None else hash(key)  # may run __hash__: no lock
         ttl = self.ttl_ns if ttl_ns is None else ttl_ns
         removed: list[list[Any]] = []
-        previous: object = None
+        previous: object = _MISSING
         fresh: list[Any] = [None, None, key, value, 0, weight, _PENDING]
         while True:
             existing = self.data.setdefault(key, fresh)  # may run __eq__: no lock held
@@ -491,7 +520,7 @@ class _Table:
                         self._link(fresh, ttl, key_hash, removed)
                     break
                 if existing[_SEGMENT] >= 0 and self._expired(existing, clock_now()):
-                    self._unlink(existing, removed)
+                    self._unlink(existing, removed, "expired")
                     self.expired += 1
                 elif existing[_SEGMENT] >= 0:
                     if replace:
@@ -507,6 +536,8 @@ class _Table:
             except Exception:  # setdefault below raises it again if it persists
                 pass
         self._forget(removed)
+        if previous is not _MISSING and previous is not value and self.on_evict is not None:
+            _notify(self.on_evict, key, previous, "replaced")
         del previous  # the replaced value's destructor runs here, outside the lock
         return True
 
@@ -521,7 +552,7 @@ class _Table:
                 return False, _MISSING
             live = not self._expired(entry, clock_now())
             value = entry[_VALUE]
-            self._unlink(entry, removed)
+            self._unlink(entry, removed, "deleted" if live else "expired")
             if live:
                 self.deleted += 1
             else:
@@ -533,22 +564,24 @@ class _Table:
         removed: list[list[Any]] = []
         with self.lock:
             for entry in self._entries():
-                self._unlink(entry, removed)
+                self._unlink(entry, removed, "cleared")
                 self.cleared += 1
             if self.tinylfu is not None:
                 self.tinylfu.clear()  # forgets what the sketch learnt, as the core's clear()
         self._forget(removed)
 
-    def expire_all(self) -> None:
-        """Reclaims every expired entry now."""
+    def expire_all(self) -> list[tuple[Any, Any]]:
+        """Reclaims every expired entry now; returns their (key, value) pairs."""
         removed: list[list[Any]] = []
         with self.lock:
             now = clock_now()
             for entry in self._entries():
                 if self._expired(entry, now):
-                    self._unlink(entry, removed)
+                    self._unlink(entry, removed, "expired")
                     self.expired += 1
+        pairs = [(entry[_KEY], entry[_VALUE]) for entry in removed]
         self._forget(removed)
+        return pairs
 
     def live_keys(self) -> list[Any]:
         self.expire_all()
@@ -558,6 +591,40 @@ class _Table:
     def __len__(self) -> int:
         with self.lock:
             return self._count()
+
+
+# --- Eviction callbacks and getsizeof (docs/python.md, "Eviction callbacks") --------------------
+
+
+class _Unraisable:
+    """Reports an exception to sys.unraisablehook, as the native module's PyErr_WriteUnraisable
+    does: CPython sends an exception raised by __del__ there (the default hook prints it)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __del__(self) -> None:
+        exc, self.exc = self.exc, None  # type: ignore[assignment]
+        raise exc
+
+
+def _notify(on_evict: Callable[..., object], key: Any, value: Any, why: str) -> None:
+    """Calls on_evict(key, value, why); an exception goes to sys.unraisablehook."""
+    try:
+        on_evict(key, value, why)
+    except BaseException as exc:
+        _Unraisable(exc)
+
+
+def _sizeof(getsizeof: Callable[[object], int], value: object) -> int:
+    """A value's weight from the user's getsizeof: an int >= 0."""
+    size = getsizeof(value)
+    if not isinstance(size, int) or size < 0:
+        kind = ValueError if isinstance(size, int) else TypeError
+        raise kind(f"getsizeof result must be an integer >= 0 (got {size!r})")
+    return size
 
 
 # --- Keys: the same scheme as functools' lru_cache ----------------------------------------------
@@ -692,6 +759,13 @@ class Memo:
         """The live value for key or _MISSING, without counting a hit or a miss."""
         return self._table.lookup(key, count=False)
 
+    def _set_eviction(
+        self, on_evict: Callable[[Any, Any, str], object] | None, getsizeof: Any
+    ) -> None:
+        """Sets on_evict and getsizeof (None: unset); twincache._api checked them."""
+        self._table.on_evict = on_evict
+        self._table.weigh_value = getsizeof
+
     def _store(self, key: Any, value: object) -> None:
         """Caches value for key unless key is already live (functools keeps the first result)."""
         if self._no_cache:
@@ -778,8 +852,12 @@ class CacheBase(Generic[K, V]):
         ttl_ns: int | None,
         policy: str,
         weigh: Callable[[object], int] | None,
+        on_evict: Callable[..., object] | None = None,
+        getsizeof: Callable[[Any], int] | None = None,
     ) -> None:
         self._table = _Table(max_items, max_bytes, ttl_ns, policy, weigh)
+        self._table.on_evict = on_evict
+        self._table.weigh_value = getsizeof
 
     def __getitem__(self, key: K) -> V:
         value: V = self._table.lookup(key)
@@ -835,6 +913,23 @@ class CacheBase(Generic[K, V]):
 
     def _keys(self) -> list[K]:
         return self._table.live_keys()
+
+    @overload
+    def peek(self, key: K, default: None = None, /) -> V | None: ...
+    @overload
+    def peek(self, key: K, default: V | T, /) -> V | T: ...
+    def peek(self, key: K, default: Any = None) -> Any:
+        """The value or default; no hit, miss or recency counted."""
+        value = self._table.peek_value(key)
+        return default if value is _MISSING else value
+
+    def ttl_of(self, key: K) -> float | None:
+        """Seconds left (math.inf without a TTL), None when absent."""
+        return self._table.ttl_of(key)
+
+    def expire(self) -> list[tuple[K, V]]:
+        """Drops every expired entry now; returns the (key, value) pairs dropped."""
+        return self._table.expire_all()
 
     def clear(self) -> None:
         self._table.clear()

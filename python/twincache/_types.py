@@ -51,6 +51,8 @@ Codec = Literal["pickle", "json"]
 """codec= of the disk tier: 'pickle' (the default) or 'json' (readable from Node)."""
 Backend = Literal["memory", "disk"]
 """backend= of @cache(...): 'memory' (the default) or 'disk' (docs/persistence.md)."""
+EvictionReason = Literal["evicted", "expired", "deleted", "replaced", "cleared"]
+"""The reason on_evict(key, value, reason) is given (docs/python.md, "Eviction callbacks")."""
 
 
 class Stats(TypedDict):
@@ -221,6 +223,7 @@ __all__ = [
     "DiskCachedFunction",
     "DiskCachedMethod",
     "DiskStats",
+    "EvictionReason",
     "Policy",
     "Stats",
 ]

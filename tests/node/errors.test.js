@@ -84,11 +84,11 @@ test('options must be an object with known names', () => {
   assert.throws(() => new Cache({ maxSize: 5 }), {
     name: 'TypeError',
     code: TYPE,
-    message: "options must only name max, ttl, maxBytes, sizeOf, policy (got 'maxSize')",
+    message: "options must only name max, ttl, maxBytes, sizeOf, policy, dispose (got 'maxSize')",
   });
   assert.throws(() => memoize(() => 0, { sizeOf: () => 1 }), {
     name: 'TypeError',
-    message: "options must only name max, ttl, maxBytes, key, policy (got 'sizeOf')",
+    message: "options must only name max, ttl, maxBytes, key, policy, dispose (got 'sizeOf')",
   });
   assert.throws(() => memoize(() => 0, { key: 'id' }), {
     name: 'TypeError',
@@ -132,6 +132,6 @@ test("memoize's backend option: 'memory' (default), 'disk' or 'redis'", () => {
   });
   assert.throws(() => memoize(() => 0, { backend: 'memory', path: '/tmp/x' }), {
     name: 'TypeError',
-    message: "options must only name max, ttl, maxBytes, key, policy (got 'path')",
+    message: "options must only name max, ttl, maxBytes, key, policy, dispose (got 'path')",
   });
 });

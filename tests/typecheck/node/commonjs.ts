@@ -4,7 +4,7 @@
 // compile here, and `twincache.default` does not exist).
 import twincache = require('twincache');
 import { memoize, Cache, ByteCache, DiskCache, RedisCache, native, version } from 'twincache';
-import type { DiskMemoized, DiskStats, Memoized, Policy, Stats } from 'twincache';
+import type { DiskMemoized, DiskStats, DisposeReason, Memoized, Policy, Stats } from 'twincache';
 import type { RedisMemoized, RedisStats } from 'twincache';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -65,6 +65,16 @@ c.set('a', 1).set('b', 2);
 const v: number | undefined = c.get('a');
 check(v === 1 && c.size === 2, 'Cache');
 sameKeys('Cache.stats()', c.stats(), STATS_KEYS);
+// Eviction callbacks and reads that are not use (issue 18).
+const left: DisposeReason[] = [];
+const d = new Cache<string, number>({ max: 1, dispose: (value, key, reason) => left.push(reason) });
+d.set('a', 1).set('b', 2);
+const peeked: number | undefined = d.peek('b');
+const ms: number = d.getRemainingTTL('b');
+check(
+  peeked === 2 && ms === Infinity && left.join() === 'evicted',
+  'dispose, peek, getRemainingTTL',
+);
 const b = new ByteCache({ maxBytes: 1 << 20 });
 b.set('k', Buffer.from('x')).set('s', 'text');
 const bv: string | Buffer | undefined = b.get('s');

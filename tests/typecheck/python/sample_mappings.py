@@ -28,6 +28,23 @@ assert (got, fallback) == (1, "none")
 assert_type(cache.pop("b"), int)
 assert cache.pop("b", None) is None
 assert sorted(cache) == ["a"] and len(cache) == 1 and "a" in cache
+
+# Eviction callbacks, reads that are not use, sizes (issue 18).
+reasons: list[twincache.EvictionReason] = []
+
+
+def on_evict(key: str, value: bytes, reason: twincache.EvictionReason) -> None:
+    reasons.append(reason)
+
+
+sized = twincache.Cache[str, bytes](maxsize=1, max_bytes=10_000, getsizeof=len, on_evict=on_evict)
+sized["x"], sized["y"] = b"1", b"22"
+assert reasons == ["evicted"]
+assert_type(sized.peek("y"), bytes | None)
+assert_type(sized.ttl_of("y"), float | None)
+assert_type(sized.expire(), list[tuple[str, bytes]])
+assert_type(sized.currsize, int)
+assert sized.maxsize == 1 and sized.currsize == 1 and sized.peek("y") == b"22"
 for key in cache:
     assert_type(key, str)
 cache.update({"c": 3})
