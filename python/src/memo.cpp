@@ -5,6 +5,8 @@
 // need coordination (async functions, single_flight) go to a Python hook (twincache._api).
 #include <cstddef>
 #include <optional>
+
+#include "twincache/clock.hpp"
 #include <string_view>
 
 #include "objects.hpp"
@@ -81,6 +83,7 @@ struct memo_object {
   PyObject* content_key;
   PyObject* miss_hook;
   PyObject* watch_hook;
+  PyObject* fresh_hook;  // freshness options (twincache._fresh): every stored value is a record
   PyObject* parameters;
   py_table* table;
   bool typed;
@@ -222,11 +225,13 @@ int lookup_call(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyOb
   return found;
 }
 
-// `absent_at`: py_table::adds() when the call found key absent (or unknown_adds).
+// `absent_at`: py_table::adds() when the call found key absent (or unknown_adds). `ttl` and
+// `replace` as py_table::store (the freshness records of twincache._fresh pass both).
 int store_result(memo_object* self, PyObject* key, Py_hash_t hash, PyObject* value,
-                 std::uint64_t absent_at = py_table::unknown_adds) {
+                 std::uint64_t absent_at = py_table::unknown_adds,
+                 std::optional<time_ns> ttl = std::nullopt, bool replace = false) {
   if (self->no_cache) return 0;
-  if (self->table->store(key, hash, value, std::nullopt, false, absent_at) < 0) return -1;
+  if (self->table->store(key, hash, value, ttl, replace, absent_at) < 0) return -1;
   if (self->weak_self && self->watch_hook != nullptr && PyTuple_CheckExact(key) &&
       PyTuple_GET_SIZE(key) > 0 && PyWeakref_CheckRefExact(PyTuple_GET_ITEM(key, 0))) {
     PyObject* r = PyObject_CallOneArg(self->watch_hook, key);
@@ -269,6 +274,49 @@ PyObject* memo_vectorcall(PyObject* callable, PyObject* const* args, size_t narg
   if (result != nullptr && store_result(self, key, hash, result, absent_at) < 0) {
     Py_CLEAR(result);
   }
+  Py_DECREF(key);
+  return result;
+}
+
+// The call of a function with freshness options (stale, ttl_jitter, early_refresh,
+// cache_errors: twincache._fresh). Its entries hold records, tuples whose item 0 is the value and
+// item 1 the clock time (ns) from which a hit needs the hook (the end of the fresh period, or
+// at once for a cached failure or under early refresh). A hit before that time returns the value
+// as memo_vectorcall does; any other call (a miss, a stale or failure hit) goes to
+// fresh_hook(key, args, kwargs, record or None), which returns the call's result.
+PyObject* memo_fresh_vectorcall(PyObject* callable, PyObject* const* args, size_t nargsf,
+                                PyObject* kwnames) {
+  static twincache::clock* const time_line = twincache::clock::real().get();  // the table's clock (tests drive it)
+  memo_object* self = as_memo(callable);
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (self->no_cache) return memo_vectorcall(callable, args, nargsf, kwnames);
+  PyObject* key;
+  Py_hash_t hash;
+  PyObject* record = nullptr;
+  const int found = lookup_call(self, args, nargs, kwnames, &key, &hash, &record);
+  if (found < 0) return nullptr;
+  if (found > 0 && PyTuple_CheckExact(record) && PyTuple_GET_SIZE(record) >= 2) {
+    const long long check_at = PyLong_AsLongLong(PyTuple_GET_ITEM(record, 1));
+    if (check_at == -1 && PyErr_Occurred()) {
+      Py_DECREF(record);
+      Py_DECREF(key);
+      return nullptr;
+    }
+    if (time_line->now() < check_at) {
+      PyObject* value = Py_NewRef(PyTuple_GET_ITEM(record, 0));
+      Py_DECREF(record);
+      Py_DECREF(key);
+      return self->is_async ? make_ready(value) : value;
+    }
+  }
+  PyObject* t = args_tuple(self, args, nargs, false);
+  PyObject* d = t ? kwargs_dict(args, nargs, kwnames) : nullptr;
+  PyObject* result = d ? PyObject_CallFunctionObjArgs(self->fresh_hook, key, t, d,
+                                                      record ? record : Py_None, nullptr)
+                       : nullptr;
+  Py_XDECREF(t);
+  Py_XDECREF(d);
+  Py_XDECREF(record);
   Py_DECREF(key);
   return result;
 }
@@ -365,6 +413,7 @@ int memo_traverse(PyObject* o, visitproc visit, void* arg) {
   Py_VISIT(self->content_key);
   Py_VISIT(self->miss_hook);
   Py_VISIT(self->watch_hook);
+  Py_VISIT(self->fresh_hook);
   Py_VISIT(self->parameters);
   return self->table ? self->table->traverse(visit, arg) : 0;
 }
@@ -377,6 +426,7 @@ int memo_clear(PyObject* o) {
   Py_CLEAR(self->content_key);
   Py_CLEAR(self->miss_hook);
   Py_CLEAR(self->watch_hook);
+  Py_CLEAR(self->fresh_hook);
   Py_CLEAR(self->parameters);
   if (self->table) self->table->clear();
   return 0;
@@ -422,6 +472,28 @@ PyObject* memo_store(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
   }
   const Py_hash_t hash = PyObject_Hash(args[0]);
   if (hash == -1 || store_result(self, args[0], hash, args[1]) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+// m._put(key, record, ttl_ns): stores (replacing) with this TTL (None: the table's default).
+PyObject* memo_put(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
+  memo_object* self = as_memo(o);
+  if (!check_table(self)) return nullptr;
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "_put(key, value, ttl_ns)");
+    return nullptr;
+  }
+  std::optional<time_ns> ttl;
+  if (args[2] != Py_None) {
+    const long long v = PyLong_AsLongLong(args[2]);
+    if (v == -1 && PyErr_Occurred()) return nullptr;
+    ttl = static_cast<time_ns>(v);
+  }
+  const Py_hash_t hash = PyObject_Hash(args[0]);
+  if (hash == -1 ||
+      store_result(self, args[0], hash, args[1], py_table::unknown_adds, ttl, true) < 0) {
+    return nullptr;
+  }
   Py_RETURN_NONE;
 }
 
@@ -502,14 +574,24 @@ PyObject* memo_repr(PyObject* o) {
   return PyUnicode_FromFormat("<twincache wrapper of %R>", self->func ? self->func : Py_None);
 }
 
+// `which`: 0 miss_hook, 1 watch_hook, 2 fresh_hook.
+PyObject*& hook_field(PyObject* o, void* which) {
+  memo_object* self = as_memo(o);
+  const auto n = reinterpret_cast<std::uintptr_t>(which);
+  return n == 0 ? self->miss_hook : n == 1 ? self->watch_hook : self->fresh_hook;
+}
+
 PyObject* get_hook(PyObject* o, void* which) {
-  PyObject* v = which ? as_memo(o)->watch_hook : as_memo(o)->miss_hook;
+  PyObject* v = hook_field(o, which);
   return Py_NewRef(v ? v : Py_None);
 }
 
 int set_hook(PyObject* o, PyObject* v, void* which) {
-  PyObject*& field = which ? as_memo(o)->watch_hook : as_memo(o)->miss_hook;
+  PyObject*& field = hook_field(o, which);
   Py_XSETREF(field, (v == nullptr || v == Py_None) ? nullptr : Py_NewRef(v));
+  // A fresh hook switches the call to the freshness path; the plain path never looks for it.
+  memo_object* self = as_memo(o);
+  self->vectorcall = self->fresh_hook ? memo_fresh_vectorcall : memo_vectorcall;
   return 0;
 }
 
@@ -518,6 +600,8 @@ PyMethodDef memo_methods[] = {
     {"_store", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_store)),
      METH_FASTCALL, "Caches value for key unless key is live."},
     {"_discard", memo_discard, METH_O, "Drops key; True if it was live."},
+    {"_put", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_put)),
+     METH_FASTCALL, "Stores value for key (replacing) with ttl_ns (None: the default)."},
     {"_key", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_key)),
      METH_FASTCALL | METH_KEYWORDS, "The key of a call (the entry invalidate() drops)."},
     {"invalidate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_invalidate)),
@@ -537,6 +621,7 @@ PyGetSetDef memo_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
     {"_miss_hook", get_hook, set_hook, nullptr, nullptr},
     {"_watch_hook", get_hook, set_hook, nullptr, reinterpret_cast<void*>(1)},
+    {"_fresh_hook", get_hook, set_hook, nullptr, reinterpret_cast<void*>(2)},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
