@@ -356,9 +356,7 @@ def _wrap(
     elif single_flight:
         memo._miss_hook = _single_flight_hook(memo, func)
     if freshness is not None and freshness.active:  # else the call path stays as it is
-        _fresh.install(
-            memo, func, freshness, is_async, _flight_table, _forget_flights_on_removal
-        )
+        _fresh.install(memo, func, freshness, is_async, _flight_table, _forget_flights_on_removal)
     functools.update_wrapper(memo, func)
     if is_async:
         marker = getattr(inspect, "markcoroutinefunction", None)

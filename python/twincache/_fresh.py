@@ -53,7 +53,9 @@ def fraction(name: str, value: object) -> float:
 def beta(name: str, value: object) -> float:
     """early_refresh: the XFetch beta, a finite number > 0 (1.0 is the usual choice)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number > 0 (the XFetch beta) (got {type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a number > 0 (the XFetch beta) (got {type(value).__name__})"
+        )
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number > 0 (the XFetch beta) (got {value!r})")
     return float(value)
@@ -149,7 +151,9 @@ class _Pool:
             with self.lock:
                 if self.threads < self.size:
                     self.threads += 1
-                    threading.Thread(target=self._work, name="twincache-refresh", daemon=True).start()
+                    threading.Thread(
+                        target=self._work, name="twincache-refresh", daemon=True
+                    ).start()
 
     def _work(self) -> None:
         while True:

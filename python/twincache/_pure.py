@@ -711,9 +711,14 @@ class Memo:
         if self._no_cache:
             return
         self._table.store(key, value, ttl_ns, replace=True)
-        if self._weak_self and self._watch_hook is not None and isinstance(key, tuple) and key:
-            if type(key[0]) is weakref.ref:
-                self._watch_hook(key)
+        if (
+            self._weak_self
+            and self._watch_hook is not None
+            and isinstance(key, tuple)
+            and key
+            and type(key[0]) is weakref.ref
+        ):
+            self._watch_hook(key)
 
     @property
     def _fresh_hook(self) -> Any:
