@@ -26,6 +26,25 @@ let random = Math.random;
 
 const REFRESHING = Symbol('twincache: refreshes in flight');
 
+// Refreshes wait here for the next microtask, all of them in one (a microtask per refresh would
+// cost a stale read more than the rest of its work).
+let queued = [];
+const resolved = Promise.resolve();
+function runQueued() {
+  const batch = queued;
+  queued = [];
+  for (const token of batch) {
+    try {
+      token.run(token);
+    } catch (err) {
+      warnRefreshError('', err); // storing the result threw: the others still run
+    }
+  }
+}
+function schedule(token) {
+  if (queued.push(token) === 1) resolved.then(runQueued);
+}
+
 function isThenable(v) {
   return (
     v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function'
@@ -47,7 +66,7 @@ function freshMemoize(fn, o, Cache) {
   const ttl = o.ttl;
   const { stale, ttlJitter: jitter, earlyRefresh: beta, cacheErrors, onRefreshError } = o;
   const errorTtl = o.errorTtl === 0 ? ttl : o.errorTtl;
-  const refreshing = new Map(); // key -> the refresh's promise
+  const refreshing = new Map(); // key -> the refresh in flight: { settled, waiters }
   const counts = { refreshes: 0, refreshErrors: 0, earlyRefreshes: 0, errorHits: 0 };
 
   function keyOf(args) {
@@ -149,27 +168,51 @@ function freshMemoize(fn, o, Cache) {
     warnRefreshError(fn.name, err);
   }
 
-  // One refresh of key in the background, unless one is in flight. `isAsync`: fn returned a
-  // promise last time (readers then get a promise of the new value).
+  // One refresh of key in the background, unless one is in flight: a microtask (no promise is
+  // made until fn returns one). `isAsync`: fn returned a promise last time (readers then get a
+  // promise of the new value).
   function refresh(self, key, args, isAsync) {
     if (refreshing.has(key)) return;
+    const token = { settled: false, waiters: null, run: null, self, key, args, isAsync };
+    token.run = runRefresh;
+    refreshing.set(key, token);
+    schedule(token);
+  }
+
+  function runRefresh(token) {
+    const { self, key, args, isAsync } = token;
+    token.self = token.args = null;
     const start = clock.now();
-    const p = Promise.resolve()
-      .then(() => fn.apply(self, args))
-      .then(
-        (v) => {
-          if (refreshing.get(key) !== p) return; // forgotten: delete(), clear() or a fresh call
-          storeValue(key, isAsync ? Promise.resolve(v) : v, clock.now() - start, isAsync);
-          counts.refreshes++;
-        },
-        (err) => {
-          if (refreshing.get(key) === p) failed(err);
-        },
-      )
-      .finally(() => {
-        if (refreshing.get(key) === p) refreshing.delete(key);
-      });
-    refreshing.set(key, p);
+    let v;
+    try {
+      v = fn.apply(self, args);
+    } catch (err) {
+      refreshed(key, token, err, true, start, isAsync);
+      return;
+    }
+    if (isThenable(v)) {
+      v.then(
+        (x) => refreshed(key, token, x, false, start, isAsync),
+        (err) => refreshed(key, token, err, true, start, isAsync),
+      );
+    } else {
+      refreshed(key, token, v, false, start, isAsync);
+    }
+  }
+
+  // Not stored (nor reported) when forgotten meanwhile: delete(), clear() or a fresh call.
+  function refreshed(key, token, v, failure, start, isAsync) {
+    if (refreshing.get(key) === token) {
+      refreshing.delete(key);
+      if (failure) {
+        failed(v);
+      } else {
+        storeValue(key, isAsync ? Promise.resolve(v) : v, clock.now() - start, isAsync);
+        counts.refreshes++;
+      }
+    }
+    token.settled = true;
+    if (token.waiters !== null) for (const w of token.waiters) w();
   }
 
   // A hit that needs more than its value (see the top of the file).
@@ -259,7 +302,14 @@ const testing = {
   // Settles when the refreshes of a memoized function in flight now have ended.
   refreshes(memoized) {
     const r = memoized[REFRESHING];
-    return Promise.all(r === undefined ? [] : [...r.values()]);
+    const waits = [...(r === undefined ? [] : r.values())].map(
+      (token) =>
+        new Promise((resolve) => {
+          if (token.settled) resolve();
+          else (token.waiters ??= []).push(resolve);
+        }),
+    );
+    return Promise.all(waits);
   },
 };
 
