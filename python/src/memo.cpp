@@ -283,18 +283,24 @@ PyObject* memo_vectorcall(PyObject* callable, PyObject* const* args, size_t narg
 // item 1 the clock time (ns) from which a hit needs the hook (the end of the fresh period, or
 // at once for a cached failure or under early refresh). A hit before that time returns the value
 // as memo_vectorcall does; any other call (a miss, a stale or failure hit) goes to
-// fresh_hook(key, args, kwargs, record or None), which returns the call's result.
+// fresh_hook(key, args, kwargs, record or None, now_ns), which returns the call's result.
 PyObject* memo_fresh_vectorcall(PyObject* callable, PyObject* const* args, size_t nargsf,
                                 PyObject* kwnames) {
-  static twincache::clock* const time_line = twincache::clock::real().get();  // the table's clock (tests drive it)
+  // The tables' clock (tests drive it).
+  static twincache::clock* const time_line = twincache::clock::real().get();
   memo_object* self = as_memo(callable);
   const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   if (self->no_cache) return memo_vectorcall(callable, args, nargsf, kwnames);
   PyObject* key;
   Py_hash_t hash;
   PyObject* record = nullptr;
-  const int found = lookup_call(self, args, nargs, kwnames, &key, &hash, &record);
-  if (found < 0) return nullptr;
+  if (resolve_key(self, args, nargs, kwnames, &key, &hash) < 0) return nullptr;
+  const time_ns now = time_line->now();  // read once: for the entry's TTL and for check_at
+  const int found = self->table->find(key, hash, &record, true, now);
+  if (found < 0) {
+    Py_DECREF(key);
+    return nullptr;
+  }
   if (found > 0 && PyTuple_CheckExact(record) && PyTuple_GET_SIZE(record) >= 2) {
     const long long check_at = PyLong_AsLongLong(PyTuple_GET_ITEM(record, 1));
     if (check_at == -1 && PyErr_Occurred()) {
@@ -302,7 +308,7 @@ PyObject* memo_fresh_vectorcall(PyObject* callable, PyObject* const* args, size_
       Py_DECREF(key);
       return nullptr;
     }
-    if (time_line->now() < check_at) {
+    if (now < check_at) {
       PyObject* value = Py_NewRef(PyTuple_GET_ITEM(record, 0));
       Py_DECREF(record);
       Py_DECREF(key);
@@ -311,11 +317,13 @@ PyObject* memo_fresh_vectorcall(PyObject* callable, PyObject* const* args, size_
   }
   PyObject* t = args_tuple(self, args, nargs, false);
   PyObject* d = t ? kwargs_dict(args, nargs, kwnames) : nullptr;
-  PyObject* result = d ? PyObject_CallFunctionObjArgs(self->fresh_hook, key, t, d,
-                                                      record ? record : Py_None, nullptr)
-                       : nullptr;
+  PyObject* when = d ? PyLong_FromLongLong(now) : nullptr;
+  PyObject* result = when ? PyObject_CallFunctionObjArgs(self->fresh_hook, key, t, d,
+                                                         record ? record : Py_None, when, nullptr)
+                          : nullptr;
   Py_XDECREF(t);
   Py_XDECREF(d);
+  Py_XDECREF(when);
   Py_XDECREF(record);
   Py_DECREF(key);
   return result;

@@ -18,6 +18,7 @@ import math
 import queue
 import random
 import threading
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -113,6 +114,9 @@ class Options:
             self.error_ttl_ns = ttl_ns
         self.ttl_ns = ttl_ns
         self.active = bool(self.stale_ns or self.jitter or self.beta or self.errors)
+        # ttl_jitter alone needs no record: values are stored as they are, each with its own
+        # TTL, and hits take the plain call path.
+        self.records = bool(self.stale_ns or self.beta or self.errors)
 
     def parameters(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -181,13 +185,21 @@ _fork.track(_pool, child=_Pool.reset_in_child)
 
 
 class _Refresh:
-    """One refresh in flight of one key: `done` is set when it ends (stored or not)."""
+    """One refresh in flight of one key: `running` is held until it ends (stored or not); a
+    lock, not an Event, because a stale read that schedules a refresh makes one (cheaper)."""
 
-    __slots__ = ("done", "task")
+    __slots__ = ("running", "task")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.running = _allocate_lock()
+        self.running.acquire()
         self.task: asyncio.Task[Any] | None = None
+
+    def wait(self, timeout: float | None) -> bool:
+        if not self.running.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self.running.release()
+        return True
 
 
 async def _value(value: object) -> object:
@@ -229,7 +241,7 @@ class Freshness:
         ttl = o.ttl_ns
         assert ttl is not None
         if o.jitter:  # never longer than asked, as the Redis tier's
-            ttl = max(1, int(ttl * (1.0 - o.jitter * random_source())))
+            ttl = jittered_ttl(o)
         fresh_until = now + ttl
         check_at = fresh_until
         if o.beta and delta_ns > 0:
@@ -251,7 +263,9 @@ class Freshness:
 
     # -- the call path --
 
-    def hook(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], record: Any) -> Any:
+    def hook(
+        self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], record: Any, now: int
+    ) -> Any:
         if record is None:
             return self.miss(key, args, kwargs)
         value, _, fresh_until, delta, is_error = record
@@ -260,7 +274,6 @@ class Freshness:
             if self.is_async:
                 return _raise(value)
             raise value.with_traceback(None)
-        now = impl.clock_now()
         if now >= fresh_until:  # the stale window: the table drops the entry when it ends
             return self.serve_stale(key, args, kwargs, value)
         o = self.o
@@ -327,7 +340,7 @@ class Freshness:
     def finish(self, key: Any, mine: _Refresh) -> None:
         if self.refreshing.get(key) is mine:
             self.refreshing.pop(key, None)
-        mine.done.set()
+        mine.running.release()
 
     def failed(self, exc: Exception) -> None:
         """A failed refresh: counted, reported, the old value kept (until its window ends)."""
@@ -383,12 +396,34 @@ class Freshness:
 
     def wait(self, timeout: float | None) -> bool:
         """Waits for the sync refreshes in flight now; whether they all ended (tests)."""
-        return all(r.done.wait(timeout) for r in list(self.refreshing.values()))
+        return all(r.wait(timeout) for r in list(self.refreshing.values()))
 
     async def join(self) -> None:
         """Awaits the async refreshes in flight now (tests)."""
         tasks = [r.task for r in list(self.refreshing.values()) if r.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def jittered_ttl(options: Options) -> int:
+    ttl = options.ttl_ns
+    assert ttl is not None
+    return max(1, int(ttl * (1.0 - options.jitter * random_source())))
+
+
+def install_jitter(memo: Any, func: Callable[..., Any], options: Options) -> None:
+    """ttl_jitter alone: the miss paths store each value with a jittered TTL; hits unchanged."""
+
+    def store(key: Any, value: object) -> None:
+        memo._put(key, value, jittered_ttl(options))
+
+    def miss(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = func(*args, **kwargs)
+        store(key, value)
+        return value
+
+    vars(memo)["_store"] = store  # the async / single-flight miss paths store through it
+    if memo._miss_hook is None:
+        memo._miss_hook = miss
 
 
 def install(
@@ -398,8 +433,11 @@ def install(
     is_async: bool,
     flight_table: Callable[[], dict[Any, Any]],
     forget_on_removal: Callable[[Any, dict[Any, Any]], None],
-) -> Freshness:
+) -> Freshness | None:
     """Switches memo to its fresh call path (memo._fresh_hook) with these options."""
+    if not options.records:
+        install_jitter(memo, func, options)
+        return None
     fresh = Freshness(memo, func, options, memo._miss_hook, is_async, flight_table)
     memo._miss_hook = None
     stats = memo.stats

@@ -780,18 +780,19 @@ class Memo:
 class _FreshMemo(Memo):
     """A memoized function with freshness options (twincache._fresh): its entries hold records,
     tuples (value, check_at_ns, ...). A hit before check_at returns the value; any other call
-    goes to the fresh hook (key, args, kwargs, record or None). As memo.cpp's fresh call."""
+    goes to the fresh hook (key, args, kwargs, record or None, now_ns). As memo.cpp's."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._no_cache:
             return Memo.__call__(self, *args, **kwargs)
         key = self._make_key(args, kwargs)
         record = self._table.lookup(key)
+        now = clock_now()
         if record is _MISSING:
             record = None
-        elif clock_now() < record[1]:
+        elif now < record[1]:
             return _ready(record[0]) if self._is_async else record[0]
-        return self.__dict__["_fresh_hook_fn"](key, args, kwargs, record)
+        return self.__dict__["_fresh_hook_fn"](key, args, kwargs, record, now)
 
 
 class CacheBase(Generic[K, V]):
