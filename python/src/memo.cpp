@@ -3,14 +3,15 @@
 // (a lone int or str argument is its own key; otherwise a tuple of the arguments, a marker and the
 // keyword items, plus the types when typed), one dict lookup, one entry_table check. Misses that
 // need coordination (async functions, single_flight) go to a Python hook (twincache._api).
+#include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
-
-#include "twincache/clock.hpp"
 #include <string_view>
 
 #include "objects.hpp"
 #include "table.hpp"
+#include "twincache/clock.hpp"
 
 namespace twincache::python {
 
@@ -302,7 +303,13 @@ PyObject* memo_fresh_vectorcall(PyObject* callable, PyObject* const* args, size_
     return nullptr;
   }
   if (found > 0 && PyTuple_CheckExact(record) && PyTuple_GET_SIZE(record) >= 2) {
+    // PyLong_AsLong where long has 64 bits: 3.11's PyLong_AsLongLong goes through a byte
+    // array for ints past one digit, which a clock time always is.
+#if LONG_MAX >= INT64_MAX
+    const long check_at = PyLong_AsLong(PyTuple_GET_ITEM(record, 1));
+#else
     const long long check_at = PyLong_AsLongLong(PyTuple_GET_ITEM(record, 1));
+#endif
     if (check_at == -1 && PyErr_Occurred()) {
       Py_DECREF(record);
       Py_DECREF(key);
