@@ -34,13 +34,18 @@ export interface Stats {
   items: number;
   /** Sum of entry weights: key + value + 64 bytes per entry. */
   bytes: number;
-  /** memoize with freshness options only: background refreshes stored, and failed. */
-  refreshes?: number;
-  refreshErrors?: number;
+}
+
+/** stats() of a memoized function with freshness options (stale, earlyRefresh, ttlJitter,
+ * cacheErrors): Stats plus these counters. */
+export interface FreshStats extends Stats {
+  /** Background refreshes stored, and failed. */
+  refreshes: number;
+  refreshErrors: number;
   /** Refreshes started early by the XFetch rule (earlyRefresh). */
-  earlyRefreshes?: number;
+  earlyRefreshes: number;
   /** Hits on a cached failure (cacheErrors). */
-  errorHits?: number;
+  errorHits: number;
 }
 
 export interface CacheOptions<K = unknown, V = unknown> {
@@ -219,7 +224,8 @@ export type Memoized<F extends (...args: any[]) => any> = F & {
   clear(): void;
   /** Removes the entry of these arguments; whether it was there. */
   delete(...args: Parameters<F>): boolean;
-  stats(): Stats;
+  /** FreshStats when freshness options are set. */
+  stats(): Stats | FreshStats;
 };
 
 export interface DiskMemoizeOptions<A extends unknown[]> extends DiskCacheOptions {

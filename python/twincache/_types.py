@@ -106,11 +106,6 @@ class CacheParameters(_LruParameters, total=False):
     key: Callable[..., Hashable] | None
     policy: Policy
     single_flight: bool
-    stale: float  # the freshness options (twincache._fresh), when given
-    ttl_jitter: float
-    early_refresh: float
-    cache_errors: tuple[type[Exception], ...]
-    error_ttl: float | None
 
 
 class CachedFunction(Protocol[P, R_co]):
