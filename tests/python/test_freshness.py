@@ -436,3 +436,65 @@ def test_no_option_keeps_the_plain_call_path() -> None:
     assert not hasattr(f, "_freshness") and hasattr(g, "_freshness")
     assert f.cache_parameters().get("stale") is None
     assert g.cache_parameters()["stale"] == 1.0
+
+
+def test_after_the_window_single_flight_callers_share_one_fresh_call(clock: ManualClock) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+    calls: list[int] = []
+
+    @twincache.cache(ttl=10, stale=5, single_flight=True, cache_errors=KeyError)
+    def f(x: int) -> int:
+        calls.append(x)
+        if len(calls) == 2:  # the fresh call after the window: the others wait for it
+            entered.set()
+            assert release.wait(10)
+            raise KeyError("gone")
+        return len(calls)
+
+    assert f(1) == 1
+    clock.advance(15)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        try:
+            f(1)
+        except KeyError as exc:
+            with lock:
+                errors.append(exc)
+
+    first = threading.Thread(target=caller)
+    first.start()
+    assert entered.wait(10)
+    others = [threading.Thread(target=caller) for _ in range(9)]
+    for t in others:
+        t.start()
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert len(errors) == 10 and calls == [1, 1]  # one call; its failure reached every caller
+    with pytest.raises(KeyError, match="gone"):  # and is cached (cache_errors)
+        f(1)
+    assert calls == [1, 1]
+
+
+def test_async_early_refresh(clock: ManualClock) -> None:
+    calls: list[int] = []
+
+    @twincache.cache(ttl=10, early_refresh=2.0)
+    async def f(x: int) -> int:
+        calls.append(x)
+        clock.advance(1)  # delta = 1 s
+        return len(calls)
+
+    async def main() -> None:
+        assert await f(1) == 1  # fresh until t0 + 11
+        clock.advance(9)  # 1 s before expiry: -ln(1 - 0.5) * 1 s * 2 = 1.39 s >= 1 s
+        with random_source(lambda: 0.5):
+            assert await f(1) == 1
+        await join_refreshes(f)
+        assert calls == [1, 1]
+        assert await f(1) == 2
+
+    asyncio.run(main())
