@@ -96,7 +96,12 @@ function freshMemoize(fn, o, Cache) {
     const freshUntil = now + life;
     const checkAt =
       beta > 0 && delta > 0 ? Math.max(now, freshUntil - EARLY_WINDOW * delta * beta) : freshUntil;
-    return { rec: { v, checkAt, freshUntil, delta, err: false, async: isAsync }, life };
+    // One shape for every record (a failure's too): the hit path's property reads stay
+    // monomorphic.
+    return {
+      rec: { v, e: undefined, checkAt, freshUntil, delta, err: false, async: isAsync },
+      life,
+    };
   }
 
   function storeValue(key, v, delta, isAsync) {
