@@ -39,6 +39,18 @@ export interface Stats {
 /** Why an entry left the cache, as dispose is told (docs/node.md, "Eviction callbacks"). */
 export type DisposeReason = 'evicted' | 'expired' | 'deleted' | 'replaced' | 'cleared';
 
+/** stats() of a memoized function with freshness options (stale, earlyRefresh, ttlJitter,
+ * cacheErrors): Stats plus these counters. */
+export interface FreshStats extends Stats {
+  /** Background refreshes stored, and failed. */
+  refreshes: number;
+  refreshErrors: number;
+  /** Refreshes started early by the XFetch rule (earlyRefresh). */
+  earlyRefreshes: number;
+  /** Hits on a cached failure (cacheErrors). */
+  errorHits: number;
+}
+
 export interface CacheOptions<K = unknown, V = unknown> {
   /** Most entries kept; an integer >= 1 or Infinity (default). */
   max?: number;
@@ -88,7 +100,21 @@ export class Cache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   [Symbol.iterator](): IterableIterator<[K, V]>;
   /** Get-or-load: one loader call per key at a time; resolved values are stored, rejections
    * are not, nor a result whose key was set, deleted or cleared meanwhile. */
-  fetch(key: K, loader: (key: K) => V | PromiseLike<V>): Promise<V>;
+  fetch(
+    key: K,
+    loader: (key: K, options: { signal?: AbortSignal }) => V | PromiseLike<V>,
+    options?: FetchOptions,
+  ): Promise<V>;
+}
+
+/** Cache.fetch options, as lru-cache names them. */
+export interface FetchOptions {
+  /** Aborting rejects this fetch with signal.reason; the loader it starts receives it. */
+  signal?: AbortSignal;
+  /** Load even when a live value is cached. */
+  forceRefresh?: boolean;
+  /** With forceRefresh: resolve with the cached value at once while the load runs. */
+  allowStale?: boolean;
 }
 
 export interface ByteCacheOptions {
@@ -188,6 +214,19 @@ export interface MemoizeOptions<A extends unknown[]> {
   policy?: Policy;
   /** As Cache's; key is the key option's result, undefined without that option. */
   dispose?: (value: unknown, key: string | number | undefined, reason: DisposeReason) => void;
+  /** Stale-while-revalidate: ms after ttl during which the old result is returned at once while
+   * one refresh runs in the background. Needs ttl. */
+  stale?: number;
+  /** Each result's ttl is shortened by up to this fraction, at random: [0, 1). Needs ttl. */
+  ttlJitter?: number;
+  /** Early refresh (XFetch) with this beta (> 0; 1 is usual). Needs ttl. */
+  earlyRefresh?: number;
+  /** Negative caching: a thrown error (or rejection) for which this returns true is thrown
+   * (rejected) again to every caller for errorTtl ms (default ttl). */
+  cacheErrors?: (err: unknown) => boolean;
+  errorTtl?: number;
+  /** Told of each failed background refresh (else process.emitWarning). */
+  onRefreshError?: (err: unknown) => void;
 }
 
 /** What memoize(fn) returns (backend 'memory'): fn itself, typed as it is, plus the helpers. */
@@ -197,7 +236,8 @@ export type Memoized<F extends (...args: any[]) => any> = F & {
   clear(): void;
   /** Removes the entry of these arguments; whether it was there. */
   delete(...args: Parameters<F>): boolean;
-  stats(): Stats;
+  /** FreshStats when freshness options are set. */
+  stats(): Stats | FreshStats;
 };
 
 export interface DiskMemoizeOptions<A extends unknown[]> extends DiskCacheOptions {

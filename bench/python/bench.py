@@ -21,6 +21,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 import timeit
 from collections.abc import Callable
@@ -103,6 +104,40 @@ def bench_hit(number: int, ttl: bool) -> dict[str, Case]:
         g(1)
         cases["functools (no TTL)"] = Case("g(1)", number, g=g)
     return cases
+
+
+def bench_fresh_hit(number: int, repeat: int) -> dict[str, Case]:
+    """Issue 18: a hit with stale= or ttl_jitter= set against a plain TTL hit; a stale hit whose
+    refresh is in flight; a stale hit that schedules a refresh (each call a new stale key; the
+    refreshes block on an event, so the workers do not compete with the reader for the GIL)."""
+    gate = threading.Event()
+
+    def blocked(x: int) -> int:
+        gate.wait(60)
+        return x
+
+    plain = twincache.cache(maxsize=MAXSIZE, ttl=60)(identity)
+    stale = twincache.cache(maxsize=MAXSIZE, ttl=60, stale=30)(identity)
+    jitter = twincache.cache(maxsize=MAXSIZE, ttl=60, ttl_jitter=0.1)(identity)
+    inflight = twincache.cache(maxsize=MAXSIZE, ttl=1e-6, stale=3600)(blocked)
+    rounds = repeat + 2  # warm-up and --repeat rounds: each call needs a key not refreshed yet
+    schedule = twincache.cache(ttl=1e-6, stale=3600)(blocked)
+    gate.set()  # fill: misses compute at once
+    for f in (plain, stale, jitter, inflight):
+        f(1)
+    for i in range(number * rounds):
+        schedule(i)
+    gate.clear()  # from now on, refreshes wait (the reader's cost alone is timed)
+    inflight(1)  # its refresh starts and stays in flight
+    return {
+        "TTL (plain)": Case("f(1)", number, f=plain),
+        "TTL + stale": Case("f(1)", number, f=stale),
+        "TTL + ttl_jitter": Case("f(1)", number, f=jitter),
+        "stale, refresh in flight": Case("f(1)", number, f=inflight),
+        "stale, schedules refresh": Case(
+            "f(next(keys))", number, f=schedule, keys=iter(range(10**9))
+        ),
+    }
 
 
 def bench_kwargs_hit(number: int) -> dict[str, Case]:
@@ -254,6 +289,7 @@ def main() -> None:
         "hit, 1 int arg": lambda: bench_hit(n, ttl=False),
         "hit, kwargs": lambda: bench_kwargs_hit(n),
         "hit, TTL": lambda: bench_hit(n, ttl=True),
+        "freshness hits (issue 18)": lambda: bench_fresh_hit(n // 20, r),
         "miss + insert + eviction": lambda: bench_miss(n // 4),
         "miss + insert + eviction, maxsize 128": lambda: bench_miss_small(n // 4),
         "async hit": lambda: bench_async(n),
@@ -296,6 +332,24 @@ def main() -> None:
             limit("twincache", "functools (no TTL)", 1.5),
         ),
         ("async hit", "async hit <= bare coroutine + 150 ns", plus_150),
+        (
+            "freshness hits (issue 18)",
+            "stale hit <= 1.2x plain TTL hit",
+            limit("TTL + stale", "TTL (plain)", 1.2),
+        ),
+        (
+            "freshness hits (issue 18)",
+            "ttl_jitter hit <= 1.2x plain TTL hit",
+            limit("TTL + ttl_jitter", "TTL (plain)", 1.2),
+        ),
+        (
+            "freshness hits (issue 18)",
+            "stale hit scheduling a refresh <= 3 us",
+            lambda res: (
+                f"{res['stale, schedules refresh'] / 1000:.2f} us",
+                res["stale, schedules refresh"] <= 3000,
+            ),
+        ),
         (
             "Cache get (hit)",
             "Cache get >= 3x faster than cachebox",

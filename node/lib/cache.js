@@ -109,6 +109,53 @@ function reportDisposeError(err) {
   process.emitWarning(w);
 }
 
+const NO_FETCH_OPTIONS = Object.freeze({});
+const FETCH_OPTIONS = ['signal', 'forceRefresh', 'allowStale'];
+
+// fetch()'s options: names, then types.
+function fetchOptions(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw typeError('fetch options', 'an object', options);
+  }
+  for (const name of Object.keys(options)) {
+    if (!FETCH_OPTIONS.includes(name)) {
+      throw makeError(
+        'invalid_argument',
+        `fetch options must only name ${FETCH_OPTIONS.join(', ')} (got '${name}')`,
+      );
+    }
+  }
+  const { signal, forceRefresh, allowStale } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw typeError('signal', 'an AbortSignal', signal);
+  }
+  for (const [name, v] of [
+    ['forceRefresh', forceRefresh],
+    ['allowStale', allowStale],
+  ]) {
+    if (v !== undefined && typeof v !== 'boolean') throw typeError(name, 'a boolean', v);
+  }
+  return { signal, forceRefresh: forceRefresh === true, allowStale: allowStale === true };
+}
+
+// p, or signal.reason as soon as signal aborts.
+function abortable(p, signal) {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 class Cache {
   constructor(options) {
     const o = cacheOptions(options);
@@ -423,10 +470,19 @@ class Cache {
   // Async get-or-load: a live value resolves at once; otherwise one call of loader(key) runs
   // for all concurrent fetches of the key, and its resolved value is stored. A rejection is not
   // stored: every waiter sees it, and the next fetch calls the loader again.
-  fetch(key, loader) {
+  //
+  // options (as lru-cache names them): `signal`, an AbortSignal: aborting it rejects this
+  // fetch with signal.reason (the load goes on for the other callers, and is stored), and the
+  // loader receives it as loader(key, { signal }) when this fetch starts the load;
+  // `forceRefresh`: load even when a live value is cached (joining a load in flight);
+  // `allowStale` (with forceRefresh): resolve with the cached value at once while the load runs.
+  fetch(key, loader, options) {
     if (typeof loader !== 'function') throw typeError('loader', 'a function', loader);
+    const o = options === undefined ? NO_FETCH_OPTIONS : fetchOptions(options);
+    const signal = o.signal;
+    if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
     const s = this._live(key);
-    if (s !== -1) {
+    if (s !== -1 && !o.forceRefresh) {
       this._hits++;
       this._touch(s);
       return Promise.resolve(this._vals[s]);
@@ -434,12 +490,19 @@ class Cache {
     if (this._disposals !== null) this._flushDisposals(); // the expired entry _live() reclaimed
     if (this._inflight === null) this._inflight = new Map();
     if (!this._inflight.has(key)) this._misses++;
-    return shareLoad(this._inflight, key, loader, (value) => {
+    const load = signal === undefined ? loader : (k) => loader(k, { signal });
+    const p = shareLoad(this._inflight, key, load, (value) => {
       const w = this._weigh(key, value);
       if (w <= this._maxBytes && w <= MAX_ENTRY_WEIGHT) this._store(key, value, w, this._ttl);
       else this._rejected++;
       if (this._disposals !== null) this._flushDisposals();
     });
+    if (s !== -1 && o.allowStale) {
+      p.catch(() => {}); // the caller gets the cached value; the load's failure reaches no one
+      this._touch(s);
+      return Promise.resolve(this._vals[s]);
+    }
+    return signal === undefined ? p : abortable(p, signal);
   }
 
   // ---- removal -------------------------------------------------------------------------------

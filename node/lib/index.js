@@ -36,5 +36,6 @@ module.exports = {
   // The one place the version is written (pyproject.toml and CMake read it there too).
   version: require('../../package.json').version,
   // Private: an injected clock for tests (useManualClock, advance, useRealClock). Not API.
-  _testing: testing,
+  // Also: setRandom(fn) and refreshes(memoized) for the freshness options (fresh.js).
+  _testing: Object.assign(testing, require('./fresh').testing),
 };

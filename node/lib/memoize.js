@@ -495,7 +495,10 @@ function memoize(fn, options) {
     const { backend: _memory, ...rest } = options;
     options = rest;
   }
-  return memoizeImpl(fn, memoizeOptions(options));
+  const o = memoizeOptions(options);
+  // Freshness options (fresh.js) take their own call path; without them nothing changes here.
+  if (o.fresh) return require('./fresh').freshMemoize(fn, o, Cache);
+  return memoizeImpl(fn, o);
 }
 
 module.exports = { memoize, argsKey, useCacheClass };

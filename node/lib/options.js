@@ -73,8 +73,16 @@ function optionalFunction(name, value) {
   return value;
 }
 
+const FRESH_OPTIONS = [
+  'stale',
+  'ttlJitter',
+  'earlyRefresh',
+  'cacheErrors',
+  'errorTtl',
+  'onRefreshError',
+];
 const CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'sizeOf', 'policy', 'dispose'];
-const MEMOIZE_OPTIONS = ['max', 'ttl', 'maxBytes', 'key', 'policy', 'dispose'];
+const MEMOIZE_OPTIONS = ['max', 'ttl', 'maxBytes', 'key', 'policy', 'dispose', ...FRESH_OPTIONS];
 const BYTE_CACHE_OPTIONS = ['max', 'ttl', 'maxBytes', 'policy'];
 const SET_OPTIONS = ['ttl'];
 
@@ -109,7 +117,54 @@ function memoizeOptions(options) {
     key: optionalFunction('key', o.key),
     policy: policy('policy', o.policy),
     dispose: optionalFunction('dispose', o.dispose),
+    ...freshOptions(o),
   };
+}
+
+// ttlJitter: a number in [0, 1) (as the Redis tier's ttl_jitter).
+function fraction(name, value) {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  if (!(value >= 0 && value < 1)) {
+    throw makeError('out_of_range', `${name} must be a number in [0, 1) (got ${value})`);
+  }
+  return value;
+}
+
+function beta(name, value) {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  if (!(value > 0 && Number.isFinite(value))) {
+    throw makeError(
+      'out_of_range',
+      `${name} must be a finite number > 0 (the XFetch beta) (got ${value})`,
+    );
+  }
+  return value;
+}
+
+// memoize's freshness options (fresh.js); `fresh` says whether any is set.
+function freshOptions(o) {
+  const out = {
+    stale: ttl('stale', o.stale),
+    ttlJitter: fraction('ttlJitter', o.ttlJitter),
+    earlyRefresh: beta('earlyRefresh', o.earlyRefresh),
+    cacheErrors: optionalFunction('cacheErrors', o.cacheErrors),
+    errorTtl: ttl('errorTtl', o.errorTtl),
+    onRefreshError: optionalFunction('onRefreshError', o.onRefreshError),
+  };
+  const needTtl = ['stale', 'ttlJitter', 'earlyRefresh'].filter((n) => o[n] !== undefined);
+  if (needTtl.length > 0 && (o.ttl === undefined || o.ttl === 0)) {
+    throw makeError('invalid_argument', `${needTtl.join(', ')} need(s) a ttl (got no ttl)`);
+  }
+  if (o.errorTtl !== undefined && o.cacheErrors === undefined) {
+    throw makeError('invalid_argument', 'errorTtl applies with cacheErrors only');
+  }
+  if (o.onRefreshError !== undefined && o.stale === undefined && o.earlyRefresh === undefined) {
+    throw makeError('invalid_argument', 'onRefreshError applies with stale or earlyRefresh only');
+  }
+  out.fresh = FRESH_OPTIONS.some((n) => o[n] !== undefined);
+  return out;
 }
 
 // set(k, v, { ttl }): returns the entry's TTL in ms (0: none), `fallback` when not given.

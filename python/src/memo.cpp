@@ -4,12 +4,15 @@
 // marker and the keyword items, plus the types when typed), one dict lookup, one entry_table
 // check. Misses that need coordination (async functions, single_flight) go to a Python hook
 // (twincache._api).
+#include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
 #include "objects.hpp"
 #include "table.hpp"
+#include "twincache/clock.hpp"
 
 namespace twincache::python {
 
@@ -82,6 +85,7 @@ struct memo_object {
   PyObject* content_key;
   PyObject* miss_hook;
   PyObject* watch_hook;
+  PyObject* fresh_hook;  // freshness options (twincache._fresh): every stored value is a record
   PyObject* parameters;
   py_table* table;
   bool typed;
@@ -224,18 +228,22 @@ int lookup_call(memo_object* self, PyObject* const* args, Py_ssize_t nargs, PyOb
   return found;
 }
 
-// `absent_at`: py_table::adds() when the call found key absent (or unknown_adds).
+// `absent_at`: py_table::adds() when the call found key absent (or unknown_adds). `ttl` and
+// `replace` as py_table::store (the freshness records of twincache._fresh pass both). Returns
+// py_table::store's answer (1 stored, 0 refused; 0 too without a cache), -1 on error.
 int store_result(memo_object* self, PyObject* key, Py_hash_t hash, PyObject* value,
-                 std::uint64_t absent_at = py_table::unknown_adds) {
+                 std::uint64_t absent_at = py_table::unknown_adds,
+                 std::optional<time_ns> ttl = std::nullopt, bool replace = false) {
   if (self->no_cache) return 0;
-  if (self->table->store(key, hash, value, std::nullopt, false, absent_at) < 0) return -1;
+  const int rc = self->table->store(key, hash, value, ttl, replace, absent_at);
+  if (rc < 0) return -1;
   if (self->weak_self && self->watch_hook != nullptr && PyTuple_CheckExact(key) &&
       PyTuple_GET_SIZE(key) > 0 && PyWeakref_CheckRefExact(PyTuple_GET_ITEM(key, 0))) {
     PyObject* r = PyObject_CallOneArg(self->watch_hook, key);
     if (r == nullptr) return -1;
     Py_DECREF(r);
   }
-  return 0;
+  return rc;
 }
 
 // Hot path: the decorated function's call.
@@ -271,6 +279,63 @@ PyObject* memo_vectorcall(PyObject* callable, PyObject* const* args, size_t narg
   if (result != nullptr && store_result(self, key, hash, result, absent_at) < 0) {
     Py_CLEAR(result);
   }
+  Py_DECREF(key);
+  return result;
+}
+
+// The call of a function with freshness options (stale, ttl_jitter, early_refresh,
+// cache_errors: twincache._fresh). Its entries hold records, tuples whose item 0 is the value and
+// item 1 the clock time (ns) from which a hit needs the hook (the end of the fresh period, or
+// at once for a cached failure or under early refresh). A hit before that time returns the value
+// as memo_vectorcall does; any other call (a miss, a stale or failure hit) goes to
+// fresh_hook(key, args, kwargs, record or None, now_ns), which returns the call's result.
+PyObject* memo_fresh_vectorcall(PyObject* callable, PyObject* const* args, size_t nargsf,
+                                PyObject* kwnames) {
+  // The tables' clock (tests drive it).
+  static twincache::clock* const time_line = twincache::clock::real().get();
+  memo_object* self = as_memo(callable);
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (self->no_cache) return memo_vectorcall(callable, args, nargsf, kwnames);
+  PyObject* key;
+  Py_hash_t hash;
+  PyObject* record = nullptr;
+  if (resolve_key(self, args, nargs, kwnames, &key, &hash) < 0) return nullptr;
+  const time_ns now = time_line->now();  // read once: for the entry's TTL and for check_at
+  const int found = self->table->find(key, hash, &record, true, now);
+  if (found < 0) {
+    Py_DECREF(key);
+    return nullptr;
+  }
+  if (found > 0 && PyTuple_CheckExact(record) && PyTuple_GET_SIZE(record) >= 2) {
+    // PyLong_AsLong where long has 64 bits: 3.11's PyLong_AsLongLong goes through a byte
+    // array for ints past one digit, which a clock time always is.
+#if LONG_MAX >= INT64_MAX
+    const long check_at = PyLong_AsLong(PyTuple_GET_ITEM(record, 1));
+#else
+    const long long check_at = PyLong_AsLongLong(PyTuple_GET_ITEM(record, 1));
+#endif
+    if (check_at == -1 && PyErr_Occurred()) {
+      Py_DECREF(record);
+      Py_DECREF(key);
+      return nullptr;
+    }
+    if (now < check_at) {
+      PyObject* value = Py_NewRef(PyTuple_GET_ITEM(record, 0));
+      Py_DECREF(record);
+      Py_DECREF(key);
+      return self->is_async ? make_ready(value) : value;
+    }
+  }
+  PyObject* t = args_tuple(self, args, nargs, false);
+  PyObject* d = t ? kwargs_dict(args, nargs, kwnames) : nullptr;
+  PyObject* when = d ? PyLong_FromLongLong(now) : nullptr;
+  PyObject* result = when ? PyObject_CallFunctionObjArgs(self->fresh_hook, key, t, d,
+                                                         record ? record : Py_None, when, nullptr)
+                          : nullptr;
+  Py_XDECREF(t);
+  Py_XDECREF(d);
+  Py_XDECREF(when);
+  Py_XDECREF(record);
   Py_DECREF(key);
   return result;
 }
@@ -367,6 +432,7 @@ int memo_traverse(PyObject* o, visitproc visit, void* arg) {
   Py_VISIT(self->content_key);
   Py_VISIT(self->miss_hook);
   Py_VISIT(self->watch_hook);
+  Py_VISIT(self->fresh_hook);
   Py_VISIT(self->parameters);
   return self->table ? self->table->traverse(visit, arg) : 0;
 }
@@ -379,6 +445,7 @@ int memo_clear(PyObject* o) {
   Py_CLEAR(self->content_key);
   Py_CLEAR(self->miss_hook);
   Py_CLEAR(self->watch_hook);
+  Py_CLEAR(self->fresh_hook);
   Py_CLEAR(self->parameters);
   if (self->table) {
     self->table->set_on_evict(nullptr);  // a dying decorator reports nothing
@@ -445,8 +512,9 @@ PyObject* memo_store(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 // m._put(key, value, ttl_ns): stores value for key, replacing a live entry, with its own TTL (None:
-// the table's). The Redis tier's L1 (twincache._redis_function): an entry never outlives Redis's.
-// True when stored, False when refused (heavier than max_bytes).
+// the table's). The Redis tier's L1 (twincache._redis_function: an entry never outlives Redis's)
+// and the freshness records (twincache._fresh). True when stored, False when refused (heavier
+// than max_bytes, or a no-cache decorator).
 PyObject* memo_put(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
   memo_object* self = as_memo(o);
   if (!check_table(self)) return nullptr;
@@ -454,13 +522,15 @@ PyObject* memo_put(PyObject* o, PyObject* const* args, Py_ssize_t nargs) {
     PyErr_SetString(PyExc_TypeError, "_put(key, value, ttl_ns)");
     return nullptr;
   }
-  if (self->no_cache) Py_RETURN_FALSE;
   bool error = false;
   const auto ttl = optional_u64(args[2], error);
   if (error) return nullptr;
   std::optional<time_ns> ttl_value;
   if (ttl) ttl_value = static_cast<time_ns>(*ttl);
-  const int rc = self->table->store(args[0], args[1], ttl_value, true);
+  const Py_hash_t hash = PyObject_Hash(args[0]);
+  if (hash == -1) return nullptr;
+  const int rc =
+      store_result(self, args[0], hash, args[1], py_table::unknown_adds, ttl_value, true);
   if (rc < 0) return nullptr;
   return PyBool_FromLong(rc);
 }
@@ -551,14 +621,24 @@ PyObject* memo_repr(PyObject* o) {
   return PyUnicode_FromFormat("<twincache wrapper of %R>", self->func ? self->func : Py_None);
 }
 
+// `which`: 0 miss_hook, 1 watch_hook, 2 fresh_hook.
+PyObject*& hook_field(PyObject* o, void* which) {
+  memo_object* self = as_memo(o);
+  const auto n = reinterpret_cast<std::uintptr_t>(which);
+  return n == 0 ? self->miss_hook : n == 1 ? self->watch_hook : self->fresh_hook;
+}
+
 PyObject* get_hook(PyObject* o, void* which) {
-  PyObject* v = which ? as_memo(o)->watch_hook : as_memo(o)->miss_hook;
+  PyObject* v = hook_field(o, which);
   return Py_NewRef(v ? v : Py_None);
 }
 
 int set_hook(PyObject* o, PyObject* v, void* which) {
-  PyObject*& field = which ? as_memo(o)->watch_hook : as_memo(o)->miss_hook;
+  PyObject*& field = hook_field(o, which);
   Py_XSETREF(field, (v == nullptr || v == Py_None) ? nullptr : Py_NewRef(v));
+  // A fresh hook switches the call to the freshness path; the plain path never looks for it.
+  memo_object* self = as_memo(o);
+  self->vectorcall = self->fresh_hook ? memo_fresh_vectorcall : memo_vectorcall;
   return 0;
 }
 
@@ -592,6 +672,7 @@ PyGetSetDef memo_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
     {"_miss_hook", get_hook, set_hook, nullptr, nullptr},
     {"_watch_hook", get_hook, set_hook, nullptr, reinterpret_cast<void*>(1)},
+    {"_fresh_hook", get_hook, set_hook, nullptr, reinterpret_cast<void*>(2)},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 

@@ -101,8 +101,9 @@ class py_table {
 
   // Hot path: 1 with *value (a new reference) on a live hit, 0 on a miss, -1 with an exception
   // set (the key's __eq__ raised). `hash` is PyObject_Hash(key). `count` is false for peeks that
-  // must not change the counters.
-  int find(PyObject* key, Py_hash_t hash, PyObject** value, bool count) {
+  // must not change the counters. `now`: the clock's time when the caller has read it already
+  // (memo.cpp's fresh call), else -1.
+  int find(PyObject* key, Py_hash_t hash, PyObject** value, bool count, time_ns now = -1) {
     PyObject* found = dict_get(index_, key, hash);  // may run __eq__: no core call open
     if (found == nullptr) {
       if (PyErr_Occurred()) return -1;
@@ -115,7 +116,7 @@ class py_table {
       if (count) table_.record_miss();
       return 0;
     }
-    if (table_.is_live(slot, now_if_ttl())) {
+    if (table_.is_live(slot, now >= 0 ? now : now_if_ttl())) {
       if (count) {
         table_.hit(slot);
       } else {

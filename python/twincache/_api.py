@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
-from . import _fork, _options
+from . import _fork, _fresh, _options
 from ._backend import impl, native
 from ._types import (
     Backend,
@@ -357,6 +357,7 @@ def _wrap(
     single_flight: bool,
     weak_self: bool,
     eviction: tuple[Any, Any] = (None, None),
+    freshness: _fresh.Options | None = None,
 ) -> Any:
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
@@ -384,6 +385,8 @@ def _wrap(
         memo._miss_hook = _async_miss_hook(memo, func)
     elif single_flight:
         memo._miss_hook = _single_flight_hook(memo, func)
+    if freshness is not None and freshness.active:  # else the call path stays as it is
+        _fresh.install(memo, func, freshness, is_async, _flight_table, _forget_flights_on_removal)
     functools.update_wrapper(memo, func)
     if is_async:
         marker = getattr(inspect, "markcoroutinefunction", None)
@@ -451,6 +454,12 @@ def cache(
     backend: Literal["memory"] | None = None,
     on_evict: Callable[[Any, Any, EvictionReason], object] | None = None,
     getsizeof: Callable[[Any], int] | None = None,
+    stale: float | None = None,
+    ttl_jitter: float | None = None,
+    early_refresh: float | None = None,
+    cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
+    error_ttl: float | None = None,
+    on_refresh_error: Callable[[Exception], object] | None = None,
 ) -> CacheDecorator: ...
 @overload
 def cache(
@@ -514,6 +523,9 @@ def cache(
     coherent: Any = None,
     on_evict: Any = None,
     getsizeof: Any = None,
+    stale: Any = None,
+    early_refresh: Any = None,
+    on_refresh_error: Any = None,
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -542,14 +554,22 @@ def cache(
             ("namespace", namespace is not None),
             ("secret", secret is not None),
             ("timeout", timeout is not _NOT_GIVEN),
-            ("cache_errors", cache_errors is not None),
-            ("error_ttl", error_ttl is not None),
-            ("ttl_jitter", ttl_jitter is not None),
             ("coherent", coherent is not None),
         )
         if given
     ]
+    fresh_given = [  # the freshness options (twincache._fresh): backend='memory' only for now
+        name
+        for name, given in (
+            ("stale", stale is not None),
+            ("early_refresh", early_refresh is not None),
+            ("on_refresh_error", on_refresh_error is not None),
+        )
+        if given
+    ]
     if backend == "redis":  # the Redis tier (docs/redis.md): twincache._redis
+        if fresh_given:
+            raise TypeError(f"backend='redis' does not take {', '.join(fresh_given)} (yet)")
         memory_only = [
             name
             for name, given in (
@@ -589,6 +609,17 @@ def cache(
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")
     if backend == "disk":  # the persistent tier (docs/persistence.md)
+        named = fresh_given + [
+            name
+            for name, given in (
+                ("cache_errors", cache_errors is not None),
+                ("error_ttl", error_ttl is not None),
+                ("ttl_jitter", ttl_jitter is not None),
+            )
+            if given
+        ]
+        if named:
+            raise TypeError(f"backend='disk' does not take {', '.join(named)} (yet)")
         memory_only = [
             name
             for name, given in (
@@ -622,6 +653,15 @@ def cache(
     key_fn = _options.key_function("key", key)
     single = _options.flag("single_flight", single_flight)
     eviction = _options.eviction(on_evict, getsizeof, limits.max_bytes)
+    freshness = _fresh.Options(
+        ttl_ns=limits.ttl_ns,
+        stale=stale,
+        ttl_jitter=ttl_jitter,
+        early_refresh=early_refresh,
+        cache_errors=cache_errors,
+        error_ttl=error_ttl,
+        on_refresh_error=on_refresh_error,
+    )
     parameters = {
         "maxsize": maxsize,
         "typed": typed_flag,
@@ -630,6 +670,7 @@ def cache(
         "key": key_fn,
         "policy": limits.policy,
         "single_flight": single,
+        **freshness.parameters(),
     }
 
     def decorating_function(func: Callable[P, R]) -> CachedFunction[P, R]:
@@ -646,6 +687,7 @@ def cache(
             single_flight=single,
             weak_self=True,
             eviction=eviction,
+            freshness=freshness,
         )
         return result
 

@@ -781,11 +781,31 @@ class Memo:
             self._watch_hook(key)
 
     def _put(self, key: Any, value: object, ttl_ns: int | None) -> bool:
-        """Stores value for key, replacing a live entry, with its own TTL (None: the table's).
-        The Redis tier's L1 (twincache._redis_function). False when refused for its weight."""
+        """Stores value for key, replacing a live entry, with its own TTL (None: the table's):
+        the Redis tier's L1 (twincache._redis_function) and the freshness records
+        (twincache._fresh). False when refused for its weight (or without a cache)."""
         if self._no_cache:
             return False
-        return self._table.store(key, value, ttl_ns, replace=True)
+        stored = self._table.store(key, value, ttl_ns, replace=True)
+        if (
+            self._weak_self
+            and self._watch_hook is not None
+            and isinstance(key, tuple)
+            and key
+            and type(key[0]) is weakref.ref
+        ):
+            self._watch_hook(key)
+        return stored
+
+    @property
+    def _fresh_hook(self) -> Any:
+        return self.__dict__.get("_fresh_hook_fn")
+
+    @_fresh_hook.setter
+    def _fresh_hook(self, hook: Any) -> None:
+        # A fresh hook switches the call to _FreshMemo's; the plain call never looks for it.
+        self.__dict__["_fresh_hook_fn"] = hook
+        self.__class__ = Memo if hook is None else _FreshMemo
 
     def _discard(self, key: Any) -> bool:
         """Drops key; whether it was live."""
@@ -836,6 +856,24 @@ class Memo:
 
     def __repr__(self) -> str:
         return f"<twincache wrapper of {self._func!r}>"
+
+
+class _FreshMemo(Memo):
+    """A memoized function with freshness options (twincache._fresh): its entries hold records,
+    tuples (value, check_at_ns, ...). A hit before check_at returns the value; any other call
+    goes to the fresh hook (key, args, kwargs, record or None, now_ns). As memo.cpp's."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._no_cache:
+            return Memo.__call__(self, *args, **kwargs)
+        key = self._make_key(args, kwargs)
+        record = self._table.lookup(key)
+        now = clock_now()
+        if record is _MISSING:
+            record = None
+        elif now < record[1]:
+            return _ready(record[0]) if self._is_async else record[0]
+        return self.__dict__["_fresh_hook_fn"](key, args, kwargs, record, now)
 
 
 class CacheBase(Generic[K, V]):

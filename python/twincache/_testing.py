@@ -3,8 +3,9 @@ the core's twincache::clock through the native module), so tests never sleep."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ._backend import impl
 
@@ -28,3 +29,27 @@ def manual_clock(start_ns: int = 1_000_000_000_000) -> Iterator[ManualClock]:
         yield ManualClock()
     finally:
         impl.clock_set_real()
+
+
+@contextmanager
+def random_source(fn: Callable[[], float]) -> Iterator[None]:
+    """Replaces the U[0, 1) source of the freshness options (early refresh, TTL jitter)."""
+    from . import _fresh
+
+    saved = _fresh.random_source
+    _fresh.random_source = fn
+    try:
+        yield
+    finally:
+        _fresh.random_source = saved
+
+
+def wait_refreshes(func: Any, timeout: float = 10.0) -> bool:
+    """Waits for the background refreshes of a decorated sync function in flight now."""
+    done: bool = func._freshness.wait(timeout)
+    return done
+
+
+async def join_refreshes(func: Any) -> None:
+    """Awaits the background refreshes of a decorated async function in flight now."""
+    await func._freshness.join()

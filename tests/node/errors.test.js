@@ -88,7 +88,8 @@ test('options must be an object with known names', () => {
   });
   assert.throws(() => memoize(() => 0, { sizeOf: () => 1 }), {
     name: 'TypeError',
-    message: "options must only name max, ttl, maxBytes, key, policy, dispose (got 'sizeOf')",
+    message:
+      "options must only name max, ttl, maxBytes, key, policy, dispose, stale, ttlJitter, earlyRefresh, cacheErrors, errorTtl, onRefreshError (got 'sizeOf')",
   });
   assert.throws(() => memoize(() => 0, { key: 'id' }), {
     name: 'TypeError',
@@ -132,6 +133,7 @@ test("memoize's backend option: 'memory' (default), 'disk' or 'redis'", () => {
   });
   assert.throws(() => memoize(() => 0, { backend: 'memory', path: '/tmp/x' }), {
     name: 'TypeError',
-    message: "options must only name max, ttl, maxBytes, key, policy, dispose (got 'path')",
+    message:
+      "options must only name max, ttl, maxBytes, key, policy, dispose, stale, ttlJitter, earlyRefresh, cacheErrors, errorTtl, onRefreshError (got 'path')",
   });
 });
