@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Generic, Protocol, overload
 
-from . import _disk_pure, _fork, _options
+from . import _disk_pure, _disk_values, _fork, _options
 from ._backend import impl, pure_requested, warn
 from ._types import AnyK, Codec, DiskStats, T, V
 
@@ -57,10 +57,14 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     @property
     def persistent(self) -> bool: ...
 
-    def get(self, key: bytes) -> tuple[int, bytes, int] | None: ...
+    def get(self, key: bytes, files: bool = False) -> tuple[Any, ...] | None: ...
     def set(
         self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
     ) -> tuple[int, int]: ...
+    def set_parts(
+        self, key: bytes, codec: int, head: bytes, body: Any, ttl_ns: int | None = None
+    ) -> tuple[int, int]: ...
+    def verify(self, key: bytes, codec: int, head: Any, body: Any, mac: bytes) -> bool: ...
     def generation(self) -> int: ...
     def erase(self, key: bytes) -> bool: ...
     def contains(self, key: bytes) -> bool: ...
@@ -281,7 +285,10 @@ def _codec_id(codec: object) -> int:
 
 
 def _dumps(codec: int, value: object) -> tuple[int, bytes]:
-    """(codec actually used, data): bytes values are stored raw (readable as a Buffer in Node)."""
+    """(codec actually used, data): bytes values are stored raw (readable as a Buffer in Node),
+    pandas objects as Arrow IPC when pyarrow is there (numpy arrays: _store_encoded)."""
+    if _disk_values.is_frame(value):
+        return _disk_values.CODEC_ARROW, _disk_values.frame_bytes(value)
     if type(value) is bytes:
         return CODEC_RAW, value
     return codec, _serialize(codec, value)
@@ -331,6 +338,10 @@ def _loads(codec: int, data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
     if codec == 1:
         return pickle.loads(data)  # signed by this directory's secret (HMAC): checked
+    if codec == _disk_values.CODEC_ARRAY:
+        return _disk_values.array_from(data)
+    if codec == _disk_values.CODEC_ARROW:
+        return _disk_values.frame_from(data)
     if codec == _CODEC_V8:  # as Node raises for a pickle entry
         raise ValueError(
             "this entry was stored by Node with codec 'v8' (Node's v8 serializer, codec 3), "
@@ -512,7 +523,7 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
 
     # -- encoded keys (memoized functions and the mapping share these) --
 
-    def _read(self, encoded: bytes) -> Any:
+    def _read(self, encoded: bytes, mmap: bool = False) -> Any:
         """Hot path: the value of an encoded key, or _MISS. The memory tier first (current while
         the mapped generation nonce equals the one it last saw: one load; then one dict lookup;
         a shareable value comes back as it is, any other is decoded from the kept bytes), else
@@ -534,7 +545,12 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
                         return _loads(entry[2], entry[3])  # type: ignore[arg-type]
                     return value
                 memory.drop(encoded)
-        hit = self._store.get(encoded)
+        hit = self._store.get(encoded, True)
+        if hit is not None and len(hit) == 4:  # an array in a side file: read or mapped here
+            array = _disk_values.load_file(self._store, encoded, hit[1], hit[3], mmap)
+            if array is not None:
+                return array
+            hit = self._store.get(encoded)  # missing or damaged: counted and removed there
         if hit is None:
             return _MISS
         codec, data, expiry = hit
@@ -556,6 +572,9 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
 
     def _store_encoded(self, encoded: bytes, value: object, ttl_ns: int | None) -> None:
         self._sync_hits()
+        if _disk_values.is_array(value):
+            self._store_array(encoded, value, ttl_ns)
+            return
         codec, data = _dumps(self._codec, value)
         self._store.set(encoded, codec, data, ttl_ns)  # native: queued for the writer thread
         memory = self._memory
@@ -573,6 +592,23 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
                 value if shared and _shareable(value) else _UNDECODED,
             )
 
+    def _store_array(self, encoded: bytes, value: Any, ttl_ns: int | None) -> None:
+        """A numpy array as tcarray/1: its header and its memory handed to the store as two
+        pieces, so a large one goes to its file without a copy (docs/persistence.md)."""
+        header, body = _disk_values.array_parts(value)
+        self._store.set_parts(encoded, _disk_values.CODEC_ARRAY, header, body, ttl_ns)
+        memory = self._memory
+        if memory is None:
+            return
+        memory.check()
+        if len(header) + body.nbytes < _disk_pure.FILE_THRESHOLD:
+            life = ttl_ns if ttl_ns is not None else self._ttl_ns
+            data = header + body.tobytes()
+            expiry = _wall_now() + life if life else 0
+            memory.put(encoded, _disk_values.CODEC_ARRAY, data, expiry, _UNDECODED)
+        else:
+            memory.drop(encoded)  # read from its file (or mapped), never kept in memory
+
     def _erase_encoded(self, encoded: bytes) -> bool:
         if self._memory is not None:
             self._memory.drop(encoded)
@@ -587,11 +623,17 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         return value
 
     @overload
-    def get(self, key: AnyK, default: None = None, /) -> V | None: ...
+    def get(self, key: AnyK, default: None = None, /, *, mmap: bool = False) -> V | None: ...
     @overload
-    def get(self, key: AnyK, default: V | T, /) -> V | T: ...
-    def get(self, key: AnyK, default: Any = None) -> Any:
-        value = self._read(_key_bytes(key))
+    def get(self, key: AnyK, default: V | T, /, *, mmap: bool = False) -> V | T: ...
+    def get(self, key: AnyK, default: Any = None, *, mmap: bool = False) -> Any:
+        """The value of key, else default. mmap=True: a large numpy array (a side file of its
+        own) comes back memory-mapped read-only from that file, after its HMAC is checked over
+        the mapped bytes (docs/persistence.md, "Memory-mapped arrays"); any other value is
+        read as usual."""
+        if not isinstance(mmap, bool):
+            raise TypeError(f"mmap must be True or False (got {type(mmap).__name__})")
+        value = self._read(_key_bytes(key), mmap)
         return default if value is _MISS else value
 
     def set(self, key: AnyK, value: V, ttl: float | None = None) -> None:

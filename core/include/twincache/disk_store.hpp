@@ -44,6 +44,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,8 @@ enum codec : std::uint32_t {
   codec_pickle = 1,
   codec_json = 2,
   codec_v8 = 3,
+  codec_array = 4,  // tcarray/1: a typed array, header + raw elements (docs/persistence.md)
+  codec_arrow = 5,  // a pandas DataFrame/Series as Arrow IPC (Python only)
 };
 inline constexpr std::uint32_t codec_zstd = 0x100;  // value stored zstd-compressed
 inline constexpr std::uint32_t codec_max = 0xFF;    // serializer tags are < 256
@@ -165,13 +168,28 @@ class disk_store {
   // Looks key up. found=false on a miss (absent, expired, failed HMAC: the last two are also
   // removed and counted). On a hit, codec is the serializer tag and value the plain bytes.
   // expiry, when given, receives the entry's expiry (wall ns, 0: never).
+  // array_file, when given: an array (codec_array) kept uncompressed in a side file is not
+  // read: found=true, array_file gets the file's path and value its HMAC (32 bytes), for the
+  // binding to read or map the file and verify() it. Empty otherwise.
   status get(std::string_view key, bool& found, std::uint32_t& codec, std::string& value,
-             time_ns* expiry = nullptr);
+             time_ns* expiry = nullptr, std::string* array_file = nullptr);
   // Stores value (plain bytes) under key, replacing any entry. ttl overrides the default.
   // value_too_large if key + value exceed max_bytes (nothing changes). gen, when given, receives
   // the generation change of this write.
   status set(std::string_view key, std::uint32_t codec, std::string_view value,
              std::optional<time_ns> ttl = std::nullopt, generation_change* gen = nullptr);
+  // As set(), for a value given in two pieces (a small header, then a body the caller keeps
+  // unchanged until this returns) stored as their concatenation, never compressed. A value of
+  // file_threshold bytes or more is written to its file and signed from the two pieces (no copy
+  // of the body), so a side file's body sits at offset head.size() (what get(array_file) hands out).
+  status set_parts(std::string_view key, std::uint32_t codec, std::string_view head,
+                   std::string_view body, std::optional<time_ns> ttl = std::nullopt,
+                   generation_change* gen = nullptr);
+  // Whether head + body is the value of key with this codec under HMAC mac (as signed by this
+  // directory's secret). Counted as a hit; a false one is not counted: the caller's get()
+  // without array_file then meets the damage, counts and removes it.
+  bool verify(std::string_view key, std::uint32_t codec, std::string_view head,
+              std::string_view body, std::string_view mac);
   // Waits until every set() made before this call is committed; returns (and forgets) the
   // error of a batch the writer thread could not commit since the last flush().
   status flush();
@@ -293,7 +311,10 @@ class disk_store {
   status commit_batch_locked(const std::vector<prepared_write>& batch, generation_change* gen,
                              bool retried = false);
   void writer_loop();
-  bool write_blob(std::string_view data, std::string& name) const;
+  bool write_blob(std::string_view data, std::string& name) const {
+    return write_blob_parts({data}, name);
+  }
+  bool write_blob_parts(std::initializer_list<std::string_view> parts, std::string& name) const;
   bool read_blob(std::string_view name, std::string& out) const;
   void unlink_blob(std::string_view name) const;
   // Files of rows deleted or replaced in this transaction (the schema's triggers list them).
@@ -314,7 +335,8 @@ class disk_store {
   status write_touches_locked();
   static constexpr std::size_t max_touches = 1024;
   std::array<std::uint8_t, 32> sign(std::string_view key, std::uint32_t codec,
-                                    std::string_view stored) const;
+                                    std::string_view stored,
+                                    std::string_view more = {}) const;
   time_ns now() const noexcept { return wall_now(clock_.get()); }
   void l1_put(std::string_view key, std::uint32_t codec, std::string value, time_ns expiry);
   bool memory_get(std::string_view key, std::uint32_t& codec, std::string& value,
