@@ -22,6 +22,7 @@ const path = require('node:path');
 const v8 = require('node:v8');
 const { encodeKey } = require('./keys');
 const { makeError, typeError, describe } = require('./errors');
+const tcarray = require('./tcarray');
 const { pureRequested } = require('./binding');
 const options = require('./options');
 const { Cache: PureCache } = require('./cache');
@@ -230,8 +231,13 @@ function codecId(codec) {
 }
 
 // [codec used, bytes]: Buffers are stored raw (codec 0), readable as bytes by Python too.
+// Under codec 'json', TypedArrays go through the array codec tcarray/1 (read by Python as numpy
+// arrays; ./tcarray.js).
 function encodeValue(codec, value) {
   if (Buffer.isBuffer(value)) return [CODEC_RAW, value];
+  if (codec === CODECS.json && tcarray.isTypedArray(value)) {
+    return [tcarray.CODEC_ARRAY, tcarray.encodeArray(value)];
+  }
   return [codec, dumps(codec, value)];
 }
 
@@ -304,6 +310,14 @@ function loads(codec, data) {
   if (codec === CODECS.v8) return v8.deserialize(data);
   if (codec === 1) {
     throw makeError('invalid_argument', 'this entry was stored by Python with codec "pickle"');
+  }
+  if (codec === tcarray.CODEC_ARRAY) return tcarray.decodeArray(data);
+  if (codec === tcarray.CODEC_ARROW) {
+    throw makeError(
+      'invalid_argument',
+      'this entry was stored by Python with codec "arrow" (a pandas object as Arrow IPC, codec 5), ' +
+        'which Node does not read',
+    );
   }
   throw makeError('invalid_argument', `this entry has an unknown codec (${codec})`);
 }

@@ -789,9 +789,11 @@ def memoize(
     ttl_ns: int | None,
     codec: int,
     key_fn: Callable[..., Any] | None,
+    mmap: bool = False,
 ) -> Any:
     """The disk backend of @twincache.cache(backend="disk"): results keyed by content and by the
-    function's identity (module, qualified name, source hash)."""
+    function's identity (module, qualified name, source hash). mmap: large numpy results come
+    back memory-mapped read-only (DiskCache.get(key, mmap=True))."""
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
     cache = DiskCache.__new__(DiskCache)
@@ -824,7 +826,7 @@ def memoize(
         return encoded
 
     def lookup(k: bytes) -> tuple[bool, Any]:
-        value = cache._read(k)
+        value = cache._read(k, mmap)
         if value is _MISS:
             counts["misses"] += 1
             return False, None
@@ -908,8 +910,11 @@ def disk_decorator(
     ttl: object = None,
     codec: object = "pickle",
     key: object = None,
+    mmap: object = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="disk", ...) and returns the decorator."""
+    if not isinstance(mmap, bool):
+        raise TypeError(f"mmap must be True or False (got {type(mmap).__name__})")
     where = _path_arg(path)
     limit = _options.limit("max_bytes", max_bytes)
     ttl_ns = _options.ttl("ttl", ttl)
@@ -918,7 +923,13 @@ def disk_decorator(
 
     def decorating_function(func: Callable[..., Any]) -> Any:
         return memoize(
-            func, path=where, max_bytes=limit, ttl_ns=ttl_ns, codec=codec_id, key_fn=key_fn
+            func,
+            path=where,
+            max_bytes=limit,
+            ttl_ns=ttl_ns,
+            codec=codec_id,
+            key_fn=key_fn,
+            mmap=mmap,
         )
 
     return decorating_function

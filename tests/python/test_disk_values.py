@@ -202,3 +202,40 @@ def test_disk_decorator_returns_arrays_and_maps_them(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "cache.db")
     assert db.execute("SELECT codec FROM entries").fetchall() == [(_disk_values.CODEC_ARRAY,)]
     db.close()
+
+
+_VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "tcarray.json"
+
+
+def test_tcarray_vectors_shared_with_node(tmp_path: Path) -> None:
+    import json
+
+    vectors = json.loads(_VECTORS.read_text())["vectors"]
+    assert len(vectors) >= 6
+    for v in vectors:
+        dtype = np.dtype(v["dtype"])
+        values = [int(x) for x in v["values"]] if dtype.kind in "iu" else v["values"]
+        a = np.array(values, dtype=dtype).reshape(v["shape"])
+        head, body = _disk_values.array_parts(a)
+        assert (head + body.tobytes()).hex() == v["hex"], v["name"]
+        back = _disk_values.array_from(bytes.fromhex(v["hex"]))
+        assert back.dtype == dtype and back.shape == tuple(v["shape"]), v["name"]
+        assert np.array_equal(back, a), v["name"]
+
+
+def test_disk_decorator_with_mmap_maps_large_results(tmp_path: Path) -> None:
+    from twincache._disk import disk_decorator
+
+    calls = []
+
+    @disk_decorator(path=tmp_path, mmap=True)
+    def make(n: int) -> Any:
+        calls.append(n)
+        return np.arange(n, dtype=np.float64)
+
+    make(100_000)
+    make.flush()
+    m = make(100_000)
+    assert np.array_equal(m, np.arange(100_000)) and not m.flags.writeable and calls == [100_000]
+    with pytest.raises(TypeError, match="mmap must be True or False"):
+        disk_decorator(path=tmp_path, mmap=1)
