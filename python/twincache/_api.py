@@ -16,7 +16,7 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from . import _fork, _options
@@ -429,6 +429,9 @@ def cache(
     ttl: float | None = None,
     key: Callable[..., object] | None = None,
     codec: Codec = "pickle",
+    mmap: bool = False,
+    tags: Callable[..., Iterable[str]] | None = None,
+    meta: Callable[..., Mapping[str, Any]] | None = None,
 ) -> DiskCacheDecorator: ...
 @overload
 def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
@@ -478,6 +481,7 @@ def cache(
     cache_errors: Any = None,
     error_ttl: Any = None,
     ttl_jitter: Any = None,
+    **disk_options: Any,  # backend="disk" only: mmap, tags, meta (docs/persistence.md)
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -498,6 +502,11 @@ def cache(
         )
     if backend not in (None, "memory", "disk", "redis"):
         raise ValueError(f"backend must be 'memory', 'disk' or 'redis' (got {backend!r})")
+    unknown = [name for name in disk_options if name not in ("mmap", "tags", "meta")]
+    if unknown:
+        raise TypeError(f"cache() got an unexpected keyword argument {unknown[0]!r}")
+    if disk_options and backend != "disk":
+        raise TypeError(f"{', '.join(disk_options)} apply to backend='disk' only")
     redis_given = [
         name
         for name, given in (
@@ -572,6 +581,7 @@ def cache(
             ttl=ttl,
             codec="pickle" if codec is _NOT_GIVEN else codec,
             key=key,
+            **disk_options,
         )
     if path is not None or codec is not _NOT_GIVEN:
         raise TypeError("path and codec apply to backend='disk' only")

@@ -31,10 +31,10 @@ import textwrap
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Final, Generic, Protocol, overload
 
-from . import _disk_pure, _disk_values, _fork, _options
+from . import _disk_pure, _disk_tags, _disk_values, _fork, _options
 from ._backend import impl, pure_requested, warn
 from ._types import AnyK, Codec, DiskStats, T, V
 
@@ -636,10 +636,93 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         value = self._read(_key_bytes(key), mmap)
         return default if value is _MISS else value
 
-    def set(self, key: AnyK, value: V, ttl: float | None = None) -> None:
-        """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
+    def set(
+        self,
+        key: AnyK,
+        value: V,
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Stores value under key; ttl (seconds) overrides the cache's default for this entry.
+        tags (strings) and meta (a small JSON-able dict) are kept with the entry for query()
+        and evict(tag=...) (docs/persistence.md, "Tags, metadata and queries")."""
         ttl_ns = _options.ttl("ttl", ttl)
-        self._store_encoded(_encode_key(key), value, ttl_ns)
+        tag_list = _disk_tags.check_tags(tags)
+        meta_json = _disk_tags.check_meta(meta)
+        encoded = _encode_key(key)
+        if not tag_list and meta_json is None:
+            self._store_encoded(encoded, value, ttl_ns)
+            return
+        self._tagged_store(encoded, value, ttl_ns, tag_list, meta_json)
+
+    def _tagged_store(
+        self,
+        encoded: bytes,
+        value: object,
+        ttl_ns: int | None,
+        tag_list: list[str],
+        meta_json: str | None,
+    ) -> None:
+        tagger = self._tagger()
+        if tagger is not None:
+            tagger.ensure()  # the tables and triggers exist before the value's row commits
+        self._store_encoded(encoded, value, ttl_ns)
+        if tagger is not None:
+            self._store.flush()  # the row (and its triggers) committed: then its tags
+            tagger.attach(encoded, tag_list, meta_json)
+
+    def _tagger(self) -> _disk_tags.Tags | None:
+        """The tags and metadata of this directory (None for a memory-only cache)."""
+        if not self._store.persistent:
+            return None
+        t: _disk_tags.Tags | None = getattr(self, "_tags", None)
+        if t is None:
+            t = self._tags = _disk_tags.Tags(self._store.path)
+        return t
+
+    def query(
+        self, tag: str | None = None, where: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The live entries (optionally: with this tag, and whose meta has these field values),
+        without loading their values: dicts of key, size (bytes stored), created and expires
+        (Unix seconds, or None), tags and meta; oldest access first."""
+        if tag is not None and not isinstance(tag, str):
+            raise TypeError(f"tag must be a string or None (got {type(tag).__name__})")
+        if where is not None and not isinstance(where, Mapping):
+            raise TypeError(f"where must be a dict of meta fields (got {type(where).__name__})")
+        tagger = self._tagger()
+        if tagger is None:
+            return []
+        self._store.flush()
+        rows = tagger.query(_wall_now(), tag, where)
+        out = []
+        for key, size, created, expiry, meta, tags in rows:
+            out.append(
+                {
+                    "key": decode_key(key),
+                    "size": size,
+                    "created": created / 1e9 if created is not None else None,
+                    "expires": expiry / 1e9 if expiry else None,
+                    "tags": tags.split("\x1f") if tags else [],
+                    "meta": json.loads(meta) if meta else {},
+                }
+            )
+        return out
+
+    def evict(self, tag: str) -> int:
+        """Removes every entry tagged `tag`, in one transaction; returns how many."""
+        if not isinstance(tag, str) or not tag:
+            raise TypeError(f"tag must be a non-empty string (got {tag!r})")
+        tagger = self._tagger()
+        if tagger is None:
+            return 0
+        self._store.flush()
+        n = tagger.evict(tag)
+        if self._memory is not None:
+            self._memory.clear()
+        return n
 
     def __setitem__(self, key: AnyK, value: V) -> None:
         self._store_encoded(_encode_key(key), value, None)
@@ -790,6 +873,8 @@ def memoize(
     codec: int,
     key_fn: Callable[..., Any] | None,
     mmap: bool = False,
+    tags_fn: Callable[..., Any] | None = None,
+    meta_fn: Callable[..., Any] | None = None,
 ) -> Any:
     """The disk backend of @twincache.cache(backend="disk"): results keyed by content and by the
     function's identity (module, qualified name, source hash). mmap: large numpy results come
@@ -833,9 +918,14 @@ def memoize(
         counts["hits"] += 1
         return True, value
 
-    def remember(k: bytes, value: object) -> None:
+    def remember(k: bytes, value: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:
-            cache._store_encoded(k, value, None)
+            if tags_fn is None and meta_fn is None:
+                cache._store_encoded(k, value, None)
+            else:  # tags and meta derived from the call (docs/persistence.md)
+                tag_list = _disk_tags.check_tags(tags_fn(*args, **kwargs) if tags_fn else None)
+                meta_json = _disk_tags.check_meta(meta_fn(*args, **kwargs) if meta_fn else None)
+                cache._tagged_store(k, value, None, tag_list, meta_json)
         except ValueError:
             pass  # larger than max_bytes: returned, not cached
         except Exception as exc:
@@ -854,7 +944,7 @@ def memoize(
             if found:
                 return value
             value = await func(*args, **kwargs)
-            remember(k, value)
+            remember(k, value, args, kwargs)
             return value
 
         wrapper = async_wrapper
@@ -867,7 +957,7 @@ def memoize(
             if found:
                 return value
             value = func(*args, **kwargs)
-            remember(k, value)
+            remember(k, value, args, kwargs)
             return value
 
         wrapper = sync_wrapper
@@ -911,6 +1001,8 @@ def disk_decorator(
     codec: object = "pickle",
     key: object = None,
     mmap: object = False,
+    tags: object = None,
+    meta: object = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="disk", ...) and returns the decorator."""
     if not isinstance(mmap, bool):
@@ -920,6 +1012,8 @@ def disk_decorator(
     ttl_ns = _options.ttl("ttl", ttl)
     codec_id = _codec_id(codec)
     key_fn = _options.key_function("key", key)
+    tags_fn = _options.key_function("tags", tags)  # callables of the call's arguments
+    meta_fn = _options.key_function("meta", meta)
 
     def decorating_function(func: Callable[..., Any]) -> Any:
         return memoize(
@@ -930,6 +1024,8 @@ def disk_decorator(
             codec=codec_id,
             key_fn=key_fn,
             mmap=mmap,
+            tags_fn=tags_fn,
+            meta_fn=meta_fn,
         )
 
     return decorating_function

@@ -247,6 +247,22 @@ def prepare_directory(path: str) -> bytes:
     raise OSError(f"cannot create {file} (it keeps disappearing)")
 
 
+def bump_generation(fd: int) -> tuple[int, int]:
+    """Replaces the generation nonce in the open file fd (<dir>/generation) under a POSIX lock
+    on its 8 bytes (which conflicts with the C++ store's OFD lock): (old value, new value)."""
+    with _GEN_LOCK:
+        fcntl.lockf(fd, fcntl.LOCK_EX, 8, 0)
+        try:
+            cur = int.from_bytes(os.pread(fd, 8, 0).ljust(8, b"\0"), "little")
+            nxt = cur
+            while nxt in (0, cur):
+                nxt = int.from_bytes(os.urandom(8), "little")
+            os.pwrite(fd, nxt.to_bytes(8, "little"), 0)
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 8, 0)
+    return cur, nxt
+
+
 def key_hash(key: bytes) -> bytes:
     return bytes.fromhex(_keys.hash128_hex_of(key))
 
@@ -435,17 +451,7 @@ class PureDiskStore(DamageMixin):
     def _bump(self) -> tuple[int, int]:
         """Replaces the directory's generation nonce (docs/persistence.md): the C++ store's
         protocol, with a POSIX lock (which conflicts with its OFD lock)."""
-        fd = self._gen_fd
-        with _GEN_LOCK:
-            fcntl.lockf(fd, fcntl.LOCK_EX, 8, 0)
-            try:
-                cur = int.from_bytes(os.pread(fd, 8, 0).ljust(8, b"\0"), "little")
-                nxt = cur
-                while nxt in (0, cur):
-                    nxt = int.from_bytes(os.urandom(8), "little")
-                os.pwrite(fd, nxt.to_bytes(8, "little"), 0)
-            finally:
-                fcntl.lockf(fd, fcntl.LOCK_UN, 8, 0)
+        cur, nxt = bump_generation(self._gen_fd)
         if cur == self._gen_seen:
             self._gen_seen = nxt
         return cur, nxt
