@@ -285,10 +285,8 @@ def _codec_id(codec: object) -> int:
 
 
 def _dumps(codec: int, value: object) -> tuple[int, bytes]:
-    """(codec actually used, data): bytes values are stored raw (readable as a Buffer in Node),
-    pandas objects as Arrow IPC when pyarrow is there (numpy arrays: _store_encoded)."""
-    if _disk_values.is_frame(value):
-        return _disk_values.CODEC_ARROW, _disk_values.frame_bytes(value)
+    """(codec actually used, data): bytes values are stored raw (readable as a Buffer in Node).
+    numpy arrays and pandas objects: DiskCache._store_typed."""
     if type(value) is bytes:
         return CODEC_RAW, value
     return codec, _serialize(codec, value)
@@ -546,10 +544,10 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
                     return value
                 memory.drop(encoded)
         hit = self._store.get(encoded, True)
-        if hit is not None and len(hit) == 4:  # an array in a side file: read or mapped here
-            array = _disk_values.load_file(self._store, encoded, hit[1], hit[3], mmap)
-            if array is not None:
-                return array
+        if hit is not None and len(hit) == 4:  # an array or frame in a side file: read here
+            value = _disk_values.load_file(self._store, encoded, hit[0], hit[1], hit[3], mmap)
+            if value is not None:
+                return value
             hit = self._store.get(encoded)  # missing or damaged: counted and removed there
         if hit is None:
             return _MISS
@@ -573,7 +571,12 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
     def _store_encoded(self, encoded: bytes, value: object, ttl_ns: int | None) -> None:
         self._sync_hits()
         if _disk_values.is_array(value):
-            self._store_array(encoded, value, ttl_ns)
+            header, body = _disk_values.array_parts(value)
+            self._store_typed(encoded, _disk_values.CODEC_ARRAY, header, body, ttl_ns)
+            return
+        if _disk_values.is_frame(value):
+            ipc = memoryview(_disk_values.frame_bytes(value))
+            self._store_typed(encoded, _disk_values.CODEC_ARROW, b"", ipc, ttl_ns)
             return
         codec, data = _dumps(self._codec, value)
         self._store.set(encoded, codec, data, ttl_ns)  # native: queued for the writer thread
@@ -592,11 +595,13 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
                 value if shared and _shareable(value) else _UNDECODED,
             )
 
-    def _store_array(self, encoded: bytes, value: Any, ttl_ns: int | None) -> None:
-        """A numpy array as tcarray/1: its header and its memory handed to the store as two
-        pieces, so a large one goes to its file without a copy (docs/persistence.md)."""
-        header, body = _disk_values.array_parts(value)
-        self._store.set_parts(encoded, _disk_values.CODEC_ARRAY, header, body, ttl_ns)
+    def _store_typed(
+        self, encoded: bytes, codec: int, header: bytes, body: Any, ttl_ns: int | None
+    ) -> None:
+        """A numpy array (tcarray/1) or a pandas object (Arrow IPC): header and body handed to
+        the store as two pieces, so a large one goes to its file without a joined copy and
+        uncompressed (docs/persistence.md, "Typed values")."""
+        self._store.set_parts(encoded, codec, header, body, ttl_ns)
         memory = self._memory
         if memory is None:
             return
@@ -605,7 +610,7 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
             life = ttl_ns if ttl_ns is not None else self._ttl_ns
             data = header + body.tobytes()
             expiry = _wall_now() + life if life else 0
-            memory.put(encoded, _disk_values.CODEC_ARRAY, data, expiry, _UNDECODED)
+            memory.put(encoded, codec, data, expiry, _UNDECODED)
         else:
             memory.drop(encoded)  # read from its file (or mapped), never kept in memory
 

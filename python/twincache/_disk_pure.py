@@ -50,7 +50,8 @@ from ._disk_pure_damage import (
 FORMAT_VERSION: Final = 1
 CODEC_ZSTD: Final = 0x100
 CODEC_MAX: Final = 0xFF
-_CODEC_ARRAY: Final = 4  # tcarray/1 (twincache._disk_values): read by its caller when in a file
+# tcarray/1 and Arrow IPC (twincache._disk_values): read by the caller when in a file of their own
+_CODECS_IN_FILES: Final = (4, 5)
 SECRET_BYTES: Final = 32
 UNLIMITED: Final = 2**64 - 1
 _SAMPLE: Final = 64 * 1024  # compression sample of large values
@@ -534,8 +535,8 @@ class PureDiskStore(DamageMixin):
     # -- the API --
 
     def get(self, key: bytes, files: bool = False) -> tuple[Any, ...] | None:
-        """(codec, bytes, expiry), or None; with files=True an array kept in a side file of its
-        own is not read: (codec, path, expiry, hmac), for the caller to read or map it and
+        """(codec, bytes, expiry), or None; with files=True an array or frame kept in a side file
+        of its own is not read: (codec, path, expiry, hmac), for the caller to read or map it and
         verify() the bytes (twincache._disk_values.load_file)."""
         with self._lock:
             db = self._conn()
@@ -567,7 +568,7 @@ class PureDiskStore(DamageMixin):
             now = wall_now()
             if (
                 files
-                and codec == _CODEC_ARRAY
+                and codec in _CODECS_IN_FILES
                 and isinstance(file, str)
                 and _BLOB_NAME.fullmatch(file)
                 and not (expiry and now >= expiry)

@@ -138,7 +138,7 @@ def array_from(data: Any, writable: bool = True) -> Any:
     return flat.reshape(shape, order=order)  # type: ignore[call-overload]
 
 
-def frame_bytes(value: Any) -> bytes:
+def frame_bytes(value: Any) -> Any:
     """A DataFrame or Series as an Arrow IPC stream; a Series is a one-column frame marked in
     the schema's metadata, so it comes back as a Series with its name."""
     import pyarrow as pa
@@ -153,11 +153,10 @@ def frame_bytes(value: Any) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    out: bytes = sink.getvalue().to_pybytes()
-    return out
+    return sink.getvalue()  # a pyarrow Buffer: stored from its memory, never joined (set_parts)
 
 
-def frame_from(data: bytes) -> Any:
+def frame_from(data: Any) -> Any:
     try:
         import pyarrow as pa
     except ImportError:
@@ -176,22 +175,65 @@ def frame_from(data: bytes) -> Any:
     return frame
 
 
-def load_file(store: Any, key: bytes, path: str, mac: bytes, mmap: bool) -> Any:
+def load_file(store: Any, key: bytes, codec: int, path: str, mac: bytes, mmap: bool) -> Any:
+    """The value of an entry kept in a side file of its own: an array (load_array) or a pandas
+    object (read into one buffer, checked, then decoded). None as for load_array."""
+    if codec == CODEC_ARRAY:
+        return load_array(store, key, path, mac, mmap)
+    fd = _open_file(path)
+    if fd < 0:
+        return None
+    try:
+        data = bytearray(os.fstat(fd).st_size)
+        if not _read_into(fd, memoryview(data), 0):
+            return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not store.verify(key, codec, b"", data, mac):
+        return None
+    return frame_from(data)
+
+
+def _open_file(path: str) -> int:
+    """A read-only fd of a regular file (O_NONBLOCK: a FIFO in its place never blocks), or -1."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return -1
+    try:
+        if _stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return -1
+
+
+def _read_into(fd: int, view: memoryview, offset: int) -> bool:
+    """Fills view from fd at offset; False if the file is shorter."""
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n <= 0:
+            return False
+        done += n
+    return True
+
+
+def load_array(store: Any, key: bytes, path: str, mac: bytes, mmap: bool) -> Any:
     """The array of an entry kept in a side file of its own (store.get(key, files=True) gave
     its path and HMAC): read into a new writable array (mmap=False: no other copy) or mapped
     read-only (mmap=True), the HMAC checked over the very bytes returned. None when the file is
     missing or fails the check: the caller's plain get() then counts and removes the entry."""
     import numpy as np
 
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    fd = _open_file(path)
+    if fd < 0:
         return None
     try:
-        st = os.fstat(fd)
-        if not _stat.S_ISREG(st.st_mode):
-            return None
-        size = st.st_size
+        size = os.fstat(fd).st_size
         head = os.pread(fd, 8, 0)
         if len(head) < 8 or head[:4] != ARRAY_MAGIC:
             return None
@@ -204,13 +246,8 @@ def load_file(store: Any, key: bytes, path: str, mac: bytes, mmap: bool) -> Any:
             body: Any = memoryview(mapping)[hlen:]
         else:
             buf = np.empty(size - hlen, dtype=np.uint8)
-            view = memoryview(buf)  # type: ignore[arg-type]
-            done = 0
-            while done < len(view):
-                n = os.preadv(fd, [view[done:]], hlen + done)
-                if n <= 0:
-                    return None
-                done += n
+            if not _read_into(fd, memoryview(buf), hlen):  # type: ignore[arg-type]
+                return None
             body = buf
     except OSError:
         return None

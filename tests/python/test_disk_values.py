@@ -239,3 +239,22 @@ def test_disk_decorator_with_mmap_maps_large_results(tmp_path: Path) -> None:
     assert np.array_equal(m, np.arange(100_000)) and not m.flags.writeable and calls == [100_000]
     with pytest.raises(TypeError, match="mmap must be True or False"):
         disk_decorator(path=tmp_path, mmap=1)
+
+
+def test_a_large_frame_goes_to_its_side_file_uncompressed(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    pytest.importorskip("pyarrow", reason="pyarrow is not installed")
+    df = pd.DataFrame({"a": np.zeros(100_000), "b": np.arange(100_000)})  # compressible
+    c = DiskCache(tmp_path)
+    c["df"] = df
+    c.flush()
+    _, codec, value, file = _row(tmp_path, "df")
+    assert codec == _disk_values.CODEC_ARROW and value == b"" and file
+    assert (tmp_path / "blobs" / file).stat().st_size > df.memory_usage().sum()
+    pd.testing.assert_frame_equal(DiskCache(tmp_path)["df"], df)
+    blob = tmp_path / "blobs" / file
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 1
+    blob.write_bytes(bytes(data))
+    r = DiskCache(tmp_path)
+    assert r.get("df") is None and r.stats()["corrupt"] == 1

@@ -168,9 +168,9 @@ class disk_store {
   // Looks key up. found=false on a miss (absent, expired, failed HMAC: the last two are also
   // removed and counted). On a hit, codec is the serializer tag and value the plain bytes.
   // expiry, when given, receives the entry's expiry (wall ns, 0: never).
-  // array_file, when given: an array (codec_array) kept uncompressed in a side file is not
-  // read: found=true, array_file gets the file's path and value its HMAC (32 bytes), for the
-  // binding to read or map the file and verify() it. Empty otherwise.
+  // array_file, when given: an array or frame (codec_array, codec_arrow) kept uncompressed in
+  // a side file is not read: found=true, array_file gets the file's path and value its HMAC
+  // (32 bytes), for the binding to read or map the file and verify() it. Empty otherwise.
   status get(std::string_view key, bool& found, std::uint32_t& codec, std::string& value,
              time_ns* expiry = nullptr, std::string* array_file = nullptr);
   // Stores value (plain bytes) under key, replacing any entry. ttl overrides the default.

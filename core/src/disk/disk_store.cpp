@@ -875,13 +875,15 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
       std::string from_file;
       bool file_ok = true;
       const auto* file_name = reinterpret_cast<const char*>(sqlite3_column_text(s, 7));
-      if (array_file != nullptr && row_codec == codec_array && file_name != nullptr &&
+      if (array_file != nullptr && (row_codec == codec_array || row_codec == codec_arrow) &&
+          file_name != nullptr &&
           row_key == key && !(expiry != 0 && t >= expiry) && mac.size() == 32 &&
           valid_blob_name(file_name)) {
-        // An array in a file of its own: the binding reads or maps it and verify()s the bytes.
+        // An array or frame in a file of its own: the binding reads or maps it and verify()s
+        // the bytes (one copy fewer than reading it here and handing it over).
         *array_file = path_ + "/blobs/" + file_name;
         value.assign(mac);
-        codec = codec_array;
+        codec = static_cast<std::uint32_t>(row_codec);
         if (expiry_out != nullptr) *expiry_out = expiry;
         outcome = array_in_file;
         touch = t - atime >= opts_.atime_resolution;
