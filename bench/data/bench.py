@@ -109,6 +109,48 @@ def run_joblib(value: Any, root: str, name: str, mmap: bool) -> dict[str, float]
     return out
 
 
+def run_range(root: str) -> None:
+    """A sliding window of 100 overlapping queries (width 10,000 rows, step 1,000) over an
+    SQLite table of 120,000 rows: rows the source returned, and the time of the 100 queries."""
+    import sqlite3
+
+    import twincache
+
+    db_path = os.path.join(root, "source.db")
+    db = sqlite3.connect(db_path)
+    db.execute("CREATE TABLE t(ts INTEGER PRIMARY KEY, v REAL)")
+    db.executemany("INSERT INTO t VALUES (?, ?)", ((i, i * 0.5) for i in range(120_000)))
+    db.commit()
+    fetched = {"rows": 0, "calls": 0}
+
+    def source(start: int, end: int) -> list[dict[str, Any]]:
+        cur = db.execute("SELECT ts, v FROM t WHERE ts >= ? AND ts < ? ORDER BY ts", (start, end))
+        rows = [{"index": ts, "v": v} for ts, v in cur]
+        fetched["rows"] += len(rows)
+        fetched["calls"] += 1
+        return rows
+
+    cached = twincache.range_cache(path=os.path.join(root, "tc-range"))(source)
+    t = time.perf_counter()
+    distinct = 0
+    for i in range(100):
+        out = cached(start=i * 1000, end=i * 1000 + 10_000)
+        assert len(out) == 10_000
+        distinct = i * 1000 + 10_000
+    took = time.perf_counter() - t
+    t = time.perf_counter()
+    for i in range(100):
+        source(i * 1000, i * 1000 + 10_000)
+    direct = time.perf_counter() - t
+    print("\nrange cache: sliding window of 100 queries of 10,000 rows (step 1,000)")
+    print(
+        f"{'source rows fetched':28}{fetched['rows'] - 1_000_000:12d}  (distinct rows {distinct})"
+    )
+    print(f"{'source calls':28}{fetched['calls'] - 100:12d}")
+    print(f"{'100 queries (s)':28}{took:12.4f}{direct:12.4f}  (uncached){took / direct:8.3f}")
+    db.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=int, default=100)
@@ -149,6 +191,8 @@ def main() -> None:
         print(f"\n{args.rows}-row, 5-column DataFrame")
         for k, label in (("store", "store (s)"), ("load", "load (s)")):
             print(f"{label:28}{tc[k]:12.4f}{jl[k]:12.4f}{tc[k] / jl[k]:8.3f}")
+        del df
+        run_range(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
