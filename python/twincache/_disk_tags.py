@@ -2,7 +2,8 @@
 DiskCache.set(key, value, tags=[...], meta={...}), DiskCache.query(tag=..., where=...) and
 DiskCache.evict(tag=...), and `python -m twincache ls`.
 
-They live in two tables beside `entries`, added to a directory the first time it is used with
+They live in two tables beside `entries` (core/src/disk/tags.sql, shared with the C++ store
+and Node), added to a directory the first time it is used with
 tags, metadata or a query (the migration: CREATE ... IF NOT EXISTS, so directories written by
 earlier versions keep working, and a store that does not know the tables never touches them):
 
@@ -25,31 +26,12 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from typing import Any, Final
 
 from . import _disk_pure
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS entry_info(
-  key_hash BLOB PRIMARY KEY, created INTEGER NOT NULL, meta TEXT) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entry_tags(
-  tag TEXT NOT NULL, key_hash BLOB NOT NULL, PRIMARY KEY (tag, key_hash)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS entry_tags_key ON entry_tags(key_hash);
-CREATE TRIGGER IF NOT EXISTS entries_info_ins AFTER INSERT ON entries BEGIN
-  DELETE FROM entry_tags WHERE key_hash = NEW.key_hash;
-  DELETE FROM entry_info WHERE key_hash = NEW.key_hash;
-  INSERT INTO entry_info(key_hash, created, meta) VALUES (NEW.key_hash, NEW.atime, NULL);
-  END;
-CREATE TRIGGER IF NOT EXISTS entries_info_upd AFTER UPDATE OF hmac ON entries BEGIN
-  DELETE FROM entry_tags WHERE key_hash = NEW.key_hash;
-  DELETE FROM entry_info WHERE key_hash = NEW.key_hash;
-  INSERT INTO entry_info(key_hash, created, meta) VALUES (NEW.key_hash, NEW.atime, NULL);
-  END;
-CREATE TRIGGER IF NOT EXISTS entries_info_del AFTER DELETE ON entries BEGIN
-  DELETE FROM entry_info WHERE key_hash = OLD.key_hash;
-  DELETE FROM entry_tags WHERE key_hash = OLD.key_hash;
-  END;
-"""
+SCHEMA: Final = (resources.files("twincache") / "_disk_tags.sql").read_text(encoding="utf-8")
 _MAX_META_BYTES: Final = 64 * 1024
 
 
@@ -112,6 +94,12 @@ class Tags:
             db = self.conn()
             db.execute("BEGIN IMMEDIATE")
             try:
+                # An entry written before the tables existed has no info row yet (as tags.cpp).
+                db.execute(
+                    "INSERT OR IGNORE INTO entry_info(key_hash, created, meta) "
+                    "SELECT key_hash, atime, NULL FROM entries WHERE key_hash = ?",
+                    (kh,),
+                )
                 if meta is not None:
                     db.execute("UPDATE entry_info SET meta = ? WHERE key_hash = ?", (meta, kh))
                 db.executemany(

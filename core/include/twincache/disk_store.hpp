@@ -142,6 +142,16 @@ struct directory_info {
                 deleted = 0;
 };
 
+// One live entry as query() lists it (docs/persistence.md, "Tags, metadata and queries").
+struct entry_listing {
+  std::string key;            // the encoded key
+  std::uint64_t size = 0;     // key + stored value bytes
+  time_ns created = 0;        // wall ns of its write; 0: written before the tags tables existed
+  time_ns expiry = 0;         // wall ns, 0: never
+  std::string meta;           // JSON text, empty: none
+  std::vector<std::string> tags;
+};
+
 // $TWINCACHE_DIR, else $XDG_CACHE_HOME/twincache, else ~/.cache/twincache.
 std::string default_directory();
 
@@ -181,7 +191,7 @@ class disk_store {
   // As set(), for a value given in two pieces (a small header, then a body the caller keeps
   // unchanged until this returns) stored as their concatenation, never compressed. A value of
   // file_threshold bytes or more is written to its file and signed from the two pieces (no copy
-  // of the body), so a side file's body sits at offset head.size() (what get(array_file) hands out).
+  // of the body), so a side file's body sits at offset head.size() (get(array_file) names it).
   status set_parts(std::string_view key, std::uint32_t codec, std::string_view head,
                    std::string_view body, std::optional<time_ns> ttl = std::nullopt,
                    generation_change* gen = nullptr);
@@ -190,6 +200,17 @@ class disk_store {
   // without array_file then meets the damage, counts and removes it.
   bool verify(std::string_view key, std::uint32_t codec, std::string_view head,
               std::string_view body, std::string_view mac);
+  // Tags and metadata (core/src/disk/tags.cpp). tag(): adds tags and a JSON meta (empty: none)
+  // to key's committed entry (queued writes are committed first), in one transaction; a missing
+  // key gets nothing. query(): live entries, those with `tag` when it is non-empty and whose
+  // meta has each (JSON path, JSON value) of `where`, without reading values, oldest access
+  // first. evict_tag(): deletes every entry tagged `tag` in one transaction. Each creates the
+  // tags tables first if the directory has none (the migration).
+  status tag(std::string_view key, const std::vector<std::string>& tags, std::string_view meta);
+  status query(std::string_view tag,
+               const std::vector<std::pair<std::string, std::string>>& where,
+               std::vector<entry_listing>& out);
+  status evict_tag(std::string_view tag, std::uint64_t& removed);
   // Waits until every set() made before this call is committed; returns (and forgets) the
   // error of a batch the writer thread could not commit since the last flush().
   status flush();
@@ -296,6 +317,8 @@ class disk_store {
   bool damaged() const noexcept;
   bool full() const noexcept;
   status move_aside_locked(const std::string& why);
+  status ensure_tags_locked();  // runs tags.sql once per connection
+  bool tags_ready_ = false;
   status recover_locked(status st);
   bool make_room_locked();
   void ensure_reserve() const;

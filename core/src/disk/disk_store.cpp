@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "disk/schema_sql.hpp"
+#include "sqlite_util.hpp"
 #include "twincache/cleaner.hpp"
 #include "twincache/disk/hmac.hpp"
 #include "twincache/hash.hpp"
@@ -83,37 +84,6 @@ struct stmt_deleter {
   void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
 };
 using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_deleter>;
-
-// Resets a statement when it goes out of scope (so no read transaction stays open).
-struct reset_guard {
-  sqlite3_stmt* s;
-  ~reset_guard() {
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-  }
-};
-
-std::array<std::uint8_t, 16> key_hash_of(std::string_view key) {
-  const hash128 h = hash128_of(key);
-  std::array<std::uint8_t, 16> out{};
-  for (int i = 0; i < 8; ++i) {
-    out[i] = static_cast<std::uint8_t>(h.high >> (56 - 8 * i));
-    out[8 + i] = static_cast<std::uint8_t>(h.low >> (56 - 8 * i));
-  }
-  return out;
-}
-
-void bind_blob(sqlite3_stmt* s, int i, const void* p, std::size_t n) {
-  // A zero-length blob must still be a blob (not NULL): give SQLite a valid pointer.
-  static const char empty = 0;
-  sqlite3_bind_blob64(s, i, n == 0 ? &empty : p, n, SQLITE_STATIC);
-}
-
-std::string_view column_blob(sqlite3_stmt* s, int i) {
-  const void* p = sqlite3_column_blob(s, i);
-  const int n = sqlite3_column_bytes(s, i);
-  return {static_cast<const char*>(p), static_cast<std::size_t>(n)};
-}
 
 // fork(): every live disk_store, for the pthread_atfork handlers (disk_store.hpp, "fork").
 // registry_mu guards the list. Never destroyed: stores may outlive static destruction.
@@ -395,6 +365,7 @@ status disk_store::exec(const char* sql) {
 }
 
 void disk_store::close_db() noexcept {
+  tags_ready_ = false;
   st_.reset();
   if (db_ != nullptr) sqlite3_close_v2(db_);
   db_ = nullptr;
