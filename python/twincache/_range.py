@@ -3,8 +3,8 @@ queries"). It decorates f(*args, start, end) whose result is the rows with index
 a pandas DataFrame (its index orders the rows, or the column named by `index`) or a list of
 records (dicts) whose field `index` (default "index") orders them. Per value of the other
 arguments it keeps, in a DiskCache, the rows fetched so far and the intervals they cover; a call
-fetches only the gaps of [start, end) (one call of f per gap), merges them in and answers from
-the store.
+fetches only the gaps of [start, end) (one call of f per gap), stores each gap's rows as an
+entry of its own (a chunk), and answers from the chunks that overlap [start, end).
 
 Recent data can be refetched: with ttl (seconds), an interval fetched while it reached past
 recent_from() (default: every interval) is covered only for ttl seconds, then fetched again.
@@ -52,23 +52,19 @@ class _Rows:
         field = "index" if self.index is None else self.index
         return [r for r in rows if (lo <= r[field] < hi) == inside]
 
-    def merge(self, old: Any, new: Any, frame: bool) -> Any:
-        if old is None:
-            return self.sort(new, frame)
-        if frame:
-            import pandas as pd  # type: ignore[import-untyped]
-
-            return self.sort(pd.concat([old, new]), frame)
-        return self.sort([*old, *new], frame)
-
     def sort(self, rows: Any, frame: bool) -> Any:
         if frame:
             return rows.sort_index() if self.index is None else rows.sort_values(self.index)
         field = "index" if self.index is None else self.index
         return sorted(rows, key=lambda r: r[field])
 
-    def count(self, rows: Any) -> int:
-        return len(rows)
+    def concat(self, parts: list[Any]) -> Any:
+        """Rows of disjoint chunks, in the chunks' order (each one sorted when stored)."""
+        if parts and _is_frame(parts[0]):
+            import pandas as pd  # type: ignore[import-untyped]
+
+            return pd.concat(parts)
+        return [r for p in parts for r in p]
 
 
 def _gaps(start: Any, end: Any, covered: list[tuple[Any, Any, int]]) -> list[tuple[Any, Any]]:
@@ -87,18 +83,6 @@ def _gaps(start: Any, end: Any, covered: list[tuple[Any, Any, int]]) -> list[tup
             break
     if pos < end:
         out.append((pos, end))
-    return out
-
-
-def _coalesce(covered: list[tuple[Any, Any, int]]) -> list[tuple[Any, Any, int]]:
-    """Merges touching or overlapping intervals with the same expiry."""
-    out: list[tuple[Any, Any, int]] = []
-    for lo, hi, exp in sorted(covered, key=lambda c: (c[0], c[1])):
-        if out and out[-1][2] == exp and lo <= out[-1][1]:
-            plo, phi, _ = out[-1]
-            out[-1] = (plo, max(phi, hi), exp)
-        else:
-            out.append((lo, hi, exp))
     return out
 
 
@@ -158,20 +142,20 @@ def range_cache(
                 return fetch(bound, key, start, end)
 
         def fetch(bound: inspect.BoundArguments, key: list[Any], start: Any, end: Any) -> Any:
+            """The chunks of key (one per fetched gap: [lo, hi), its expiry, its rows in an
+            entry of its own) cover what was fetched; expired ones are dropped, the gaps fetched
+            and stored as new chunks, and the answer cut from the chunks that overlap."""
             now = _disk._wall_now()
-            state = cache.get(key)
-            covered: list[tuple[Any, Any, int]] = []
-            rows: Any = None
-            frame = False
-            if state is not None:
-                covered, rows, frame = state["covered"], state["rows"], state["frame"]
-                live = [c for c in covered if not c[2] or c[2] > now]
-                for lo, hi, _ in (c for c in covered if c not in live):  # expired: refetch
-                    rows = rows_of.cut(rows, frame, lo, hi, inside=False)
-                covered = live
-            gaps = _gaps(start, end, covered)
+            chunks: list[tuple[Any, Any, int, int]] = cache.get(key) or []  # lo, hi, expiry, id
+            live = [c for c in chunks if not c[2] or c[2] > now]
+            for c in chunks:
+                if c not in live:  # expired: refetched below
+                    cache.pop([*key, c[3]], None)
+            gaps = _gaps(start, end, [(lo, hi, exp) for lo, hi, exp, _ in live])
             if not gaps:
                 counts["hits"] += 1
+            fresh: dict[int, Any] = {}
+            next_id = max((c[3] for c in chunks), default=-1) + 1
             for lo, hi in gaps:
                 gap = inspect.BoundArguments(bound.signature, bound.arguments.copy())
                 gap.arguments["start"], gap.arguments["end"] = lo, hi
@@ -179,17 +163,26 @@ def range_cache(
                 counts["calls"] += 1
                 counts["rows"] += len(new)
                 frame = _is_frame(new)
-                new = rows_of.cut(new, frame, lo, hi, inside=True)
-                if rows is not None:
-                    rows = rows_of.cut(rows, frame, lo, hi, inside=False)
-                rows = rows_of.merge(rows, new, frame)
+                new = rows_of.sort(rows_of.cut(new, frame, lo, hi, inside=True), frame)
                 expiry = 0
                 if ttl_ns is not None and (recent_from is None or hi > recent_from()):
                     expiry = now + ttl_ns
-                covered.append((lo, hi, expiry))
-            if gaps:
-                cache[key] = {"covered": _coalesce(covered), "rows": rows, "frame": frame}
-            return rows_of.cut(rows, frame, start, end, inside=True)
+                cache[[*key, next_id]] = new
+                fresh[next_id] = new
+                live.append((lo, hi, expiry, next_id))
+                next_id += 1
+            if gaps or len(live) != len(chunks):
+                cache[key] = live
+            parts = []
+            for lo, hi, _, cid in sorted(live, key=lambda c: c[0]):
+                if hi <= start or lo >= end:
+                    continue
+                rows = fresh[cid] if cid in fresh else cache.get([*key, cid])
+                if rows is None:  # a chunk evicted from the directory: fetched again
+                    cache.pop(key, None)
+                    return fetch(bound, key, start, end)
+                parts.append(rows_of.cut(rows, _is_frame(rows), start, end, inside=True))
+            return rows_of.concat(parts)
 
         def stats() -> dict[str, int]:
             """calls: calls of the source; rows: rows it returned; hits: calls answered from the
