@@ -222,6 +222,15 @@ def _read_into(fd: int, view: memoryview, offset: int) -> bool:
     return True
 
 
+# Array files this process has checked: (key, HMAC, device, inode, size, mtime, ctime). A file
+# twincache wrote is never rewritten in place (a new value is a new file), and writing into it
+# moves its ctime, which nothing can set back; so a file seen again with the same identity and
+# times is the bytes checked before, and its HMAC is not computed again (docs/persistence.md,
+# "Memory-mapped arrays"). Cleared when it reaches _VERIFIED_MAX.
+_verified: set[tuple[Any, ...]] = set()
+_VERIFIED_MAX: Final = 4096
+
+
 def load_array(store: Any, key: bytes, path: str, mac: bytes, mmap: bool) -> Any:
     """The array of an entry kept in a side file of its own (store.get(key, files=True) gave
     its path and HMAC): read into a new writable array (mmap=False: no other copy) or mapped
@@ -233,7 +242,9 @@ def load_array(store: Any, key: bytes, path: str, mac: bytes, mmap: bool) -> Any
     if fd < 0:
         return None
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        size = st.st_size
+        seen = (key, mac, st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns)
         head = os.pread(fd, 8, 0)
         if len(head) < 8 or head[:4] != ARRAY_MAGIC:
             return None
@@ -253,7 +264,13 @@ def load_array(store: Any, key: bytes, path: str, mac: bytes, mmap: bool) -> Any
         return None
     finally:
         os.close(fd)
-    if not store.verify(key, CODEC_ARRAY, header, body, mac):
+    if seen in _verified:
+        store.note_hits(1)  # this very file checked before, unchanged since
+    elif store.verify(key, CODEC_ARRAY, header, body, mac):
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified.add(seen)
+    else:
         return None
     try:
         dtype, shape, order, _ = parse_header(header, len(body))

@@ -6,6 +6,7 @@ TWINCACHE_PURE=1."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import tracemalloc
 from pathlib import Path
@@ -258,3 +259,36 @@ def test_a_large_frame_goes_to_its_side_file_uncompressed(tmp_path: Path) -> Non
     blob.write_bytes(bytes(data))
     r = DiskCache(tmp_path)
     assert r.get("df") is None and r.stats()["corrupt"] == 1
+
+
+def test_a_checked_file_is_not_hashed_again_until_it_changes(tmp_path: Path) -> None:
+    c = DiskCache(tmp_path)
+    c["k"] = np.arange(100_000, dtype=np.float64)
+    c.flush()
+    r = DiskCache(tmp_path)
+    assert r.get("k", mmap=True)[5] == 5
+    calls = []
+    r._store = _Spy(r._store, calls)  # type: ignore[assignment]
+    assert r.get("k", mmap=True)[7] == 7 and r.get("k")[9] == 9
+    assert calls == [] and r.stats()["hits"] == 3  # the same file, unchanged: not hashed again
+    blob = tmp_path / "blobs" / _row(tmp_path, "k")[3]
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1
+    (tmp_path / "swap").write_bytes(bytes(data))
+    os.replace(tmp_path / "swap", blob)  # another file in its place: checked, and refused
+    assert r.get("k", mmap=True) is None and calls == ["verify"]
+    assert r.stats()["corrupt"] == 1
+
+
+class _Spy:
+    """A store whose verify() calls are recorded."""
+
+    def __init__(self, store: Any, calls: list[str]) -> None:
+        self._store, self._calls = store, calls
+
+    def verify(self, *args: Any) -> bool:
+        self._calls.append("verify")
+        return bool(self._store.verify(*args))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
