@@ -178,6 +178,22 @@ export interface DiskCacheOptions {
   codec?: 'json' | 'v8';
 }
 
+/** DiskCache.set's options: a TTL, and tags and metadata for query() and evict(). */
+export interface DiskSetOptions extends SetOptions {
+  tags?: string[];
+  meta?: Record<string, unknown>;
+}
+
+/** One entry as DiskCache.query() lists it (times in ms since the epoch, or null). */
+export interface DiskEntryListing<K = unknown> {
+  key: K;
+  size: number;
+  created: number | null;
+  expires: number | null;
+  tags: string[];
+  meta: Record<string, unknown>;
+}
+
 /** The persistent tier (docs/persistence.md): the Cache API over a SQLite cache directory shared
  * by processes and languages. Synchronous. Memory-only, with one warning, where the disk addon
  * or the directory cannot be used (`persistent` is then false). */
@@ -186,11 +202,15 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly path: string;
   readonly persistent: boolean;
   get(key: K): V | undefined;
-  set(key: K, value: V, options?: SetOptions): this;
+  set(key: K, value: V, options?: DiskSetOptions): this;
   has(key: K): boolean;
   delete(key: K): boolean;
   clear(): void;
   prune(): number;
+  /** The live entries (with `tag`; whose meta has the fields of `where`), values not loaded. */
+  query(options?: { tag?: string; where?: Record<string, unknown> }): DiskEntryListing<K>[];
+  /** Removes every entry tagged `tag` in one transaction; returns how many. */
+  evict(tag: string): number;
   /** Waits until every write so far is committed (writes are committed in the background). */
   flush(): void;
   readonly size: number;

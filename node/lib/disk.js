@@ -22,6 +22,7 @@ const path = require('node:path');
 const v8 = require('node:v8');
 const { encodeKey } = require('./keys');
 const { makeError, typeError, describe } = require('./errors');
+const tcarray = require('./tcarray');
 const { pureRequested } = require('./binding');
 const options = require('./options');
 const { Cache: PureCache } = require('./cache');
@@ -230,9 +231,37 @@ function codecId(codec) {
 }
 
 // [codec used, bytes]: Buffers are stored raw (codec 0), readable as bytes by Python too.
+// Under codec 'json', TypedArrays go through the array codec tcarray/1 (read by Python as numpy
+// arrays; ./tcarray.js).
 function encodeValue(codec, value) {
   if (Buffer.isBuffer(value)) return [CODEC_RAW, value];
+  if (codec === CODECS.json && tcarray.isTypedArray(value)) {
+    return [tcarray.CODEC_ARRAY, tcarray.encodeArray(value)];
+  }
   return [codec, dumps(codec, value)];
+}
+
+// [tags, meta JSON ('' : none)] of set()'s { tags, meta }: tags non-empty strings, meta a plain
+// object of JSON values, at most 64 KiB as JSON (as Python's _disk_tags.py).
+function checkTagging(tags, meta) {
+  const list = tags === undefined ? [] : tags;
+  if (!Array.isArray(list) || !list.every((t) => typeof t === 'string' && t !== '')) {
+    throw typeError('tags', 'an array of non-empty strings', tags);
+  }
+  let text = '';
+  if (meta !== undefined) {
+    if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
+      throw typeError('meta', 'a plain object', meta);
+    }
+    const why = jsonRefusal(meta, 'meta', []);
+    if (why !== null)
+      throw makeError('invalid_argument', `meta must hold JSON values only: ${why}`);
+    text = JSON.stringify(meta);
+    if (Buffer.byteLength(text) > 65536) {
+      throw makeError('out_of_range', 'meta must be at most 65536 bytes as JSON');
+    }
+  }
+  return [[...new Set(list)].sort(), text];
 }
 
 // What codec 'json' refuses, so that a value reads back equal, in Python as in Node (Python's
@@ -304,6 +333,14 @@ function loads(codec, data) {
   if (codec === CODECS.v8) return v8.deserialize(data);
   if (codec === 1) {
     throw makeError('invalid_argument', 'this entry was stored by Python with codec "pickle"');
+  }
+  if (codec === tcarray.CODEC_ARRAY) return tcarray.decodeArray(data);
+  if (codec === tcarray.CODEC_ARROW) {
+    throw makeError(
+      'invalid_argument',
+      'this entry was stored by Python with codec "arrow" (a pandas object as Arrow IPC, codec 5), ' +
+        'which Node does not read',
+    );
   }
   throw makeError('invalid_argument', `this entry has an unknown codec (${codec})`);
 }
@@ -454,6 +491,12 @@ class DiskCache {
 
   // set(key, value, { ttl }): ttl in milliseconds overrides the cache's default. Returns this.
   set(key, value, setOptions) {
+    let tagged;
+    if (setOptions !== null && typeof setOptions === 'object' && !Array.isArray(setOptions)) {
+      const { tags, meta, ...rest } = setOptions;
+      if (tags !== undefined || meta !== undefined) tagged = checkTagging(tags, meta);
+      setOptions = rest;
+    }
     const ttl = options.setTtl(setOptions, 0);
     const k = keyBytes(key);
     const [codec, data] = encodeValue(this._codec, value);
@@ -462,7 +505,46 @@ class DiskCache {
       store.persistent ? store.set(k, codec, data, ttl * 1e6) : store.set(k, codec, data, ttl),
     );
     this._dropLoad(k);
+    if (tagged !== undefined && store.persistent) call(() => store.tag(k, tagged[0], tagged[1]));
     return this;
+  }
+
+  // The live entries (with `tag`; whose meta has the fields of `where`), without loading values:
+  // { key, size, created, expires (ms since the epoch, or null), tags, meta }, oldest access
+  // first (docs/persistence.md, "Tags, metadata and queries"). A memory-only cache has none.
+  query(queryOptions) {
+    const o = queryOptions === undefined ? {} : queryOptions;
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+      throw typeError('query options', 'an object { tag, where }', o);
+    }
+    if (o.tag !== undefined && typeof o.tag !== 'string') {
+      throw typeError('tag', 'a string', o.tag);
+    }
+    if (o.where !== undefined && (o.where === null || typeof o.where !== 'object')) {
+      throw typeError('where', 'an object of meta fields', o.where);
+    }
+    const where = Object.entries(o.where || {}).map(([f, v]) => [
+      '$.' + JSON.stringify(f),
+      JSON.stringify(v),
+    ]);
+    const store = this._store;
+    if (!store.persistent) return [];
+    return call(() => store.query(o.tag || '', where)).map((r) => ({
+      key: decodeKey(r[0]),
+      size: r[1],
+      created: r[2] ? r[2] / 1e6 : null,
+      expires: r[3] ? r[3] / 1e6 : null,
+      tags: r[5],
+      meta: r[4] ? JSON.parse(r[4]) : {},
+    }));
+  }
+
+  // Removes every entry tagged `tag`, in one transaction; returns how many.
+  evict(tag) {
+    if (typeof tag !== 'string' || tag === '') throw typeError('tag', 'a non-empty string', tag);
+    const store = this._store;
+    if (!store.persistent) return 0;
+    return call(() => store.evictTag(tag));
   }
 
   // The newest write wins: a fetch() of this key in flight here no longer stores its result.

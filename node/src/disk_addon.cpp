@@ -79,6 +79,9 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
             InstanceMethod("info", &DiskStore::info),
             InstanceMethod("dropL1", &DiskStore::drop_l1),
             InstanceMethod("flush", &DiskStore::flush),
+            InstanceMethod("tag", &DiskStore::tag),
+            InstanceMethod("query", &DiskStore::query),
+            InstanceMethod("evictTag", &DiskStore::evict_tag),
             InstanceAccessor("persistent", &DiskStore::persistent, nullptr),
             InstanceAccessor("path", &DiskStore::path, nullptr),
             InstanceAccessor("warning", &DiskStore::warning, nullptr),
@@ -139,6 +142,53 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
     const auto codec = info[1].As<Napi::Number>().Uint32Value();
     done(env, store_->set(bytes_of(info[0]), codec, bytes_of(info[2]), optional_ns(info[3])));
     return env.Undefined();
+  }
+  // tag(key, [tags], metaJson ('' : none)): docs/persistence.md, "Tags, metadata and queries"
+  Napi::Value tag(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<std::string> tags;
+    const auto arr = info[1].As<Napi::Array>();
+    for (std::uint32_t i = 0; i < arr.Length(); ++i) {
+      tags.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+    }
+    done(env, store_->tag(bytes_of(info[0]), tags, info[2].As<Napi::String>().Utf8Value()));
+    return env.Undefined();
+  }
+  // query(tag ('' : any), [[jsonPath, jsonValue]...]) -> [[key, size, created, expiry, meta,
+  // [tags]]...] (times in wall ns as Numbers; meta JSON text or '')
+  Napi::Value query(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<std::pair<std::string, std::string>> where;
+    const auto arr = info[1].As<Napi::Array>();
+    for (std::uint32_t i = 0; i < arr.Length(); ++i) {
+      const auto pair = arr.Get(i).As<Napi::Array>();
+      where.emplace_back(pair.Get(0u).As<Napi::String>().Utf8Value(),
+                         pair.Get(1u).As<Napi::String>().Utf8Value());
+    }
+    std::vector<td::entry_listing> rows;
+    done(env, store_->query(info[0].As<Napi::String>().Utf8Value(), where, rows));
+    auto out = Napi::Array::New(env, rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      auto row = Napi::Array::New(env, 6);
+      row.Set(0u, Napi::Buffer<char>::Copy(env, r.key.data(), r.key.size()));
+      row.Set(1u, u64(env, r.size));
+      row.Set(2u, Napi::Number::New(env, static_cast<double>(r.created)));
+      row.Set(3u, Napi::Number::New(env, static_cast<double>(r.expiry)));
+      row.Set(4u, Napi::String::New(env, r.meta));
+      auto tags = Napi::Array::New(env, r.tags.size());
+      for (std::size_t j = 0; j < r.tags.size(); ++j) {
+        tags.Set(static_cast<uint32_t>(j), Napi::String::New(env, r.tags[j]));
+      }
+      row.Set(5u, tags);
+      out.Set(static_cast<uint32_t>(i), row);
+    }
+    return out;
+  }
+  Napi::Value evict_tag(const Napi::CallbackInfo& info) {
+    std::uint64_t n = 0;
+    done(info.Env(), store_->evict_tag(info[0].As<Napi::String>().Utf8Value(), n));
+    return u64(info.Env(), n);
   }
   Napi::Value erase(const Napi::CallbackInfo& info) {
     bool existed = false;

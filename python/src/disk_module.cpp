@@ -84,7 +84,9 @@ class py_disk_store {
     raise_status(st);
   }
 
-  py::object get(const py::bytes& key) {
+  // (codec, bytes, expiry), or None; with files=True an array kept in a side file of its own is
+  // not read: (codec, path, expiry, hmac) instead, for the caller to read or map and verify().
+  py::object get(const py::bytes& key, bool files) {
     const std::string_view k = view(key);
     bool found = false;
     std::uint32_t codec = 0;
@@ -92,13 +94,16 @@ class py_disk_store {
     // cost more in page faults (1.2 ms per MiB here) than its HMAC check. At most 16 MiB kept.
     thread_local std::string value;
     tc::time_ns expiry = 0;
+    std::string file;
     tc::status st;
     {
       py::gil_scoped_release nogil;
-      st = s_->get(k, found, codec, value, &expiry);
+      st = s_->get(k, found, codec, value, &expiry, files ? &file : nullptr);
     }
     py::object out = py::none();
-    if (st.ok() && found) {
+    if (st.ok() && found && !file.empty()) {
+      out = py::make_tuple(codec, file, expiry, py::bytes(value.data(), value.size()));
+    } else if (st.ok() && found) {
       out = py::make_tuple(codec, py::bytes(value.data(), value.size()), expiry);
     }
     if (value.capacity() > (16u << 20)) std::string().swap(value);
@@ -118,6 +123,48 @@ class py_disk_store {
     }
     done(st);
     return py::make_tuple(gen.before, gen.after);
+  }
+
+  // set() for a value in two pieces: a small header (bytes) and a body, any C-contiguous buffer
+  // (a numpy array's memory): a large body goes to its file without a copy.
+  py::tuple set_parts(const py::bytes& key, std::uint32_t codec, const py::bytes& head,
+                      const py::object& body, std::optional<tc::time_ns> ttl_ns) {
+    const std::string_view k = view(key), h = view(head);
+    Py_buffer buf;
+    if (PyObject_GetBuffer(body.ptr(), &buf, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    const std::string_view b(static_cast<const char*>(buf.buf), static_cast<std::size_t>(buf.len));
+    td::generation_change gen;
+    tc::status st;
+    {
+      py::gil_scoped_release nogil;
+      st = s_->set_parts(k, codec, h, b, ttl_ns, &gen);
+    }
+    PyBuffer_Release(&buf);
+    done(st);
+    return py::make_tuple(gen.before, gen.after);
+  }
+
+  // Whether head + body (any buffers: the header read, then the elements read into an array
+  // or a read-only mapping of the file) carry this HMAC.
+  bool verify(const py::bytes& key, std::uint32_t codec, const py::object& head,
+              const py::object& body, const py::bytes& mac) {
+    const std::string_view k = view(key), m = view(mac);
+    Py_buffer hb, bb;
+    if (PyObject_GetBuffer(head.ptr(), &hb, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    if (PyObject_GetBuffer(body.ptr(), &bb, PyBUF_SIMPLE) != 0) {
+      PyBuffer_Release(&hb);
+      throw py::error_already_set();
+    }
+    const std::string_view h(static_cast<const char*>(hb.buf), static_cast<std::size_t>(hb.len));
+    const std::string_view b(static_cast<const char*>(bb.buf), static_cast<std::size_t>(bb.len));
+    bool ok = false;
+    {
+      py::gil_scoped_release nogil;
+      ok = s_->verify(k, codec, h, b, m);
+    }
+    PyBuffer_Release(&bb);
+    PyBuffer_Release(&hb);
+    return ok;
   }
 
   bool erase(const py::bytes& key) {
@@ -283,9 +330,12 @@ PYBIND11_MODULE(_disk_native, m) {
                     std::uint64_t, std::uint64_t, int>(),
            py::arg("path"), py::arg("max_bytes"), py::arg("ttl_ns"), py::arg("l1_max_bytes"),
            py::arg("compress_threshold"), py::arg("busy_timeout_ms") = 30000)
-      .def("get", &py_disk_store::get)
+      .def("get", &py_disk_store::get, py::arg("key"), py::arg("files") = false)
       .def("set", &py_disk_store::set, py::arg("key"), py::arg("codec"), py::arg("value"),
            py::arg("ttl_ns") = py::none())
+      .def("set_parts", &py_disk_store::set_parts, py::arg("key"), py::arg("codec"),
+           py::arg("head"), py::arg("body"), py::arg("ttl_ns") = py::none())
+      .def("verify", &py_disk_store::verify)
       .def("erase", &py_disk_store::erase)
       .def("contains", &py_disk_store::contains)
       .def("clear", &py_disk_store::clear)

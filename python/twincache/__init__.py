@@ -40,6 +40,7 @@ from ._weigh import weigh
 
 if TYPE_CHECKING:
     from ._disk import DiskCache
+    from ._range import range_cache
     from ._redis import RedisCache
 
     __version__: str
@@ -58,6 +59,10 @@ def __getattr__(name: str) -> Any:
 
         globals()["__version__"] = value = version("twincache")
         return value
+    if name == "range_cache":  # the pull-through cache for range queries (on the disk tier)
+        from ._range import range_cache
+
+        return range_cache
     if name == "RedisCache":  # the Redis tier loads on first use too (redis-py is optional)
         from ._redis import RedisCache
 
@@ -95,5 +100,6 @@ __all__ = [
     "load_ipython_extension",
     "lru_cache",
     "native",
+    "range_cache",
     "weigh",
 ]

@@ -16,7 +16,7 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from . import _fork, _fresh, _options
@@ -470,6 +470,9 @@ def cache(
     ttl: float | None = None,
     key: Callable[..., object] | None = None,
     codec: Codec = "pickle",
+    mmap: bool = False,
+    tags: Callable[..., Iterable[str]] | None = None,
+    meta: Callable[..., Mapping[str, Any]] | None = None,
 ) -> DiskCacheDecorator: ...
 @overload
 def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
@@ -526,6 +529,7 @@ def cache(
     stale: Any = None,
     early_refresh: Any = None,
     on_refresh_error: Any = None,
+    **disk_options: Any,  # backend="disk" only: mmap, tags, meta (docs/persistence.md)
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
     form: a size, TTL and byte budget, content keys for unhashable arguments, a custom key,
@@ -546,6 +550,11 @@ def cache(
         )
     if backend not in (None, "memory", "disk", "redis"):
         raise ValueError(f"backend must be 'memory', 'disk' or 'redis' (got {backend!r})")
+    unknown = [name for name in disk_options if name not in ("mmap", "tags", "meta")]
+    if unknown:
+        raise TypeError(f"cache() got an unexpected keyword argument {unknown[0]!r}")
+    if disk_options and backend != "disk":
+        raise TypeError(f"{', '.join(disk_options)} apply to backend='disk' only")
     redis_given = [
         name
         for name, given in (
@@ -645,6 +654,7 @@ def cache(
             ttl=ttl,
             codec="pickle" if codec is _NOT_GIVEN else codec,
             key=key,
+            **disk_options,
         )
     if path is not None or codec is not _NOT_GIVEN:
         raise TypeError("path and codec apply to backend='disk' only")

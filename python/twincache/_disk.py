@@ -31,10 +31,10 @@ import textwrap
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Final, Generic, Protocol, overload
 
-from . import _disk_pure, _fork, _options
+from . import _disk_pure, _disk_tags, _disk_values, _fork, _options
 from ._backend import impl, pure_requested, warn
 from ._types import AnyK, Codec, DiskStats, T, V
 
@@ -57,10 +57,14 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     @property
     def persistent(self) -> bool: ...
 
-    def get(self, key: bytes) -> tuple[int, bytes, int] | None: ...
+    def get(self, key: bytes, files: bool = False) -> tuple[Any, ...] | None: ...
     def set(
         self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
     ) -> tuple[int, int]: ...
+    def set_parts(
+        self, key: bytes, codec: int, head: bytes, body: Any, ttl_ns: int | None = None
+    ) -> tuple[int, int]: ...
+    def verify(self, key: bytes, codec: int, head: Any, body: Any, mac: bytes) -> bool: ...
     def generation(self) -> int: ...
     def erase(self, key: bytes) -> bool: ...
     def contains(self, key: bytes) -> bool: ...
@@ -281,7 +285,8 @@ def _codec_id(codec: object) -> int:
 
 
 def _dumps(codec: int, value: object) -> tuple[int, bytes]:
-    """(codec actually used, data): bytes values are stored raw (readable as a Buffer in Node)."""
+    """(codec actually used, data): bytes values are stored raw (readable as a Buffer in Node).
+    numpy arrays and pandas objects: DiskCache._store_typed."""
     if type(value) is bytes:
         return CODEC_RAW, value
     return codec, _serialize(codec, value)
@@ -331,6 +336,10 @@ def _loads(codec: int, data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
     if codec == 1:
         return pickle.loads(data)  # signed by this directory's secret (HMAC): checked
+    if codec == _disk_values.CODEC_ARRAY:
+        return _disk_values.array_from(data)
+    if codec == _disk_values.CODEC_ARROW:
+        return _disk_values.frame_from(data)
     if codec == _CODEC_V8:  # as Node raises for a pickle entry
         raise ValueError(
             "this entry was stored by Node with codec 'v8' (Node's v8 serializer, codec 3), "
@@ -512,7 +521,7 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
 
     # -- encoded keys (memoized functions and the mapping share these) --
 
-    def _read(self, encoded: bytes) -> Any:
+    def _read(self, encoded: bytes, mmap: bool = False) -> Any:
         """Hot path: the value of an encoded key, or _MISS. The memory tier first (current while
         the mapped generation nonce equals the one it last saw: one load; then one dict lookup;
         a shareable value comes back as it is, any other is decoded from the kept bytes), else
@@ -534,7 +543,12 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
                         return _loads(entry[2], entry[3])  # type: ignore[arg-type]
                     return value
                 memory.drop(encoded)
-        hit = self._store.get(encoded)
+        hit = self._store.get(encoded, True)
+        if hit is not None and len(hit) == 4:  # an array or frame in a side file: read here
+            value = _disk_values.load_file(self._store, encoded, hit[0], hit[1], hit[3], mmap)
+            if value is not None:
+                return value
+            hit = self._store.get(encoded)  # missing or damaged: counted and removed there
         if hit is None:
             return _MISS
         codec, data, expiry = hit
@@ -556,6 +570,14 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
 
     def _store_encoded(self, encoded: bytes, value: object, ttl_ns: int | None) -> None:
         self._sync_hits()
+        if _disk_values.is_array(value):
+            header, body = _disk_values.array_parts(value)
+            self._store_typed(encoded, _disk_values.CODEC_ARRAY, header, body, ttl_ns)
+            return
+        if _disk_values.is_frame(value):
+            ipc = memoryview(_disk_values.frame_bytes(value))
+            self._store_typed(encoded, _disk_values.CODEC_ARROW, b"", ipc, ttl_ns)
+            return
         codec, data = _dumps(self._codec, value)
         self._store.set(encoded, codec, data, ttl_ns)  # native: queued for the writer thread
         memory = self._memory
@@ -573,6 +595,25 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
                 value if shared and _shareable(value) else _UNDECODED,
             )
 
+    def _store_typed(
+        self, encoded: bytes, codec: int, header: bytes, body: Any, ttl_ns: int | None
+    ) -> None:
+        """A numpy array (tcarray/1) or a pandas object (Arrow IPC): header and body handed to
+        the store as two pieces, so a large one goes to its file without a joined copy and
+        uncompressed (docs/persistence.md, "Typed values")."""
+        self._store.set_parts(encoded, codec, header, body, ttl_ns)
+        memory = self._memory
+        if memory is None:
+            return
+        memory.check()
+        if len(header) + body.nbytes < _disk_pure.FILE_THRESHOLD:
+            life = ttl_ns if ttl_ns is not None else self._ttl_ns
+            data = header + body.tobytes()
+            expiry = _wall_now() + life if life else 0
+            memory.put(encoded, codec, data, expiry, _UNDECODED)
+        else:
+            memory.drop(encoded)  # read from its file (or mapped), never kept in memory
+
     def _erase_encoded(self, encoded: bytes) -> bool:
         if self._memory is not None:
             self._memory.drop(encoded)
@@ -587,17 +628,106 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         return value
 
     @overload
-    def get(self, key: AnyK, default: None = None, /) -> V | None: ...
+    def get(self, key: AnyK, default: None = None, /, *, mmap: bool = False) -> V | None: ...
     @overload
-    def get(self, key: AnyK, default: V | T, /) -> V | T: ...
-    def get(self, key: AnyK, default: Any = None) -> Any:
-        value = self._read(_key_bytes(key))
+    def get(self, key: AnyK, default: V | T, /, *, mmap: bool = False) -> V | T: ...
+    def get(self, key: AnyK, default: Any = None, *, mmap: bool = False) -> Any:
+        """The value of key, else default. mmap=True: a large numpy array (a side file of its
+        own) comes back memory-mapped read-only from that file, after its HMAC is checked over
+        the mapped bytes (docs/persistence.md, "Memory-mapped arrays"); any other value is
+        read as usual."""
+        if not isinstance(mmap, bool):
+            raise TypeError(f"mmap must be True or False (got {type(mmap).__name__})")
+        value = self._read(_key_bytes(key), mmap)
         return default if value is _MISS else value
 
-    def set(self, key: AnyK, value: V, ttl: float | None = None) -> None:
-        """Stores value under key; ttl (seconds) overrides the cache's default for this entry."""
+    def set(
+        self,
+        key: AnyK,
+        value: V,
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Stores value under key; ttl (seconds) overrides the cache's default for this entry.
+        tags (strings) and meta (a small JSON-able dict) are kept with the entry for query()
+        and evict(tag=...) (docs/persistence.md, "Tags, metadata and queries")."""
         ttl_ns = _options.ttl("ttl", ttl)
-        self._store_encoded(_encode_key(key), value, ttl_ns)
+        tag_list = _disk_tags.check_tags(tags)
+        meta_json = _disk_tags.check_meta(meta)
+        encoded = _encode_key(key)
+        if not tag_list and meta_json is None:
+            self._store_encoded(encoded, value, ttl_ns)
+            return
+        self._tagged_store(encoded, value, ttl_ns, tag_list, meta_json)
+
+    def _tagged_store(
+        self,
+        encoded: bytes,
+        value: object,
+        ttl_ns: int | None,
+        tag_list: list[str],
+        meta_json: str | None,
+    ) -> None:
+        tagger = self._tagger()
+        if tagger is not None:
+            tagger.ensure()  # the tables and triggers exist before the value's row commits
+        self._store_encoded(encoded, value, ttl_ns)
+        if tagger is not None:
+            self._store.flush()  # the row (and its triggers) committed: then its tags
+            tagger.attach(encoded, tag_list, meta_json)
+
+    def _tagger(self) -> _disk_tags.Tags | None:
+        """The tags and metadata of this directory (None for a memory-only cache)."""
+        if not self._store.persistent:
+            return None
+        t: _disk_tags.Tags | None = getattr(self, "_tags", None)
+        if t is None:
+            t = self._tags = _disk_tags.Tags(self._store.path)
+        return t
+
+    def query(
+        self, tag: str | None = None, where: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The live entries (optionally: with this tag, and whose meta has these field values),
+        without loading their values: dicts of key, size (bytes stored), created and expires
+        (Unix seconds, or None), tags and meta; oldest access first."""
+        if tag is not None and not isinstance(tag, str):
+            raise TypeError(f"tag must be a string or None (got {type(tag).__name__})")
+        if where is not None and not isinstance(where, Mapping):
+            raise TypeError(f"where must be a dict of meta fields (got {type(where).__name__})")
+        tagger = self._tagger()
+        if tagger is None:
+            return []
+        self._store.flush()
+        rows = tagger.query(_wall_now(), tag, where)
+        out = []
+        for key, size, created, expiry, meta, tags in rows:
+            out.append(
+                {
+                    "key": decode_key(key),
+                    "size": size,
+                    "created": created / 1e9 if created is not None else None,
+                    "expires": expiry / 1e9 if expiry else None,
+                    "tags": tags.split("\x1f") if tags else [],
+                    "meta": json.loads(meta) if meta else {},
+                }
+            )
+        return out
+
+    def evict(self, tag: str) -> int:
+        """Removes every entry tagged `tag`, in one transaction; returns how many."""
+        if not isinstance(tag, str) or not tag:
+            raise TypeError(f"tag must be a non-empty string (got {tag!r})")
+        tagger = self._tagger()
+        if tagger is None:
+            return 0
+        self._store.flush()
+        n = tagger.evict(tag)
+        if self._memory is not None:
+            self._memory.clear()
+        return n
 
     def __setitem__(self, key: AnyK, value: V) -> None:
         self._store_encoded(_encode_key(key), value, None)
@@ -747,9 +877,13 @@ def memoize(
     ttl_ns: int | None,
     codec: int,
     key_fn: Callable[..., Any] | None,
+    mmap: bool = False,
+    tags_fn: Callable[..., Any] | None = None,
+    meta_fn: Callable[..., Any] | None = None,
 ) -> Any:
     """The disk backend of @twincache.cache(backend="disk"): results keyed by content and by the
-    function's identity (module, qualified name, source hash)."""
+    function's identity (module, qualified name, source hash). mmap: large numpy results come
+    back memory-mapped read-only (DiskCache.get(key, mmap=True))."""
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
     cache = DiskCache.__new__(DiskCache)
@@ -782,16 +916,21 @@ def memoize(
         return encoded
 
     def lookup(k: bytes) -> tuple[bool, Any]:
-        value = cache._read(k)
+        value = cache._read(k, mmap)
         if value is _MISS:
             counts["misses"] += 1
             return False, None
         counts["hits"] += 1
         return True, value
 
-    def remember(k: bytes, value: object) -> None:
+    def remember(k: bytes, value: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:
-            cache._store_encoded(k, value, None)
+            if tags_fn is None and meta_fn is None:
+                cache._store_encoded(k, value, None)
+            else:  # tags and meta derived from the call (docs/persistence.md)
+                tag_list = _disk_tags.check_tags(tags_fn(*args, **kwargs) if tags_fn else None)
+                meta_json = _disk_tags.check_meta(meta_fn(*args, **kwargs) if meta_fn else None)
+                cache._tagged_store(k, value, None, tag_list, meta_json)
         except ValueError:
             pass  # larger than max_bytes: returned, not cached
         except Exception as exc:
@@ -810,7 +949,7 @@ def memoize(
             if found:
                 return value
             value = await func(*args, **kwargs)
-            remember(k, value)
+            remember(k, value, args, kwargs)
             return value
 
         wrapper = async_wrapper
@@ -823,7 +962,7 @@ def memoize(
             if found:
                 return value
             value = func(*args, **kwargs)
-            remember(k, value)
+            remember(k, value, args, kwargs)
             return value
 
         wrapper = sync_wrapper
@@ -866,17 +1005,32 @@ def disk_decorator(
     ttl: object = None,
     codec: object = "pickle",
     key: object = None,
+    mmap: object = False,
+    tags: object = None,
+    meta: object = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="disk", ...) and returns the decorator."""
+    if not isinstance(mmap, bool):
+        raise TypeError(f"mmap must be True or False (got {type(mmap).__name__})")
     where = _path_arg(path)
     limit = _options.limit("max_bytes", max_bytes)
     ttl_ns = _options.ttl("ttl", ttl)
     codec_id = _codec_id(codec)
     key_fn = _options.key_function("key", key)
+    tags_fn = _options.key_function("tags", tags)  # callables of the call's arguments
+    meta_fn = _options.key_function("meta", meta)
 
     def decorating_function(func: Callable[..., Any]) -> Any:
         return memoize(
-            func, path=where, max_bytes=limit, ttl_ns=ttl_ns, codec=codec_id, key_fn=key_fn
+            func,
+            path=where,
+            max_bytes=limit,
+            ttl_ns=ttl_ns,
+            codec=codec_id,
+            key_fn=key_fn,
+            mmap=mmap,
+            tags_fn=tags_fn,
+            meta_fn=meta_fn,
         )
 
     return decorating_function

@@ -50,6 +50,8 @@ from ._disk_pure_damage import (
 FORMAT_VERSION: Final = 1
 CODEC_ZSTD: Final = 0x100
 CODEC_MAX: Final = 0xFF
+# tcarray/1 and Arrow IPC (twincache._disk_values): read by the caller when in a file of their own
+_CODECS_IN_FILES: Final = (4, 5)
 SECRET_BYTES: Final = 32
 UNLIMITED: Final = 2**64 - 1
 _SAMPLE: Final = 64 * 1024  # compression sample of large values
@@ -246,6 +248,22 @@ def prepare_directory(path: str) -> bytes:
     raise OSError(f"cannot create {file} (it keeps disappearing)")
 
 
+def bump_generation(fd: int) -> tuple[int, int]:
+    """Replaces the generation nonce in the open file fd (<dir>/generation) under a POSIX lock
+    on its 8 bytes (which conflicts with the C++ store's OFD lock): (old value, new value)."""
+    with _GEN_LOCK:
+        fcntl.lockf(fd, fcntl.LOCK_EX, 8, 0)
+        try:
+            cur = int.from_bytes(os.pread(fd, 8, 0).ljust(8, b"\0"), "little")
+            nxt = cur
+            while nxt in (0, cur):
+                nxt = int.from_bytes(os.urandom(8), "little")
+            os.pwrite(fd, nxt.to_bytes(8, "little"), 0)
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 8, 0)
+    return cur, nxt
+
+
 def key_hash(key: bytes) -> bytes:
     return bytes.fromhex(_keys.hash128_hex_of(key))
 
@@ -434,17 +452,7 @@ class PureDiskStore(DamageMixin):
     def _bump(self) -> tuple[int, int]:
         """Replaces the directory's generation nonce (docs/persistence.md): the C++ store's
         protocol, with a POSIX lock (which conflicts with its OFD lock)."""
-        fd = self._gen_fd
-        with _GEN_LOCK:
-            fcntl.lockf(fd, fcntl.LOCK_EX, 8, 0)
-            try:
-                cur = int.from_bytes(os.pread(fd, 8, 0).ljust(8, b"\0"), "little")
-                nxt = cur
-                while nxt in (0, cur):
-                    nxt = int.from_bytes(os.urandom(8), "little")
-                os.pwrite(fd, nxt.to_bytes(8, "little"), 0)
-            finally:
-                fcntl.lockf(fd, fcntl.LOCK_UN, 8, 0)
+        cur, nxt = bump_generation(self._gen_fd)
         if cur == self._gen_seen:
             self._gen_seen = nxt
         return cur, nxt
@@ -526,7 +534,10 @@ class PureDiskStore(DamageMixin):
 
     # -- the API --
 
-    def get(self, key: bytes) -> tuple[int, bytes, int] | None:
+    def get(self, key: bytes, files: bool = False) -> tuple[Any, ...] | None:
+        """(codec, bytes, expiry), or None; with files=True an array or frame kept in a side file
+        of its own is not read: (codec, path, expiry, hmac), for the caller to read or map it and
+        verify() the bytes (twincache._disk_values.load_file)."""
         with self._lock:
             db = self._conn()
             if db is None:
@@ -554,9 +565,19 @@ class PureDiskStore(DamageMixin):
                 self._count("misses")
                 return None
             row_id, _, codec, stored, expiry, atime, mac, file = row
+            now = wall_now()
+            if (
+                files
+                and codec in _CODECS_IN_FILES
+                and isinstance(file, str)
+                and _BLOB_NAME.fullmatch(file)
+                and not (expiry and now >= expiry)
+                and isinstance(mac, bytes)
+                and len(mac) == 32
+            ):
+                return codec, f"{self.path}/blobs/{file}", expiry, mac  # counted by verify()
             if file is not None:
                 stored = self._read_blob(file)  # None (a missing file) fails the check below
-            now = wall_now()
             if expiry and now >= expiry:
                 self._count("misses")
                 self._remove_row(db, row_id, mac, "expired")
@@ -661,37 +682,108 @@ class PureDiskStore(DamageMixin):
             if file is not None:
                 stored = b""
             row = (key_hash(key), key, full, stored, size, expiry, now, mac, file)
+            return self._store_row(db, row, now, value)
+
+    def _store_row(
+        self, db: sqlite3.Connection, row: tuple[Any, ...], now: int, value: bytes | None
+    ) -> tuple[int, int]:
+        """Commits a signed row (its file, if any, already written); value: the plain bytes
+        for the L1, or None. Lock held."""
+        key, codec, file, expiry = row[1], row[2] & CODEC_MAX, row[8], row[5]
+        try:
             try:
-                try:
-                    self._commit_set(db, row, now)
-                except sqlite3.DatabaseError as exc:
-                    if not self._recover(exc):  # a damaged database: moved aside, once more
-                        raise
-                    db = self._db
-                    assert db is not None
-                    self._commit_set(db, row, now)
-            except sqlite3.OperationalError as exc:
-                if file is not None:
-                    self._unlink_blob(file)
-                if _code(exc) not in (_SQLITE_FULL, _SQLITE_IOERR):
+                self._commit_set(db, row, now)
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):  # a damaged database: moved aside, once more
                     raise
-                # As the C++ store's writer thread: counted, and raised by the next flush().
-                self._counts["write_errors"] += 1
-                self._write_error = self._disk_error(exc, "INSERT")
-                gen = self._generation()
-                return gen, gen
-            except BaseException:
-                if file is not None:
-                    self._unlink_blob(file)
+                fresh = self._db
+                assert fresh is not None
+                db = fresh
+                self._commit_set(db, row, now)
+        except sqlite3.OperationalError as exc:
+            if file is not None:
+                self._unlink_blob(file)
+            if _code(exc) not in (_SQLITE_FULL, _SQLITE_IOERR):
                 raise
-            self._pending = dict.fromkeys(_COUNTERS, 0)
-            self._counts["sets"] += 1
-            if self._l1_max:
-                self._l1_valid(db)  # drops the L1 if another writer went before us
-            change = self._bump()
-            if self._l1_max and self._l1_valid(db):
+            # As the C++ store's writer thread: counted, and raised by the next flush().
+            self._counts["write_errors"] += 1
+            self._write_error = self._disk_error(exc, "INSERT")
+            gen = self._generation()
+            return gen, gen
+        except BaseException:
+            if file is not None:
+                self._unlink_blob(file)
+            raise
+        self._pending = dict.fromkeys(_COUNTERS, 0)
+        self._counts["sets"] += 1
+        if self._l1_max:
+            self._l1_valid(db)  # drops the L1 if another writer went before us
+        change = self._bump()
+        if self._l1_max and self._l1_valid(db):
+            if value is None:
+                self._l1_drop(key)
+            else:
                 self._l1_put(key, codec, bytes(value), expiry)
-            return change
+        return change
+
+    def set_parts(
+        self, key: bytes, codec: int, head: bytes, body: Any, ttl_ns: int | None = None
+    ) -> tuple[int, int]:
+        """set() for a value in two pieces (a header, then any C-contiguous buffer), stored as
+        their concatenation, uncompressed; a large one is written to its file and signed from
+        the pieces, never joined (no copy of the body)."""
+        body = memoryview(body).cast("B")
+        total = len(head) + len(body)
+        if total < FILE_THRESHOLD or not 0 <= codec <= CODEC_MAX or self._db is None:
+            return self.set(key, codec, head + bytes(body), ttl_ns)  # small, or memory only
+        if ttl_ns is not None and ttl_ns <= 0:
+            raise ValueError("ttl must be > 0")
+        with self._lock:
+            if self._max_bytes != UNLIMITED and len(key) + total > self._max_bytes:
+                self._counts["rejected"] += 1
+                raise ValueError(
+                    f"entry of {len(key) + total} bytes exceeds max_bytes ({self._max_bytes}); "
+                    "the cache is unchanged"
+                )
+            db = self._conn()
+            if db is None:
+                raise OSError(f"{self.path}: the database is closed")
+            now = wall_now()
+            life = ttl_ns if ttl_ns is not None else self._ttl_ns
+            expiry = now + life if life else 0
+            mac = hmac.new(self._secret, b"twincache/1", hashlib.sha256)
+            mac.update(struct.pack("<IQ", codec, len(key)))
+            mac.update(key)
+            mac.update(head)
+            mac.update(body)
+            file = self._write_blob(head, body)
+            stored = b"" if file is not None else head + bytes(body)
+            row = (
+                key_hash(key),
+                key,
+                codec,
+                stored,
+                len(key) + total,
+                expiry,
+                now,
+                mac.digest(),
+                file,
+            )
+            return self._store_row(db, row, now, None)
+
+    def verify(self, key: bytes, codec: int, head: Any, body: Any, mac: bytes) -> bool:
+        """Whether head + body (the header read, then the elements read into an array or a
+        mapping of the file) carry this HMAC (counted as a hit)."""
+        h = hmac.new(self._secret, b"twincache/1", hashlib.sha256)
+        h.update(struct.pack("<IQ", codec, len(key)))
+        h.update(key)
+        h.update(head)
+        h.update(body)
+        ok = hmac.compare_digest(h.digest(), mac)
+        if ok:  # a false one is counted by the caller's get() that follows, which removes it
+            with self._lock:
+                self._count("hits")
+        return ok
 
     def _commit_set(self, db: sqlite3.Connection, row: tuple[Any, ...], now: int) -> None:
         """One set's transaction: the upsert, expiry and the budget, the counters."""
@@ -724,7 +816,7 @@ class PureDiskStore(DamageMixin):
 
     # -- side files for large values (blobs/), as the C++ store --
 
-    def _write_blob(self, data: bytes) -> str | None:
+    def _write_blob(self, *parts: Any) -> str | None:
         name = os.urandom(16).hex() + ".bin"
         try:
             fd = os.open(
@@ -735,9 +827,10 @@ class PureDiskStore(DamageMixin):
         except OSError:
             return None
         try:
-            view = memoryview(data)
-            while view:  # pieces of 128 KiB, as the C++ store (see its write_blob)
-                view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
+            for data in parts:
+                view = memoryview(data).cast("B")
+                while view:  # pieces of 128 KiB, as the C++ store (see its write_blob)
+                    view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
         except OSError:
             os.close(fd)
             self._unlink_blob(name)
@@ -1152,6 +1245,7 @@ for _name in (
     "count",
     "stats",
     "info",
+    "set_parts",
 ):
     setattr(PureDiskStore, _name, _typed_errors(getattr(PureDiskStore, _name)))
 

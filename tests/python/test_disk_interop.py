@@ -98,3 +98,29 @@ def test_both_refuse_a_foreign_secret(tmp_path: Path) -> None:
     (a / "secret").write_bytes((b / "secret").read_bytes())  # a's rows, b's secret
     assert _pure_store(a).get(b"k") is None
     assert _native_store(a).get(b"k") is None
+
+
+@pytest.mark.parametrize("writer_kind", ["native", "pure"])
+def test_typed_values_in_two_pieces_and_tags_cross(tmp_path: Path, writer_kind: str) -> None:
+    """set_parts (an array's header and memory) and verify() of the file's bytes agree between
+    the stores, and so do the tags tables."""
+    from twincache import _disk_tags, _disk_values
+
+    np = pytest.importorskip("numpy", reason="numpy is not installed")
+    path = tmp_path / "c"
+    make = {"native": _native_store, "pure": _pure_store}
+    writer = make[writer_kind](path)
+    reader = make["pure" if writer_kind == "native" else "native"](path)
+    a = np.arange(50_000, dtype=np.float64)
+    header, body = _disk_values.array_parts(a)
+    key = _disk._encode_key("array")
+    _disk_tags.Tags(str(path)).ensure()
+    writer.set_parts(key, _disk_values.CODEC_ARRAY, header, body)
+    writer.flush()
+    codec, file, _, mac = reader.get(key, True)
+    assert codec == _disk_values.CODEC_ARRAY
+    assert np.array_equal(_disk_values.load_array(reader, key, file, mac, True), a)
+    assert np.array_equal(_disk_values.array_from(reader.get(key)[1]), a)
+    _disk_tags.Tags(str(path)).attach(key, ["t"], '{"n": 1}')
+    rows = _disk_tags.Tags(str(path)).query(_disk._wall_now(), "t", None)
+    assert [r[0] for r in rows] == [key] and rows[0][4] == '{"n": 1}'

@@ -44,6 +44,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,8 @@ enum codec : std::uint32_t {
   codec_pickle = 1,
   codec_json = 2,
   codec_v8 = 3,
+  codec_array = 4,  // tcarray/1: a typed array, header + raw elements (docs/persistence.md)
+  codec_arrow = 5,  // a pandas DataFrame/Series as Arrow IPC (Python only)
 };
 inline constexpr std::uint32_t codec_zstd = 0x100;  // value stored zstd-compressed
 inline constexpr std::uint32_t codec_max = 0xFF;    // serializer tags are < 256
@@ -139,6 +142,16 @@ struct directory_info {
                 deleted = 0;
 };
 
+// One live entry as query() lists it (docs/persistence.md, "Tags, metadata and queries").
+struct entry_listing {
+  std::string key;            // the encoded key
+  std::uint64_t size = 0;     // key + stored value bytes
+  time_ns created = 0;        // wall ns of its write; 0: written before the tags tables existed
+  time_ns expiry = 0;         // wall ns, 0: never
+  std::string meta;           // JSON text, empty: none
+  std::vector<std::string> tags;
+};
+
 // $TWINCACHE_DIR, else $XDG_CACHE_HOME/twincache, else ~/.cache/twincache.
 std::string default_directory();
 
@@ -165,13 +178,39 @@ class disk_store {
   // Looks key up. found=false on a miss (absent, expired, failed HMAC: the last two are also
   // removed and counted). On a hit, codec is the serializer tag and value the plain bytes.
   // expiry, when given, receives the entry's expiry (wall ns, 0: never).
+  // array_file, when given: an array or frame (codec_array, codec_arrow) kept uncompressed in
+  // a side file is not read: found=true, array_file gets the file's path and value its HMAC
+  // (32 bytes), for the binding to read or map the file and verify() it. Empty otherwise.
   status get(std::string_view key, bool& found, std::uint32_t& codec, std::string& value,
-             time_ns* expiry = nullptr);
+             time_ns* expiry = nullptr, std::string* array_file = nullptr);
   // Stores value (plain bytes) under key, replacing any entry. ttl overrides the default.
   // value_too_large if key + value exceed max_bytes (nothing changes). gen, when given, receives
   // the generation change of this write.
   status set(std::string_view key, std::uint32_t codec, std::string_view value,
              std::optional<time_ns> ttl = std::nullopt, generation_change* gen = nullptr);
+  // As set(), for a value given in two pieces (a small header, then a body the caller keeps
+  // unchanged until this returns) stored as their concatenation, never compressed. A value of
+  // file_threshold bytes or more is written to its file and signed from the two pieces (no copy
+  // of the body), so a side file's body sits at offset head.size() (get(array_file) names it).
+  status set_parts(std::string_view key, std::uint32_t codec, std::string_view head,
+                   std::string_view body, std::optional<time_ns> ttl = std::nullopt,
+                   generation_change* gen = nullptr);
+  // Whether head + body is the value of key with this codec under HMAC mac (as signed by this
+  // directory's secret). Counted as a hit; a false one is not counted: the caller's get()
+  // without array_file then meets the damage, counts and removes it.
+  bool verify(std::string_view key, std::uint32_t codec, std::string_view head,
+              std::string_view body, std::string_view mac);
+  // Tags and metadata (core/src/disk/tags.cpp). tag(): adds tags and a JSON meta (empty: none)
+  // to key's committed entry (queued writes are committed first), in one transaction; a missing
+  // key gets nothing. query(): live entries, those with `tag` when it is non-empty and whose
+  // meta has each (JSON path, JSON value) of `where`, without reading values, oldest access
+  // first. evict_tag(): deletes every entry tagged `tag` in one transaction. Each creates the
+  // tags tables first if the directory has none (the migration).
+  status tag(std::string_view key, const std::vector<std::string>& tags, std::string_view meta);
+  status query(std::string_view tag,
+               const std::vector<std::pair<std::string, std::string>>& where,
+               std::vector<entry_listing>& out);
+  status evict_tag(std::string_view tag, std::uint64_t& removed);
   // Waits until every set() made before this call is committed; returns (and forgets) the
   // error of a batch the writer thread could not commit since the last flush().
   status flush();
@@ -278,6 +317,8 @@ class disk_store {
   bool damaged() const noexcept;
   bool full() const noexcept;
   status move_aside_locked(const std::string& why);
+  status ensure_tags_locked();  // runs tags.sql once per connection
+  bool tags_ready_ = false;
   status recover_locked(status st);
   bool make_room_locked();
   void ensure_reserve() const;
@@ -293,7 +334,10 @@ class disk_store {
   status commit_batch_locked(const std::vector<prepared_write>& batch, generation_change* gen,
                              bool retried = false);
   void writer_loop();
-  bool write_blob(std::string_view data, std::string& name) const;
+  bool write_blob(std::string_view data, std::string& name) const {
+    return write_blob_parts({data}, name);
+  }
+  bool write_blob_parts(std::initializer_list<std::string_view> parts, std::string& name) const;
   bool read_blob(std::string_view name, std::string& out) const;
   void unlink_blob(std::string_view name) const;
   // Files of rows deleted or replaced in this transaction (the schema's triggers list them).
@@ -314,7 +358,8 @@ class disk_store {
   status write_touches_locked();
   static constexpr std::size_t max_touches = 1024;
   std::array<std::uint8_t, 32> sign(std::string_view key, std::uint32_t codec,
-                                    std::string_view stored) const;
+                                    std::string_view stored,
+                                    std::string_view more = {}) const;
   time_ns now() const noexcept { return wall_now(clock_.get()); }
   void l1_put(std::string_view key, std::uint32_t codec, std::string value, time_ns expiry);
   bool memory_get(std::string_view key, std::uint32_t& codec, std::string& value,

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "disk/schema_sql.hpp"
+#include "sqlite_util.hpp"
 #include "twincache/cleaner.hpp"
 #include "twincache/disk/hmac.hpp"
 #include "twincache/disk/zstd_frame.hpp"  // plausible_zstd_size
@@ -75,37 +76,6 @@ struct stmt_deleter {
   void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
 };
 using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_deleter>;
-
-// Resets a statement when it goes out of scope (so no read transaction stays open).
-struct reset_guard {
-  sqlite3_stmt* s;
-  ~reset_guard() {
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-  }
-};
-
-std::array<std::uint8_t, 16> key_hash_of(std::string_view key) {
-  const hash128 h = hash128_of(key);
-  std::array<std::uint8_t, 16> out{};
-  for (int i = 0; i < 8; ++i) {
-    out[i] = static_cast<std::uint8_t>(h.high >> (56 - 8 * i));
-    out[8 + i] = static_cast<std::uint8_t>(h.low >> (56 - 8 * i));
-  }
-  return out;
-}
-
-void bind_blob(sqlite3_stmt* s, int i, const void* p, std::size_t n) {
-  // A zero-length blob must still be a blob (not NULL): give SQLite a valid pointer.
-  static const char empty = 0;
-  sqlite3_bind_blob64(s, i, n == 0 ? &empty : p, n, SQLITE_STATIC);
-}
-
-std::string_view column_blob(sqlite3_stmt* s, int i) {
-  const void* p = sqlite3_column_blob(s, i);
-  const int n = sqlite3_column_bytes(s, i);
-  return {static_cast<const char*>(p), static_cast<std::size_t>(n)};
-}
 
 // fork(): every live disk_store, for the pthread_atfork handlers (disk_store.hpp, "fork").
 // registry_mu guards the list. Never destroyed: stores may outlive static destruction.
@@ -387,6 +357,7 @@ status disk_store::exec(const char* sql) {
 }
 
 void disk_store::close_db() noexcept {
+  tags_ready_ = false;
   st_.reset();
   if (db_ != nullptr) sqlite3_close_v2(db_);
   db_ = nullptr;
@@ -728,14 +699,15 @@ status disk_store::flush_counters_locked() {
 }
 
 std::array<std::uint8_t, 32> disk_store::sign(std::string_view key, std::uint32_t codec,
-                                              std::string_view stored) const {
+                                              std::string_view stored,
+                                              std::string_view more) const {
   // Message: "twincache/1", codec (u32 LE), key length (u64 LE), key, stored value bytes.
   char head[11 + 4 + 8];
   std::memcpy(head, "twincache/1", 11);
   for (int i = 0; i < 4; ++i) head[11 + i] = static_cast<char>(codec >> (8 * i));
   const std::uint64_t n = key.size();
   for (int i = 0; i < 8; ++i) head[15 + i] = static_cast<char>(n >> (8 * i));
-  return hmac_sha256(secret_, {std::string_view(head, sizeof head), key, stored});
+  return hmac_sha256(secret_, {std::string_view(head, sizeof head), key, stored, more});
 }
 
 void disk_store::l1_put(std::string_view key, std::uint32_t codec, std::string value,
@@ -817,9 +789,14 @@ status disk_store::write_touches_locked() {
   return {};
 }
 
+namespace {
+bool valid_blob_name(std::string_view name);  // below, with the side files
+}  // namespace
+
 status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
-                       std::string& value, time_ns* expiry_out) {
+                       std::string& value, time_ns* expiry_out, std::string* array_file) {
   found = false;
+  if (array_file != nullptr) array_file->clear();
   std::lock_guard g(mu_);
   if (status st = ensure_process(); !st.ok()) return st;
   if (db_ == nullptr) {
@@ -840,7 +817,7 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
   sqlite3_stmt* s = st_->get.get();
   std::int64_t id = 0;
   std::array<std::uint8_t, 32> row_hmac{};
-  enum { miss, hit, expired, corrupt, unreadable } outcome = miss;
+  enum { miss, hit, expired, corrupt, unreadable, array_in_file } outcome = miss;
   time_ns expiry = 0;
   bool touch = false;
   const time_ns t = now();
@@ -860,7 +837,20 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
       std::string_view stored_view = stored;
       std::string from_file;
       bool file_ok = true;
-      if (sqlite3_column_type(s, 7) != SQLITE_NULL && row_key == key) {
+      const auto* file_name = reinterpret_cast<const char*>(sqlite3_column_text(s, 7));
+      if (array_file != nullptr && (row_codec == codec_array || row_codec == codec_arrow) &&
+          file_name != nullptr &&
+          row_key == key && !(expiry != 0 && t >= expiry) && mac.size() == 32 &&
+          valid_blob_name(file_name)) {
+        // An array or frame in a file of its own: the binding reads or maps it and verify()s
+        // the bytes (one copy fewer than reading it here and handing it over).
+        *array_file = path_ + "/blobs/" + file_name;
+        value.assign(mac);
+        codec = static_cast<std::uint32_t>(row_codec);
+        if (expiry_out != nullptr) *expiry_out = expiry;
+        outcome = array_in_file;
+        touch = t - atime >= opts_.atime_resolution;
+      } else if (sqlite3_column_type(s, 7) != SQLITE_NULL && row_key == key) {
         // A large value lives in blobs/: read it (a missing or unreadable file is corrupt:
         // removed below only if the row still has this HMAC, i.e. was not replaced meanwhile).
         // Read into the caller's buffer: a caller that reuses it (the bindings do) reads a large
@@ -870,7 +860,9 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
         file_ok = read_blob(name != nullptr ? name : "", from_file);
         stored_view = from_file;
       }
-      if (row_key != key) {
+      if (outcome == array_in_file) {
+        // checked by verify()
+      } else if (row_key != key) {
         outcome = miss;  // another key with the same 128-bit hash: leave it alone
       } else if (expiry != 0 && t >= expiry) {
         outcome = expired;
@@ -906,6 +898,11 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
       if (!damaged()) return st;
       outcome = unreadable;  // a damaged page on the way to the row
     }
+  }
+  if (outcome == array_in_file) {
+    found = true;  // counted by verify()
+    if (touch) note_touch_locked(id, t);
+    return {};
   }
   if (outcome == unreadable) {
     // A counted corrupt miss. The row goes if SQLite can still delete it; if not, the database
@@ -1158,6 +1155,76 @@ status disk_store::set(std::string_view key, std::uint32_t codec, std::string_vi
   }
   enqueue(std::move(w));
   return {};
+}
+
+status disk_store::set_parts(std::string_view key, std::uint32_t codec, std::string_view head,
+                             std::string_view body, std::optional<time_ns> ttl,
+                             generation_change* gen) {
+  const std::uint64_t total = head.size() + body.size();
+  if (db_ == nullptr || opts_.file_threshold == 0 || total < opts_.file_threshold ||
+      opts_.write_delay <= 0 || codec > codec_max || (ttl && *ttl <= 0)) {
+    // Small (one copy is cheap), memory-only or synchronous stores: the plain path.
+    std::string joined;
+    joined.reserve(total);
+    joined.append(head).append(body);
+    return set(key, codec, joined, ttl, gen);
+  }
+  if (gen != nullptr) *gen = {};
+  std::unique_lock g(mu_);
+  if (opts_.max_bytes != unlimited && key.size() + total > opts_.max_bytes) {
+    ++counts_.rejected;
+    return {status_code::value_too_large,
+            "entry of " + std::to_string(key.size() + total) + " bytes exceeds max_bytes (" +
+                std::to_string(opts_.max_bytes) + "); the cache is unchanged"};
+  }
+  if (status st = ensure_process(); !st.ok()) return st;
+  const time_ns t = now();
+  const std::optional<time_ns> life = ttl ? ttl : opts_.default_ttl;
+  const time_ns expiry = life ? t + *life : 0;
+  if (l1_) l1_->erase(key);  // the L1 holds values of the plain path only
+  g.unlock();
+  auto w = std::make_shared<queued_write>();
+  w->key.assign(key);
+  w->codec = codec;
+  w->expiry = expiry;
+  w->atime = t;
+  prepared_write p;
+  p.key = w->key;
+  p.codec = p.full_codec = codec;
+  p.expiry = expiry;
+  p.atime = t;
+  p.stored_size = total;
+  // The side worker writes the file while this thread signs the same two pieces.
+  bool to_file = false;
+  if (total >= parallel_write_bytes &&
+      side_->try_start([&] { to_file = write_blob_parts({head, body}, p.file); })) {
+    p.mac = sign(key, codec, head, body);
+    side_->wait();
+  } else {
+    to_file = write_blob_parts({head, body}, p.file);
+    p.mac = sign(key, codec, head, body);
+  }
+  if (!to_file) {  // no file (a full disk, say): the row keeps the bytes, as set() does
+    p.file.clear();
+    p.stored.reserve(total);
+    p.stored.append(head).append(body);
+  }
+  w->prepared = std::move(p);
+  enqueue(std::move(w));
+  return {};
+}
+
+bool disk_store::verify(std::string_view key, std::uint32_t codec, std::string_view head,
+                        std::string_view body, std::string_view mac) {
+  const auto want = sign(key, codec, head, body);
+  const auto* m = reinterpret_cast<const std::uint8_t*>(mac.data());
+  const bool ok = mac.size() == 32 && digest_equal(want.data(), m, 32);
+  if (ok) {
+    std::lock_guard g(mu_);
+    ++counts_.hits;
+    ++pending_.hits;
+  }
+  return ok;
 }
 
 // Write-behind: hands a write to the writer thread (waiting while the queue is over its
@@ -1572,7 +1639,8 @@ bool valid_blob_name(std::string_view name) {
 }
 }  // namespace
 
-bool disk_store::write_blob(std::string_view data, std::string& name) const {
+bool disk_store::write_blob_parts(std::initializer_list<std::string_view> parts,
+                                  std::string& name) const {
   std::uint8_t rnd[16];
   if (!random_bytes(rnd, sizeof rnd)) return false;
   name = bytes_to_hex(std::string_view(reinterpret_cast<const char*>(rnd), sizeof rnd)) + ".bin";
@@ -1586,16 +1654,23 @@ bool disk_store::write_blob(std::string_view data, std::string& name) const {
   // (ext4 with large folios) ask for high-order page-cache folios, and on a machine whose memory
   // is fragmented that allocation (compaction) cost 4.6 ms per MiB where 128 KiB pieces cost 1.5
   // (a C loop writing new 1 MiB files, medians of 15 rounds; docs/benchmarks.md, Disk).
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const std::size_t piece = std::min(data.size() - done, write_chunk_bytes);
-    const ssize_t n = ::write(fd, data.data() + done, piece);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
+  bool ok = true;
+  for (const std::string_view data : parts) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const std::size_t piece = std::min(data.size() - done, write_chunk_bytes);
+      const ssize_t n = ::write(fd, data.data() + done, piece);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    if (done != data.size()) {
+      ok = false;
+      break;
+    }
   }
   ::close(fd);
-  if (done != data.size()) {
+  if (!ok) {
     ::unlink(file.c_str());
     name.clear();
     return false;
