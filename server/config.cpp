@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace twincache::server {
@@ -86,9 +87,11 @@ bool parse_seconds(const std::string& v, double lo_excl, bool allow_lo, double h
   return true;
 }
 
-bool readable(const std::string& path) {
+// A file we can read that holds at least one PEM block (key or certificate).
+bool readable_pem(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  return f.good();
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return f.good() || f.eof() ? text.find("-----BEGIN ") != std::string::npos : false;
 }
 
 // Applies one option's value; `who` is the flag or the variable, for the message.
@@ -136,7 +139,7 @@ std::string apply(config& c, const option_spec& s, const std::string& who, const
     return {};
   }
   if (flag == "--tls-cert" || flag == "--tls-key" || flag == "--tls-client-ca") {
-    if (v.empty() || !readable(v)) return range_error(who, s, v);
+    if (v.empty() || !readable_pem(v)) return range_error(who, s, v);
     (flag == "--tls-cert" ? c.tls_cert : flag == "--tls-key" ? c.tls_key : c.tls_client_ca) = v;
     return {};
   }

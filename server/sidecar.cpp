@@ -20,12 +20,14 @@ bool read_file(const std::string& path, std::string& out) {
   return !f.bad();
 }
 
-sidecar::sidecar(config cfg) : cfg_(std::move(cfg)) {}
+sidecar::sidecar(config cfg, std::shared_ptr<::twincache::clock> clock)
+    : cfg_(std::move(cfg)), clock_(std::move(clock)) {}
 
 sidecar::~sidecar() { stop(std::chrono::system_clock::now()); }
 
 std::string sidecar::start() {
-  const store_options opts = store_options_from(cfg_);
+  store_options opts = store_options_from(cfg_);
+  opts.clock = clock_;
   if (status st = byte_store::validate(opts); !st.ok()) return st.message();
   store_ = std::make_unique<byte_store>(opts);
   service_ = std::make_unique<cache_service>(*store_, metrics_, cfg_.default_ttl_ms);
@@ -51,6 +53,9 @@ std::string sidecar::start() {
   grpc::ServerBuilder b;
   b.AddListeningPort(cfg_.listen, creds, &grpc_port_);
   b.RegisterService(service_.get());
+  // gRPC sets SO_REUSEPORT by default: a second server on a busy port would then share it
+  // silently instead of failing to start.
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   b.SetMaxReceiveMessageSize(static_cast<int>(cfg_.max_message_bytes));
   b.SetMaxSendMessageSize(static_cast<int>(cfg_.max_message_bytes));
   server_ = b.BuildAndStart();
@@ -72,7 +77,8 @@ std::string sidecar::start() {
     http_.start([this](const std::string& path) { return handle_http(path); });
   }
   if (auto* h = server_->GetHealthCheckService()) {
-    h->SetServingStatus(true);  // "" (the whole server) and every service
+    h->SetServingStatus(true);  // "": the whole server
+    h->SetServingStatus(::twincache::v1::Cache::service_full_name(), true);
   }
   ready_.store(true);
   return {};
@@ -83,7 +89,7 @@ bool sidecar::stop(std::chrono::system_clock::time_point deadline) {
   ready_.store(false);
   bool drained = true;
   if (server_) {
-    if (auto* h = server_->GetHealthCheckService()) h->SetServingStatus(false);
+    if (auto* h = server_->GetHealthCheckService()) h->SetServingStatus(false);  // all of them
     // Shutdown(deadline) stops accepting at once, lets calls in flight finish until the
     // deadline, then cancels those still running.
     server_->Shutdown(deadline);

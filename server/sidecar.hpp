@@ -19,7 +19,8 @@ namespace twincache::server {
 
 class sidecar {
  public:
-  explicit sidecar(config cfg);
+  // clock: the store's (tests pass a manual one; null: the real clock).
+  explicit sidecar(config cfg, std::shared_ptr<::twincache::clock> clock = nullptr);
   ~sidecar();
   sidecar(const sidecar&) = delete;
   sidecar& operator=(const sidecar&) = delete;
@@ -45,6 +46,7 @@ class sidecar {
 
  private:
   config cfg_;
+  std::shared_ptr<::twincache::clock> clock_;
   std::unique_ptr<byte_store> store_;
   request_metrics metrics_;
   std::unique_ptr<cache_service> service_;
