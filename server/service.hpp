@@ -30,7 +30,8 @@ store_options store_options_from(const config& c);
 
 class cache_service final : public ::twincache::v1::Cache::CallbackService {
  public:
-  cache_service(byte_store& store, request_metrics& metrics, std::optional<std::int64_t> default_ttl_ms)
+  cache_service(byte_store& store, request_metrics& metrics,
+                std::optional<std::int64_t> default_ttl_ms)
       : store_(store), metrics_(metrics), default_ttl_ms_(default_ttl_ms) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,

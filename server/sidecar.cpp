@@ -117,7 +117,8 @@ http_response sidecar::handle_http(const std::string& path) const {
   }
   if (path == "/metrics") {
     store_snapshot s{store_->stats(), store_->limits()};
-    return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(cfg_.name, s, metrics_)};
+    return {200, "text/plain; version=0.0.4; charset=utf-8",
+            render_metrics(cfg_.name, s, metrics_)};
   }
   return {404, "text/plain; charset=utf-8", "not found: try /health, /ready, /live, /metrics\n"};
 }

@@ -99,7 +99,9 @@ TEST(ServerService, ByteBudgetEvictsAndRejectsWhatCannotFit) {
   c.max_bytes = 1000;
   c.max_value_bytes = ts::config{}.max_value_bytes;
   running r(c);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(r.set("k" + std::to_string(i), std::string(100, 'x'), {}).ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(r.set("k" + std::to_string(i), std::string(100, 'x'), {}).ok());
+  }
   const v1::StatsResponse s = r.stats();
   EXPECT_LE(s.bytes(), 1000u);
   EXPECT_GT(s.evicted_bytes(), 0u);
@@ -167,7 +169,8 @@ TEST(ServerConfig, ErrorsNameTheSourceAndTheRange) {
             "--max-bytes must be an integer in [1, 9223372036854775807] or 'unlimited' (got "
             "'9223372036854775808')");
   EXPECT_EQ(parse({"--default-ttl", "nan"}).error,
-            "--default-ttl must be a number of seconds > 0 and <= 315360000, or 'none' (got 'nan')");
+            "--default-ttl must be a number of seconds > 0 and <= 315360000, or 'none' (got "
+            "'nan')");
   EXPECT_EQ(parse({"--policy"}).error, "--policy needs a value: one of 'lru', 'tinylfu'");
 }
 
@@ -188,9 +191,9 @@ TEST(ServerConfig, HostPort) {
 
 TEST(ServerMetrics, RenderingFollowsTheSpec) {
   ts::request_metrics rm;
-  rm.record(ts::method::get, 0, 50000);      // 50 us: first bucket
-  rm.record(ts::method::get, 0, 2000000);    // 2 ms: le=0.0025
-  rm.record(ts::method::get, 3, 5000000000); // 5 s: only +Inf
+  rm.record(ts::method::get, 0, 50000);       // 50 us: first bucket
+  rm.record(ts::method::get, 0, 2000000);     // 2 ms: le=0.0025
+  rm.record(ts::method::get, 3, 5000000000);  // 5 s: only +Inf
   ts::store_snapshot s;
   s.stats.hits = 4;
   s.stats.inserts = 2;
