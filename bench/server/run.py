@@ -40,6 +40,12 @@ def wait_port(port: int) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (all threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def grpc_row(port: int, op: str, c: int, seconds: float) -> dict[str, float]:
     out = subprocess.run(
         [str(BUILD / "server_bench"), "--target", f"127.0.0.1:{port}", "--op", op,
@@ -60,6 +66,7 @@ def redis_row(port: int, op: str, c: int, seconds: float, guess_ops: float) -> d
     rows = list(csv.DictReader(io.StringIO(out)))
     r = rows[0]
     return {
+        "seconds": n / float(r["rps"]),
         "ops": float(r["rps"]),
         "p50_ms": float(r["p50_latency_ms"]),
         "p99_ms": float(r["p99_latency_ms"]),
@@ -93,8 +100,12 @@ def main() -> int:
         )  # fmt: skip
         for op in ["get", "set"]:
             for c in [1, 16, 64]:
+                c0 = cpu_s(server.pid)
                 g = grpc_row(gport, op, c, a.seconds)
+                g["cpu_us"] = (cpu_s(server.pid) - c0) * 1e6 / (g["ops"] * a.seconds)
+                c0 = cpu_s(redis.pid)
                 r = redis_row(rport, op, c, a.seconds, g["ops"] * 3)
+                r["cpu_us"] = (cpu_s(redis.pid) - c0) * 1e6 / (r["ops"] * r["seconds"])
                 rows.append((op, c, g, r))
                 print(json.dumps({"op": op, "c": c, "twincache": g, "redis": r}), flush=True)
     finally:
@@ -102,13 +113,14 @@ def main() -> int:
             p.send_signal(signal.SIGTERM)
             p.wait(30)
     print()
-    print("| op | concurrency | twincache-server ops/s | p50 ms | p99 ms | redis-server ops/s "
-          "| p50 ms | p99 ms | ops ratio |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| op | concurrency | twincache-server ops/s | p50 ms | p99 ms | server CPU µs/op "
+          "| redis-server ops/s | p50 ms | p99 ms | redis CPU µs/op | ops ratio |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for op, c, g, r in rows:
         print(
             f"| {op.upper()} | {c} | {g['ops']:,.0f} | {g['p50_ms']:.3f} | {g['p99_ms']:.3f} "
-            f"| {r['ops']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+            f"| {g['cpu_us']:.1f} | {r['ops']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+            f"| {r['cpu_us']:.1f} "
             f"| {g['ops'] / r['ops']:.2f}x |"
         )
     get16 = next((g, r) for op, c, g, r in rows if op == "get" and c == 16)

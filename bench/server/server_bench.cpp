@@ -1,5 +1,5 @@
 // server_bench.cpp: a closed-loop gRPC load generator for twincache-server (bench/server/run.py
-// drives it next to redis-benchmark). N threads, each with its own channel and connection, call
+// drives it next to redis-benchmark). N closed loops, each on its own channel and connection, call
 // Get or Set with `--value-bytes` values over `--keys` keys for `--seconds`; prints one JSON
 // line: throughput and the p50/p99 of the per-call latency.
 #include <grpcpp/grpcpp.h>
@@ -10,6 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -65,48 +68,66 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::vector<std::vector<std::uint32_t>> lat(static_cast<std::size_t>(a.concurrency));
-  std::atomic<bool> go{false};
+  // One closed loop per connection, driven by gRPC's callback API: a loop's next call starts
+  // in the previous one's completion, so the client spends no thread per connection (as
+  // redis-benchmark, one event loop over its connections).
+  struct loop {
+    std::unique_ptr<twincache::v1::Cache::Stub> stub;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    twincache::v1::GetRequest greq;
+    twincache::v1::GetResponse gresp;
+    twincache::v1::SetRequest sreq;
+    twincache::v1::SetResponse sresp;
+    std::chrono::steady_clock::time_point t0;
+    std::vector<std::uint32_t> lat;
+    unsigned k = 0;
+  };
+  std::vector<loop> loops(static_cast<std::size_t>(a.concurrency));
   std::atomic<int> errors{0};
-  std::vector<std::thread> threads;
-  const auto dur = std::chrono::duration<double>(a.seconds);
-  for (int t = 0; t < a.concurrency; ++t) {
-    threads.emplace_back([&, t] {
-      auto s = stub_for(a.target);
-      auto& mine = lat[static_cast<std::size_t>(t)];
-      mine.reserve(1 << 20);
-      unsigned k = static_cast<unsigned>(t) * 7919u;
-      while (!go.load()) std::this_thread::yield();
-      const auto end = std::chrono::steady_clock::now() + dur;
-      twincache::v1::GetRequest greq;
-      twincache::v1::GetResponse gresp;
-      twincache::v1::SetRequest sreq;
-      twincache::v1::SetResponse sresp;
-      sreq.set_value(value);
-      for (;;) {
-        const auto t0 = std::chrono::steady_clock::now();
-        if (t0 >= end) break;
-        k = k * 1103515245u + 12345u;
-        const std::string key = key_of(static_cast<int>(k % static_cast<unsigned>(a.keys)));
-        grpc::ClientContext ctx;
-        grpc::Status st;
-        if (a.op == "get") {
-          greq.set_key(key);
-          st = s->Get(&ctx, greq, &gresp);
-        } else {
-          sreq.set_key(key);
-          st = s->Set(&ctx, sreq, &sresp);
-        }
-        if (!st.ok()) errors.fetch_add(1);
-        mine.push_back(static_cast<std::uint32_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                                 t0)
-                .count()));
+  std::mutex mu;  // guards running (the loops still going) for cv
+  std::condition_variable cv;
+  int running = a.concurrency;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration_cast<
+      std::chrono::steady_clock::duration>(std::chrono::duration<double>(a.seconds));
+  std::function<void(loop&)> issue = [&](loop& l) {
+    l.k = l.k * 1103515245u + 12345u;
+    const std::string key = key_of(static_cast<int>(l.k % static_cast<unsigned>(a.keys)));
+    l.ctx = std::make_unique<grpc::ClientContext>();
+    l.t0 = std::chrono::steady_clock::now();
+    auto done = [&, lp = &l](grpc::Status st) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!st.ok()) errors.fetch_add(1);
+      lp->lat.push_back(static_cast<std::uint32_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now - lp->t0).count()));
+      if (now < end) {
+        issue(*lp);
+        return;
       }
-    });
+      std::lock_guard g(mu);
+      if (--running == 0) cv.notify_all();
+    };
+    if (a.op == "get") {
+      l.greq.set_key(key);
+      l.stub->async()->Get(l.ctx.get(), &l.greq, &l.gresp, done);
+    } else {
+      l.sreq.set_key(key);
+      l.stub->async()->Set(l.ctx.get(), &l.sreq, &l.sresp, done);
+    }
+  };
+  for (int t = 0; t < a.concurrency; ++t) {
+    loop& l = loops[static_cast<std::size_t>(t)];
+    l.stub = stub_for(a.target);
+    l.sreq.set_value(value);
+    l.k = static_cast<unsigned>(t) * 7919u;
+    l.lat.reserve(1 << 20);
   }
-  go.store(true);
-  for (auto& th : threads) th.join();
+  for (auto& l : loops) issue(l);
+  {
+    std::unique_lock g(mu);
+    cv.wait(g, [&] { return running == 0; });
+  }
+  std::vector<std::vector<std::uint32_t>> lat;
+  for (auto& l : loops) lat.push_back(std::move(l.lat));
   std::vector<std::uint32_t> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
