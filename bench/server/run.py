@@ -46,10 +46,11 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def grpc_row(port: int, op: str, c: int, seconds: float) -> dict[str, float]:
+def grpc_row(port: int, op: str, c: int, seconds: float, prefill: bool = False) -> dict[str, float]:
     out = subprocess.run(
         [str(BUILD / "server_bench"), "--target", f"127.0.0.1:{port}", "--op", op,
-         "--concurrency", str(c), "--seconds", str(seconds), "--value-bytes", "100"],
+         "--concurrency", str(c), "--seconds", str(seconds), "--value-bytes", "100", "--prefill",
+         "1" if prefill else "0"],
         capture_output=True, text=True, check=True, timeout=seconds * 10 + 60,
     ).stdout  # fmt: skip
     r = json.loads(out)
@@ -98,6 +99,7 @@ def main() -> int:
              "10000", "-q"],
             capture_output=True, check=True,
         )  # fmt: skip
+        grpc_row(gport, "set", 1, 0.1, prefill=True)  # every key present before the timed rows
         for op in ["get", "set"]:
             for c in [1, 16, 64]:
                 c0 = cpu_s(server.pid)

@@ -26,6 +26,7 @@ struct args {
   double seconds = 3;
   int value_bytes = 100;
   int keys = 10000;
+  bool prefill = true;  // --prefill 0: the keys are there already
 };
 
 std::unique_ptr<twincache::v1::Cache::Stub> stub_for(const std::string& target) {
@@ -48,13 +49,14 @@ int main(int argc, char** argv) {
     else if (f == "--seconds") a.seconds = std::atof(v.c_str());
     else if (f == "--value-bytes") a.value_bytes = std::atoi(v.c_str());
     else if (f == "--keys") a.keys = std::atoi(v.c_str());
+    else if (f == "--prefill") a.prefill = v != "0";
     else {
       std::fprintf(stderr, "server_bench: unknown flag %s\n", f.c_str());
       return 2;
     }
   }
   const std::string value(static_cast<std::size_t>(a.value_bytes), 'x');
-  {  // every key present, so Get measures hits
+  if (a.prefill) {  // every key present, so Get measures hits
     auto s = stub_for(a.target);
     for (int k = 0; k < a.keys; ++k) {
       grpc::ClientContext ctx;
