@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -49,8 +50,10 @@ class cache_service final : public ::twincache::v1::Cache::CallbackService {
                                     const v1::SetManyRequest* req,
                                     v1::SetManyResponse* resp) override;
 
-  // Test seam: a handler body that throws, to check that clients see INTERNAL and no text.
-  void set_fault_for_tests(bool on) { fault_.store(on); }
+  // Test seam: runs at the start of every handler body (a hook that throws checks that clients
+  // see INTERNAL and no text; one that blocks holds a call in flight). Set it only while no
+  // call runs.
+  void set_hook_for_tests(std::function<void()> hook) { hook_ = std::move(hook); }
 
  private:
   template <class Body>
@@ -62,7 +65,7 @@ class cache_service final : public ::twincache::v1::Cache::CallbackService {
   byte_store& store_;
   request_metrics& metrics_;
   std::optional<std::int64_t> default_ttl_ms_;
-  std::atomic<bool> fault_{false};
+  std::function<void()> hook_;  // tests only; empty in production
 };
 
 // The request id of a call: the client's x-request-id when it is 1 to 128 printable ASCII

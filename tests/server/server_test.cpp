@@ -5,9 +5,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <future>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "config.hpp"
 #include "http.hpp"
@@ -113,7 +117,7 @@ TEST(ServerService, ByteBudgetEvictsAndRejectsWhatCannotFit) {
 
 TEST(ServerService, ExceptionTextNeverReachesTheClient) {
   running r(ts::config{});
-  r.server->service().set_fault_for_tests(true);
+  r.server->service().set_hook_for_tests([] { throw std::logic_error("secret detail"); });
   grpc::ClientContext ctx;
   ctx.AddMetadata("x-request-id", "rid-1");
   v1::GetRequest req;
@@ -138,6 +142,64 @@ TEST(ServerService, StopMakesItNotReadyAndRefusesCalls) {
   v1::GetRequest req;
   req.set_key("k");
   EXPECT_FALSE(r.stub->Get(&ctx, req, &resp).ok());
+}
+
+TEST(ServerService, StopDrainsACallInFlight) {
+  running r(ts::config{});
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  r.server->service().set_hook_for_tests([&entered, released] {
+    entered.set_value();
+    released.wait();
+  });
+  grpc::Status call_status;
+  std::thread client([&] {
+    grpc::ClientContext ctx;
+    v1::SetRequest req;
+    req.set_key("k");
+    req.set_value("v");
+    v1::SetResponse resp;
+    call_status = r.stub->Set(&ctx, req, &resp);
+  });
+  entered.get_future().wait();  // the call is inside its handler
+  std::atomic<bool> drained{false};
+  std::thread stopper([&] {
+    drained = r.server->stop(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  });
+  while (r.server->ready()) std::this_thread::yield();  // stop() has begun: not ready
+  EXPECT_EQ(r.server->handle_http("/ready").status, 503);
+  release.set_value();  // let the call finish within the deadline
+  client.join();
+  stopper.join();
+  EXPECT_TRUE(call_status.ok()) << call_status.error_message();
+  EXPECT_TRUE(drained.load());
+  EXPECT_EQ(r.server->metrics().count(ts::method::set, 0), 1u);
+}
+
+TEST(ServerService, StopReportsACallThatOutlivesTheDeadline) {
+  running r(ts::config{});
+  std::promise<void> entered;
+  std::atomic<bool> go{false};
+  r.server->service().set_hook_for_tests([&] {
+    entered.set_value();
+    while (!go.load()) std::this_thread::yield();
+  });
+  std::thread client([&] {
+    grpc::ClientContext ctx;
+    v1::GetRequest req;
+    req.set_key("k");
+    v1::GetResponse resp;
+    (void)r.stub->Get(&ctx, req, &resp);
+  });
+  entered.get_future().wait();
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(100);
+  std::thread releaser([&] {  // the handler returns only after the deadline has passed
+    while (std::chrono::system_clock::now() <= deadline) std::this_thread::yield();
+    go = true;
+  });
+  EXPECT_FALSE(r.server->stop(deadline));
+  releaser.join();
+  client.join();
 }
 
 TEST(ServerConfig, DefaultsAreLoopbackAndBounded) {
