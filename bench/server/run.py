@@ -3,7 +3,7 @@ gRPC client) next to redis-server (driven by redis-benchmark), same machine, sam
 Set of 100-byte values at concurrency 1, 16 and 64. Prints a markdown table for
 docs/benchmarks.md and the two targets (Get throughput at c=16 >= 0.5x redis-server's, p50 at
 c=1 <= 2x).
-    .venv/bin/python bench/server/run.py [--seconds 3]
+    scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3]
 """
 
 from __future__ import annotations
@@ -78,6 +78,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.0)
     a = ap.parse_args()
+    subprocess.run(
+        ["cmake", "--build", str(ROOT / "build" / "release"), "--target", "twincache-server",
+         "server_bench"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
     gport, hport, rport = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCACHE_")}
     server = subprocess.Popen(
