@@ -2,8 +2,11 @@
 // docs/server.md).
 #include "service.hpp"
 
+#include <execinfo.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <stdexcept>
 #include <typeinfo>
@@ -25,6 +28,19 @@ const std::string& process_prefix() {
   return p;
 }
 std::atomic<std::uint64_t> g_next_id{1};
+
+// The stack of the handler that caught an unexpected exception, one "module(+offset) [address]"
+// frame per line (addr2line resolves them); innermost first.
+std::string handler_stack() {
+  void* frames[32];
+  const int n = ::backtrace(frames, 32);
+  std::string out;
+  if (char** names = ::backtrace_symbols(frames, n)) {
+    for (int i = 0; i < n; ++i) out.append(names[i]).append("\n");
+    std::free(names);
+  }
+  return out;
+}
 
 std::string ordinal(const char* field, int i) {
   return std::string(field) + "[" + std::to_string(i) + "]";
@@ -77,6 +93,7 @@ grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx,
         .str("method", method_name(m))
         .str("exception", typeid(e).name())
         .str("what", e.what())
+        .str("stack", handler_stack())
         .emit();
     st = grpc::Status(grpc::StatusCode::INTERNAL, "internal error (request id " + rid + ")");
   } catch (...) {
@@ -84,6 +101,7 @@ grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx,
         .str("request_id", rid)
         .str("method", method_name(m))
         .str("exception", "unknown")
+        .str("stack", handler_stack())
         .emit();
     st = grpc::Status(grpc::StatusCode::INTERNAL, "internal error (request id " + rid + ")");
   }
