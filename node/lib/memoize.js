@@ -481,6 +481,14 @@ function memoizeImpl(fn, o) {
 // backend 'memory' (the default) is this file's.
 function memoize(fn, options) {
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
+  // The wrapper carries fn's name, as p-memoize's does: stack traces and metrics' default
+  // `cache` label (docs/metrics.md) name the user's function, not this file's.
+  const memoized = memoizeAny(fn, options);
+  Object.defineProperty(memoized, 'name', { value: fn.name, configurable: true });
+  return memoized;
+}
+
+function memoizeAny(fn, options) {
   if (options !== null && typeof options === 'object' && options.backend !== undefined) {
     const backend = options.backend;
     if (typeof backend !== 'string') throw typeError('backend', 'a string', backend);

@@ -161,12 +161,10 @@ function limitsOf(cache, kind) {
   return [kind === 'disk' ? undefined : limit(target.max, target._max), maxBytes];
 }
 
-// A memoized function's name: the function's `name` (or 'anonymous'), when the wrapper carries
-// it. memoize() returns a wrapper named 'memoized', which does not tell the function: then the
-// caller must give a name.
+// A memoized function's name: the function's `name` (memoize()'s wrapper carries it), or
+// 'anonymous'.
 function defaultName(cache) {
   if (typeof cache !== 'function') return undefined;
-  if (cache.name === 'memoized') return undefined;
   return cache.name || 'anonymous';
 }
 
@@ -218,11 +216,8 @@ class TwincacheCollector {
       if (name === undefined) {
         throw makeError(
           'invalid_argument',
-          typeof cache === 'function'
-            ? 'name is required for a memoized function (its wrapper does not carry the ' +
-                "function's name)"
-            : `name is required for a ${cache.constructor ? cache.constructor.name : 'cache'} ` +
-                'object (only a memoized function has a default name)',
+          `name is required for a ${cache.constructor ? cache.constructor.name : 'cache'} ` +
+            'object (only a memoized function has a default name)',
         );
       }
     } else if (typeof name !== 'string') {

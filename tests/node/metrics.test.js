@@ -195,18 +195,12 @@ test('a memoized function', async () => {
     },
     { max: 2, policy: 'lru' },
   );
-  if (square.name === 'memoized') {
-    // memoize()'s wrapper does not carry the function's name: the name must be given.
-    assert.throws(() => metrics.register(square, { registry }), {
-      name: 'TypeError',
-      code: 'ERR_TWINCACHE_INVALID_ARGUMENT',
-      message:
-        "name is required for a memoized function (its wrapper does not carry the function's name)",
-    });
-  } else {
-    assert.equal(metrics.collector(registry).add(square), 'square');
-    metrics.unregister(square, { registry });
-  }
+  // The wrapper carries the function's name: it is the default `cache` label.
+  assert.equal(square.name, 'square');
+  assert.equal(metrics.collector(registry).add(square), 'square');
+  metrics.unregister(square, { registry });
+  assert.equal(metrics.collector(registry).add(memoize((x) => x)), 'anonymous');
+  metrics.unregister('anonymous', { registry });
   assert.equal(metrics.register(square, { name: 'square', registry }), 'square');
   for (const x of [1, 2, 3, 1, 1]) square(x);
   const got = of(await scrape(registry), 'square');
