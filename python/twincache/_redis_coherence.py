@@ -167,8 +167,10 @@ def listener(pool: Any, prefix: str) -> Listener:
         found = _listeners.get((ident, prefix))
         if found is None or found.pid != os.getpid():
             # RESP2 (redis-py 8 speaks RESP3 by default): invalidations as pub/sub messages,
-            # which Redis 7.0 and Valkey send alike.
-            cls, options = pool.connection_class, {**kwargs, "protocol": 2}
+            # which Redis 7.0 and Valkey send alike. Without the pool's maintenance-notification
+            # options: redis-py 8 refuses them on a RESP2 connection unless hiredis is installed.
+            options = {k: v for k, v in kwargs.items() if not k.startswith("maint_notifications")}
+            cls, options = pool.connection_class, {**options, "protocol": 2}
             found = Listener(lambda: cls(**options), prefix)
             _listeners[(ident, prefix)] = found
         return found
