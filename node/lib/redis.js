@@ -274,6 +274,21 @@ function clientOptions(url, timeout) {
   return { url, socket, disableOfflineQueue: true };
 }
 
+const NOOP = () => {};
+
+// Whether `client` is a node-redis RedisClient (one connection), not a pool or a cluster.
+let clientClass;
+function isPlainClient(client) {
+  if (clientClass === undefined) {
+    try {
+      clientClass = require('@redis/client/dist/lib/client').default;
+    } catch {
+      clientClass = null; // another layout: get.lua for every client passed in
+    }
+  }
+  return typeof clientClass === 'function' && client instanceof clientClass;
+}
+
 // ---- the link to Redis ----------------------------------------------------------------------------
 
 // The node-redis client of one cache, made from `url` (and made again after a failure), or the one
@@ -288,6 +303,10 @@ class Link {
     this.connecting = null;
     this.typeMapping = null;
     this.closed = false;
+    // Whether reads are the MULTI/MGET/PTTL/EXEC transaction written command by command (a
+    // node-redis client: its commands go out in call order on its one connection), else get.lua
+    // in one EVALSHA (a pool, a cluster or another object: commands may not share a connection).
+    this.transactional = client === null || isPlainClient(client);
   }
 
   _typed() {
@@ -346,6 +365,18 @@ class Link {
 
   send(client, args) {
     return client.sendCommand(args, { typeMapping: this._typed() });
+  }
+
+  // The read (docs/redis.md, Commands): MULTI, MGET names, PTTL of each name, EXEC, written in
+  // one tick (one round trip, nothing of another caller in between). Resolves to EXEC's reply:
+  // [[value or null per name], PTTL per name...]. The queued commands' own replies (OK, QUEUED)
+  // are not awaited: a failure of any of them fails EXEC too (EXECABORT or the lost connection).
+  transaction(client, names) {
+    const o = { typeMapping: this._typed() };
+    client.sendCommand(['MULTI'], o).catch(NOOP);
+    client.sendCommand(['MGET', ...names], o).catch(NOOP);
+    for (let i = 0; i < names.length; i++) client.sendCommand(['PTTL', names[i]], o).catch(NOOP);
+    return client.sendCommand(['EXEC'], o);
   }
 
   async close() {
@@ -470,16 +501,32 @@ class RedisCache {
     }
   }
 
+  // The read of `names` as an op for _call, resolving to EXEC's reply shape: [[value or null per
+  // name], PTTL per name...]. The transaction on a node-redis client; get.lua on another kind.
+  _read(names) {
+    if (this._link.transactional) return (client) => this._link.transaction(client, names);
+    return this._readScript(names);
+  }
+
   // get.lua by its SHA-1 (EVALSHA); a server that lost it (restarted, SCRIPT FLUSH) gets its
-  // source again (EVAL loads it), within the same call.
+  // source again (EVAL loads it), within the same call. Its flat reply (value, PTTL per name) is
+  // reshaped as the transaction's.
   _readScript(names) {
     const n = String(names.length);
+    const reshape = (flat) => {
+      const out = [[]];
+      for (let i = 0; i < names.length; i++) {
+        out[0].push(flat[2 * i]);
+        out.push(flat[2 * i + 1]);
+      }
+      return out;
+    };
     return async (client) => {
       try {
-        return await this._link.send(client, ['EVALSHA', this._script.sha, n, ...names]);
+        return reshape(await this._link.send(client, ['EVALSHA', this._script.sha, n, ...names]));
       } catch (err) {
         if (err && typeof err.message === 'string' && err.message.startsWith('NOSCRIPT')) {
-          return this._link.send(client, ['EVAL', this._script.source, n, ...names]);
+          return reshape(await this._link.send(client, ['EVAL', this._script.source, n, ...names]));
         }
         throw err;
       }
@@ -558,10 +605,10 @@ class RedisCache {
 
   async _fetch(k, l1Key = k.l1) {
     const started = clock.now();
-    const reply = await this._call(this._readScript([k.name]));
+    const reply = await this._call(this._read([k.name]));
     this._counts.bytes_sent += k.name.length;
     if (reply === FAILED) return MISS;
-    return this._opened(k, reply[0], reply[1], started, l1Key);
+    return this._opened(k, reply[0][0], reply[1], started, l1Key);
   }
 
   async _get(key) {
@@ -595,7 +642,7 @@ class RedisCache {
     return (await this._fetch(k)) !== MISS;
   }
 
-  // A Map of the keys found: L1 first, then one script call for the rest.
+  // A Map of the keys found: L1 first, then one read (one round trip) for the rest.
   async getMany(keys) {
     if (keys === null || typeof keys !== 'object' || typeof keys[Symbol.iterator] !== 'function') {
       throw typeError('keys', 'an iterable of keys', keys);
@@ -611,12 +658,12 @@ class RedisCache {
     if (wanted.length === 0) return found;
     const names = wanted.map((w) => w[1].name);
     const started = clock.now();
-    const reply = await this._call(this._readScript(names));
+    const reply = await this._call(this._read(names));
     for (const n of names) this._counts.bytes_sent += n.length;
     if (reply === FAILED) return found;
     for (let i = 0; i < wanted.length; i++) {
       const [key, k] = wanted[i];
-      const v = this._opened(k, reply[2 * i], reply[2 * i + 1], started);
+      const v = this._opened(k, reply[0][i], reply[1 + i], started);
       if (v !== MISS) found.set(key, v);
     }
     return found;
