@@ -48,6 +48,54 @@ const COUNTERS = [
   'bytes_received',
 ];
 
+// A cached rejection (negative caching, redis_memoize.js's cacheErrors) as L1 keeps it and _opened
+// returns it: the record of docs/redis.md "Cached exceptions" (Node). toError() makes the Error a
+// hit rejects with: a fresh one each time, with the stored name, message and code.
+class CachedError {
+  constructor(name, message, code) {
+    this.name = name;
+    this.message = message;
+    this.code = code;
+  }
+
+  static of(err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return new CachedError(
+      typeof e.name === 'string' ? e.name : 'Error',
+      String(e.message),
+      typeof e.code === 'string' ? e.code : undefined,
+    );
+  }
+
+  // The JSON record stored with flag 0x02 (docs/redis.md, "Cached exceptions").
+  record() {
+    const r = { name: this.name, message: this.message };
+    if (this.code !== undefined) r.code = this.code;
+    return r;
+  }
+
+  // The CachedError of a decoded record, or null when it is not Node's record.
+  static fromRecord(r) {
+    if (r === null || typeof r !== 'object' || typeof r.message !== 'string') return null;
+    if (typeof r.name !== 'string') return null;
+    if (r.code !== undefined && typeof r.code !== 'string') return null;
+    return new CachedError(r.name, r.message, r.code);
+  }
+
+  toError() {
+    const e = new Error(this.message);
+    if (this.name !== 'Error') {
+      Object.defineProperty(e, 'name', {
+        value: this.name,
+        writable: true,
+        configurable: true,
+      });
+    }
+    if (this.code !== undefined) e.code = this.code;
+    return e;
+  }
+}
+
 // ---- node-redis, loaded on first use ------------------------------------------------------------
 
 let redisModule = null;
@@ -426,6 +474,7 @@ class RedisCache {
     this._l1 = new Cache(l1Options);
     this._names = new Map(); // string key -> EntryKey
     this._script = getScript();
+    this._readErrors = false; // whether flag-0x02 entries are read (memoize with cacheErrors)
     this._counts = {};
     for (const c of COUNTERS) this._counts[c] = 0;
   }
@@ -536,6 +585,18 @@ class RedisCache {
   // ---- envelopes in and out ----
 
   _seal(k, value) {
+    if (value instanceof CachedError) {
+      const data = Buffer.from(JSON.stringify(value.record()), 'utf8');
+      const sealed = env.seal(
+        this._secret,
+        k.name,
+        k.encoded,
+        env.CODEC_JSON,
+        data,
+        env.FLAG_ERROR,
+      );
+      return [sealed, data.length];
+    }
     const [codec, data] = env.dumps(this._codec, value); // json may refuse: before any change
     return [env.seal(this._secret, k.name, k.encoded, codec, data), data.length];
   }
@@ -574,8 +635,15 @@ class RedisCache {
     }
     let value;
     try {
-      if (opened.flags & env.FLAG_ERROR) throw new Error('a cached error');
-      value = env.loads(opened.codec, opened.data);
+      if (opened.flags & env.FLAG_ERROR) {
+        // A cached rejection: Node's record (json) where this cache reads them, else unreadable
+        // (Python's records, a RedisCache, a function without cacheErrors).
+        if (!this._readErrors || opened.codec !== env.CODEC_JSON) throw new Error('an error');
+        value = CachedError.fromRecord(env.loads(env.CODEC_JSON, opened.data));
+        if (value === null) throw new Error('not a record');
+      } else {
+        value = env.loads(opened.codec, opened.data);
+      }
     } catch {
       counts.l2_unreadable++; // signed but not decodable here
       return MISS;
@@ -808,6 +876,7 @@ module.exports = {
   memoizeRedis: (fn, opts) => require('./redis_memoize').memoizeRedis(fn, opts),
   Breaker,
   // For redis_memoize.js.
+  CachedError,
   EntryKey,
   MISS,
   UNDEFINED,

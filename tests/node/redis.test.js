@@ -493,4 +493,63 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     assert.ok(Number.isNaN(await f('nan')));
     assert.equal(n, 4);
   });
+
+  test('memoize: cacheErrors stores chosen rejections for errorTtl, shared through Redis', async () => {
+    let calls = 0;
+    async function lookup(id) {
+      calls++;
+      if (id === 'gone') {
+        const e = new RangeError(`no user ${id}`);
+        e.code = 'E_GONE';
+        throw e;
+      }
+      throw new Error(`flaky ${id}`);
+    }
+    const opts = {
+      backend: 'redis',
+      url: server.url,
+      secret: SECRET,
+      timeout: TIMEOUT,
+      ttl: 60000,
+      errorTtl: 5000,
+      namespace: 'memoerr',
+      cacheErrors: (err) => err.code === 'E_GONE',
+    };
+    const f = memoize(lookup, opts);
+    caches.push(f.cache);
+    const want = { name: 'RangeError', message: 'no user gone', code: 'E_GONE' };
+    await assert.rejects(f('gone'), want);
+    await assert.rejects(f('gone'), want); // L1: fn not called again
+    assert.equal(calls, 1);
+    // Not chosen: not cached.
+    await assert.rejects(f('other'), { message: 'flaky other' });
+    await assert.rejects(f('other'), { message: 'flaky other' });
+    assert.equal(calls, 3);
+    // The entry: flag 0x02, Node's JSON record, PX of errorTtl (not ttl).
+    const scope = env.functionScope(['twincache.fn/1', 'node', 'lookup']);
+    const [name] = await scanNames(`memoerr:${scope}:*`);
+    const opened = env.openEnvelope(Buffer.from(SECRET), name, null, await raw.get(name));
+    assert.equal(opened.flags, env.FLAG_ERROR);
+    assert.deepEqual(JSON.parse(opened.data.toString('utf8')), want);
+    const pttl = await raw.pTTL(name);
+    assert.ok(pttl > 4000 && pttl <= 5000, `PTTL ${pttl}`);
+    // Another process with cacheErrors reads it from Redis: a fresh Error, fn not called.
+    const g = memoize(lookup, opts);
+    caches.push(g.cache);
+    await assert.rejects(g('gone'), want);
+    assert.deepEqual([calls, g.stats().l2_hits], [3, 1]);
+    // One without cacheErrors, or a RedisCache, counts it unreadable: a miss, fn called.
+    const { cacheErrors, errorTtl, ...plain } = opts;
+    void cacheErrors;
+    void errorTtl;
+    const h = memoize(lookup, plain);
+    caches.push(h.cache);
+    await assert.rejects(h('gone'), want);
+    assert.deepEqual([calls, h.stats().l2_unreadable], [4, 1]);
+    // Bad options: typed, named.
+    assert.throws(() => memoize(lookup, { ...plain, errorTtl: 5 }), {
+      message: 'errorTtl applies with cacheErrors only',
+    });
+    assert.throws(() => memoize(lookup, { ...plain, cacheErrors: true }), TypeError);
+  });
 });
