@@ -381,6 +381,11 @@ export interface RedisMemoizeOptions<A extends unknown[]> extends Omit<RedisCach
   /** L1's budget (items, default 10000; bytes). */
   max?: number;
   maxBytes?: number;
+  /** Negative caching: a rejection for which this returns true is stored (in L1 and Redis, for
+   * errorTtl ms, default ttl) and every call while it lives rejects with a new Error of the same
+   * name, message and code. */
+  cacheErrors?: (err: unknown) => boolean;
+  errorTtl?: number;
 }
 
 /** What memoize(fn, { backend: 'redis' }) returns: an async function over fn, its results kept in

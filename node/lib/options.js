@@ -187,4 +187,5 @@ module.exports = {
   setTtl,
   useNativeChecks,
   optionalFunction,
+  ttl,
 };

@@ -48,6 +48,54 @@ const COUNTERS = [
   'bytes_received',
 ];
 
+// A cached rejection (negative caching, redis_memoize.js's cacheErrors) as L1 keeps it and _opened
+// returns it: the record of docs/redis.md "Cached exceptions" (Node). toError() makes the Error a
+// hit rejects with: a fresh one each time, with the stored name, message and code.
+class CachedError {
+  constructor(name, message, code) {
+    this.name = name;
+    this.message = message;
+    this.code = code;
+  }
+
+  static of(err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return new CachedError(
+      typeof e.name === 'string' ? e.name : 'Error',
+      String(e.message),
+      typeof e.code === 'string' ? e.code : undefined,
+    );
+  }
+
+  // The JSON record stored with flag 0x02 (docs/redis.md, "Cached exceptions").
+  record() {
+    const r = { name: this.name, message: this.message };
+    if (this.code !== undefined) r.code = this.code;
+    return r;
+  }
+
+  // The CachedError of a decoded record, or null when it is not Node's record.
+  static fromRecord(r) {
+    if (r === null || typeof r !== 'object' || typeof r.message !== 'string') return null;
+    if (typeof r.name !== 'string') return null;
+    if (r.code !== undefined && typeof r.code !== 'string') return null;
+    return new CachedError(r.name, r.message, r.code);
+  }
+
+  toError() {
+    const e = new Error(this.message);
+    if (this.name !== 'Error') {
+      Object.defineProperty(e, 'name', {
+        value: this.name,
+        writable: true,
+        configurable: true,
+      });
+    }
+    if (this.code !== undefined) e.code = this.code;
+    return e;
+  }
+}
+
 // ---- node-redis, loaded on first use ------------------------------------------------------------
 
 let redisModule = null;
@@ -274,6 +322,21 @@ function clientOptions(url, timeout) {
   return { url, socket, disableOfflineQueue: true };
 }
 
+const NOOP = () => {};
+
+// Whether `client` is a node-redis RedisClient (one connection), not a pool or a cluster.
+let clientClass;
+function isPlainClient(client) {
+  if (clientClass === undefined) {
+    try {
+      clientClass = require('@redis/client/dist/lib/client').default;
+    } catch {
+      clientClass = null; // another layout: get.lua for every client passed in
+    }
+  }
+  return typeof clientClass === 'function' && client instanceof clientClass;
+}
+
 // ---- the link to Redis ----------------------------------------------------------------------------
 
 // The node-redis client of one cache, made from `url` (and made again after a failure), or the one
@@ -288,6 +351,10 @@ class Link {
     this.connecting = null;
     this.typeMapping = null;
     this.closed = false;
+    // Whether reads are the MULTI/MGET/PTTL/EXEC transaction written command by command (a
+    // node-redis client: its commands go out in call order on its one connection), else get.lua
+    // in one EVALSHA (a pool, a cluster or another object: commands may not share a connection).
+    this.transactional = client === null || isPlainClient(client);
   }
 
   _typed() {
@@ -348,6 +415,18 @@ class Link {
     return client.sendCommand(args, { typeMapping: this._typed() });
   }
 
+  // The read (docs/redis.md, Commands): MULTI, MGET names, PTTL of each name, EXEC, written in
+  // one tick (one round trip, nothing of another caller in between). Resolves to EXEC's reply:
+  // [[value or null per name], PTTL per name...]. The queued commands' own replies (OK, QUEUED)
+  // are not awaited: a failure of any of them fails EXEC too (EXECABORT or the lost connection).
+  transaction(client, names) {
+    const o = { typeMapping: this._typed() };
+    client.sendCommand(['MULTI'], o).catch(NOOP);
+    client.sendCommand(['MGET', ...names], o).catch(NOOP);
+    for (let i = 0; i < names.length; i++) client.sendCommand(['PTTL', names[i]], o).catch(NOOP);
+    return client.sendCommand(['EXEC'], o);
+  }
+
   async close() {
     this.closed = true;
     const c = this.client;
@@ -395,6 +474,7 @@ class RedisCache {
     this._l1 = new Cache(l1Options);
     this._names = new Map(); // string key -> EntryKey
     this._script = getScript();
+    this._readErrors = false; // whether flag-0x02 entries are read (memoize with cacheErrors)
     this._counts = {};
     for (const c of COUNTERS) this._counts[c] = 0;
   }
@@ -470,16 +550,32 @@ class RedisCache {
     }
   }
 
+  // The read of `names` as an op for _call, resolving to EXEC's reply shape: [[value or null per
+  // name], PTTL per name...]. The transaction on a node-redis client; get.lua on another kind.
+  _read(names) {
+    if (this._link.transactional) return (client) => this._link.transaction(client, names);
+    return this._readScript(names);
+  }
+
   // get.lua by its SHA-1 (EVALSHA); a server that lost it (restarted, SCRIPT FLUSH) gets its
-  // source again (EVAL loads it), within the same call.
+  // source again (EVAL loads it), within the same call. Its flat reply (value, PTTL per name) is
+  // reshaped as the transaction's.
   _readScript(names) {
     const n = String(names.length);
+    const reshape = (flat) => {
+      const out = [[]];
+      for (let i = 0; i < names.length; i++) {
+        out[0].push(flat[2 * i]);
+        out.push(flat[2 * i + 1]);
+      }
+      return out;
+    };
     return async (client) => {
       try {
-        return await this._link.send(client, ['EVALSHA', this._script.sha, n, ...names]);
+        return reshape(await this._link.send(client, ['EVALSHA', this._script.sha, n, ...names]));
       } catch (err) {
         if (err && typeof err.message === 'string' && err.message.startsWith('NOSCRIPT')) {
-          return this._link.send(client, ['EVAL', this._script.source, n, ...names]);
+          return reshape(await this._link.send(client, ['EVAL', this._script.source, n, ...names]));
         }
         throw err;
       }
@@ -489,6 +585,18 @@ class RedisCache {
   // ---- envelopes in and out ----
 
   _seal(k, value) {
+    if (value instanceof CachedError) {
+      const data = Buffer.from(JSON.stringify(value.record()), 'utf8');
+      const sealed = env.seal(
+        this._secret,
+        k.name,
+        k.encoded,
+        env.CODEC_JSON,
+        data,
+        env.FLAG_ERROR,
+      );
+      return [sealed, data.length];
+    }
     const [codec, data] = env.dumps(this._codec, value); // json may refuse: before any change
     return [env.seal(this._secret, k.name, k.encoded, codec, data), data.length];
   }
@@ -527,8 +635,15 @@ class RedisCache {
     }
     let value;
     try {
-      if (opened.flags & env.FLAG_ERROR) throw new Error('a cached error');
-      value = env.loads(opened.codec, opened.data);
+      if (opened.flags & env.FLAG_ERROR) {
+        // A cached rejection: Node's record (json) where this cache reads them, else unreadable
+        // (Python's records, a RedisCache, a function without cacheErrors).
+        if (!this._readErrors || opened.codec !== env.CODEC_JSON) throw new Error('an error');
+        value = CachedError.fromRecord(env.loads(env.CODEC_JSON, opened.data));
+        if (value === null) throw new Error('not a record');
+      } else {
+        value = env.loads(opened.codec, opened.data);
+      }
     } catch {
       counts.l2_unreadable++; // signed but not decodable here
       return MISS;
@@ -558,10 +673,10 @@ class RedisCache {
 
   async _fetch(k, l1Key = k.l1) {
     const started = clock.now();
-    const reply = await this._call(this._readScript([k.name]));
+    const reply = await this._call(this._read([k.name]));
     this._counts.bytes_sent += k.name.length;
     if (reply === FAILED) return MISS;
-    return this._opened(k, reply[0], reply[1], started, l1Key);
+    return this._opened(k, reply[0][0], reply[1], started, l1Key);
   }
 
   async _get(key) {
@@ -595,7 +710,7 @@ class RedisCache {
     return (await this._fetch(k)) !== MISS;
   }
 
-  // A Map of the keys found: L1 first, then one script call for the rest.
+  // A Map of the keys found: L1 first, then one read (one round trip) for the rest.
   async getMany(keys) {
     if (keys === null || typeof keys !== 'object' || typeof keys[Symbol.iterator] !== 'function') {
       throw typeError('keys', 'an iterable of keys', keys);
@@ -611,12 +726,12 @@ class RedisCache {
     if (wanted.length === 0) return found;
     const names = wanted.map((w) => w[1].name);
     const started = clock.now();
-    const reply = await this._call(this._readScript(names));
+    const reply = await this._call(this._read(names));
     for (const n of names) this._counts.bytes_sent += n.length;
     if (reply === FAILED) return found;
     for (let i = 0; i < wanted.length; i++) {
       const [key, k] = wanted[i];
-      const v = this._opened(k, reply[2 * i], reply[2 * i + 1], started);
+      const v = this._opened(k, reply[0][i], reply[1 + i], started);
       if (v !== MISS) found.set(key, v);
     }
     return found;
@@ -761,6 +876,7 @@ module.exports = {
   memoizeRedis: (fn, opts) => require('./redis_memoize').memoizeRedis(fn, opts),
   Breaker,
   // For redis_memoize.js.
+  CachedError,
   EntryKey,
   MISS,
   UNDEFINED,

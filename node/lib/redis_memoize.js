@@ -5,7 +5,7 @@ const env = require('./redis_envelope');
 const options = require('./options');
 const { makeError, typeError } = require('./errors');
 const { encodeKey } = require('./keys');
-const { RedisCache, EntryKey, MISS, UNDEFINED, checkNames } = require('./redis');
+const { RedisCache, CachedError, EntryKey, MISS, UNDEFINED, checkNames } = require('./redis');
 
 const MEMOIZE_OPTIONS = [
   'backend',
@@ -22,6 +22,8 @@ const MEMOIZE_OPTIONS = [
   'breakerThreshold',
   'breakerDelay',
   'ttlJitter',
+  'cacheErrors',
+  'errorTtl',
 ];
 
 let argsKey = null; // memoize.js's L1 key of an argument list (required lazily: no cycle)
@@ -30,11 +32,18 @@ let argsKey = null; // memoize.js's L1 key of an argument list (required lazily:
 // RedisCache (L1 + L2). Results are keyed as the disk tier keys them (["twincache.fn/1", "node",
 // name, source hash, [args]]); L1 by memoize.js's key of the arguments, so an L1 hit encodes and
 // hashes nothing. Concurrent calls of one key share one Redis read and, on a miss, one call of fn.
-// Rejections propagate uncached.
+// Rejections propagate uncached, but those `cacheErrors(err)` answers true for (negative caching:
+// stored for `errorTtl` ms, default `ttl`; hits reject with a fresh Error of the same name,
+// message and code).
 function memoizeRedis(fn, opts) {
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
   const o = checkNames(opts, MEMOIZE_OPTIONS);
   const userKey = options.optionalFunction('key', o.key);
+  const cacheErrors = options.optionalFunction('cacheErrors', o.cacheErrors);
+  const errorTtlOption = options.ttl('errorTtl', o.errorTtl);
+  if (o.errorTtl !== undefined && cacheErrors === undefined) {
+    throw makeError('invalid_argument', 'errorTtl applies with cacheErrors only');
+  }
   const name = fn.name || '';
   const scope = env.functionScope(['twincache.fn/1', 'node', name]);
   const cache = new RedisCache(
@@ -53,6 +62,8 @@ function memoizeRedis(fn, opts) {
     },
     { scope },
   );
+  cache._readErrors = cacheErrors !== undefined;
+  const errorTtl = errorTtlOption === 0 ? cache._ttl : errorTtlOption;
   if (argsKey === null) argsKey = require('./memoize').argsKey;
   const identity = ['twincache.fn/1', 'node', name, require('./disk').sourceHash(fn)];
   const counts = { hits: 0, misses: 0 };
@@ -87,10 +98,20 @@ function memoizeRedis(fn, opts) {
     const v = await cache._fetch(k, l1Key);
     if (v !== MISS) {
       counts.hits++;
+      if (v instanceof CachedError) throw v.toError();
       return v;
     }
     counts.misses++;
-    const value = await fn.apply(self, args);
+    let value;
+    try {
+      value = await fn.apply(self, args);
+    } catch (err) {
+      if (cacheErrors !== undefined && cacheErrors(err) === true) {
+        if (flights.get(k.l1) === flight)
+          await cache._setEntry(k, CachedError.of(err), errorTtl, l1Key);
+      }
+      throw err;
+    }
     if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
     try {
       await cache._setEntry(k, value, cache._ttl, l1Key);
@@ -114,6 +135,7 @@ function memoizeRedis(fn, opts) {
         const v = l1.get(a);
         if (v !== undefined) {
           counts.hits++;
+          if (v instanceof CachedError) return Promise.reject(v.toError());
           return Promise.resolve(v === UNDEFINED ? undefined : v);
         }
         looked = true;
@@ -129,7 +151,7 @@ function memoizeRedis(fn, opts) {
       const v = cache._l1Get(lk);
       if (v !== MISS) {
         counts.hits++;
-        return Promise.resolve(v);
+        return v instanceof CachedError ? Promise.reject(v.toError()) : Promise.resolve(v);
       }
     }
     let k;
@@ -143,7 +165,7 @@ function memoizeRedis(fn, opts) {
       const v = cache._l1Get(l1Key);
       if (v !== MISS) {
         counts.hits++;
-        return Promise.resolve(v);
+        return v instanceof CachedError ? Promise.reject(v.toError()) : Promise.resolve(v);
       }
     }
     const pending = flights.get(k.l1);

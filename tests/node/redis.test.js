@@ -129,7 +129,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     assert.equal(await writer.get('w'), undefined);
   });
 
-  test('getMany and setMany: one round trip each (get.lua; pipelined SET, no MULTI)', async () => {
+  test('getMany and setMany: one round trip each (MULTI/MGET/PTTL/EXEC; pipelined SET)', async () => {
     const c = make({ namespace: 'many' });
     const before = await server.commandCalls();
     assert.equal(await c.setMany({ a: 1, b: [2], c: 'three' }, { ttl: 60000 }), true);
@@ -146,9 +146,11 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     const after = await server.commandCalls();
     const delta = (cmd) => (after[cmd] || 0) - (before[cmd] || 0);
     assert.equal(delta('set'), 3);
-    assert.equal(delta('multi') + delta('exec'), 0);
-    assert.equal(delta('evalsha') + delta('eval'), 1);
-    assert.equal(delta('get'), 4); // the script's GETs: one call, four names
+    // One transaction read the four names (setMany sent no MULTI); no script, no GET.
+    assert.deepEqual(
+      ['multi', 'exec', 'mget', 'pttl', 'evalsha', 'eval', 'get'].map(delta),
+      [1, 1, 1, 4, 0, 0, 0],
+    );
     // Found in L1 now: no round trip.
     assert.deepEqual(
       [...(await reader.getMany(['a', 'c']))],
@@ -157,22 +159,44 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
         ['c', 'three'],
       ],
     );
-    assert.equal((await server.commandCalls()).evalsha, after.evalsha);
+    assert.equal((await server.commandCalls()).exec, after.exec);
     const m = await reader.getMany(new Set(['b']));
     assert.deepEqual(m.get('b'), [2]);
     assert.equal(await c.setMany(new Map([[[1, 2], 'list key']])), true);
     assert.equal(await reader.get([1, 2]), 'list key');
   });
 
-  test('a server that lost the script (SCRIPT FLUSH) gets it again with EVAL', async () => {
+  test('a client of another kind reads with get.lua, again with EVAL after SCRIPT FLUSH', async () => {
     const c = make({ namespace: 'script' });
     await c.set('k', 1);
+    await c.set('k2', [2]);
     await raw.sendCommand(['SCRIPT', 'FLUSH']);
+    // Not a node-redis RedisClient (as a pool is not): its commands may not share a connection,
+    // so no MULTI; the read is one EVALSHA (EVAL when the server lost the script).
+    const other = {
+      sendCommand: (...a) => raw.sendCommand(...a),
+      connect: async () => {},
+      get isOpen() {
+        return raw.isOpen;
+      },
+      get isReady() {
+        return raw.isReady;
+      },
+    };
     const before = await server.commandCalls();
-    const reader = make({ namespace: 'script' });
+    const reader = new RedisCache({ client: other, namespace: 'script', secret: SECRET });
     assert.equal(await reader.get('k'), 1);
+    assert.deepEqual(
+      [...(await reader.getMany(['k', 'k2', 'none']))],
+      [
+        ['k', 1],
+        ['k2', [2]],
+      ],
+    );
     const after = await server.commandCalls();
-    assert.equal((after.eval || 0) - (before.eval || 0), 1);
+    const delta = (cmd) => (after[cmd] || 0) - (before[cmd] || 0);
+    // get: EVALSHA (NOSCRIPT), then EVAL; getMany (k from L1): one EVALSHA for k2 and none.
+    assert.deepEqual(['eval', 'evalsha', 'multi'].map(delta), [1, 2, 0]);
     assert.equal(reader.stats().l2_errors, 0);
   });
 
@@ -223,12 +247,13 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     const r2 = make({ namespace: 'tamper' });
     assert.equal(await r2.get('k'), undefined);
     assert.equal(r2.stats().l2_unreadable, 1);
-    // A wrong-typed Redis value (WRONGTYPE): an error of the command; the breaker stays closed.
+    // A name holding another Redis type: MGET answers nil, a plain miss; the breaker stays closed.
     await raw.del(name);
     await raw.sendCommand(['LPUSH', name, 'x']);
     const r3 = make({ namespace: 'tamper', breakerThreshold: 1 });
     assert.equal(await r3.get('k'), undefined);
-    assert.deepEqual([r3.stats().l2_errors, r3.stats().breaker], [1, 'closed']);
+    const s3 = r3.stats();
+    assert.deepEqual([s3.l2_misses, s3.l2_errors, s3.breaker], [1, 0, 'closed']);
   });
 
   test('bytes sent and received are counted', async () => {
@@ -467,5 +492,64 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     assert.match((await warned).message, /the result of flaky\(\) cannot be stored in Redis/);
     assert.ok(Number.isNaN(await f('nan')));
     assert.equal(n, 4);
+  });
+
+  test('memoize: cacheErrors stores chosen rejections for errorTtl, shared through Redis', async () => {
+    let calls = 0;
+    async function lookup(id) {
+      calls++;
+      if (id === 'gone') {
+        const e = new RangeError(`no user ${id}`);
+        e.code = 'E_GONE';
+        throw e;
+      }
+      throw new Error(`flaky ${id}`);
+    }
+    const opts = {
+      backend: 'redis',
+      url: server.url,
+      secret: SECRET,
+      timeout: TIMEOUT,
+      ttl: 60000,
+      errorTtl: 5000,
+      namespace: 'memoerr',
+      cacheErrors: (err) => err.code === 'E_GONE',
+    };
+    const f = memoize(lookup, opts);
+    caches.push(f.cache);
+    const want = { name: 'RangeError', message: 'no user gone', code: 'E_GONE' };
+    await assert.rejects(f('gone'), want);
+    await assert.rejects(f('gone'), want); // L1: fn not called again
+    assert.equal(calls, 1);
+    // Not chosen: not cached.
+    await assert.rejects(f('other'), { message: 'flaky other' });
+    await assert.rejects(f('other'), { message: 'flaky other' });
+    assert.equal(calls, 3);
+    // The entry: flag 0x02, Node's JSON record, PX of errorTtl (not ttl).
+    const scope = env.functionScope(['twincache.fn/1', 'node', 'lookup']);
+    const [name] = await scanNames(`memoerr:${scope}:*`);
+    const opened = env.openEnvelope(Buffer.from(SECRET), name, null, await raw.get(name));
+    assert.equal(opened.flags, env.FLAG_ERROR);
+    assert.deepEqual(JSON.parse(opened.data.toString('utf8')), want);
+    const pttl = await raw.pTTL(name);
+    assert.ok(pttl > 4000 && pttl <= 5000, `PTTL ${pttl}`);
+    // Another process with cacheErrors reads it from Redis: a fresh Error, fn not called.
+    const g = memoize(lookup, opts);
+    caches.push(g.cache);
+    await assert.rejects(g('gone'), want);
+    assert.deepEqual([calls, g.stats().l2_hits], [3, 1]);
+    // One without cacheErrors, or a RedisCache, counts it unreadable: a miss, fn called.
+    const { cacheErrors, errorTtl, ...plain } = opts;
+    void cacheErrors;
+    void errorTtl;
+    const h = memoize(lookup, plain);
+    caches.push(h.cache);
+    await assert.rejects(h('gone'), want);
+    assert.deepEqual([calls, h.stats().l2_unreadable], [4, 1]);
+    // Bad options: typed, named.
+    assert.throws(() => memoize(lookup, { ...plain, errorTtl: 5 }), {
+      message: 'errorTtl applies with cacheErrors only',
+    });
+    assert.throws(() => memoize(lookup, { ...plain, cacheErrors: true }), TypeError);
   });
 });

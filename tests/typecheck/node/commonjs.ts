@@ -105,6 +105,15 @@ async function main(): Promise<void> {
   const typed: RedisMemoized<(x: number) => Promise<number>> = triple;
   check(t === 6 && typed.stats().misses === 1, 'redis memo');
   await triple.close();
+  const guarded = memoize(async (x: number) => x, {
+    backend: 'redis',
+    url,
+    timeout: 100,
+    cacheErrors: (err: unknown) => err instanceof RangeError,
+    errorTtl: 1000,
+  });
+  check((await guarded(4)) === 4, 'redis memo with cacheErrors');
+  await guarded.close();
   // @ts-expect-error: codec is 'json' or 'v8'
   void (() => new RedisCache({ codec: 'pickle' }));
 }
