@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,19 +46,26 @@ def stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ModuleT
     """cache_pb2 and cache_pb2_grpc, generated now from the .proto."""
     from grpc_tools import protoc
 
+    # Generated from a copy named twincache_v1_cache.proto: under its own path the stubs would be
+    # the package `twincache.v1`, which the installed `twincache` package shadows once imported.
+    src = tmp_path_factory.mktemp("proto")
+    shutil.copyfile(
+        PROTO_DIR / "twincache" / "v1" / "cache.proto", src / "twincache_v1_cache.proto"
+    )
     out = tmp_path_factory.mktemp("stubs")
     rc = protoc.main(
         [
             "protoc",
-            f"-I{PROTO_DIR}",
+            f"-I{src}",
             f"--python_out={out}",
             f"--grpc_python_out={out}",
-            str(PROTO_DIR / "twincache" / "v1" / "cache.proto"),
+            str(src / "twincache_v1_cache.proto"),
         ]
     )
     assert rc == 0, "protoc failed on cache.proto"
     sys.path.insert(0, str(out))
-    from twincache.v1 import cache_pb2, cache_pb2_grpc  # type: ignore[import-not-found]
+    import twincache_v1_cache_pb2 as cache_pb2  # type: ignore[import-not-found]
+    import twincache_v1_cache_pb2_grpc as cache_pb2_grpc  # type: ignore[import-not-found]
 
     return cache_pb2, cache_pb2_grpc
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import time
 import urllib.request
@@ -31,14 +32,18 @@ KEYS = 200_000
 def stubs(out: Path) -> tuple[object, object]:
     from grpc_tools import protoc
 
-    proto = Path(__file__).resolve().parents[2] / "proto"
+    # A copy under its own name: as twincache/v1/cache.proto the stubs would be the package
+    # `twincache.v1`, which the installed `twincache` package shadows (see conftest.stubs).
+    proto = Path(__file__).resolve().parents[2] / "proto" / "twincache" / "v1" / "cache.proto"
+    shutil.copyfile(proto, out / "twincache_v1_cache.proto")
     rc = protoc.main(
-        ["protoc", f"-I{proto}", f"--python_out={out}", f"--grpc_python_out={out}",
-         str(proto / "twincache/v1/cache.proto")]
+        ["protoc", f"-I{out}", f"--python_out={out}", f"--grpc_python_out={out}",
+         str(out / "twincache_v1_cache.proto")]
     )  # fmt: skip
     assert rc == 0
     sys.path.insert(0, str(out))
-    from twincache.v1 import cache_pb2, cache_pb2_grpc  # type: ignore[import-not-found]
+    import twincache_v1_cache_pb2 as cache_pb2  # type: ignore[import-not-found]
+    import twincache_v1_cache_pb2_grpc as cache_pb2_grpc  # type: ignore[import-not-found]
 
     return cache_pb2, cache_pb2_grpc
 
