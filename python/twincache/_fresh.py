@@ -62,19 +62,6 @@ def beta(name: str, value: object) -> float:
     return float(value)
 
 
-def error_types(value: object) -> tuple[type[BaseException], ...]:
-    """cache_errors: None, an exception class, or a tuple of them (as `except` takes)."""
-    if value is None:
-        return ()
-    items = value if isinstance(value, tuple) else (value,)
-    for t in items:
-        if not (isinstance(t, type) and issubclass(t, Exception)):
-            raise TypeError(
-                f"cache_errors must be an Exception subclass or a tuple of them (got {t!r:.60})"
-            )
-    return items
-
-
 class Options:
     """The checked freshness options of one decorator; `active` when any is set."""
 
@@ -92,7 +79,7 @@ class Options:
         self.stale_ns = _options.ttl("stale", stale) or 0
         self.jitter = 0.0 if ttl_jitter is None else fraction("ttl_jitter", ttl_jitter)
         self.beta = 0.0 if early_refresh is None else beta("early_refresh", early_refresh)
-        self.errors = error_types(cache_errors)
+        self.errors = _options.error_types(cache_errors)
         self.error_ttl_ns = _options.ttl("error_ttl", error_ttl)
         self.on_refresh_error = _options.key_function("on_refresh_error", on_refresh_error)
         needs_ttl = [

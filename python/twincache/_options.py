@@ -101,3 +101,16 @@ def eviction(on_evict: object, getsizeof: object, max_bytes: int | None) -> tupl
             "getsizeof needs max_bytes: it weighs values against that budget (got max_bytes=None)"
         )
     return callback, weigher
+
+
+def error_types(value: object) -> tuple[type[BaseException], ...]:
+    """cache_errors: None, an exception class, or a tuple of them (as `except` takes)."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, tuple) else (value,)
+    for t in items:
+        if not (isinstance(t, type) and issubclass(t, Exception)):
+            raise TypeError(
+                f"cache_errors must be an Exception subclass or a tuple of them (got {t!r:.60})"
+            )
+    return items

@@ -766,11 +766,9 @@ class Memo:
         self._table.on_evict = on_evict
         self._table.weigh_value = getsizeof
 
-    def _store(self, key: Any, value: object) -> None:
-        """Caches value for key unless key is already live (functools keeps the first result)."""
-        if self._no_cache:
-            return
-        self._table.store(key, value, replace=False)
+    def _watch(self, key: Any) -> None:
+        """A method's entry (key starts with a weak reference to its instance): tells the
+        instance watcher, which drops the entry when the instance dies."""
         if (
             self._weak_self
             and self._watch_hook is not None
@@ -780,6 +778,13 @@ class Memo:
         ):
             self._watch_hook(key)
 
+    def _store(self, key: Any, value: object) -> None:
+        """Caches value for key unless key is already live (functools keeps the first result)."""
+        if self._no_cache:
+            return
+        self._table.store(key, value, replace=False)
+        self._watch(key)
+
     def _put(self, key: Any, value: object, ttl_ns: int | None) -> bool:
         """Stores value for key, replacing a live entry, with its own TTL (None: the table's):
         the Redis tier's L1 (twincache._redis_function) and the freshness records
@@ -787,14 +792,7 @@ class Memo:
         if self._no_cache:
             return False
         stored = self._table.store(key, value, ttl_ns, replace=True)
-        if (
-            self._weak_self
-            and self._watch_hook is not None
-            and isinstance(key, tuple)
-            and key
-            and type(key[0]) is weakref.ref
-        ):
-            self._watch_hook(key)
+        self._watch(key)
         return stored
 
     @property

@@ -56,7 +56,7 @@ def redis_decorator(
     coherent_flag = _options.flag("coherent", coherent)
     RedisCache(url, **options).close()  # checks every option now, at decoration (no listener)
     options["coherent"] = coherent_flag
-    errors = _error_types(cache_errors)
+    errors = _options.error_types(cache_errors)
     error_ttl_ms = env.ttl_option("error_ttl", error_ttl)
     if error_ttl is not None and not errors:
         raise TypeError("error_ttl applies with cache_errors only")
@@ -65,19 +65,6 @@ def redis_decorator(
         return memoize(func, url, options, key_fn, errors, error_ttl_ms)
 
     return decorating_function
-
-
-def _error_types(value: object) -> tuple[type[BaseException], ...]:
-    """cache_errors: None, an exception class, or a tuple of them (as `except` takes)."""
-    if value is None:
-        return ()
-    items = value if isinstance(value, tuple) else (value,)
-    for t in items:
-        if not (isinstance(t, type) and issubclass(t, Exception)):
-            raise TypeError(
-                f"cache_errors must be an Exception subclass or a tuple of them (got {t!r:.60})"
-            )
-    return items
 
 
 class _FunctionL1:
