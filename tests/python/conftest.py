@@ -21,3 +21,16 @@ def clock() -> Iterator[ManualClock]:
     """Manual time for every cache in the process while the test runs."""
     with manual_clock() as c:
         yield c
+
+
+@pytest.fixture
+def disk_clock() -> Iterator[None]:
+    """The disk tier's wall clock in manual mode, from a fixed instant (test_disk.py and
+    test_disk_tags.py have their own, which yield a handle or start elsewhere)."""
+    from twincache import _disk
+
+    _disk.clock_set_manual(1_700_000_000_000_000_000)
+    try:
+        yield
+    finally:
+        _disk.clock_set_real()

@@ -12,7 +12,6 @@ import struct
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,16 +34,6 @@ def test_json_codec_refuses_a_lone_surrogate_with_the_documented_type_error(
     c["k"] = "\u00e9\U0001f600"  # valid non-ASCII text is stored as ever
     c.flush()
     assert DiskCache(tmp_path / "cache", codec="json")["k"] == "\u00e9\U0001f600"
-
-
-@pytest.fixture
-def disk_clock() -> Iterator[None]:
-    """The disk tier's wall clock in manual mode (as in test_disk.py)."""
-    _disk.clock_set_manual(1_700_000_000_000_000_000)
-    try:
-        yield
-    finally:
-        _disk.clock_set_real()
 
 
 def test_a_read_whose_access_time_refresh_meets_a_damaged_index_returns_the_value(

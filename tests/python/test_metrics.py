@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,15 +93,6 @@ COMMON = (
 @pytest.fixture
 def registry() -> CollectorRegistry:
     return CollectorRegistry()
-
-
-@pytest.fixture
-def disk_clock() -> Iterator[None]:
-    _disk.clock_set_manual(1_700_000_000_000_000_000)
-    try:
-        yield
-    finally:
-        _disk.clock_set_real()
 
 
 # --- memory ---------------------------------------------------------------------------------------

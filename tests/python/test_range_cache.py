@@ -220,15 +220,6 @@ def test_sliding_window_fetches_each_row_once(sqlite_source: Source, tmp_path: P
     assert sqlite_source.rows == 595 and len(sqlite_source.calls) == 100
 
 
-@pytest.fixture
-def disk_clock() -> Iterator[None]:
-    _disk.clock_set_manual(1_700_000_000_000_000_000)
-    try:
-        yield
-    finally:
-        _disk.clock_set_real()
-
-
 def test_recent_data_is_refetched_after_its_ttl(
     sqlite_source: Source, tmp_path: Path, disk_clock: None
 ) -> None:
