@@ -58,6 +58,102 @@ function warnRefreshError(name, err) {
   });
 }
 
+// When a record's hit must look again: its fresh time's end, or earlier under earlyRefresh (from
+// there on the XFetch rule may fire).
+function checkAtOf(now, freshUntil, delta, beta) {
+  return beta > 0 && delta > 0
+    ? Math.max(now, freshUntil - EARLY_WINDOW * delta * beta)
+    : freshUntil;
+}
+
+// The XFetch rule: whether a hit at `now` of a record (freshUntil, delta) refreshes early.
+function earlyDue(now, rec, beta) {
+  return beta > 0 && now - rec.delta * beta * Math.log(1 - random()) >= rec.freshUntil;
+}
+
+// One refresh per key in flight, in the background, and the reporting of the failed ones: the
+// part of this file the Redis tier shares (redis_memoize.js). `store(key, v, delta, isAsync,
+// args)` keeps a refresh's result; a promise it returns is awaited before the refresh has ended.
+// `counts` gets refreshes and refreshErrors. Returns { refreshing, refresh(self, key, args,
+// isAsync) }: `refreshing` maps a key to its refresh in flight (delete() and clear() forget them).
+function refresher(fn, onRefreshError, counts, store) {
+  const refreshing = new Map(); // key -> the refresh in flight: { settled, waiters, ... }
+
+  function failed(err) {
+    counts.refreshErrors++;
+    if (onRefreshError !== undefined) {
+      try {
+        onRefreshError(err);
+        return;
+      } catch (why) {
+        warnRefreshError(fn.name, why);
+      }
+    }
+    warnRefreshError(fn.name, err);
+  }
+
+  // A microtask (no promise is made until fn returns one). `isAsync`: fn returned a promise last
+  // time (readers then get a promise of the new value).
+  function refresh(self, key, args, isAsync) {
+    if (refreshing.has(key)) return;
+    const token = { settled: false, waiters: null, run: null, self, key, args, isAsync };
+    token.run = runRefresh;
+    refreshing.set(key, token);
+    schedule(token);
+  }
+
+  function runRefresh(token) {
+    const { self, key, args, isAsync } = token;
+    token.self = null;
+    const start = clock.now();
+    let v;
+    try {
+      v = fn.apply(self, args);
+    } catch (err) {
+      refreshed(key, token, err, true, start, isAsync);
+      return;
+    }
+    if (isThenable(v)) {
+      v.then(
+        (x) => refreshed(key, token, x, false, start, isAsync),
+        (err) => refreshed(key, token, err, true, start, isAsync),
+      );
+    } else {
+      refreshed(key, token, v, false, start, isAsync);
+    }
+  }
+
+  function settle(token) {
+    token.settled = true;
+    if (token.waiters !== null) for (const w of token.waiters) w();
+  }
+
+  // Not stored (nor reported) when forgotten meanwhile: delete(), clear() or a fresh call.
+  function refreshed(key, token, v, failure, start, isAsync) {
+    const args = token.args;
+    token.args = null;
+    if (refreshing.get(key) === token) {
+      refreshing.delete(key);
+      if (failure) {
+        failed(v);
+      } else {
+        counts.refreshes++;
+        const p = store(key, v, clock.now() - start, isAsync, args);
+        if (isThenable(p)) {
+          p.then(
+            () => settle(token),
+            () => settle(token),
+          );
+          return;
+        }
+      }
+    }
+    settle(token);
+  }
+
+  return { refreshing, refresh };
+}
+
 // `o`: memoizeOptions(...) with at least one freshness option set; `Cache` the class memoize uses.
 function freshMemoize(fn, o, Cache) {
   const cache = new Cache({ max: o.max, maxBytes: o.maxBytes, policy: o.policy });
@@ -66,8 +162,10 @@ function freshMemoize(fn, o, Cache) {
   const ttl = o.ttl;
   const { stale, ttlJitter: jitter, earlyRefresh: beta, cacheErrors, onRefreshError } = o;
   const errorTtl = o.errorTtl === 0 ? ttl : o.errorTtl;
-  const refreshing = new Map(); // key -> the refresh in flight: { settled, waiters }
   const counts = { refreshes: 0, refreshErrors: 0, earlyRefreshes: 0, errorHits: 0 };
+  const { refreshing, refresh } = refresher(fn, onRefreshError, counts, (key, v, delta, isAsync) =>
+    storeValue(key, isAsync ? Promise.resolve(v) : v, delta, isAsync),
+  );
 
   function keyOf(args) {
     if (userKey === null) return argsKey(args);
@@ -94,8 +192,7 @@ function freshMemoize(fn, o, Cache) {
     if (jitter > 0) life = Math.max(1, life * (1 - jitter * random())); // never longer than asked
     const now = clock.now();
     const freshUntil = now + life;
-    const checkAt =
-      beta > 0 && delta > 0 ? Math.max(now, freshUntil - EARLY_WINDOW * delta * beta) : freshUntil;
+    const checkAt = checkAtOf(now, freshUntil, delta, beta);
     // One shape for every record (a failure's too): the hit path's property reads stay
     // monomorphic.
     return {
@@ -128,9 +225,7 @@ function freshMemoize(fn, o, Cache) {
       () => {
         const delta = clock.now() - start;
         rec.delta = delta;
-        if (beta > 0 && delta > 0) {
-          rec.checkAt = Math.max(start, rec.freshUntil - EARLY_WINDOW * delta * beta);
-        }
+        rec.checkAt = checkAtOf(start, rec.freshUntil, delta, beta);
       },
       (err) => {
         const s = map.get(key);
@@ -160,66 +255,6 @@ function freshMemoize(fn, o, Cache) {
     return v;
   }
 
-  function failed(err) {
-    counts.refreshErrors++;
-    if (onRefreshError !== undefined) {
-      try {
-        onRefreshError(err);
-        return;
-      } catch (why) {
-        warnRefreshError(fn.name, why);
-      }
-    }
-    warnRefreshError(fn.name, err);
-  }
-
-  // One refresh of key in the background, unless one is in flight: a microtask (no promise is
-  // made until fn returns one). `isAsync`: fn returned a promise last time (readers then get a
-  // promise of the new value).
-  function refresh(self, key, args, isAsync) {
-    if (refreshing.has(key)) return;
-    const token = { settled: false, waiters: null, run: null, self, key, args, isAsync };
-    token.run = runRefresh;
-    refreshing.set(key, token);
-    schedule(token);
-  }
-
-  function runRefresh(token) {
-    const { self, key, args, isAsync } = token;
-    token.self = token.args = null;
-    const start = clock.now();
-    let v;
-    try {
-      v = fn.apply(self, args);
-    } catch (err) {
-      refreshed(key, token, err, true, start, isAsync);
-      return;
-    }
-    if (isThenable(v)) {
-      v.then(
-        (x) => refreshed(key, token, x, false, start, isAsync),
-        (err) => refreshed(key, token, err, true, start, isAsync),
-      );
-    } else {
-      refreshed(key, token, v, false, start, isAsync);
-    }
-  }
-
-  // Not stored (nor reported) when forgotten meanwhile: delete(), clear() or a fresh call.
-  function refreshed(key, token, v, failure, start, isAsync) {
-    if (refreshing.get(key) === token) {
-      refreshing.delete(key);
-      if (failure) {
-        failed(v);
-      } else {
-        storeValue(key, isAsync ? Promise.resolve(v) : v, clock.now() - start, isAsync);
-        counts.refreshes++;
-      }
-    }
-    token.settled = true;
-    if (token.waiters !== null) for (const w of token.waiters) w();
-  }
-
   // A hit that needs more than its value (see the top of the file).
   function slowHit(self, key, args, rec) {
     if (rec.err) {
@@ -230,7 +265,7 @@ function freshMemoize(fn, o, Cache) {
     const now = clock.now();
     if (now >= rec.freshUntil) {
       refresh(self, key, args, rec.async);
-    } else if (beta > 0 && now - rec.delta * beta * Math.log(1 - random()) >= rec.freshUntil) {
+    } else if (earlyDue(now, rec, beta)) {
       counts.earlyRefreshes++;
       refresh(self, key, args, rec.async);
     }
@@ -318,4 +353,4 @@ const testing = {
   },
 };
 
-module.exports = { freshMemoize, testing };
+module.exports = { freshMemoize, refresher, checkAtOf, earlyDue, REFRESHING, testing };

@@ -475,6 +475,9 @@ class RedisCache {
     this._names = new Map(); // string key -> EntryKey
     this._script = getScript();
     this._readErrors = false; // whether flag-0x02 entries are read (memoize with cacheErrors)
+    // A memoized function's freshness (stale, earlyRefresh: redis_memoize.js), or null: then L1
+    // holds its records and reads resolve to them.
+    this._fresh = null;
     this._counts = {};
     for (const c of COUNTERS) this._counts[c] = 0;
   }
@@ -648,6 +651,9 @@ class RedisCache {
       counts.l2_unreadable++; // signed but not decodable here
       return MISS;
     }
+    if (opened.fields !== null || (this._fresh !== null && !(value instanceof CachedError))) {
+      return this._openedFresh(value, opened, pttl, started, l1Key);
+    }
     counts.l2_hits++;
     let remaining = 0;
     if (typeof pttl === 'number' && pttl >= 0) {
@@ -657,6 +663,39 @@ class RedisCache {
     }
     this._l1Put(l1Key, value, remaining, opened.data.length);
     return value;
+  }
+
+  // _opened for an entry with freshness fields, or read by a function with stale or earlyRefresh
+  // (docs/redis.md, "Freshness"). It is fresh while its PTTL exceeds its stale window (Redis's
+  // clock decides, no host's), then stale until it expires: only a function with `stale` takes it
+  // then (as a record whose fresh time is over: its hit serves it and refreshes); to any other
+  // reader it is a miss. A function with freshness gets a record, kept in L1 for what Redis has
+  // left of the entry.
+  _openedFresh(value, opened, pttl, started, l1Key) {
+    const counts = this._counts;
+    const fresh = this._fresh;
+    const fields = opened.fields;
+    let remaining = Infinity; // ms Redis keeps it
+    let freshLeft = Infinity; // ms it stays fresh
+    if (typeof pttl === 'number' && pttl >= 0) {
+      remaining = pttl - (clock.now() - started);
+      freshLeft = remaining - (fields === null ? 0 : fields[0]);
+    }
+    const servesStale = fresh !== null && fresh.stale > 0;
+    if (freshLeft <= 0 && !servesStale) {
+      counts.l2_misses++; // in its stale window, for a reader that serves none
+      return MISS;
+    }
+    counts.l2_hits++;
+    const weight = opened.data.length;
+    if (fresh === null) {
+      this._l1Put(l1Key, value, freshLeft === Infinity ? 0 : freshLeft, weight);
+      return value;
+    }
+    const rec = fresh.record(value, freshLeft, fields === null ? 0 : fields[1] / 1000);
+    if (remaining === Infinity) this._l1Put(l1Key, rec, 0, weight);
+    else if (remaining > 0) this._l1Put(l1Key, rec, servesStale ? remaining : freshLeft, weight);
+    return rec;
   }
 
   // ttl x (1 - ttlJitter x U[0, 1)), whole ms, at least 1: never longer than asked.
@@ -747,18 +786,43 @@ class RedisCache {
     return this._setEntry(k, value, ttl);
   }
 
-  async _setEntry(k, value, ttl, l1Key = k.l1) {
-    const [envelope, weight] = this._seal(k, value);
-    const px = this._jitter(pxOf(ttl));
+  // `delta`: the ms the value took to compute (a memoized function's, for earlyRefresh).
+  async _setEntry(k, value, ttl, l1Key = k.l1, delta = 0) {
+    let envelope, px;
+    if (this._fresh !== null && ttl !== 0 && !(value instanceof CachedError)) {
+      [envelope, px] = this._sealFresh(k, value, ttl, l1Key, delta);
+    } else {
+      let weight;
+      [envelope, weight] = this._seal(k, value);
+      px = this._jitter(pxOf(ttl));
+      this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
+    }
     const c = this._counts;
     c.sets++;
-    this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
     const args = px === 0 ? ['SET', k.name, envelope] : ['SET', k.name, envelope, 'PX', String(px)];
     const ok = await this._call((client) => this._link.send(client, args));
     c.bytes_sent += k.name.length + envelope.length;
     if (ok === FAILED) return false;
     c.l2_sets++;
     return true;
+  }
+
+  // A memoized function's value with freshness: the envelope with the freshness fields, for its
+  // jittered TTL plus its stale window (PX), and its record in L1. [envelope, PX].
+  _sealFresh(k, value, ttl, l1Key, delta) {
+    const fresh = this._fresh;
+    const [codec, data] = env.dumps(this._codec, value); // json may refuse: before any change
+    const fields = [fresh.staleMs, delta * 1000];
+    const envelope = env.seal(this._secret, k.name, k.encoded, codec, data, 0, true, fields);
+    const life = this._jitter(pxOf(ttl));
+    const px = life + fresh.staleMs;
+    this._l1Put(
+      l1Key,
+      fresh.record(value, life === pxOf(ttl) ? ttl : life, delta),
+      px,
+      data.length,
+    );
+    return [envelope, px];
   }
 
   // Stores every entry (a Map, an iterable of [key, value] pairs, or a plain object) in one
