@@ -266,6 +266,31 @@ describe('memoize backend redis: stale, earlyRefresh, onRefreshError', { skip },
     assert.equal(await r2(1), 2);
   });
 
+  test('earlyRefresh on L1 hits', async () => {
+    const ns = namespace();
+    let calls = 0;
+    const f = redisMemo(
+      async () => {
+        calls++;
+        _testing.advance(1000); // delta: 1 s
+        return calls;
+      },
+      { namespace: ns, ttl: 10000, earlyRefresh: 1 },
+    );
+    assert.equal(await f(1), 1); // fresh until 10 s after it was stored
+    _testing.advance(7000); // 3 s left
+    _testing.setRandom(() => 0.9); // 2.3 s < 3 s: no refresh
+    assert.equal(await f(1), 1);
+    await _testing.refreshes(f);
+    assert.equal(calls, 1);
+    _testing.setRandom(() => 0.96); // 3.2 s >= 3 s
+    assert.equal(await f(1), 1);
+    await _testing.refreshes(f);
+    assert.equal(calls, 2);
+    assert.equal(await f(1), 2);
+    assert.equal(f.stats().earlyRefreshes, 1);
+  });
+
   test('bad freshness options name the parameter', () => {
     const url = server.url;
     const cases = [
