@@ -587,7 +587,8 @@ class RedisCache {
 
   // ---- envelopes in and out ----
 
-  _seal(k, value) {
+  // [envelope, payload size]; `fields`: the freshness fields (a memoized function's), or null.
+  _seal(k, value, fields = null) {
     if (value instanceof CachedError) {
       const data = Buffer.from(JSON.stringify(value.record()), 'utf8');
       const sealed = env.seal(
@@ -601,7 +602,7 @@ class RedisCache {
       return [sealed, data.length];
     }
     const [codec, data] = env.dumps(this._codec, value); // json may refuse: before any change
-    return [env.seal(this._secret, k.name, k.encoded, codec, data), data.length];
+    return [env.seal(this._secret, k.name, k.encoded, codec, data, 0, true, fields), data.length];
   }
 
   _l1Put(l1Key, value, ms, weight) {
@@ -811,17 +812,10 @@ class RedisCache {
   // jittered TTL plus its stale window (PX), and its record in L1. [envelope, PX].
   _sealFresh(k, value, ttl, l1Key, delta) {
     const fresh = this._fresh;
-    const [codec, data] = env.dumps(this._codec, value); // json may refuse: before any change
-    const fields = [fresh.staleMs, delta * 1000];
-    const envelope = env.seal(this._secret, k.name, k.encoded, codec, data, 0, true, fields);
+    const [envelope, weight] = this._seal(k, value, [fresh.staleMs, delta * 1000]);
     const life = this._jitter(pxOf(ttl));
     const px = life + fresh.staleMs;
-    this._l1Put(
-      l1Key,
-      fresh.record(value, life === pxOf(ttl) ? ttl : life, delta),
-      px,
-      data.length,
-    );
+    this._l1Put(l1Key, fresh.record(value, life === pxOf(ttl) ? ttl : life, delta), px, weight);
     return [envelope, px];
   }
 

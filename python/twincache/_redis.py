@@ -319,10 +319,12 @@ class RedisCache(MutableMapping[Any, Any]):
     def _name(self, encoded: bytes) -> str:
         return env.entry_name(self._namespace, encoded, self._scope)
 
-    def _seal(self, encoded: bytes, value: object) -> tuple[str, bytes]:
+    def _seal(
+        self, encoded: bytes, value: object, fields: tuple[int, int] | None = None
+    ) -> tuple[str, bytes]:
         codec, data = env.dumps(self._codec, value)  # json may refuse: before anything changes
         name = self._name(encoded)
-        return name, env.seal(self._secret, name, encoded, codec, data)
+        return name, env.seal(self._secret, name, encoded, codec, data, fresh=fields)
 
     def _opened(
         self,
@@ -608,10 +610,7 @@ class RedisCache(MutableMapping[Any, Any]):
         if type(value) is CachedError:
             name, envelope = self._seal_error(encoded, value.error)
         elif fresh is not None and ttl_ms is not None:
-            codec, data = env.dumps(self._codec, value)  # may refuse: before anything changes
-            name = self._name(encoded)
-            fields = (fresh.stale_ms, delta_ns // 1000)
-            envelope = env.seal(self._secret, name, encoded, codec, data, fresh=fields)
+            name, envelope = self._seal(encoded, value, (fresh.stale_ms, delta_ns // 1000))
             fresh_ms = self._jitter(ttl_ms)
             assert fresh_ms is not None
             px = fresh_ms + fresh.stale_ms
