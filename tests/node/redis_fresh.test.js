@@ -163,6 +163,17 @@ describe('memoize backend redis: stale, earlyRefresh, onRefreshError', { skip },
     assert.equal(f.stats().refreshes, 1);
   });
 
+  test('L1 drops an entry at the end of its stale window', async () => {
+    const ns = namespace();
+    let calls = 0;
+    const f = redisMemo(async () => ++calls, { namespace: ns, ttl: 10000, stale: 5000 });
+    assert.equal(await f(1), 1);
+    await raw.unlink(await onlyName(ns)); // Redis forgets it: L1 alone decides
+    _testing.advance(15001); // past ttl + stale in L1's clock
+    assert.equal(await f(1), 2); // computed for the caller, not served stale
+    assert.equal(f.stats().refreshes, 0);
+  });
+
   test('a reader without stale takes a stale entry for a miss', async () => {
     const ns = namespace();
     const calls = [];
