@@ -11,6 +11,8 @@
 // is not `ready`: its caches then put nothing new in L1. Losing the connection flushes every L1
 // (messages may have been missed), and so does each new subscription (what was written in between
 // was never reported); it reconnects with capped exponential backoff and jitter (50 ms to 2 s).
+// A connection that drops silently (no reset: a partition, a blackhole) is found by a PING every
+// second that must be answered within the setup timeout.
 // Its socket and timers are unref'd: coherence never keeps a process alive.
 //
 // Coherence: one per coherent cache (RedisCache holds it in `_coh`): the table entry name -> L1
@@ -18,6 +20,7 @@
 // read that began before its name's invalidation does not put its (maybe older) value in L1.
 const CHANNEL = '__redis__:invalidate';
 const RETRY_DELAYS = [50, 2000]; // reconnect backoff (min, max) ms, with jitter
+const HEARTBEAT_MS = 1000; // a PING on the subscribed connection this often (a silent drop)
 const RECENT_NAMES = 4096; // invalidated names remembered per cache (past that: as a flush)
 const NAMES_MIN = 512; // the name -> L1 key table is pruned past 2 x max(L1 items, this)
 
@@ -32,7 +35,7 @@ class Listener {
   constructor(makeClient, prefix, setupTimeout, release) {
     this.makeClient = makeClient;
     this.prefix = prefix;
-    this.setupTimeout = setupTimeout; // ms a (re)subscription may take before it is given up
+    this.setupTimeout = setupTimeout; // ms a (re)subscription or a PING may take
     this.release = release;
     this.ready = false; // subscribed with tracking on
     this.messages = 0; // invalidation messages received
@@ -40,6 +43,8 @@ class Listener {
     this.connections = 0; // successful (re)subscriptions
     this._client = null; // the current connection (connecting or subscribed)
     this._timer = null; // the reconnect timer
+    this._beat = null; // the heartbeat interval while subscribed
+    this._pinging = false; // a heartbeat PING is out
     this._failures = 0;
     this._stopped = false;
     this._waiters = new Set(); // resolve functions of waitReady() calls
@@ -122,6 +127,8 @@ class Listener {
       this.connections++;
       this.ready = true;
       this._failures = 0;
+      this._beat = setInterval(() => this._heartbeat(client), HEARTBEAT_MS);
+      this._beat.unref();
       for (const done of [...this._waiters]) done(true);
     } catch {
       this._lost(client);
@@ -141,10 +148,30 @@ class Listener {
     }
   }
 
+  _heartbeat(client) {
+    if (client !== this._client || this._pinging) return;
+    this._pinging = true;
+    const done = (ok) => {
+      clearTimeout(timer);
+      if (client !== this._client) return;
+      this._pinging = false;
+      if (!ok) this._lost(client);
+    };
+    const timer = setTimeout(done, this.setupTimeout, false);
+    timer.unref();
+    client.sendCommand(['PING']).then(
+      () => done(true),
+      () => done(false),
+    );
+  }
+
   // The connection `client` failed (or never came up): flush, forget it, reconnect later.
   _lost(client) {
     if (client === null || client !== this._client) return;
     this._client = null;
+    this._pinging = false;
+    clearInterval(this._beat);
+    this._beat = null;
     const wasReady = this.ready;
     this.ready = false;
     if (wasReady) {
@@ -170,6 +197,8 @@ class Listener {
     this.ready = false;
     if (this._timer !== null) clearTimeout(this._timer);
     this._timer = null;
+    clearInterval(this._beat);
+    this._beat = null;
     const c = this._client;
     this._client = null;
     if (c !== null) {

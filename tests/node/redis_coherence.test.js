@@ -12,7 +12,7 @@ const { describe, it: test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { RedisCache, memoize } = require('../../node/lib');
 const env = require('../../node/lib/redis_envelope');
-const { RedisServer, skipReason, sleep } = require('./redis_server');
+const { RedisServer, Proxy, skipReason, sleep } = require('./redis_server');
 
 const skip = skipReason() || false;
 const SECRET = 'coherence-tests-secret-0123456789';
@@ -181,6 +181,25 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
     await plain.set('k', 'x'); // tracking was turned on again for the new connection
     assert.ok(await until(() => c.stats().l1_items === 0), 'invalidations reach it again');
     assert.equal(await c.get('k'), 'x');
+  });
+
+  test('a silently dropped invalidation connection is found by its PING and flushes L1', async () => {
+    const proxy = await new Proxy(server.port).listen();
+    try {
+      // timeout 300 ms: a PING gets max(2 s, 4 x timeout) to be answered.
+      const [c, plain] = await caches({ url: proxy.url, timeout: 300 });
+      await delivered(c, ['k'], () => plain.set('k', 'v'));
+      assert.ok(await heldInL1(c, 'k', 'v'));
+      const flushes = c.stats().l1_flushes;
+      proxy.blackhole = true; // no reset, no byte: only the heartbeat can tell
+      assert.ok(await until(() => c.stats().l1_flushes > flushes), 'L1 flushed');
+      assert.equal(c.stats().l1_items, 0);
+      assert.equal(c._coh.ready, false);
+      proxy.blackhole = false;
+      assert.equal(await c.waitCoherent(WAIT), true, 'subscribed again');
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('a read that raced an invalidation is returned, not kept', async () => {
