@@ -442,10 +442,12 @@ class Link {
       const o = clientOptions(this.url, this.timeout);
       return loadRedis().createClient({ ...o, ...override });
     }
-    const o = this.raw.options || {};
+    // Its own socket options (host, port, TLS...) with reconnection off, where the client shows
+    // them (else node-redis may reconnect it too: the listener drops it at its first error).
+    const o = this.raw.options;
     return this.raw.duplicate({
       ...override,
-      socket: { ...o.socket, reconnectStrategy: false },
+      ...(o && o.socket ? { socket: { ...o.socket, reconnectStrategy: false } } : {}),
       clientSideCache: undefined, // RESP3 only
       emitInvalidate: undefined,
       maintNotifications: 'disabled',
