@@ -24,6 +24,7 @@ const MEMOIZE_OPTIONS = [
   'ttlJitter',
   'cacheErrors',
   'errorTtl',
+  'coherent',
 ];
 
 let argsKey = null; // memoize.js's L1 key of an argument list (required lazily: no cycle)
@@ -59,6 +60,7 @@ function memoizeRedis(fn, opts) {
       breakerThreshold: o.breakerThreshold,
       breakerDelay: o.breakerDelay,
       ttlJitter: o.ttlJitter,
+      coherent: o.coherent,
     },
     { scope },
   );
@@ -126,6 +128,7 @@ function memoizeRedis(fn, opts) {
   }
 
   const l1 = cache._l1;
+  const coh = cache._coh;
   function memoized(a) {
     // Fastest path: one number or plain string argument whose result L1 holds (its own key).
     let looked = false; // L1 was asked already (and missed): not asked, nor counted, twice
@@ -169,11 +172,13 @@ function memoizeRedis(fn, opts) {
       }
     }
     const pending = flights.get(k.l1);
-    if (pending !== undefined) {
+    // Coherent: a read that began before an invalidation of its name is not joined (its value may
+    // be older than the write that was reported).
+    if (pending !== undefined && (coh === null || !coh.stale(k.name, pending.epoch))) {
       counts.hits++; // joins the read (or computation) in flight
       return pending.promise;
     }
-    const flight = { promise: null };
+    const flight = { promise: null, epoch: coh === null ? 0 : coh.epoch };
     flights.set(k.l1, flight);
     const forget = () => {
       if (flights.get(k.l1) === flight) flights.delete(k.l1);
