@@ -11,7 +11,9 @@ once, and how long until every caller has its value, for:
 
 Each process counts its computations with INCR on a counter key (the side channel), the function
 sleeps COMPUTE_MS (the work worth sharing), K cold keys one after the other, median of REPEAT
-runs. Its own redis-server on a free loopback port (tests/python/redis_server.py).
+runs; also the commands the server processed meanwhile (INFO stats, the counter's INCRs
+excluded: what the waiting costs Redis). Its own redis-server on a free loopback port
+(tests/python/redis_server.py).
 
     .venv/bin/python bench/redis/stampede.py [--procs 4] [--callers 25] [--keys 5]
         [--compute-ms 100] [--repeat 3] [--tools twincache,cashews,...]
@@ -122,8 +124,16 @@ def worker(tool: str, url: str, keys: int, callers: int, compute_ms: int, run: s
     print(json.dumps({"wall": time.perf_counter() - started}), flush=True)
 
 
-def one_run(url: str, tool: str, args: argparse.Namespace, run: str) -> tuple[int, float]:
-    """(computations, wall seconds until the last process had every value)."""
+def commands(url: str) -> int:
+    """Commands the server has processed so far (INFO stats)."""
+    import redis
+
+    return int(redis.Redis.from_url(url).info("stats")["total_commands_processed"])
+
+
+def one_run(url: str, tool: str, args: argparse.Namespace, run: str) -> tuple[int, float, int]:
+    """(computations, wall seconds until the last process had every value, commands the server
+    processed from "go" to the end, the counter's INCRs excluded)."""
     env = dict(os.environ)
     cmd = [sys.executable, str(HERE), "--worker", tool, url, str(args.keys), str(args.callers),
            str(args.compute_ms), run]  # fmt: skip
@@ -133,6 +143,7 @@ def one_run(url: str, tool: str, args: argparse.Namespace, run: str) -> tuple[in
     ]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    before = commands(url)
     for p in procs:
         assert p.stdin is not None
         p.stdin.write("go\n")
@@ -145,8 +156,9 @@ def one_run(url: str, tool: str, args: argparse.Namespace, run: str) -> tuple[in
         walls.append(json.loads(out.strip().splitlines()[-1])["wall"])
     import redis
 
+    sent = commands(url) - before - 1  # the INFO itself
     runs = int(redis.Redis.from_url(url).get(f"stampede:{run}:runs") or 0)
-    return runs, max(walls)
+    return runs, max(walls), sent - runs
 
 
 def main() -> None:
@@ -172,17 +184,20 @@ def main() -> None:
         server = RedisServer(shutil.which("redis-server") or "redis-server", Path(tmp))
         server.start()
         try:
-            print(f"{'tool':<18} {'runs/key':>9} {'runs (all)':>11} {'wall s':>8}  (each run)")
+            print(f"{'tool':<18} {'runs/key':>9} {'runs (all)':>11} {'wall s':>8} "
+                  f"{'commands':>9}  (each run: runs/wall)")  # fmt: skip
             n = 0
             for tool in args.tools.split(","):
                 results = []
                 for _ in range(args.repeat):
                     n += 1
                     results.append(one_run(server.url, tool, args, str(n)))
-                runs = statistics.median(r for r, _ in results)
-                wall = statistics.median(w for _, w in results)
-                each = ", ".join(f"{r}/{w:.2f}s" for r, w in results)
-                print(f"{tool:<18} {runs / args.keys:>9.2f} {runs:>11} {wall:>8.2f}  ({each})")
+                runs = statistics.median(r for r, _, _ in results)
+                wall = statistics.median(w for _, w, _ in results)
+                sent = statistics.median(c for _, _, c in results)
+                each = ", ".join(f"{r}/{w:.2f}s" for r, w, _ in results)
+                print(f"{tool:<18} {runs / args.keys:>9.2f} {runs:>11} {wall:>8.2f} "
+                      f"{sent:>9}  ({each})")  # fmt: skip
         finally:
             server.stop()
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
