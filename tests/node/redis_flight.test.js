@@ -122,10 +122,16 @@ describe('single flight across processes (Node)', { skip }, () => {
   test('a dead leader lease is taken over once it expires', async () => {
     const [c] = pair();
     const lock = lockOf(c, 'orphan');
-    await raw.set(lock, 'a-leader-that-died', { PX: 300 }); // gone: no renewal, no release
+    await raw.set(lock, 'a-leader-that-died', { PX: 60000 }); // gone: no renewal, no release
     let calls = 0;
-    const v = await c.fetch('orphan', async () => ++calls, { lease: 5000 });
-    assert.equal(v, 1);
+    const sets = (await server.commandCalls()).set || 0;
+    const p = c.fetch('orphan', async () => ++calls, { lease: 5000 });
+    // It waits while the lease lives: two SET NX tried, nothing computed, the lock not touched.
+    assert.ok(await until(async () => ((await server.commandCalls()).set || 0) >= sets + 2));
+    assert.equal(calls, 0);
+    assert.equal(String(await raw.get(lock)), 'a-leader-that-died');
+    await raw.pExpire(lock, 1); // the dead leader's lease runs out
+    assert.equal(await p, 1);
     assert.equal(calls, 1);
     assert.equal(await raw.exists(lock), 0);
     assert.equal(await c.get('orphan'), 1);

@@ -109,15 +109,23 @@ def test_a_dead_leaders_lease_is_taken_over_once_it_expires(redis_server: RedisS
     (c,) = caches(redis_server, 1)
     raw = redis_server.client()
     lock = lock_of(c, "orphan")
-    raw.set(lock, b"a-leader-that-died", px=300)  # its process is gone: no renewal, no release
+    raw.set(lock, b"a-leader-that-died", px=60_000)  # its process is gone: no renewal, no release
     calls: list[int] = []
 
     def compute() -> str:
         calls.append(1)
         return "computed"
 
-    value = c.get_or_set("orphan", compute, lease=5)
-    assert value == "computed" and calls == [1]
+    sets = redis_server.command_calls().get("set", 0)
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(c.get_or_set("orphan", compute, lease=5)))
+    waiter.start()
+    # It waits while the lease lives: two SET NX tried, nothing computed, the lock not touched.
+    assert until(lambda: redis_server.command_calls().get("set", 0) >= sets + 2)
+    assert calls == [] and raw.get(lock) == b"a-leader-that-died"
+    raw.pexpire(lock, 1)  # the dead leader's lease runs out
+    waiter.join(10)
+    assert got == ["computed"] and calls == [1]
     assert not raw.exists(lock)
     assert c.get("orphan") == "computed"
 
@@ -309,3 +317,41 @@ def test_bad_options() -> None:
     with pytest.raises(TypeError, match="fn must be callable"):
         c.get_or_set("k", 1)  # type: ignore[arg-type]
     assert c.get("k") is None  # nothing changed
+
+
+def test_a_cached_error_of_the_leader_reaches_the_other_process(redis_server: RedisServer) -> None:
+    namespace = f"fl{next(_ids)}"
+    calls: list[str] = []
+    computing, release = threading.Event(), threading.Event()
+
+    def make() -> Any:
+        @twincache.cache(backend="redis", url=redis_server.url, secret=SECRET, ttl=600,
+                         namespace=namespace, timeout=2, single_flight=True,
+                         cache_errors=KeyError)  # fmt: skip
+        def lookup(name: str) -> str:
+            calls.append(name)
+            computing.set()
+            assert release.wait(10)
+            raise KeyError(name)
+
+        return lookup
+
+    first, second = make(), make()
+    errors: list[BaseException] = []
+
+    def call(f: Any) -> None:
+        try:
+            f("ada")
+        except KeyError as exc:
+            errors.append(exc)
+
+    t1 = threading.Thread(target=call, args=(first,))
+    t1.start()
+    assert computing.wait(10)
+    t2 = threading.Thread(target=call, args=(second,))
+    t2.start()
+    release.set()
+    t1.join(10)
+    t2.join(10)
+    assert calls == ["ada"]  # the second "process" got the leader's cached error from Redis
+    assert [e.args for e in errors] == [("ada",), ("ada",)]
