@@ -93,6 +93,8 @@ def run(server: object, mode: str, pure: bool) -> None:
     values = {json.dumps(r, sort_keys=True) for r in results}
     assert len(values) == 1, f"{label}: callers got different values {values}"
     value = results[0]
+    if killed is not None:  # which one was the leader that died
+        label += f", killed {'node' if killed.args[0] == 'node' else 'python-' + killed.args[3]}"
     assert value["v"] == 42 and value["run"] == expected_runs, (label, value)
     print(f"test-cross redis single flight ({label}): ok, {len(results)} callers in 4 processes, "
           f"{runs} run(s), computed by {value['by']}, {elapsed:.1f} s")  # fmt: skip
