@@ -378,6 +378,14 @@ export class RedisCache<K = unknown, V = unknown> {
   /** Removes this namespace's entries (SCAN + UNLINK) and empties L1; how many Redis entries
    * went, or -1 when Redis could not be reached. */
   clear(): Promise<number>;
+  /** Get-or-load: the value, or loader(key) computed once across this process's concurrent
+   * fetches and, through a lease in Redis, across processes (docs/redis.md, "Single flight
+   * across processes"); stored with ttl (ms). lease: ms, default 10000. */
+  fetch(
+    key: K,
+    loader: (key: K) => V | Promise<V>,
+    options?: { ttl?: number; lease?: number },
+  ): Promise<V>;
   stats(): RedisStats;
   /** Whether the invalidation listener is subscribed, waiting up to `ms`; until it is, a
    * coherent cache keeps nothing new in L1. False when not coherent. */
@@ -397,6 +405,10 @@ export interface RedisMemoizeOptions<A extends unknown[]> extends Omit<RedisCach
    * name, message and code. */
   cacheErrors?: (err: unknown) => boolean;
   errorTtl?: number;
+  /** One computation of a cold key across processes, through a lease in Redis (docs/redis.md,
+   * "Single flight across processes"); lease in ms (default 10000). */
+  singleFlight?: boolean;
+  lease?: number;
 }
 
 /** What memoize(fn, { backend: 'redis' }) returns: an async function over fn, its results kept in

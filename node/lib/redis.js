@@ -792,6 +792,48 @@ class RedisCache {
     return found;
   }
 
+  // Get-or-load (the memory Cache's fetch, across processes): the value of key; on a miss one call
+  // of loader(key) for every concurrent fetch of the key in this process and, through a lease in
+  // Redis, in every process (docs/redis.md, "Single flight across processes"); its result is
+  // stored with { ttl } (ms; default the cache's). { lease } (ms, default 10000): how long a
+  // leader that died holds the others up.
+  fetch(key, loader, fetchOptions) {
+    if (typeof loader !== 'function')
+      return Promise.reject(typeError('loader', 'a function', loader));
+    let k;
+    let ttl;
+    let lease;
+    try {
+      const o = checkNames(fetchOptions, ['ttl', 'lease'], 'fetch options');
+      ttl = this._setTtl(o.ttl === undefined ? undefined : { ttl: o.ttl });
+      lease = require('./redis_flight').leaseOption(o.lease);
+      k = this._entryKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const v = this._l1Get(k.l1);
+    if (v !== MISS) return Promise.resolve(v);
+    if (this._loads === undefined) this._loads = new Map(); // entry key (latin1) -> pending load
+    const pending = this._loads.get(k.l1);
+    if (pending !== undefined) return pending;
+    const load = (async () => {
+      const hit = await this._fetch(k);
+      if (hit !== MISS) return hit;
+      const compute = async () => {
+        const value = await loader(key);
+        await this._setEntry(k, value, ttl);
+        return value;
+      };
+      return (await require('./redis_flight').lead(this, k, k.l1, lease, compute)).value;
+    })();
+    this._loads.set(k.l1, load);
+    const forget = () => {
+      if (this._loads.get(k.l1) === load) this._loads.delete(k.l1);
+    };
+    load.then(forget, forget);
+    return load;
+  }
+
   // ---- writes ----
 
   // Stores value under key in L1 and Redis; { ttl } (ms) overrides the default. Resolves to

@@ -6,6 +6,7 @@ const options = require('./options');
 const { makeError, typeError } = require('./errors');
 const { encodeKey } = require('./keys');
 const { RedisCache, CachedError, EntryKey, MISS, UNDEFINED, checkNames } = require('./redis');
+const redisFlight = require('./redis_flight');
 
 const MEMOIZE_OPTIONS = [
   'backend',
@@ -25,6 +26,8 @@ const MEMOIZE_OPTIONS = [
   'cacheErrors',
   'errorTtl',
   'coherent',
+  'singleFlight',
+  'lease',
 ];
 
 let argsKey = null; // memoize.js's L1 key of an argument list (required lazily: no cycle)
@@ -45,6 +48,14 @@ function memoizeRedis(fn, opts) {
   if (o.errorTtl !== undefined && cacheErrors === undefined) {
     throw makeError('invalid_argument', 'errorTtl applies with cacheErrors only');
   }
+  // singleFlight: across processes too, through a lease in Redis (redis_flight.js).
+  if (o.singleFlight !== undefined && typeof o.singleFlight !== 'boolean') {
+    throw typeError('singleFlight', 'true or false', o.singleFlight);
+  }
+  if (o.lease !== undefined && o.singleFlight !== true) {
+    throw makeError('invalid_argument', 'lease applies with singleFlight: true only');
+  }
+  const lease = o.singleFlight === true ? redisFlight.leaseOption(o.lease) : 0;
   const name = fn.name || '';
   const scope = env.functionScope(['twincache.fn/1', 'node', name]);
   const cache = new RedisCache(
@@ -103,28 +114,37 @@ function memoizeRedis(fn, opts) {
       if (v instanceof CachedError) throw v.toError();
       return v;
     }
-    counts.misses++;
-    let value;
-    try {
-      value = await fn.apply(self, args);
-    } catch (err) {
-      if (cacheErrors !== undefined && cacheErrors(err) === true) {
-        if (flights.get(k.l1) === flight)
-          await cache._setEntry(k, CachedError.of(err), errorTtl, l1Key);
+    const compute = async () => {
+      counts.misses++;
+      let value;
+      try {
+        value = await fn.apply(self, args);
+      } catch (err) {
+        if (cacheErrors !== undefined && cacheErrors(err) === true) {
+          if (flights.get(k.l1) === flight)
+            await cache._setEntry(k, CachedError.of(err), errorTtl, l1Key);
+        }
+        throw err;
       }
-      throw err;
+      if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
+      try {
+        await cache._setEntry(k, value, cache._ttl, l1Key);
+      } catch (err) {
+        process.emitWarning(
+          `twincache: the result of ${name || 'the function'}() cannot be stored in Redis ` +
+            `(${err.message}); it is returned uncached`,
+          { code: 'TWINCACHE_REDIS_UNCACHED' },
+        );
+      }
+      return value;
+    };
+    if (lease === 0) return compute();
+    const r = await redisFlight.lead(cache, k, l1Key, lease, compute);
+    if (!r.computed) {
+      counts.hits++; // the leader's value (another process's, through Redis)
+      if (r.value instanceof CachedError) throw r.value.toError();
     }
-    if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
-    try {
-      await cache._setEntry(k, value, cache._ttl, l1Key);
-    } catch (err) {
-      process.emitWarning(
-        `twincache: the result of ${name || 'the function'}() cannot be stored in Redis ` +
-          `(${err.message}); it is returned uncached`,
-        { code: 'TWINCACHE_REDIS_UNCACHED' },
-      );
-    }
-    return value;
+    return r.value;
   }
 
   const l1 = cache._l1;
