@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "twincache/v1/cache.grpc.pb.h"
 
 namespace {
@@ -87,11 +88,15 @@ void start(v1::Cache::AsyncService* s, grpc::ServerCompletionQueue* cq, Request 
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7090", api = "callback";
   int threads = 2;
+  bool lean = false;
+  std::vector<std::pair<std::string, int>> chargs;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i], v = argv[i + 1];
     if (f == "--listen") listen = v;
     else if (f == "--api") api = v;
     else if (f == "--threads") threads = std::atoi(v.c_str());
+    else if (f == "--lean") lean = v != "0";
+    else if (f == "--arg") chargs.emplace_back(v.substr(0, v.find('=')), std::atoi(v.substr(v.find('=') + 1).c_str()));
     else {
       std::fprintf(stderr, "floor_server: unknown flag %s\n", f.c_str());
       return 2;
@@ -103,7 +108,9 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  if (lean) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc::ServerBuilder b;
+  for (auto& [k, v] : chargs) b.AddChannelArgument(k, v);
   b.AddListeningPort(listen, grpc::InsecureServerCredentials());
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   callback_service cb;
