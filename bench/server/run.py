@@ -3,10 +3,11 @@ gRPC client) next to redis-server (driven by redis-benchmark), same machine, sam
 Set of 100-byte values at concurrency 1, 16 and 64. Prints a markdown table for
 docs/benchmarks.md and the two targets (Get throughput at c=16 >= 0.5x redis-server's, p50 at
 c=1 <= 2x). Every cell is the median of --repeat runs of the whole matrix (servers stay up).
---floor adds floor_server (a Cache service that does nothing, same gRPC build) with the callback
-and the async API: what gRPC itself costs per call here. CPU per call is measured for the
-servers (/proc/<pid>/stat) and for the clients (getrusage of the finished child).
-    scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3] [--repeat 3]
+--floor adds floor_server (a Cache service that does nothing, same gRPC build): what gRPC itself
+costs per call here; --shared-channel adds rows where the client's loops share one channel.
+CPU per call is measured for the servers (/proc/<pid>/stat) and for the clients (getrusage of the finished child).
+    scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3] [--repeat 3] \
+        [--floor] [--shared-channel]
 """
 
 from __future__ import annotations
@@ -61,12 +62,14 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def grpc_row(port: int, op: str, c: int, seconds: float, prefill: bool = False) -> dict[str, float]:
+def grpc_row(
+    port: int, op: str, c: int, seconds: float, prefill: bool = False, channels: int = 0
+) -> dict[str, float]:
     k0 = children_cpu_s()
     out = subprocess.run(
         [str(BUILD / "server_bench"), "--target", f"127.0.0.1:{port}", "--op", op,
          "--concurrency", str(c), "--seconds", str(seconds), "--value-bytes", "100", "--prefill",
-         "1" if prefill else "0"],
+         "1" if prefill else "0", "--channels", str(channels)],
         capture_output=True, text=True, check=True, timeout=seconds * 10 + 60,
     ).stdout  # fmt: skip
     r = json.loads(out)
@@ -108,7 +111,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of the matrix; cells are medians")
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--ops", default="get,set")
-    ap.add_argument("--floor", action="store_true", help="also floor_server (callback, async)")
+    ap.add_argument("--floor", action="store_true", help="also floor_server (callback API)")
+    ap.add_argument(
+        "--shared-channel", action="store_true",
+        help="also rows where the gRPC client's loops share one channel (c > 1)",
+    )  # fmt: skip
     a = ap.parse_args()
     levels = [int(c) for c in a.concurrency.split(",")]
     ops = a.ops.split(",")
@@ -126,11 +133,10 @@ def main() -> int:
         env=env, stderr=subprocess.DEVNULL,
     ), gport)  # fmt: skip
     if a.floor:
-        for api in ["callback", "async"]:
-            port = free_port()
-            servers[f"floor ({api})"] = (subprocess.Popen(
-                [str(BUILD / "floor_server"), "--listen", f"127.0.0.1:{port}", "--api", api]
-            ), port)  # fmt: skip
+        port = free_port()
+        servers["floor"] = (subprocess.Popen(
+            [str(BUILD / "floor_server"), "--listen", f"127.0.0.1:{port}"]
+        ), port)  # fmt: skip
     rport = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
@@ -156,18 +162,20 @@ def main() -> int:
                 for c in levels:
                     guess = 0.0
                     for name, (proc, port) in servers.items():
-                        c0 = cpu_s(proc.pid)
-                        g = grpc_row(port, op, c, a.seconds)
-                        g["cpu_us"] = (cpu_s(proc.pid) - c0) * 1e6 / max(g["calls"], 1)
-                        results.setdefault((name, op, c), []).append(g)
-                        guess = max(guess, g["ops"])
+                        for ch in [0, 1] if a.shared_channel and c > 1 else [0]:
+                            c0 = cpu_s(proc.pid)
+                            g = grpc_row(port, op, c, a.seconds, channels=ch)
+                            g["cpu_us"] = (cpu_s(proc.pid) - c0) * 1e6 / max(g["calls"], 1)
+                            row = name + (", 1 channel" if ch else "")
+                            results.setdefault((row, op, c), []).append(g)
+                            guess = max(guess, g["ops"])
                     c0 = cpu_s(redis.pid)
                     r = redis_row(rport, op, c, a.seconds, guess * 3)
                     r["cpu_us"] = (cpu_s(redis.pid) - c0) * 1e6 / r["calls"]
                     results.setdefault(("redis-server", op, c), []).append(r)
                     print(json.dumps({"run": rep, "op": op, "c": c, "load": load(),
-                                      **{n: results[(n, op, c)][-1] for n in
-                                         [*servers, "redis-server"]}}), flush=True)  # fmt: skip
+                                      **{n: v[-1] for (n, o, cc), v in results.items()
+                                         if (o, cc) == (op, c)}}), flush=True)  # fmt: skip
     finally:
         for p in [s for s, _ in servers.values()] + [redis]:
             p.send_signal(signal.SIGTERM)
@@ -180,28 +188,29 @@ def main() -> int:
     for op in ops:
         for c in levels:
             rd = med[("redis-server", op, c)]
-            for name in [*servers, "redis-server"]:
+            names = [n for (n, o, cc) in med if (o, cc) == (op, c) and n != "redis-server"]
+            for name in [*names, "redis-server"]:
                 m = med[(name, op, c)]
                 print(
                     f"| {name} | {op.upper()} | {c} | {m['ops']:,.0f} | {m['p50_ms']:.3f} "
                     f"| {m['p99_ms']:.3f} | {m['cpu_us']:.1f} | {m['client_us']:.1f} "
-                    f"| {m['ops'] / rd['ops']:.2f}x | {m['p50_ms'] / max(rd['p50_ms'], 1e-9):.2f}x |"
+                    f"| {m['ops'] / rd['ops']:.2f}x "
+                    f"| {m['p50_ms'] / max(rd['p50_ms'], 1e-9):.2f}x |"
                 )
     print()
-    for name in servers:
+    for name in dict.fromkeys(n for n, _, _ in results if n != "redis-server"):
         if "get" not in ops:
             break
         lines = []
         if 16 in levels:
-            t1 = statistics.median(
-                g["ops"] / r["ops"] for g, r in zip(results[(name, "get", 16)],
-                                                    results[("redis-server", "get", 16)]))  # fmt: skip
+            redis16 = results[("redis-server", "get", 16)]
+            pairs = zip(results[(name, "get", 16)], redis16, strict=True)
+            t1 = statistics.median(g["ops"] / r["ops"] for g, r in pairs)
             lines.append(f"Get ops/s at c=16 vs redis {t1:.2f}x (>= 0.5x: "
                          f"{'met' if t1 >= 0.5 else 'NOT met'})")  # fmt: skip
-        if 1 in levels:
-            t2 = statistics.median(
-                g["p50_ms"] / max(r["p50_ms"], 1e-9) for g, r in zip(
-                    results[(name, "get", 1)], results[("redis-server", "get", 1)]))  # fmt: skip
+        if 1 in levels and (name, "get", 1) in results:
+            pairs = zip(results[(name, "get", 1)], results[("redis-server", "get", 1)], strict=True)
+            t2 = statistics.median(g["p50_ms"] / max(r["p50_ms"], 1e-9) for g, r in pairs)
             lines.append(f"Get p50 at c=1 vs redis {t2:.2f}x (<= 2x: "
                          f"{'met' if t2 <= 2 else 'NOT met'})")  # fmt: skip
         print(f"{name}: " + "; ".join(lines) + " (median of per-run ratios)")
