@@ -6,8 +6,10 @@
 //   floor_server --listen 127.0.0.1:PORT [--api callback|async] [--threads N]
 // --api callback: gRPC's callback API, Finish() inline (twincache-server's before issue 19's
 // async rework); async: completion queues, one polling thread each (--threads, default 2),
-// handlers run on the thread that took the event.
+// handlers run on the thread that took the event. --health 1: gRPC's default health service
+// too (a callback service: its polling threads come back with it).
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <csignal>
 #include <cstdio>
@@ -96,6 +98,7 @@ int main(int argc, char** argv) {
     else if (f == "--api") api = v;
     else if (f == "--threads") threads = std::atoi(v.c_str());
     else if (f == "--lean") lean = v != "0";
+    else if (f == "--health") grpc::EnableDefaultHealthCheckService(v != "0");
     else if (f == "--arg") chargs.emplace_back(v.substr(0, v.find('=')), std::atoi(v.substr(v.find('=') + 1).c_str()));
     else {
       std::fprintf(stderr, "floor_server: unknown flag %s\n", f.c_str());

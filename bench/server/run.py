@@ -3,8 +3,8 @@ gRPC client) next to redis-server (driven by redis-benchmark), same machine, sam
 Set of 100-byte values at concurrency 1, 16 and 64. Prints a markdown table for
 docs/benchmarks.md and the two targets (Get throughput at c=16 >= 0.5x redis-server's, p50 at
 c=1 <= 2x). Every cell is the median of --repeat runs of the whole matrix (servers stay up).
---floor adds floor_server (a Cache service that does nothing, same gRPC build): what gRPC itself
-costs per call here; --shared-channel adds rows where the client's loops share one channel.
+--floor adds floor_server (a Cache service that does nothing, same gRPC build; callback API as
+twincache-server, and the async API on one thread): what gRPC itself costs per call here; --shared-channel adds rows where the client's loops share one channel.
 CPU per call is measured for the servers (/proc/<pid>/stat) and for the clients (getrusage of
 the finished child).
     scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3] [--repeat 3] \
@@ -112,7 +112,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of the matrix; cells are medians")
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--ops", default="get,set")
-    ap.add_argument("--floor", action="store_true", help="also floor_server (callback API)")
+    ap.add_argument("--floor", action="store_true", help="also floor_server (callback; async)")
     ap.add_argument(
         "--shared-channel", action="store_true",
         help="also rows where the gRPC client's loops share one channel (c > 1)",
@@ -134,10 +134,12 @@ def main() -> int:
         env=env, stderr=subprocess.DEVNULL,
     ), gport)  # fmt: skip
     if a.floor:
-        port = free_port()
-        servers["floor"] = (subprocess.Popen(
-            [str(BUILD / "floor_server"), "--listen", f"127.0.0.1:{port}"]
-        ), port)  # fmt: skip
+        for name, extra in [("floor", []), ("floor (async, 1 thread)", ["--api", "async",
+                                                                       "--threads", "1"])]:
+            port = free_port()
+            servers[name] = (subprocess.Popen(
+                [str(BUILD / "floor_server"), "--listen", f"127.0.0.1:{port}", *extra]
+            ), port)  # fmt: skip
     rport = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
