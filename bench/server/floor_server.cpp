@@ -4,8 +4,8 @@
 // against it measures what gRPC itself costs per call on this machine. bench/server/run.py
 // --floor runs it next to twincache-server and redis-server.
 //   floor_server --listen 127.0.0.1:PORT [--api callback|async] [--threads N]
-// --api callback: gRPC's callback API, Finish() inline (twincache-server's before issue 19's
-// async rework); async: completion queues, one polling thread each (--threads, default 2),
+// --api callback: gRPC's callback API, Finish() inline (as twincache-server); async: completion
+// queues, one polling thread each (--threads, default 2),
 // handlers run on the thread that took the event. --health 1: gRPC's default health service
 // too (a callback service: its polling threads come back with it).
 #include <grpcpp/grpcpp.h>

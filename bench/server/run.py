@@ -4,7 +4,8 @@ Set of 100-byte values at concurrency 1, 16 and 64. Prints a markdown table for
 docs/benchmarks.md and the two targets (Get throughput at c=16 >= 0.5x redis-server's, p50 at
 c=1 <= 2x). Every cell is the median of --repeat runs of the whole matrix (servers stay up).
 --floor adds floor_server (a Cache service that does nothing, same gRPC build; callback API as
-twincache-server, and the async API on one thread): what gRPC itself costs per call here; --shared-channel adds rows where the client's loops share one channel.
+twincache-server, and the async API on one thread): what gRPC itself costs per call here;
+--shared-channel adds rows where the client's loops share one channel.
 CPU per call is measured for the servers (/proc/<pid>/stat) and for the clients (getrusage of
 the finished child).
     scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3] [--repeat 3] \
