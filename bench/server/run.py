@@ -135,8 +135,10 @@ def main() -> int:
         env=env, stderr=subprocess.DEVNULL,
     ), gport)  # fmt: skip
     if a.floor:
-        for name, extra in [("floor", []), ("floor (async, 1 thread)", ["--api", "async",
-                                                                       "--threads", "1"])]:
+        for name, extra in [
+            ("floor", []),
+            ("floor (async, 1 thread)", ["--api", "async", "--threads", "1"]),
+        ]:
             port = free_port()
             servers[name] = (subprocess.Popen(
                 [str(BUILD / "floor_server"), "--listen", f"127.0.0.1:{port}", *extra]
