@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
     else if (f == "--threads") threads = std::atoi(v.c_str());
     else if (f == "--lean") lean = v != "0";
     else if (f == "--health") grpc::EnableDefaultHealthCheckService(v != "0");
-    else if (f == "--arg") chargs.emplace_back(v.substr(0, v.find('=')), std::atoi(v.substr(v.find('=') + 1).c_str()));
+    else if (f == "--arg")  // --arg grpc.some_int_arg=VALUE
+      chargs.emplace_back(v.substr(0, v.find('=')), std::atoi(v.substr(v.find('=') + 1).c_str()));
     else {
       std::fprintf(stderr, "floor_server: unknown flag %s\n", f.c_str());
       return 2;
