@@ -318,6 +318,10 @@ export interface RedisStats {
   /** Times the breaker opened; times it closed again after opening. */
   breaker_opened: number;
   reconnects: number;
+  /** Coherent caches: L1 entries dropped by an invalidation message; times L1 was emptied
+   * (a flush message, a lost or renewed subscription). 0 otherwise. */
+  invalidations: number;
+  l1_flushes: number;
 }
 
 export interface RedisCacheOptions {
@@ -345,6 +349,10 @@ export interface RedisCacheOptions {
   breakerDelay?: [number, number];
   /** A fraction in [0, 1): each write's TTL is shortened by up to that fraction, at random. */
   ttlJitter?: number;
+  /** Keep L1 coherent through Redis's invalidation messages (docs/redis.md, "Coherence"): a
+   * write or delete of an entry by any process or program removes it from this L1. Needs a url
+   * or a node-redis client (createClient()). Default false. */
+  coherent?: boolean;
 }
 
 /** The Redis tier (docs/redis.md): the package's memory Cache as L1 in front of Redis or Valkey,
@@ -370,7 +378,18 @@ export class RedisCache<K = unknown, V = unknown> {
   /** Removes this namespace's entries (SCAN + UNLINK) and empties L1; how many Redis entries
    * went, or -1 when Redis could not be reached. */
   clear(): Promise<number>;
+  /** Get-or-load: the value, or loader(key) computed once across this process's concurrent
+   * fetches and, through a lease in Redis, across processes (docs/redis.md, "Single flight
+   * across processes"); stored with ttl (ms). lease: ms, default 10000. */
+  fetch(
+    key: K,
+    loader: (key: K) => V | Promise<V>,
+    options?: { ttl?: number; lease?: number },
+  ): Promise<V>;
   stats(): RedisStats;
+  /** Whether the invalidation listener is subscribed, waiting up to `ms`; until it is, a
+   * coherent cache keeps nothing new in L1. False when not coherent. */
+  waitCoherent(ms: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -386,6 +405,10 @@ export interface RedisMemoizeOptions<A extends unknown[]> extends Omit<RedisCach
    * name, message and code. */
   cacheErrors?: (err: unknown) => boolean;
   errorTtl?: number;
+  /** One computation of a cold key across processes, through a lease in Redis (docs/redis.md,
+   * "Single flight across processes"); lease in ms (default 10000). */
+  singleFlight?: boolean;
+  lease?: number;
 }
 
 /** What memoize(fn, { backend: 'redis' }) returns: an async function over fn, its results kept in

@@ -45,6 +45,8 @@ const COUNTERS = [
   'sets',
   'l2_sets',
   'deletes',
+  'invalidations',
+  'l1_flushes',
   'bytes_sent',
   'bytes_received',
 ];
@@ -202,6 +204,7 @@ const CACHE_OPTIONS = [
   'breakerThreshold',
   'breakerDelay',
   'ttlJitter',
+  'coherent',
 ];
 const L1_OPTIONS = ['max', 'maxBytes'];
 
@@ -284,6 +287,9 @@ function cacheOptions(o) {
   const l1Max = options.cacheOptions({ max: l1.max === undefined ? 10000 : l1.max }).max;
   const l1MaxBytes = options.cacheOptions({ maxBytes: l1.maxBytes }).maxBytes;
   const secret = env.secretOption(o.secret, codec);
+  if (o.coherent !== undefined && typeof o.coherent !== 'boolean') {
+    throw typeError('coherent', 'a boolean', o.coherent);
+  }
   if (o.client !== undefined && o.client !== null) {
     if (o.url !== undefined && o.url !== null) {
       throw makeError('invalid_argument', 'pass url or client, not both');
@@ -306,6 +312,7 @@ function cacheOptions(o) {
     secret,
     url,
     client: o.client || null,
+    coherent: o.coherent === true,
   };
 }
 
@@ -463,6 +470,27 @@ class Link {
     });
   }
 
+  // A new connection for the invalidation listener (redis_coherence.js): RESP2 (invalidations as
+  // pub/sub messages), no automatic reconnection (the listener re-subscribes), no offline queue.
+  listenerClient() {
+    const override = { RESP: 2, disableOfflineQueue: true };
+    if (this.owned) {
+      const o = clientOptions(this.url, this.timeout);
+      return loadRedis().createClient({ ...o, ...override });
+    }
+    // Its own socket options (host, port, TLS...) with reconnection off, where the client shows
+    // them (else node-redis may reconnect it too: the listener drops it at its first error).
+    const o = this.raw.options;
+    return this.raw.duplicate({
+      ...override,
+      ...(o && o.socket ? { socket: { ...o.socket, reconnectStrategy: false } } : {}),
+      clientSideCache: undefined, // RESP3 only
+      emitInvalidate: undefined,
+      maintNotifications: 'disabled',
+      pingInterval: undefined,
+    });
+  }
+
   async close() {
     this.closed = true;
     const c = this.client;
@@ -597,6 +625,29 @@ class RedisCache {
     this._readErrors = false; // whether flag-0x02 entries are read (memoize with cacheErrors)
     this._counts = {};
     for (const c of COUNTERS) this._counts[c] = 0;
+    this._coh = null; // redis_coherence.js's Coherence when `coherent`
+    if (o.coherent) {
+      if (!this._link.owned && !isPlainClient(o.client)) {
+        throw makeError(
+          'invalid_argument',
+          'coherent: true needs a url or a node-redis client (createClient())',
+        );
+      }
+      const { Coherence } = require('./redis_coherence');
+      this._coh = new Coherence(
+        this,
+        this._link,
+        o.namespace,
+        o.l1Max,
+        Math.max(2000, 4 * o.timeout),
+      );
+    }
+  }
+
+  // Whether the invalidation listener is subscribed (waiting up to `ms`); until it is, a coherent
+  // cache keeps nothing new in L1. False when not coherent.
+  waitCoherent(ms) {
+    return this._coh === null ? Promise.resolve(false) : this._coh.listener.waitReady(ms);
   }
 
   get namespace() {
@@ -723,7 +774,9 @@ class RedisCache {
     return [env.seal(this._secret, k.name, k.encoded, codec, data), data.length];
   }
 
-  _l1Put(l1Key, value, ms, weight) {
+  // Coherent: `name` and `epoch` (when the read began; none for a write) decide whether it may.
+  _l1Put(l1Key, value, ms, weight, name, epoch) {
+    if (this._coh !== null && !this._coh.admit(this, name, l1Key, epoch)) return;
     this._weight = weight;
     try {
       this._l1.set(
@@ -743,7 +796,7 @@ class RedisCache {
   }
 
   // The value of a script reply (envelope, PTTL) for one key, put in L1 (under l1Key); else MISS.
-  _opened(k, raw, pttl, started, l1Key = k.l1) {
+  _opened(k, raw, pttl, started, l1Key = k.l1, epoch = undefined) {
     const counts = this._counts;
     if (raw === null || raw === undefined) {
       counts.l2_misses++;
@@ -781,7 +834,7 @@ class RedisCache {
       if (left <= 0) return value;
       if (remaining === 0 || left < remaining) remaining = left;
     }
-    this._l1Put(l1Key, value, remaining, opened.data.length);
+    this._l1Put(l1Key, value, remaining, opened.data.length, k.name, epoch);
     return value;
   }
 
@@ -799,10 +852,11 @@ class RedisCache {
 
   async _fetch(k, l1Key = k.l1) {
     const started = clock.now();
+    const epoch = this._coh === null ? undefined : this._coh.epoch;
     const reply = await this._call(this._read([k.name]));
     this._counts.bytes_sent += k.name.length;
     if (reply === FAILED) return MISS;
-    return this._opened(k, reply[0][0], reply[1], started, l1Key);
+    return this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);
   }
 
   async _get(key) {
@@ -852,15 +906,58 @@ class RedisCache {
     if (wanted.length === 0) return found;
     const names = wanted.map((w) => w[1].name);
     const started = clock.now();
+    const epoch = this._coh === null ? undefined : this._coh.epoch;
     const reply = await this._call(this._read(names));
     for (const n of names) this._counts.bytes_sent += n.length;
     if (reply === FAILED) return found;
     for (let i = 0; i < wanted.length; i++) {
       const [key, k] = wanted[i];
-      const v = this._opened(k, reply[0][i], reply[1 + i], started);
+      const v = this._opened(k, reply[0][i], reply[1 + i], started, k.l1, epoch);
       if (v !== MISS) found.set(key, v);
     }
     return found;
+  }
+
+  // Get-or-load (the memory Cache's fetch, across processes): the value of key; on a miss one call
+  // of loader(key) for every concurrent fetch of the key in this process and, through a lease in
+  // Redis, in every process (docs/redis.md, "Single flight across processes"); its result is
+  // stored with { ttl } (ms; default the cache's). { lease } (ms, default 10000): how long a
+  // leader that died holds the others up.
+  fetch(key, loader, fetchOptions) {
+    if (typeof loader !== 'function')
+      return Promise.reject(typeError('loader', 'a function', loader));
+    let k;
+    let ttl;
+    let lease;
+    try {
+      const o = checkNames(fetchOptions, ['ttl', 'lease'], 'fetch options');
+      ttl = this._setTtl(o.ttl === undefined ? undefined : { ttl: o.ttl });
+      lease = require('./redis_flight').leaseOption(o.lease);
+      k = this._entryKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const v = this._l1Get(k.l1);
+    if (v !== MISS) return Promise.resolve(v);
+    if (this._loads === undefined) this._loads = new Map(); // entry key (latin1) -> pending load
+    const pending = this._loads.get(k.l1);
+    if (pending !== undefined) return pending;
+    const load = (async () => {
+      const hit = await this._fetch(k);
+      if (hit !== MISS) return hit;
+      const compute = async () => {
+        const value = await loader(key);
+        await this._setEntry(k, value, ttl);
+        return value;
+      };
+      return (await require('./redis_flight').lead(this, k, k.l1, lease, compute)).value;
+    })();
+    this._loads.set(k.l1, load);
+    const forget = () => {
+      if (this._loads.get(k.l1) === load) this._loads.delete(k.l1);
+    };
+    load.then(forget, forget);
+    return load;
   }
 
   // ---- writes ----
@@ -878,7 +975,7 @@ class RedisCache {
     const px = this._jitter(pxOf(ttl));
     const c = this._counts;
     c.sets++;
-    this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
+    this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight, k.name);
     const args = px === 0 ? ['SET', k.name, envelope] : ['SET', k.name, envelope, 'PX', String(px)];
     const ok = await this._call((client) => this._link.send(client, args));
     c.bytes_sent += k.name.length + envelope.length;
@@ -910,7 +1007,7 @@ class RedisCache {
     const commands = [];
     for (const [k, value, envelope, weight] of sealed) {
       const px = this._jitter(pxOf(ttl));
-      this._l1Put(k.l1, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
+      this._l1Put(k.l1, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight, k.name);
       commands.push(
         px === 0 ? ['SET', k.name, envelope] : ['SET', k.name, envelope, 'PX', String(px)],
       );
@@ -949,6 +1046,7 @@ class RedisCache {
   // Resolves to how many Redis entries went (or -1 when Redis could not be reached).
   async clear() {
     this._l1.clear();
+    if (this._coh !== null) this._coh.cleared();
     const pattern = this._pattern();
     let cursor = '0';
     let removed = 0;
@@ -992,6 +1090,7 @@ class RedisCache {
 
   // Closes the client this cache made (a client passed in stays open). Never waits on Redis.
   async close() {
+    if (this._coh !== null) this._coh.close();
     await this._link.close();
   }
 }

@@ -6,6 +6,7 @@ const options = require('./options');
 const { makeError, typeError } = require('./errors');
 const { encodeKey } = require('./keys');
 const { RedisCache, CachedError, EntryKey, MISS, UNDEFINED, checkNames } = require('./redis');
+const redisFlight = require('./redis_flight');
 
 const MEMOIZE_OPTIONS = [
   'backend',
@@ -24,6 +25,9 @@ const MEMOIZE_OPTIONS = [
   'ttlJitter',
   'cacheErrors',
   'errorTtl',
+  'coherent',
+  'singleFlight',
+  'lease',
 ];
 
 let argsKey = null; // memoize.js's L1 key of an argument list (required lazily: no cycle)
@@ -44,6 +48,14 @@ function memoizeRedis(fn, opts) {
   if (o.errorTtl !== undefined && cacheErrors === undefined) {
     throw makeError('invalid_argument', 'errorTtl applies with cacheErrors only');
   }
+  // singleFlight: across processes too, through a lease in Redis (redis_flight.js).
+  if (o.singleFlight !== undefined && typeof o.singleFlight !== 'boolean') {
+    throw typeError('singleFlight', 'true or false', o.singleFlight);
+  }
+  if (o.lease !== undefined && o.singleFlight !== true) {
+    throw makeError('invalid_argument', 'lease applies with singleFlight: true only');
+  }
+  const lease = o.singleFlight === true ? redisFlight.leaseOption(o.lease) : 0;
   const name = fn.name || '';
   const scope = env.functionScope(['twincache.fn/1', 'node', name]);
   const cache = new RedisCache(
@@ -59,6 +71,7 @@ function memoizeRedis(fn, opts) {
       breakerThreshold: o.breakerThreshold,
       breakerDelay: o.breakerDelay,
       ttlJitter: o.ttlJitter,
+      coherent: o.coherent,
     },
     { scope },
   );
@@ -101,31 +114,41 @@ function memoizeRedis(fn, opts) {
       if (v instanceof CachedError) throw v.toError();
       return v;
     }
-    counts.misses++;
-    let value;
-    try {
-      value = await fn.apply(self, args);
-    } catch (err) {
-      if (cacheErrors !== undefined && cacheErrors(err) === true) {
-        if (flights.get(k.l1) === flight)
-          await cache._setEntry(k, CachedError.of(err), errorTtl, l1Key);
+    const compute = async () => {
+      counts.misses++;
+      let value;
+      try {
+        value = await fn.apply(self, args);
+      } catch (err) {
+        if (cacheErrors !== undefined && cacheErrors(err) === true) {
+          if (flights.get(k.l1) === flight)
+            await cache._setEntry(k, CachedError.of(err), errorTtl, l1Key);
+        }
+        throw err;
       }
-      throw err;
+      if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
+      try {
+        await cache._setEntry(k, value, cache._ttl, l1Key);
+      } catch (err) {
+        process.emitWarning(
+          `twincache: the result of ${name || 'the function'}() cannot be stored in Redis ` +
+            `(${err.message}); it is returned uncached`,
+          { code: 'TWINCACHE_REDIS_UNCACHED' },
+        );
+      }
+      return value;
+    };
+    if (lease === 0) return compute();
+    const r = await redisFlight.lead(cache, k, l1Key, lease, compute);
+    if (!r.computed) {
+      counts.hits++; // the leader's value (another process's, through Redis)
+      if (r.value instanceof CachedError) throw r.value.toError();
     }
-    if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
-    try {
-      await cache._setEntry(k, value, cache._ttl, l1Key);
-    } catch (err) {
-      process.emitWarning(
-        `twincache: the result of ${name || 'the function'}() cannot be stored in Redis ` +
-          `(${err.message}); it is returned uncached`,
-        { code: 'TWINCACHE_REDIS_UNCACHED' },
-      );
-    }
-    return value;
+    return r.value;
   }
 
   const l1 = cache._l1;
+  const coh = cache._coh;
   function memoized(a) {
     // Fastest path: one number or plain string argument whose result L1 holds (its own key).
     let looked = false; // L1 was asked already (and missed): not asked, nor counted, twice
@@ -169,11 +192,13 @@ function memoizeRedis(fn, opts) {
       }
     }
     const pending = flights.get(k.l1);
-    if (pending !== undefined) {
+    // Coherent: a read that began before an invalidation of its name is not joined (its value may
+    // be older than the write that was reported).
+    if (pending !== undefined && (coh === null || !coh.stale(k.name, pending.epoch))) {
       counts.hits++; // joins the read (or computation) in flight
       return pending.promise;
     }
-    const flight = { promise: null };
+    const flight = { promise: null, epoch: coh === null ? 0 : coh.epoch };
     flights.set(k.l1, flight);
     const forget = () => {
       if (flights.get(k.l1) === flight) flights.delete(k.l1);

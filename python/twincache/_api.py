@@ -492,6 +492,8 @@ def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
     error_ttl: float | None = None,
     ttl_jitter: float | None = None,
     coherent: bool = False,
+    single_flight: bool = False,
+    lease: float | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 @overload
 def cache(  # a backend known at run time only: the options both backends take
@@ -529,6 +531,7 @@ def cache(
     stale: Any = None,
     early_refresh: Any = None,
     on_refresh_error: Any = None,
+    lease: Any = None,
     **disk_options: Any,  # backend="disk" only: mmap, tags, meta (docs/persistence.md)
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
@@ -564,6 +567,7 @@ def cache(
             ("secret", secret is not None),
             ("timeout", timeout is not _NOT_GIVEN),
             ("coherent", coherent is not None),
+            ("lease", lease is not None),
         )
         if given
     ]
@@ -584,7 +588,6 @@ def cache(
             for name, given in (
                 ("typed", typed is not False),
                 ("policy", policy is not None),
-                ("single_flight", single_flight is not False),
                 ("path", path is not None),
                 ("on_evict", on_evict is not None),
                 ("getsizeof", getsizeof is not None),
@@ -595,7 +598,7 @@ def cache(
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
                 "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
-                "error_ttl, coherent, maxsize and max_bytes for L1)"
+                "error_ttl, coherent, single_flight, lease, maxsize and max_bytes for L1)"
             )
         from ._redis_function import redis_decorator
 
@@ -614,6 +617,8 @@ def cache(
             error_ttl=error_ttl,
             ttl_jitter=0.0 if ttl_jitter is None else ttl_jitter,
             coherent=False if coherent is None else coherent,
+            single_flight=single_flight,
+            lease=lease,
         )
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")

@@ -114,8 +114,15 @@ async function main(): Promise<void> {
   });
   check((await guarded(4)) === 4, 'redis memo with cacheErrors');
   await guarded.close();
+  // Coherent (docs/redis.md, "Coherence"): with Redis down the listener never subscribes.
+  const coherent = new RedisCache<string, number>({ url, timeout: 100, coherent: true });
+  const subscribed: boolean = await coherent.waitCoherent(50);
+  check(!subscribed && coherent.stats().invalidations === 0, 'coherent RedisCache, Redis down');
+  await coherent.close();
   // @ts-expect-error: codec is 'json' or 'v8'
   void (() => new RedisCache({ codec: 'pickle' }));
+  // @ts-expect-error: coherent is a boolean
+  void (() => new RedisCache({ coherent: 'yes' }));
 }
 
 main().then(
