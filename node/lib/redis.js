@@ -390,9 +390,10 @@ class Link {
     const c = this.now();
     if (c !== null) return c;
     if (this.connecting === null) {
-      this.connecting = this._connect().finally(() => {
-        this.connecting = null;
+      const connecting = this._connect().finally(() => {
+        if (this.connecting === connecting) this.connecting = null;
       });
+      this.connecting = connecting;
     }
     return this.connecting;
   }
@@ -418,6 +419,9 @@ class Link {
     const c = this.client;
     if (c === null || !this.owned || (which !== null && which !== c)) return;
     this.client = null;
+    // A connect still under way on it is abandoned: the next call connects anew instead of
+    // waiting for it (destroyed in its handshake, node-redis may never settle it).
+    if (which === null) this.connecting = null;
     try {
       c.destroy();
     } catch {
@@ -850,13 +854,22 @@ class RedisCache {
 
   // ---- reads ----
 
-  async _fetch(k, l1Key = k.l1) {
+  // The L2 read of one entry: its value (put in L1), else MISS.
+  _fetch(k, l1Key = k.l1) {
+    return this._fetchOr(k, l1Key, MISS);
+  }
+
+  // The same with `miss` for MISS. One promise chain, no async function (each layer is a
+  // promise and a microtask on the L2 hit's path).
+  _fetchOr(k, l1Key, miss) {
     const started = clock.now();
     const epoch = this._coh === null ? undefined : this._coh.epoch;
-    const reply = await this._call(this._read([k.name]));
-    this._counts.bytes_sent += k.name.length;
-    if (reply === FAILED) return MISS;
-    return this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);
+    return this._call(this._read([k.name])).then((reply) => {
+      this._counts.bytes_sent += k.name.length;
+      if (reply === FAILED) return miss;
+      const v = this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);
+      return v === MISS ? miss : v;
+    });
   }
 
   async _get(key) {
@@ -876,7 +889,7 @@ class RedisCache {
     }
     const v = this._l1Get(k.l1);
     if (v !== MISS) return Promise.resolve(v);
-    return this._fetch(k).then((r) => (r === MISS ? undefined : r));
+    return this._fetchOr(k, k.l1, undefined);
   }
 
   async has(key) {
