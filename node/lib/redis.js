@@ -17,6 +17,7 @@ const path = require('node:path');
 const env = require('./redis_envelope');
 const { makeError, typeError, formatDouble } = require('./errors');
 const options = require('./options');
+const { performance } = require('node:perf_hooks');
 const { clock } = require('./clock');
 
 const MISS = Symbol('twincache.redis.miss');
@@ -329,7 +330,12 @@ function clientOptions(url, timeout) {
   return { url, socket, disableOfflineQueue: true };
 }
 
-const NOOP = () => {};
+// Whether err is Redis's WRONGTYPE reply (GET of a name holding another type: a miss, as MGET's nil).
+function isWrongType(err) {
+  return (
+    err instanceof Error && typeof err.message === 'string' && err.message.startsWith('WRONGTYPE')
+  );
+}
 
 // Whether `client` is a node-redis RedisClient (one connection), not a pool or a cluster.
 let clientClass;
@@ -356,20 +362,21 @@ class Link {
     this.client = null;
     this.raw = client; // the user's, as given
     this.connecting = null;
-    this.typeMapping = null;
+    this.commandOptions = null;
     this.closed = false;
-    // Whether reads are the MULTI/MGET/PTTL/EXEC transaction written command by command (a
-    // node-redis client: its commands go out in call order on its one connection), else get.lua
-    // in one EVALSHA (a pool, a cluster or another object: commands may not share a connection).
-    this.transactional = client === null || isPlainClient(client);
+    // Whether reads are GET/MGET + PTTL pipelined (a node-redis client: its commands go out in
+    // call order on its one connection), else get.lua in one EVALSHA (a pool, a cluster or
+    // another object: commands may not share a connection).
+    this.pipelined = client === null || isPlainClient(client);
   }
 
-  _typed() {
-    if (this.typeMapping === null) {
+  // node-redis's command options of every call: bulk strings as Buffers (envelopes are bytes).
+  _options() {
+    if (this.commandOptions === null) {
       const { RESP_TYPES } = loadRedis();
-      this.typeMapping = { [RESP_TYPES.BLOB_STRING]: Buffer };
+      this.commandOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
     }
-    return this.typeMapping;
+    return this.commandOptions;
   }
 
   // The client if it is ready now, else null.
@@ -383,9 +390,10 @@ class Link {
     const c = this.now();
     if (c !== null) return c;
     if (this.connecting === null) {
-      this.connecting = this._connect().finally(() => {
-        this.connecting = null;
+      const connecting = this._connect().finally(() => {
+        if (this.connecting === connecting) this.connecting = null;
       });
+      this.connecting = connecting;
     }
     return this.connecting;
   }
@@ -411,6 +419,9 @@ class Link {
     const c = this.client;
     if (c === null || !this.owned || (which !== null && which !== c)) return;
     this.client = null;
+    // A connect still under way on it is abandoned: the next call connects anew instead of
+    // waiting for it (destroyed in its handshake, node-redis may never settle it).
+    if (which === null) this.connecting = null;
     try {
       c.destroy();
     } catch {
@@ -419,19 +430,48 @@ class Link {
   }
 
   send(client, args) {
-    return client.sendCommand(args, { typeMapping: this._typed() });
+    return client.sendCommand(args, this._options());
   }
 
-  // The read (docs/redis.md, Commands): MULTI, MGET names, PTTL of each name, EXEC, written in
-  // one tick (one round trip, nothing of another caller in between). Resolves to EXEC's reply:
-  // [[value or null per name], PTTL per name...]. The queued commands' own replies (OK, QUEUED)
-  // are not awaited: a failure of any of them fails EXEC too (EXECABORT or the lost connection).
-  transaction(client, names) {
-    const o = { typeMapping: this._typed() };
-    client.sendCommand(['MULTI'], o).catch(NOOP);
-    client.sendCommand(['MGET', ...names], o).catch(NOOP);
-    for (let i = 0; i < names.length; i++) client.sendCommand(['PTTL', names[i]], o).catch(NOOP);
-    return client.sendCommand(['EXEC'], o);
+  // The read (docs/redis.md, "The read"): GET name (MGET for several names), then PTTL of each
+  // name, written in one tick: node-redis sends them back to back on its one connection, so one
+  // round trip, and Redis runs them in that order. Resolves to [[value or null per name], PTTL
+  // per name...]. A name holding another type is nil (MGET's answer; GET's WRONGTYPE reply).
+  pipeline(client, names) {
+    const o = this._options();
+    const n = names.length;
+    let values = null;
+    let error = null;
+    if (n === 1) {
+      client.sendCommand(['GET', names[0]], o).then(
+        (v) => {
+          values = [v];
+        },
+        (err) => {
+          if (isWrongType(err)) values = [null];
+          else error = err;
+        },
+      );
+      // PTTL's reply comes after GET's, so its reaction runs after GET's.
+      return client.sendCommand(['PTTL', names[0]], o).then((t) => {
+        if (error !== null) throw error;
+        return [values, t];
+      });
+    }
+    client.sendCommand(['MGET', ...names], o).then(
+      (v) => {
+        values = v;
+      },
+      (err) => {
+        error = err;
+      },
+    );
+    const ttls = new Array(n);
+    for (let i = 0; i < n; i++) ttls[i] = client.sendCommand(['PTTL', names[i]], o);
+    return Promise.all(ttls).then((t) => {
+      if (error !== null) throw error;
+      return [values, ...t];
+    });
   }
 
   // A new connection for the invalidation listener (redis_coherence.js): RESP2 (invalidations as
@@ -468,6 +508,89 @@ class Link {
   }
 }
 
+// ---- timeouts ---------------------------------------------------------------------------------
+
+// One L2 call of a cache waiting for its answer: timed out by Deadlines, which resolves it FAILED.
+class Call {
+  constructor(cache, used) {
+    this.cache = cache;
+    this.used = used; // the connection it uses (dropped if it fails), null while connecting
+    this.resolve = null;
+    this.at = 0; // its deadline, performance.now() ms
+    this.next = null;
+    this.pending = true;
+  }
+
+  expire() {
+    this.resolve(this.cache._failed(TIMED_OUT, this.used));
+  }
+}
+
+// The timeouts of one cache's L2 calls, without a timer per call: every call has the same
+// timeout, so deadlines come in the order calls start. The calls wait in a list, oldest first;
+// one timer, armed for the oldest one's deadline, expires those whose deadline passed and is
+// armed again for the next. An answered call is marked (end) and unlinked once it reaches the
+// head. Real time (performance.now(), as setTimeout), not the injectable clock. The timer is
+// unref'd: a call in flight keeps the process alive through its socket.
+class Deadlines {
+  constructor(ms) {
+    this.ms = ms;
+    this.head = null;
+    this.tail = null;
+    this.timer = null;
+    this.fire = () => this._fire();
+  }
+
+  add(call) {
+    call.at = performance.now() + this.ms;
+    if (this.tail === null) this.head = call;
+    else this.tail.next = call;
+    this.tail = call;
+    if (this.timer === null) this._arm(this.ms);
+  }
+
+  // Whether the call was still pending (false: it timed out already); it is pending no more.
+  end(call) {
+    if (!call.pending) return false;
+    call.pending = false;
+    if (call === this.head) this._drop();
+    return true;
+  }
+
+  // Unlinks the answered calls at the head.
+  _drop() {
+    let h = this.head;
+    while (h !== null && !h.pending) {
+      const next = h.next;
+      h.next = null;
+      h = next;
+    }
+    this.head = h;
+    if (h === null) this.tail = null;
+  }
+
+  _arm(ms) {
+    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(ms)));
+    this.timer.unref();
+  }
+
+  _fire() {
+    this.timer = null;
+    const now = performance.now();
+    for (let h = this.head; h !== null && h.at <= now; h = this.head) {
+      this.head = h.next;
+      h.next = null;
+      if (this.head === null) this.tail = null;
+      if (h.pending) {
+        h.pending = false;
+        h.expire();
+      }
+    }
+    this._drop();
+    if (this.head !== null) this._arm(this.head.at - now);
+  }
+}
+
 // ---- RedisCache -----------------------------------------------------------------------------------
 
 // The key of a RedisCache entry: its encoding, that as a latin1 string (L1's key), and its name.
@@ -492,6 +615,7 @@ class RedisCache {
     this._breaker = new Breaker(o.threshold, o.delay[0], o.delay[1]);
     loadRedis();
     this._link = new Link(o.url, o.client, o.timeout);
+    this._deadlines = new Deadlines(o.timeout);
     const { Cache } = require('./index');
     this._weight = 0; // the weight of the value being put in L1 (its payload's size)
     const l1Options = { max: o.l1Max };
@@ -568,43 +692,45 @@ class RedisCache {
   }
 
   // op(client)'s result, or FAILED (counted) when the breaker is open, the call failed or it took
-  // longer than `timeout` (connecting included).
-  async _call(op) {
+  // longer than `timeout` (connecting included). Never rejects.
+  _call(op) {
     if (!this._breaker.allow()) {
       this._counts.l2_skipped++;
-      return FAILED;
+      return Promise.resolve(FAILED);
     }
-    let timer;
-    const deadline = new Promise((resolve) => {
-      timer = setTimeout(resolve, this._timeout, TIMED_OUT);
-    });
-    let used = this._link.now(); // the connection this call uses (dropped if it fails)
+    const call = new Call(this, this._link.now());
+    let work;
     try {
-      const work =
-        used !== null
-          ? op(used)
+      work =
+        call.used !== null
+          ? op(call.used)
           : this._link.ready().then((c) => {
-              used = c;
+              call.used = c;
               return op(c);
             });
-      const result = await Promise.race([work, deadline]);
-      if (result === TIMED_OUT) {
-        work.catch(() => {}); // its late failure is no one's
-        return this._failed(TIMED_OUT, used);
-      }
-      this._breaker.success();
-      return result;
     } catch (err) {
-      return this._failed(err, used);
-    } finally {
-      clearTimeout(timer);
+      return Promise.resolve(this._failed(err, call.used));
     }
+    return new Promise((resolve) => {
+      call.resolve = resolve;
+      this._deadlines.add(call);
+      work.then(
+        (result) => {
+          if (!this._deadlines.end(call)) return; // timed out already
+          this._breaker.success();
+          resolve(result);
+        },
+        (err) => {
+          if (this._deadlines.end(call)) resolve(this._failed(err, call.used));
+        },
+      );
+    });
   }
 
   // The read of `names` as an op for _call, resolving to EXEC's reply shape: [[value or null per
-  // name], PTTL per name...]. The transaction on a node-redis client; get.lua on another kind.
+  // name], PTTL per name...]. The pipeline on a node-redis client; get.lua on another kind.
   _read(names) {
-    if (this._link.transactional) return (client) => this._link.transaction(client, names);
+    if (this._link.pipelined) return (client) => this._link.pipeline(client, names);
     return this._readScript(names);
   }
 
@@ -702,11 +828,15 @@ class RedisCache {
       return MISS;
     }
     counts.l2_hits++;
-    let remaining = 0;
-    if (typeof pttl === 'number' && pttl >= 0) {
-      // No longer than Redis keeps it: its PTTL minus the time the answer took to come.
-      remaining = pttl - (clock.now() - started);
-      if (remaining <= 0) return value;
+    // L1 keeps it no longer than Redis does (its PTTL minus the time the answer took to come;
+    // PTTL -1: no expiry, -2: gone since GET read it) and no longer than this cache's ttl (the
+    // PTTL is read just after the value: docs/redis.md, "The read").
+    let remaining = this._ttl; // 0: none
+    if (typeof pttl === 'number' && pttl !== -1) {
+      if (pttl < 0) return value;
+      const left = pttl - (clock.now() - started);
+      if (left <= 0) return value;
+      if (remaining === 0 || left < remaining) remaining = left;
     }
     this._l1Put(l1Key, value, remaining, opened.data.length, k.name, epoch);
     return value;
@@ -724,13 +854,22 @@ class RedisCache {
 
   // ---- reads ----
 
-  async _fetch(k, l1Key = k.l1) {
+  // The L2 read of one entry: its value (put in L1), else MISS.
+  _fetch(k, l1Key = k.l1) {
+    return this._fetchOr(k, l1Key, MISS);
+  }
+
+  // The same with `miss` for MISS. One promise chain, no async function (each layer is a
+  // promise and a microtask on the L2 hit's path).
+  _fetchOr(k, l1Key, miss) {
     const started = clock.now();
     const epoch = this._coh === null ? undefined : this._coh.epoch;
-    const reply = await this._call(this._read([k.name]));
-    this._counts.bytes_sent += k.name.length;
-    if (reply === FAILED) return MISS;
-    return this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);
+    return this._call(this._read([k.name])).then((reply) => {
+      this._counts.bytes_sent += k.name.length;
+      if (reply === FAILED) return miss;
+      const v = this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);
+      return v === MISS ? miss : v;
+    });
   }
 
   async _get(key) {
@@ -750,7 +889,7 @@ class RedisCache {
     }
     const v = this._l1Get(k.l1);
     if (v !== MISS) return Promise.resolve(v);
-    return this._fetch(k).then((r) => (r === MISS ? undefined : r));
+    return this._fetchOr(k, k.l1, undefined);
   }
 
   async has(key) {

@@ -30,6 +30,7 @@ const MEMOIZE_OPTIONS = [
   'lease',
 ];
 
+const NAME_MEMO_MAX = 4096; // lone string arguments whose entry key is remembered
 let argsKey = null; // memoize.js's L1 key of an argument list (required lazily: no cycle)
 
 // An async function that keeps fn's results in Redis under the function's scope, with its own
@@ -82,7 +83,23 @@ function memoizeRedis(fn, opts) {
   const counts = { hits: 0, misses: 0 };
   const flights = new Map(); // entry key (latin1) -> the shared read-or-compute promise
 
+  // A lone string argument's entry key, encoded and hashed once (as RedisCache's string keys).
+  const names = new Map();
   function entryKeyOf(args) {
+    const lone = userKey === undefined && args.length === 1 && typeof args[0] === 'string';
+    if (lone) {
+      const known = names.get(args[0]);
+      if (known !== undefined) return known;
+    }
+    const k = makeEntryKey(args);
+    if (lone) {
+      if (names.size >= NAME_MEMO_MAX) names.clear();
+      names.set(args[0], k);
+    }
+    return k;
+  }
+
+  function makeEntryKey(args) {
     const parts = userKey === undefined ? args : [userKey(...args)];
     let encoded;
     try {
