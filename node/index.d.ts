@@ -34,6 +34,11 @@ export interface Stats {
   items: number;
   /** Sum of entry weights: key + value + 64 bytes per entry. */
   bytes: number;
+  /** The freshness counters (FreshStats), present when freshness options are set. */
+  refreshes?: number;
+  refreshErrors?: number;
+  earlyRefreshes?: number;
+  errorHits?: number;
 }
 
 /** Why an entry left the cache, as dispose is told (docs/node.md, "Eviction callbacks"). */
@@ -167,6 +172,11 @@ export interface DiskStats {
   writeErrors: number;
   items: number;
   bytes: number;
+  /** A disk memo's freshness counters (as FreshStats'), present when freshness options are set. */
+  refreshes?: number;
+  refreshErrors?: number;
+  earlyRefreshes?: number;
+  errorHits?: number;
 }
 
 export interface DiskCacheOptions {
@@ -176,6 +186,9 @@ export interface DiskCacheOptions {
   ttl?: number;
   /** 'json' (readable by Python with codec="json") or 'v8' (v8.serialize; Node only). */
   codec?: 'json' | 'v8';
+  /** Told of each entry this DiskCache removes or replaces (docs/persistence.md, "Eviction
+   * callbacks on disk"): key as given (decoded from the directory for prune and clear). */
+  dispose?: (value: unknown, key: unknown, reason: DisposeReason) => void;
 }
 
 /** DiskCache.set's options: a TTL, and tags and metadata for query() and evict(). */
@@ -202,6 +215,10 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly path: string;
   readonly persistent: boolean;
   get(key: K): V | undefined;
+  /** The value without counting a hit or miss and without refreshing its recency. */
+  peek(key: K): V | undefined;
+  /** Milliseconds left: 0 when absent or expired, Infinity without a TTL. */
+  getRemainingTTL(key: K): number;
   set(key: K, value: V, options?: DiskSetOptions): this;
   has(key: K): boolean;
   delete(key: K): boolean;
@@ -260,9 +277,17 @@ export type Memoized<F extends (...args: any[]) => any> = F & {
   stats(): Stats | FreshStats;
 };
 
-export interface DiskMemoizeOptions<A extends unknown[]> extends DiskCacheOptions {
+export interface DiskMemoizeOptions<A extends unknown[]>
+  extends Omit<DiskCacheOptions, 'dispose'> {
   backend: 'disk';
   key?: (...args: A) => unknown;
+  /** The freshness options, as MemoizeOptions' (docs/persistence.md, "Freshness on disk"). */
+  stale?: number;
+  ttlJitter?: number;
+  earlyRefresh?: number;
+  cacheErrors?: (err: unknown) => boolean;
+  errorTtl?: number;
+  onRefreshError?: (err: unknown) => void;
 }
 
 /** Options for a backend chosen at run time: those that 'memory' and 'disk' both take. */

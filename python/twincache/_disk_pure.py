@@ -279,6 +279,9 @@ def sign(secret: bytes, key: bytes, codec: int, stored: bytes) -> bytes:
 # --- the store ------------------------------------------------------------------------------------
 
 
+_NO_ZSTD: Final[Any] = object()  # PureDiskStore._opened: a compressed row, and no zstd here
+
+
 class PureDiskStore(DamageMixin):
     """The twin of twincache._disk_native.DiskStore (same methods, same results)."""
 
@@ -534,10 +537,13 @@ class PureDiskStore(DamageMixin):
 
     # -- the API --
 
-    def get(self, key: bytes, files: bool = False) -> tuple[Any, ...] | None:
+    def get(self, key: bytes, files: bool = False, use: bool = True) -> tuple[Any, ...] | None:
         """(codec, bytes, expiry), or None; with files=True an array or frame kept in a side file
         of its own is not read: (codec, path, expiry, hmac), for the caller to read or map it and
-        verify() the bytes (twincache._disk_values.load_file)."""
+        verify() the bytes (twincache._disk_values.load_file). use=False: a peek (as the C++
+        store's): nothing counted, touched or removed, an expired row found too."""
+        if not use:
+            return self._peek(key)
         with self._lock:
             db = self._conn()
             if db is None:
@@ -582,19 +588,10 @@ class PureDiskStore(DamageMixin):
                 self._count("misses")
                 self._remove_row(db, row_id, mac, "expired")
                 return None
-            ok = (
-                stored is not None
-                and isinstance(mac, bytes)
-                and len(mac) == 32
-                and 0 <= codec <= 0x1FF
-                and hmac.compare_digest(sign(self._secret, key, codec, stored), mac)
-            )
-            value: bytes | None = stored if ok else None
-            if ok and codec & CODEC_ZSTD:
-                if _zstd.lib is None:
-                    self._count("misses")  # readable by a store with zstd: leave it
-                    return None
-                value = _zstd.decompress(stored)
+            value = self._opened(key, codec, stored, mac)
+            if value is _NO_ZSTD:
+                self._count("misses")  # readable by a store with zstd: leave it
+                return None
             if value is None:
                 self._count("misses")
                 self._remove_row(db, row_id, mac, "corrupt")
@@ -614,6 +611,38 @@ class PureDiskStore(DamageMixin):
             if self._l1_max:
                 self._l1_put(key, codec & CODEC_MAX, value, expiry)  # valid: checked above
             return codec & CODEC_MAX, value, expiry
+
+    def _opened(self, key: bytes, codec: int, stored: bytes | None, mac: object) -> Any:
+        """The plain bytes of a row if its HMAC holds (None if not; _NO_ZSTD: compressed, and
+        no zstd here)."""
+        ok = (
+            stored is not None
+            and isinstance(mac, bytes)
+            and len(mac) == 32
+            and 0 <= codec <= 0x1FF
+            and hmac.compare_digest(sign(self._secret, key, codec, stored), mac)
+        )
+        if not ok or not codec & CODEC_ZSTD:
+            return stored if ok else None
+        return _NO_ZSTD if _zstd.lib is None else _zstd.decompress(stored)  # type: ignore[arg-type]
+
+    def _peek(self, key: bytes) -> tuple[int, bytes, int] | None:
+        with self._lock:
+            db = self._conn()
+            if db is None:
+                hit = self._l1.get(key)
+                return None if hit is None or (hit[2] and wall_now() >= hit[2]) else hit
+            row = db.execute(
+                "SELECT key, codec, value, expiry, hmac, file FROM entries WHERE key_hash = ?",
+                (key_hash(key),),
+            ).fetchone()
+            if row is None or row[0] != key:
+                return None
+            _, codec, stored, expiry, mac, file = row
+            if file is not None:
+                stored = self._read_blob(file)
+            value = self._opened(key, codec, stored, mac)
+            return None if value is None or value is _NO_ZSTD else (codec & CODEC_MAX, value, expiry)
 
     def _remove_row(self, db: sqlite3.Connection, row_id: int, mac: bytes, counter: str) -> None:
         try:
@@ -1077,17 +1106,21 @@ class PureDiskStore(DamageMixin):
 
         return self._removing(db, remove)
 
-    def keys(self) -> list[bytes]:
+    def keys(self, expired: bool = False) -> list[bytes]:
+        """The live keys, least recently used first; expired=True: the expired rows not yet
+        removed instead, soonest expired first."""
         with self._lock:
             db = self._conn()
             now = wall_now()
             if db is None:
-                return [k for k, e in self._l1.items() if not (e[2] and now >= e[2])]
+                return [k for k, e in self._l1.items() if bool(e[2] and now >= e[2]) == expired]
+            sql = (
+                "SELECT key FROM entries WHERE expiry != 0 AND expiry <= ? ORDER BY expiry, id"
+                if expired
+                else "SELECT key FROM entries WHERE expiry = 0 OR expiry > ? ORDER BY atime, id"
+            )
             try:
-                rows = db.execute(
-                    "SELECT key FROM entries WHERE expiry = 0 OR expiry > ? ORDER BY atime, id",
-                    (now,),
-                ).fetchall()
+                rows = db.execute(sql, (now,)).fetchall()
             except sqlite3.DatabaseError as exc:
                 if not self._recover(exc):  # damaged: moved aside, the fresh one is empty
                     raise
