@@ -57,9 +57,7 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     @property
     def persistent(self) -> bool: ...
 
-    def get(
-        self, key: bytes, files: bool = False, use: bool = True
-    ) -> tuple[Any, ...] | None: ...
+    def get(self, key: bytes, files: bool = False, use: bool = True) -> tuple[Any, ...] | None: ...
     def set(
         self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
     ) -> tuple[int, int]: ...
@@ -979,7 +977,7 @@ def memoize(
     if records:
         assert freshness is not None
         call, fresh = _disk_fresh.wrap(
-            func, cache, key_of, freshness, counts, inspect.iscoroutinefunction(func), qualname
+            func, cache, key_of, freshness, counts, inspect.iscoroutinefunction(func), str(qualname)
         )
         wrapper = functools.wraps(func)(call)
     elif inspect.iscoroutinefunction(func):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _disk, _fresh, _pure
+from ._backend import warn
 
 # --- reads that are not use -----------------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class _DiskMemo:
         except ValueError:
             pass  # larger than max_bytes: returned, not cached
         except Exception as exc:
-            _disk.warn(
+            warn(
                 f"twincache: the result of {self.qualname}() cannot be stored on disk ({exc}); "
                 "it is returned uncached"
             )

@@ -642,7 +642,9 @@ class PureDiskStore(DamageMixin):
             if file is not None:
                 stored = self._read_blob(file)
             value = self._opened(key, codec, stored, mac)
-            return None if value is None or value is _NO_ZSTD else (codec & CODEC_MAX, value, expiry)
+            return (
+                None if value is None or value is _NO_ZSTD else (codec & CODEC_MAX, value, expiry)
+            )
 
     def _remove_row(self, db: sqlite3.Connection, row_id: int, mac: bytes, counter: str) -> None:
         try:

@@ -579,7 +579,9 @@ def test_disk_failed_refresh_keeps_the_old_value_until_the_window_ends(tmp_path:
     calls: list[int] = []
     reported: list[Exception] = []
 
-    @twincache.cache(backend="disk", path=tmp_path, ttl=10, stale=5, on_refresh_error=reported.append)
+    @twincache.cache(
+        backend="disk", path=tmp_path, ttl=10, stale=5, on_refresh_error=reported.append
+    )
     def f(x: int) -> int:
         calls.append(x)
         if len(calls) > 1:
