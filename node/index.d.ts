@@ -34,11 +34,6 @@ export interface Stats {
   items: number;
   /** Sum of entry weights: key + value + 64 bytes per entry. */
   bytes: number;
-  /** The freshness counters (FreshStats), present when freshness options are set. */
-  refreshes?: number;
-  refreshErrors?: number;
-  earlyRefreshes?: number;
-  errorHits?: number;
 }
 
 /** Why an entry left the cache, as dispose is told (docs/node.md, "Eviction callbacks"). */
@@ -172,11 +167,14 @@ export interface DiskStats {
   writeErrors: number;
   items: number;
   bytes: number;
-  /** A disk memo's freshness counters (as FreshStats'), present when freshness options are set. */
-  refreshes?: number;
-  refreshErrors?: number;
-  earlyRefreshes?: number;
-  errorHits?: number;
+}
+
+/** stats() of a disk memo with freshness options: DiskStats plus FreshStats' counters. */
+export interface DiskFreshStats extends DiskStats {
+  refreshes: number;
+  refreshErrors: number;
+  earlyRefreshes: number;
+  errorHits: number;
 }
 
 export interface DiskCacheOptions {
@@ -277,8 +275,7 @@ export type Memoized<F extends (...args: any[]) => any> = F & {
   stats(): Stats | FreshStats;
 };
 
-export interface DiskMemoizeOptions<A extends unknown[]>
-  extends Omit<DiskCacheOptions, 'dispose'> {
+export interface DiskMemoizeOptions<A extends unknown[]> extends Omit<DiskCacheOptions, 'dispose'> {
   backend: 'disk';
   key?: (...args: A) => unknown;
   /** The freshness options, as MemoizeOptions' (docs/persistence.md, "Freshness on disk"). */
@@ -307,8 +304,9 @@ export type DiskMemoized<F extends (...args: any[]) => any> = F & {
   clear(): number;
   /** Removes the entry of these arguments; whether it was there. */
   delete(...args: Parameters<F>): boolean;
-  /** This function's hits and misses; the other counters are its DiskCache's. */
-  stats(): DiskStats;
+  /** This function's hits and misses; the other counters are its DiskCache's. DiskFreshStats
+   * when freshness options are set. */
+  stats(): DiskStats | DiskFreshStats;
 };
 
 /** RedisCache's stats() and a Redis memo's (docs/redis.md, "Stats"); the names are the spec's,

@@ -481,7 +481,10 @@ function keyBytes(key) {
 class DiskCache {
   constructor(opts) {
     const o = diskOptions(opts, ['dispose']);
-    const dispose = options.optionalFunction('dispose', opts === undefined ? undefined : opts.dispose);
+    const dispose = options.optionalFunction(
+      'dispose',
+      opts === undefined ? undefined : opts.dispose,
+    );
     this._codec = o.codec;
     this._maxBytes = o.maxBytes;
     this._store = openStore(o.path, o.maxBytes, o.ttl);
@@ -880,7 +883,8 @@ function memoizeDisk(fn, opts) {
     misses: counts.misses,
     ...(fresh === null ? {} : fresh.counts),
   });
-  if (fresh !== null) Object.defineProperty(memoized, fresh.REFRESHING, { value: fresh.refreshing });
+  if (fresh !== null)
+    Object.defineProperty(memoized, fresh.REFRESHING, { value: fresh.refreshing });
   return memoized;
 }
 

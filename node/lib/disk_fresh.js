@@ -16,7 +16,9 @@ function freshCall(fn, o, cache, keyOf, counts) {
     const k = Buffer.from(id, 'latin1');
     let codec, data;
     try {
-      [codec, data] = encodeValue(cache._codec, rec);
+      // Without e unless a failure: codec 'json' stores no undefined.
+      const { e, ...plain } = rec;
+      [codec, data] = encodeValue(cache._codec, rec.err ? rec : plain);
       cache._setBytes(k, codec, data, ms);
     } catch (err) {
       process.emitWarning(

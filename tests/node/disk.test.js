@@ -442,60 +442,64 @@ test('dispose is told each removal with its reason', (t) => {
   assert.equal(told.length, 6);
 });
 
-test('dispose: size culling by prune, re-entrant callbacks, a throwing dispose', {
-  skip: needsDisk,
-}, (t) => {
-  _testing.useManualClock(1_700_000_000_000);
-  t.after(() => _testing.useRealClock());
-  const dir = tmpDir();
-  const big = new DiskCache({ path: dir, codec: 'json' }); // unbounded: past the next's budget
-  for (let i = 0; i < 6; i++) {
-    big.set(`k${i}`, 'v'.repeat(1000) + i);
-    big.flush();
-    _testing.advance(2000); // access times have a 1 s resolution
-  }
-  const told = [];
-  const small = new DiskCache({
-    path: dir,
-    codec: 'json',
-    maxBytes: 3600,
-    dispose: (v, k, reason) => told.push([k, v.slice(-1), reason]),
-  });
-  assert.equal(small.prune(), 3);
-  assert.deepEqual(told, [
-    ['k0', '0', 'evicted'],
-    ['k1', '1', 'evicted'],
-    ['k2', '2', 'evicted'],
-  ]);
-  const seen = [];
-  const warned = [];
-  const onWarning = (w) => {
-    if (w.code === 'ERR_TWINCACHE_DISPOSE') warned.push(w.message);
-  };
-  process.on('warning', onWarning);
-  t.after(() => process.off('warning', onWarning));
-  const c = new DiskCache({
-    path: tmpDir(),
-    codec: 'json',
-    dispose: (v, k, reason) => {
-      seen.push([k, reason, c.get(k), c.size]); // the removal is done: the cache is usable
-      if (reason === 'deleted') c.set('after', v);
-      if (k === 'boom') throw new Error('callback failed');
-    },
-  });
-  c.set('k', 1);
-  c.delete('k');
-  assert.equal(c.get('after'), 1);
-  c.set('boom', 1);
-  c.delete('boom'); // does not throw
-  c.set('z', 2);
-  assert.equal(c.get('z'), 2);
-  assert.deepEqual(seen[0], ['k', 'deleted', undefined, 0]);
-  assert.deepEqual(seen[1].slice(0, 2), ['boom', 'deleted']);
-  return new Promise((resolve) => setImmediate(resolve)).then(() => {
-    assert.deepEqual(warned, ['dispose threw: callback failed']);
-  });
-});
+test(
+  'dispose: size culling by prune, re-entrant callbacks, a throwing dispose',
+  {
+    skip: needsDisk,
+  },
+  (t) => {
+    _testing.useManualClock(1_700_000_000_000);
+    t.after(() => _testing.useRealClock());
+    const dir = tmpDir();
+    const big = new DiskCache({ path: dir, codec: 'json' }); // unbounded: past the next's budget
+    for (let i = 0; i < 6; i++) {
+      big.set(`k${i}`, 'v'.repeat(1000) + i);
+      big.flush();
+      _testing.advance(2000); // access times have a 1 s resolution
+    }
+    const told = [];
+    const small = new DiskCache({
+      path: dir,
+      codec: 'json',
+      maxBytes: 3600,
+      dispose: (v, k, reason) => told.push([k, v.slice(-1), reason]),
+    });
+    assert.equal(small.prune(), 3);
+    assert.deepEqual(told, [
+      ['k0', '0', 'evicted'],
+      ['k1', '1', 'evicted'],
+      ['k2', '2', 'evicted'],
+    ]);
+    const seen = [];
+    const warned = [];
+    const onWarning = (w) => {
+      if (w.code === 'ERR_TWINCACHE_DISPOSE') warned.push(w.message);
+    };
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const c = new DiskCache({
+      path: tmpDir(),
+      codec: 'json',
+      dispose: (v, k, reason) => {
+        seen.push([k, reason, c.get(k), c.size]); // the removal is done: the cache is usable
+        if (reason === 'deleted') c.set('after', v);
+        if (k === 'boom') throw new Error('callback failed');
+      },
+    });
+    c.set('k', 1);
+    c.delete('k');
+    assert.equal(c.get('after'), 1);
+    c.set('boom', 1);
+    c.delete('boom'); // does not throw
+    c.set('z', 2);
+    assert.equal(c.get('z'), 2);
+    assert.deepEqual(seen[0], ['k', 'deleted', undefined, 0]);
+    assert.deepEqual(seen[1].slice(0, 2), ['boom', 'deleted']);
+    return new Promise((resolve) => setImmediate(resolve)).then(() => {
+      assert.deepEqual(warned, ['dispose threw: callback failed']);
+    });
+  },
+);
 
 test('dispose must be a function', () => {
   assert.throws(() => new DiskCache({ path: tmpDir(), dispose: 3 }), {
