@@ -3,7 +3,8 @@
 // (docs/persistence.md, "Freshness on disk"): fresh.js's logic (freshCore) over the directory.
 // Every entry is a record { v, e, checkAt, freshUntil, delta, err, async } (times on the disk
 // tier's wall clock, so they mean the same in every process), stored for ttl (jittered) + stale
-// ms: the row outlives the TTL by the stale window. A promise result is stored once it resolves
+// ms: the row outlives the TTL by the stale window. On disk it is the array [v, checkAt,
+// freshUntil, delta, err, async, e] (e only for a failure): a hit deserializes no property names. A promise result is stored once it resolves
 // (v is its value, async says to hand out a promise); concurrent misses share one promise.
 const { freshCore, REFRESHING } = require('./fresh');
 const { encodeValue, MISS, wallNow, keyBytes } = require('./disk');
@@ -16,9 +17,16 @@ function freshCall(fn, o, cache, keyOf, counts) {
     const k = Buffer.from(id, 'latin1');
     let codec, data;
     try {
-      // Without e unless a failure: codec 'json' stores no undefined.
-      const { e, ...plain } = rec;
-      [codec, data] = encodeValue(cache._codec, rec.err ? rec : plain);
+      const row = [
+        rec.v,
+        rec.checkAt,
+        rec.freshUntil,
+        rec.delta,
+        rec.err ? 1 : 0,
+        rec.async ? 1 : 0,
+      ];
+      if (rec.err) row.push(rec.e); // codec 'json' stores no undefined
+      [codec, data] = encodeValue(cache._codec, row);
       cache._setBytes(k, codec, data, ms);
     } catch (err) {
       process.emitWarning(
@@ -58,10 +66,19 @@ function freshCall(fn, o, cache, keyOf, counts) {
 
   function call(self, args) {
     const k = keyBytes(keyOf(args));
-    const rec = cache._lookupBytes(k);
-    if (rec !== MISS) {
+    const a = cache._lookupBytes(k);
+    if (a !== MISS) {
       counts.hits++;
-      if (!rec.err && wallNow() < rec.checkAt) return rec.async ? Promise.resolve(rec.v) : rec.v;
+      if (a[4] === 0 && wallNow() < a[1]) return a[5] === 1 ? Promise.resolve(a[0]) : a[0];
+      const rec = {
+        v: a[0],
+        checkAt: a[1],
+        freshUntil: a[2],
+        delta: a[3],
+        err: a[4] === 1,
+        async: a[5] === 1,
+        e: a[6],
+      };
       return core.slowHit(self, k.latin1Slice(), args, rec);
     }
     counts.misses++;
