@@ -21,9 +21,7 @@ import hashlib
 import hmac
 import mmap
 import os
-import re
 import sqlite3
-import stat
 import struct
 import threading
 import time
@@ -44,6 +42,8 @@ from ._disk_pure_damage import (
     _full,
 )
 from ._disk_pure_dir import (  # re-exported: twincache._disk_tags, _redis_envelope and tests
+    _BLOB_NAME,
+    BlobMixin,
     _zstd,
     bump_generation,
     default_directory,
@@ -60,8 +60,6 @@ _CODECS_IN_FILES: Final = (4, 5)
 UNLIMITED: Final = 2**64 - 1
 _SAMPLE: Final = 64 * 1024  # compression sample of large values
 FILE_THRESHOLD: Final = 128 * 1024  # stored values this large go to blobs/ (as the C++ store)
-_BLOB_NAME: Final = re.compile(r"[0-9a-f]{32}\.bin")
-_WRITE_CHUNK: Final = 128 * 1024  # the largest single write of a side file
 
 # The schema: core/src/disk/schema.sql, the C++ store's too, installed next to this module.
 _SCHEMA: Final = (resources.files("twincache") / "_disk_schema.sql").read_text(encoding="utf-8")
@@ -109,7 +107,7 @@ def clock_set_real() -> None:
 _NO_ZSTD: Final[Any] = object()  # PureDiskStore._opened: a compressed row, and no zstd here
 
 
-class PureDiskStore(DamageMixin):
+class PureDiskStore(DamageMixin, BlobMixin):
     """The twin of twincache._disk_native.DiskStore (same methods, same results)."""
 
     def __init__(
@@ -671,86 +669,6 @@ class PureDiskStore(DamageMixin):
                 db.execute("ROLLBACK")
             raise
 
-    # -- side files for large values (blobs/), as the C++ store --
-
-    def _write_blob(self, *parts: Any) -> str | None:
-        name = os.urandom(16).hex() + ".bin"
-        try:
-            fd = os.open(
-                f"{self.path}/blobs/{name}",
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
-                0o600,
-            )
-        except OSError:
-            return None
-        try:
-            for data in parts:
-                view = memoryview(data).cast("B")
-                while view:  # pieces of 128 KiB, as the C++ store (see its write_blob)
-                    view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
-        except OSError:
-            os.close(fd)
-            self._unlink_blob(name)
-            return None
-        os.close(fd)
-        return name
-
-    def _read_blob(self, name: object) -> bytes | None:
-        if not isinstance(name, str) or not _BLOB_NAME.fullmatch(name):
-            return None
-        # O_NONBLOCK: a FIFO (or device) in the file's place would block open() and read()
-        # forever; anything but a regular file is a damaged entry (a corrupt miss), as in C++.
-        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-        try:
-            fd = os.open(f"{self.path}/blobs/{name}", flags)
-        except OSError:
-            return None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            with open(fd, "rb", closefd=False) as f:
-                return f.read()
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-
-    def _unlink_blob(self, name: object) -> None:
-        if isinstance(name, str) and _BLOB_NAME.fullmatch(name):
-            with contextlib.suppress(OSError):
-                os.unlink(f"{self.path}/blobs/{name}")
-
-    def _take_doomed(self, db: sqlite3.Connection) -> None:
-        """Files of rows deleted or replaced in this transaction (the schema's triggers list
-        them), unlinked by _unlink_doomed once it commits."""
-        rows = db.execute("SELECT file FROM doomed").fetchall()
-        if rows:
-            db.execute("DELETE FROM doomed")
-        self._doomed = [r[0] for r in rows]
-
-    def _unlink_doomed(self) -> None:
-        names, self._doomed = self._doomed, []
-        for name in names:
-            self._unlink_blob(name)
-
-    def _sweep_orphans(self, db: sqlite3.Connection) -> None:
-        """Files no row names, older than an hour (a writer killed before its commit)."""
-        cutoff = time.time() - 3600
-        try:
-            names = os.listdir(self.path + "/blobs")
-        except OSError:
-            return
-        for name in names:
-            if not _BLOB_NAME.fullmatch(name):
-                continue
-            try:
-                if os.stat(f"{self.path}/blobs/{name}").st_mtime >= cutoff:
-                    continue
-            except OSError:
-                continue
-            if db.execute("SELECT 1 FROM entries WHERE file = ?", (name,)).fetchone() is None:
-                self._unlink_blob(name)
-
     def _purge(self, db: sqlite3.Connection, now: int, limit: int) -> int:
         cur = db.execute(
             "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
@@ -1111,6 +1029,7 @@ for _name in (
     setattr(PureDiskStore, _name, _typed_errors(getattr(PureDiskStore, _name)))
 
 __all__ = [
+    "_BLOB_NAME",
     "PureDiskStore",
     "_zstd",
     "bump_generation",

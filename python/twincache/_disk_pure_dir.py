@@ -1,16 +1,19 @@
 """The pure-Python disk store's directory side (twincache._disk_pure): the layout and
 permissions of a cache directory, its secret, its generation nonce, key hashes, the HMAC of an
-entry, and zstd through the system library (ctypes). The same files as the C++ store's
-(core/src/disk/directory.cpp, docs/persistence.md, "Layout")."""
+entry, zstd through the system library (ctypes), and the side files of large values. The same
+files as the C++ store's (core/src/disk/directory.cpp, docs/persistence.md, "Layout")."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import fcntl
 import hashlib
 import hmac
 import os
+import re
+import sqlite3
 import stat
 import struct
 import threading
@@ -20,6 +23,8 @@ from typing import Any, Final
 from . import _keys
 
 SECRET_BYTES: Final = 32
+_BLOB_NAME: Final = re.compile(r"[0-9a-f]{32}\.bin")
+_WRITE_CHUNK: Final = 128 * 1024  # the largest single write of a side file
 
 # Serializes generation bumps between stores of this process (fcntl locks exclude processes).
 _GEN_LOCK = threading.Lock()
@@ -197,3 +202,89 @@ def sign(secret: bytes, key: bytes, codec: int, stored: bytes) -> bytes:
     mac.update(key)
     mac.update(stored)
     return mac.digest()
+
+
+class BlobMixin:
+    """The side files of large values (<dir>/blobs/, as the C++ store's) of a PureDiskStore:
+    written before their row commits, unlinked after the commit that deletes their row."""
+
+    path: str
+    _doomed: list[str]
+
+    def _write_blob(self, *parts: Any) -> str | None:
+        name = os.urandom(16).hex() + ".bin"
+        try:
+            fd = os.open(
+                f"{self.path}/blobs/{name}",
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o600,
+            )
+        except OSError:
+            return None
+        try:
+            for data in parts:
+                view = memoryview(data).cast("B")
+                while view:  # pieces of 128 KiB, as the C++ store (see its write_blob)
+                    view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
+        except OSError:
+            os.close(fd)
+            self._unlink_blob(name)
+            return None
+        os.close(fd)
+        return name
+
+    def _read_blob(self, name: object) -> bytes | None:
+        if not isinstance(name, str) or not _BLOB_NAME.fullmatch(name):
+            return None
+        # O_NONBLOCK: a FIFO (or device) in the file's place would block open() and read()
+        # forever; anything but a regular file is a damaged entry (a corrupt miss), as in C++.
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
+            fd = os.open(f"{self.path}/blobs/{name}", flags)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with open(fd, "rb", closefd=False) as f:
+                return f.read()
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def _unlink_blob(self, name: object) -> None:
+        if isinstance(name, str) and _BLOB_NAME.fullmatch(name):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}/blobs/{name}")
+
+    def _take_doomed(self, db: sqlite3.Connection) -> None:
+        """Files of rows deleted or replaced in this transaction (the schema's triggers list
+        them), unlinked by _unlink_doomed once it commits."""
+        rows = db.execute("SELECT file FROM doomed").fetchall()
+        if rows:
+            db.execute("DELETE FROM doomed")
+        self._doomed = [r[0] for r in rows]
+
+    def _unlink_doomed(self) -> None:
+        names, self._doomed = self._doomed, []
+        for name in names:
+            self._unlink_blob(name)
+
+    def _sweep_orphans(self, db: sqlite3.Connection) -> None:
+        """Files no row names, older than an hour (a writer killed before its commit)."""
+        cutoff = time.time() - 3600
+        try:
+            names = os.listdir(self.path + "/blobs")
+        except OSError:
+            return
+        for name in names:
+            if not _BLOB_NAME.fullmatch(name):
+                continue
+            try:
+                if os.stat(f"{self.path}/blobs/{name}").st_mtime >= cutoff:
+                    continue
+            except OSError:
+                continue
+            if db.execute("SELECT 1 FROM entries WHERE file = ?", (name,)).fetchone() is None:
+                self._unlink_blob(name)
