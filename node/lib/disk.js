@@ -486,7 +486,7 @@ class DiskCache {
       opts === undefined ? undefined : opts.dispose,
     );
     this._codec = o.codec;
-    this._maxBytes = o.maxBytes;
+    this._budget = o.maxBytes; // for disk_dispose.js (Infinity: none)
     this._store = openStore(o.path, o.maxBytes, o.ttl);
     this._inflight = null;
     this._dispose = null; // dispose(value, key, reason) of a persistent store (disk_dispose.js)

@@ -120,7 +120,7 @@ class Notifier {
     const expired = this.snapshot(call(() => store.keys(true)));
     const live = call(() => store.keys()); // least recently used first: the eviction order
     const values = new Map();
-    const budget = this.cache._maxBytes;
+    const budget = this.cache._budget;
     if (budget !== Infinity) {
       const over = call(() => store.stats()).bytes - budget;
       let covered = 0;
