@@ -169,6 +169,14 @@ export interface DiskStats {
   bytes: number;
 }
 
+/** stats() of a disk memo with freshness options: DiskStats plus FreshStats' counters. */
+export interface DiskFreshStats extends DiskStats {
+  refreshes: number;
+  refreshErrors: number;
+  earlyRefreshes: number;
+  errorHits: number;
+}
+
 export interface DiskCacheOptions {
   /** The cache directory; default: $TWINCACHE_DIR, else the user cache directory. */
   path?: string;
@@ -176,6 +184,9 @@ export interface DiskCacheOptions {
   ttl?: number;
   /** 'json' (readable by Python with codec="json") or 'v8' (v8.serialize; Node only). */
   codec?: 'json' | 'v8';
+  /** Told of each entry this DiskCache removes or replaces (docs/persistence.md, "Eviction
+   * callbacks on disk"): key as given (decoded from the directory for prune and clear). */
+  dispose?: (value: unknown, key: unknown, reason: DisposeReason) => void;
 }
 
 /** DiskCache.set's options: a TTL, and tags and metadata for query() and evict(). */
@@ -202,6 +213,10 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly path: string;
   readonly persistent: boolean;
   get(key: K): V | undefined;
+  /** The value without counting a hit or miss and without refreshing its recency. */
+  peek(key: K): V | undefined;
+  /** Milliseconds left: 0 when absent or expired, Infinity without a TTL. */
+  getRemainingTTL(key: K): number;
   set(key: K, value: V, options?: DiskSetOptions): this;
   has(key: K): boolean;
   delete(key: K): boolean;
@@ -260,9 +275,16 @@ export type Memoized<F extends (...args: any[]) => any> = F & {
   stats(): Stats | FreshStats;
 };
 
-export interface DiskMemoizeOptions<A extends unknown[]> extends DiskCacheOptions {
+export interface DiskMemoizeOptions<A extends unknown[]> extends Omit<DiskCacheOptions, 'dispose'> {
   backend: 'disk';
   key?: (...args: A) => unknown;
+  /** The freshness options, as MemoizeOptions' (docs/persistence.md, "Freshness on disk"). */
+  stale?: number;
+  ttlJitter?: number;
+  earlyRefresh?: number;
+  cacheErrors?: (err: unknown) => boolean;
+  errorTtl?: number;
+  onRefreshError?: (err: unknown) => void;
 }
 
 /** Options for a backend chosen at run time: those that 'memory' and 'disk' both take. */
@@ -282,8 +304,9 @@ export type DiskMemoized<F extends (...args: any[]) => any> = F & {
   clear(): number;
   /** Removes the entry of these arguments; whether it was there. */
   delete(...args: Parameters<F>): boolean;
-  /** This function's hits and misses; the other counters are its DiskCache's. */
-  stats(): DiskStats;
+  /** This function's hits and misses; the other counters are its DiskCache's. DiskFreshStats
+   * when freshness options are set. */
+  stats(): DiskStats | DiskFreshStats;
 };
 
 /** RedisCache's stats() and a Redis memo's (docs/redis.md, "Stats"); the names are the spec's,

@@ -45,6 +45,11 @@ function schedule(token) {
   if (queued.push(token) === 1) resolved.then(runQueued);
 }
 
+// A TTL shortened by up to `jitter` of itself, at random: never longer than asked.
+function jittered(ttl, jitter) {
+  return jitter > 0 ? Math.max(1, ttl * (1 - jitter * random())) : ttl;
+}
+
 function isThenable(v) {
   return (
     v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function'
@@ -58,41 +63,21 @@ function warnRefreshError(name, err) {
   });
 }
 
-// `o`: memoizeOptions(...) with at least one freshness option set; `Cache` the class memoize uses.
-function freshMemoize(fn, o, Cache) {
-  const cache = new Cache({ max: o.max, maxBytes: o.maxBytes, policy: o.policy });
-  const map = cache._map;
-  const userKey = o.key === undefined ? null : o.key;
+// The logic every backend shares (memory here, disk in disk.js): records, misses, refreshes and
+// slow hits over `table`: { now() (ms), put(key, rec, ms) -> rec or null, storeAsync(key,
+// thenable, start) -> what the caller gets, resolved(x) -> the v of a refreshed async result,
+// valueOf(rec) -> what a hit returns }.
+function freshCore(fn, o, table) {
   const ttl = o.ttl;
   const { stale, ttlJitter: jitter, earlyRefresh: beta, cacheErrors, onRefreshError } = o;
   const errorTtl = o.errorTtl === 0 ? ttl : o.errorTtl;
   const refreshing = new Map(); // key -> the refresh in flight: { settled, waiters }
   const counts = { refreshes: 0, refreshErrors: 0, earlyRefreshes: 0, errorHits: 0 };
-
-  function keyOf(args) {
-    if (userKey === null) return argsKey(args);
-    const k = userKey.apply(undefined, args);
-    if (typeof k !== 'string' && typeof k !== 'number') {
-      throw typeError('key result', 'a string or a number', k);
-    }
-    return k;
-  }
-
-  // Stores a record for 'ms' ms (0: no TTL). Returns it, or null when too heavy to keep.
-  function put(key, rec, ms) {
-    const w = cache._weigh(key, rec);
-    if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
-      cache._rejected++;
-      return null;
-    }
-    cache._store(key, rec, w, ms);
-    return rec;
-  }
+  const { now: clockNow, put } = table;
 
   function record(v, delta, isAsync) {
-    let life = ttl;
-    if (jitter > 0) life = Math.max(1, life * (1 - jitter * random())); // never longer than asked
-    const now = clock.now();
+    const life = jittered(ttl, jitter);
+    const now = clockNow();
     const freshUntil = now + life;
     const checkAt =
       beta > 0 && delta > 0 ? Math.max(now, freshUntil - EARLY_WINDOW * delta * beta) : freshUntil;
@@ -121,29 +106,9 @@ function freshMemoize(fn, o, Cache) {
     return cacheErrors !== undefined && cacheErrors(err) === true;
   }
 
-  // A promise result: once it settles, its record learns delta (resolved) or becomes a cached
-  // failure or leaves (rejected) - unless a newer record replaced it.
-  function follow(key, p, rec, start) {
-    p.then(
-      () => {
-        const delta = clock.now() - start;
-        rec.delta = delta;
-        if (beta > 0 && delta > 0) {
-          rec.checkAt = Math.max(start, rec.freshUntil - EARLY_WINDOW * delta * beta);
-        }
-      },
-      (err) => {
-        const s = map.get(key);
-        if (s === undefined || cache._vals[s] !== rec) return;
-        if (wantsCached(err)) storeError(key, err, true);
-        else cache.delete(key);
-      },
-    );
-  }
-
   function miss(self, key, args) {
     refreshing.delete(key); // a refresh still in flight (hanging, say) is forgotten
-    const start = clock.now();
+    const start = clockNow();
     let v;
     try {
       v = fn.apply(self, args);
@@ -151,12 +116,8 @@ function freshMemoize(fn, o, Cache) {
       if (wantsCached(err)) storeError(key, err, false);
       throw err;
     }
-    if (isThenable(v)) {
-      const rec = storeValue(key, v, 0, true);
-      if (rec !== null) follow(key, v, rec, start);
-    } else {
-      storeValue(key, v, clock.now() - start, false);
-    }
+    if (isThenable(v)) return table.storeAsync(key, v, start);
+    storeValue(key, v, clockNow() - start, false);
     return v;
   }
 
@@ -187,7 +148,7 @@ function freshMemoize(fn, o, Cache) {
   function runRefresh(token) {
     const { self, key, args, isAsync } = token;
     token.self = token.args = null;
-    const start = clock.now();
+    const start = clockNow();
     let v;
     try {
       v = fn.apply(self, args);
@@ -212,7 +173,7 @@ function freshMemoize(fn, o, Cache) {
       if (failure) {
         failed(v);
       } else {
-        storeValue(key, isAsync ? Promise.resolve(v) : v, clock.now() - start, isAsync);
+        storeValue(key, isAsync ? table.resolved(v) : v, clockNow() - start, isAsync);
         counts.refreshes++;
       }
     }
@@ -227,15 +188,77 @@ function freshMemoize(fn, o, Cache) {
       if (rec.async) return Promise.reject(rec.e);
       throw rec.e;
     }
-    const now = clock.now();
+    const now = clockNow();
     if (now >= rec.freshUntil) {
       refresh(self, key, args, rec.async);
     } else if (beta > 0 && now - rec.delta * beta * Math.log(1 - random()) >= rec.freshUntil) {
       counts.earlyRefreshes++;
       refresh(self, key, args, rec.async);
     }
-    return rec.v;
+    return table.valueOf(rec);
   }
+
+  return { miss, slowHit, storeValue, storeError, wantsCached, refreshing, counts };
+}
+
+// `o`: memoizeOptions(...) with at least one freshness option set; `Cache` the class memoize uses.
+function freshMemoize(fn, o, Cache) {
+  const cache = new Cache({ max: o.max, maxBytes: o.maxBytes, policy: o.policy });
+  const map = cache._map;
+  const userKey = o.key === undefined ? null : o.key;
+  const beta = o.earlyRefresh;
+
+  function keyOf(args) {
+    if (userKey === null) return argsKey(args);
+    const k = userKey.apply(undefined, args);
+    if (typeof k !== 'string' && typeof k !== 'number') {
+      throw typeError('key result', 'a string or a number', k);
+    }
+    return k;
+  }
+
+  // Stores a record for 'ms' ms (0: no TTL). Returns it, or null when too heavy to keep.
+  function put(key, rec, ms) {
+    const w = cache._weigh(key, rec);
+    if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
+      cache._rejected++;
+      return null;
+    }
+    cache._store(key, rec, w, ms);
+    return rec;
+  }
+
+  // A promise result is stored as it is: once it settles, its record learns delta (resolved) or
+  // becomes a cached failure or leaves (rejected) - unless a newer record replaced it.
+  function storeAsync(key, p, start) {
+    const rec = core.storeValue(key, p, 0, true);
+    if (rec === null) return p;
+    p.then(
+      () => {
+        const delta = clock.now() - start;
+        rec.delta = delta;
+        if (beta > 0 && delta > 0) {
+          rec.checkAt = Math.max(start, rec.freshUntil - EARLY_WINDOW * delta * beta);
+        }
+      },
+      (err) => {
+        const s = map.get(key);
+        if (s === undefined || cache._vals[s] !== rec) return;
+        if (core.wantsCached(err)) core.storeError(key, err, true);
+        else cache.delete(key);
+      },
+    );
+    return p;
+  }
+
+  const core = freshCore(fn, o, {
+    now: () => clock.now(),
+    put,
+    storeAsync,
+    resolved: (x) => Promise.resolve(x),
+    valueOf: (rec) => rec.v,
+  });
+  const { miss, slowHit, refreshing, counts } = core;
 
   function call(self, args) {
     const key = keyOf(args);
@@ -318,4 +341,4 @@ const testing = {
   },
 };
 
-module.exports = { freshMemoize, testing };
+module.exports = { freshMemoize, freshCore, jittered, REFRESHING, testing };

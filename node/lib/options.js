@@ -188,4 +188,6 @@ module.exports = {
   useNativeChecks,
   optionalFunction,
   ttl,
+  freshOptions,
+  FRESH_OPTIONS,
 };

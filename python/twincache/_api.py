@@ -473,6 +473,12 @@ def cache(
     mmap: bool = False,
     tags: Callable[..., Iterable[str]] | None = None,
     meta: Callable[..., Mapping[str, Any]] | None = None,
+    stale: float | None = None,
+    ttl_jitter: float | None = None,
+    early_refresh: float | None = None,
+    cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
+    error_ttl: float | None = None,
+    on_refresh_error: Callable[[Exception], object] | None = None,
 ) -> DiskCacheDecorator: ...
 @overload
 def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
@@ -571,7 +577,7 @@ def cache(
         )
         if given
     ]
-    fresh_given = [  # the freshness options (twincache._fresh): backend='memory' only for now
+    fresh_given = [  # the freshness options (twincache._fresh): memory and disk backends
         name
         for name, given in (
             ("stale", stale is not None),
@@ -623,17 +629,6 @@ def cache(
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")
     if backend == "disk":  # the persistent tier (docs/persistence.md)
-        named = fresh_given + [
-            name
-            for name, given in (
-                ("cache_errors", cache_errors is not None),
-                ("error_ttl", error_ttl is not None),
-                ("ttl_jitter", ttl_jitter is not None),
-            )
-            if given
-        ]
-        if named:
-            raise TypeError(f"backend='disk' does not take {', '.join(named)} (yet)")
         memory_only = [
             name
             for name, given in (
@@ -649,16 +644,26 @@ def cache(
         if memory_only:
             raise TypeError(
                 f"backend='disk' does not take {', '.join(memory_only)} "
-                "(it takes path, max_bytes, ttl, key and codec)"
+                "(it takes path, max_bytes, ttl, key, codec and the freshness options)"
             )
         from ._disk import disk_decorator
 
+        disk_freshness = _fresh.Options(
+            ttl_ns=_options.ttl("ttl", ttl),
+            stale=stale,
+            ttl_jitter=ttl_jitter,
+            early_refresh=early_refresh,
+            cache_errors=cache_errors,
+            error_ttl=error_ttl,
+            on_refresh_error=on_refresh_error,
+        )
         return disk_decorator(
             path=path,
             max_bytes=max_bytes,
             ttl=ttl,
             codec="pickle" if codec is _NOT_GIVEN else codec,
             key=key,
+            freshness=disk_freshness,
             **disk_options,
         )
     if path is not None or codec is not _NOT_GIVEN:

@@ -7,7 +7,8 @@ entry then holds a record, the tuple (value, check_at_ns, fresh_until_ns, delta_
 A hit before check_at returns the value without Python code; the others come to Freshness.hook:
 a miss, a hit in the stale window (the table keeps an entry for ttl + stale), a hit close enough
 to expiry for the XFetch rule, a cached failure. A function without these options never comes
-here: its call path is unchanged.
+here: its call path is unchanged. The disk decorator (twincache._disk_fresh) keeps the same
+records in its directory and calls the same hook.
 """
 
 from __future__ import annotations
@@ -208,7 +209,11 @@ class Freshness:
         miss: Callable[..., Any] | None,
         is_async: bool,
         flight_table: Callable[[], dict[Any, Any]],
+        clock: Callable[[], int] = impl.clock_now,
     ) -> None:
+        # clock: ns, the memory tier's monotonic clock; the disk tier's records outlive the
+        # process, so it passes the wall clock its expiry reads (twincache._disk_fresh).
+        self.clock = clock
         self.memo = memo
         self.func = func
         self.o = options
@@ -224,7 +229,7 @@ class Freshness:
 
     def store(self, key: Any, value: object, delta_ns: int) -> None:
         o = self.o
-        now = impl.clock_now()
+        now = self.clock()
         ttl = o.ttl_ns
         assert ttl is not None
         if o.jitter:  # never longer than asked, as the Redis tier's
@@ -238,7 +243,7 @@ class Freshness:
     def store_computed(self, key: Any, value: object) -> None:
         """memo._store of the miss paths (twincache._api): a computed value becomes a record."""
         start = self.starts.pop(key, None)
-        self.store(key, value, 0 if start is None else impl.clock_now() - start)
+        self.store(key, value, 0 if start is None else self.clock() - start)
 
     def store_error(self, key: Any, exc: BaseException) -> None:
         # A cached failure is checked at once on every hit (check_at 0): the hook raises it.
@@ -295,7 +300,7 @@ class Freshness:
     def refresh_sync(
         self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], mine: _Refresh
     ) -> None:
-        start = impl.clock_now()
+        start = self.clock()
         try:
             value = self.func(*args, **kwargs)
         except Exception as exc:
@@ -308,7 +313,7 @@ class Freshness:
     async def refresh_async(
         self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], mine: _Refresh
     ) -> None:
-        start = impl.clock_now()
+        start = self.clock()
         try:
             value = await self.func(*args, **kwargs)
         except Exception as exc:
@@ -321,7 +326,7 @@ class Freshness:
     def refreshed(self, key: Any, value: object, start: int, mine: _Refresh) -> None:
         # Not stored when invalidate(), cache_clear() or a newer computation forgot it.
         if self.refreshing.get(key) is mine:
-            self.store(key, value, impl.clock_now() - start)
+            self.store(key, value, self.clock() - start)
             self.count("refreshes")
 
     def finish(self, key: Any, mine: _Refresh) -> None:
@@ -347,7 +352,7 @@ class Freshness:
         """No entry (or its stale window is over): the caller waits for a fresh call. A refresh
         still in flight (hanging, say) is forgotten: its late result is not stored."""
         self.refreshing.pop(key, None)
-        start = impl.clock_now()
+        start = self.clock()
         if self.is_async:
             return self.miss_async(key, args, kwargs, start)
         try:
@@ -360,7 +365,7 @@ class Freshness:
             raise
         finally:
             self.starts.pop(key, None)
-        self.store(key, value, impl.clock_now() - start)
+        self.store(key, value, self.clock() - start)
         return value
 
     async def miss_async(
