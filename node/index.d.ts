@@ -169,6 +169,14 @@ export interface DiskStats {
   bytes: number;
 }
 
+/** stats() of a disk memo with freshness options: DiskStats plus FreshStats' counters. */
+export interface DiskFreshStats extends DiskStats {
+  refreshes: number;
+  refreshErrors: number;
+  earlyRefreshes: number;
+  errorHits: number;
+}
+
 export interface DiskCacheOptions {
   /** The cache directory; default: $TWINCACHE_DIR, else the user cache directory. */
   path?: string;
@@ -176,6 +184,9 @@ export interface DiskCacheOptions {
   ttl?: number;
   /** 'json' (readable by Python with codec="json") or 'v8' (v8.serialize; Node only). */
   codec?: 'json' | 'v8';
+  /** Told of each entry this DiskCache removes or replaces (docs/persistence.md, "Eviction
+   * callbacks on disk"): key as given (decoded from the directory for prune and clear). */
+  dispose?: (value: unknown, key: unknown, reason: DisposeReason) => void;
 }
 
 /** DiskCache.set's options: a TTL, and tags and metadata for query() and evict(). */
@@ -202,6 +213,10 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly path: string;
   readonly persistent: boolean;
   get(key: K): V | undefined;
+  /** The value without counting a hit or miss and without refreshing its recency. */
+  peek(key: K): V | undefined;
+  /** Milliseconds left: 0 when absent or expired, Infinity without a TTL. */
+  getRemainingTTL(key: K): number;
   set(key: K, value: V, options?: DiskSetOptions): this;
   has(key: K): boolean;
   delete(key: K): boolean;
@@ -260,9 +275,16 @@ export type Memoized<F extends (...args: any[]) => any> = F & {
   stats(): Stats | FreshStats;
 };
 
-export interface DiskMemoizeOptions<A extends unknown[]> extends DiskCacheOptions {
+export interface DiskMemoizeOptions<A extends unknown[]> extends Omit<DiskCacheOptions, 'dispose'> {
   backend: 'disk';
   key?: (...args: A) => unknown;
+  /** The freshness options, as MemoizeOptions' (docs/persistence.md, "Freshness on disk"). */
+  stale?: number;
+  ttlJitter?: number;
+  earlyRefresh?: number;
+  cacheErrors?: (err: unknown) => boolean;
+  errorTtl?: number;
+  onRefreshError?: (err: unknown) => void;
 }
 
 /** Options for a backend chosen at run time: those that 'memory' and 'disk' both take. */
@@ -282,8 +304,9 @@ export type DiskMemoized<F extends (...args: any[]) => any> = F & {
   clear(): number;
   /** Removes the entry of these arguments; whether it was there. */
   delete(...args: Parameters<F>): boolean;
-  /** This function's hits and misses; the other counters are its DiskCache's. */
-  stats(): DiskStats;
+  /** This function's hits and misses; the other counters are its DiskCache's. DiskFreshStats
+   * when freshness options are set. */
+  stats(): DiskStats | DiskFreshStats;
 };
 
 /** RedisCache's stats() and a Redis memo's (docs/redis.md, "Stats"); the names are the spec's,
@@ -318,6 +341,10 @@ export interface RedisStats {
   /** Times the breaker opened; times it closed again after opening. */
   breaker_opened: number;
   reconnects: number;
+  /** Coherent caches: L1 entries dropped by an invalidation message; times L1 was emptied
+   * (a flush message, a lost or renewed subscription). 0 otherwise. */
+  invalidations: number;
+  l1_flushes: number;
 }
 
 export interface RedisCacheOptions {
@@ -345,6 +372,10 @@ export interface RedisCacheOptions {
   breakerDelay?: [number, number];
   /** A fraction in [0, 1): each write's TTL is shortened by up to that fraction, at random. */
   ttlJitter?: number;
+  /** Keep L1 coherent through Redis's invalidation messages (docs/redis.md, "Coherence"): a
+   * write or delete of an entry by any process or program removes it from this L1. Needs a url
+   * or a node-redis client (createClient()). Default false. */
+  coherent?: boolean;
 }
 
 /** The Redis tier (docs/redis.md): the package's memory Cache as L1 in front of Redis or Valkey,
@@ -370,7 +401,18 @@ export class RedisCache<K = unknown, V = unknown> {
   /** Removes this namespace's entries (SCAN + UNLINK) and empties L1; how many Redis entries
    * went, or -1 when Redis could not be reached. */
   clear(): Promise<number>;
+  /** Get-or-load: the value, or loader(key) computed once across this process's concurrent
+   * fetches and, through a lease in Redis, across processes (docs/redis.md, "Single flight
+   * across processes"); stored with ttl (ms). lease: ms, default 10000. */
+  fetch(
+    key: K,
+    loader: (key: K) => V | Promise<V>,
+    options?: { ttl?: number; lease?: number },
+  ): Promise<V>;
   stats(): RedisStats;
+  /** Whether the invalidation listener is subscribed, waiting up to `ms`; until it is, a
+   * coherent cache keeps nothing new in L1. False when not coherent. */
+  waitCoherent(ms: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -394,6 +436,10 @@ export interface RedisMemoizeOptions<A extends unknown[]> extends Omit<RedisCach
   earlyRefresh?: number;
   /** Told of each failed background refresh (the stale value stays until its window ends). */
   onRefreshError?: (err: unknown) => void;
+  /** One computation of a cold key across processes, through a lease in Redis (docs/redis.md,
+   * "Single flight across processes"); lease in ms (default 10000). */
+  singleFlight?: boolean;
+  lease?: number;
 }
 
 /** stats() of a function memoized in Redis with stale or earlyRefresh: RedisStats plus these. */

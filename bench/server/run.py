@@ -2,8 +2,14 @@
 gRPC client) next to redis-server (driven by redis-benchmark), same machine, same run, Get and
 Set of 100-byte values at concurrency 1, 16 and 64. Prints a markdown table for
 docs/benchmarks.md and the two targets (Get throughput at c=16 >= 0.5x redis-server's, p50 at
-c=1 <= 2x).
-    scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3]
+c=1 <= 2x). Every cell is the median of --repeat runs of the whole matrix (servers stay up).
+--floor adds floor_server (a Cache service that does nothing, same gRPC build; callback API as
+twincache-server, and the async API on one thread): what gRPC itself costs per call here;
+--shared-channel adds rows where the client's loops share one channel.
+CPU per call is measured for the servers (/proc/<pid>/stat) and for the clients (getrusage of
+the finished child).
+    scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3] [--repeat 3] \
+        [--floor] [--shared-channel]
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import csv
 import io
 import json
 import os
+import resource
 import signal
 import socket
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -46,19 +54,39 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def grpc_row(port: int, op: str, c: int, seconds: float, prefill: bool = False) -> dict[str, float]:
+def children_cpu_s() -> float:
+    """User + system CPU seconds of the finished (waited-for) children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def grpc_row(
+    port: int, op: str, c: int, seconds: float, prefill: bool = False, channels: int = 0
+) -> dict[str, float]:
+    k0 = children_cpu_s()
     out = subprocess.run(
         [str(BUILD / "server_bench"), "--target", f"127.0.0.1:{port}", "--op", op,
          "--concurrency", str(c), "--seconds", str(seconds), "--value-bytes", "100", "--prefill",
-         "1" if prefill else "0"],
+         "1" if prefill else "0", "--channels", str(channels)],
         capture_output=True, text=True, check=True, timeout=seconds * 10 + 60,
     ).stdout  # fmt: skip
     r = json.loads(out)
-    return {"ops": r["ops_per_s"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
+    return {
+        "ops": r["ops_per_s"],
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "client_us": (children_cpu_s() - k0) * 1e6 / max(r["calls"], 1),
+        "calls": r["calls"],
+    }
 
 
 def redis_row(port: int, op: str, c: int, seconds: float, guess_ops: float) -> dict[str, float]:
     n = max(2000, int(guess_ops * seconds))
+    k0 = children_cpu_s()
     out = subprocess.run(
         ["redis-benchmark", "-p", str(port), "-t", op, "-d", "100", "-c", str(c), "-n", str(n),
          "-r", "10000", "--csv"],
@@ -67,78 +95,131 @@ def redis_row(port: int, op: str, c: int, seconds: float, guess_ops: float) -> d
     rows = list(csv.DictReader(io.StringIO(out)))
     r = rows[0]
     return {
-        "seconds": n / float(r["rps"]),
         "ops": float(r["rps"]),
         "p50_ms": float(r["p50_latency_ms"]),
         "p99_ms": float(r["p99_latency_ms"]),
+        "client_us": (children_cpu_s() - k0) * 1e6 / n,
+        "calls": n,
     }
+
+
+def median_row(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the matrix; cells are medians")
+    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--ops", default="get,set")
+    ap.add_argument("--floor", action="store_true", help="also floor_server (callback; async)")
+    ap.add_argument(
+        "--shared-channel", action="store_true",
+        help="also rows where the gRPC client's loops share one channel (c > 1)",
+    )  # fmt: skip
     a = ap.parse_args()
+    levels = [int(c) for c in a.concurrency.split(",")]
+    ops = a.ops.split(",")
+    targets = ["twincache-server", "server_bench"] + (["floor_server"] if a.floor else [])
     subprocess.run(
-        ["cmake", "--build", str(ROOT / "build" / "release"), "--target", "twincache-server",
-         "server_bench"],
+        ["cmake", "--build", str(ROOT / "build" / "release"), "--target", *targets],
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    gport, hport, rport = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCACHE_")}
-    server = subprocess.Popen(
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    gport, hport = free_port(), free_port()
+    servers["twincache-server"] = (subprocess.Popen(
         [str(BUILD / "twincache-server"), "--listen", f"127.0.0.1:{gport}",
          "--http", f"127.0.0.1:{hport}", "--log-level", "warn"],
         env=env, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    ), gport)  # fmt: skip
+    if a.floor:
+        for name, extra in [
+            ("floor", []),
+            ("floor (async, 1 thread)", ["--api", "async", "--threads", "1"]),
+        ]:
+            port = free_port()
+            servers[name] = (subprocess.Popen(
+                [str(BUILD / "floor_server"), "--listen", f"127.0.0.1:{port}", *extra]
+            ), port)  # fmt: skip
+    rport = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    rows = []
+    print(f"load average at start: {load()}", flush=True)
+    # results[(name, op, c)] = list of runs
+    results: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     try:
-        wait_port(gport)
+        for _, port in servers.values():
+            wait_port(port)
         wait_port(rport)
         subprocess.run(  # redis: every key present, as server_bench does
             ["redis-benchmark", "-p", str(rport), "-t", "set", "-d", "100", "-n", "20000", "-r",
              "10000", "-q"],
             capture_output=True, check=True,
         )  # fmt: skip
-        grpc_row(gport, "set", 1, 0.1, prefill=True)  # every key present before the timed rows
-        for op in ["get", "set"]:
-            for c in [1, 16, 64]:
-                c0 = cpu_s(server.pid)
-                g = grpc_row(gport, op, c, a.seconds)
-                g["cpu_us"] = (cpu_s(server.pid) - c0) * 1e6 / (g["ops"] * a.seconds)
-                c0 = cpu_s(redis.pid)
-                r = redis_row(rport, op, c, a.seconds, g["ops"] * 3)
-                r["cpu_us"] = (cpu_s(redis.pid) - c0) * 1e6 / (r["ops"] * r["seconds"])
-                rows.append((op, c, g, r))
-                print(json.dumps({"op": op, "c": c, "twincache": g, "redis": r}), flush=True)
+        for _, port in servers.values():
+            grpc_row(port, "set", 1, 0.1, prefill=True)  # every key present before the rows
+        for rep in range(a.repeat):
+            for op in ops:
+                for c in levels:
+                    guess = 0.0
+                    for name, (proc, port) in servers.items():
+                        for ch in [0, 1] if a.shared_channel and c > 1 else [0]:
+                            c0 = cpu_s(proc.pid)
+                            g = grpc_row(port, op, c, a.seconds, channels=ch)
+                            g["cpu_us"] = (cpu_s(proc.pid) - c0) * 1e6 / max(g["calls"], 1)
+                            row = name + (", 1 channel" if ch else "")
+                            results.setdefault((row, op, c), []).append(g)
+                            guess = max(guess, g["ops"])
+                    c0 = cpu_s(redis.pid)
+                    r = redis_row(rport, op, c, a.seconds, guess * 3)
+                    r["cpu_us"] = (cpu_s(redis.pid) - c0) * 1e6 / r["calls"]
+                    results.setdefault(("redis-server", op, c), []).append(r)
+                    print(json.dumps({"run": rep, "op": op, "c": c, "load": load(),
+                                      **{n: v[-1] for (n, o, cc), v in results.items()
+                                         if (o, cc) == (op, c)}}), flush=True)  # fmt: skip
     finally:
-        for p in (server, redis):
+        for p in [s for s, _ in servers.values()] + [redis]:
             p.send_signal(signal.SIGTERM)
             p.wait(30)
+    print(f"\nload average at end: {load()}; cells: medians of {a.repeat} runs\n")
+    print("| server | op | c | ops/s | p50 ms | p99 ms | server CPU µs/op | client CPU µs/op "
+          "| ops vs redis | p50 vs redis |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    med = {k: median_row(v) for k, v in results.items()}
+    for op in ops:
+        for c in levels:
+            rd = med[("redis-server", op, c)]
+            names = [n for (n, o, cc) in med if (o, cc) == (op, c) and n != "redis-server"]
+            for name in [*names, "redis-server"]:
+                m = med[(name, op, c)]
+                print(
+                    f"| {name} | {op.upper()} | {c} | {m['ops']:,.0f} | {m['p50_ms']:.3f} "
+                    f"| {m['p99_ms']:.3f} | {m['cpu_us']:.1f} | {m['client_us']:.1f} "
+                    f"| {m['ops'] / rd['ops']:.2f}x "
+                    f"| {m['p50_ms'] / max(rd['p50_ms'], 1e-9):.2f}x |"
+                )
     print()
-    print("| op | concurrency | twincache-server ops/s | p50 ms | p99 ms | server CPU µs/op "
-          "| redis-server ops/s | p50 ms | p99 ms | redis CPU µs/op | ops ratio |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for op, c, g, r in rows:
-        print(
-            f"| {op.upper()} | {c} | {g['ops']:,.0f} | {g['p50_ms']:.3f} | {g['p99_ms']:.3f} "
-            f"| {g['cpu_us']:.1f} | {r['ops']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
-            f"| {r['cpu_us']:.1f} "
-            f"| {g['ops'] / r['ops']:.2f}x |"
-        )
-    get16 = next((g, r) for op, c, g, r in rows if op == "get" and c == 16)
-    get1 = next((g, r) for op, c, g, r in rows if op == "get" and c == 1)
-    t1 = get16[0]["ops"] / get16[1]["ops"]
-    t2 = get1[0]["p50_ms"] / max(get1[1]["p50_ms"], 1e-9)
-    print()
-    met1 = "met" if t1 >= 0.5 else "NOT met"
-    met2 = "met" if t2 <= 2 else "NOT met"
-    print(f"target 1: Get ops/s at c=16 vs redis = {t1:.2f}x (>= 0.5x: {met1})")
-    print(f"target 2: Get p50 at c=1 vs redis = {t2:.2f}x (<= 2x: {met2})")
+    for name in dict.fromkeys(n for n, _, _ in results if n != "redis-server"):
+        if "get" not in ops:
+            break
+        lines = []
+        if 16 in levels:
+            redis16 = results[("redis-server", "get", 16)]
+            pairs = zip(results[(name, "get", 16)], redis16, strict=True)
+            t1 = statistics.median(g["ops"] / r["ops"] for g, r in pairs)
+            lines.append(f"Get ops/s at c=16 vs redis {t1:.2f}x (>= 0.5x: "
+                         f"{'met' if t1 >= 0.5 else 'NOT met'})")  # fmt: skip
+        if 1 in levels and (name, "get", 1) in results:
+            pairs = zip(results[(name, "get", 1)], results[("redis-server", "get", 1)], strict=True)
+            t2 = statistics.median(g["p50_ms"] / max(r["p50_ms"], 1e-9) for g, r in pairs)
+            lines.append(f"Get p50 at c=1 vs redis {t2:.2f}x (<= 2x: "
+                         f"{'met' if t2 <= 2 else 'NOT met'})")  # fmt: skip
+        print(f"{name}: " + "; ".join(lines) + " (median of per-run ratios)")
     return 0
 
 

@@ -687,6 +687,7 @@ class Cache {
 
 module.exports = {
   Cache,
+  reportDisposeError,
   defaultSizeOf,
   keyWeight,
   hashKey,

@@ -26,7 +26,7 @@ const tcarray = require('./tcarray');
 const { pureRequested } = require('./binding');
 const options = require('./options');
 const { Cache: PureCache } = require('./cache');
-const { testing: clockTesting } = require('./clock');
+const { clock, testing: clockTesting } = require('./clock');
 
 const DISK_ABI = 1;
 const CODEC_RAW = 0;
@@ -34,6 +34,13 @@ const CODECS = { json: 2, v8: 3 };
 const L1_MAX_BYTES = 64 * 1024 * 1024;
 const COMPRESS_THRESHOLD = 4096;
 const MISS = Symbol('miss');
+
+// The wall clock (ms) the disk tier's expiry reads: Date.now(), or the tests' manual time (which
+// _testing.useManualClock sets for this file's addon and clock.js together).
+let manualWall = false;
+function wallNow() {
+  return manualWall ? clock.now() : Date.now();
+}
 
 // ---- the addon, loaded on first use -------------------------------------------------------------
 
@@ -108,7 +115,15 @@ class MemoryStore {
     });
     this._sets = 0;
   }
-  get(key) {
+  // get(key, use = true): use false is a peek, [codec, bytes, expiryNs] (as the addon's).
+  get(key, use = true) {
+    if (use === false) {
+      const id = key.latin1Slice();
+      const e = this._cache.peek(id);
+      if (e === undefined) return undefined;
+      const left = this._cache.getRemainingTTL(id);
+      return [e[0], Buffer.from(e[1]), left === Infinity ? 0 : (wallNow() + left) * 1e6];
+    }
     const e = this._cache.get(key.latin1Slice());
     return e === undefined ? undefined : [e[0], Buffer.from(e[1])];
   }
@@ -134,7 +149,8 @@ class MemoryStore {
   prune() {
     return this._cache.prune();
   }
-  keys() {
+  keys(expired = false) {
+    if (expired) return []; // this cache drops expired entries itself (told as 'expired')
     return [...this._cache.entries()].map(([, e]) => e[2]);
   }
   count() {
@@ -464,10 +480,17 @@ function keyBytes(key) {
 
 class DiskCache {
   constructor(opts) {
-    const o = diskOptions(opts);
+    const o = diskOptions(opts, ['dispose']);
+    const dispose = options.optionalFunction(
+      'dispose',
+      opts === undefined ? undefined : opts.dispose,
+    );
     this._codec = o.codec;
+    this._budget = o.maxBytes; // for disk_dispose.js (Infinity: none)
     this._store = openStore(o.path, o.maxBytes, o.ttl);
     this._inflight = null;
+    this._dispose = null; // dispose(value, key, reason) of a persistent store (disk_dispose.js)
+    if (dispose !== undefined) require('./disk_dispose').attach(this, dispose);
   }
 
   // The directory, and whether entries really go there (false: memory only, see the warning).
@@ -479,14 +502,42 @@ class DiskCache {
   }
 
   _lookup(key) {
+    return this._lookupBytes(keyBytes(key));
+  }
+
+  _lookupBytes(k) {
     const store = this._store;
-    const hit = call(() => store.get(keyBytes(key)));
+    if (this._dispose !== null) return this._dispose.read(k);
+    const hit = call(() => store.get(k));
     return hit === undefined ? MISS : loads(hit[0], hit[1]);
   }
 
   get(key) {
     const v = this._lookup(key);
     return v === MISS ? undefined : v;
+  }
+
+  // The value without counting a hit or miss and without refreshing its recency.
+  peek(key) {
+    const hit = this._peekBytes(keyBytes(key));
+    return hit === undefined ? undefined : loads(hit[0], hit[1]);
+  }
+
+  // Milliseconds left: 0 when absent or expired, Infinity without a TTL (as lru-cache's).
+  getRemainingTTL(key) {
+    const hit = this._peekBytes(keyBytes(key));
+    if (hit === undefined) return 0;
+    return hit[2] === 0 ? Infinity : hit[2] / 1e6 - wallNow();
+  }
+
+  // [codec, bytes, expiryNs] of a live entry, or undefined: a read that is not use.
+  _peekBytes(k, expiredToo = false) {
+    const store = this._store;
+    const hit = call(() => store.get(k, false));
+    if (hit === undefined || (!expiredToo && hit[2] !== 0 && hit[2] / 1e6 <= wallNow())) {
+      return undefined;
+    }
+    return hit;
   }
 
   // set(key, value, { ttl }): ttl in milliseconds overrides the cache's default. Returns this.
@@ -500,13 +551,23 @@ class DiskCache {
     const ttl = options.setTtl(setOptions, 0);
     const k = keyBytes(key);
     const [codec, data] = encodeValue(this._codec, value);
+    if (this._dispose !== null) {
+      this._dispose.set(k, () => this._setBytes(k, codec, data, ttl));
+    } else {
+      this._setBytes(k, codec, data, ttl);
+    }
+    const store = this._store;
+    if (tagged !== undefined && store.persistent) call(() => store.tag(k, tagged[0], tagged[1]));
+    return this;
+  }
+
+  // ttl: ms, 0 for the cache's default.
+  _setBytes(k, codec, data, ttl) {
     const store = this._store;
     call(() =>
       store.persistent ? store.set(k, codec, data, ttl * 1e6) : store.set(k, codec, data, ttl),
     );
     this._dropLoad(k);
-    if (tagged !== undefined && store.persistent) call(() => store.tag(k, tagged[0], tagged[1]));
-    return this;
   }
 
   // The live entries (with `tag`; whose meta has the fields of `where`), without loading values:
@@ -544,6 +605,7 @@ class DiskCache {
     if (typeof tag !== 'string' || tag === '') throw typeError('tag', 'a non-empty string', tag);
     const store = this._store;
     if (!store.persistent) return 0;
+    if (this._dispose !== null) return this._dispose.evictTag(tag);
     return call(() => store.evictTag(tag));
   }
 
@@ -558,8 +620,13 @@ class DiskCache {
   }
 
   delete(key) {
-    const store = this._store;
     const k = keyBytes(key);
+    if (this._dispose !== null) return this._dispose.erase(k);
+    return this._eraseBytes(k);
+  }
+
+  _eraseBytes(k) {
+    const store = this._store;
     const erased = call(() => store.erase(k));
     this._dropLoad(k);
     return erased;
@@ -568,7 +635,8 @@ class DiskCache {
   // Removes every entry of the directory (every process's and language's).
   clear() {
     const store = this._store;
-    call(() => store.clear());
+    if (this._dispose !== null) this._dispose.clear();
+    else call(() => store.clear());
     if (this._inflight !== null) this._inflight.clear();
   }
 
@@ -582,6 +650,7 @@ class DiskCache {
   // Removes expired entries and evicts down to maxBytes; returns how many went.
   prune() {
     const store = this._store;
+    if (this._dispose !== null) return this._dispose.prune();
     return call(() => store.prune());
   }
 
@@ -719,15 +788,25 @@ function sourceHash(fn) {
 
 function memoizeDisk(fn, opts) {
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
-  const o = diskOptions(opts, ['backend', 'key']);
+  const o = diskOptions(opts, ['backend', 'key', ...options.FRESH_OPTIONS]);
   const userKey = options.optionalFunction('key', opts === undefined ? undefined : opts.key);
+  const fo = options.freshOptions({ ...opts, ttl: o.ttl });
+  const records = fo.stale > 0 || fo.earlyRefresh > 0 || fo.cacheErrors !== undefined;
+  if (fo.cacheErrors !== undefined && o.codec === CODECS.json) {
+    throw makeError('invalid_argument', "cacheErrors needs codec 'v8' on disk (errors are kept)");
+  }
   const cache = new DiskCache({
     path: o.path,
     maxBytes: o.maxBytes === Infinity ? undefined : o.maxBytes,
     ttl: o.ttl === 0 ? undefined : o.ttl,
     codec: o.codec === CODECS.json ? 'json' : 'v8',
   });
-  const identity = ['twincache.fn/1', 'node', fn.name || '', sourceHash(fn)];
+  const identity = [
+    records ? 'twincache.fn/1+fresh' : 'twincache.fn/1',
+    'node',
+    fn.name || '',
+    sourceHash(fn),
+  ];
   const inflight = new Map();
   const counts = { hits: 0, misses: 0 };
 
@@ -736,7 +815,17 @@ function memoizeDisk(fn, opts) {
     return [...identity, parts];
   }
 
+  // ttlJitter alone: plain entries, each with its own jittered TTL.
+  const jitter = fo.ttlJitter > 0 && !records ? fo.ttlJitter : 0;
+  const setOptions =
+    jitter > 0 ? () => ({ ttl: require('./fresh').jittered(o.ttl, jitter) }) : () => undefined;
+  // stale, earlyRefresh, cacheErrors: entries are freshness records (disk_fresh.js).
+  const fresh = records
+    ? require('./disk_fresh').freshCall(fn, { ...fo, ttl: o.ttl }, cache, keyOf, counts)
+    : null;
+
   function memoized(...args) {
+    if (fresh !== null) return fresh.call(this, args);
     const key = keyOf(args);
     // Stored as [isPromise, value]: a hit of a promise-returning function returns a promise.
     const hit = cache._lookup(key);
@@ -753,7 +842,7 @@ function memoizeDisk(fn, opts) {
       const p = Promise.resolve(result).then(
         (value) => {
           inflight.delete(id);
-          cache.set(key, [true, value]);
+          cache.set(key, [true, value], setOptions());
           return value;
         },
         (err) => {
@@ -764,18 +853,22 @@ function memoizeDisk(fn, opts) {
       inflight.set(id, p);
       return p;
     }
-    cache.set(key, [false, result]);
+    cache.set(key, [false, result], setOptions());
     return result;
   }
 
   memoized.cache = cache;
-  memoized.delete = (...args) => cache.delete(keyOf(args));
+  memoized.delete = (...args) => {
+    if (fresh !== null) fresh.forget(keyOf(args));
+    return cache.delete(keyOf(args));
+  };
   // Removes this function's entries only (the directory may hold other functions' and keys).
   // Returns how many went.
   memoized.clear = () => {
     const empty = keyBytes([...identity, []]);
     const prefix = empty.subarray(0, empty.length - 2); // without the empty list's 08 00
     const store = cache._store;
+    if (fresh !== null) fresh.forget();
     let n = 0;
     for (const k of call(() => store.keys())) {
       if (k.length >= prefix.length && k.subarray(0, prefix.length).equals(prefix)) {
@@ -784,7 +877,14 @@ function memoizeDisk(fn, opts) {
     }
     return n;
   };
-  memoized.stats = () => ({ ...cache.stats(), hits: counts.hits, misses: counts.misses });
+  memoized.stats = () => ({
+    ...cache.stats(),
+    hits: counts.hits,
+    misses: counts.misses,
+    ...(fresh === null ? {} : fresh.counts),
+  });
+  if (fresh !== null)
+    Object.defineProperty(memoized, fresh.REFRESHING, { value: fresh.refreshing });
   return memoized;
 }
 
@@ -795,6 +895,7 @@ const _testing = {
     const { addon } = diskAddon();
     if (addon !== null) addon.clockSetManual(startMs * 1e6);
     clockTesting.useManualClock(startMs);
+    manualWall = true;
   },
   advance(ms) {
     const { addon } = diskAddon();
@@ -805,6 +906,7 @@ const _testing = {
     const { addon } = diskAddon();
     if (addon !== null) addon.clockSetReal();
     clockTesting.useRealClock();
+    manualWall = false;
   },
   diskAddon,
   normalizeSource,
@@ -822,4 +924,9 @@ module.exports = {
   loads,
   decodeKey,
   sourceHash,
+  // For disk_dispose.js and disk_fresh.js.
+  MISS,
+  call,
+  wallNow,
+  keyBytes,
 };

@@ -45,6 +45,11 @@ function schedule(token) {
   if (queued.push(token) === 1) resolved.then(runQueued);
 }
 
+// A TTL shortened by up to `jitter` of itself, at random: never longer than asked.
+function jittered(ttl, jitter) {
+  return jitter > 0 ? Math.max(1, ttl * (1 - jitter * random())) : ttl;
+}
+
 function isThenable(v) {
   return (
     v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function'
@@ -72,11 +77,12 @@ function earlyDue(now, rec, beta) {
 }
 
 // One refresh per key in flight, in the background, and the reporting of the failed ones: the
-// part of this file the Redis tier shares (redis_memoize.js). `store(key, v, delta, isAsync,
-// args)` keeps a refresh's result; a promise it returns is awaited before the refresh has ended.
-// `counts` gets refreshes and refreshErrors. Returns { refreshing, refresh(self, key, args,
-// isAsync) }: `refreshing` maps a key to its refresh in flight (delete() and clear() forget them).
-function refresher(fn, onRefreshError, counts, store) {
+// part of this file freshCore and the Redis tier (redis_memoize.js) share. `store(key, v, delta,
+// isAsync, args)` keeps a refresh's result; a promise it returns is awaited before the refresh
+// has ended. `counts` gets refreshes and refreshErrors; `now()` is the clock (ms). Returns
+// { refreshing, refresh(self, key, args, isAsync) }: `refreshing` maps a key to its refresh in
+// flight (delete() and clear() forget them).
+function refresher(fn, onRefreshError, counts, store, now = () => clock.now()) {
   const refreshing = new Map(); // key -> the refresh in flight: { settled, waiters, ... }
 
   function failed(err) {
@@ -105,7 +111,7 @@ function refresher(fn, onRefreshError, counts, store) {
   function runRefresh(token) {
     const { self, key, args, isAsync } = token;
     token.self = null;
-    const start = clock.now();
+    const start = now();
     let v;
     try {
       v = fn.apply(self, args);
@@ -138,7 +144,7 @@ function refresher(fn, onRefreshError, counts, store) {
         failed(v);
       } else {
         counts.refreshes++;
-        const p = store(key, v, clock.now() - start, isAsync, args);
+        const p = store(key, v, now() - start, isAsync, args);
         if (isThenable(p)) {
           p.then(
             () => settle(token),
@@ -154,43 +160,29 @@ function refresher(fn, onRefreshError, counts, store) {
   return { refreshing, refresh };
 }
 
-// `o`: memoizeOptions(...) with at least one freshness option set; `Cache` the class memoize uses.
-function freshMemoize(fn, o, Cache) {
-  const cache = new Cache({ max: o.max, maxBytes: o.maxBytes, policy: o.policy });
-  const map = cache._map;
-  const userKey = o.key === undefined ? null : o.key;
+// The logic every backend shares (memory here, disk in disk.js): records, misses, refreshes and
+// slow hits over `table`: { now() (ms), put(key, rec, ms) -> rec or null, storeAsync(key,
+// thenable, start) -> what the caller gets, resolved(x) -> the v of a refreshed async result,
+// valueOf(rec) -> what a hit returns }.
+function freshCore(fn, o, table) {
   const ttl = o.ttl;
   const { stale, ttlJitter: jitter, earlyRefresh: beta, cacheErrors, onRefreshError } = o;
   const errorTtl = o.errorTtl === 0 ? ttl : o.errorTtl;
+  const { now: clockNow, put } = table;
   const counts = { refreshes: 0, refreshErrors: 0, earlyRefreshes: 0, errorHits: 0 };
-  const { refreshing, refresh } = refresher(fn, onRefreshError, counts, (key, v, delta, isAsync) =>
-    storeValue(key, isAsync ? Promise.resolve(v) : v, delta, isAsync),
+  const { refreshing, refresh } = refresher(
+    fn,
+    onRefreshError,
+    counts,
+    (key, v, delta, isAsync) => {
+      storeValue(key, isAsync ? table.resolved(v) : v, delta, isAsync);
+    },
+    clockNow,
   );
 
-  function keyOf(args) {
-    if (userKey === null) return argsKey(args);
-    const k = userKey.apply(undefined, args);
-    if (typeof k !== 'string' && typeof k !== 'number') {
-      throw typeError('key result', 'a string or a number', k);
-    }
-    return k;
-  }
-
-  // Stores a record for 'ms' ms (0: no TTL). Returns it, or null when too heavy to keep.
-  function put(key, rec, ms) {
-    const w = cache._weigh(key, rec);
-    if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
-      cache._rejected++;
-      return null;
-    }
-    cache._store(key, rec, w, ms);
-    return rec;
-  }
-
   function record(v, delta, isAsync) {
-    let life = ttl;
-    if (jitter > 0) life = Math.max(1, life * (1 - jitter * random())); // never longer than asked
-    const now = clock.now();
+    const life = jittered(ttl, jitter);
+    const now = clockNow();
     const freshUntil = now + life;
     const checkAt = checkAtOf(now, freshUntil, delta, beta);
     // One shape for every record (a failure's too): the hit path's property reads stay
@@ -218,27 +210,9 @@ function freshMemoize(fn, o, Cache) {
     return cacheErrors !== undefined && cacheErrors(err) === true;
   }
 
-  // A promise result: once it settles, its record learns delta (resolved) or becomes a cached
-  // failure or leaves (rejected) - unless a newer record replaced it.
-  function follow(key, p, rec, start) {
-    p.then(
-      () => {
-        const delta = clock.now() - start;
-        rec.delta = delta;
-        rec.checkAt = checkAtOf(start, rec.freshUntil, delta, beta);
-      },
-      (err) => {
-        const s = map.get(key);
-        if (s === undefined || cache._vals[s] !== rec) return;
-        if (wantsCached(err)) storeError(key, err, true);
-        else cache.delete(key);
-      },
-    );
-  }
-
   function miss(self, key, args) {
     refreshing.delete(key); // a refresh still in flight (hanging, say) is forgotten
-    const start = clock.now();
+    const start = clockNow();
     let v;
     try {
       v = fn.apply(self, args);
@@ -246,12 +220,8 @@ function freshMemoize(fn, o, Cache) {
       if (wantsCached(err)) storeError(key, err, false);
       throw err;
     }
-    if (isThenable(v)) {
-      const rec = storeValue(key, v, 0, true);
-      if (rec !== null) follow(key, v, rec, start);
-    } else {
-      storeValue(key, v, clock.now() - start, false);
-    }
+    if (isThenable(v)) return table.storeAsync(key, v, start);
+    storeValue(key, v, clockNow() - start, false);
     return v;
   }
 
@@ -262,15 +232,75 @@ function freshMemoize(fn, o, Cache) {
       if (rec.async) return Promise.reject(rec.e);
       throw rec.e;
     }
-    const now = clock.now();
+    const now = clockNow();
     if (now >= rec.freshUntil) {
       refresh(self, key, args, rec.async);
     } else if (earlyDue(now, rec, beta)) {
       counts.earlyRefreshes++;
       refresh(self, key, args, rec.async);
     }
-    return rec.v;
+    return table.valueOf(rec);
   }
+
+  return { miss, slowHit, storeValue, storeError, wantsCached, refreshing, counts };
+}
+
+// `o`: memoizeOptions(...) with at least one freshness option set; `Cache` the class memoize uses.
+function freshMemoize(fn, o, Cache) {
+  const cache = new Cache({ max: o.max, maxBytes: o.maxBytes, policy: o.policy });
+  const map = cache._map;
+  const userKey = o.key === undefined ? null : o.key;
+  const beta = o.earlyRefresh;
+
+  function keyOf(args) {
+    if (userKey === null) return argsKey(args);
+    const k = userKey.apply(undefined, args);
+    if (typeof k !== 'string' && typeof k !== 'number') {
+      throw typeError('key result', 'a string or a number', k);
+    }
+    return k;
+  }
+
+  // Stores a record for 'ms' ms (0: no TTL). Returns it, or null when too heavy to keep.
+  function put(key, rec, ms) {
+    const w = cache._weigh(key, rec);
+    if (w > cache._maxBytes || w > MAX_ENTRY_WEIGHT) {
+      cache._rejected++;
+      return null;
+    }
+    cache._store(key, rec, w, ms);
+    return rec;
+  }
+
+  // A promise result is stored as it is: once it settles, its record learns delta (resolved) or
+  // becomes a cached failure or leaves (rejected) - unless a newer record replaced it.
+  function storeAsync(key, p, start) {
+    const rec = core.storeValue(key, p, 0, true);
+    if (rec === null) return p;
+    p.then(
+      () => {
+        const delta = clock.now() - start;
+        rec.delta = delta;
+        rec.checkAt = checkAtOf(start, rec.freshUntil, delta, beta);
+      },
+      (err) => {
+        const s = map.get(key);
+        if (s === undefined || cache._vals[s] !== rec) return;
+        if (core.wantsCached(err)) core.storeError(key, err, true);
+        else cache.delete(key);
+      },
+    );
+    return p;
+  }
+
+  const core = freshCore(fn, o, {
+    now: () => clock.now(),
+    put,
+    storeAsync,
+    resolved: (x) => Promise.resolve(x),
+    valueOf: (rec) => rec.v,
+  });
+  const { miss, slowHit, refreshing, counts } = core;
 
   function call(self, args) {
     const key = keyOf(args);
@@ -353,4 +383,13 @@ const testing = {
   },
 };
 
-module.exports = { freshMemoize, refresher, checkAtOf, earlyDue, REFRESHING, testing };
+module.exports = {
+  freshMemoize,
+  freshCore,
+  refresher,
+  checkAtOf,
+  earlyDue,
+  jittered,
+  REFRESHING,
+  testing,
+};

@@ -189,4 +189,6 @@ module.exports = {
   useNativeChecks,
   optionalFunction,
   ttl,
+  freshOptions,
+  FRESH_OPTIONS,
 };

@@ -17,6 +17,7 @@ const path = require('node:path');
 const env = require('./redis_envelope');
 const { makeError, typeError, formatDouble } = require('./errors');
 const options = require('./options');
+const { performance } = require('node:perf_hooks');
 const { clock } = require('./clock');
 
 const MISS = Symbol('twincache.redis.miss');
@@ -44,6 +45,8 @@ const COUNTERS = [
   'sets',
   'l2_sets',
   'deletes',
+  'invalidations',
+  'l1_flushes',
   'bytes_sent',
   'bytes_received',
 ];
@@ -201,6 +204,7 @@ const CACHE_OPTIONS = [
   'breakerThreshold',
   'breakerDelay',
   'ttlJitter',
+  'coherent',
 ];
 const L1_OPTIONS = ['max', 'maxBytes'];
 
@@ -283,6 +287,9 @@ function cacheOptions(o) {
   const l1Max = options.cacheOptions({ max: l1.max === undefined ? 10000 : l1.max }).max;
   const l1MaxBytes = options.cacheOptions({ maxBytes: l1.maxBytes }).maxBytes;
   const secret = env.secretOption(o.secret, codec);
+  if (o.coherent !== undefined && typeof o.coherent !== 'boolean') {
+    throw typeError('coherent', 'a boolean', o.coherent);
+  }
   if (o.client !== undefined && o.client !== null) {
     if (o.url !== undefined && o.url !== null) {
       throw makeError('invalid_argument', 'pass url or client, not both');
@@ -305,6 +312,7 @@ function cacheOptions(o) {
     secret,
     url,
     client: o.client || null,
+    coherent: o.coherent === true,
   };
 }
 
@@ -322,7 +330,12 @@ function clientOptions(url, timeout) {
   return { url, socket, disableOfflineQueue: true };
 }
 
-const NOOP = () => {};
+// Whether err is Redis's WRONGTYPE reply (GET of a name holding another type: a miss, as MGET's nil).
+function isWrongType(err) {
+  return (
+    err instanceof Error && typeof err.message === 'string' && err.message.startsWith('WRONGTYPE')
+  );
+}
 
 // Whether `client` is a node-redis RedisClient (one connection), not a pool or a cluster.
 let clientClass;
@@ -349,20 +362,21 @@ class Link {
     this.client = null;
     this.raw = client; // the user's, as given
     this.connecting = null;
-    this.typeMapping = null;
+    this.commandOptions = null;
     this.closed = false;
-    // Whether reads are the MULTI/MGET/PTTL/EXEC transaction written command by command (a
-    // node-redis client: its commands go out in call order on its one connection), else get.lua
-    // in one EVALSHA (a pool, a cluster or another object: commands may not share a connection).
-    this.transactional = client === null || isPlainClient(client);
+    // Whether reads are GET/MGET + PTTL pipelined (a node-redis client: its commands go out in
+    // call order on its one connection), else get.lua in one EVALSHA (a pool, a cluster or
+    // another object: commands may not share a connection).
+    this.pipelined = client === null || isPlainClient(client);
   }
 
-  _typed() {
-    if (this.typeMapping === null) {
+  // node-redis's command options of every call: bulk strings as Buffers (envelopes are bytes).
+  _options() {
+    if (this.commandOptions === null) {
       const { RESP_TYPES } = loadRedis();
-      this.typeMapping = { [RESP_TYPES.BLOB_STRING]: Buffer };
+      this.commandOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
     }
-    return this.typeMapping;
+    return this.commandOptions;
   }
 
   // The client if it is ready now, else null.
@@ -376,9 +390,10 @@ class Link {
     const c = this.now();
     if (c !== null) return c;
     if (this.connecting === null) {
-      this.connecting = this._connect().finally(() => {
-        this.connecting = null;
+      const connecting = this._connect().finally(() => {
+        if (this.connecting === connecting) this.connecting = null;
       });
+      this.connecting = connecting;
     }
     return this.connecting;
   }
@@ -404,6 +419,9 @@ class Link {
     const c = this.client;
     if (c === null || !this.owned || (which !== null && which !== c)) return;
     this.client = null;
+    // A connect still under way on it is abandoned: the next call connects anew instead of
+    // waiting for it (destroyed in its handshake, node-redis may never settle it).
+    if (which === null) this.connecting = null;
     try {
       c.destroy();
     } catch {
@@ -412,19 +430,69 @@ class Link {
   }
 
   send(client, args) {
-    return client.sendCommand(args, { typeMapping: this._typed() });
+    return client.sendCommand(args, this._options());
   }
 
-  // The read (docs/redis.md, Commands): MULTI, MGET names, PTTL of each name, EXEC, written in
-  // one tick (one round trip, nothing of another caller in between). Resolves to EXEC's reply:
-  // [[value or null per name], PTTL per name...]. The queued commands' own replies (OK, QUEUED)
-  // are not awaited: a failure of any of them fails EXEC too (EXECABORT or the lost connection).
-  transaction(client, names) {
-    const o = { typeMapping: this._typed() };
-    client.sendCommand(['MULTI'], o).catch(NOOP);
-    client.sendCommand(['MGET', ...names], o).catch(NOOP);
-    for (let i = 0; i < names.length; i++) client.sendCommand(['PTTL', names[i]], o).catch(NOOP);
-    return client.sendCommand(['EXEC'], o);
+  // The read (docs/redis.md, "The read"): GET name (MGET for several names), then PTTL of each
+  // name, written in one tick: node-redis sends them back to back on its one connection, so one
+  // round trip, and Redis runs them in that order. Resolves to [[value or null per name], PTTL
+  // per name...]. A name holding another type is nil (MGET's answer; GET's WRONGTYPE reply).
+  pipeline(client, names) {
+    const o = this._options();
+    const n = names.length;
+    let values = null;
+    let error = null;
+    if (n === 1) {
+      client.sendCommand(['GET', names[0]], o).then(
+        (v) => {
+          values = [v];
+        },
+        (err) => {
+          if (isWrongType(err)) values = [null];
+          else error = err;
+        },
+      );
+      // PTTL's reply comes after GET's, so its reaction runs after GET's.
+      return client.sendCommand(['PTTL', names[0]], o).then((t) => {
+        if (error !== null) throw error;
+        return [values, t];
+      });
+    }
+    client.sendCommand(['MGET', ...names], o).then(
+      (v) => {
+        values = v;
+      },
+      (err) => {
+        error = err;
+      },
+    );
+    const ttls = new Array(n);
+    for (let i = 0; i < n; i++) ttls[i] = client.sendCommand(['PTTL', names[i]], o);
+    return Promise.all(ttls).then((t) => {
+      if (error !== null) throw error;
+      return [values, ...t];
+    });
+  }
+
+  // A new connection for the invalidation listener (redis_coherence.js): RESP2 (invalidations as
+  // pub/sub messages), no automatic reconnection (the listener re-subscribes), no offline queue.
+  listenerClient() {
+    const override = { RESP: 2, disableOfflineQueue: true };
+    if (this.owned) {
+      const o = clientOptions(this.url, this.timeout);
+      return loadRedis().createClient({ ...o, ...override });
+    }
+    // Its own socket options (host, port, TLS...) with reconnection off, where the client shows
+    // them (else node-redis may reconnect it too: the listener drops it at its first error).
+    const o = this.raw.options;
+    return this.raw.duplicate({
+      ...override,
+      ...(o && o.socket ? { socket: { ...o.socket, reconnectStrategy: false } } : {}),
+      clientSideCache: undefined, // RESP3 only
+      emitInvalidate: undefined,
+      maintNotifications: 'disabled',
+      pingInterval: undefined,
+    });
   }
 
   async close() {
@@ -437,6 +505,89 @@ class Link {
     } catch {
       // already closed
     }
+  }
+}
+
+// ---- timeouts ---------------------------------------------------------------------------------
+
+// One L2 call of a cache waiting for its answer: timed out by Deadlines, which resolves it FAILED.
+class Call {
+  constructor(cache, used) {
+    this.cache = cache;
+    this.used = used; // the connection it uses (dropped if it fails), null while connecting
+    this.resolve = null;
+    this.at = 0; // its deadline, performance.now() ms
+    this.next = null;
+    this.pending = true;
+  }
+
+  expire() {
+    this.resolve(this.cache._failed(TIMED_OUT, this.used));
+  }
+}
+
+// The timeouts of one cache's L2 calls, without a timer per call: every call has the same
+// timeout, so deadlines come in the order calls start. The calls wait in a list, oldest first;
+// one timer, armed for the oldest one's deadline, expires those whose deadline passed and is
+// armed again for the next. An answered call is marked (end) and unlinked once it reaches the
+// head. Real time (performance.now(), as setTimeout), not the injectable clock. The timer is
+// unref'd: a call in flight keeps the process alive through its socket.
+class Deadlines {
+  constructor(ms) {
+    this.ms = ms;
+    this.head = null;
+    this.tail = null;
+    this.timer = null;
+    this.fire = () => this._fire();
+  }
+
+  add(call) {
+    call.at = performance.now() + this.ms;
+    if (this.tail === null) this.head = call;
+    else this.tail.next = call;
+    this.tail = call;
+    if (this.timer === null) this._arm(this.ms);
+  }
+
+  // Whether the call was still pending (false: it timed out already); it is pending no more.
+  end(call) {
+    if (!call.pending) return false;
+    call.pending = false;
+    if (call === this.head) this._drop();
+    return true;
+  }
+
+  // Unlinks the answered calls at the head.
+  _drop() {
+    let h = this.head;
+    while (h !== null && !h.pending) {
+      const next = h.next;
+      h.next = null;
+      h = next;
+    }
+    this.head = h;
+    if (h === null) this.tail = null;
+  }
+
+  _arm(ms) {
+    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(ms)));
+    this.timer.unref();
+  }
+
+  _fire() {
+    this.timer = null;
+    const now = performance.now();
+    for (let h = this.head; h !== null && h.at <= now; h = this.head) {
+      this.head = h.next;
+      h.next = null;
+      if (this.head === null) this.tail = null;
+      if (h.pending) {
+        h.pending = false;
+        h.expire();
+      }
+    }
+    this._drop();
+    if (this.head !== null) this._arm(this.head.at - now);
   }
 }
 
@@ -464,6 +615,7 @@ class RedisCache {
     this._breaker = new Breaker(o.threshold, o.delay[0], o.delay[1]);
     loadRedis();
     this._link = new Link(o.url, o.client, o.timeout);
+    this._deadlines = new Deadlines(o.timeout);
     const { Cache } = require('./index');
     this._weight = 0; // the weight of the value being put in L1 (its payload's size)
     const l1Options = { max: o.l1Max };
@@ -480,6 +632,29 @@ class RedisCache {
     this._fresh = null;
     this._counts = {};
     for (const c of COUNTERS) this._counts[c] = 0;
+    this._coh = null; // redis_coherence.js's Coherence when `coherent`
+    if (o.coherent) {
+      if (!this._link.owned && !isPlainClient(o.client)) {
+        throw makeError(
+          'invalid_argument',
+          'coherent: true needs a url or a node-redis client (createClient())',
+        );
+      }
+      const { Coherence } = require('./redis_coherence');
+      this._coh = new Coherence(
+        this,
+        this._link,
+        o.namespace,
+        o.l1Max,
+        Math.max(2000, 4 * o.timeout),
+      );
+    }
+  }
+
+  // Whether the invalidation listener is subscribed (waiting up to `ms`); until it is, a coherent
+  // cache keeps nothing new in L1. False when not coherent.
+  waitCoherent(ms) {
+    return this._coh === null ? Promise.resolve(false) : this._coh.listener.waitReady(ms);
   }
 
   get namespace() {
@@ -520,43 +695,45 @@ class RedisCache {
   }
 
   // op(client)'s result, or FAILED (counted) when the breaker is open, the call failed or it took
-  // longer than `timeout` (connecting included).
-  async _call(op) {
+  // longer than `timeout` (connecting included). Never rejects.
+  _call(op) {
     if (!this._breaker.allow()) {
       this._counts.l2_skipped++;
-      return FAILED;
+      return Promise.resolve(FAILED);
     }
-    let timer;
-    const deadline = new Promise((resolve) => {
-      timer = setTimeout(resolve, this._timeout, TIMED_OUT);
-    });
-    let used = this._link.now(); // the connection this call uses (dropped if it fails)
+    const call = new Call(this, this._link.now());
+    let work;
     try {
-      const work =
-        used !== null
-          ? op(used)
+      work =
+        call.used !== null
+          ? op(call.used)
           : this._link.ready().then((c) => {
-              used = c;
+              call.used = c;
               return op(c);
             });
-      const result = await Promise.race([work, deadline]);
-      if (result === TIMED_OUT) {
-        work.catch(() => {}); // its late failure is no one's
-        return this._failed(TIMED_OUT, used);
-      }
-      this._breaker.success();
-      return result;
     } catch (err) {
-      return this._failed(err, used);
-    } finally {
-      clearTimeout(timer);
+      return Promise.resolve(this._failed(err, call.used));
     }
+    return new Promise((resolve) => {
+      call.resolve = resolve;
+      this._deadlines.add(call);
+      work.then(
+        (result) => {
+          if (!this._deadlines.end(call)) return; // timed out already
+          this._breaker.success();
+          resolve(result);
+        },
+        (err) => {
+          if (this._deadlines.end(call)) resolve(this._failed(err, call.used));
+        },
+      );
+    });
   }
 
   // The read of `names` as an op for _call, resolving to EXEC's reply shape: [[value or null per
-  // name], PTTL per name...]. The transaction on a node-redis client; get.lua on another kind.
+  // name], PTTL per name...]. The pipeline on a node-redis client; get.lua on another kind.
   _read(names) {
-    if (this._link.transactional) return (client) => this._link.transaction(client, names);
+    if (this._link.pipelined) return (client) => this._link.pipeline(client, names);
     return this._readScript(names);
   }
 
@@ -605,7 +782,9 @@ class RedisCache {
     return [env.seal(this._secret, k.name, k.encoded, codec, data, 0, true, fields), data.length];
   }
 
-  _l1Put(l1Key, value, ms, weight) {
+  // Coherent: `name` and `epoch` (when the read began; none for a write) decide whether it may.
+  _l1Put(l1Key, value, ms, weight, name, epoch) {
+    if (this._coh !== null && !this._coh.admit(this, name, l1Key, epoch)) return;
     this._weight = weight;
     try {
       this._l1.set(
@@ -625,7 +804,7 @@ class RedisCache {
   }
 
   // The value of a script reply (envelope, PTTL) for one key, put in L1 (under l1Key); else MISS.
-  _opened(k, raw, pttl, started, l1Key = k.l1) {
+  _opened(k, raw, pttl, started, l1Key = k.l1, epoch = undefined) {
     const counts = this._counts;
     if (raw === null || raw === undefined) {
       counts.l2_misses++;
@@ -653,16 +832,20 @@ class RedisCache {
       return MISS;
     }
     if (opened.fields !== null || (this._fresh !== null && !(value instanceof CachedError))) {
-      return this._openedFresh(value, opened, pttl, started, l1Key);
+      return this._openedFresh(k, value, opened, pttl, started, l1Key, epoch);
     }
     counts.l2_hits++;
-    let remaining = 0;
-    if (typeof pttl === 'number' && pttl >= 0) {
-      // No longer than Redis keeps it: its PTTL minus the time the answer took to come.
-      remaining = pttl - (clock.now() - started);
-      if (remaining <= 0) return value;
+    // L1 keeps it no longer than Redis does (its PTTL minus the time the answer took to come;
+    // PTTL -1: no expiry, -2: gone since GET read it) and no longer than this cache's ttl (the
+    // PTTL is read just after the value: docs/redis.md, "The read").
+    let remaining = this._ttl; // 0: none
+    if (typeof pttl === 'number' && pttl !== -1) {
+      if (pttl < 0) return value;
+      const left = pttl - (clock.now() - started);
+      if (left <= 0) return value;
+      if (remaining === 0 || left < remaining) remaining = left;
     }
-    this._l1Put(l1Key, value, remaining, opened.data.length);
+    this._l1Put(l1Key, value, remaining, opened.data.length, k.name, epoch);
     return value;
   }
 
@@ -672,15 +855,23 @@ class RedisCache {
   // then (as a record whose fresh time is over: its hit serves it and refreshes); to any other
   // reader it is a miss. A function with freshness gets a record, kept in L1 for what Redis has
   // left of the entry.
-  _openedFresh(value, opened, pttl, started, l1Key) {
+  _openedFresh(k, value, opened, pttl, started, l1Key, epoch) {
     const counts = this._counts;
     const fresh = this._fresh;
     const fields = opened.fields;
+    const staleMs = fields === null ? 0 : fields[0];
     let remaining = Infinity; // ms Redis keeps it
     let freshLeft = Infinity; // ms it stays fresh
-    if (typeof pttl === 'number' && pttl >= 0) {
-      remaining = pttl - (clock.now() - started);
-      freshLeft = remaining - (fields === null ? 0 : fields[0]);
+    let keep = true; // whether L1 may keep it (not when it left Redis between GET and PTTL)
+    if (typeof pttl === 'number' && pttl !== -1) {
+      keep = pttl >= 0;
+      remaining = keep ? pttl - (clock.now() - started) : 0;
+      freshLeft = remaining - staleMs;
+    }
+    // As in _opened: no fresher than this cache's ttl (the PTTL is read just after the value).
+    if (this._ttl > 0 && freshLeft > this._ttl) {
+      freshLeft = this._ttl;
+      remaining = Math.min(remaining, this._ttl + staleMs);
     }
     const servesStale = fresh !== null && fresh.stale > 0;
     if (freshLeft <= 0 && !servesStale) {
@@ -689,13 +880,18 @@ class RedisCache {
     }
     counts.l2_hits++;
     const weight = opened.data.length;
+    const name = k.name;
     if (fresh === null) {
-      this._l1Put(l1Key, value, freshLeft === Infinity ? 0 : freshLeft, weight);
+      if (keep)
+        this._l1Put(l1Key, value, freshLeft === Infinity ? 0 : freshLeft, weight, name, epoch);
       return value;
     }
     const rec = fresh.record(value, freshLeft, fields === null ? 0 : fields[1] / 1000);
-    if (remaining === Infinity) this._l1Put(l1Key, rec, 0, weight);
-    else if (remaining > 0) this._l1Put(l1Key, rec, servesStale ? remaining : freshLeft, weight);
+    if (!keep) return rec;
+    if (remaining === Infinity) this._l1Put(l1Key, rec, 0, weight, name, epoch);
+    else if (remaining > 0) {
+      this._l1Put(l1Key, rec, servesStale ? remaining : freshLeft, weight, name, epoch);
+    }
     return rec;
   }
 
@@ -711,12 +907,22 @@ class RedisCache {
 
   // ---- reads ----
 
-  async _fetch(k, l1Key = k.l1) {
+  // The L2 read of one entry: its value (put in L1), else MISS.
+  _fetch(k, l1Key = k.l1) {
+    return this._fetchOr(k, l1Key, MISS);
+  }
+
+  // The same with `miss` for MISS. One promise chain, no async function (each layer is a
+  // promise and a microtask on the L2 hit's path).
+  _fetchOr(k, l1Key, miss) {
     const started = clock.now();
-    const reply = await this._call(this._read([k.name]));
-    this._counts.bytes_sent += k.name.length;
-    if (reply === FAILED) return MISS;
-    return this._opened(k, reply[0][0], reply[1], started, l1Key);
+    const epoch = this._coh === null ? undefined : this._coh.epoch;
+    return this._call(this._read([k.name])).then((reply) => {
+      this._counts.bytes_sent += k.name.length;
+      if (reply === FAILED) return miss;
+      const v = this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);
+      return v === MISS ? miss : v;
+    });
   }
 
   async _get(key) {
@@ -736,7 +942,7 @@ class RedisCache {
     }
     const v = this._l1Get(k.l1);
     if (v !== MISS) return Promise.resolve(v);
-    return this._fetch(k).then((r) => (r === MISS ? undefined : r));
+    return this._fetchOr(k, k.l1, undefined);
   }
 
   async has(key) {
@@ -766,15 +972,58 @@ class RedisCache {
     if (wanted.length === 0) return found;
     const names = wanted.map((w) => w[1].name);
     const started = clock.now();
+    const epoch = this._coh === null ? undefined : this._coh.epoch;
     const reply = await this._call(this._read(names));
     for (const n of names) this._counts.bytes_sent += n.length;
     if (reply === FAILED) return found;
     for (let i = 0; i < wanted.length; i++) {
       const [key, k] = wanted[i];
-      const v = this._opened(k, reply[0][i], reply[1 + i], started);
+      const v = this._opened(k, reply[0][i], reply[1 + i], started, k.l1, epoch);
       if (v !== MISS) found.set(key, v);
     }
     return found;
+  }
+
+  // Get-or-load (the memory Cache's fetch, across processes): the value of key; on a miss one call
+  // of loader(key) for every concurrent fetch of the key in this process and, through a lease in
+  // Redis, in every process (docs/redis.md, "Single flight across processes"); its result is
+  // stored with { ttl } (ms; default the cache's). { lease } (ms, default 10000): how long a
+  // leader that died holds the others up.
+  fetch(key, loader, fetchOptions) {
+    if (typeof loader !== 'function')
+      return Promise.reject(typeError('loader', 'a function', loader));
+    let k;
+    let ttl;
+    let lease;
+    try {
+      const o = checkNames(fetchOptions, ['ttl', 'lease'], 'fetch options');
+      ttl = this._setTtl(o.ttl === undefined ? undefined : { ttl: o.ttl });
+      lease = require('./redis_flight').leaseOption(o.lease);
+      k = this._entryKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const v = this._l1Get(k.l1);
+    if (v !== MISS) return Promise.resolve(v);
+    if (this._loads === undefined) this._loads = new Map(); // entry key (latin1) -> pending load
+    const pending = this._loads.get(k.l1);
+    if (pending !== undefined) return pending;
+    const load = (async () => {
+      const hit = await this._fetch(k);
+      if (hit !== MISS) return hit;
+      const compute = async () => {
+        const value = await loader(key);
+        await this._setEntry(k, value, ttl);
+        return value;
+      };
+      return (await require('./redis_flight').lead(this, k, k.l1, lease, compute)).value;
+    })();
+    this._loads.set(k.l1, load);
+    const forget = () => {
+      if (this._loads.get(k.l1) === load) this._loads.delete(k.l1);
+    };
+    load.then(forget, forget);
+    return load;
   }
 
   // ---- writes ----
@@ -796,7 +1045,7 @@ class RedisCache {
       let weight;
       [envelope, weight] = this._seal(k, value);
       px = this._jitter(pxOf(ttl));
-      this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
+      this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight, k.name);
     }
     const c = this._counts;
     c.sets++;
@@ -815,7 +1064,13 @@ class RedisCache {
     const [envelope, weight] = this._seal(k, value, [fresh.staleMs, delta * 1000]);
     const life = this._jitter(pxOf(ttl));
     const px = life + fresh.staleMs;
-    this._l1Put(l1Key, fresh.record(value, life === pxOf(ttl) ? ttl : life, delta), px, weight);
+    this._l1Put(
+      l1Key,
+      fresh.record(value, life === pxOf(ttl) ? ttl : life, delta),
+      px,
+      weight,
+      k.name,
+    );
     return [envelope, px];
   }
 
@@ -842,7 +1097,7 @@ class RedisCache {
     const commands = [];
     for (const [k, value, envelope, weight] of sealed) {
       const px = this._jitter(pxOf(ttl));
-      this._l1Put(k.l1, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight);
+      this._l1Put(k.l1, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight, k.name);
       commands.push(
         px === 0 ? ['SET', k.name, envelope] : ['SET', k.name, envelope, 'PX', String(px)],
       );
@@ -881,6 +1136,7 @@ class RedisCache {
   // Resolves to how many Redis entries went (or -1 when Redis could not be reached).
   async clear() {
     this._l1.clear();
+    if (this._coh !== null) this._coh.cleared();
     const pattern = this._pattern();
     let cursor = '0';
     let removed = 0;
@@ -924,6 +1180,7 @@ class RedisCache {
 
   // Closes the client this cache made (a client passed in stays open). Never waits on Redis.
   async close() {
+    if (this._coh !== null) this._coh.close();
     await this._link.close();
   }
 }

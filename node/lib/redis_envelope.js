@@ -122,8 +122,12 @@ function padsOf(secret) {
   return p;
 }
 
-// HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body).
-function mac(secret, name, body) {
+// HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body), as a 32-character latin1
+// string: crypto.hash's string output skips the ArrayBuffer a Buffer result costs (measured ~1 us
+// of the ~4 a MAC took, two hashes each); the outer block is written in a scratch buffer (the
+// call is synchronous).
+const outerBlock = Buffer.allocUnsafe(BLOCK + 32);
+function macLatin1(secret, name, body) {
   const n = Buffer.byteLength(name, 'latin1');
   const head = BLOCK + DOMAIN.length + 4 + n;
   if (typeof crypto.hash !== 'function') {
@@ -131,7 +135,7 @@ function mac(secret, name, body) {
     DOMAIN.copy(prefix, 0);
     prefix.writeUInt32LE(n, DOMAIN.length);
     prefix.latin1Write(name, DOMAIN.length + 4);
-    return crypto.createHmac('sha256', secret).update(prefix).update(body).digest();
+    return crypto.createHmac('sha256', secret).update(prefix).update(body).digest('latin1');
   }
   const [inner, outer] = padsOf(secret);
   const msg = Buffer.allocUnsafe(head + body.length);
@@ -140,10 +144,14 @@ function mac(secret, name, body) {
   msg.writeUInt32LE(n, BLOCK + DOMAIN.length);
   msg.latin1Write(name, BLOCK + DOMAIN.length + 4);
   body.copy(msg, head);
-  const tail = Buffer.allocUnsafe(BLOCK + 32);
-  outer.copy(tail, 0);
-  crypto.hash('sha256', msg, 'buffer').copy(tail, BLOCK);
-  return crypto.hash('sha256', tail, 'buffer');
+  outer.copy(outerBlock, 0);
+  outerBlock.latin1Write(crypto.hash('sha256', msg, 'latin1'), BLOCK);
+  return crypto.hash('sha256', outerBlock, 'latin1');
+}
+
+// The same MAC as a Buffer.
+function mac(secret, name, body) {
+  return Buffer.from(macLatin1(secret, name, body), 'latin1');
 }
 
 // The envelope stored under `name`: header, key encoding, the freshness fields when `fields` =
@@ -172,9 +180,11 @@ function seal(secret, name, key, codec, data, flags = 0, compress = true, fields
     out.writeUInt32LE(Math.min(Math.max(0, Math.floor(fields[1])), MAX_DELTA_US), at + 8);
   }
   data.copy(out, HEADER_SIZE + key.length + extra);
-  mac(secret, name, out.subarray(0, end)).copy(out, end);
+  out.latin1Write(macLatin1(secret, name, out.subarray(0, end)), end);
   return out;
 }
+
+const expectedMac = Buffer.allocUnsafe(MAC_SIZE); // openEnvelope's scratch (synchronous use)
 
 // { codec, key, data, flags, fields } of a valid envelope for `key` (any key when null), fields
 // = [stale window ms, compute time us] or null; else CORRUPT, UNREADABLE or OTHER_KEY. The MAC is
@@ -184,8 +194,8 @@ function openEnvelope(secret, name, key, envelope) {
   if (len < HEADER_SIZE + MAC_SIZE) return CORRUPT;
   if (envelope[0] !== VERSION) return UNREADABLE;
   const bodyEnd = len - MAC_SIZE;
-  const expected = mac(secret, name, envelope.subarray(0, bodyEnd));
-  if (!crypto.timingSafeEqual(expected, envelope.subarray(bodyEnd))) return CORRUPT;
+  expectedMac.latin1Write(macLatin1(secret, name, envelope.subarray(0, bodyEnd)), 0);
+  if (!crypto.timingSafeEqual(expectedMac, envelope.subarray(bodyEnd))) return CORRUPT;
   const codec = envelope[1];
   const flags = envelope[2];
   const end = HEADER_SIZE + envelope.readUInt32LE(3);

@@ -8,6 +8,7 @@ const { encodeKey } = require('./keys');
 const { clock } = require('./clock');
 const { refresher, checkAtOf, earlyDue, REFRESHING } = require('./fresh');
 const { RedisCache, CachedError, EntryKey, MISS, UNDEFINED, checkNames } = require('./redis');
+const redisFlight = require('./redis_flight');
 
 const MEMOIZE_OPTIONS = [
   'backend',
@@ -29,8 +30,12 @@ const MEMOIZE_OPTIONS = [
   'stale',
   'earlyRefresh',
   'onRefreshError',
+  'coherent',
+  'singleFlight',
+  'lease',
 ];
 
+const NAME_MEMO_MAX = 4096; // lone string arguments whose entry key is remembered
 let argsKey = null; // memoize.js's L1 key of an argument list (required lazily: no cycle)
 
 // An async function that keeps fn's results in Redis under the function's scope, with its own
@@ -56,6 +61,14 @@ function memoizeRedis(fn, opts) {
     earlyRefresh: o.earlyRefresh,
     onRefreshError: o.onRefreshError,
   });
+  // singleFlight: across processes too, through a lease in Redis (redis_flight.js).
+  if (o.singleFlight !== undefined && typeof o.singleFlight !== 'boolean') {
+    throw typeError('singleFlight', 'true or false', o.singleFlight);
+  }
+  if (o.lease !== undefined && o.singleFlight !== true) {
+    throw makeError('invalid_argument', 'lease applies with singleFlight: true only');
+  }
+  const lease = o.singleFlight === true ? redisFlight.leaseOption(o.lease) : 0;
   const name = fn.name || '';
   const scope = env.functionScope(['twincache.fn/1', 'node', name]);
   const cache = new RedisCache(
@@ -71,6 +84,7 @@ function memoizeRedis(fn, opts) {
       breakerThreshold: o.breakerThreshold,
       breakerDelay: o.breakerDelay,
       ttlJitter: o.ttlJitter,
+      coherent: o.coherent,
     },
     { scope },
   );
@@ -135,7 +149,23 @@ function memoizeRedis(fn, opts) {
     );
   }
 
+  // A lone string argument's entry key, encoded and hashed once (as RedisCache's string keys).
+  const names = new Map();
   function entryKeyOf(args) {
+    const lone = userKey === undefined && args.length === 1 && typeof args[0] === 'string';
+    if (lone) {
+      const known = names.get(args[0]);
+      if (known !== undefined) return known;
+    }
+    const k = makeEntryKey(args);
+    if (lone) {
+      if (names.size >= NAME_MEMO_MAX) names.clear();
+      names.set(args[0], k);
+    }
+    return k;
+  }
+
+  function makeEntryKey(args) {
     const parts = userKey === undefined ? args : [userKey(...args)];
     let encoded;
     try {
@@ -167,30 +197,42 @@ function memoizeRedis(fn, opts) {
       if (v instanceof CachedError) throw v.toError();
       return fresh === null ? v : freshValue(self, l1Key, args, v);
     }
-    counts.misses++;
-    // A refresh in flight (hanging, say) is forgotten: this computation's value is newer.
-    if (fresh !== null) fresh.refreshing.delete(l1Key);
-    const start = clock.now();
-    let value;
-    try {
-      value = await fn.apply(self, args);
-    } catch (err) {
-      if (cacheErrors !== undefined && cacheErrors(err) === true) {
-        if (flights.get(k.l1) === flight)
-          await cache._setEntry(k, CachedError.of(err), errorTtl, l1Key);
+    // The computation: this process's own, or the leader's under singleFlight (redis_flight.js);
+    // with freshness its value is stored with its compute time (the record's delta).
+    const compute = async () => {
+      counts.misses++;
+      // A refresh in flight (hanging, say) is forgotten: this computation's value is newer.
+      if (fresh !== null) fresh.refreshing.delete(l1Key);
+      const start = clock.now();
+      let value;
+      try {
+        value = await fn.apply(self, args);
+      } catch (err) {
+        if (cacheErrors !== undefined && cacheErrors(err) === true) {
+          if (flights.get(k.l1) === flight)
+            await cache._setEntry(k, CachedError.of(err), errorTtl, l1Key);
+        }
+        throw err;
       }
-      throw err;
-    }
-    if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
-    try {
-      await cache._setEntry(k, value, cache._ttl, l1Key, clock.now() - start);
-    } catch (err) {
-      uncached(err);
-    }
-    return value;
+      if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
+      try {
+        await cache._setEntry(k, value, cache._ttl, l1Key, clock.now() - start);
+      } catch (err) {
+        uncached(err);
+      }
+      return value;
+    };
+    if (lease === 0) return compute();
+    const r = await redisFlight.lead(cache, k, l1Key, lease, compute);
+    if (r.computed) return r.value;
+    counts.hits++; // the leader's value (another process's, through Redis)
+    if (r.value instanceof CachedError) throw r.value.toError();
+    // With freshness the read gave a record (a stale one refreshes, in the background).
+    return fresh === null ? r.value : freshValue(self, l1Key, args, r.value);
   }
 
   const l1 = cache._l1;
+  const coh = cache._coh;
   function memoized(a) {
     // Fastest path: one number or plain string argument whose result L1 holds (its own key).
     let looked = false; // L1 was asked already (and missed): not asked, nor counted, twice
@@ -251,11 +293,13 @@ function memoizeRedis(fn, opts) {
       }
     }
     const pending = flights.get(k.l1);
-    if (pending !== undefined) {
+    // Coherent: a read that began before an invalidation of its name is not joined (its value may
+    // be older than the write that was reported).
+    if (pending !== undefined && (coh === null || !coh.stale(k.name, pending.epoch))) {
       counts.hits++; // joins the read (or computation) in flight
       return pending.promise;
     }
-    const flight = { promise: null };
+    const flight = { promise: null, epoch: coh === null ? 0 : coh.epoch };
     flights.set(k.l1, flight);
     const forget = () => {
       if (flights.get(k.l1) === flight) flights.delete(k.l1);

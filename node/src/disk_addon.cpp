@@ -125,12 +125,18 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
     // One buffer per thread, kept between reads: a large value read into fresh memory each time
     // cost more in page faults than its HMAC check (python/src/disk_module.cpp does the same).
     thread_local std::string value;
-    done(env, store_->get(bytes_of(info[0]), found, codec, value));
+    // get(key, use = true): use false is a peek (disk_store::get): [codec, bytes, expiryNs],
+    // not counted or touched, expired rows found too.
+    const bool use = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>();
+    tc::time_ns expiry = 0;
+    done(env, store_->get(bytes_of(info[0]), found, codec, value, use ? nullptr : &expiry,
+                          nullptr, use));
     Napi::Value out = env.Undefined();
     if (found) {
-      auto pair = Napi::Array::New(env, 2);
+      auto pair = Napi::Array::New(env, use ? 2 : 3);
       pair.Set(0u, Napi::Number::New(env, codec));
       pair.Set(1u, Napi::Buffer<char>::Copy(env, value.data(), value.size()));
+      if (!use) pair.Set(2u, Napi::Number::New(env, static_cast<double>(expiry)));
       out = pair;
     }
     if (value.capacity() > (16u << 20)) std::string().swap(value);
@@ -213,7 +219,8 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
   Napi::Value keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<std::string> ks;
-    done(env, store_->keys(ks));
+    const bool expired = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>();
+    done(env, store_->keys(ks, expired));  // keys(expired = false)
     auto out = Napi::Array::New(env, ks.size());
     for (std::size_t i = 0; i < ks.size(); ++i) {
       out.Set(static_cast<uint32_t>(i), Napi::Buffer<char>::Copy(env, ks[i].data(), ks[i].size()));

@@ -86,7 +86,8 @@ class py_disk_store {
 
   // (codec, bytes, expiry), or None; with files=True an array kept in a side file of its own is
   // not read: (codec, path, expiry, hmac) instead, for the caller to read or map and verify().
-  py::object get(const py::bytes& key, bool files) {
+  // use=False: a peek (disk_store::get's use): not counted or touched, expired rows found too.
+  py::object get(const py::bytes& key, bool files, bool use) {
     const std::string_view k = view(key);
     bool found = false;
     std::uint32_t codec = 0;
@@ -98,7 +99,7 @@ class py_disk_store {
     tc::status st;
     {
       py::gil_scoped_release nogil;
-      st = s_->get(k, found, codec, value, &expiry, files ? &file : nullptr);
+      st = s_->get(k, found, codec, value, &expiry, files ? &file : nullptr, use);
     }
     py::object out = py::none();
     if (st.ok() && found && !file.empty()) {
@@ -213,12 +214,12 @@ class py_disk_store {
     return n;
   }
 
-  py::list keys() {
+  py::list keys(bool expired) {
     std::vector<std::string> out;
     tc::status st;
     {
       py::gil_scoped_release nogil;
-      st = s_->keys(out);
+      st = s_->keys(out, expired);
     }
     done(st);
     py::list result;
@@ -330,7 +331,8 @@ PYBIND11_MODULE(_disk_native, m) {
                     std::uint64_t, std::uint64_t, int>(),
            py::arg("path"), py::arg("max_bytes"), py::arg("ttl_ns"), py::arg("l1_max_bytes"),
            py::arg("compress_threshold"), py::arg("busy_timeout_ms") = 30000)
-      .def("get", &py_disk_store::get, py::arg("key"), py::arg("files") = false)
+      .def("get", &py_disk_store::get, py::arg("key"), py::arg("files") = false,
+           py::arg("use") = true)
       .def("set", &py_disk_store::set, py::arg("key"), py::arg("codec"), py::arg("value"),
            py::arg("ttl_ns") = py::none())
       .def("set_parts", &py_disk_store::set_parts, py::arg("key"), py::arg("codec"),
@@ -340,7 +342,7 @@ PYBIND11_MODULE(_disk_native, m) {
       .def("contains", &py_disk_store::contains)
       .def("clear", &py_disk_store::clear)
       .def("prune", &py_disk_store::prune)
-      .def("keys", &py_disk_store::keys)
+      .def("keys", &py_disk_store::keys, py::arg("expired") = false)
       .def("count", &py_disk_store::count)
       .def("stats", &py_disk_store::stats)
       .def("info", &py_disk_store::info)

@@ -473,6 +473,12 @@ def cache(
     mmap: bool = False,
     tags: Callable[..., Iterable[str]] | None = None,
     meta: Callable[..., Mapping[str, Any]] | None = None,
+    stale: float | None = None,
+    ttl_jitter: float | None = None,
+    early_refresh: float | None = None,
+    cache_errors: type[Exception] | tuple[type[Exception], ...] | None = None,
+    error_ttl: float | None = None,
+    on_refresh_error: Callable[[Exception], object] | None = None,
 ) -> DiskCacheDecorator: ...
 @overload
 def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
@@ -495,6 +501,8 @@ def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
     stale: float | None = None,
     early_refresh: float | None = None,
     on_refresh_error: Callable[[Exception], object] | None = None,
+    single_flight: bool = False,
+    lease: float | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 @overload
 def cache(  # a backend known at run time only: the options both backends take
@@ -532,6 +540,7 @@ def cache(
     stale: Any = None,
     early_refresh: Any = None,
     on_refresh_error: Any = None,
+    lease: Any = None,
     **disk_options: Any,  # backend="disk" only: mmap, tags, meta (docs/persistence.md)
 ) -> Any:
     """@cache is functools.cache (unbounded, exact semantics). @cache(...) is the configured
@@ -567,10 +576,11 @@ def cache(
             ("secret", secret is not None),
             ("timeout", timeout is not _NOT_GIVEN),
             ("coherent", coherent is not None),
+            ("lease", lease is not None),
         )
         if given
     ]
-    fresh_given = [  # the freshness options (twincache._fresh): memory and redis backends
+    fresh_given = [  # the freshness options (twincache._fresh): memory, disk and redis backends
         name
         for name, given in (
             ("stale", stale is not None),
@@ -585,7 +595,6 @@ def cache(
             for name, given in (
                 ("typed", typed is not False),
                 ("policy", policy is not None),
-                ("single_flight", single_flight is not False),
                 ("path", path is not None),
                 ("on_evict", on_evict is not None),
                 ("getsizeof", getsizeof is not None),
@@ -596,8 +605,8 @@ def cache(
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
                 "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
-                "error_ttl, stale, early_refresh, on_refresh_error, coherent, maxsize and "
-                "max_bytes for L1)"
+                "error_ttl, stale, early_refresh, on_refresh_error, coherent, single_flight, "
+                "lease, maxsize and max_bytes for L1)"
             )
         from ._redis_function import redis_decorator
 
@@ -619,21 +628,12 @@ def cache(
             stale=stale,
             early_refresh=early_refresh,
             on_refresh_error=on_refresh_error,
+            single_flight=single_flight,
+            lease=lease,
         )
     if redis_given:
         raise TypeError(f"{', '.join(redis_given)} apply to backend='redis' only")
     if backend == "disk":  # the persistent tier (docs/persistence.md)
-        named = fresh_given + [
-            name
-            for name, given in (
-                ("cache_errors", cache_errors is not None),
-                ("error_ttl", error_ttl is not None),
-                ("ttl_jitter", ttl_jitter is not None),
-            )
-            if given
-        ]
-        if named:
-            raise TypeError(f"backend='disk' does not take {', '.join(named)} (yet)")
         memory_only = [
             name
             for name, given in (
@@ -649,16 +649,26 @@ def cache(
         if memory_only:
             raise TypeError(
                 f"backend='disk' does not take {', '.join(memory_only)} "
-                "(it takes path, max_bytes, ttl, key and codec)"
+                "(it takes path, max_bytes, ttl, key, codec and the freshness options)"
             )
         from ._disk import disk_decorator
 
+        disk_freshness = _fresh.Options(
+            ttl_ns=_options.ttl("ttl", ttl),
+            stale=stale,
+            ttl_jitter=ttl_jitter,
+            early_refresh=early_refresh,
+            cache_errors=cache_errors,
+            error_ttl=error_ttl,
+            on_refresh_error=on_refresh_error,
+        )
         return disk_decorator(
             path=path,
             max_bytes=max_bytes,
             ttl=ttl,
             codec="pickle" if codec is _NOT_GIVEN else codec,
             key=key,
+            freshness=disk_freshness,
             **disk_options,
         )
     if path is not None or codec is not _NOT_GIVEN:

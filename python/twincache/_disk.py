@@ -16,27 +16,28 @@ write the same files. This module serializes values (pickle or json) and builds 
 
 from __future__ import annotations
 
-import ast
 import atexit
 import contextlib
 import functools
-import hashlib
 import inspect
 import json
 import mmap
 import os
 import pickle
-import struct
-import textwrap
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Final, Generic, Protocol, overload
 
-from . import _disk_pure, _disk_tags, _disk_values, _fork, _options
+from . import _disk_pure, _disk_tags, _disk_values, _fork, _fresh, _options
 from ._backend import impl, pure_requested, warn
-from ._types import AnyK, Codec, DiskStats, T, V
+from ._disk_keys import _encode_key as _encode_key
+from ._disk_keys import _key_bytes as _key_bytes
+from ._disk_keys import _key_part as _key_part
+from ._disk_keys import decode_key as decode_key
+from ._disk_keys import source_hash as source_hash
+from ._types import AnyK, Codec, DiskStats, EvictionReason, T, V
 
 CODEC_RAW: Final = 0  # bytes values, stored as they are whatever the codec
 CODECS: Final = {"pickle": 1, "json": 2}
@@ -57,7 +58,7 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     @property
     def persistent(self) -> bool: ...
 
-    def get(self, key: bytes, files: bool = False) -> tuple[Any, ...] | None: ...
+    def get(self, key: bytes, files: bool = False, use: bool = True) -> tuple[Any, ...] | None: ...
     def set(
         self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
     ) -> tuple[int, int]: ...
@@ -70,7 +71,7 @@ class _Store(Protocol):  # what _disk_native.DiskStore and _disk_pure.PureDiskSt
     def contains(self, key: bytes) -> bool: ...
     def clear(self) -> int: ...
     def prune(self) -> int: ...
-    def keys(self) -> list[bytes]: ...
+    def keys(self, expired: bool = False) -> list[bytes]: ...
     def count(self) -> int: ...
     def stats(self) -> dict[str, int]: ...
     def info(self) -> dict[str, Any]: ...
@@ -349,98 +350,6 @@ def _loads(codec: int, data: bytes) -> Any:
     raise ValueError(f"this entry has an unknown codec ({codec})")
 
 
-# --- keys -----------------------------------------------------------------------------------------
-
-
-def _encode_key(key: object, what: str = "key") -> bytes:
-    try:
-        encoded: bytes = impl.encode_key(key)
-    except TypeError as exc:
-        raise TypeError(f"{what} cannot be stored on disk: {exc}") from None
-    return encoded
-
-
-# Encodings of str keys, the commonest (the encoding of one str never changes): a hit skips the
-# encoder. Bounded: emptied when full. Shared by every DiskCache; each dict operation is atomic
-# under the GIL.
-_str_keys: dict[str, bytes] = {}
-_STR_KEYS_MAX: Final = 4096
-
-
-def _key_bytes(key: object) -> bytes:
-    """_encode_key, remembering the encodings of str keys (exactly str: not a subclass)."""
-    if type(key) is not str:
-        return _encode_key(key)
-    encoded = _str_keys.get(key)
-    if encoded is None:
-        encoded = impl.encode_key(key)  # a str fails only with ValueError, as in _encode_key
-        if len(_str_keys) >= _STR_KEYS_MAX:
-            _str_keys.clear()
-        _str_keys[key] = encoded
-    return encoded
-
-
-def _varint(b: bytes, i: int) -> tuple[int, int]:
-    shift = n = 0
-    while True:
-        c = b[i]
-        i += 1
-        n |= (c & 0x7F) << shift
-        if c < 0x80:
-            return n, i
-        shift += 7
-
-
-def _decode_value(b: bytes, i: int) -> tuple[Any, int]:
-    tag = b[i]
-    i += 1
-    if tag in (0x00, 0x0C):
-        return None, i
-    if tag in (0x01, 0x02):
-        return tag == 0x02, i
-    if tag in (0x03, 0x04):
-        n, i = _varint(b, i)
-        v = int.from_bytes(b[i : i + n], "big")
-        return (v if tag == 0x03 else -v), i + n
-    if tag == 0x05:
-        return struct.unpack_from("<d", b, i)[0], i + 8
-    if tag in (0x06, 0x07):
-        n, i = _varint(b, i)
-        raw = b[i : i + n]
-        return (raw.decode("utf-8") if tag == 0x06 else bytes(raw)), i + n
-    if tag in (0x08, 0x0A):
-        n, i = _varint(b, i)
-        items = []
-        for _ in range(n):
-            v, i = _decode_value(b, i)
-            items.append(v)
-        return (tuple(items) if tag == 0x08 else frozenset(items)), i
-    if tag == 0x09:
-        n, i = _varint(b, i)
-        pairs = []
-        for _ in range(n):
-            k, i = _decode_value(b, i)
-            v, i = _decode_value(b, i)
-            pairs.append((k, v))
-        return dict(pairs), i
-    if tag == 0x0B:
-        n, i = _varint(b, i)
-        i += n
-        ndim, i = _varint(b, i)
-        for _ in range(ndim):
-            _, i = _varint(b, i)
-        n, i = _varint(b, i)
-        return bytes(b[i : i + n]), i + n
-    raise ValueError(f"unknown key tag 0x{tag:02x}")
-
-
-def decode_key(encoded: bytes) -> Any:
-    """The value back from a key encoding: lists come back as tuples, sets as frozensets, typed
-    buffers as their raw bytes (iteration over a DiskCache uses this)."""
-    value, _ = _decode_value(encoded, 1)
-    return value
-
-
 # --- DiskCache ------------------------------------------------------------------------------------
 
 
@@ -485,6 +394,8 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
     `max_bytes` bounds the directory's total (approximate LRU); `ttl` (seconds) is the default
     lifetime of an entry. A memory tier of 64 MiB in front serves repeated reads. Generic in
     its key and value types for type checkers: twincache.DiskCache[str, int](path).
+    on_evict(key, value, reason) is told of each entry this handle removes or replaces
+    (docs/persistence.md, "Freshness and control").
     """
 
     def __init__(
@@ -493,13 +404,18 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         max_bytes: int | None = None,
         ttl: float | None = None,
         codec: Codec = "pickle",
+        *,
+        on_evict: Callable[[AnyK, V, EvictionReason], object] | None = None,
     ) -> None:
         where = _path_arg(path)
         limit = _options.limit("max_bytes", max_bytes)
         ttl_ns = _options.ttl("ttl", ttl)
         codec_id = _codec_id(codec)
+        callback = _options.key_function("on_evict", on_evict)
         self._parameters = {"path": where, "max_bytes": max_bytes, "ttl": ttl, "codec": codec}
         self._setup(where, limit, ttl_ns, codec_id)
+        if callback is not None:  # a subclass: a cache without on_evict keeps its code paths
+            _disk_fresh.notifying(self, callback)
 
     def _setup(self, where: str | None, limit: int | None, ttl_ns: int | None, codec: int) -> None:
         self._codec = codec
@@ -779,6 +695,25 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         """Removes expired entries and evicts down to max_bytes; returns how many went."""
         return int(self._store.prune())
 
+    def expire(self) -> int:
+        """Drops expired entries now (and entries over max_bytes, as prune(), which it is under
+        the memory Cache's name); returns how many went."""
+        return self.prune()
+
+    @overload
+    def peek(self, key: AnyK, default: None = None, /) -> V | None: ...
+    @overload
+    def peek(self, key: AnyK, default: V | T, /) -> V | T: ...
+    def peek(self, key: AnyK, default: Any = None) -> Any:
+        """The value of key, else default, without it counting as use: no hit or miss counted,
+        its recency (the eviction order) unchanged."""
+        return _disk_fresh.peek(self, key, default)
+
+    def ttl_of(self, key: AnyK) -> float | None:
+        """Seconds left before key expires: None when absent or expired, math.inf when it has
+        no TTL. Not use, as peek()."""
+        return _disk_fresh.ttl_of(self, key)
+
     def stats(self) -> DiskStats:
         """This process's counters; `items` and `bytes` are the directory's."""
         self._sync_hits()
@@ -822,53 +757,6 @@ def _flush_all() -> None:
 # --- function results -----------------------------------------------------------------------------
 
 
-def source_hash(func: Callable[..., Any]) -> str:
-    """SHA-256 (hex, 32 digits) of the function's normalized source: its syntax tree without
-    decorators, so comments, whitespace and the decorator's options do not count. Falls back to
-    the compiled code when the source cannot be read."""
-    target = inspect.unwrap(func)
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(target)))
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                node.decorator_list = []
-                break
-        normalized = ast.dump(tree, annotate_fields=True, include_attributes=False)
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        code = getattr(target, "__code__", None)
-        if code is None:
-            normalized = repr(target)
-        else:
-            normalized = repr((code.co_code, code.co_consts, code.co_names, code.co_varnames))
-    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:32]
-
-
-def _key_part(value: object) -> object:
-    """pandas objects become (type, shape, columns/name, dtypes, row hashes): their content,
-    never their pickle. Everything else goes to the key encoder as it is."""
-    module = type(value).__module__
-    if module == "pandas" or module.startswith("pandas."):
-        import pandas as pd  # type: ignore[import-untyped]
-
-        if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
-            hashes = pd.util.hash_pandas_object(value, index=True).to_numpy()
-            if isinstance(value, pd.DataFrame):
-                meta: object = (
-                    [str(c) for c in value.columns],
-                    [str(t) for t in value.dtypes],
-                )
-            else:
-                meta = (str(getattr(value, "name", None)), str(value.dtype))
-            return ["pandas." + type(value).__name__, list(value.shape), meta, hashes]
-    if isinstance(value, tuple):
-        return [_key_part(v) for v in value]
-    if isinstance(value, list):
-        return [_key_part(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _key_part(v) for k, v in value.items()}
-    return value
-
-
 def memoize(
     func: Callable[..., Any],
     *,
@@ -880,17 +768,22 @@ def memoize(
     mmap: bool = False,
     tags_fn: Callable[..., Any] | None = None,
     meta_fn: Callable[..., Any] | None = None,
+    freshness: _fresh.Options | None = None,
 ) -> Any:
     """The disk backend of @twincache.cache(backend="disk"): results keyed by content and by the
     function's identity (module, qualified name, source hash). mmap: large numpy results come
-    back memory-mapped read-only (DiskCache.get(key, mmap=True))."""
+    back memory-mapped read-only (DiskCache.get(key, mmap=True)). freshness: the options of
+    twincache._fresh; with stale, early_refresh or cache_errors each entry is a freshness record
+    (twincache._disk_fresh), under an identity of its own."""
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
     cache = DiskCache.__new__(DiskCache)
     cache._parameters = {"path": path, "max_bytes": max_bytes}
     cache._setup(path, max_bytes, ttl_ns, codec)
+    records = freshness is not None and freshness.records
+    jitter = freshness if freshness is not None and freshness.jitter and not records else None
     identity = [
-        "twincache.fn/1",
+        "twincache.fn/1+fresh" if records else "twincache.fn/1",
         getattr(func, "__module__", None) or "",
         getattr(func, "__qualname__", None) or getattr(func, "__name__", ""),
         source_hash(func),
@@ -925,7 +818,9 @@ def memoize(
 
     def remember(k: bytes, value: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:
-            if tags_fn is None and meta_fn is None:
+            if jitter is not None:  # ttl_jitter alone: plain values, each its own jittered TTL
+                cache._store_encoded(k, value, _fresh.jittered_ttl(jitter))
+            elif tags_fn is None and meta_fn is None:
                 cache._store_encoded(k, value, None)
             else:  # tags and meta derived from the call (docs/persistence.md)
                 tag_list = _disk_tags.check_tags(tags_fn(*args, **kwargs) if tags_fn else None)
@@ -940,7 +835,14 @@ def memoize(
             )
 
     wrapper: Any
-    if inspect.iscoroutinefunction(func):
+    fresh: _fresh.Freshness | None = None
+    if records:
+        assert freshness is not None
+        call, fresh = _disk_fresh.wrap(
+            func, cache, key_of, freshness, counts, inspect.iscoroutinefunction(func), str(qualname)
+        )
+        wrapper = functools.wraps(func)(call)
+    elif inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -971,10 +873,15 @@ def memoize(
         out = cache.stats()
         out["hits"] = counts["hits"]
         out["misses"] = counts["misses"]
+        if fresh is not None:
+            fresh.stats(out)  # type: ignore[arg-type]
         return out
 
     def invalidate(*args: Any, **kwargs: Any) -> bool:
-        return cache._erase_encoded(key_of(args, kwargs))
+        k = key_of(args, kwargs)
+        if fresh is not None:  # a refresh in flight is forgotten: its result is not stored
+            fresh.refreshing.pop(k, None)
+        return cache._erase_encoded(k)
 
     def cache_clear() -> int:
         """Removes this function's entries (only them: the directory is shared)."""
@@ -987,6 +894,8 @@ def memoize(
                 removed += 1
         if cache._memory is not None:
             cache._memory.clear()
+        if fresh is not None:
+            fresh.refreshing.clear()
         return removed
 
     wrapper.stats = stats
@@ -995,6 +904,8 @@ def memoize(
     wrapper.flush = cache.flush
     wrapper.disk_path = cache.path
     wrapper.persistent = cache.persistent
+    if fresh is not None:
+        wrapper._freshness = fresh  # tests: wait() / join() for refreshes in flight
     return wrapper
 
 
@@ -1008,8 +919,10 @@ def disk_decorator(
     mmap: object = False,
     tags: object = None,
     meta: object = None,
+    freshness: _fresh.Options | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
-    """Checks the options of @twincache.cache(backend="disk", ...) and returns the decorator."""
+    """Checks the options of @twincache.cache(backend="disk", ...) and returns the decorator.
+    freshness: the checked freshness options (twincache._fresh.Options), or None."""
     if not isinstance(mmap, bool):
         raise TypeError(f"mmap must be True or False (got {type(mmap).__name__})")
     where = _path_arg(path)
@@ -1019,6 +932,15 @@ def disk_decorator(
     key_fn = _options.key_function("key", key)
     tags_fn = _options.key_function("tags", tags)  # callables of the call's arguments
     meta_fn = _options.key_function("meta", meta)
+    if freshness is not None and freshness.records:
+        clash = [n for n, v in (("mmap", mmap), ("tags", tags_fn), ("meta", meta_fn)) if v]
+        if clash:
+            raise TypeError(
+                f"{', '.join(clash)} do(es) not combine with stale, early_refresh or "
+                "cache_errors on disk (their entries are freshness records)"
+            )
+        if freshness.errors and codec_id == CODECS["json"]:
+            raise TypeError("cache_errors needs codec='pickle' on disk (failures are pickled)")
 
     def decorating_function(func: Callable[..., Any]) -> Any:
         return memoize(
@@ -1031,9 +953,12 @@ def disk_decorator(
             mmap=mmap,
             tags_fn=tags_fn,
             meta_fn=meta_fn,
+            freshness=freshness if freshness is not None and freshness.active else None,
         )
 
     return decorating_function
 
 
 __all__ = ["DiskCache", "decode_key", "default_directory", "disk_decorator", "native"]
+
+from . import _disk_fresh  # noqa: E402 - it subclasses DiskCache (defined above)

@@ -7,7 +7,8 @@ entry then holds a record, the tuple (value, check_at_ns, fresh_until_ns, delta_
 A hit before check_at returns the value without Python code; the others come to Freshness.hook:
 a miss, a hit in the stale window (the table keeps an entry for ttl + stale), a hit close enough
 to expiry for the XFetch rule, a cached failure. A function without these options never comes
-here: its call path is unchanged.
+here: its call path is unchanged. The disk decorator (twincache._disk_fresh) keeps the same
+records in its directory and calls the same hook.
 """
 
 from __future__ import annotations
@@ -211,7 +212,11 @@ class Freshness:
         miss: Callable[..., Any] | None,
         is_async: bool,
         flight_table: Callable[[], dict[Any, Any]],
+        clock: Callable[[], int] = impl.clock_now,
     ) -> None:
+        # clock: ns, the memory tier's monotonic clock; the disk tier's records outlive the
+        # process, so it passes the wall clock its expiry reads (twincache._disk_fresh).
+        self.clock = clock
         self.memo = memo
         self.func = func
         self.o = options
@@ -228,7 +233,7 @@ class Freshness:
     def record(self, value: object, fresh_ns: int | None, delta_ns: int) -> tuple[Any, ...]:
         """The record of a value fresh for `fresh_ns` more (None: for ever; <= 0: stale now)
         that took `delta_ns` to compute."""
-        now = impl.clock_now()
+        now = self.clock()
         if fresh_ns is None:
             return (value, FOREVER, FOREVER, delta_ns, False)
         fresh_until = now + fresh_ns
@@ -249,7 +254,7 @@ class Freshness:
     def store_computed(self, key: Any, value: object) -> None:
         """memo._store of the miss paths (twincache._api): a computed value becomes a record."""
         start = self.starts.pop(key, None)
-        self.store(key, value, 0 if start is None else impl.clock_now() - start)
+        self.store(key, value, 0 if start is None else self.clock() - start)
 
     def store_error(self, key: Any, exc: BaseException) -> None:
         # A cached failure is checked at once on every hit (check_at 0): the hook raises it.
@@ -306,7 +311,7 @@ class Freshness:
     def refresh_sync(
         self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], mine: _Refresh
     ) -> None:
-        start = impl.clock_now()
+        start = self.clock()
         try:
             value = self.func(*args, **kwargs)
         except Exception as exc:
@@ -314,7 +319,7 @@ class Freshness:
         else:
             # Not stored when invalidate(), cache_clear() or a newer computation forgot it.
             if self.refreshing.get(key) is mine:
-                self.put_refreshed(key, args, kwargs, value, impl.clock_now() - start)
+                self.put_refreshed(key, args, kwargs, value, self.clock() - start)
                 self.count("refreshes")
         finally:
             self.finish(key, mine)
@@ -322,14 +327,14 @@ class Freshness:
     async def refresh_async(
         self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], mine: _Refresh
     ) -> None:
-        start = impl.clock_now()
+        start = self.clock()
         try:
             value = await self.func(*args, **kwargs)
         except Exception as exc:
             self.failed(exc)
         else:
             if self.refreshing.get(key) is mine:
-                await self.aput_refreshed(key, args, kwargs, value, impl.clock_now() - start)
+                await self.aput_refreshed(key, args, kwargs, value, self.clock() - start)
                 self.count("refreshes")
         finally:
             self.finish(key, mine)
@@ -368,7 +373,7 @@ class Freshness:
         """No entry (or its stale window is over): the caller waits for a fresh call. A refresh
         still in flight (hanging, say) is forgotten: its late result is not stored."""
         self.refreshing.pop(key, None)
-        start = impl.clock_now()
+        start = self.clock()
         if self.is_async:
             return self.miss_async(key, args, kwargs, start)
         try:
@@ -381,7 +386,7 @@ class Freshness:
             raise
         finally:
             self.starts.pop(key, None)
-        self.store(key, value, impl.clock_now() - start)
+        self.store(key, value, self.clock() - start)
         return value
 
     async def miss_async(

@@ -555,6 +555,17 @@ class RedisCache(MutableMapping[Any, Any]):
         reply = self._call(lambda c: self._read(c, names))
         return self._many_from_reply(found, wanted, reply, started, epoch)
 
+    def get_or_set(
+        self, key: Any, fn: Callable[[], Any], ttl: float | None = None, *, lease: float = 10.0
+    ) -> Any:
+        """key's value; on a miss fn() is called once (across this process's threads and,
+        through a lease in Redis, across processes: docs/redis.md, "Single flight across
+        processes") and its result stored with `ttl` (seconds; the default TTL when None).
+        `lease` (seconds): how long a leader that died holds the others up."""
+        from ._redis_flight import get_or_set
+
+        return get_or_set(self, key, fn, ttl, lease)
+
     def _many_from_l1(
         self, keys: Iterable[Any]
     ) -> tuple[dict[Any, Any], list[tuple[Any, bytes, str]]]:
@@ -775,6 +786,14 @@ class RedisCache(MutableMapping[Any, Any]):
         started, epoch = time.monotonic(), self._epoch
         reply = await self._acall(lambda c: self._aread(c, names))
         return self._many_from_reply(found, wanted, reply, started, epoch)
+
+    async def aget_or_set(
+        self, key: Any, fn: Callable[[], Any], ttl: float | None = None, *, lease: float = 10.0
+    ) -> Any:
+        """get_or_set's async twin: fn() returns the value or an awaitable of it."""
+        from ._redis_flight import aget_or_set
+
+        return await aget_or_set(self, key, fn, ttl, lease)
 
     async def _aset_encoded(
         self,

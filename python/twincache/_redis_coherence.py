@@ -7,7 +7,9 @@ flush) to the caches registered on it, from a daemon thread.
 
 While the listener is not subscribed (starting, reconnecting, in a forked child before it
 restarts) it is not `ready`: caches then keep nothing new in L1, and every loss of the
-connection flushes their L1s, since invalidations may have been missed meanwhile.
+connection flushes their L1s, since invalidations may have been missed meanwhile. A connection
+that drops silently (no reset: a partition, a blackhole) is found by a PING every second that
+must be answered within max(2 s, 4 x the socket timeout), as Node's listener does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import os
 import random
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Final
@@ -25,6 +28,8 @@ from . import _fork
 CHANNEL: Final = "__redis__:invalidate"
 RETRY_DELAYS: Final = (0.05, 2.0)  # reconnect backoff (min, max) seconds, with jitter
 POLL_S: Final = 0.5  # how often the thread looks at its stop flag while no message comes
+HEARTBEAT_S: Final = 1.0  # a PING after this long without anything from the server
+PING_TIMEOUT_S: Final = 2.0  # the least time a PING is given to be answered
 
 
 class _Registry(dict[tuple[Any, str], "Listener"]):
@@ -44,9 +49,12 @@ class Listener:
     """One invalidation connection and its thread. `subscribers`: callbacks (held weakly) that
     get a list of names (str) to drop, or None to drop everything."""
 
-    def __init__(self, make_connection: Callable[[], Any], prefix: str) -> None:
+    def __init__(
+        self, make_connection: Callable[[], Any], prefix: str, ping_timeout: float = PING_TIMEOUT_S
+    ) -> None:
         self.make_connection = make_connection
         self.prefix = prefix
+        self.ping_timeout = ping_timeout  # seconds a heartbeat PING may go unanswered
         self.pid = os.getpid()
         self.ready = threading.Event()  # set while subscribed with tracking on
         self.messages = 0  # invalidation messages received
@@ -113,10 +121,19 @@ class Listener:
                 self.connections += 1
                 self.ready.set()
                 failures = 0
+                heard = time.monotonic()  # the last time anything came from the server
+                pinged: float | None = None  # when the unanswered PING went out
                 while not self._stop.is_set():
+                    now = time.monotonic()
+                    if pinged is not None and now - pinged > self.ping_timeout:
+                        raise ConnectionError("the invalidation connection does not answer")
+                    if pinged is None and now - heard >= HEARTBEAT_S:
+                        conn.send_command("PING")  # ["pong", ""] in a subscribed connection
+                        pinged = now
                     if not conn.can_read(timeout=POLL_S):
                         continue
                     message = conn.read_response()
+                    heard, pinged = time.monotonic(), None
                     if (
                         isinstance(message, list)
                         and len(message) == 3
@@ -171,7 +188,8 @@ def listener(pool: Any, prefix: str) -> Listener:
             # options: redis-py 8 refuses them on a RESP2 connection unless hiredis is installed.
             options = {k: v for k, v in kwargs.items() if not k.startswith("maint_notifications")}
             cls, options = pool.connection_class, {**options, "protocol": 2}
-            found = Listener(lambda: cls(**options), prefix)
+            timeout = options.get("socket_timeout") or 0
+            found = Listener(lambda: cls(**options), prefix, max(PING_TIMEOUT_S, 4 * timeout))
             _listeners[(ident, prefix)] = found
         return found
 

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from . import _api, _disk, _fresh, _options
+from . import _api, _disk, _fresh, _options, _redis_flight
 from . import _redis_envelope as env
 from ._api import Cache
 from ._backend import impl, warn
@@ -41,6 +41,8 @@ def redis_decorator(
     stale: object = None,
     early_refresh: object = None,
     on_refresh_error: object = None,
+    single_flight: object = False,
+    lease: object = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Checks the options of @twincache.cache(backend="redis", ...) and returns the decorator.
     Every option is checked here, at decoration, by building a first RedisCache."""
@@ -74,6 +76,12 @@ def redis_decorator(
         error_ttl=None,
         on_refresh_error=on_refresh_error,
     )
+    # single_flight=True: across processes too, through a lease (twincache._redis_flight).
+    lease_ms: int | None = _redis_flight.lease_option(lease)
+    if not _options.flag("single_flight", single_flight):
+        if lease is not None:
+            raise TypeError("lease applies with single_flight=True only")
+        lease_ms = None
 
     def decorating_function(func: Callable[..., Any]) -> Any:
         return memoize(
@@ -84,6 +92,7 @@ def redis_decorator(
             errors,
             error_ttl_ms,
             freshness if freshness.records else None,
+            lease_ms,
         )
 
     return decorating_function
@@ -184,6 +193,7 @@ def memoize(
     errors: tuple[type[BaseException], ...] = (),
     error_ttl_ms: int | None = None,
     freshness: _fresh.Options | None = None,
+    lease_ms: int | None = None,
 ) -> Any:
     """Results keyed as the disk tier keys them (["twincache.fn/1", module, qualified name,
     source hash, [args], {kwargs}]), named under the function's scope in the namespace.
@@ -192,7 +202,8 @@ def memoize(
     code. L1 keys are the memory decorator's typed keys (1, 1.0 and True are distinct calls, as
     their content keys are); a Memo miss calls the hook below, which reads Redis and, on a miss
     there, computes; concurrent misses of one key share one read and one computation, across
-    threads (sync functions) or within an event loop (async ones)."""
+    threads (sync functions) or within an event loop (async ones); with `lease_ms` (single_flight
+    =True) across processes too, through a lease in Redis (twincache._redis_flight)."""
     if not callable(func):
         raise TypeError(f"the decorated object must be callable (got {type(func).__name__})")
     module = str(getattr(func, "__module__", None) or "")
@@ -271,24 +282,36 @@ def memoize(
                 if fresh is not None and type(value) is not CachedError:  # a record
                     return await fresh.hook(lk, args, kwargs, value, clock_now())
                 return value
-            counts["misses"] += 1
-            if fresh is not None:  # a refresh in flight (hanging, say): its value is older
-                fresh.refreshing.pop(lk, None)
-            start = clock_now()
-            try:
-                value = await func(*args, **kwargs)
-            except errors as exc:
+            me = asyncio.current_task()
+
+            async def compute() -> Any:
+                counts["misses"] += 1
+                if fresh is not None:  # a refresh in flight (hanging, say): its value is older
+                    fresh.refreshing.pop(lk, None)
+                start = clock_now()
                 try:
-                    await cache._aset_encoded(k, CachedError(exc), error_ttl_ms, lk)
-                except Exception as why:
-                    refused(why)
-                raise
-            if flights.get(lk) is not asyncio.current_task():
-                return value  # invalidated while computing: the newer state wins, not stored
-            try:
-                await cache._aset_encoded(k, value, cache._ttl_ms, lk, clock_now() - start)
-            except Exception as exc:  # any refusal of the codec: returned uncached
-                refused(exc)
+                    value = await func(*args, **kwargs)
+                except errors as exc:
+                    try:
+                        await cache._aset_encoded(k, CachedError(exc), error_ttl_ms, lk)
+                    except Exception as why:
+                        refused(why)
+                    raise
+                if flights.get(lk) is not me:
+                    return value  # invalidated while computing: the newer state wins, not stored
+                try:
+                    await cache._aset_encoded(k, value, cache._ttl_ms, lk, clock_now() - start)
+                except Exception as exc:  # any refusal of the codec: returned uncached
+                    refused(exc)
+                return value
+
+            if lease_ms is None:
+                return await compute()
+            value, computed = await _redis_flight.alead(cache, k, lk, lease_ms, compute)
+            if not computed:
+                counts["hits"] += 1  # the leader's value (another process's, through Redis)
+                if fresh is not None and type(value) is not CachedError:  # a record
+                    return await fresh.hook(lk, args, kwargs, value, clock_now())
             return value
 
         def forget(lk: Any, task: asyncio.Task[Any]) -> None:
@@ -343,26 +366,37 @@ def memoize(
                 if fresh is not None and type(value) is not CachedError:  # a record
                     return fresh.hook(lk, args, kwargs, value, clock_now())
                 return _unwrap(value)
-            counts["misses"] += 1
-            if fresh is not None:  # a refresh in flight (hanging, say): its value is older
-                fresh.refreshing.pop(lk, None)
-            start = clock_now()
-            try:
-                value = func(*args, **kwargs)
-            except errors as exc:
+
+            def compute() -> Any:
+                counts["misses"] += 1
+                if fresh is not None:  # a refresh in flight (hanging, say): its value is older
+                    fresh.refreshing.pop(lk, None)
+                start = clock_now()
                 try:
-                    if current():
-                        cache._set_encoded(k, CachedError(exc), error_ttl_ms, lk)
-                except Exception as why:  # not storable (unpicklable args): raised uncached
-                    refused(why)
-                raise
-            if not current():
-                return value  # invalidated while computing: the newer state wins, not stored
-            try:
-                cache._set_encoded(k, value, cache._ttl_ms, lk, clock_now() - start)
-            except Exception as exc:  # any refusal of the codec: returned uncached
-                refused(exc)
-            return value
+                    value = func(*args, **kwargs)
+                except errors as exc:
+                    try:
+                        if current():
+                            cache._set_encoded(k, CachedError(exc), error_ttl_ms, lk)
+                    except Exception as why:  # not storable (unpicklable args): raised uncached
+                        refused(why)
+                    raise
+                if not current():
+                    return value  # invalidated while computing: the newer state wins, not stored
+                try:
+                    cache._set_encoded(k, value, cache._ttl_ms, lk, clock_now() - start)
+                except Exception as exc:  # any refusal of the codec: returned uncached
+                    refused(exc)
+                return value
+
+            if lease_ms is None:
+                return compute()
+            value, computed = _redis_flight.lead(cache, k, lk, lease_ms, compute)
+            if not computed:
+                counts["hits"] += 1  # the leader's value (another process's, through Redis)
+                if fresh is not None and type(value) is not CachedError:  # a record
+                    return fresh.hook(lk, args, kwargs, value, clock_now())
+            return _unwrap(value)
 
         def miss(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             value = cached_error(lk)

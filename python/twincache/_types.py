@@ -55,7 +55,17 @@ EvictionReason = Literal["evicted", "expired", "deleted", "replaced", "cleared"]
 """The reason on_evict(key, value, reason) is given (docs/python.md, "Eviction callbacks")."""
 
 
-class Stats(TypedDict):
+class FreshCounters(TypedDict, total=False):
+    """The counters stats() adds for a decorated function with freshness options (stale,
+    early_refresh, cache_errors; docs/python.md, "Freshness"), memory and disk backends."""
+
+    refreshes: int  # background refreshes stored
+    refresh_errors: int  # background refreshes that raised (the old value kept)
+    early_refreshes: int  # refreshes started before expiry by the XFetch rule
+    error_hits: int  # calls answered with a cached failure (cache_errors)
+
+
+class Stats(FreshCounters):
     """stats() of a decorated function and of Cache (native and pure build the same keys)."""
 
     hits: int
@@ -73,7 +83,7 @@ class Stats(TypedDict):
     bytes: int
 
 
-class DiskStats(TypedDict):
+class DiskStats(FreshCounters):
     """stats() of DiskCache and of a @cache(backend="disk") function: this process's counters;
     items and bytes are the directory's."""
 

@@ -175,6 +175,47 @@ TEST_F(DiskStore, ExpiredEntriesAreNotListedAndPruneRemovesThem) {
   EXPECT_EQ(st.items, 1u);
 }
 
+// get(..., use=false), a peek: nothing counted, no access time noted, nothing removed; an expired
+// row is found too (its expiry tells). keys(expired=true) lists the expired rows.
+TEST_F(DiskStore, PeekIsNotUseAndFindsExpiredRows) {
+  auto s = open();
+  put(*s, "old", "1", codec_raw, 5'000'000'000);
+  clock_->advance(2'000'000'000);
+  put(*s, "new", "2");
+  clock_->advance(4'000'000'000);  // "old" expired
+  disk_stats before;
+  ASSERT_TRUE(s->stats(before).ok());
+  bool found = false;
+  std::uint32_t codec = 0;
+  std::string value;
+  time_ns expiry = -1;
+  ASSERT_TRUE(s->get("old", found, codec, value, &expiry, nullptr, false).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(value, "1");
+  EXPECT_EQ(expiry, 1'000'000'000'000 + 5'000'000'000);
+  ASSERT_TRUE(s->get("new", found, codec, value, &expiry, nullptr, false).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(expiry, 0);
+  ASSERT_TRUE(s->get("absent", found, codec, value, &expiry, nullptr, false).ok());
+  EXPECT_FALSE(found);
+  disk_stats after;
+  ASSERT_TRUE(s->stats(after).ok());
+  EXPECT_EQ(after.hits, before.hits);
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_EQ(after.expired, before.expired);
+  EXPECT_EQ(after.items, 2u);  // the expired row is still there
+  std::vector<std::string> keys;
+  ASSERT_TRUE(s->keys(keys, true).ok());
+  EXPECT_EQ(keys, std::vector<std::string>{"old"});
+  ASSERT_TRUE(s->keys(keys).ok());
+  EXPECT_EQ(keys, std::vector<std::string>{"new"});
+  EXPECT_EQ(get(*s, "old"), "<miss>");  // a use: the expired row goes, counted
+  ASSERT_TRUE(s->stats(after).ok());
+  EXPECT_EQ(after.expired, before.expired + 1);
+  ASSERT_TRUE(s->keys(keys, true).ok());
+  EXPECT_TRUE(keys.empty());
+}
+
 // A read does not write: it notes the access time, and the note reaches the directory (keys()
 // lists the oldest access first) with the next write, at the latest atime_resolution later with
 // a read of a process that only reads, or when the store closes.

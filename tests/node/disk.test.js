@@ -380,3 +380,130 @@ test("codec 'v8' refuses what it cannot clone with a TypeError and a code", () =
   const f = memoize(() => () => 1, { backend: 'disk', path: tmpDir() });
   assert.throws(() => f(), { name: 'TypeError', code: 'ERR_TWINCACHE_INVALID_ARGUMENT' });
 });
+
+// ---- reads that are not use, prune, dispose (docs/persistence.md, "Freshness and control") -------
+
+test('peek and getRemainingTTL are not use', (t) => {
+  _testing.useManualClock(1_700_000_000_000);
+  t.after(() => _testing.useRealClock());
+  const c = new DiskCache({ path: tmpDir(), codec: 'json', ttl: 10_000 });
+  c.set('a', [1, 2]);
+  c.set('n', 1, { ttl: 5000 });
+  c.flush();
+  const before = c.stats();
+  assert.deepEqual(c.peek('a'), [1, 2]);
+  assert.equal(c.peek('b'), undefined);
+  assert.equal(c.getRemainingTTL('a'), 10_000);
+  assert.equal(c.getRemainingTTL('b'), 0);
+  _testing.advance(4000);
+  assert.equal(c.getRemainingTTL('a'), 6000);
+  const after = c.stats();
+  assert.deepEqual([after.hits, after.misses], [before.hits, before.misses]);
+  const forever = new DiskCache({ path: tmpDir() });
+  forever.set('k', 1);
+  assert.equal(forever.getRemainingTTL('k'), Infinity);
+  _testing.advance(6000);
+  assert.equal(c.peek('a'), undefined);
+  assert.equal(c.getRemainingTTL('a'), 0);
+  assert.equal(c.prune(), 2);
+  assert.equal(c.size, 0);
+});
+
+test('dispose is told each removal with its reason', (t) => {
+  _testing.useManualClock(1_700_000_000_000);
+  t.after(() => _testing.useRealClock());
+  const told = [];
+  const c = new DiskCache({
+    path: tmpDir(),
+    codec: 'json',
+    dispose: (v, k, reason) => told.push([k, v, reason]),
+  });
+  c.set('a', 1);
+  c.set('a', 2); // replaced
+  c.set('b', 3);
+  c.delete('b'); // deleted
+  c.set('t', 'short', { ttl: 1000 });
+  _testing.advance(1000);
+  assert.equal(c.prune(), 1); // expired
+  c.set('r', 'read', { ttl: 1000 });
+  _testing.advance(1000);
+  assert.equal(c.get('r'), undefined); // a read that meets it expired
+  c.set(['x', 1], { k: 1 });
+  c.clear(); // cleared
+  assert.deepEqual(told, [
+    ['a', 1, 'replaced'],
+    ['b', 3, 'deleted'],
+    ['t', 'short', 'expired'],
+    ['r', 'read', 'expired'],
+    ['a', 2, 'cleared'],
+    [['x', 1], { k: 1 }, 'cleared'],
+  ]);
+  assert.equal(c.delete('gone'), false);
+  assert.equal(told.length, 6);
+});
+
+test(
+  'dispose: size culling by prune, re-entrant callbacks, a throwing dispose',
+  {
+    skip: needsDisk,
+  },
+  (t) => {
+    _testing.useManualClock(1_700_000_000_000);
+    t.after(() => _testing.useRealClock());
+    const dir = tmpDir();
+    const big = new DiskCache({ path: dir, codec: 'json' }); // unbounded: past the next's budget
+    for (let i = 0; i < 6; i++) {
+      big.set(`k${i}`, 'v'.repeat(1000) + i);
+      big.flush();
+      _testing.advance(2000); // access times have a 1 s resolution
+    }
+    const told = [];
+    const small = new DiskCache({
+      path: dir,
+      codec: 'json',
+      maxBytes: 3600,
+      dispose: (v, k, reason) => told.push([k, v.slice(-1), reason]),
+    });
+    assert.equal(small.prune(), 3);
+    assert.deepEqual(told, [
+      ['k0', '0', 'evicted'],
+      ['k1', '1', 'evicted'],
+      ['k2', '2', 'evicted'],
+    ]);
+    const seen = [];
+    const warned = [];
+    const onWarning = (w) => {
+      if (w.code === 'ERR_TWINCACHE_DISPOSE') warned.push(w.message);
+    };
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const c = new DiskCache({
+      path: tmpDir(),
+      codec: 'json',
+      dispose: (v, k, reason) => {
+        seen.push([k, reason, c.get(k), c.size]); // the removal is done: the cache is usable
+        if (reason === 'deleted') c.set('after', v);
+        if (k === 'boom') throw new Error('callback failed');
+      },
+    });
+    c.set('k', 1);
+    c.delete('k');
+    assert.equal(c.get('after'), 1);
+    c.set('boom', 1);
+    c.delete('boom'); // does not throw
+    c.set('z', 2);
+    assert.equal(c.get('z'), 2);
+    assert.deepEqual(seen[0], ['k', 'deleted', undefined, 0]);
+    assert.deepEqual(seen[1].slice(0, 2), ['boom', 'deleted']);
+    return new Promise((resolve) => setImmediate(resolve)).then(() => {
+      assert.deepEqual(warned, ['dispose threw: callback failed']);
+    });
+  },
+);
+
+test('dispose must be a function', () => {
+  assert.throws(() => new DiskCache({ path: tmpDir(), dispose: 3 }), {
+    name: 'TypeError',
+    message: /dispose must be a function/,
+  });
+});

@@ -315,3 +315,190 @@ test('fetch: an AbortSignal rejects this caller, reaches the loader, and others 
   });
   assert.throws(() => c.fetch('y', loader, { force: true }), /fetch options must only name/);
 });
+
+// ---- on disk: memoize(fn, { backend: 'disk', ... }) with the same options (disk_fresh.js) --------
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const disk = require('../../node/lib/disk.js')._testing;
+
+function diskDir() {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'twincache-node-fresh-')), 'cache');
+}
+
+function onDisk(t) {
+  disk.useManualClock(1_700_000_000_000);
+  t.after(() => disk.useRealClock());
+  return diskDir();
+}
+
+test('disk: 100 concurrent readers of a stale promise start one refresh', async (t) => {
+  const dir = onDisk(t);
+  let calls = 0;
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const f = memoize(
+    async (x) => {
+      calls++;
+      if (calls > 1) await gate;
+      return `${x}#${calls}`;
+    },
+    { backend: 'disk', path: dir, ttl: 100, stale: 1000 },
+  );
+  assert.equal(await f('k'), 'k#1');
+  disk.advance(99);
+  assert.equal(await f('k'), 'k#1');
+  disk.advance(1);
+  const results = await Promise.all(Array.from({ length: 100 }, () => f('k')));
+  assert.deepEqual(results, Array(100).fill('k#1'));
+  release();
+  await _testing.refreshes(f);
+  assert.equal(calls, 2);
+  assert.equal(await f('k'), 'k#2');
+  const s = f.stats();
+  assert.equal(s.refreshes, 1);
+  assert.equal(s.hits, 102);
+});
+
+const sharedDir =
+  disk.diskAddon().addon !== null ? false : 'pure mode: DiskCache is memory-only, one per memo';
+
+test(
+  'disk: entries are kept for the stale window, seen by another memo of the directory',
+  {
+    skip: sharedDir,
+  },
+  async (t) => {
+    const dir = onDisk(t);
+    let calls = 0;
+    const make = () =>
+      memoize(
+        function compute(x) {
+          calls++;
+          return [x, calls];
+        },
+        { backend: 'disk', path: dir, ttl: 100, stale: 50, codec: 'json' },
+      );
+    const first = make();
+    assert.deepEqual(first(1), [1, 1]);
+    first.cache.flush(); // committed: another handle sees it
+    disk.advance(140);
+    const g = make();
+    assert.deepEqual(g(1), [1, 1]); // stale, from the directory
+    await _testing.refreshes(g);
+    assert.deepEqual(g(1), [1, 2]);
+    disk.advance(151);
+    assert.deepEqual(make()(1), [1, 3]); // past ttl + stale: computed by the caller
+  },
+);
+
+test('disk: a failed refresh keeps the old value until the window ends', async (t) => {
+  const dir = onDisk(t);
+  let calls = 0;
+  const reported = [];
+  const f = memoize(
+    () => {
+      calls++;
+      if (calls > 1) throw new Error(`down #${calls}`);
+      return 100;
+    },
+    { backend: 'disk', path: dir, ttl: 100, stale: 50, onRefreshError: (e) => reported.push(e) },
+  );
+  assert.equal(f(), 100);
+  disk.advance(100);
+  for (const expected of [2, 3]) {
+    assert.equal(f(), 100);
+    await _testing.refreshes(f);
+    assert.equal(calls, expected);
+  }
+  assert.deepEqual(
+    reported.map((e) => e.message),
+    ['down #2', 'down #3'],
+  );
+  assert.equal(f.stats().refreshErrors, 2);
+  disk.advance(50);
+  assert.throws(() => f(), /down #4/);
+});
+
+test('disk: cached failures, early refresh, jitter, delete forgets a refresh', async (t) => {
+  const dir = onDisk(t);
+  let calls = 0;
+  const f = memoize(
+    (x) => {
+      calls++;
+      if (x < 0) throw new RangeError(`no ${x}`);
+      return x;
+    },
+    {
+      backend: 'disk',
+      path: dir,
+      ttl: 100,
+      cacheErrors: (e) => e instanceof RangeError,
+      errorTtl: 20,
+    },
+  );
+  for (let i = 0; i < 3; i++) assert.throws(() => f(-1), { name: 'RangeError', message: 'no -1' });
+  assert.equal(calls, 1);
+  assert.equal(f.stats().errorHits, 2);
+  disk.advance(20);
+  assert.throws(() => f(-1), RangeError);
+  assert.equal(calls, 2);
+
+  let n = 0;
+  const g = memoize(
+    function early() {
+      n++;
+      disk.advance(10); // the computation takes 10 ms: delta = 10
+      return n;
+    },
+    { backend: 'disk', path: dir, ttl: 100, earlyRefresh: 1 },
+  );
+  assert.equal(g(), 1);
+  disk.advance(70); // 30 ms before expiry: r = 0.9 gives 23 ms (no), 0.96 gives 32 ms (yes)
+  _testing.setRandom(() => 0.9);
+  assert.equal(g(), 1);
+  await _testing.refreshes(g);
+  assert.equal(n, 1);
+  _testing.setRandom(() => 0.96);
+  assert.equal(g(), 1);
+  await _testing.refreshes(g);
+  assert.equal(g(), 2);
+  assert.equal(g.stats().earlyRefreshes, 1);
+
+  let m = 0;
+  _testing.setRandom(() => 0.5); // 100 * (1 - 0.5 * 0.5) = 75 ms
+  const h = memoize(() => ++m, { backend: 'disk', path: dir, ttl: 100, ttlJitter: 0.5 });
+  assert.equal(h(), 1);
+  disk.advance(74);
+  assert.equal(h(), 1);
+  disk.advance(1);
+  assert.equal(h(), 2);
+
+  assert.throws(() => memoize(() => 1, { backend: 'disk', path: dir, stale: 5 }), {
+    message: /stale need\(s\) a ttl/,
+  });
+  assert.throws(
+    () => memoize(() => 1, { backend: 'disk', path: dir, codec: 'json', cacheErrors: () => true }),
+    { message: /cacheErrors needs codec 'v8'/ },
+  );
+
+  let r = 0;
+  let release;
+  const gate = new Promise((res) => (release = res));
+  const s = memoize(
+    async () => {
+      r++;
+      if (r === 2) await gate;
+      return r;
+    },
+    { backend: 'disk', path: dir, ttl: 100, stale: 1000 },
+  );
+  assert.equal(await s(), 1);
+  disk.advance(100);
+  assert.equal(await s(), 1); // a refresh starts, and hangs
+  assert.equal(s.delete(), true);
+  release();
+  await _testing.refreshes(s);
+  assert.equal(await s(), 3); // the forgotten refresh (2) was not stored
+});

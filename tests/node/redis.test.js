@@ -129,7 +129,46 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     assert.equal(await writer.get('w'), undefined);
   });
 
-  test('getMany and setMany: one round trip each (MULTI/MGET/PTTL/EXEC; pipelined SET)', async () => {
+  test('a get reads with GET + PTTL; L1 keeps min(remaining PTTL, ttl); gone after GET: not kept', async () => {
+    _testing.useManualClock(1000);
+    const writer = make({ namespace: 'pipe' });
+    await writer.set('k', 'v', { ttl: 60000 });
+    await writer.set('gone', 'g', { ttl: 60000 });
+    await writer.set('forever', 'f');
+    const before = await server.commandCalls();
+    const reader = make({ namespace: 'pipe', ttl: 1000 });
+    assert.equal(await reader.get('k'), 'v');
+    const after = await server.commandCalls();
+    const delta = (cmd) => (after[cmd] || 0) - (before[cmd] || 0);
+    assert.deepEqual(['get', 'pttl', 'mget', 'multi', 'exec'].map(delta), [1, 1, 0, 0, 0]);
+    // The cache's ttl (1000 ms) caps Redis's 60 s; an entry without expiry gets the ttl too.
+    assert.equal(await reader.get('forever'), 'f');
+    _testing.advance(999);
+    assert.deepEqual([await reader.get('k'), await reader.get('forever')], ['v', 'f']);
+    assert.equal(reader.stats().l2_hits, 2);
+    _testing.advance(1);
+    assert.deepEqual([await reader.get('k'), await reader.get('forever')], ['v', 'f']);
+    assert.equal(reader.stats().l2_hits, 4); // read again from Redis
+    // An entry deleted between the GET and the PTTL (PTTL -2): its value is returned, not kept.
+    const client = await server.client();
+    const send = client.sendCommand.bind(client);
+    const gone = env.entryName('pipe', env.encodeEntryKey('gone'));
+    client.sendCommand = (args, o) =>
+      args[0] === 'PTTL' && args[1] === gone
+        ? raw.del(gone).then(() => send(args, o))
+        : send(args, o);
+    const racing = new RedisCache({ client, namespace: 'pipe', secret: SECRET, timeout: TIMEOUT });
+    try {
+      assert.equal(await racing.get('gone'), 'g');
+      assert.equal(await racing.get('gone'), undefined); // not in L1, not in Redis
+      assert.deepEqual([racing.stats().l2_hits, racing.stats().l2_misses], [1, 1]);
+    } finally {
+      await racing.close();
+      client.destroy();
+    }
+  });
+
+  test('getMany and setMany: one round trip each (MGET + PTTLs; SETs, pipelined)', async () => {
     const c = make({ namespace: 'many' });
     const before = await server.commandCalls();
     assert.equal(await c.setMany({ a: 1, b: [2], c: 'three' }, { ttl: 60000 }), true);
@@ -146,10 +185,10 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     const after = await server.commandCalls();
     const delta = (cmd) => (after[cmd] || 0) - (before[cmd] || 0);
     assert.equal(delta('set'), 3);
-    // One transaction read the four names (setMany sent no MULTI); no script, no GET.
+    // One pipeline read the four names: MGET and a PTTL each; no transaction, no script, no GET.
     assert.deepEqual(
       ['multi', 'exec', 'mget', 'pttl', 'evalsha', 'eval', 'get'].map(delta),
-      [1, 1, 1, 4, 0, 0, 0],
+      [0, 0, 1, 4, 0, 0, 0],
     );
     // Found in L1 now: no round trip.
     assert.deepEqual(
@@ -159,7 +198,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
         ['c', 'three'],
       ],
     );
-    assert.equal((await server.commandCalls()).exec, after.exec);
+    assert.equal((await server.commandCalls()).mget, after.mget);
     const m = await reader.getMany(new Set(['b']));
     assert.deepEqual(m.get('b'), [2]);
     assert.equal(await c.setMany(new Map([[[1, 2], 'list key']])), true);
@@ -353,7 +392,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     bad(
       { url: u, policy: 'lru' },
       'TypeError',
-      "options must only name url, client, namespace, ttl, codec, secret, l1, timeout, breakerThreshold, breakerDelay, ttlJitter (got 'policy')",
+      "options must only name url, client, namespace, ttl, codec, secret, l1, timeout, breakerThreshold, breakerDelay, ttlJitter, coherent (got 'policy')",
     );
     bad({ url: u, client: {} }, 'TypeError', 'pass url or client, not both');
     const saved = process.env.TWINCACHE_SECRET;

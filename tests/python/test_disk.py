@@ -584,3 +584,122 @@ def test_disk_warnings_point_at_the_callers_line(cache_dir: Path) -> None:
         (here, deco_line),
         (here, call_line),
     ], got
+
+
+# --- reads that are not use, expire(), on_evict (docs/persistence.md, "Freshness and control") ----
+
+
+def test_peek_and_ttl_of_are_not_use(cache_dir: Path, disk_clock: DiskClock) -> None:
+    import math
+
+    c: DiskCache[str, Any] = DiskCache(cache_dir, ttl=10)
+    c["a"] = [1, 2]
+    c.set("short", "x", ttl=5)
+    c.flush()
+    before = c.stats()
+    assert c.peek("a") == [1, 2] and c.peek("b") is None and c.peek("b", 0) == 0
+    assert c.ttl_of("a") == 10.0 and c.ttl_of("b") is None
+    disk_clock.advance(4)
+    assert c.ttl_of("a") == 6.0
+    after = c.stats()
+    assert (after["hits"], after["misses"]) == (before["hits"], before["misses"])
+    # never-expiring: a cache without a default TTL
+    d: DiskCache[str, Any] = DiskCache(cache_dir)
+    d["n"] = 1
+    d.flush()
+    assert d.ttl_of("n") == math.inf
+    disk_clock.advance(6)
+    assert c.peek("a") is None and c.ttl_of("a") is None  # expired: absent for both
+    assert c.expire() == 2 and c.stats()["expirations"] == 2  # "a" and "short"
+    assert "a" not in c and list(c) == ["n"]
+
+
+def test_peek_leaves_the_eviction_order(cache_dir: Path, disk_clock: DiskClock) -> None:
+    c: DiskCache[str, bytes] = DiskCache(cache_dir)
+    for k in ("old", "mid", "new"):
+        c[k] = b"v" * 1000
+        c.flush()
+        disk_clock.advance(2)  # atime resolution is 1 s
+    assert c.peek("old") == b"v" * 1000  # not a use: "old" stays least recently used
+    c.flush()
+    assert list(c) == ["old", "mid", "new"]
+    other: DiskCache[str, bytes] = DiskCache(cache_dir)  # its memory tier is empty
+    assert other.get("old") == b"v" * 1000  # a use, as a peek from this handle is not
+    other["w"] = b""  # access times are written with the next write (native: batched)
+    other.flush()
+    assert list(c) == ["mid", "new", "old", "w"]
+
+
+def test_on_evict_reasons(cache_dir: Path, disk_clock: DiskClock) -> None:
+    told: list[tuple[Any, Any, str]] = []
+    c: DiskCache[Any, Any] = DiskCache(
+        cache_dir, on_evict=lambda k, v, why: told.append((k, v, why))
+    )
+    c["a"] = 1
+    c["a"] = 2  # replaced
+    c["b"] = 3
+    del c["b"]  # deleted
+    assert c.pop("a") == 2  # deleted
+    c.set("t", "short", ttl=1)
+    disk_clock.advance(1)
+    assert c.expire() == 1  # expired
+    c.set("r", "read", ttl=1)
+    disk_clock.advance(1)
+    assert c.get("r") is None  # a read that meets an expired entry removes it: told
+    c[("x", 1)] = {"k": 1}
+    c["y"] = 4
+    c.clear()  # cleared, each
+    assert told == [
+        ("a", 1, "replaced"),
+        ("b", 3, "deleted"),
+        ("a", 2, "deleted"),
+        ("t", "short", "expired"),
+        ("r", "read", "expired"),
+        (("x", 1), {"k": 1}, "cleared"),
+        ("y", 4, "cleared"),
+    ]
+    assert not c.pop("gone", None) and len(told) == 7  # nothing removed: nothing told
+
+
+def test_on_evict_size_culling_by_prune(cache_dir: Path, disk_clock: DiskClock) -> None:
+    big: DiskCache[str, bytes] = DiskCache(cache_dir)  # unbounded: fills past the next's budget
+    for i in range(6):
+        big[f"k{i}"] = bytes([i]) * 1000
+        big.flush()
+        disk_clock.advance(2)
+    told: list[tuple[Any, Any, str]] = []
+    small: DiskCache[str, bytes] = DiskCache(
+        cache_dir, max_bytes=3500, on_evict=lambda k, v, why: told.append((k, v, why))
+    )
+    assert small.prune() == 3
+    assert told == [(f"k{i}", bytes([i]) * 1000, "evicted") for i in range(3)]
+    assert sorted(small) == ["k3", "k4", "k5"]
+
+
+def test_on_evict_is_reentrant_and_its_errors_do_not_break_the_cache(
+    cache_dir: Path, disk_clock: DiskClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    def callback(key: Any, value: Any, why: str) -> None:
+        seen.append((key, why, c.get(key), len(c)))  # the removal is done: the cache is usable
+        if why == "deleted":
+            c["after"] = value  # a write from the callback (told as nothing: a fresh key)
+        if key == "boom":
+            raise RuntimeError("callback failed")
+
+    c: DiskCache[str, Any] = DiskCache(cache_dir, on_evict=callback)
+    c["k"] = 1
+    del c["k"]
+    assert c["after"] == 1
+    c["boom"] = 1
+    del c["boom"]
+    assert [str(u.exc_value) for u in unraisable] == ["callback failed"]
+    c["z"] = 2  # still works
+    assert c["z"] == 2
+    assert seen[0] == ("k", "deleted", None, 0)
+    assert seen[1][:2] == ("boom", "deleted")
+    with pytest.raises(TypeError, match="on_evict must be a callable or None"):
+        DiskCache(cache_dir, on_evict=3)  # type: ignore[arg-type]

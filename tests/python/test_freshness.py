@@ -325,8 +325,8 @@ def test_options_that_need_a_ttl_say_so() -> None:
         twincache.cache(ttl=1, on_refresh_error=print)
     with pytest.raises(TypeError, match="on_refresh_error must be a callable"):
         twincache.cache(ttl=1, stale=1, on_refresh_error=3)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="backend='disk' does not take stale"):
-        twincache.cache(backend="disk", ttl=1, stale=1)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"stale need\(s\) a ttl"):
+        twincache.cache(backend="disk", stale=1)
 
 
 # --- negative caching ----------------------------------------------------------------------------
@@ -498,3 +498,211 @@ def test_async_early_refresh(clock: ManualClock) -> None:
         assert await f(1) == 2
 
     asyncio.run(main())
+
+
+# --- on disk: @cache(backend="disk") with the same options (twincache._disk_fresh) ----------------
+
+
+def _advance_disk(seconds: float) -> None:
+    from twincache import _disk
+
+    _disk.clock_advance(round(seconds * 1e9))
+
+
+@pytest.mark.usefixtures("disk_clock")
+def test_disk_stale_window_and_refresh_dedup_under_100_threads(tmp_path: Any) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+    calls: list[int] = []
+
+    @twincache.cache(backend="disk", path=tmp_path, ttl=10, stale=60)
+    def f(x: int) -> int:
+        calls.append(x)
+        if len(calls) > 1:  # the refresh: held until every reader has read
+            entered.set()
+            assert release.wait(10)
+        return len(calls)
+
+    assert f(7) == 1
+    _advance_disk(9.9)
+    assert f(7) == 1 and calls == [7]  # fresh
+    _advance_disk(1.1)
+    barrier = threading.Barrier(100)
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        barrier.wait(10)
+        value = f(7)
+        with lock:
+            results.append(value)
+
+    threads = [threading.Thread(target=reader) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == [1] * 100  # nobody waited for the refresh
+    assert entered.wait(10)
+    release.set()
+    assert wait_refreshes(f)
+    assert calls == [7, 7]  # one refresh for 100 stale readers
+    assert f(7) == 2
+    s = f.stats()
+    assert s["refreshes"] == 1 and s["refresh_errors"] == 0 and s["hits"] == 102
+
+
+@pytest.mark.usefixtures("disk_clock")
+def test_disk_entries_are_kept_for_the_stale_window_across_handles(tmp_path: Any) -> None:
+    calls: list[int] = []
+
+    def make() -> Any:
+        @twincache.cache(backend="disk", path=tmp_path, ttl=10, stale=5)
+        def f(x: int) -> int:
+            calls.append(x)
+            return len(calls)
+
+        return f
+
+    assert make()(1) == 1
+    _advance_disk(14)  # past the TTL, in the stale window: another handle (process) serves it
+    g = make()
+    assert g(1) == 1
+    assert wait_refreshes(g)
+    assert g(1) == 2 and calls == [1, 1]
+    _advance_disk(15.1)  # past ttl + stale: the row is gone, the caller computes
+    assert make()(1) == 3
+
+
+@pytest.mark.usefixtures("disk_clock")
+def test_disk_failed_refresh_keeps_the_old_value_until_the_window_ends(tmp_path: Any) -> None:
+    calls: list[int] = []
+    reported: list[Exception] = []
+
+    @twincache.cache(
+        backend="disk", path=tmp_path, ttl=10, stale=5, on_refresh_error=reported.append
+    )
+    def f(x: int) -> int:
+        calls.append(x)
+        if len(calls) > 1:
+            raise ConnectionError(f"down #{len(calls)}")
+        return 100
+
+    assert f(1) == 100
+    _advance_disk(10)
+    for expected_calls in (2, 3):
+        assert f(1) == 100
+        assert wait_refreshes(f)
+        assert len(calls) == expected_calls
+    assert [str(e) for e in reported] == ["down #2", "down #3"]
+    assert f.stats()["refresh_errors"] == 2
+    _advance_disk(5)  # the window is over: the caller waits on a fresh call, and sees it fail
+    with pytest.raises(ConnectionError, match="down #4"):
+        f(1)
+
+
+@pytest.mark.usefixtures("disk_clock")
+def test_disk_async_stale_refresh_dedup_under_100_coroutines(tmp_path: Any) -> None:
+    calls: list[int] = []
+
+    @twincache.cache(backend="disk", path=tmp_path, ttl=10, stale=60)
+    async def f(x: int) -> int:
+        calls.append(x)
+        await asyncio.sleep(0)
+        return len(calls)
+
+    async def main() -> None:
+        assert await f(3) == 1
+        _advance_disk(11)
+        results = await asyncio.gather(*(f(3) for _ in range(100)))
+        assert results == [1] * 100
+        await join_refreshes(f)
+        assert calls == [3, 3]
+        assert await f(3) == 2
+
+    asyncio.run(main())
+
+
+@pytest.mark.usefixtures("disk_clock")
+def test_disk_cached_failure_and_early_refresh(tmp_path: Any) -> None:
+    calls: list[int] = []
+
+    @twincache.cache(backend="disk", path=tmp_path, ttl=10, cache_errors=KeyError, error_ttl=2)
+    def f(x: int) -> int:
+        calls.append(x)
+        if x < 0:
+            raise KeyError(f"no {x}")
+        return x
+
+    for _ in range(3):
+        with pytest.raises(KeyError, match="no -1"):
+            f(-1)
+    assert calls == [-1] and f.stats()["error_hits"] == 2
+    _advance_disk(2)
+    with pytest.raises(KeyError):
+        f(-1)
+    assert calls == [-1, -1]
+
+    @twincache.cache(backend="disk", path=tmp_path, ttl=10, early_refresh=1.0)
+    def g(x: int) -> int:
+        calls.append(x)
+        _advance_disk(1)  # the computation takes 1 s: delta = 1 s
+        return len(calls)
+
+    first = g(5)  # fresh for 10 s from its end
+    _advance_disk(7)  # 3 s before expiry
+    # -ln(1 - r) * delta * beta: r = 0.9 gives 2.3 s < 3 s (no refresh), r = 0.96 gives 3.2 s.
+    with random_source(lambda: 0.9):
+        assert g(5) == first
+    assert wait_refreshes(g) and calls.count(5) == 1
+    with random_source(lambda: 0.96):
+        assert g(5) == first  # the current value at once, a refresh in the background
+    assert wait_refreshes(g)
+    assert g(5) == first + 1 and g.stats()["early_refreshes"] == 1
+
+
+@pytest.mark.usefixtures("disk_clock")
+def test_disk_ttl_jitter_alone_stores_plain_values(tmp_path: Any) -> None:
+    calls: list[int] = []
+
+    @twincache.cache(backend="disk", path=tmp_path, ttl=10, ttl_jitter=0.5)
+    def f(x: int) -> int:
+        calls.append(x)
+        return len(calls)
+
+    with random_source(lambda: 0.5):  # ttl * (1 - 0.5 * 0.5) = 7.5 s
+        assert f(1) == 1
+    _advance_disk(7.4)
+    assert f(1) == 1
+    _advance_disk(0.1)
+    assert f(1) == 2
+    with pytest.raises(ValueError, match=r"ttl_jitter must be a number in \[0, 1\)"):
+        twincache.cache(backend="disk", path=tmp_path, ttl=1, ttl_jitter=1)
+    with pytest.raises(TypeError, match="mmap do"):
+        twincache.cache(backend="disk", path=tmp_path, ttl=1, stale=1, mmap=True)
+    with pytest.raises(TypeError, match="cache_errors needs codec='pickle'"):
+        twincache.cache(backend="disk", path=tmp_path, codec="json", cache_errors=KeyError)
+
+
+@pytest.mark.usefixtures("disk_clock")
+def test_disk_invalidate_forgets_a_refresh_in_flight(tmp_path: Any) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+    calls: list[int] = []
+
+    @twincache.cache(backend="disk", path=tmp_path, ttl=10, stale=60)
+    def f(x: int) -> int:
+        calls.append(x)
+        if len(calls) == 2:
+            entered.set()
+            release.wait(10)
+        return len(calls)
+
+    assert f(1) == 1
+    _advance_disk(11)
+    assert f(1) == 1
+    assert entered.wait(10)
+    assert f.invalidate(1)
+    release.set()
+    assert wait_refreshes(f)
+    assert f(1) == 3  # the late refresh (2) was not stored

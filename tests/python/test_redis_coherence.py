@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import twincache
-from redis_server import RedisServer, server_fixture
+from redis_server import Proxy, RedisServer, server_fixture
 from test_redis_single_flight import until
 
 redis_server = server_fixture()
@@ -95,6 +95,27 @@ def test_flushdb_and_a_dropped_connection_flush_l1(redis_server: RedisServer) ->
     assert until(lambda: held_in_l1(c, "k", "w"))
     write_from_another_process(redis_server, c.namespace, "k", "x")
     assert until(lambda: c.get("k") == "x"), "invalidations reach it after the reconnect"
+
+
+def test_a_silently_dropped_connection_is_found_by_its_ping(redis_server: RedisServer) -> None:
+    """A blackhole (no reset, no byte): only the heartbeat PING can tell; L1 is flushed."""
+    proxy = Proxy(redis_server.port)
+    try:
+        namespace = f"coh{next(_ids)}"
+        c = twincache.RedisCache(proxy.url, namespace=namespace, secret=SECRET, ttl=600,
+                                 coherent=True)  # fmt: skip
+        plain = twincache.RedisCache(redis_server.url, namespace=namespace, secret=SECRET)
+        assert c.wait_coherent(10)
+        plain["k"] = "v"
+        assert until(lambda: held_in_l1(c, "k", "v"))
+        flushes = c.stats()["l1_flushes"]
+        proxy.blackhole = True
+        assert until(lambda: c.stats()["l1_flushes"] > flushes), "L1 flushed"
+        assert c.stats()["l1_items"] == 0
+        proxy.blackhole = False
+        assert c.wait_coherent(10), "subscribed again"
+    finally:
+        proxy.close()
 
 
 def test_a_read_that_raced_an_invalidation_is_not_kept(redis_server: RedisServer) -> None:

@@ -181,8 +181,11 @@ class disk_store {
   // array_file, when given: an array or frame (codec_array, codec_arrow) kept uncompressed in
   // a side file is not read: found=true, array_file gets the file's path and value its HMAC
   // (32 bytes), for the binding to read or map the file and verify() it. Empty otherwise.
+  // use=false: a read that is not use (DiskCache.peek, and the values handed to eviction
+  // callbacks): nothing counted, no atime touch, no L1 fill, nothing removed; an expired row is
+  // found too (expiry tells the caller), a damaged one is not. Not with array_file.
   status get(std::string_view key, bool& found, std::uint32_t& codec, std::string& value,
-             time_ns* expiry = nullptr, std::string* array_file = nullptr);
+             time_ns* expiry = nullptr, std::string* array_file = nullptr, bool use = true);
   // Stores value (plain bytes) under key, replacing any entry. ttl overrides the default.
   // value_too_large if key + value exceed max_bytes (nothing changes). gen, when given, receives
   // the generation change of this write.
@@ -230,7 +233,8 @@ class disk_store {
   // Removes expired entries, then evicts down to max_bytes. Returns how many rows went.
   status prune(std::uint64_t& removed);
   // The keys of live entries (oldest access first).
-  status keys(std::vector<std::string>& out);
+  // expired=true: the expired rows not yet removed instead (soonest expired first).
+  status keys(std::vector<std::string>& out, bool expired = false);
   // Number of live entries.
   status count(std::uint64_t& out);
   status stats(disk_stats& out);

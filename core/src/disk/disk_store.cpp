@@ -794,19 +794,24 @@ bool valid_blob_name(std::string_view name);  // below, with the side files
 }  // namespace
 
 status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
-                       std::string& value, time_ns* expiry_out, std::string* array_file) {
+                       std::string& value, time_ns* expiry_out, std::string* array_file,
+                       bool use) {
   found = false;
   if (array_file != nullptr) array_file->clear();
   std::lock_guard g(mu_);
   if (status st = ensure_process(); !st.ok()) return st;
   if (db_ == nullptr) {
     found = memory_get(key, codec, value, expiry_out);
-    ++(found ? counts_.hits : counts_.misses);
+    if (use) ++(found ? counts_.hits : counts_.misses);
+    return {};
+  }
+  if (!use && queued_get(key, codec, value, expiry_out)) {
+    found = true;  // a peek: not counted, and the L1's recency is left as it is
     return {};
   }
   // Hot path: the L1, when no other connection has committed since it was filled.
-  if ((l1_ && l1_still_valid() && memory_get(key, codec, value, expiry_out)) ||
-      queued_get(key, codec, value, expiry_out)) {
+  if (use && ((l1_ && l1_still_valid() && memory_get(key, codec, value, expiry_out)) ||
+              queued_get(key, codec, value, expiry_out))) {
     found = true;
     ++counts_.hits;
     ++counts_.l1_hits;
@@ -864,7 +869,7 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
         // checked by verify()
       } else if (row_key != key) {
         outcome = miss;  // another key with the same 128-bit hash: leave it alone
-      } else if (expiry != 0 && t >= expiry) {
+      } else if (use && expiry != 0 && t >= expiry) {
         outcome = expired;
       } else if (mac.size() != 32 || row_codec < 0 || row_codec > 0x1FF || !file_ok) {
         outcome = corrupt;
@@ -898,6 +903,11 @@ status disk_store::get(std::string_view key, bool& found, std::uint32_t& codec,
       if (!damaged()) return st;
       outcome = unreadable;  // a damaged page on the way to the row
     }
+  }
+  if (!use) {  // a peek: nothing counted, touched, cached or removed
+    found = outcome == hit;
+    if (found && expiry_out != nullptr) *expiry_out = expiry;
+    return {};
   }
   if (outcome == array_in_file) {
     found = true;  // counted by verify()
@@ -1754,18 +1764,33 @@ void disk_store::sweep_orphans_locked() {
   sqlite3_finalize(q);
 }
 
-status disk_store::keys(std::vector<std::string>& out) {
+status disk_store::keys(std::vector<std::string>& out, bool expired) {
   flush().ok();  // queued writes first (their errors stay counted in write_errors)
   out.clear();
   std::lock_guard g(mu_);
   if (status st = ensure_process(); !st.ok()) return st;
   if (db_ == nullptr) {
-    l1_->for_each([&](std::string_view k, const l1_ptr&) { out.emplace_back(k); });
+    const time_ns t = now();
+    l1_->for_each([&](std::string_view k, const l1_ptr& v) {
+      if (!expired || (v->expiry != 0 && t >= v->expiry)) out.emplace_back(k);
+    });
     return {};
   }
   status st;
   {
-    sqlite3_stmt* s = st_->keys.get();
+    // The expired rows: rare (DiskCache.expire() with a callback), prepared on each call.
+    stmt_ptr once;
+    if (expired) {
+      sqlite3_stmt* raw = nullptr;
+      if (sqlite3_prepare_v2(db_,
+                             "SELECT key FROM entries WHERE expiry != 0 AND expiry <= ?1 "
+                             "ORDER BY expiry, id",
+                             -1, &raw, nullptr) != SQLITE_OK) {
+        return recover_locked(sqlite_error("SELECT expired keys"));
+      }
+      once.reset(raw);
+    }
+    sqlite3_stmt* s = expired ? once.get() : st_->keys.get();
     reset_guard rg{s};
     sqlite3_bind_int64(s, 1, now());
     int rc;

@@ -54,6 +54,29 @@ try {
   check(dv !== undefined && dv.n === 1, 'DiskCache get');
   d.flush();
   sameKeys('DiskCache.stats()', d.stats(), DISK_STATS_KEYS);
+
+  // Freshness on disk, reads that are not use, dispose.
+  const plusOne = memoize((x: number) => x + 1, {
+    backend: 'disk',
+    path: dir,
+    ttl: 60_000,
+    stale: 1000,
+    onRefreshError: (err: unknown) => void err,
+  });
+  check(plusOne(1) === 2, 'disk memo with stale');
+  const fst = plusOne.stats();
+  const refreshes: number = 'refreshes' in fst ? fst.refreshes + fst.refreshErrors : -1;
+  check(refreshes === 0, `disk memo refreshes ${refreshes}`);
+  const told: DisposeReason[] = [];
+  const dd = new DiskCache<string, number>({
+    path: dir,
+    codec: 'json',
+    dispose: (_v: unknown, _k: unknown, reason: DisposeReason) => told.push(reason),
+  });
+  dd.set('p', 1).set('p', 2);
+  const pv: number | undefined = dd.peek('p');
+  const left: number = dd.getRemainingTTL('p');
+  check(pv === 2 && left === Infinity && told.join() === 'replaced', 'peek, TTL, dispose');
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -114,8 +137,15 @@ async function main(): Promise<void> {
   });
   check((await guarded(4)) === 4, 'redis memo with cacheErrors');
   await guarded.close();
+  // Coherent (docs/redis.md, "Coherence"): with Redis down the listener never subscribes.
+  const coherent = new RedisCache<string, number>({ url, timeout: 100, coherent: true });
+  const subscribed: boolean = await coherent.waitCoherent(50);
+  check(!subscribed && coherent.stats().invalidations === 0, 'coherent RedisCache, Redis down');
+  await coherent.close();
   // @ts-expect-error: codec is 'json' or 'v8'
   void (() => new RedisCache({ codec: 'pickle' }));
+  // @ts-expect-error: coherent is a boolean
+  void (() => new RedisCache({ coherent: 'yes' }));
 }
 
 main().then(

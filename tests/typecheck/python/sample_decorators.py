@@ -72,7 +72,7 @@ stats = fib.stats()
 assert_type(stats, Stats)
 hits: int = stats["hits"]
 assert hits == 0 and stats["evicted_items"] + stats["evicted_bytes"] == stats["evictions"]
-assert set(stats) == set(Stats.__annotations__), sorted(set(stats) ^ set(Stats.__annotations__))
+assert set(stats) == set(Stats.__required_keys__), sorted(set(stats) ^ set(Stats.__required_keys__))
 
 # --- the configured form: the option words are Literal types ------------------------------------
 

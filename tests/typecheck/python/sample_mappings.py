@@ -57,7 +57,7 @@ assert (counted.get("x"), counted.get("y")) == (1, None)
 stats = counted.stats()
 assert_type(stats, Stats)
 assert (stats["hits"], stats["misses"], stats["inserts"], stats["items"]) == (1, 1, 1, 1)
-assert set(stats) == set(Stats.__annotations__), sorted(set(stats) ^ set(Stats.__annotations__))
+assert set(stats) == set(Stats.__required_keys__), sorted(set(stats) ^ set(Stats.__required_keys__))
 
 untyped = twincache.Cache(maxsize=10)  # no type arguments: Cache[Any, Any], as before
 untyped[("tuple", 1)] = [1, 2]
@@ -94,9 +94,29 @@ with tempfile.TemporaryDirectory() as tmp:
     disk_stats = disk.stats()
     assert_type(disk_stats, DiskStats)
     assert disk_stats["items"] == 2 and disk_stats["sets"] == 2
-    assert set(disk_stats) == set(DiskStats.__annotations__), sorted(
-        set(disk_stats) ^ set(DiskStats.__annotations__)
+    assert set(disk_stats) == set(DiskStats.__required_keys__), sorted(
+        set(disk_stats) ^ set(DiskStats.__required_keys__)
     )
+
+    # Reads that are not use, on_evict, and a disk memo's freshness counters.
+    told: list[str] = []
+    watched = twincache.DiskCache[str, int](
+        os.path.join(tmp, "w"), on_evict=lambda k, v, why: told.append(why)
+    )
+    watched["a"] = 1
+    watched["a"] = 2
+    assert_type(watched.peek("a"), int | None)
+    assert watched.peek("a") == 2 and watched.ttl_of("a") == float("inf") and told == ["replaced"]
+    assert watched.expire() == 0
+
+    @twincache.cache(backend="disk", path=os.path.join(tmp, "s"), ttl=60, stale=30)
+    def stale_ok(x: int) -> int:
+        return x
+
+    assert stale_ok(1) == 1
+    fresh_stats = stale_ok.stats()
+    assert fresh_stats.get("refreshes") == 0 and fresh_stats.get("refresh_errors") == 0
+    assert set(fresh_stats) == set(DiskStats.__annotations__)
 
     @twincache.cache(backend="disk", path=os.path.join(tmp, "f"), ttl=60, codec="pickle")
     def features(rows: list[int], scale: float = 1.0) -> dict[str, float]:
@@ -109,7 +129,7 @@ with tempfile.TemporaryDirectory() as tmp:
     memo_stats = features.stats()
     assert_type(memo_stats, DiskStats)
     assert (memo_stats["hits"], memo_stats["misses"]) == (1, 1)
-    assert set(memo_stats) == set(DiskStats.__annotations__)
+    assert set(memo_stats) == set(DiskStats.__required_keys__)
     assert features.invalidate([1, 2, 3], scale=2.0) is True
     features([4])
     features.flush()
