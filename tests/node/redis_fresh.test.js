@@ -9,6 +9,7 @@ const { describe, it: test, before, after, beforeEach, afterEach } = require('no
 const assert = require('node:assert/strict');
 const { memoize, _testing } = require('../../node/lib');
 const env = require('../../node/lib/redis_envelope');
+const { lockName } = require('../../node/lib/redis_flight');
 const { RedisServer, skipReason } = require('./redis_server');
 
 const skip = skipReason() || false;
@@ -326,5 +327,45 @@ describe('memoize backend redis: stale, earlyRefresh, onRefreshError', { skip },
     const opened = await openedOf(ns);
     assert.equal(opened.flags, 0);
     assert.equal(opened.fields, null);
+  });
+
+  test('with singleFlight: a cold key is computed once; a stale one refreshes without the lease', async () => {
+    const ns = namespace();
+    let calls = 0;
+    let release;
+    const gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    const fn = async function flown(x) {
+      calls++;
+      if (calls === 1) await gate; // the leader: held until the other process waits on its lease
+      return x * 10 + calls;
+    };
+    const opts = { namespace: ns, ttl: 600000, stale: 600000, singleFlight: true };
+    const a = redisMemo(fn, opts); // two memoized copies stand for two processes
+    const b = redisMemo(fn, opts);
+    const leader = a(3);
+    while (calls === 0) await new Promise((resolve) => setImmediate(resolve));
+    const waiter = b(3);
+    release();
+    assert.deepEqual(await Promise.all([leader, waiter]), [31, 31]);
+    assert.equal(calls, 1); // one computation for both
+    assert.equal(b.stats().misses, 0);
+    const name = await onlyName(ns);
+    assert.equal(await raw.exists(lockName(name)), 0); // released
+    const opened = await openedOf(ns);
+    assert.equal(opened.flags & env.FLAG_FRESH, env.FLAG_FRESH); // the leader's value has fields
+    assert.equal(opened.fields[0], 600000);
+    // In its stale window, with another process's lease held: the refresh does not wait on it.
+    await raw.pExpire(name, 300000);
+    await raw.set(lockName(name), 'another-leader', { PX: 60000 });
+    const c = redisMemo(fn, opts);
+    assert.equal(await c(3), 31); // the stale value at once
+    await _testing.refreshes(c);
+    assert.equal(calls, 2);
+    assert.equal(await c(3), 32);
+    assert.equal(c.stats().refreshes, 1);
+    const pttl = await raw.pTTL(name);
+    assert.ok(pttl > 600000 && pttl <= 1200000, String(pttl)); // rewritten: ttl + stale
   });
 });
