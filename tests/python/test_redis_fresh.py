@@ -18,6 +18,7 @@ import twincache
 from redis_server import RedisServer, server_fixture
 from twincache import _disk
 from twincache import _redis_envelope as env
+from twincache import _redis_flight
 from twincache._backend import impl
 from twincache._testing import ManualClock, join_refreshes, random_source, wait_refreshes
 
@@ -456,3 +457,50 @@ def test_without_freshness_options_entries_are_unchanged(
                             redis_server.client().get(name))  # fmt: skip
     assert got[3] == 0 and got[4] is None
     assert not hasattr(f, "_freshness")
+
+
+def test_single_flight_and_stale_compose(redis_server: RedisServer, clock: ManualClock) -> None:
+    """single_flight=True: a cold key is computed once by the lease's holder, whose entry has the
+    freshness fields; a stale entry refreshes in the background without waiting on a held lease
+    (docs/redis.md, "Freshness")."""
+    ns = fresh_namespace()
+    calls: list[int] = []
+    computing, release = threading.Event(), threading.Event()
+
+    def make() -> Any:
+        @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+                         ttl=600, stale=600, single_flight=True)  # fmt: skip
+        def f(x: int) -> int:
+            calls.append(x)
+            if len(calls) == 1:  # the leader: held until the other process asks
+                computing.set()
+                assert release.wait(10)
+            return x * 10 + len(calls)
+
+        return f
+
+    a, b = make(), make()  # two decorated copies stand for two processes
+    results: list[int] = []
+    leader = threading.Thread(target=lambda: results.append(a(3)))
+    leader.start()
+    assert computing.wait(10)
+    waiter = threading.Thread(target=lambda: results.append(b(3)))
+    waiter.start()
+    release.set()
+    leader.join(10)
+    waiter.join(10)
+    assert results == [31, 31] and calls == [3]  # one computation for both
+    assert b.stats()["misses"] == 0
+    name = name_of(a, 3)
+    assert redis_server.client().exists(_redis_flight.lock_name(name)) == 0  # released
+    fields = opened(redis_server, a, 3)[4]
+    assert fields is not None and fields[0] == 600_000  # the leader's value has the fields
+    # In its stale window, with another process's lease held: the refresh does not wait on it.
+    redis_server.client().pexpire(name, 300_000)
+    redis_server.client().set(_redis_flight.lock_name(name), "another-leader", px=60_000)
+    c = make()
+    assert c(3) == 31  # the stale value at once
+    assert wait_refreshes(c)
+    assert calls == [3, 3] and c(3) == 32
+    assert c.stats()["refreshes"] == 1
+    assert 600_000 < redis_server.client().pttl(name) <= 1_200_000  # rewritten: ttl + stale
