@@ -16,9 +16,8 @@ import pytest
 
 import twincache
 from redis_server import RedisServer, server_fixture
-from twincache import _disk
+from twincache import _disk, _redis_flight
 from twincache import _redis_envelope as env
-from twincache import _redis_flight
 from twincache._backend import impl
 from twincache._testing import ManualClock, join_refreshes, random_source, wait_refreshes
 
