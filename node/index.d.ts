@@ -428,10 +428,27 @@ export interface RedisMemoizeOptions<A extends unknown[]> extends Omit<RedisCach
    * name, message and code. */
   cacheErrors?: (err: unknown) => boolean;
   errorTtl?: number;
+  /** Stale-while-revalidate (ms, needs ttl): entries live ttl + stale in Redis; past ttl (by the
+   * entry's PTTL) a call resolves to the old value and one refresh per key runs in the
+   * background (docs/redis.md, "Freshness"). */
+  stale?: number;
+  /** Early refresh before expiry by the XFetch rule, with this beta (> 0; needs ttl). */
+  earlyRefresh?: number;
+  /** Told of each failed background refresh (the stale value stays until its window ends). */
+  onRefreshError?: (err: unknown) => void;
   /** One computation of a cold key across processes, through a lease in Redis (docs/redis.md,
    * "Single flight across processes"); lease in ms (default 10000). */
   singleFlight?: boolean;
   lease?: number;
+}
+
+/** stats() of a function memoized in Redis with stale or earlyRefresh: RedisStats plus these. */
+export interface RedisFreshStats extends RedisStats {
+  /** Background refreshes stored, and failed. */
+  refreshes: number;
+  refreshErrors: number;
+  /** Refreshes started early by the XFetch rule (earlyRefresh). */
+  earlyRefreshes: number;
 }
 
 /** What memoize(fn, { backend: 'redis' }) returns: an async function over fn, its results kept in
@@ -445,8 +462,9 @@ export type RedisMemoized<F extends (...args: any[]) => any> = ((
   /** Removes the entry of these arguments (Redis and L1); whether either had it. */
   delete(...args: Parameters<F>): Promise<boolean>;
   invalidate(...args: Parameters<F>): Promise<boolean>;
-  /** This function's hits and misses (per call); the other counters are its RedisCache's. */
-  stats(): RedisStats;
+  /** This function's hits and misses (per call); the other counters are its RedisCache's (and,
+   * with stale or earlyRefresh, those of RedisFreshStats). */
+  stats(): RedisStats | RedisFreshStats;
   close(): Promise<void>;
 };
 

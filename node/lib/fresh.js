@@ -63,6 +63,103 @@ function warnRefreshError(name, err) {
   });
 }
 
+// When a record's hit must look again: its fresh time's end, or earlier under earlyRefresh (from
+// there on the XFetch rule may fire).
+function checkAtOf(now, freshUntil, delta, beta) {
+  return beta > 0 && delta > 0
+    ? Math.max(now, freshUntil - EARLY_WINDOW * delta * beta)
+    : freshUntil;
+}
+
+// The XFetch rule: whether a hit at `now` of a record (freshUntil, delta) refreshes early.
+function earlyDue(now, rec, beta) {
+  return beta > 0 && now - rec.delta * beta * Math.log(1 - random()) >= rec.freshUntil;
+}
+
+// One refresh per key in flight, in the background, and the reporting of the failed ones: the
+// part of this file freshCore and the Redis tier (redis_memoize.js) share. `store(key, v, delta,
+// isAsync, args)` keeps a refresh's result; a promise it returns is awaited before the refresh
+// has ended. `counts` gets refreshes and refreshErrors; `now()` is the clock (ms). Returns
+// { refreshing, refresh(self, key, args, isAsync) }: `refreshing` maps a key to its refresh in
+// flight (delete() and clear() forget them).
+function refresher(fn, onRefreshError, counts, store, now = () => clock.now()) {
+  const refreshing = new Map(); // key -> the refresh in flight: { settled, waiters, ... }
+
+  function failed(err) {
+    counts.refreshErrors++;
+    if (onRefreshError !== undefined) {
+      try {
+        onRefreshError(err);
+        return;
+      } catch (why) {
+        warnRefreshError(fn.name, why);
+      }
+    }
+    warnRefreshError(fn.name, err);
+  }
+
+  // A microtask (no promise is made until fn returns one). `isAsync`: fn returned a promise last
+  // time (readers then get a promise of the new value).
+  function refresh(self, key, args, isAsync) {
+    if (refreshing.has(key)) return;
+    const token = { settled: false, waiters: null, run: null, self, key, args, isAsync };
+    token.run = runRefresh;
+    refreshing.set(key, token);
+    schedule(token);
+  }
+
+  function runRefresh(token) {
+    const { self, key, args, isAsync } = token;
+    token.self = null;
+    const start = now();
+    let v;
+    try {
+      v = fn.apply(self, args);
+    } catch (err) {
+      refreshed(key, token, err, true, start, isAsync);
+      return;
+    }
+    if (isThenable(v)) {
+      v.then(
+        (x) => refreshed(key, token, x, false, start, isAsync),
+        (err) => refreshed(key, token, err, true, start, isAsync),
+      );
+    } else {
+      refreshed(key, token, v, false, start, isAsync);
+    }
+  }
+
+  function settle(token) {
+    token.settled = true;
+    if (token.waiters !== null) for (const w of token.waiters) w();
+  }
+
+  // Not stored (nor reported) when forgotten meanwhile: delete(), clear() or a fresh call.
+  function refreshed(key, token, v, failure, start, isAsync) {
+    const args = token.args;
+    token.args = null;
+    if (refreshing.get(key) === token) {
+      refreshing.delete(key);
+      if (failure) {
+        failed(v);
+      } else {
+        counts.refreshes++;
+        const p = store(key, v, now() - start, isAsync, args);
+        if (isThenable(p)) {
+          p.then(
+            () => settle(token),
+            () => settle(token),
+          );
+          return;
+        }
+      }
+    }
+    settle(token);
+  }
+
+  return { refreshing, refresh };
+}
+
 // The logic every backend shares (memory here, disk in disk.js): records, misses, refreshes and
 // slow hits over `table`: { now() (ms), put(key, rec, ms) -> rec or null, storeAsync(key,
 // thenable, start) -> what the caller gets, resolved(x) -> the v of a refreshed async result,
@@ -71,16 +168,23 @@ function freshCore(fn, o, table) {
   const ttl = o.ttl;
   const { stale, ttlJitter: jitter, earlyRefresh: beta, cacheErrors, onRefreshError } = o;
   const errorTtl = o.errorTtl === 0 ? ttl : o.errorTtl;
-  const refreshing = new Map(); // key -> the refresh in flight: { settled, waiters }
-  const counts = { refreshes: 0, refreshErrors: 0, earlyRefreshes: 0, errorHits: 0 };
   const { now: clockNow, put } = table;
+  const counts = { refreshes: 0, refreshErrors: 0, earlyRefreshes: 0, errorHits: 0 };
+  const { refreshing, refresh } = refresher(
+    fn,
+    onRefreshError,
+    counts,
+    (key, v, delta, isAsync) => {
+      storeValue(key, isAsync ? table.resolved(v) : v, delta, isAsync);
+    },
+    clockNow,
+  );
 
   function record(v, delta, isAsync) {
     const life = jittered(ttl, jitter);
     const now = clockNow();
     const freshUntil = now + life;
-    const checkAt =
-      beta > 0 && delta > 0 ? Math.max(now, freshUntil - EARLY_WINDOW * delta * beta) : freshUntil;
+    const checkAt = checkAtOf(now, freshUntil, delta, beta);
     // One shape for every record (a failure's too): the hit path's property reads stay
     // monomorphic.
     return {
@@ -121,66 +225,6 @@ function freshCore(fn, o, table) {
     return v;
   }
 
-  function failed(err) {
-    counts.refreshErrors++;
-    if (onRefreshError !== undefined) {
-      try {
-        onRefreshError(err);
-        return;
-      } catch (why) {
-        warnRefreshError(fn.name, why);
-      }
-    }
-    warnRefreshError(fn.name, err);
-  }
-
-  // One refresh of key in the background, unless one is in flight: a microtask (no promise is
-  // made until fn returns one). `isAsync`: fn returned a promise last time (readers then get a
-  // promise of the new value).
-  function refresh(self, key, args, isAsync) {
-    if (refreshing.has(key)) return;
-    const token = { settled: false, waiters: null, run: null, self, key, args, isAsync };
-    token.run = runRefresh;
-    refreshing.set(key, token);
-    schedule(token);
-  }
-
-  function runRefresh(token) {
-    const { self, key, args, isAsync } = token;
-    token.self = token.args = null;
-    const start = clockNow();
-    let v;
-    try {
-      v = fn.apply(self, args);
-    } catch (err) {
-      refreshed(key, token, err, true, start, isAsync);
-      return;
-    }
-    if (isThenable(v)) {
-      v.then(
-        (x) => refreshed(key, token, x, false, start, isAsync),
-        (err) => refreshed(key, token, err, true, start, isAsync),
-      );
-    } else {
-      refreshed(key, token, v, false, start, isAsync);
-    }
-  }
-
-  // Not stored (nor reported) when forgotten meanwhile: delete(), clear() or a fresh call.
-  function refreshed(key, token, v, failure, start, isAsync) {
-    if (refreshing.get(key) === token) {
-      refreshing.delete(key);
-      if (failure) {
-        failed(v);
-      } else {
-        storeValue(key, isAsync ? table.resolved(v) : v, clockNow() - start, isAsync);
-        counts.refreshes++;
-      }
-    }
-    token.settled = true;
-    if (token.waiters !== null) for (const w of token.waiters) w();
-  }
-
   // A hit that needs more than its value (see the top of the file).
   function slowHit(self, key, args, rec) {
     if (rec.err) {
@@ -191,7 +235,7 @@ function freshCore(fn, o, table) {
     const now = clockNow();
     if (now >= rec.freshUntil) {
       refresh(self, key, args, rec.async);
-    } else if (beta > 0 && now - rec.delta * beta * Math.log(1 - random()) >= rec.freshUntil) {
+    } else if (earlyDue(now, rec, beta)) {
       counts.earlyRefreshes++;
       refresh(self, key, args, rec.async);
     }
@@ -237,9 +281,7 @@ function freshMemoize(fn, o, Cache) {
       () => {
         const delta = clock.now() - start;
         rec.delta = delta;
-        if (beta > 0 && delta > 0) {
-          rec.checkAt = Math.max(start, rec.freshUntil - EARLY_WINDOW * delta * beta);
-        }
+        rec.checkAt = checkAtOf(start, rec.freshUntil, delta, beta);
       },
       (err) => {
         const s = map.get(key);
@@ -341,4 +383,13 @@ const testing = {
   },
 };
 
-module.exports = { freshMemoize, freshCore, jittered, REFRESHING, testing };
+module.exports = {
+  freshMemoize,
+  freshCore,
+  refresher,
+  checkAtOf,
+  earlyDue,
+  jittered,
+  REFRESHING,
+  testing,
+};

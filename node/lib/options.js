@@ -184,6 +184,7 @@ module.exports = {
   byteCacheOptions,
   cacheOptions,
   memoizeOptions,
+  freshOptions,
   setTtl,
   useNativeChecks,
   optionalFunction,

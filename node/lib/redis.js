@@ -627,6 +627,9 @@ class RedisCache {
     this._names = new Map(); // string key -> EntryKey
     this._script = getScript();
     this._readErrors = false; // whether flag-0x02 entries are read (memoize with cacheErrors)
+    // A memoized function's freshness (stale, earlyRefresh: redis_memoize.js), or null: then L1
+    // holds its records and reads resolve to them.
+    this._fresh = null;
     this._counts = {};
     for (const c of COUNTERS) this._counts[c] = 0;
     this._coh = null; // redis_coherence.js's Coherence when `coherent`
@@ -761,7 +764,8 @@ class RedisCache {
 
   // ---- envelopes in and out ----
 
-  _seal(k, value) {
+  // [envelope, payload size]; `fields`: the freshness fields (a memoized function's), or null.
+  _seal(k, value, fields = null) {
     if (value instanceof CachedError) {
       const data = Buffer.from(JSON.stringify(value.record()), 'utf8');
       const sealed = env.seal(
@@ -775,7 +779,7 @@ class RedisCache {
       return [sealed, data.length];
     }
     const [codec, data] = env.dumps(this._codec, value); // json may refuse: before any change
-    return [env.seal(this._secret, k.name, k.encoded, codec, data), data.length];
+    return [env.seal(this._secret, k.name, k.encoded, codec, data, 0, true, fields), data.length];
   }
 
   // Coherent: `name` and `epoch` (when the read began; none for a write) decide whether it may.
@@ -827,6 +831,9 @@ class RedisCache {
       counts.l2_unreadable++; // signed but not decodable here
       return MISS;
     }
+    if (opened.fields !== null || (this._fresh !== null && !(value instanceof CachedError))) {
+      return this._openedFresh(k, value, opened, pttl, started, l1Key, epoch);
+    }
     counts.l2_hits++;
     // L1 keeps it no longer than Redis does (its PTTL minus the time the answer took to come;
     // PTTL -1: no expiry, -2: gone since GET read it) and no longer than this cache's ttl (the
@@ -840,6 +847,52 @@ class RedisCache {
     }
     this._l1Put(l1Key, value, remaining, opened.data.length, k.name, epoch);
     return value;
+  }
+
+  // _opened for an entry with freshness fields, or read by a function with stale or earlyRefresh
+  // (docs/redis.md, "Freshness"). It is fresh while its PTTL exceeds its stale window (Redis's
+  // clock decides, no host's), then stale until it expires: only a function with `stale` takes it
+  // then (as a record whose fresh time is over: its hit serves it and refreshes); to any other
+  // reader it is a miss. A function with freshness gets a record, kept in L1 for what Redis has
+  // left of the entry.
+  _openedFresh(k, value, opened, pttl, started, l1Key, epoch) {
+    const counts = this._counts;
+    const fresh = this._fresh;
+    const fields = opened.fields;
+    const staleMs = fields === null ? 0 : fields[0];
+    let remaining = Infinity; // ms Redis keeps it
+    let freshLeft = Infinity; // ms it stays fresh
+    let keep = true; // whether L1 may keep it (not when it left Redis between GET and PTTL)
+    if (typeof pttl === 'number' && pttl !== -1) {
+      keep = pttl >= 0;
+      remaining = keep ? pttl - (clock.now() - started) : 0;
+      freshLeft = remaining - staleMs;
+    }
+    // As in _opened: no fresher than this cache's ttl (the PTTL is read just after the value).
+    if (this._ttl > 0 && freshLeft > this._ttl) {
+      freshLeft = this._ttl;
+      remaining = Math.min(remaining, this._ttl + staleMs);
+    }
+    const servesStale = fresh !== null && fresh.stale > 0;
+    if (freshLeft <= 0 && !servesStale) {
+      counts.l2_misses++; // in its stale window, for a reader that serves none
+      return MISS;
+    }
+    counts.l2_hits++;
+    const weight = opened.data.length;
+    const name = k.name;
+    if (fresh === null) {
+      if (keep)
+        this._l1Put(l1Key, value, freshLeft === Infinity ? 0 : freshLeft, weight, name, epoch);
+      return value;
+    }
+    const rec = fresh.record(value, freshLeft, fields === null ? 0 : fields[1] / 1000);
+    if (!keep) return rec;
+    if (remaining === Infinity) this._l1Put(l1Key, rec, 0, weight, name, epoch);
+    else if (remaining > 0) {
+      this._l1Put(l1Key, rec, servesStale ? remaining : freshLeft, weight, name, epoch);
+    }
+    return rec;
   }
 
   // ttl x (1 - ttlJitter x U[0, 1)), whole ms, at least 1: never longer than asked.
@@ -983,18 +1036,42 @@ class RedisCache {
     return this._setEntry(k, value, ttl);
   }
 
-  async _setEntry(k, value, ttl, l1Key = k.l1) {
-    const [envelope, weight] = this._seal(k, value);
-    const px = this._jitter(pxOf(ttl));
+  // `delta`: the ms the value took to compute (a memoized function's, for earlyRefresh).
+  async _setEntry(k, value, ttl, l1Key = k.l1, delta = 0) {
+    let envelope, px;
+    if (this._fresh !== null && ttl !== 0 && !(value instanceof CachedError)) {
+      [envelope, px] = this._sealFresh(k, value, ttl, l1Key, delta);
+    } else {
+      let weight;
+      [envelope, weight] = this._seal(k, value);
+      px = this._jitter(pxOf(ttl));
+      this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight, k.name);
+    }
     const c = this._counts;
     c.sets++;
-    this._l1Put(l1Key, value, px === 0 ? 0 : px === pxOf(ttl) ? ttl : px, weight, k.name);
     const args = px === 0 ? ['SET', k.name, envelope] : ['SET', k.name, envelope, 'PX', String(px)];
     const ok = await this._call((client) => this._link.send(client, args));
     c.bytes_sent += k.name.length + envelope.length;
     if (ok === FAILED) return false;
     c.l2_sets++;
     return true;
+  }
+
+  // A memoized function's value with freshness: the envelope with the freshness fields, for its
+  // jittered TTL plus its stale window (PX), and its record in L1. [envelope, PX].
+  _sealFresh(k, value, ttl, l1Key, delta) {
+    const fresh = this._fresh;
+    const [envelope, weight] = this._seal(k, value, [fresh.staleMs, delta * 1000]);
+    const life = this._jitter(pxOf(ttl));
+    const px = life + fresh.staleMs;
+    this._l1Put(
+      l1Key,
+      fresh.record(value, life === pxOf(ttl) ? ttl : life, delta),
+      px,
+      weight,
+      k.name,
+    );
+    return [envelope, px];
   }
 
   // Stores every entry (a Map, an iterable of [key, value] pairs, or a plain object) in one

@@ -19,7 +19,12 @@ const MAC_SIZE = 32;
 const DOMAIN = Buffer.from('twincache/redis/1', 'latin1');
 const FLAG_ZSTD = 0x01;
 const FLAG_ERROR = 0x02; // a cached error (negative caching: redis_memoize.js cacheErrors)
-const KNOWN_FLAGS = FLAG_ZSTD | FLAG_ERROR;
+const FLAG_FRESH = 0x04; // freshness fields precede the payload (stale, earlyRefresh)
+const KNOWN_FLAGS = FLAG_ZSTD | FLAG_ERROR | FLAG_FRESH;
+// With FLAG_FRESH, after the key encoding: the entry's stale window in ms (u64 LE, < 2^53), then
+// the time its value took to compute in microseconds (u32 LE, saturated).
+const FRESH_SIZE = 12;
+const MAX_DELTA_US = 0xffffffff;
 const COMPRESS_THRESHOLD = 4096;
 const MAX_VALUE = 512 * 1024 * 1024; // Redis's own limit for a string value
 const CODEC_RAW = 0;
@@ -149,9 +154,10 @@ function mac(secret, name, body) {
   return Buffer.from(macLatin1(secret, name, body), 'latin1');
 }
 
-// The envelope stored under `name`: header, key encoding, payload (zstd level 1 when the data is
+// The envelope stored under `name`: header, key encoding, the freshness fields when `fields` =
+// [stale window ms, compute time us] is given (FLAG_FRESH), payload (zstd level 1 when the data is
 // at least COMPRESS_THRESHOLD bytes and compresses by 1/16 or more), HMAC.
-function seal(secret, name, key, codec, data, flags = 0, compress = true) {
+function seal(secret, name, key, codec, data, flags = 0, compress = true, fields = null) {
   if (compress && data.length >= COMPRESS_THRESHOLD) {
     const z = zstd();
     const packed = z === null ? null : z.compress(data);
@@ -160,22 +166,29 @@ function seal(secret, name, key, codec, data, flags = 0, compress = true) {
       flags |= FLAG_ZSTD;
     }
   }
-  const end = HEADER_SIZE + key.length + data.length;
+  const extra = fields === null ? 0 : FRESH_SIZE;
+  const end = HEADER_SIZE + key.length + extra + data.length;
   const out = Buffer.allocUnsafe(end + MAC_SIZE);
   out[0] = VERSION;
   out[1] = codec;
-  out[2] = flags;
+  out[2] = fields === null ? flags : flags | FLAG_FRESH;
   out.writeUInt32LE(key.length, 3);
   key.copy(out, HEADER_SIZE);
-  data.copy(out, HEADER_SIZE + key.length);
+  if (fields !== null) {
+    const at = HEADER_SIZE + key.length;
+    out.writeBigUInt64LE(BigInt(Math.min(Math.max(0, fields[0]), Number.MAX_SAFE_INTEGER)), at);
+    out.writeUInt32LE(Math.min(Math.max(0, Math.floor(fields[1])), MAX_DELTA_US), at + 8);
+  }
+  data.copy(out, HEADER_SIZE + key.length + extra);
   out.latin1Write(macLatin1(secret, name, out.subarray(0, end)), end);
   return out;
 }
 
 const expectedMac = Buffer.allocUnsafe(MAC_SIZE); // openEnvelope's scratch (synchronous use)
 
-// { codec, key, data, flags } of a valid envelope for `key` (any key when null), else CORRUPT,
-// UNREADABLE or OTHER_KEY. The MAC is checked before anything is decoded.
+// { codec, key, data, flags, fields } of a valid envelope for `key` (any key when null), fields
+// = [stale window ms, compute time us] or null; else CORRUPT, UNREADABLE or OTHER_KEY. The MAC is
+// checked before anything is decoded.
 function openEnvelope(secret, name, key, envelope) {
   const len = envelope.length;
   if (len < HEADER_SIZE + MAC_SIZE) return CORRUPT;
@@ -195,7 +208,16 @@ function openEnvelope(secret, name, key, envelope) {
   ) {
     return UNREADABLE;
   }
-  let data = envelope.subarray(end, bodyEnd);
+  let fields = null;
+  let start = end;
+  if (flags & FLAG_FRESH) {
+    if (end + FRESH_SIZE > bodyEnd) return CORRUPT;
+    const stale = envelope.readBigUInt64LE(end);
+    if (stale > BigInt(Number.MAX_SAFE_INTEGER)) return CORRUPT;
+    fields = [Number(stale), envelope.readUInt32LE(end + 8)];
+    start += FRESH_SIZE;
+  }
+  let data = envelope.subarray(start, bodyEnd);
   if (flags & FLAG_ZSTD) {
     const z = zstd();
     if (z === null) return UNREADABLE;
@@ -203,7 +225,7 @@ function openEnvelope(secret, name, key, envelope) {
     if (unpacked === null || unpacked === undefined || unpacked.length > MAX_VALUE) return CORRUPT;
     data = unpacked;
   }
-  return { codec, key: storedKey, data, flags };
+  return { codec, key: storedKey, data, flags, fields };
 }
 
 // [codec used, bytes]: Buffers travel raw; json refuses what it cannot hold exactly (TypeError
@@ -305,6 +327,7 @@ module.exports = {
   VERSION,
   FLAG_ZSTD,
   FLAG_ERROR,
+  FLAG_FRESH,
   CODEC_RAW,
   CODEC_PICKLE,
   CODEC_JSON,

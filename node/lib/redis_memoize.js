@@ -5,6 +5,8 @@ const env = require('./redis_envelope');
 const options = require('./options');
 const { makeError, typeError } = require('./errors');
 const { encodeKey } = require('./keys');
+const { clock } = require('./clock');
+const { refresher, checkAtOf, earlyDue, REFRESHING } = require('./fresh');
 const { RedisCache, CachedError, EntryKey, MISS, UNDEFINED, checkNames } = require('./redis');
 const redisFlight = require('./redis_flight');
 
@@ -25,6 +27,9 @@ const MEMOIZE_OPTIONS = [
   'ttlJitter',
   'cacheErrors',
   'errorTtl',
+  'stale',
+  'earlyRefresh',
+  'onRefreshError',
   'coherent',
   'singleFlight',
   'lease',
@@ -39,7 +44,8 @@ let argsKey = null; // memoize.js's L1 key of an argument list (required lazily:
 // hashes nothing. Concurrent calls of one key share one Redis read and, on a miss, one call of fn.
 // Rejections propagate uncached, but those `cacheErrors(err)` answers true for (negative caching:
 // stored for `errorTtl` ms, default `ttl`; hits reject with a fresh Error of the same name,
-// message and code).
+// message and code). `stale`, `earlyRefresh`, `onRefreshError`: fresh.js's logic over Redis
+// (docs/redis.md, "Freshness"): L1 then holds records { v, checkAt, freshUntil, delta }.
 function memoizeRedis(fn, opts) {
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
   const o = checkNames(opts, MEMOIZE_OPTIONS);
@@ -49,6 +55,12 @@ function memoizeRedis(fn, opts) {
   if (o.errorTtl !== undefined && cacheErrors === undefined) {
     throw makeError('invalid_argument', 'errorTtl applies with cacheErrors only');
   }
+  const f = options.freshOptions({
+    ttl: o.ttl,
+    stale: o.stale,
+    earlyRefresh: o.earlyRefresh,
+    onRefreshError: o.onRefreshError,
+  });
   // singleFlight: across processes too, through a lease in Redis (redis_flight.js).
   if (o.singleFlight !== undefined && typeof o.singleFlight !== 'boolean') {
     throw typeError('singleFlight', 'true or false', o.singleFlight);
@@ -82,6 +94,60 @@ function memoizeRedis(fn, opts) {
   const identity = ['twincache.fn/1', 'node', name, require('./disk').sourceHash(fn)];
   const counts = { hits: 0, misses: 0 };
   const flights = new Map(); // entry key (latin1) -> the shared read-or-compute promise
+  const fresh = f.stale > 0 || f.earlyRefresh > 0 ? freshness(f) : null;
+  cache._fresh = fresh;
+
+  // stale / earlyRefresh: one refresh per L1 key in flight (fresh.js's refresher), its value
+  // written to Redis and L1; cache._fresh.record makes L1's records.
+  function freshness({ stale, earlyRefresh: beta, onRefreshError }) {
+    const fcounts = { refreshes: 0, refreshErrors: 0, earlyRefreshes: 0 };
+    const r = refresher(fn, onRefreshError, fcounts, (l1Key, v, delta, isAsync, args) =>
+      cache._setEntry(entryKeyOf(args), v, cache._ttl, l1Key, delta).catch(uncached),
+    );
+    return {
+      stale,
+      staleMs: Math.ceil(stale),
+      beta,
+      counts: fcounts,
+      refreshing: r.refreshing,
+      refresh: r.refresh,
+      // The record of a value fresh for `ms` more (<= 0: stale now), computed in `delta` ms.
+      record(v, ms, delta) {
+        const now = clock.now();
+        const freshUntil = now + ms;
+        return { v, checkAt: checkAtOf(now, freshUntil, delta, beta), freshUntil, delta };
+      },
+    };
+  }
+
+  // A record's value; past its fresh time (or when XFetch fires) with one refresh in the
+  // background, unless one is in flight.
+  function freshValue(self, l1Key, args, rec) {
+    const now = clock.now();
+    if (now >= rec.freshUntil) {
+      fresh.refresh(self, l1Key, args, true);
+    } else if (earlyDue(now, rec, fresh.beta)) {
+      fresh.counts.earlyRefreshes++;
+      fresh.refresh(self, l1Key, args, true);
+    }
+    return rec.v;
+  }
+
+  // An L1 hit (a record, or a cached error) of a function with freshness.
+  function freshHit(self, l1Key, args, v) {
+    counts.hits++;
+    if (v instanceof CachedError) return Promise.reject(v.toError());
+    if (clock.now() < v.checkAt) return Promise.resolve(v.v);
+    return Promise.resolve(freshValue(self, l1Key, args, v));
+  }
+
+  function uncached(err) {
+    process.emitWarning(
+      `twincache: the result of ${name || 'the function'}() cannot be stored in Redis ` +
+        `(${err.message}); it is returned uncached`,
+      { code: 'TWINCACHE_REDIS_UNCACHED' },
+    );
+  }
 
   // A lone string argument's entry key, encoded and hashed once (as RedisCache's string keys).
   const names = new Map();
@@ -129,10 +195,15 @@ function memoizeRedis(fn, opts) {
     if (v !== MISS) {
       counts.hits++;
       if (v instanceof CachedError) throw v.toError();
-      return v;
+      return fresh === null ? v : freshValue(self, l1Key, args, v);
     }
+    // The computation: this process's own, or the leader's under singleFlight (redis_flight.js);
+    // with freshness its value is stored with its compute time (the record's delta).
     const compute = async () => {
       counts.misses++;
+      // A refresh in flight (hanging, say) is forgotten: this computation's value is newer.
+      if (fresh !== null) fresh.refreshing.delete(l1Key);
+      const start = clock.now();
       let value;
       try {
         value = await fn.apply(self, args);
@@ -145,23 +216,19 @@ function memoizeRedis(fn, opts) {
       }
       if (flights.get(k.l1) !== flight) return value; // invalidated meanwhile: not stored
       try {
-        await cache._setEntry(k, value, cache._ttl, l1Key);
+        await cache._setEntry(k, value, cache._ttl, l1Key, clock.now() - start);
       } catch (err) {
-        process.emitWarning(
-          `twincache: the result of ${name || 'the function'}() cannot be stored in Redis ` +
-            `(${err.message}); it is returned uncached`,
-          { code: 'TWINCACHE_REDIS_UNCACHED' },
-        );
+        uncached(err);
       }
       return value;
     };
     if (lease === 0) return compute();
     const r = await redisFlight.lead(cache, k, l1Key, lease, compute);
-    if (!r.computed) {
-      counts.hits++; // the leader's value (another process's, through Redis)
-      if (r.value instanceof CachedError) throw r.value.toError();
-    }
-    return r.value;
+    if (r.computed) return r.value;
+    counts.hits++; // the leader's value (another process's, through Redis)
+    if (r.value instanceof CachedError) throw r.value.toError();
+    // With freshness the read gave a record (a stale one refreshes, in the background).
+    return fresh === null ? r.value : freshValue(self, l1Key, args, r.value);
   }
 
   const l1 = cache._l1;
@@ -185,10 +252,26 @@ function memoizeRedis(fn, opts) {
     return call(this, args, looked);
   }
 
+  // With freshness: L1 holds records, which a hit checks against the clock.
+  function memoizedFresh(a) {
+    let looked = false;
+    if (arguments.length === 1 && userKey === undefined) {
+      const t = typeof a;
+      if (t === 'number' || (t === 'string' && a.charCodeAt(0) > 2)) {
+        const v = l1.get(a);
+        if (v !== undefined) return freshHit(this, a, [a], v);
+        looked = true;
+      }
+    }
+    const args = Array.prototype.slice.call(arguments);
+    return call(this, args, looked);
+  }
+
   function call(self, args, looked) {
     const lk = l1KeyOf(args);
     if (lk !== null && !looked) {
       const v = cache._l1Get(lk);
+      if (v !== MISS && fresh !== null) return freshHit(self, lk, args, v);
       if (v !== MISS) {
         counts.hits++;
         return v instanceof CachedError ? Promise.reject(v.toError()) : Promise.resolve(v);
@@ -203,6 +286,7 @@ function memoizeRedis(fn, opts) {
     const l1Key = lk === null ? k.l1 : lk;
     if (lk === null) {
       const v = cache._l1Get(l1Key);
+      if (v !== MISS && fresh !== null) return freshHit(self, l1Key, args, v);
       if (v !== MISS) {
         counts.hits++;
         return v instanceof CachedError ? Promise.reject(v.toError()) : Promise.resolve(v);
@@ -230,11 +314,13 @@ function memoizeRedis(fn, opts) {
     const k = entryKeyOf(args);
     flights.delete(k.l1); // a computation in flight still ends, but is not stored or joined
     const lk = l1KeyOf(args);
+    if (fresh !== null) fresh.refreshing.delete(lk === null ? k.l1 : lk); // nor is a refresh's
     if (lk !== null) cache._l1.delete(lk);
     return cache._deleteEntry(k);
   }
 
-  Object.defineProperties(memoized, {
+  const memoizedFn = fresh === null ? memoized : memoizedFresh;
+  Object.defineProperties(memoizedFn, {
     cache: { value: cache, enumerable: true },
     delete: { value: invalidate, enumerable: true },
     invalidate: { value: invalidate, enumerable: true },
@@ -242,17 +328,24 @@ function memoizeRedis(fn, opts) {
     clear: {
       value: () => {
         flights.clear();
+        if (fresh !== null) fresh.refreshing.clear();
         return cache.clear();
       },
       enumerable: true,
     },
     stats: {
-      value: () => ({ ...cache.stats(), hits: counts.hits, misses: counts.misses }),
+      value: () => ({
+        ...cache.stats(),
+        hits: counts.hits,
+        misses: counts.misses,
+        ...(fresh === null ? {} : fresh.counts),
+      }),
       enumerable: true,
     },
     close: { value: () => cache.close(), enumerable: true },
+    [REFRESHING]: { value: fresh === null ? new Map() : fresh.refreshing },
   });
-  return memoized;
+  return memoizedFn;
 }
 
 module.exports = { memoizeRedis };

@@ -498,6 +498,9 @@ def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
     error_ttl: float | None = None,
     ttl_jitter: float | None = None,
     coherent: bool = False,
+    stale: float | None = None,
+    early_refresh: float | None = None,
+    on_refresh_error: Callable[[Exception], object] | None = None,
     single_flight: bool = False,
     lease: float | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -577,7 +580,7 @@ def cache(
         )
         if given
     ]
-    fresh_given = [  # the freshness options (twincache._fresh): memory and disk backends
+    fresh_given = [  # the freshness options (twincache._fresh): memory, disk and redis backends
         name
         for name, given in (
             ("stale", stale is not None),
@@ -587,8 +590,6 @@ def cache(
         if given
     ]
     if backend == "redis":  # the Redis tier (docs/redis.md): twincache._redis
-        if fresh_given:
-            raise TypeError(f"backend='redis' does not take {', '.join(fresh_given)} (yet)")
         memory_only = [
             name
             for name, given in (
@@ -604,7 +605,8 @@ def cache(
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
                 "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
-                "error_ttl, coherent, single_flight, lease, maxsize and max_bytes for L1)"
+                "error_ttl, stale, early_refresh, on_refresh_error, coherent, single_flight, "
+                "lease, maxsize and max_bytes for L1)"
             )
         from ._redis_function import redis_decorator
 
@@ -623,6 +625,9 @@ def cache(
             error_ttl=error_ttl,
             ttl_jitter=0.0 if ttl_jitter is None else ttl_jitter,
             coherent=False if coherent is None else coherent,
+            stale=stale,
+            early_refresh=early_refresh,
+            on_refresh_error=on_refresh_error,
             single_flight=single_flight,
             lease=lease,
         )

@@ -35,6 +35,9 @@ REFRESH_WORKERS: Final = 4
 # before that, the XFetch rule fires with probability exp(-EARLY_WINDOW) (below 1e-8).
 EARLY_WINDOW: Final = 20.0
 
+# fresh_until and check_at of a record that never turns stale (an entry without expiry).
+FOREVER: Final = 1 << 62
+
 # The random source of the XFetch rule and of TTL jitter, U[0, 1) (tests replace it:
 # twincache._testing.random_source).
 random_source: Callable[[], float] = random.random
@@ -227,18 +230,26 @@ class Freshness:
 
     # -- records --
 
+    def record(self, value: object, fresh_ns: int | None, delta_ns: int) -> tuple[Any, ...]:
+        """The record of a value fresh for `fresh_ns` more (None: for ever; <= 0: stale now)
+        that took `delta_ns` to compute."""
+        now = self.clock()
+        if fresh_ns is None:
+            return (value, FOREVER, FOREVER, delta_ns, False)
+        fresh_until = now + fresh_ns
+        check_at = fresh_until
+        beta = self.o.beta
+        if beta and delta_ns > 0:
+            check_at = max(now, fresh_until - int(EARLY_WINDOW * delta_ns * beta))
+        return (value, check_at, fresh_until, delta_ns, False)
+
     def store(self, key: Any, value: object, delta_ns: int) -> None:
         o = self.o
-        now = self.clock()
         ttl = o.ttl_ns
         assert ttl is not None
         if o.jitter:  # never longer than asked, as the Redis tier's
             ttl = jittered_ttl(o)
-        fresh_until = now + ttl
-        check_at = fresh_until
-        if o.beta and delta_ns > 0:
-            check_at = max(now, fresh_until - int(EARLY_WINDOW * delta_ns * o.beta))
-        self.memo._put(key, (value, check_at, fresh_until, delta_ns, False), ttl + o.stale_ns)
+        self.memo._put(key, self.record(value, ttl, delta_ns), ttl + o.stale_ns)
 
     def store_computed(self, key: Any, value: object) -> None:
         """memo._store of the miss paths (twincache._api): a computed value becomes a record."""
@@ -306,7 +317,10 @@ class Freshness:
         except Exception as exc:
             self.failed(exc)
         else:
-            self.refreshed(key, value, start, mine)
+            # Not stored when invalidate(), cache_clear() or a newer computation forgot it.
+            if self.refreshing.get(key) is mine:
+                self.put_refreshed(key, args, kwargs, value, self.clock() - start)
+                self.count("refreshes")
         finally:
             self.finish(key, mine)
 
@@ -319,15 +333,22 @@ class Freshness:
         except Exception as exc:
             self.failed(exc)
         else:
-            self.refreshed(key, value, start, mine)
+            if self.refreshing.get(key) is mine:
+                await self.aput_refreshed(key, args, kwargs, value, self.clock() - start)
+                self.count("refreshes")
         finally:
             self.finish(key, mine)
 
-    def refreshed(self, key: Any, value: object, start: int, mine: _Refresh) -> None:
-        # Not stored when invalidate(), cache_clear() or a newer computation forgot it.
-        if self.refreshing.get(key) is mine:
-            self.store(key, value, self.clock() - start)
-            self.count("refreshes")
+    def put_refreshed(
+        self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], value: object, delta: int
+    ) -> None:
+        """Keeps a refresh's value (the Redis tier's subclass writes it to Redis too)."""
+        self.store(key, value, delta)
+
+    async def aput_refreshed(
+        self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], value: object, delta: int
+    ) -> None:
+        self.put_refreshed(key, args, kwargs, value, delta)
 
     def finish(self, key: Any, mine: _Refresh) -> None:
         if self.refreshing.get(key) is mine:
@@ -425,12 +446,14 @@ def install(
     is_async: bool,
     flight_table: Callable[[], dict[Any, Any]],
     forget_on_removal: Callable[[Any, dict[Any, Any]], None],
+    kind: type[Freshness] | None = None,
 ) -> Freshness | None:
-    """Switches memo to its fresh call path (memo._fresh_hook) with these options."""
+    """Switches memo to its fresh call path (memo._fresh_hook) with these options; `kind`: a
+    subclass of Freshness (the Redis tier's, twincache._redis_function)."""
     if not options.records:
         install_jitter(memo, func, options)
         return None
-    fresh = Freshness(memo, func, options, memo._miss_hook, is_async, flight_table)
+    fresh = (kind or Freshness)(memo, func, options, memo._miss_hook, is_async, flight_table)
     memo._miss_hook = None
     stats = memo.stats
     vars(memo).update(

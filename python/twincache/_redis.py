@@ -189,6 +189,9 @@ class RedisCache(MutableMapping[Any, Any]):
         coherent = _options.flag("coherent", coherent)
         self._breaker = Breaker(threshold, delays[0], delays[1])
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
+        # A decorated function's freshness (stale, early_refresh: twincache._redis_function's
+        # Freshness), set by memoize(): then L1 holds its records and reads return them.
+        self._fresh: Any = None
         self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
         self._counts = dict.fromkeys(
             (
@@ -316,10 +319,12 @@ class RedisCache(MutableMapping[Any, Any]):
     def _name(self, encoded: bytes) -> str:
         return env.entry_name(self._namespace, encoded, self._scope)
 
-    def _seal(self, encoded: bytes, value: object) -> tuple[str, bytes]:
+    def _seal(
+        self, encoded: bytes, value: object, fields: tuple[int, int] | None = None
+    ) -> tuple[str, bytes]:
         codec, data = env.dumps(self._codec, value)  # json may refuse: before anything changes
         name = self._name(encoded)
-        return name, env.seal(self._secret, name, encoded, codec, data)
+        return name, env.seal(self._secret, name, encoded, codec, data, fresh=fields)
 
     def _opened(
         self,
@@ -342,7 +347,7 @@ class RedisCache(MutableMapping[Any, Any]):
         if type(opened) is str:
             counts[_OUTCOME_COUNTER[opened]] += 1
             return _MISS
-        codec, _, data, flags = opened
+        codec, _, data, flags, fields = opened
         try:
             value = env.loads(codec, data)
             if flags & env.FLAG_ERROR:  # a cached exception: only a function that caches them
@@ -350,6 +355,8 @@ class RedisCache(MutableMapping[Any, Any]):
         except Exception:  # signed but not decodable here (a class this process lacks)
             counts["l2_unreadable"] += 1
             return _MISS
+        if fields is not None or (self._fresh is not None and type(value) is not CachedError):
+            return self._opened_fresh(name, encoded, value, fields, pttl, started, l1_key, epoch)
         counts["l2_hits"] += 1
         remaining = None
         if isinstance(pttl, int) and pttl >= 0:
@@ -359,6 +366,45 @@ class RedisCache(MutableMapping[Any, Any]):
                 return value
         self._l1_put(encoded if l1_key is None else l1_key, value, remaining, name, epoch)
         return value
+
+    def _opened_fresh(
+        self,
+        name: str,
+        encoded: bytes,
+        value: Any,
+        fields: tuple[int, int] | None,
+        pttl: Any,
+        started: float,
+        l1_key: Any,
+        epoch: int,
+    ) -> Any:
+        """_opened for an entry with freshness fields, or read by a function with `stale` or
+        `early_refresh` (docs/redis.md, "Freshness"). It is fresh while its PTTL exceeds its
+        stale window (Redis's clock decides, no host's), then stale until it expires: only a
+        function with `stale` returns it then (as a record whose fresh time is over: its hook
+        serves it and refreshes); to any other reader it is a miss. A function with freshness
+        gets a record (twincache._fresh), kept in L1 for what Redis has left of the entry."""
+        counts = self._counts
+        stale_ms, delta_us = (0, 0) if fields is None else fields
+        fresh = self._fresh
+        remaining = fresh_left = None  # seconds Redis keeps it; seconds it stays fresh
+        if isinstance(pttl, int) and pttl >= 0:
+            remaining = pttl / 1000 - (time.monotonic() - started)
+            fresh_left = remaining - stale_ms / 1000
+        serves_stale = fresh is not None and fresh.o.stale_ns > 0
+        if fresh_left is not None and fresh_left <= 0 and not serves_stale:
+            counts["l2_misses"] += 1  # in its stale window, for a reader that serves none
+            return _MISS
+        counts["l2_hits"] += 1
+        key = encoded if l1_key is None else l1_key
+        if fresh is None:
+            self._l1_put(key, value, fresh_left, name, epoch)
+            return value
+        fresh_ns = None if fresh_left is None else int(fresh_left * 1e9)
+        record = fresh.record(value, fresh_ns, delta_us * 1000)
+        if remaining is None or remaining > 0:
+            self._l1_put(key, record, remaining if serves_stale else fresh_left, name, epoch)
+        return record
 
     def _cached_error(self, codec: int, decoded: Any) -> CachedError:
         """An error entry's exception, re-made: pickle gives the exception itself, json a
@@ -565,16 +611,40 @@ class RedisCache(MutableMapping[Any, Any]):
     def __setitem__(self, key: Any, value: Any) -> None:
         self._set_encoded(env.encode_key(key), value, self._ttl_ms)
 
-    def _set_encoded(
-        self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
-    ) -> bool:
+    def _prepare_set(
+        self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any, delta_ns: int
+    ) -> tuple[str, bytes, int | None]:
+        """A write's first half (sync and async): (name, envelope, PX), the value put in L1.
+        A function with freshness writes its values with the freshness fields, for its jittered
+        TTL plus its stale window, and keeps a record in L1 (delta_ns: the computation's time)."""
+        fresh = self._fresh
         if type(value) is CachedError:
             name, envelope = self._seal_error(encoded, value.error)
+        elif fresh is not None and ttl_ms is not None:
+            name, envelope = self._seal(encoded, value, (fresh.stale_ms, delta_ns // 1000))
+            fresh_ms = self._jitter(ttl_ms)
+            assert fresh_ms is not None
+            px = fresh_ms + fresh.stale_ms
+            self._counts["sets"] += 1
+            record = fresh.record(value, fresh_ms * 1_000_000, delta_ns)
+            self._l1_put(encoded if l1_key is None else l1_key, record, px / 1000, name)
+            return name, envelope, px
         else:
             name, envelope = self._seal(encoded, value)
         ttl_ms = self._jitter(ttl_ms)
         self._counts["sets"] += 1
         self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms), name)
+        return name, envelope, ttl_ms
+
+    def _set_encoded(
+        self,
+        encoded: bytes,
+        value: object,
+        ttl_ms: int | None,
+        l1_key: Any = None,
+        delta_ns: int = 0,
+    ) -> bool:
+        name, envelope, ttl_ms = self._prepare_set(encoded, value, ttl_ms, l1_key, delta_ns)
         ok = self._call(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:
@@ -726,15 +796,14 @@ class RedisCache(MutableMapping[Any, Any]):
         return await aget_or_set(self, key, fn, ttl, lease)
 
     async def _aset_encoded(
-        self, encoded: bytes, value: object, ttl_ms: int | None, l1_key: Any = None
+        self,
+        encoded: bytes,
+        value: object,
+        ttl_ms: int | None,
+        l1_key: Any = None,
+        delta_ns: int = 0,
     ) -> bool:
-        if type(value) is CachedError:
-            name, envelope = self._seal_error(encoded, value.error)
-        else:
-            name, envelope = self._seal(encoded, value)
-        ttl_ms = self._jitter(ttl_ms)
-        self._counts["sets"] += 1
-        self._l1_put(encoded if l1_key is None else l1_key, value, self._l1_ttl(ttl_ms), name)
+        name, envelope, ttl_ms = self._prepare_set(encoded, value, ttl_ms, l1_key, delta_ns)
         ok = await self._acall(lambda c: c.set(name, envelope, px=ttl_ms))
         self._counts["bytes_sent"] += len(name) + len(envelope)
         if ok is _FAILED:

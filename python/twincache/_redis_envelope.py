@@ -29,7 +29,13 @@ MAC_SIZE: Final = 32
 DOMAIN: Final = b"twincache/redis/1"
 FLAG_ZSTD: Final = 0x01
 FLAG_ERROR: Final = 0x02  # the payload is a cached exception (negative caching)
-KNOWN_FLAGS: Final = FLAG_ZSTD | FLAG_ERROR
+FLAG_FRESH: Final = 0x04  # freshness fields precede the payload (stale, early_refresh)
+KNOWN_FLAGS: Final = FLAG_ZSTD | FLAG_ERROR | FLAG_FRESH
+# With FLAG_FRESH, after the key encoding: the entry's stale window in ms (u64 LE, < 2**53),
+# then the time its value took to compute in microseconds (u32 LE, saturated).
+FRESH_FIELDS: Final = struct.Struct("<QI")
+MAX_STALE_MS: Final = (1 << 53) - 1
+MAX_DELTA_US: Final = (1 << 32) - 1
 COMPRESS_THRESHOLD: Final = 4096
 MAX_VALUE: Final = 512 << 20  # Redis's own limit for a string value
 CODEC_RAW: Final = _disk.CODEC_RAW
@@ -122,22 +128,29 @@ def seal(
     data: bytes,
     compress: bool = True,
     flags: int = 0,
+    fresh: tuple[int, int] | None = None,
 ) -> bytes:
-    """The envelope stored under `name`: header, key encoding, payload (zstd level 1 when the
-    data is at least COMPRESS_THRESHOLD bytes and compresses by 1/16 or more), HMAC."""
+    """The envelope stored under `name`: header, key encoding, the freshness fields when
+    `fresh` = (stale window ms, compute time us) is given (FLAG_FRESH), payload (zstd level 1
+    when the data is at least COMPRESS_THRESHOLD bytes and compresses by 1/16 or more), HMAC."""
     zstd = _disk_pure._zstd
     if compress and len(data) >= COMPRESS_THRESHOLD and zstd.lib is not None:
         packed = zstd.compress(data, 1)
         if packed is not None and len(packed) <= len(data) - len(data) // 16:
             data, flags = packed, flags | FLAG_ZSTD
-    body = b"".join((HEADER.pack(VERSION, codec, flags, len(key)), key, data))
+    if fresh is None:
+        body = b"".join((HEADER.pack(VERSION, codec, flags, len(key)), key, data))
+    else:
+        fields = FRESH_FIELDS.pack(min(fresh[0], MAX_STALE_MS), min(fresh[1], MAX_DELTA_US))
+        head = HEADER.pack(VERSION, codec, flags | FLAG_FRESH, len(key))
+        body = b"".join((head, key, fields, data))
     return body + _mac(secret, name.encode("ascii"), body)
 
 
 def open_envelope(secret: bytes, name: str, key: bytes | None, envelope: bytes) -> Any:
-    """(codec, key encoding, data, flags) of a valid envelope for `key` (any key when None),
-    else one of CORRUPT, UNREADABLE, OTHER_KEY. The HMAC is checked before anything is
-    decoded."""
+    """(codec, key encoding, data, flags, fresh) of a valid envelope for `key` (any key when
+    None), fresh = (stale window ms, compute time us) or None; else one of CORRUPT, UNREADABLE,
+    OTHER_KEY. The HMAC is checked before anything is decoded."""
     if len(envelope) < HEADER.size + MAC_SIZE:
         return CORRUPT
     version, codec, flags, klen = HEADER.unpack_from(envelope)
@@ -155,6 +168,14 @@ def open_envelope(secret: bytes, name: str, key: bytes | None, envelope: bytes) 
         return OTHER_KEY
     if flags & ~KNOWN_FLAGS or codec not in (CODEC_RAW, CODEC_PICKLE, CODEC_JSON):
         return UNREADABLE
+    fresh = None
+    if flags & FLAG_FRESH:
+        if end + FRESH_FIELDS.size > len(body):
+            return CORRUPT
+        fresh = FRESH_FIELDS.unpack_from(envelope, end)
+        if fresh[0] > MAX_STALE_MS:
+            return CORRUPT
+        end += FRESH_FIELDS.size
     data = envelope[end:-MAC_SIZE]
     if flags & FLAG_ZSTD:
         zstd = _disk_pure._zstd
@@ -164,7 +185,7 @@ def open_envelope(secret: bytes, name: str, key: bytes | None, envelope: bytes) 
         if unpacked is None or len(unpacked) > MAX_VALUE:
             return CORRUPT
         data = unpacked
-    return codec, stored_key, data, flags
+    return codec, stored_key, data, flags, fresh
 
 
 def dumps(codec: int, value: object) -> tuple[int, bytes]:

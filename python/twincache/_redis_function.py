@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from . import _api, _disk, _options, _redis_flight
+from . import _api, _disk, _fresh, _options, _redis_flight
 from . import _redis_envelope as env
 from ._api import Cache
 from ._backend import impl, warn
@@ -38,6 +38,9 @@ def redis_decorator(
     error_ttl: object = None,
     ttl_jitter: object = 0.0,
     coherent: object = False,
+    stale: object = None,
+    early_refresh: object = None,
+    on_refresh_error: object = None,
     single_flight: object = False,
     lease: object = None,
 ) -> Callable[[Callable[..., Any]], Any]:
@@ -62,6 +65,17 @@ def redis_decorator(
     error_ttl_ms = env.ttl_option("error_ttl", error_ttl)
     if error_ttl is not None and not errors:
         raise TypeError("error_ttl applies with cache_errors only")
+    # stale, early_refresh, on_refresh_error: the memory tier's checks and logic (twincache._fresh)
+    # over Redis; jitter and cached errors are the Redis tier's own (above).
+    freshness = _fresh.Options(
+        ttl_ns=_options.ttl("ttl", ttl),
+        stale=stale,
+        ttl_jitter=None,
+        early_refresh=early_refresh,
+        cache_errors=None,
+        error_ttl=None,
+        on_refresh_error=on_refresh_error,
+    )
     # single_flight=True: across processes too, through a lease (twincache._redis_flight).
     lease_ms: int | None = _redis_flight.lease_option(lease)
     if not _options.flag("single_flight", single_flight):
@@ -70,9 +84,58 @@ def redis_decorator(
         lease_ms = None
 
     def decorating_function(func: Callable[..., Any]) -> Any:
-        return memoize(func, url, options, key_fn, errors, error_ttl_ms, lease_ms)
+        return memoize(
+            func,
+            url,
+            options,
+            key_fn,
+            errors,
+            error_ttl_ms,
+            freshness if freshness.records else None,
+            lease_ms,
+        )
 
     return decorating_function
+
+
+class _RedisFreshness(_fresh.Freshness):
+    """The memory tier's freshness logic (twincache._fresh: records in L1, the hook that serves
+    a stale value and starts one refresh per key, the XFetch rule, failure reporting) for a
+    redis-backed function: a refresh's value is written to Redis too, with the freshness fields
+    (docs/redis.md, "Freshness"), and an L1 miss goes to the Redis miss path, which reads
+    Redis first and passes the record it read to the hook."""
+
+    cache: RedisCache
+    key_of: Callable[[tuple[Any, ...], dict[str, Any]], bytes]
+    refused: Callable[[Exception], None]
+    stale_ms: int  # the stale window each write's PX adds, in whole ms (rounded up)
+
+    def miss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # A refresh in flight is not forgotten here: Redis may still hold the entry in its
+        # stale window; the miss path forgets it when it computes (an L2 miss).
+        return self.miss_hook(key, args, kwargs)  # type: ignore[misc]
+
+    def put_refreshed(
+        self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], value: object, delta: int
+    ) -> None:
+        k = self.key_of(args, kwargs)
+        try:
+            self.cache._set_encoded(k, value, self.cache._ttl_ms, key, delta)
+        except Exception as exc:  # a value the codec refuses: the stale one stays
+            self.refused(exc)
+
+    async def aput_refreshed(
+        self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], value: object, delta: int
+    ) -> None:
+        k = self.key_of(args, kwargs)
+        try:
+            await self.cache._aset_encoded(k, value, self.cache._ttl_ms, key, delta)
+        except Exception as exc:
+            self.refused(exc)
+
+
+def _no_forgetting(memo: Any, flights: dict[Any, Any]) -> None:
+    """invalidate() and cache_clear() of a redis-backed function forget refreshes themselves."""
 
 
 class _FunctionL1:
@@ -81,17 +144,18 @@ class _FunctionL1:
     entry (never longer than Redis keeps it), plus a small Cache of cached exceptions, which
     the Memo would return instead of raising (a miss of the Memo looks there first)."""
 
-    __slots__ = ("errors", "memo")
+    __slots__ = ("errors", "memo", "records")
 
-    def __init__(self, memo: Any, maxsize: int | None) -> None:
+    def __init__(self, memo: Any, maxsize: int | None, records: bool) -> None:
         self.memo = memo
         self.errors: Cache[Any, CachedError] = Cache(maxsize=maxsize)
+        self.records = records  # with freshness options, the Memo holds records (their item 0)
 
     def get(self, key: Any, default: Any = None) -> Any:
         value = self.memo._peek(key)
         if value is _MISSING:
             return self.errors.get(key, default)
-        return value
+        return value[0] if self.records else value
 
     def _set(self, key: Any, value: Any, ttl_ns: int | None) -> bool:
         if type(value) is CachedError:
@@ -128,6 +192,7 @@ def memoize(
     key_fn: Callable[..., Any] | None,
     errors: tuple[type[BaseException], ...] = (),
     error_ttl_ms: int | None = None,
+    freshness: _fresh.Options | None = None,
     lease_ms: int | None = None,
 ) -> Any:
     """Results keyed as the disk tier keys them (["twincache.fn/1", module, qualified name,
@@ -149,9 +214,12 @@ def memoize(
     if error_ttl_ms is None:
         error_ttl_ms = cache._ttl_ms
     limits = _options.limits(options["l1_maxsize"], None, options["l1_max_bytes"], None)
+    parameters = {"maxsize": options["l1_maxsize"], "ttl": options["ttl"], "backend": "redis"}
+    if freshness is not None:
+        parameters.update(freshness.parameters())
     memo = _api._wrap(
         func,
-        parameters={"maxsize": options["l1_maxsize"], "ttl": options["ttl"], "backend": "redis"},
+        parameters=parameters,
         max_items=limits.max_items,
         max_bytes=limits.max_bytes,
         ttl_ns=None,  # each entry gets its own: what Redis has left of it
@@ -162,10 +230,12 @@ def memoize(
         single_flight=False,
         weak_self=False,
     )
-    l1 = _FunctionL1(memo, limits.max_items)
+    l1 = _FunctionL1(memo, limits.max_items, freshness is not None)
     cache._l1 = l1  # type: ignore[assignment]
     identity = ["twincache.fn/1", module, qualname, _disk.source_hash(func)]
     counts = {"hits": 0, "misses": 0}  # beyond L1 (which the Memo counts): L2 hits, computations
+    fresh: _RedisFreshness | None = None  # with stale / early_refresh (installed below)
+    clock_now = impl.clock_now
 
     def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         if key_fn is not None:
@@ -209,11 +279,16 @@ def memoize(
             value = await cache._afetch(k, lk)
             if value is not _MISS:
                 counts["hits"] += 1
+                if fresh is not None and type(value) is not CachedError:  # a record
+                    return await fresh.hook(lk, args, kwargs, value, clock_now())
                 return value
             me = asyncio.current_task()
 
             async def compute() -> Any:
                 counts["misses"] += 1
+                if fresh is not None:  # a refresh in flight (hanging, say): its value is older
+                    fresh.refreshing.pop(lk, None)
+                start = clock_now()
                 try:
                     value = await func(*args, **kwargs)
                 except errors as exc:
@@ -225,7 +300,7 @@ def memoize(
                 if flights.get(lk) is not me:
                     return value  # invalidated while computing: the newer state wins, not stored
                 try:
-                    await cache._aset_encoded(k, value, cache._ttl_ms, lk)
+                    await cache._aset_encoded(k, value, cache._ttl_ms, lk, clock_now() - start)
                 except Exception as exc:  # any refusal of the codec: returned uncached
                     refused(exc)
                 return value
@@ -235,6 +310,8 @@ def memoize(
             value, computed = await _redis_flight.alead(cache, k, lk, lease_ms, compute)
             if not computed:
                 counts["hits"] += 1  # the leader's value (another process's, through Redis)
+                if fresh is not None and type(value) is not CachedError:  # a record
+                    return await fresh.hook(lk, args, kwargs, value, clock_now())
             return value
 
         def forget(lk: Any, task: asyncio.Task[Any]) -> None:
@@ -261,10 +338,14 @@ def memoize(
         async def ainvalidate(*args: Any, **kwargs: Any) -> bool:
             lk = memo._key(*args, **kwargs)
             flights.pop(lk, None)  # a computation in flight still ends, but is not joined
+            if fresh is not None:
+                fresh.refreshing.pop(lk, None)  # nor is a refresh's value stored
             return await cache._adelete_encoded(key_of(args, kwargs), lk)
 
         async def acache_clear() -> None:
             flights.clear()
+            if fresh is not None:
+                fresh.refreshing.clear()
             await cache.aclear()
 
         vars(memo).update(ainvalidate=ainvalidate, acache_clear=acache_clear)
@@ -282,10 +363,15 @@ def memoize(
             value = cache._fetch(k, lk)
             if value is not _MISS:
                 counts["hits"] += 1
+                if fresh is not None and type(value) is not CachedError:  # a record
+                    return fresh.hook(lk, args, kwargs, value, clock_now())
                 return _unwrap(value)
 
             def compute() -> Any:
                 counts["misses"] += 1
+                if fresh is not None:  # a refresh in flight (hanging, say): its value is older
+                    fresh.refreshing.pop(lk, None)
+                start = clock_now()
                 try:
                     value = func(*args, **kwargs)
                 except errors as exc:
@@ -298,7 +384,7 @@ def memoize(
                 if not current():
                     return value  # invalidated while computing: the newer state wins, not stored
                 try:
-                    cache._set_encoded(k, value, cache._ttl_ms, lk)
+                    cache._set_encoded(k, value, cache._ttl_ms, lk, clock_now() - start)
                 except Exception as exc:  # any refusal of the codec: returned uncached
                     refused(exc)
                 return value
@@ -308,6 +394,8 @@ def memoize(
             value, computed = _redis_flight.lead(cache, k, lk, lease_ms, compute)
             if not computed:
                 counts["hits"] += 1  # the leader's value (another process's, through Redis)
+                if fresh is not None and type(value) is not CachedError:  # a record
+                    return fresh.hook(lk, args, kwargs, value, clock_now())
             return _unwrap(value)
 
         def miss(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -328,19 +416,42 @@ def memoize(
 
         memo._miss_hook = miss
 
+    if freshness is not None:  # the hook of L1 records past their check time, and of misses
+        installed = _fresh.install(
+            memo,
+            func,
+            freshness,
+            inspect.iscoroutinefunction(func),
+            _api._flight_table,
+            _no_forgetting,
+            _RedisFreshness,
+        )
+        assert isinstance(installed, _RedisFreshness)
+        fresh = installed
+        fresh.cache, fresh.key_of, fresh.refused = cache, key_of, refused
+        fresh.stale_ms = -(-freshness.stale_ns // 1_000_000)
+        cache._fresh = fresh
+
     def stats() -> dict[str, Any]:
         out = cache.stats()
         out["hits"] = out["l1_hits"] + counts["hits"]
         out["misses"] = counts["misses"]
+        if fresh is not None:
+            fresh.stats(out)
+            del out["error_hits"]  # cached errors are counted in hits (the Redis tier's own)
         return out
 
     def invalidate(*args: Any, **kwargs: Any) -> bool:
         lk = memo._key(*args, **kwargs)
         flights.pop(lk, None)  # a computation in flight still ends, but is not stored
+        if fresh is not None:
+            fresh.refreshing.pop(lk, None)  # nor is a refresh's value
         return cache._delete_encoded(key_of(args, kwargs), lk)
 
     def cache_clear() -> None:
         flights.clear()
+        if fresh is not None:
+            fresh.refreshing.clear()
         cache.clear()
         type(memo).cache_clear(memo)  # the Memo's own: resets its counters, as functools does
         counts.update(hits=0, misses=0)

@@ -1,9 +1,11 @@
 """The Redis tier across languages (docs/redis.md; issue 16): one real redis-server, Python
 writes entries with codec json and Node reads them (each equal to its value), then Node writes
 and Python reads; an entry tampered with in Redis (one byte of its payload flipped) is a counted
-miss in both. Run twice: Python's native L1, then its pure one (TWINCACHE_PURE=1), against
-Node's native L1. Skipped, with the reason printed, without redis-server, redis-py or node-redis.
-Exit status 0 on success."""
+miss in both; entries with freshness fields (stale window, docs/redis.md "Freshness") are read
+while their PTTL exceeds their stale window and are misses inside it, in both. Run twice:
+Python's native L1, then its pure one (TWINCACHE_PURE=1), against Node's native L1. Skipped,
+with the reason printed, without redis-server, redis-py or node-redis. Exit status 0 on
+success."""
 
 from __future__ import annotations
 
@@ -52,6 +54,21 @@ def tamper(client: object, name: bytes) -> None:
     client.set(name, bytes(raw), keepttl=True)  # type: ignore[attr-defined]
 
 
+def write_fresh(client: object, prefix: str) -> None:
+    """Two entries with freshness fields (docs/redis.md, "Freshness": flag 0x04), a 600 s stale
+    window each: `<prefix>:fresh` with 1200 s left (fresh for 600 s more), `<prefix>:stale` with
+    300 s left (in its stale window: a miss for a RedisCache, in either language)."""
+    import twincache._redis_envelope as renv
+
+    for which, px in (("fresh", 1_200_000), ("stale", 300_000)):
+        enc = renv.encode_key(f"{prefix}:{which}")
+        name = renv.entry_name("cross", enc)
+        data = json.dumps({"which": which}).encode()
+        envelope = renv.seal(SECRET.encode(), name, enc, renv.CODEC_JSON, data,
+                             fresh=(600_000, 1500))  # fmt: skip
+        client.set(name, envelope, px=px)  # type: ignore[attr-defined]
+
+
 def run(server: object, pure: bool, values_file: str) -> None:
     mode = "pure" if pure else "native"
     env = dict(os.environ, TWINCACHE_SECRET=SECRET)
@@ -74,6 +91,7 @@ def run(server: object, pure: bool, values_file: str) -> None:
     import twincache._redis_envelope as renv  # the names, as Python computes them
 
     tamper(raw, renv.entry_name("cross", renv.encode_key("py:tampered")).encode())
+    write_fresh(raw, "py")
     node = ["node", str(HERE / "redis_node.js"), url]
     subprocess.run([*node, "read", values_file], env=env, check=True, cwd=ROOT)
     subprocess.run([*node, "write", values_file], env=env, check=True, cwd=ROOT)
@@ -88,10 +106,13 @@ def run(server: object, pure: bool, values_file: str) -> None:
         "assert c.get(['js', 'list', 'key', 1]) == 'a list key'\n"
         "assert c.get('js:bytes') == bytes([0, 1, 2, 255])\n"
         "assert c.get('js:tampered', 'miss') == 'miss'\n"
+        "assert c.get('js:fresh') == {'which': 'fresh'}\n"
+        "assert c.get('js:stale', 'miss') == 'miss'\n"
         "s = c.stats(); assert s['l2_corrupt'] == 1 and s['l2_errors'] == 0, s\n"
+        "assert s['l2_misses'] == 1, s\n"
     )
     subprocess.run([sys.executable, "-c", read_py, url, values_file], env=py_env, check=True)
-    print(f"test-cross redis ({mode} Python + native Node): ok, {len(VALUES) + 3} entries each way")
+    print(f"test-cross redis ({mode} Python + native Node): ok, {len(VALUES) + 5} entries each way")
 
 
 def main() -> None:

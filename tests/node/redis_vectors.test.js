@@ -123,6 +123,21 @@ test(
   },
 );
 
+test('envelopes with freshness fields (flag 0x04) are written and read byte for byte', () => {
+  assert.ok(vectors.fresh.length >= 2);
+  for (const e of vectors.fresh) {
+    const key = env.encodeEntryKey(fromInput(e.key));
+    const fields = [e.stale_ms, e.delta_us];
+    const data = Buffer.from(e.data, 'hex');
+    const sealed = env.seal(SECRET, e.name, key, env.CODEC_JSON, data, 0, true, fields);
+    assert.equal(sealed.toString('hex'), e.envelope, e.name);
+    const opened = env.openEnvelope(SECRET, e.name, key, Buffer.from(e.envelope, 'hex'));
+    assert.equal(opened.flags, env.FLAG_FRESH);
+    assert.deepEqual(opened.fields, fields);
+    assert.deepEqual(env.loads(opened.codec, opened.data), e.value);
+  }
+});
+
 test('invalid envelopes give the listed outcome', () => {
   const outcomes = new Set();
   for (const e of vectors.invalid) {

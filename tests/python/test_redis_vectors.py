@@ -91,6 +91,17 @@ def generate() -> dict[str, Any]:
     assert bytes.fromhex(compressed[0]["envelope"])[2] == env.FLAG_ZSTD
     compressed[0].pop("data")
 
+    # Freshness fields (flag 0x04): the stale window in ms, the compute time in us.
+    fresh = []
+    for (key, value), fields in zip(VALUES[:2], [(5000, 1234), (0, 4294967295)], strict=True):
+        v = sealed(key, value, secret)
+        enc = env.encode_key(from_input(key, True))
+        v["stale_ms"], v["delta_us"] = fields
+        v["envelope"] = env.seal(secret, v["name"], enc, 2, bytes.fromhex(v["data"]),
+                                 fresh=fields).hex()  # fmt: skip
+        fresh.append(v)
+    assert bytes.fromhex(fresh[0]["envelope"])[2] == env.FLAG_FRESH
+
     base = envelopes[0]
     raw = bytes.fromhex(base["envelope"])
     flipped = bytearray(raw)
@@ -106,6 +117,9 @@ def generate() -> dict[str, Any]:
     unknown_flag[2] = 0x80
     body = bytes(unknown_flag)
     unknown_flag_env = body + env._mac(secret, name_a.encode(), body)
+    short_fresh = bytearray(env.seal(secret, name_a, enc_a, 2, b"")[: -env.MAC_SIZE])
+    short_fresh[2] = env.FLAG_FRESH  # and fewer than 12 bytes after the key encoding
+    short_fresh_env = bytes(short_fresh) + env._mac(secret, name_a.encode(), bytes(short_fresh))
     invalid = [
         {"why": "a payload byte flipped", "key": base["key"], "name": base["name"],
          "envelope": bytes(flipped).hex(), "outcome": env.CORRUPT},
@@ -124,6 +138,8 @@ def generate() -> dict[str, Any]:
          "envelope": unknown_flag_env.hex(), "outcome": env.UNREADABLE},
         {"why": "signed for another key under this name", "key": "a", "name": name_a,
          "envelope": wrong_key.hex(), "outcome": env.OTHER_KEY},
+        {"why": "flag 0x04 without its 12 bytes of freshness fields", "key": "a",
+         "name": name_a, "envelope": short_fresh_env.hex(), "outcome": env.CORRUPT},
     ]  # fmt: skip
     return {
         "version": 1,
@@ -136,6 +152,7 @@ def generate() -> dict[str, Any]:
         "envelopes": envelopes,
         "unsigned": unsigned,
         "compressed": compressed,
+        "fresh": fresh,
         "invalid": invalid,
     }
 
@@ -172,6 +189,21 @@ def test_envelopes_are_written_byte_for_byte_and_read_back() -> None:
             opened = env.open_envelope(secret, v["name"], enc, bytes.fromhex(v["envelope"]))
             assert opened[1] == enc
             assert env.loads(opened[0], opened[2]) == expected
+
+
+def test_envelopes_with_freshness_fields_are_written_and_read() -> None:
+    """Flag 0x04 (docs/redis.md, "Freshness"): 12 bytes after the key encoding, the stale
+    window (ms, u64 LE) and the compute time (us, u32 LE), then the payload."""
+    for v in _load()["fresh"]:
+        enc = env.encode_key(from_input(v["key"], True))
+        fields = (v["stale_ms"], v["delta_us"])
+        data = bytes.fromhex(v["data"])
+        assert (
+            env.seal(SECRET.encode(), v["name"], enc, 2, data, fresh=fields).hex() == v["envelope"]
+        )
+        opened = env.open_envelope(SECRET.encode(), v["name"], enc, bytes.fromhex(v["envelope"]))
+        assert opened[3] == env.FLAG_FRESH and opened[4] == fields
+        assert env.loads(opened[0], opened[2]) == v["value"]
 
 
 @pytest.mark.skipif(_disk_pure._zstd.lib is None, reason="no libzstd on this machine")
