@@ -580,15 +580,6 @@ def cache(
         )
         if given
     ]
-    fresh_given = [  # the freshness options (twincache._fresh): memory, disk and redis backends
-        name
-        for name, given in (
-            ("stale", stale is not None),
-            ("early_refresh", early_refresh is not None),
-            ("on_refresh_error", on_refresh_error is not None),
-        )
-        if given
-    ]
     if backend == "redis":  # the Redis tier (docs/redis.md): twincache._redis
         memory_only = [
             name
