@@ -3,11 +3,14 @@ the core's twincache::clock through the native module), so tests never sleep."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from ._backend import impl
+
+T = TypeVar("T")
 
 
 class ManualClock:
@@ -53,3 +56,34 @@ def wait_refreshes(func: Any, timeout: float = 10.0) -> bool:
 async def join_refreshes(func: Any) -> None:
     """Awaits the background refreshes of a decorated async function in flight now."""
     await func._freshness.join()
+
+
+def call_together(n: int, fn: Callable[[int], T], timeout: float = 30.0) -> list[T]:
+    """Runs fn(i) for i in range(n) on n threads released at once by one barrier, joins them, and
+    returns their results in the order they finished. A thread still running after timeout, or
+    one that raised, fails the call (AssertionError), so a test never passes on missing results."""
+    barrier = threading.Barrier(n)
+    results: list[T] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()  # guards results and errors
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait(timeout)
+            value = fn(i)
+        except BaseException as e:  # reported to the caller below
+            with lock:
+                errors.append(e)
+            return
+        with lock:
+            results.append(value)
+
+    threads = [threading.Thread(target=body, args=(i,), name=f"caller{i}") for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), f"call_together: a thread ran past {timeout} s"
+    if errors:
+        raise AssertionError(f"call_together: {len(errors)} of {n} calls raised") from errors[0]
+    return results

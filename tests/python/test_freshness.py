@@ -14,6 +14,7 @@ import pytest
 import twincache
 from twincache._testing import (
     ManualClock,
+    call_together,
     join_refreshes,
     random_source,
     wait_refreshes,
@@ -72,21 +73,7 @@ def test_refresh_dedup_under_100_threads(clock: ManualClock) -> None:
 
     assert f(7) == 1
     clock.advance(11)
-    barrier = threading.Barrier(100)
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def reader() -> None:
-        barrier.wait(10)
-        value = f(7)
-        with lock:
-            results.append(value)
-
-    threads = [threading.Thread(target=reader) for _ in range(100)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    results = call_together(100, lambda _: f(7))
     assert results == [1] * 100  # nobody waited for the refresh
     assert entered.wait(10)
     release.set()
@@ -527,21 +514,7 @@ def test_disk_stale_window_and_refresh_dedup_under_100_threads(tmp_path: Any) ->
     _advance_disk(9.9)
     assert f(7) == 1 and calls == [7]  # fresh
     _advance_disk(1.1)
-    barrier = threading.Barrier(100)
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def reader() -> None:
-        barrier.wait(10)
-        value = f(7)
-        with lock:
-            results.append(value)
-
-    threads = [threading.Thread(target=reader) for _ in range(100)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    results = call_together(100, lambda _: f(7))
     assert results == [1] * 100  # nobody waited for the refresh
     assert entered.wait(10)
     release.set()

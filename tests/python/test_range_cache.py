@@ -22,6 +22,7 @@ import pytest
 
 import twincache
 from twincache import _disk
+from twincache._testing import call_together
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -193,18 +194,7 @@ def test_concurrent_callers_fetch_each_row_once(sqlite_source: Source, tmp_path:
     def prices(symbol: str, start: int, end: int) -> list[dict[str, Any]]:
         return sqlite_source(symbol, start, end)
 
-    results: list[int] = []
-    barrier = threading.Barrier(8)
-
-    def caller(i: int) -> None:
-        barrier.wait()
-        results.append(len(prices("A", i * 10, 200 + i * 10)))
-
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = call_together(8, lambda i: len(prices("A", i * 10, 200 + i * 10)))
     assert results == [200] * 8
     assert sqlite_source.rows == 270  # rows 0..269, each fetched once
     assert prices.stats()["rows"] == 270

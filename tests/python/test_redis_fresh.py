@@ -19,7 +19,13 @@ from redis_server import RedisServer, server_fixture
 from twincache import _disk, _redis_flight
 from twincache import _redis_envelope as env
 from twincache._backend import impl
-from twincache._testing import ManualClock, join_refreshes, random_source, wait_refreshes
+from twincache._testing import (
+    ManualClock,
+    call_together,
+    join_refreshes,
+    random_source,
+    wait_refreshes,
+)
 
 redis_server = server_fixture()
 SECRET = "test-secret-0123456789abcdef"
@@ -199,22 +205,7 @@ def test_stale_served_and_one_refresh_under_100_threads(
     for reader in (make(), writer):  # the L2 path (cold L1), then the L1 path
         if reader is writer:
             clock.advance(601)  # stale in writer's L1 as well
-        barrier = threading.Barrier(100)
-        results: list[int] = []
-        lock = threading.Lock()
-
-        def read(reader: Any = reader, barrier: threading.Barrier = barrier,
-                 results: list[int] = results, lock: threading.Lock = lock) -> None:  # fmt: skip
-            barrier.wait(10)
-            value = reader(7)
-            with lock:
-                results.append(value)
-
-        threads = [threading.Thread(target=read) for _ in range(100)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        results = call_together(100, lambda _, reader=reader: reader(7))
         assert results == [1] * 100  # every reader got the stale value at once
         assert len(calls) == 2  # one refresh (still held) for 100 readers
         assert reader.stats()["hits"] == 100
