@@ -161,6 +161,8 @@ class RedisCache(MutableMapping[Any, Any]):
         breaker_delay: tuple[float, float] = (0.1, 10.0),
         ttl_jitter: float = 0.0,
         coherent: bool = False,
+        cluster: bool = False,
+        tls: Mapping[str, Any] | None = None,
         _scope: str | None = None,
     ) -> None:
         self._namespace = env.namespace_option(namespace)
@@ -173,7 +175,7 @@ class RedisCache(MutableMapping[Any, Any]):
         l1_items = _options.limit("l1_maxsize", l1_maxsize)
         l1_bytes = _options.limit("l1_max_bytes", l1_max_bytes)
         self._secret = env.secret_option(secret, self._codec)
-        self._clients = _Clients(url, client, self._timeout)
+        self._clients = _Clients(url, client, self._timeout, cluster, tls)
         self._l1 = Cache(maxsize=l1_items, max_bytes=l1_bytes)
         self._scope = _scope
         # Coherence (twincache._redis_coherence): the listener of this namespace, the L1 entry
@@ -193,6 +195,8 @@ class RedisCache(MutableMapping[Any, Any]):
         # Freshness), set by memoize(): then L1 holds its records and reads return them.
         self._fresh: Any = None
         self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
+        if self._clients.cluster:
+            self._parameters["cluster"] = True
         self._counts = dict.fromkeys(
             (
                 "l2_hits",
@@ -219,10 +223,21 @@ class RedisCache(MutableMapping[Any, Any]):
         from . import _redis_coherence
 
         if self._clients.sync is None:
-            raise TypeError("coherent=True needs a url or a sync redis.Redis client")
-        listener = _redis_coherence.listener(
-            self._clients.sync.connection_pool, f"{self._namespace}:"
-        )
+            raise TypeError(
+                "coherent=True needs a url or a sync redis.Redis / redis.cluster.RedisCluster client"
+            )
+        listener: Any
+        if self._clients.cluster:  # one listener per primary (twincache._redis_cluster)
+            from . import _redis_cluster
+
+            startup = self._clients.url or ("client", id(self._clients.sync))
+            listener = _redis_cluster.listener(
+                self._clients.sync, startup, f"{self._namespace}:"
+            )
+        else:
+            listener = _redis_coherence.listener(
+                self._clients.sync.connection_pool, f"{self._namespace}:"
+            )
         listener.subscribe(self, RedisCache._invalidated)
         self._listener = listener
 
@@ -308,9 +323,13 @@ class RedisCache(MutableMapping[Any, Any]):
 
     def _read(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
         """(values, PTTLs) of the named entries, values None where missing."""
+        if self._clients.cluster:  # once per slot (twincache._redis_cluster)
+            return client.read(names)  # type: ignore[no-any-return]
         return _values_and_ttls(self._clients.transaction(client, self._read_commands(names)))
 
     async def _aread(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        if self._clients.cluster:
+            return await client.read(names)  # type: ignore[no-any-return]
         commands = self._read_commands(names)
         return _values_and_ttls(await self._clients.atransaction(client, commands))
 
