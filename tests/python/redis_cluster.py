@@ -50,7 +50,10 @@ class ClusterNode(RedisServer):
         self.port = _free_cluster_port()
         self.extra_args = ["--cluster-enabled", "yes",
                            "--cluster-config-file", str(workdir / "nodes.conf"),
-                           "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]  # fmt: skip
+                           "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                           # a replica may take over however long ago it last heard its
+                           # master (a fresh cluster's replicas have barely synced)
+                           "--cluster-replica-validity-factor", "0"]  # fmt: skip
 
 
 class RedisCluster:
