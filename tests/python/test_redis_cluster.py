@@ -172,7 +172,10 @@ def test_coherence_covers_every_master(redis_cluster: RedisCluster) -> None:
     keys = list(range(30))
     assert len(masters_of(redis_cluster, a, keys)) == 3
     a.set_many({k: "old" for k in keys})
-    assert b.get_many(keys) == {k: "old" for k in keys}
+    # A read that raced the invalidation of a's write is not kept: read until all are in L1.
+    deadline = time.monotonic() + 5
+    while b.stats()["l1_items"] < 30 and time.monotonic() < deadline:
+        assert b.get_many(keys) == {k: "old" for k in keys}
     assert b.stats()["l1_items"] == 30  # kept in L1 ...
     a.set_many({k: "new" for k in keys})
     deadline = time.monotonic() + 5
