@@ -22,6 +22,7 @@ from typing import Any, Final
 from . import _disk, _options
 from . import _redis_envelope as env
 from ._api import Cache
+from ._backend import warn
 from ._redis_clients import _Clients, _redis_module, _values_and_ttls
 
 _MISS: Final[Any] = object()
@@ -115,6 +116,20 @@ class Breaker:
                 self.state = OPEN
 
 
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether a failed call failed in TLS (a refused certificate, a failed verification)."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError) or "SSL" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _positive_int(name: str, value: object, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer in [1, {high}] (got {type(value).__name__})")
@@ -190,6 +205,7 @@ class RedisCache(MutableMapping[Any, Any]):
         self._flushed_epoch = 0
         coherent = _options.flag("coherent", coherent)
         self._breaker = Breaker(threshold, delays[0], delays[1])
+        self._tls_warned = False
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
         # A decorated function's freshness (stale, early_refresh: twincache._redis_function's
         # Freshness), set by memoize(): then L1 holds its records and reads return them.
@@ -268,6 +284,15 @@ class RedisCache(MutableMapping[Any, Any]):
 
     def _failed(self, exc: BaseException) -> Any:
         redis = _redis_module()
+        if not self._tls_warned and _tls_failure(exc):  # a setup error: said once, not silent
+            self._tls_warned = True
+            hint = ""
+            if self._clients.url is not None and "ssl_certfile" not in self._clients.tls:
+                hint = " (no client certificate was given: the server may require one)"
+            warn(
+                f"twincache: RedisCache's TLS connection to Redis failed{hint}: {exc}. Check "
+                "the tls= options (ca, cert, key); calls fall back to L1 / computing meanwhile"
+            )
         if isinstance(exc, (redis.TimeoutError, asyncio.TimeoutError, TimeoutError)):
             self._counts["l2_timeouts"] += 1
         self._counts["l2_errors"] += 1
