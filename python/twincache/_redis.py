@@ -240,16 +240,15 @@ class RedisCache(MutableMapping[Any, Any]):
 
         if self._clients.sync is None:
             raise TypeError(
-                "coherent=True needs a url or a sync redis.Redis / redis.cluster.RedisCluster client"
+                "coherent=True needs a url or a sync redis.Redis / redis.cluster.RedisCluster "
+                "client"
             )
         listener: Any
         if self._clients.cluster:  # one listener per primary (twincache._redis_cluster)
             from . import _redis_cluster
 
             startup = self._clients.url or ("client", id(self._clients.sync))
-            listener = _redis_cluster.listener(
-                self._clients.sync, startup, f"{self._namespace}:"
-            )
+            listener = _redis_cluster.listener(self._clients.sync, startup, f"{self._namespace}:")
         else:
             listener = _redis_coherence.listener(
                 self._clients.sync.connection_pool, f"{self._namespace}:"

@@ -75,14 +75,11 @@ def tls_option(value: object, url: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise TypeError(
-            f"tls must be a dict with keys among {', '.join(TLS_KEYS)} "
-            f"(got {type(value).__name__})"
+            f"tls must be a dict with keys among {', '.join(TLS_KEYS)} (got {type(value).__name__})"
         )
     unknown = [k for k in value if k not in TLS_KEYS]
     if unknown:
-        raise ValueError(
-            f"tls takes the keys {', '.join(TLS_KEYS)} (got {unknown[0]!r})"
-        )
+        raise ValueError(f"tls takes the keys {', '.join(TLS_KEYS)} (got {unknown[0]!r})")
     if not url.startswith("rediss://"):
         raise ValueError(f"tls needs a rediss:// url (got {url!r})")
     options: dict[str, Any] = {"ssl_cert_reqs": "required"}
@@ -114,7 +111,12 @@ class _Clients:
     with twincache's timeouts, no retries), or the one client the user passed."""
 
     def __init__(
-        self, url: object, client: object, timeout: float, cluster: object = False, tls: object = None
+        self,
+        url: object,
+        client: object,
+        timeout: float,
+        cluster: object = False,
+        tls: object = None,
     ) -> None:
         redis = _redis_module()
         from . import _options, _redis_cluster
@@ -171,13 +173,14 @@ class _Clients:
         if self.cluster:
             if not url.startswith(("redis://", "rediss://")):
                 raise ValueError(
-                    f"cluster=True needs a redis:// or rediss:// URL of a cluster node (got {url!r})"
+                    "cluster=True needs a redis:// or rediss:// URL of a cluster node "
+                    f"(got {url!r})"
                 )
             import redis.cluster
             from redis.connection import parse_url
 
             try:
-                parse_url(url)
+                parse_url(url)  # type: ignore[no-untyped-call]
             except ValueError as exc:
                 raise ValueError(
                     f"url must be a redis:// or rediss:// URL (got {url!r}: {exc})"
@@ -207,7 +210,7 @@ class _Clients:
         from . import _redis_cluster
 
         self.cluster = True
-        kwargs = getattr(client, "get_connection_kwargs", lambda: {})()
+        kwargs: Any = getattr(client, "get_connection_kwargs", dict)()
         if isinstance(kwargs, dict) and kwargs.get("decode_responses"):
             raise ValueError("client must be made with decode_responses=False (entries are bytes)")
         if isinstance(client, redis.asyncio.cluster.RedisCluster):

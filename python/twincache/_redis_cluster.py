@@ -163,7 +163,9 @@ class SyncCluster:
 
     def primaries(self) -> list[Any]:
         client = self.client()
-        return [n.redis_connection or client.get_redis_connection(n) for n in client.get_primaries()]
+        return [
+            n.redis_connection or client.get_redis_connection(n) for n in client.get_primaries()
+        ]
 
     # -- the commands the tier sends --
 
@@ -181,7 +183,7 @@ class SyncCluster:
         keys = [n.decode() if isinstance(n, bytes) else n for n in names]
 
         def run() -> list[tuple[list[int], Any]]:
-            out = []
+            out: list[tuple[list[int], Any]] = []
             for conn, groups in self._nodes(keys):
                 pipe = conn.pipeline(transaction=False)
                 for indexes in groups:
@@ -202,10 +204,13 @@ class SyncCluster:
         return values
 
     def scan_iter(self, match: str, count: int) -> Iterator[Any]:
-        """The names matching on every primary (each node's own SCAN)."""
-        primaries = self._guard(self.primaries)
-        for conn in primaries:
-            yield from self._guard(lambda c=conn: list(c.scan_iter(match=match, count=count)))
+        """The names matching on every primary (each node's own SCAN, one after the other)."""
+        try:
+            for conn in self.primaries():
+                yield from conn.scan_iter(match=match, count=count)
+        except _redirect_errors():
+            self.refresh_soon()
+            raise
 
     def pipeline(self, transaction: bool = False) -> _SyncPipe:
         assert not transaction

@@ -49,7 +49,7 @@ def test_round_trip_across_slots(redis_cluster: RedisCluster) -> None:
     assert len(masters_of(redis_cluster, a, keys)) == 3  # the keys span every master
     a.set_many({k: k * 10 for k in keys})
     a.set("one", {"x": 1}, ttl=60)
-    assert b.get_many(keys + ["absent"]) == {k: k * 10 for k in keys}
+    assert b.get_many([*keys, "absent"]) == {k: k * 10 for k in keys}
     assert b.get("one") == {"x": 1} and b["one"] == {"x": 1}
     assert len(b) == 41
     assert sorted(k for k in b if k != "one") == keys
@@ -143,7 +143,7 @@ def test_decorator_on_cluster(redis_cluster: RedisCluster) -> None:
         assert [await g(i) for i in range(5)] == [i**3 for i in range(5)]
 
     asyncio.run(main())
-    assert calls == list(range(12)) + [0, -1, -2, -3, -4]
+    assert calls == [*range(12), 0, -1, -2, -3, -4]
     first.cache_clear()  # type: ignore[attr-defined]
     assert [second(i) for i in range(3)] == [0, 1, 4]  # L1 still has them
     third = twincache.cache(backend="redis", **opts)(square)
@@ -153,9 +153,11 @@ def test_decorator_on_cluster(redis_cluster: RedisCluster) -> None:
 def test_bad_cluster_options(redis_cluster: RedisCluster) -> None:
     import redis
 
-    with pytest.raises(TypeError, match="cluster=True needs a url or a redis.cluster.RedisCluster"):
+    with pytest.raises(
+        TypeError, match=r"cluster=True needs a url or a redis\.cluster\.RedisCluster"
+    ):
         twincache.RedisCache(client=redis.Redis(socket_timeout=0.1), cluster=True, secret=SECRET)
-    with pytest.raises(ValueError, match="cluster=True needs a redis:// or rediss:// URL"):
+    with pytest.raises(ValueError, match=r"cluster=True needs a redis:// or rediss:// URL"):
         twincache.RedisCache("unix:///tmp/redis.sock", cluster=True, secret=SECRET)
     with pytest.raises(TypeError, match="cluster must be"):
         twincache.RedisCache(redis_cluster.url, cluster="yes", secret=SECRET)  # type: ignore[arg-type]

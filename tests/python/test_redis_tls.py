@@ -32,8 +32,8 @@ def openssl(*args: str, cwd: Path) -> None:
 
 
 def make_ca(d: Path, name: str) -> None:
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN={name}", cwd=d)  # fmt: skip
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout",
+            f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN={name}", cwd=d)  # fmt: skip
 
 
 def make_cert(d: Path, name: str, ca: str, ext: str) -> None:
@@ -118,7 +118,9 @@ def test_round_trip_with_client_certificate(tls: tuple[TlsServer, Path]) -> None
     assert admin(server, certs).exists(a._name(twincache._redis.env.encode_key("k"))) == 1
 
     async def main() -> None:
-        c = twincache.RedisCache(server.url, tls=mtls(certs), secret=SECRET, timeout=T, namespace="t1")
+        c = twincache.RedisCache(
+            server.url, tls=mtls(certs), secret=SECRET, timeout=T, namespace="t1"
+        )
         got = await c.aget("k")
         assert got == {"over": "tls"}, c.stats()
         await c.aset("k2", 2)
@@ -134,7 +136,9 @@ def test_round_trip_with_client_certificate(tls: tuple[TlsServer, Path]) -> None
         return 2 * x
 
     assert double(4) == 8 and double.__wrapped__ is not None  # type: ignore[attr-defined]
-    again = twincache.cache(backend="redis", url=server.url, tls=mtls(certs), secret=SECRET, timeout=T)(
+    again = twincache.cache(
+        backend="redis", url=server.url, tls=mtls(certs), secret=SECRET, timeout=T
+    )(
         double.__wrapped__  # type: ignore[attr-defined]
     )
     assert again(4) == 8 and calls == [4]  # read back over TLS
@@ -146,7 +150,7 @@ def test_no_client_certificate_refused_then_optional(tls: tuple[TlsServer, Path]
     server, certs = tls
     only_ca = {"ca": str(certs / "ca.crt")}
     plain = redis.Redis.from_url(server.url, ssl_ca_certs=only_ca["ca"], socket_timeout=2)
-    with pytest.raises(redis.ConnectionError, match="ssl|SSL"):  # the server hangs up
+    with pytest.raises(redis.ConnectionError, match=r"(?i)ssl"):  # the server hangs up
         plain.ping()
     cache = twincache.RedisCache(server.url, tls=only_ca, secret=SECRET, timeout=T, namespace="t2")
     with warnings.catch_warnings(record=True) as caught:
@@ -164,7 +168,9 @@ def test_no_client_certificate_refused_then_optional(tls: tuple[TlsServer, Path]
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = twincache.cache(backend="redis", url=server.url, tls=only_ca, secret=SECRET, timeout=T)(triple)
+        f = twincache.cache(backend="redis", url=server.url, tls=only_ca, secret=SECRET, timeout=T)(
+            triple
+        )
         assert f(2) == 6 and f(3) == 9 and calls == [2, 3]  # fail open: computed
     a = admin(server, certs)
     a.config_set("tls-auth-clients", "optional")
@@ -191,7 +197,9 @@ def test_wrong_ca_fails_verification(tls: tuple[TlsServer, Path]) -> None:
     assert cache.stats()["l2_errors"] == 1
     # A client certificate the server's CA did not sign is refused too.
     stranger = {"ca": certs / "ca.crt", "cert": certs / "othercl.crt", "key": certs / "othercl.key"}
-    refused = twincache.RedisCache(server.url, tls=stranger, secret=SECRET, timeout=T, namespace="t3")
+    refused = twincache.RedisCache(
+        server.url, tls=stranger, secret=SECRET, timeout=T, namespace="t3"
+    )
     with pytest.warns(RuntimeWarning, match="TLS connection to Redis failed"):
         refused.set("k", 1)
     assert refused.stats()["l2_sets"] == 0
@@ -202,7 +210,9 @@ def test_tls_options_checked(tls: tuple[TlsServer, Path]) -> None:
 
     server, certs = tls
     with pytest.raises(ValueError, match=r"tls needs a rediss:// url"):
-        twincache.RedisCache("redis://127.0.0.1:1/0", tls={"ca": certs / "ca.crt"}, secret=SECRET, timeout=T)
+        twincache.RedisCache(
+            "redis://127.0.0.1:1/0", tls={"ca": certs / "ca.crt"}, secret=SECRET, timeout=T
+        )
     with pytest.raises(ValueError, match=r"tls\['cert'\] must name an existing file"):
         twincache.RedisCache(server.url, tls={"cert": certs / "nope.crt"}, secret=SECRET, timeout=T)
     with pytest.raises(ValueError, match=r"tls takes the keys ca, cert, key, check_hostname"):
@@ -212,11 +222,17 @@ def test_tls_options_checked(tls: tuple[TlsServer, Path]) -> None:
     with pytest.raises(TypeError, match=r"tls\['ca'\] must be a path"):
         twincache.RedisCache(server.url, tls={"ca": 3}, secret=SECRET, timeout=T)
     with pytest.raises(ValueError, match=r"tls\['key'\] applies with tls\['cert'\]"):
-        twincache.RedisCache(server.url, tls={"key": certs / "client.key"}, secret=SECRET, timeout=T)
+        twincache.RedisCache(
+            server.url, tls={"key": certs / "client.key"}, secret=SECRET, timeout=T
+        )
     with pytest.raises(TypeError, match=r"tls applies with url only"):
-        twincache.RedisCache(client=redis.Redis(socket_timeout=0.1), tls={}, secret=SECRET, timeout=T)
+        twincache.RedisCache(
+            client=redis.Redis(socket_timeout=0.1), tls={}, secret=SECRET, timeout=T
+        )
     with pytest.raises(ValueError, match=r"tls\['ca'\] must name an existing file"):
-        twincache.cache(backend="redis", url=server.url, tls={"ca": "/nonexistent"}, secret=SECRET, timeout=T)
+        twincache.cache(
+            backend="redis", url=server.url, tls={"ca": "/nonexistent"}, secret=SECRET, timeout=T
+        )
     # ssl options of a client passed in are the client's own.
     client = redis.Redis.from_url(
         server.url, ssl_ca_certs=str(certs / "ca.crt"), ssl_certfile=str(certs / "client.crt"),
@@ -224,7 +240,7 @@ def test_tls_options_checked(tls: tuple[TlsServer, Path]) -> None:
     )  # fmt: skip
     cache = twincache.RedisCache(client=client, secret=SECRET, timeout=T, namespace="t4")
     cache.set("k", "via client")
-    assert twincache.RedisCache(server.url, tls=mtls(certs), secret=SECRET, timeout=T, namespace="t4")[
-        "k"
-    ] == ("via client")
+    assert twincache.RedisCache(
+        server.url, tls=mtls(certs), secret=SECRET, timeout=T, namespace="t4"
+    )["k"] == ("via client")
     assert os.path.exists(certs / "ca.crt")
