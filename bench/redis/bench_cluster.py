@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import redis
 import redis.asyncio.cluster
 import redis.cluster
+from bench_python import KEYS, SECRET, VALUE, Rounds, _batches, arotating, rotating, row
 
 import twincache
-from bench_python import KEYS, SECRET, VALUE, Rounds, _batches, arotating, rotating, row
 from redis_cluster import RedisCluster
 from redis_server import RedisServer
 
