@@ -147,8 +147,8 @@ class _Clients:
             kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
             if not isinstance(kwargs, dict):
                 raise TypeError(
-                    "client must be a redis.Redis, redis.asyncio.Redis or a RedisCluster of "
-                    f"either (got {type(client).__name__})"
+                    "client must be a redis.Redis or redis.asyncio.Redis (or a RedisCluster of "
+                    f"either) (got {type(client).__name__})"
                 )
             if kwargs.get("decode_responses"):
                 raise ValueError(

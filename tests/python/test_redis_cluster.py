@@ -108,8 +108,11 @@ def test_cluster_client_passed_in(redis_cluster: RedisCluster) -> None:
 
     async def main() -> None:
         aclient = redis.asyncio.cluster.RedisCluster.from_url(redis_cluster.url)
-        acache = twincache.RedisCache(client=aclient, secret=SECRET, namespace="passed")
-        assert await acache.aget_many(range(20)) == {k: -k for k in range(20)}
+        acache = twincache.RedisCache(
+            client=aclient, secret=SECRET, namespace="passed", timeout=2.0
+        )  # its first call reads the topology and connects to every node: loaded machines
+        got = await acache.aget_many(range(20))
+        assert got == {k: -k for k in range(20)}, acache.stats()
         await acache.aclear()
         await aclient.aclose()
 
