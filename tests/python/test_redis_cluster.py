@@ -191,6 +191,38 @@ def test_coherence_covers_every_master(redis_cluster: RedisCluster) -> None:
     assert b.stats()["invalidations"] >= 30
 
 
+def test_single_flight_and_coherent_decorator_on_cluster(redis_cluster: RedisCluster) -> None:
+    import threading
+
+    calls: list[int] = []
+    gate = threading.Event()
+    opts = {"url": redis_cluster.url, "cluster": True, "secret": SECRET, "namespace": "sf"}
+
+    def slow(x: int) -> int:
+        calls.append(x)
+        gate.wait(5)
+        return -x
+
+    # Two decorated copies (as two processes would be): the lease in Redis (lock scripts on the
+    # key's primary) lets one compute; the other waits for its value.
+    f = twincache.cache(backend="redis", single_flight=True, timeout=2.0, **opts)(slow)
+    g = twincache.cache(backend="redis", single_flight=True, timeout=2.0, **opts)(slow)
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda h=h: results.append(h(7))) for h in (f, g) * 3]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert results == [-7] * 6 and calls == [7]
+
+    h = twincache.cache(backend="redis", coherent=True, **opts)(slow)
+    w = make(redis_cluster, namespace="sf", coherent=True)
+    assert w.wait_coherent(10)
+    assert h(7) == -7 and calls == [7]  # from Redis
+
+
 def test_master_killed_then_replica_promoted(redis_cluster: RedisCluster) -> None:
     calls: list[int] = []
     opts = {
