@@ -218,14 +218,16 @@ class SyncCluster:
 
     def read(self, names: list[str]) -> tuple[list[Any], list[Any]]:
         """(values, PTTLs) of names: the read transaction (docs/redis.md, "Commands") once per
-        slot; the blocks for one node written back to back, one round trip per node."""
+        slot; the blocks for one node written back to back on one connection, every node's
+        written before any reply is read (one overlapped round trip)."""
 
         def run() -> tuple[list[Any], list[Any]]:
             values: list[Any] = [None] * len(names)
             ttls: list[Any] = [-2] * len(names)
-            for conn, groups in self._nodes(names):
-                blocks = [_read_block([names[i] for i in g]) for g in groups]
-                for indexes, reply in zip(groups, _transactions(conn, blocks), strict=True):
+            nodes = self._nodes(names)
+            jobs = [(conn, [_read_block([names[i] for i in g]) for g in gs]) for conn, gs in nodes]
+            for (_, groups), replies in zip(nodes, _transactions(jobs), strict=True):
+                for indexes, reply in zip(groups, replies, strict=True):
                     got, left = _values_and_ttls(reply)
                     for i, value, pttl in zip(indexes, got, left, strict=True):
                         values[i], ttls[i] = value, pttl
@@ -274,24 +276,33 @@ def _read_block(names: list[str]) -> list[tuple[str, ...]]:
     return [("MULTI",), ("MGET", *names), *(("PTTL", n) for n in names), ("EXEC",)]
 
 
-def _transactions(client: Any, blocks: list[list[tuple[str, ...]]]) -> list[Any]:
-    """EXEC's reply to each MULTI ... EXEC block, all written at once on one pooled connection
-    of a plain redis.Redis and read back in order (one round trip)."""
-    pool = client.connection_pool
-    conn = _connection(pool)
-    replies = []
+def _transactions(jobs: list[tuple[Any, list[list[tuple[str, ...]]]]]) -> list[list[Any]]:
+    """EXEC's reply to each MULTI ... EXEC block of each (plain redis.Redis of a node, blocks):
+    every node's blocks written at once on one of its pooled connections, all nodes' before any
+    reply is read, so the nodes' round trips overlap; then the replies read back in order."""
+    taken: list[tuple[Any, Any]] = []  # (pool, connection) of each node, in jobs' order
+    out: list[list[Any]] = []
     try:
-        conn.send_packed_command([_pack([c for b in blocks for c in b])], check_health=False)
-        for block in blocks:
-            for _ in block[:-1]:
-                conn.read_response()  # OK, QUEUED...: an error (MOVED...) raises
-            replies.append(conn.read_response())
+        for client, blocks in jobs:
+            pool = client.connection_pool
+            conn = _connection(pool)
+            taken.append((pool, conn))
+            conn.send_packed_command([_pack([c for b in blocks for c in b])], check_health=False)
+        for (_, conn), (_, blocks) in zip(taken, jobs, strict=True):
+            replies = []
+            for block in blocks:
+                for _ in block[:-1]:
+                    conn.read_response()  # OK, QUEUED...: an error (MOVED...) raises
+                replies.append(conn.read_response())
+            out.append(replies)
     except BaseException:
-        conn.disconnect()  # replies may be left unread: never reuse this connection
+        for _, conn in taken:
+            conn.disconnect()  # replies may be left unread: never reuse these connections
         raise
     finally:
-        pool.release(conn)
-    return replies
+        for pool, conn in taken:
+            pool.release(conn)
+    return out
 
 
 # --- async ----------------------------------------------------------------------------------------
