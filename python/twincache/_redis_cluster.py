@@ -446,7 +446,8 @@ class ClusterListener:
         self.cluster = cluster
         self.prefix = prefix
         self.pid = os.getpid()
-        self.nodes: dict[tuple[str, int], coherence.Listener] = {}  # primary -> its listener
+        # primary -> its listener; replaced whole by the watcher thread, never changed in place
+        self.nodes: dict[tuple[str, int], coherence.Listener] = {}
         self.ready = _AllReady(self)
         self.topology_changes = 0
         self._subscribers: dict[int, tuple[weakref.ref[Any], Callable[..., None]]] = {}
@@ -516,11 +517,15 @@ class ClusterListener:
             except Exception:  # the cluster client cannot be made yet
                 primaries = None
             if primaries is not None and set(primaries) != set(self.nodes):
-                changed = bool(self.nodes)
-                for address in set(self.nodes) - set(primaries):
-                    self.nodes.pop(address).stop()
-                for address in set(primaries) - set(self.nodes):
-                    self.nodes[address] = self._listener(address, primaries[address])
+                # A new table, swapped in whole: readers (ready.is_set) iterate the old one.
+                old, nodes = self.nodes, {}
+                changed = bool(old)
+                for address, pool in primaries.items():
+                    found = old.get(address)
+                    nodes[address] = found if found is not None else self._listener(address, pool)
+                for address in set(old) - set(nodes):
+                    old[address].stop()
+                self.nodes = nodes
                 if changed:  # a failover: what the old primaries said may be lost
                     self.topology_changes += 1
                     self._dispatch(None)
