@@ -128,7 +128,14 @@ def test_decorator_on_cluster(redis_cluster: RedisCluster) -> None:
         calls.append(x)
         return x * x
 
-    opts = {"url": redis_cluster.url, "cluster": True, "secret": SECRET, "namespace": "deco"}
+    # timeout 2 s: an async client's first call also reads the topology (loaded machines)
+    opts = {
+        "url": redis_cluster.url,
+        "cluster": True,
+        "secret": SECRET,
+        "namespace": "deco",
+        "timeout": 2.0,
+    }
     first = twincache.cache(backend="redis", **opts)(square)
     assert [first(i) for i in range(12)] == [i * i for i in range(12)]
     second = twincache.cache(backend="redis", **opts)(square)  # its own L1: reads Redis
