@@ -73,11 +73,13 @@ class RedisCluster:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
-        subprocess.run(
+        made = subprocess.run(
             [self.cli, "--cluster", "create", *addresses, "--cluster-replicas", "1",
              "--cluster-yes"],
-            check=True, capture_output=True, timeout=30,
+            capture_output=True, timeout=30, text=True,
         )  # fmt: skip
+        if made.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{made.stdout}{made.stderr}")
         self.wait_ok()
 
     def wait_ok(self, timeout: float = START_TIMEOUT) -> None:
@@ -134,9 +136,17 @@ def cluster_fixture() -> Any:
         cli = shutil.which("redis-cli")
         if binary is None or cli is None:
             pytest.skip("redis-server/redis-cli are not installed (scripts/setup installs them)")
-        cluster = RedisCluster(binary, cli, tmp_path_factory.mktemp("cluster"))
+        for attempt in (1, 2):  # a port taken between its check and its use: once more
+            cluster = RedisCluster(binary, cli, tmp_path_factory.mktemp("cluster"))
+            try:
+                cluster.start()
+                break
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                cluster.stop()
+                if attempt == 2:
+                    raise
+                print(f"the cluster did not start ({exc}); trying again on other ports")
         try:
-            cluster.start()
             yield cluster
         finally:
             cluster.stop()
