@@ -86,6 +86,11 @@ class SyncCluster:
         self._refreshing = False
         self._refresh_at = 0.0
         self.refreshes = 0  # background topology re-reads started (tests, stats)
+        _fork.track(self, ("_lock",), child=SyncCluster._forked)
+
+    def _forked(self) -> None:
+        """In a forked child: a re-read running in the parent's thread did not come along."""
+        self._refreshing = False
 
     def client(self) -> Any:
         """The cluster client; a redis ConnectionError when it cannot be made now."""
@@ -101,10 +106,6 @@ class SyncCluster:
                         raise redis.ConnectionError(f"no cluster node answered: {exc}") from None
                 client = self._client
         return client
-
-    def made(self) -> Any:
-        """The cluster client if it exists, else None (never connects)."""
-        return self._client
 
     def refresh_soon(self) -> None:
         """Re-reads the topology in a background thread (one at a time, at most every
@@ -453,10 +454,20 @@ class ClusterListener:
         self._subscribers: dict[int, tuple[weakref.ref[Any], Callable[..., None]]] = {}
         self._lock = threading.Lock()  # guards _subscribers
         self._stop = threading.Event()
+        _fork.track(self, child=ClusterListener._forked)
         self._thread = threading.Thread(
             target=self._run, name=f"twincache-cluster-watch-{prefix}", daemon=True
         )
         self._thread.start()
+
+    def _forked(self) -> None:
+        """In a forked child: no watcher thread and no node listeners (their threads stayed in
+        the parent), so this stays not ready (L1 off) for the caches that use it; new caches of
+        the child get a listener of their own (listener())."""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stop.set()
+        self.nodes = {}
 
     def subscribe(self, owner: Any, callback: Callable[[Any, list[str] | None], None]) -> None:
         key = id(owner)
