@@ -43,38 +43,84 @@ def _free_cluster_port() -> int:
 
 
 class ClusterNode(RedisServer):
-    """One node: a RedisServer started with the cluster options."""
+    """One node: a RedisServer started with the cluster options. With `certs` (a directory
+    holding ca.crt, server.crt/.key and client.crt/.key) it speaks only TLS, on clients, the
+    cluster bus and replication alike, and requires client certificates."""
 
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(self, binary: str, workdir: Path, certs: Path | None = None) -> None:
         super().__init__(binary, workdir)
         self.port = _free_cluster_port()
+        self.certs = certs
         self.extra_args = ["--cluster-enabled", "yes",
                            "--cluster-config-file", str(workdir / "nodes.conf"),
                            "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
                            # a replica may take over however long ago it last heard its
                            # master (a fresh cluster's replicas have barely synced)
                            "--cluster-replica-validity-factor", "0"]  # fmt: skip
+        if certs is not None:
+            self.extra_args += ["--port", "0", "--tls-port", str(self.port),
+                                "--tls-cert-file", str(certs / "server.crt"),
+                                "--tls-key-file", str(certs / "server.key"),
+                                "--tls-ca-cert-file", str(certs / "ca.crt"),
+                                # the node's own outgoing links (bus, replication) present
+                                # the client certificate (the server's is serverAuth only)
+                                "--tls-client-cert-file", str(certs / "client.crt"),
+                                "--tls-client-key-file", str(certs / "client.key"),
+                                "--tls-cluster", "yes", "--tls-replication", "yes",
+                                "--tls-auth-clients", "yes"]  # fmt: skip
+
+    def ready(self) -> bool:
+        if self.certs is None:
+            return super().ready()
+        try:  # the TLS port accepts connections
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def client(self) -> Any:
+        if self.certs is None:
+            return super().client()
+        import redis
+
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=5, ssl=True,
+            ssl_ca_certs=str(self.certs / "ca.crt"), ssl_certfile=str(self.certs / "client.crt"),
+            ssl_keyfile=str(self.certs / "client.key"),
+        )  # fmt: skip
+
+    def cli_tls(self) -> list[str]:
+        """redis-cli's TLS options for this node."""
+        if self.certs is None:
+            return []
+        c = self.certs
+        return ["--tls", "--cacert", str(c / "ca.crt"), "--cert", str(c / "client.crt"),
+                "--key", str(c / "client.key")]  # fmt: skip
 
 
 class RedisCluster:
-    def __init__(self, binary: str, cli: str, workdir: Path, size: int = 6) -> None:
+    def __init__(
+        self, binary: str, cli: str, workdir: Path, size: int = 6, certs: Path | None = None
+    ) -> None:
         self.cli = cli
         self.nodes: list[ClusterNode] = []
         for i in range(size):
             d = workdir / f"node{i}"
             d.mkdir()
-            self.nodes.append(ClusterNode(binary, d))
+            self.nodes.append(ClusterNode(binary, d, certs))
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.nodes[0].port}"
+        scheme = "redis" if self.nodes[0].certs is None else "rediss"
+        return f"{scheme}://127.0.0.1:{self.nodes[0].port}"
 
     def start(self) -> None:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         made = subprocess.run(
-            [self.cli, "--cluster", "create", *addresses, "--cluster-replicas", "1",
+            [self.cli, *self.nodes[0].cli_tls(), "--cluster", "create", *addresses,
+             "--cluster-replicas", "1",
              "--cluster-yes"],
             capture_output=True, timeout=30, text=True,
         )  # fmt: skip

@@ -4,7 +4,8 @@ certificates the test makes with the openssl CLI: a CA, a server certificate for
 mutual TLS (sync, asyncio, the decorator); a client without a certificate is refused while the
 server requires one (tls-auth-clients yes) and accepted when it is optional; a server
 certificate from another CA fails verification. A refused cache fails open: reads are misses,
-the decorator computes, a warning says what failed; the tls options are checked up front."""
+the decorator computes, a warning says what failed; the tls options are checked up front. And a
+3+3 Redis Cluster speaking only TLS (tests/python/redis_cluster.py with certificates)."""
 
 from __future__ import annotations
 
@@ -244,3 +245,34 @@ def test_tls_options_checked(tls: tuple[TlsServer, Path]) -> None:
         server.url, tls=mtls(certs), secret=SECRET, timeout=T, namespace="t4"
     )["k"] == ("via client")
     assert os.path.exists(certs / "ca.crt")
+
+
+def test_cluster_over_tls(tls: tuple[TlsServer, Path], tmp_path: Path) -> None:
+    """A 3+3 cluster speaking only TLS (clients, bus, replication), client certificates
+    required: round trips across slots, sync and async, and coherence on every primary."""
+    from redis_cluster import RedisCluster
+
+    server, certs = tls
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        pytest.skip("redis-cli is not installed (scripts/setup installs it)")
+    cluster = RedisCluster(server.binary, cli, tmp_path, certs=certs)
+    try:
+        cluster.start()
+        opts: dict[str, Any] = {"cluster": True, "tls": mtls(certs), "secret": SECRET}
+        a = twincache.RedisCache(cluster.url, timeout=T, namespace="ctls", **opts)
+        b = twincache.RedisCache(cluster.url, timeout=T, namespace="ctls", coherent=True, **opts)
+        a.set_many({i: i for i in range(30)})
+        assert b.get_many(range(30)) == {i: i for i in range(30)} and len(b) == 30
+        assert b.wait_coherent(10)  # a TLS listener on each primary
+
+        async def main() -> None:
+            c = twincache.RedisCache(cluster.url, timeout=T, namespace="ctls", **opts)
+            assert await c.aget_many(range(5)) == {i: i for i in range(5)}
+            await c.aclear()
+            await c.aclose()
+
+        asyncio.run(main())
+        assert len(a) == 0 and a.stats()["l2_errors"] == 0
+    finally:
+        cluster.stop()
