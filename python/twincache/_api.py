@@ -498,6 +498,8 @@ def cache(  # the Redis tier (docs/redis.md): the function keeps its signature
     error_ttl: float | None = None,
     ttl_jitter: float | None = None,
     coherent: bool = False,
+    cluster: bool = False,
+    tls: Mapping[str, Any] | None = None,
     stale: float | None = None,
     early_refresh: float | None = None,
     on_refresh_error: Callable[[Exception], object] | None = None,
@@ -535,6 +537,8 @@ def cache(
     error_ttl: Any = None,
     ttl_jitter: Any = None,
     coherent: Any = None,
+    cluster: Any = None,
+    tls: Any = None,
     on_evict: Any = None,
     getsizeof: Any = None,
     stale: Any = None,
@@ -576,6 +580,8 @@ def cache(
             ("secret", secret is not None),
             ("timeout", timeout is not _NOT_GIVEN),
             ("coherent", coherent is not None),
+            ("cluster", cluster is not None),
+            ("tls", tls is not None),
             ("lease", lease is not None),
         )
         if given
@@ -596,8 +602,8 @@ def cache(
             raise TypeError(
                 f"backend='redis' does not take {', '.join(memory_only)} (it takes url, client, "
                 "namespace, ttl, ttl_jitter, codec, secret, timeout, key, cache_errors, "
-                "error_ttl, stale, early_refresh, on_refresh_error, coherent, single_flight, "
-                "lease, maxsize and max_bytes for L1)"
+                "error_ttl, stale, early_refresh, on_refresh_error, coherent, cluster, tls, "
+                "single_flight, lease, maxsize and max_bytes for L1)"
             )
         from ._redis_function import redis_decorator
 
@@ -616,6 +622,8 @@ def cache(
             error_ttl=error_ttl,
             ttl_jitter=0.0 if ttl_jitter is None else ttl_jitter,
             coherent=False if coherent is None else coherent,
+            cluster=False if cluster is None else cluster,
+            tls=tls,
             stale=stale,
             early_refresh=early_refresh,
             on_refresh_error=on_refresh_error,

@@ -22,6 +22,7 @@ from typing import Any, Final
 from . import _disk, _options
 from . import _redis_envelope as env
 from ._api import Cache
+from ._backend import warn
 from ._redis_clients import _Clients, _redis_module, _values_and_ttls
 
 _MISS: Final[Any] = object()
@@ -115,6 +116,20 @@ class Breaker:
                 self.state = OPEN
 
 
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether a failed call failed in TLS (a refused certificate, a failed verification)."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError) or "SSL" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _positive_int(name: str, value: object, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer in [1, {high}] (got {type(value).__name__})")
@@ -161,6 +176,8 @@ class RedisCache(MutableMapping[Any, Any]):
         breaker_delay: tuple[float, float] = (0.1, 10.0),
         ttl_jitter: float = 0.0,
         coherent: bool = False,
+        cluster: bool = False,
+        tls: Mapping[str, Any] | None = None,
         _scope: str | None = None,
     ) -> None:
         self._namespace = env.namespace_option(namespace)
@@ -173,7 +190,7 @@ class RedisCache(MutableMapping[Any, Any]):
         l1_items = _options.limit("l1_maxsize", l1_maxsize)
         l1_bytes = _options.limit("l1_max_bytes", l1_max_bytes)
         self._secret = env.secret_option(secret, self._codec)
-        self._clients = _Clients(url, client, self._timeout)
+        self._clients = _Clients(url, client, self._timeout, cluster, tls)
         self._l1 = Cache(maxsize=l1_items, max_bytes=l1_bytes)
         self._scope = _scope
         # Coherence (twincache._redis_coherence): the listener of this namespace, the L1 entry
@@ -188,11 +205,14 @@ class RedisCache(MutableMapping[Any, Any]):
         self._flushed_epoch = 0
         coherent = _options.flag("coherent", coherent)
         self._breaker = Breaker(threshold, delays[0], delays[1])
+        self._tls_warned = False
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
         # A decorated function's freshness (stale, early_refresh: twincache._redis_function's
         # Freshness), set by memoize(): then L1 holds its records and reads return them.
         self._fresh: Any = None
         self._parameters = {"url": self._clients.url, "namespace": self._namespace, "ttl": ttl}
+        if self._clients.cluster:
+            self._parameters["cluster"] = True
         self._counts = dict.fromkeys(
             (
                 "l2_hits",
@@ -219,10 +239,20 @@ class RedisCache(MutableMapping[Any, Any]):
         from . import _redis_coherence
 
         if self._clients.sync is None:
-            raise TypeError("coherent=True needs a url or a sync redis.Redis client")
-        listener = _redis_coherence.listener(
-            self._clients.sync.connection_pool, f"{self._namespace}:"
-        )
+            raise TypeError(
+                "coherent=True needs a url or a sync redis.Redis / redis.cluster.RedisCluster "
+                "client"
+            )
+        listener: Any
+        if self._clients.cluster:  # one listener per primary (twincache._redis_cluster)
+            from . import _redis_cluster
+
+            startup = self._clients.url or ("client", id(self._clients.sync))
+            listener = _redis_cluster.listener(self._clients.sync, startup, f"{self._namespace}:")
+        else:
+            listener = _redis_coherence.listener(
+                self._clients.sync.connection_pool, f"{self._namespace}:"
+            )
         listener.subscribe(self, RedisCache._invalidated)
         self._listener = listener
 
@@ -253,6 +283,15 @@ class RedisCache(MutableMapping[Any, Any]):
 
     def _failed(self, exc: BaseException) -> Any:
         redis = _redis_module()
+        if not self._tls_warned and _tls_failure(exc):  # a setup error: said once, not silent
+            self._tls_warned = True
+            hint = ""
+            if self._clients.url is not None and "ssl_certfile" not in self._clients.tls:
+                hint = " (no client certificate was given: the server may require one)"
+            warn(
+                f"twincache: RedisCache's TLS connection to Redis failed{hint}: {exc}. Check "
+                "the tls= options (ca, cert, key); calls fall back to L1 / computing meanwhile"
+            )
         if isinstance(exc, (redis.TimeoutError, asyncio.TimeoutError, TimeoutError)):
             self._counts["l2_timeouts"] += 1
         self._counts["l2_errors"] += 1
@@ -308,9 +347,13 @@ class RedisCache(MutableMapping[Any, Any]):
 
     def _read(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
         """(values, PTTLs) of the named entries, values None where missing."""
+        if self._clients.cluster:  # once per slot (twincache._redis_cluster)
+            return client.read(names)  # type: ignore[no-any-return]
         return _values_and_ttls(self._clients.transaction(client, self._read_commands(names)))
 
     async def _aread(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        if self._clients.cluster:
+            return await client.read(names)  # type: ignore[no-any-return]
         commands = self._read_commands(names)
         return _values_and_ttls(await self._clients.atransaction(client, commands))
 

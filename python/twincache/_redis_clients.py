@@ -7,6 +7,7 @@ other client type."""
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from . import _redis_envelope as env
@@ -59,6 +60,49 @@ def _values_and_ttls(replies: Any) -> tuple[list[Any], list[Any]]:
     return replies[0], replies[1:]
 
 
+# --- TLS ----------------------------------------------------------------------------------------
+
+TLS_KEYS = ("ca", "cert", "key", "check_hostname")
+
+
+def tls_option(value: object, url: str) -> dict[str, Any]:
+    """redis-py's ssl_* options for `tls` (docs/redis.md, "Cluster and TLS"): a dict with "ca"
+    (the CA bundle that verifies the server; the system's when absent), "cert" and "key" (the
+    client certificate and its key, for servers that require one), "check_hostname" (default
+    True: the server's certificate must name the URL's host). Only with a rediss:// URL; the
+    files must exist."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"tls must be a dict with keys among {', '.join(TLS_KEYS)} (got {type(value).__name__})"
+        )
+    unknown = [k for k in value if k not in TLS_KEYS]
+    if unknown:
+        raise ValueError(f"tls takes the keys {', '.join(TLS_KEYS)} (got {unknown[0]!r})")
+    if not url.startswith("rediss://"):
+        raise ValueError(f"tls needs a rediss:// url (got {url!r})")
+    options: dict[str, Any] = {"ssl_cert_reqs": "required"}
+    for key, option in (("ca", "ssl_ca_certs"), ("cert", "ssl_certfile"), ("key", "ssl_keyfile")):
+        path = value.get(key)
+        if path is None:
+            continue
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"tls[{key!r}] must be a path (str or os.PathLike) (got {type(path).__name__})"
+            )
+        if not os.path.isfile(path):
+            raise ValueError(f"tls[{key!r}] must name an existing file (got {str(path)!r})")
+        options[option] = os.fspath(path)
+    if "key" in value and "cert" not in value:
+        raise ValueError("tls['key'] applies with tls['cert'] (the client certificate) only")
+    check = value.get("check_hostname", True)
+    if not isinstance(check, bool):
+        raise TypeError(f"tls['check_hostname'] must be a bool (got {type(check).__name__})")
+    options["ssl_check_hostname"] = check
+    return options
+
+
 # --- clients --------------------------------------------------------------------------------------
 
 
@@ -66,33 +110,51 @@ class _Clients:
     """The redis-py clients of one cache: a sync one and an asyncio one made from `url` (both
     with twincache's timeouts, no retries), or the one client the user passed."""
 
-    def __init__(self, url: object, client: object, timeout: float) -> None:
+    def __init__(
+        self,
+        url: object,
+        client: object,
+        timeout: float,
+        cluster: object = False,
+        tls: object = None,
+    ) -> None:
         redis = _redis_module()
+        from . import _options, _redis_cluster
+
         self.timeout = timeout
         self.url: str | None = None
         self.sync: Any = None
         self.aio: Any = None
         self.aio_loop: asyncio.AbstractEventLoop | None = None
         self.owned = client is None
+        self.cluster = _options.flag("cluster", cluster)
+        self.tls: dict[str, Any] = {}
         if client is not None:
             if url is not None:
                 raise TypeError("pass url or client, not both")
+            if tls is not None:
+                raise TypeError(
+                    "tls applies with url only: a client passed in keeps its own ssl options"
+                )
+            if _redis_cluster.is_cluster_client(client):
+                self._passed_cluster(client)
+                return
+            if self.cluster:
+                raise TypeError(
+                    "cluster=True needs a url or a redis.cluster.RedisCluster / "
+                    f"redis.asyncio.cluster.RedisCluster client (got {type(client).__name__})"
+                )
             kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
             if not isinstance(kwargs, dict):
                 raise TypeError(
-                    "client must be a redis.Redis or redis.asyncio.Redis "
-                    f"(got {type(client).__name__})"
+                    "client must be a redis.Redis or redis.asyncio.Redis (or a RedisCluster of "
+                    f"either) (got {type(client).__name__})"
                 )
             if kwargs.get("decode_responses"):
                 raise ValueError(
                     "client must be made with decode_responses=False (entries are bytes)"
                 )
-            wait = kwargs.get("socket_timeout")
-            if wait is None or wait > timeout:
-                warn(
-                    f"twincache: the client passed to RedisCache has socket_timeout={wait!r}; "
-                    f"sync calls can block that long (set socket_timeout <= timeout={timeout})"
-                )
+            self._warn_timeout(kwargs.get("socket_timeout"))
             import redis.asyncio
 
             if isinstance(client, redis.asyncio.Redis):
@@ -107,12 +169,55 @@ class _Clients:
                 f"url must be a str such as {env.DEFAULT_URL!r} (got {type(url).__name__})"
             )
         self.url = url
+        self.tls = tls_option(tls, url)
+        if self.cluster:
+            if not url.startswith(("redis://", "rediss://")):
+                raise ValueError(
+                    "cluster=True needs a redis:// or rediss:// URL of a cluster node "
+                    f"(got {url!r})"
+                )
+            import redis.cluster
+            from redis.connection import parse_url
+
+            try:
+                parse_url(url)  # type: ignore[no-untyped-call]
+            except ValueError as exc:
+                raise ValueError(
+                    f"url must be a redis:// or rediss:// URL (got {url!r}: {exc})"
+                ) from None
+            options = self._options(redis)
+            cls = redis.cluster.RedisCluster
+            self.sync = _redis_cluster.SyncCluster(lambda: cls.from_url(url, **options))
+            return
         try:
             self.sync = redis.Redis.from_url(url, **self._options(redis))
         except ValueError as exc:
             raise ValueError(
                 f"url must be a redis://, rediss:// or unix:// URL (got {url!r}: {exc})"
             ) from None
+
+    def _warn_timeout(self, wait: Any) -> None:
+        if wait is None or wait > self.timeout:
+            warn(
+                f"twincache: the client passed to RedisCache has socket_timeout={wait!r}; "
+                f"sync calls can block that long (set socket_timeout <= timeout={self.timeout})"
+            )
+
+    def _passed_cluster(self, client: Any) -> None:
+        """A redis-py cluster client passed in: routed by twincache._redis_cluster."""
+        import redis.asyncio.cluster
+
+        from . import _redis_cluster
+
+        self.cluster = True
+        kwargs: Any = getattr(client, "get_connection_kwargs", dict)()
+        if isinstance(kwargs, dict) and kwargs.get("decode_responses"):
+            raise ValueError("client must be made with decode_responses=False (entries are bytes)")
+        if isinstance(client, redis.asyncio.cluster.RedisCluster):
+            self.aio = _redis_cluster.AsyncCluster(client)
+        else:
+            self._warn_timeout(kwargs.get("socket_timeout") if isinstance(kwargs, dict) else None)
+            self.sync = _redis_cluster.SyncCluster(None, client)
 
     def _options(self, redis: Any) -> dict[str, Any]:
         from redis.backoff import NoBackoff
@@ -123,6 +228,7 @@ class _Clients:
             "retry": redis.retry.Retry(NoBackoff(), 0),
             "health_check_interval": 0,
             "decode_responses": False,
+            **self.tls,
         }
 
     def transaction(self, client: Any, commands: list[tuple[str, ...]]) -> Any:
@@ -193,7 +299,15 @@ class _Clients:
             # No per-reply timeout: every async call is bounded as a whole by _acall's
             # (redis.asyncio would open a timeout scope per reply, four per read).
             options = {**self._options(redis), "socket_timeout": None}
-            self.aio = redis.asyncio.Redis.from_url(self.url, **options)
+            if self.cluster:
+                import redis.asyncio.cluster
+
+                from ._redis_cluster import AsyncCluster
+
+                made = redis.asyncio.cluster.RedisCluster.from_url(self.url, **options)
+                self.aio = AsyncCluster(made)
+            else:
+                self.aio = redis.asyncio.Redis.from_url(self.url, **options)
             self.aio_loop = loop
         return self.aio
 
@@ -209,4 +323,4 @@ class _Clients:
         self.close()
 
 
-__all__ = ["_Clients", "_redis_module", "_values_and_ttls"]
+__all__ = ["TLS_KEYS", "_Clients", "_redis_module", "_values_and_ttls", "tls_option"]

@@ -38,6 +38,8 @@ def redis_decorator(
     error_ttl: object = None,
     ttl_jitter: object = 0.0,
     coherent: object = False,
+    cluster: object = False,
+    tls: object = None,
     stale: object = None,
     early_refresh: object = None,
     on_refresh_error: object = None,
@@ -57,6 +59,8 @@ def redis_decorator(
         "l1_maxsize": maxsize,
         "l1_max_bytes": max_bytes,
         "ttl_jitter": ttl_jitter,
+        "cluster": cluster,
+        "tls": tls,
     }
     coherent_flag = _options.flag("coherent", coherent)
     RedisCache(url, **options).close()  # checks every option now, at decoration (no listener)

@@ -51,6 +51,7 @@ class RedisServer:
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
+        self.extra_args: list[str] = []  # more redis-server options (cluster, TLS: subclasses)
 
     @property
     def url(self) -> str:
@@ -58,16 +59,20 @@ class RedisServer:
 
     def start(self) -> None:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.workdir)]  # fmt: skip
+                "--appendonly", "no", "--dir", str(self.workdir), *self.extra_args]  # fmt: skip
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
-        while not _pings(self.port):
+        while not self.ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 text = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"redis-server did not start on port {self.port}:\n{text}")
             time.sleep(0.02)
+
+    def ready(self) -> bool:
+        """Whether the started server answers."""
+        return _pings(self.port)
 
     def kill(self) -> None:
         """SIGKILL, as a crash: no shutdown, connections reset."""
