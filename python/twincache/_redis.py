@@ -160,7 +160,7 @@ class RedisCache(MutableMapping[Any, Any]):
         breaker_threshold: int = 5,
         breaker_delay: tuple[float, float] = (0.1, 10.0),
         ttl_jitter: float = 0.0,
-        coherent: bool = False,
+        coherent: bool | None = None,
         _scope: str | None = None,
     ) -> None:
         self._namespace = env.namespace_option(namespace)
@@ -186,7 +186,10 @@ class RedisCache(MutableMapping[Any, Any]):
         self._epoch = 0
         self._recent: dict[str, int] = {}
         self._flushed_epoch = 0
-        coherent = _options.flag("coherent", coherent)
+        # None (the default): coherent when it can be (not with only an asyncio client passed
+        # in: the reason goes to stats()["coherence"]); True: coherent or a TypeError.
+        required = coherent is not None and _options.flag("coherent", coherent)
+        self._coherence = "off"
         self._breaker = Breaker(threshold, delays[0], delays[1])
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
         # A decorated function's freshness (stale, early_refresh: twincache._redis_function's
@@ -212,19 +215,25 @@ class RedisCache(MutableMapping[Any, Any]):
             ),
             0,
         )
-        if coherent:  # last: the listener may call _invalidated at once
-            self._listen()
+        if coherent is None or coherent:  # last: the listener may call _invalidated at once
+            self._listen(required)
 
-    def _listen(self) -> None:
+    def _listen(self, required: bool) -> None:
         from . import _redis_coherence
 
         if self._clients.sync is None:
-            raise TypeError("coherent=True needs a url or a sync redis.Redis client")
-        listener = _redis_coherence.listener(
-            self._clients.sync.connection_pool, f"{self._namespace}:"
+            if required:
+                raise TypeError("coherent=True needs a url or a sync redis.Redis client")
+            self._coherence = "off: an asyncio client was passed in (coherence needs a url or a sync redis.Redis client)"
+            return
+        sub = _redis_coherence.subscribe(
+            self._clients.sync.connection_pool, f"{self._namespace}:", self, RedisCache._invalidated
         )
-        listener.subscribe(self, RedisCache._invalidated)
-        self._listener = listener
+        self._listener = sub
+        self._coherence = "on"
+        # The listener's first subscription (or its failure: Redis down) before the first call,
+        # bounded by the timeout: L1 fills from the first call on.
+        sub.wait(self._timeout)
 
     def wait_coherent(self, timeout: float) -> bool:
         """Whether the invalidation listener is subscribed (waiting up to `timeout` seconds);
@@ -874,13 +883,22 @@ class RedisCache(MutableMapping[Any, Any]):
         out["breaker"] = b.state
         out["breaker_opened"] = b.opened
         out["reconnects"] = b.recoveries
+        out["coherence"] = self._coherence
         return out
 
+    def _leave(self) -> None:
+        """Leaves the invalidation listener (closed with the last cache that used it)."""
+        if self._listener is not None:
+            self._listener.close()
+
     def close(self) -> None:
-        """Closes the clients this cache made (a client passed in stays open)."""
+        """Closes the clients this cache made (a client passed in stays open) and its place on
+        the invalidation listener."""
+        self._leave()
         self._clients.close()
 
     async def aclose(self) -> None:
+        self._leave()
         await self._clients.aclose()
 
     def __enter__(self) -> RedisCache:

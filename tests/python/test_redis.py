@@ -30,13 +30,17 @@ def name_of(cache: twincache.RedisCache, key: object) -> str:
 
 @pytest.fixture
 def make(redis_server: RedisServer) -> Iterator[Callable[..., twincache.RedisCache]]:
-    """RedisCache(url of this module's server, secret=SECRET, namespace=a fresh one, **opts)."""
+    """RedisCache(url of this module's server, secret=SECRET, namespace=a fresh one, **opts);
+    coherent=False unless asked: these tests count L1 hits after a cache's own writes, which a
+    coherent cache gives up (docs/redis.md, "Coherence": own writes), and coherence has its
+    own module (test_redis_coherence.py)."""
     made: list[twincache.RedisCache] = []
     namespace = f"t{next(_ids)}"
 
     def make(**opts: Any) -> twincache.RedisCache:
         opts.setdefault("namespace", namespace)
         opts.setdefault("secret", SECRET)
+        opts.setdefault("coherent", False)
         c = twincache.RedisCache(redis_server.url, **opts)
         made.append(c)
         return c
@@ -339,7 +343,8 @@ def test_decorated_function_is_computed_once_across_caches(redis_server: RedisSe
         calls.append(x)
         return x * x
 
-    opts = {"backend": "redis", "url": redis_server.url, "namespace": "sq", "secret": SECRET}
+    opts = {"backend": "redis", "url": redis_server.url, "namespace": "sq", "secret": SECRET,
+            "coherent": False}  # fmt: skip
     first = twincache.cache(**opts)(square)
     second = twincache.cache(**opts)(square)  # another L1, as another process would have
     assert [first(3), first(3), second(3)] == [9, 9, 9]
@@ -444,7 +449,7 @@ def test_chosen_exceptions_are_cached_with_their_own_ttl(
 
     opts = {"backend": "redis", "url": redis_server.url, "namespace": "neg" + codec,
             "secret": SECRET, "codec": codec, "ttl": 600, "cache_errors": LookupError,
-            "error_ttl": 5}  # fmt: skip
+            "error_ttl": 5, "coherent": False}  # fmt: skip
     first, second = twincache.cache(**opts)(lookup), twincache.cache(**opts)(lookup)
     first.cache_clear()
     # Computed once; then from L1; then from Redis for another cache, where json keeps the

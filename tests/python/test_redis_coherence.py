@@ -28,11 +28,12 @@ _ids = itertools.count()
 
 
 def caches(server: RedisServer, **opts: Any) -> tuple[Any, Any]:
-    """A coherent RedisCache and a plain one on a fresh namespace (subscribed before return)."""
+    """A coherent RedisCache and a plain one (coherent=False) on a fresh namespace (subscribed before return)."""
     namespace = f"coh{next(_ids)}"
     coherent = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600,
                                     coherent=True, **opts)  # fmt: skip
-    plain = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600)
+    plain = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600,
+                                 coherent=False)  # fmt: skip
     assert coherent.wait_coherent(10), "the invalidation listener subscribed"
     return coherent, plain
 
@@ -104,7 +105,8 @@ def test_a_silently_dropped_connection_is_found_by_its_ping(redis_server: RedisS
         namespace = f"coh{next(_ids)}"
         c = twincache.RedisCache(proxy.url, namespace=namespace, secret=SECRET, ttl=600,
                                  coherent=True)  # fmt: skip
-        plain = twincache.RedisCache(redis_server.url, namespace=namespace, secret=SECRET)
+        plain = twincache.RedisCache(redis_server.url, namespace=namespace, secret=SECRET,
+                                     coherent=False)  # fmt: skip
         assert c.wait_coherent(10)
         plain["k"] = "v"
         assert until(lambda: held_in_l1(c, "k", "v"))
@@ -165,7 +167,7 @@ def test_a_coherent_decorated_function_drops_what_another_process_writes(
     opts = {"backend": "redis", "url": redis_server.url, "namespace": namespace,
             "secret": SECRET, "ttl": 600}  # fmt: skip
     coherent = twincache.cache(**opts, coherent=True)(price)
-    plain = twincache.cache(**opts)(price)
+    plain = twincache.cache(**opts, coherent=False)(price)
     assert coherent.redis_cache.wait_coherent(10)
     assert plain(1) == 10 and calls == [1]
     assert until(lambda: coherent(1) == 10 and coherent.stats()["l1_items"] == 1)

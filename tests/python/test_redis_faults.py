@@ -51,7 +51,9 @@ def proxy(server: RedisServer) -> Iterator[Proxy]:
 
 
 def make(server: RedisServer | Proxy, clock: FakeClock, **opts: Any) -> twincache.RedisCache:
-    opts = {"secret": SECRET, "timeout": TIMEOUT, "breaker_threshold": 2, **opts}
+    # coherent=False: these tests are about L1 serving through an outage, which a coherent
+    # cache gives up (its L1 is flushed when the invalidation connection drops).
+    opts = {"secret": SECRET, "timeout": TIMEOUT, "breaker_threshold": 2, "coherent": False, **opts}
     opts.setdefault("breaker_delay", (1.0, 1.0))
     c = twincache.RedisCache(server.url, **opts)
     c._breaker.clock = clock
@@ -120,7 +122,7 @@ def test_decorated_function_is_computed_while_redis_is_killed(server: RedisServe
     calls: list[int] = []
 
     @twincache.cache(
-        backend="redis", url=server.url, namespace="dk", secret=SECRET, timeout=TIMEOUT
+        backend="redis", coherent=False, url=server.url, namespace="dk", secret=SECRET, timeout=TIMEOUT
     )
     def triple(x: int) -> int:
         calls.append(x)
@@ -141,7 +143,7 @@ def test_sigstop_every_call_returns_within_its_timeout(server: RedisServer) -> N
     calls: list[int] = []
 
     @twincache.cache(
-        backend="redis", url=server.url, namespace="stopfn", secret=SECRET, timeout=TIMEOUT
+        backend="redis", coherent=False, url=server.url, namespace="stopfn", secret=SECRET, timeout=TIMEOUT
     )
     def inc(x: int) -> int:
         calls.append(x)
@@ -174,7 +176,7 @@ async def test_sigstop_async_calls_return_within_their_timeout(server: RedisServ
     calls: list[int] = []
 
     @twincache.cache(
-        backend="redis", url=server.url, namespace="astopfn", secret=SECRET, timeout=TIMEOUT
+        backend="redis", coherent=False, url=server.url, namespace="astopfn", secret=SECRET, timeout=TIMEOUT
     )
     async def half(x: int) -> float:
         calls.append(x)
@@ -232,7 +234,7 @@ def test_a_blackholed_network_never_blocks_a_call(server: RedisServer, proxy: Pr
     calls: list[int] = []
 
     @twincache.cache(
-        backend="redis", url=proxy.url, namespace="holefn", secret=SECRET, timeout=TIMEOUT
+        backend="redis", coherent=False, url=proxy.url, namespace="holefn", secret=SECRET, timeout=TIMEOUT
     )
     def neg(x: int) -> int:
         calls.append(x)

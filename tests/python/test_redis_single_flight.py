@@ -28,7 +28,7 @@ _ids = itertools.count()
 
 def decorator(server: RedisServer, **opts: Any) -> Any:
     """@cache(backend="redis") on this module's server, in a fresh namespace."""
-    return twincache.cache(backend="redis", url=server.url, secret=SECRET, ttl=600,
+    return twincache.cache(backend="redis", coherent=False, url=server.url, secret=SECRET, ttl=600,
                            namespace=f"sf{next(_ids)}", **opts)  # fmt: skip
 
 
