@@ -224,7 +224,10 @@ class RedisCache(MutableMapping[Any, Any]):
         if self._clients.sync is None:
             if required:
                 raise TypeError("coherent=True needs a url or a sync redis.Redis client")
-            self._coherence = "off: an asyncio client was passed in (coherence needs a url or a sync redis.Redis client)"
+            self._coherence = (
+                "off: an asyncio client was passed in (coherence needs a url or a sync "
+                "redis.Redis client)"
+            )
             return
         sub = _redis_coherence.subscribe(
             self._clients.sync.connection_pool, f"{self._namespace}:", self, RedisCache._invalidated

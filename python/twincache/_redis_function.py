@@ -436,9 +436,14 @@ def memoize(
                         epochs.pop(lk, None)
 
             flight = flights.get(lk)
-            if flight is not None and outdated(lk, args, kwargs, epochs.get(lk, (None, 0)), flight):
-                if flights.get(lk) is flight:  # its leader returns its value, unstored
-                    flights.pop(lk, None)
+            noted = epochs.get(lk, (None, 0))
+            # An outdated flight's leader returns its value, unstored (as after invalidate()).
+            if (
+                flight is not None
+                and outdated(lk, args, kwargs, noted, flight)
+                and flights.get(lk) is flight
+            ):
+                flights.pop(lk, None)
             value = _api._thread_flight(flights, lk, compute, reentry)
             if not led:
                 counts["hits"] += 1  # the leader's result (its L2 read or computation)
