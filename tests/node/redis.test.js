@@ -31,8 +31,16 @@ async function scanNames(pattern) {
   return names;
 }
 
+// coherent: false unless asked: these tests count L1 hits after a cache's own writes, which a
+// coherent cache gives up (docs/redis.md, "Coherence"; tested in redis_coherence.test.js).
 function make(opts = {}) {
-  const c = new RedisCache({ url: server.url, secret: SECRET, timeout: TIMEOUT, ...opts });
+  const c = new RedisCache({
+    url: server.url,
+    secret: SECRET,
+    timeout: TIMEOUT,
+    coherent: false,
+    ...opts,
+  });
   caches.push(c);
   return c;
 }
