@@ -138,8 +138,9 @@ class Listener {
           resolve(ok);
         },
       };
+      // Not unref'd: a call awaiting it keeps the process alive (at most `ms`), as its own
+      // connection would.
       const timer = setTimeout(() => waiter.done(this.isReady(prefix)), ms);
-      timer.unref();
       this._waiters.add(waiter);
     });
   }

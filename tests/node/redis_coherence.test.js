@@ -393,6 +393,19 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
     assert.ok(await until(async () => (await listenerConnections()) === 0));
   });
 
+  test('the listener never keeps a process alive', () => {
+    const { spawnSync } = require('node:child_process');
+    const code = `
+      const { RedisCache } = require(${JSON.stringify(require.resolve('../../node/lib'))});
+      const c = new RedisCache({ url: ${JSON.stringify(server.url)}, secret: 'x'.repeat(16) });
+      c.waitCoherent(10000).then((ok) => console.log(ok));`;
+    const started = Date.now();
+    const done = spawnSync(process.execPath, ['-e', code], { timeout: 20000, encoding: 'utf8' });
+    assert.equal(done.status, 0, done.stderr);
+    assert.equal(done.stdout.trim(), 'true', 'it subscribed, then the process ended by itself');
+    assert.ok(Date.now() - started < 10000);
+  });
+
   test('overlapping prefixes: the shortest is tracked', () => {
     const { cover } = require('../../node/lib/redis_coherence');
     assert.deepEqual(cover(['app:', 'app:f1:', 'b:', 'app2:', 'b:']), ['app2:', 'app:', 'b:']);
