@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-import twincache
-from redis_server import RedisServer
+import twincache  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 VALUE = "x" * 1024

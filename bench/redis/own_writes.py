@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-import twincache
-from redis_server import RedisServer
+import twincache  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 
@@ -54,7 +54,7 @@ def python(url: str, n: int) -> dict[str, list[int]]:
         c = twincache.RedisCache(url, namespace=f"own{coherent}py", secret=SECRET, ttl=600,
                                  coherent=coherent)  # fmt: skip
 
-        def reads() -> int:
+        def reads(c: twincache.RedisCache = c) -> int:
             s = c.stats()
             return int(s["l2_hits"] + s["l2_misses"])
 

@@ -799,7 +799,11 @@ class RedisCache {
 
   // Coherent: `name` and `epoch` (when the read began; none for a write) decide whether it may.
   _l1Put(l1Key, value, ms, weight, name, epoch) {
-    if (this._coh !== null && !this._coh.admit(this, name, l1Key, epoch)) return;
+    if (this._coh !== null) {
+      const most = this._coh.admit(this, name, l1Key, epoch);
+      if (most < 0) return;
+      if (most !== Infinity) ms = ms > 0 ? Math.min(ms, most) : most;
+    }
     this._weight = weight;
     try {
       this._l1.set(

@@ -17,8 +17,8 @@
 // (its messages are dropped) until the connection is next made; the listener stops, closing its
 // connection, when its last cache is closed or collected.
 //
-// While a prefix is not tracked by a subscribed connection (connecting, reconnecting) its caches
-// put nothing new in L1. Losing the connection flushes every L1 (messages may have been missed),
+// While a prefix is not tracked by a subscribed connection (connecting, reconnecting, Redis down)
+// its caches keep new L1 entries for at most DETACHED_MS. Losing the connection flushes every L1 (messages may have been missed),
 // and so does each new subscription (what was written in between was never reported); it
 // reconnects with capped exponential backoff and jitter (50 ms to 2 s). A connection that drops
 // silently (no reset: a partition, a blackhole) is found by a PING every second that must be
@@ -33,6 +33,9 @@ const RETRY_DELAYS = [50, 2000]; // reconnect backoff (min, max) ms, with jitter
 const HEARTBEAT_MS = 1000; // a PING on the subscribed connection this often (a silent drop)
 const RECENT_NAMES = 4096; // invalidated names remembered per cache (past that: as a flush)
 const NAMES_MIN = 512; // the name -> L1 key table is pruned past 2 x max(L1 items, this)
+// The longest an entry stays in L1 while its prefix is not subscribed (Redis down, reconnecting):
+// the staleness bound then (the subscription flushes L1 when it comes back).
+const DETACHED_MS = 1000;
 
 // ---- the listener -------------------------------------------------------------------------------
 
@@ -430,12 +433,13 @@ class Coherence {
     return at !== undefined && at > epoch;
   }
 
-  // Whether a value of `name` may go in L1 under l1Key: only while subscribed, and not a read's
+  // How long (ms) a value of `name` may stay in L1 under l1Key: -1 (not at all) for a read's
   // value when an invalidation came since the read started (`epoch`; a write passes none: its
-  // value is the newest from now on). When it may, the name is remembered for invalidations.
+  // value is the newest from now on); DETACHED_MS while the prefix is not subscribed (nothing
+  // can tell us of a write meanwhile); else Infinity. When it may, the name is remembered for
+  // invalidations.
   admit(cache, name, l1Key, epoch) {
-    if (!this.listener.isReady(this.prefix)) return false;
-    if (epoch !== undefined && this.stale(name, epoch)) return false;
+    if (epoch !== undefined && this.stale(name, epoch)) return -1;
     const names = this._names;
     names.set(name, l1Key);
     if (names.size > this._namesLimit) {
@@ -444,7 +448,7 @@ class Coherence {
       for (const [n, k] of names) if (!l1.has(k)) names.delete(n);
       this._namesLimit = Math.max(this._namesLimit, 2 * names.size);
     }
-    return true;
+    return this.listener.isReady(this.prefix) ? Infinity : DETACHED_MS;
   }
 
   // L1 was emptied by the cache itself (clear()).
@@ -482,4 +486,4 @@ class Coherence {
   }
 }
 
-module.exports = { CHANNEL, Coherence, Listener, cover, listenerFor };
+module.exports = { CHANNEL, Coherence, DETACHED_MS, Listener, cover, listenerFor };

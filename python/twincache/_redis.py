@@ -31,6 +31,7 @@ _OUTCOME_COUNTER: Final = {  # open_envelope's refusals -> the counter each one 
     env.UNREADABLE: "l2_unreadable",
     env.OTHER_KEY: "l2_misses",
 }
+DETACHED_NS: Final = 1_000_000_000  # L1 lifetime while a coherent cache is not subscribed (1 s)
 RECENT_NAMES: Final = 4096  # invalidated names remembered per coherent cache (then: as a flush)
 SCAN_COUNT: Final = 1000  # SCAN's COUNT hint, and the size of one UNLINK or MGET batch
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -456,9 +457,9 @@ class RedisCache(MutableMapping[Any, Any]):
     def _l1_put(
         self, l1_key: Any, value: object, seconds: float | None, name: str, epoch: int = -1
     ) -> None:
-        """Keeps value in L1 for at most `seconds`. Coherent: only while the invalidation
-        listener is subscribed, and not a read's value when an invalidation came since the read
-        started (`epoch`): it may be older than the write that invalidated it."""
+        """Keeps value in L1 for at most `seconds`. Coherent: not a read's value when an
+        invalidation came since the read started (`epoch`): it may be older than the write that
+        invalidated it; and for 1 s at most while the listener is not subscribed."""
         ttl_ns = None if seconds is None else max(1, int(seconds * 1e9))
         if self._listener is None:
             # Larger than l1_max_bytes: not kept (_set says False). No TTL conversion hook.
@@ -466,8 +467,12 @@ class RedisCache(MutableMapping[Any, Any]):
             return
         if epoch < 0:
             epoch = self._epoch  # a write: its value is the newest from now on
-        if not self._listener.ready.is_set() or self._stale(name, epoch):
+        if self._stale(name, epoch):
             return
+        if not self._listener.ready.is_set():
+            # Not subscribed (Redis down, reconnecting): nothing would tell of a write, so kept
+            # for DETACHED_S at most; the next subscription flushes L1.
+            ttl_ns = DETACHED_NS if ttl_ns is None else min(ttl_ns, DETACHED_NS)
         self._track(name, l1_key)
         self._l1._set(l1_key, value, ttl_ns)
         if self._stale(name, epoch):  # its invalidation came while it was being put in

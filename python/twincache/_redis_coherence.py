@@ -17,8 +17,9 @@ overlapping ones (`a:` covers `a:b:`) and messages are filtered per cache by pre
 whose last cache closed stays tracked (its messages are dropped) until the connection is next
 made; the listener stops, closing its connection, when its last cache closes or is collected.
 
-While a prefix is not tracked by a subscribed connection (starting, reconnecting, in a forked
-child) its caches are not `ready`: they then keep nothing new in L1, and every loss of the
+While a prefix is not tracked by a subscribed connection (starting, reconnecting, Redis down, in
+a forked child) its caches are not `ready`: they then keep new L1 entries for 1 s at most
+(twincache._redis.DETACHED_NS), and every loss of the
 connection flushes their L1s, since invalidations may have been missed meanwhile. A connection
 that drops silently (no reset: a partition, a blackhole) is found by a PING every second that
 must be answered within max(2 s, 4 x the socket timeout), as Node's listener does.

@@ -418,6 +418,9 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
     assert.equal(c.stats().coherence, 'on');
     assert.equal(await c.get('k'), undefined);
     assert.ok(Date.now() - started < 2000);
+    await c.set('k', 1); // not subscribed: kept in L1 for DETACHED_MS at most
+    assert.equal(await c.get('k'), 1);
+    assert.equal(c.stats().l1_hits, 1);
     await c.close();
   });
 });
