@@ -663,7 +663,7 @@ class RedisCache {
   }
 
   // Whether the invalidation listener is subscribed (waiting up to `ms`); until it is, a coherent
-  // cache keeps nothing new in L1. False when not coherent.
+  // cache keeps L1 entries 1 s at most. False when not coherent.
   waitCoherent(ms) {
     return this._coh === null ? Promise.resolve(false) : this._coh.waitReady(ms);
   }

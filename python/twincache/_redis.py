@@ -241,7 +241,7 @@ class RedisCache(MutableMapping[Any, Any]):
 
     def wait_coherent(self, timeout: float) -> bool:
         """Whether the invalidation listener is subscribed (waiting up to `timeout` seconds);
-        until it is, a coherent cache keeps nothing new in L1. False when not coherent."""
+        until it is, a coherent cache keeps L1 entries 1 s at most. False when not coherent."""
         return self._listener is not None and bool(self._listener.ready.wait(timeout))
 
     @staticmethod

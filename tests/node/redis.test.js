@@ -419,10 +419,13 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
       if (saved === undefined) delete process.env.TWINCACHE_SECRET;
       else process.env.TWINCACHE_SECRET = saved;
     }
-    assert.throws(() => memoize(() => 1, { backend: 'redis', url: u, policy: 'lru' }), {
-      name: 'TypeError',
-      message: /^options must only name backend, url, .* \(got 'policy'\)$/,
-    });
+    assert.throws(
+      () => memoize(() => 1, { backend: 'redis', coherent: false, url: u, policy: 'lru' }),
+      {
+        name: 'TypeError',
+        message: /^options must only name backend, url, .* \(got 'policy'\)$/,
+      },
+    );
   });
 
   test('a client passed in is used as it is, and close() leaves it open', async () => {
@@ -457,6 +460,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     let calls = 0;
     const opts = {
       backend: 'redis',
+      coherent: false,
       url: server.url,
       secret: SECRET,
       timeout: TIMEOUT,
@@ -503,6 +507,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
       },
       {
         backend: 'redis',
+        coherent: false,
         url: server.url,
         secret: SECRET,
         timeout: TIMEOUT,
@@ -527,7 +532,14 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
         if (n === 1) throw new Error('boom');
         return x === 'nan' ? NaN : x;
       },
-      { backend: 'redis', url: server.url, secret: SECRET, timeout: TIMEOUT, namespace: 'memo2' },
+      {
+        backend: 'redis',
+        coherent: false,
+        url: server.url,
+        secret: SECRET,
+        timeout: TIMEOUT,
+        namespace: 'memo2',
+      },
     );
     caches.push(f.cache);
     await assert.rejects(f('a'), { message: 'boom' });
@@ -554,6 +566,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     }
     const opts = {
       backend: 'redis',
+      coherent: false,
       url: server.url,
       secret: SECRET,
       timeout: TIMEOUT,
