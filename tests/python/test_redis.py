@@ -628,7 +628,7 @@ def test_another_process_reads_and_writes_the_same_entries(
     import sys
 
     monkeypatch.setenv("TWINCACHE_SECRET", SECRET)
-    parent = twincache.RedisCache(redis_server.url, namespace="procs")
+    parent = twincache.RedisCache(redis_server.url, namespace="procs", coherent=False)
     parent.clear()
     parent["from-parent"] = {"n": 1}
     child = (
@@ -685,10 +685,13 @@ async def test_a_client_subclass_reads_through_its_own_pipeline(
     class Async(redis.asyncio.Redis):
         pass
 
-    writer = twincache.RedisCache(redis_server.url, namespace="sub", secret=SECRET, ttl=30)
+    # coherent=False: the writer's invalidations could reach c after its reads (counted here).
+    writer = twincache.RedisCache(
+        redis_server.url, namespace="sub", secret=SECRET, ttl=30, coherent=False
+    )
     writer.set_many({"a": 1, "b": [2]})
     sync = Sync(host="127.0.0.1", port=redis_server.port, socket_timeout=0.2)
-    c = twincache.RedisCache(client=sync, namespace="sub", secret=SECRET)
+    c = twincache.RedisCache(client=sync, namespace="sub", secret=SECRET, coherent=False)
     assert c.get("a") == 1 and c.get_many(["a", "b", "zz"]) == {"a": 1, "b": [2]}
     assert c.stats()["l2_hits"] == 2 and c.stats()["l1_hits"] == 1
     clock.advance(31)  # past the PTTL Redis reported: gone from L1 (Redis, in real time, has it)
