@@ -327,3 +327,52 @@ def test_a_call_does_not_join_a_read_older_than_an_invalidation(
     first.join(10)
     assert results["first"] == "computed 1"  # the old flight returns what it read
     assert calls == [1, 1]
+
+
+@pytest.mark.asyncio
+async def test_an_await_does_not_join_a_read_older_than_an_invalidation(
+    redis_server: RedisServer,
+) -> None:
+    """The async twin: a second await of the key starts its own read once the invalidation of
+    its name was delivered after the first read was sent (held up by a hook)."""
+    import asyncio
+
+    ns = f"ajoin{next(_ids)}"
+    calls: list[int] = []
+
+    async def compute(item: int) -> str:
+        calls.append(item)
+        return f"computed {len(calls)}"
+
+    opts = {"backend": "redis", "url": redis_server.url, "namespace": ns, "secret": SECRET,
+            "ttl": 600}  # fmt: skip
+    price = twincache.cache(**opts)(compute)
+    plain = twincache.cache(**opts, coherent=False)(compute)
+    assert await plain(1) == "computed 1"
+    cache = price.redis_cache
+    assert cache.wait_coherent(10)
+    read, replied, release = cache._aread, asyncio.Event(), asyncio.Event()
+    held = [True]
+
+    async def slow(client: Any, names: list[str]) -> Any:
+        reply = await read(client, names)  # the old value, read
+        if held[0]:
+            held[0] = False
+            replied.set()
+            await asyncio.wait_for(release.wait(), 10)  # its reply held up
+        return reply
+
+    cache._aread = slow
+    first = asyncio.ensure_future(price(1))
+    await asyncio.wait_for(replied.wait(), 10)
+    epoch = cache._epoch
+    await plain.ainvalidate(1)  # another process deletes it: the invalidation reaches this one
+    for _ in range(1000):
+        if cache._epoch > epoch:
+            break
+        await asyncio.sleep(0.01)
+    assert cache._epoch > epoch, "the invalidation was delivered"
+    assert await price(1) == "computed 2", "not the old flight's value: its own read, a miss"
+    release.set()
+    assert await first == "computed 1"  # the old flight returns what it read
+    assert calls == [1, 1]
