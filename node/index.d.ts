@@ -345,6 +345,9 @@ export interface RedisStats {
    * (a flush message, a lost or renewed subscription). 0 otherwise. */
   invalidations: number;
   l1_flushes: number;
+  /** 'on', 'off' (coherent: false), or 'off: <why>' where coherence cannot apply (a client
+   * passed in that is not node-redis's). */
+  coherence: string;
 }
 
 export interface RedisCacheOptions {
@@ -373,8 +376,9 @@ export interface RedisCacheOptions {
   /** A fraction in [0, 1): each write's TTL is shortened by up to that fraction, at random. */
   ttlJitter?: number;
   /** Keep L1 coherent through Redis's invalidation messages (docs/redis.md, "Coherence"): a
-   * write or delete of an entry by any process or program removes it from this L1. Needs a url
-   * or a node-redis client (createClient()). Default false. */
+   * write or delete of an entry by any process or program removes it from this L1. On by
+   * default (off, with the reason in stats().coherence, for a client passed in that is not
+   * node-redis's); false turns it off; true requires it (a TypeError where it cannot be). */
   coherent?: boolean;
 }
 
@@ -410,8 +414,9 @@ export class RedisCache<K = unknown, V = unknown> {
     options?: { ttl?: number; lease?: number },
   ): Promise<V>;
   stats(): RedisStats;
-  /** Whether the invalidation listener is subscribed, waiting up to `ms`; until it is, a
-   * coherent cache keeps nothing new in L1. False when not coherent. */
+  /** Whether the invalidation listener has subscribed this cache's namespace, waiting up to
+   * `ms`; until it does, a coherent cache keeps L1 entries 1 s at most. False when not
+   * coherent. */
   waitCoherent(ms: number): Promise<boolean>;
   close(): Promise<void>;
 }

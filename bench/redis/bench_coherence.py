@@ -72,7 +72,7 @@ def run(server: RedisServer, writes: int, interval: float) -> None:
                 arrived.setdefault(name, now)
 
     assert c._listener is not None
-    c._listener.subscribe(note, note)  # a function as its own owner: lives as long as this run
+    c._listener.listener._join(note, c._listener.prefix, note)  # a function: its own owner
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(WRITER), server.url, SECRET, str(writes),

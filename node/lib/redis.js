@@ -312,7 +312,7 @@ function cacheOptions(o) {
     secret,
     url,
     client: o.client || null,
-    coherent: o.coherent === true,
+    coherent: o.coherent, // undefined: on when possible (a url or a node-redis client)
   };
 }
 
@@ -632,29 +632,40 @@ class RedisCache {
     this._fresh = null;
     this._counts = {};
     for (const c of COUNTERS) this._counts[c] = 0;
-    this._coh = null; // redis_coherence.js's Coherence when `coherent`
-    if (o.coherent) {
+    this._coh = null; // redis_coherence.js's Coherence when coherent
+    // On unless `coherent: false`; `coherent: true` with a client of another kind throws, the
+    // default turns it off, with the reason in stats().coherence.
+    this._coherence = 'off';
+    if (o.coherent !== false) {
       if (!this._link.owned && !isPlainClient(o.client)) {
-        throw makeError(
-          'invalid_argument',
-          'coherent: true needs a url or a node-redis client (createClient())',
+        if (o.coherent === true) {
+          throw makeError(
+            'invalid_argument',
+            'coherent: true needs a url or a node-redis client (createClient())',
+          );
+        }
+        this._coherence =
+          'off: the client passed in is not a node-redis client (createClient()), ' +
+          'which coherence needs to make its connection';
+      } else {
+        const { Coherence } = require('./redis_coherence');
+        this._coh = new Coherence(
+          this,
+          this._link,
+          o.namespace,
+          o.l1Max,
+          Math.max(2000, 4 * o.timeout),
+          o.timeout,
         );
+        this._coherence = 'on';
       }
-      const { Coherence } = require('./redis_coherence');
-      this._coh = new Coherence(
-        this,
-        this._link,
-        o.namespace,
-        o.l1Max,
-        Math.max(2000, 4 * o.timeout),
-      );
     }
   }
 
   // Whether the invalidation listener is subscribed (waiting up to `ms`); until it is, a coherent
-  // cache keeps nothing new in L1. False when not coherent.
+  // cache keeps L1 entries 1 s at most. False when not coherent.
   waitCoherent(ms) {
-    return this._coh === null ? Promise.resolve(false) : this._coh.listener.waitReady(ms);
+    return this._coh === null ? Promise.resolve(false) : this._coh.waitReady(ms);
   }
 
   get namespace() {
@@ -697,6 +708,10 @@ class RedisCache {
   // op(client)'s result, or FAILED (counted) when the breaker is open, the call failed or it took
   // longer than `timeout` (connecting included). Never rejects.
   _call(op) {
+    if (this._coh !== null && this._coh.pending !== null) {
+      // A coherent cache's first calls: after the listener's first attempt (bounded by timeout).
+      return this._coh.pending.then(() => this._call(op));
+    }
     if (!this._breaker.allow()) {
       this._counts.l2_skipped++;
       return Promise.resolve(FAILED);
@@ -784,7 +799,11 @@ class RedisCache {
 
   // Coherent: `name` and `epoch` (when the read began; none for a write) decide whether it may.
   _l1Put(l1Key, value, ms, weight, name, epoch) {
-    if (this._coh !== null && !this._coh.admit(this, name, l1Key, epoch)) return;
+    if (this._coh !== null) {
+      const most = this._coh.admit(this, name, l1Key, epoch);
+      if (most < 0) return;
+      if (most !== Infinity) ms = ms > 0 ? Math.min(ms, most) : most;
+    }
     this._weight = weight;
     try {
       this._l1.set(
@@ -915,6 +934,9 @@ class RedisCache {
   // The same with `miss` for MISS. One promise chain, no async function (each layer is a
   // promise and a microtask on the L2 hit's path).
   _fetchOr(k, l1Key, miss) {
+    if (this._coh !== null && this._coh.pending !== null) {
+      return this._coh.pending.then(() => this._fetchOr(k, l1Key, miss)); // epoch noted after
+    }
     const started = clock.now();
     const epoch = this._coh === null ? undefined : this._coh.epoch;
     return this._call(this._read([k.name])).then((reply) => {
@@ -971,6 +993,7 @@ class RedisCache {
     }
     if (wanted.length === 0) return found;
     const names = wanted.map((w) => w[1].name);
+    if (this._coh !== null && this._coh.pending !== null) await this._coh.pending; // see _call
     const started = clock.now();
     const epoch = this._coh === null ? undefined : this._coh.epoch;
     const reply = await this._call(this._read(names));
@@ -1175,6 +1198,7 @@ class RedisCache {
       breaker: b.state,
       breaker_opened: b.opened,
       reconnects: b.recoveries,
+      coherence: this._coherence,
     };
   }
 

@@ -32,6 +32,7 @@ _OUTCOME_COUNTER: Final = {  # open_envelope's refusals -> the counter each one 
     env.UNREADABLE: "l2_unreadable",
     env.OTHER_KEY: "l2_misses",
 }
+DETACHED_NS: Final = 1_000_000_000  # L1 lifetime while a coherent cache is not subscribed (1 s)
 RECENT_NAMES: Final = 4096  # invalidated names remembered per coherent cache (then: as a flush)
 SCAN_COUNT: Final = 1000  # SCAN's COUNT hint, and the size of one UNLINK or MGET batch
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -175,7 +176,7 @@ class RedisCache(MutableMapping[Any, Any]):
         breaker_threshold: int = 5,
         breaker_delay: tuple[float, float] = (0.1, 10.0),
         ttl_jitter: float = 0.0,
-        coherent: bool = False,
+        coherent: bool | None = None,
         cluster: bool = False,
         tls: Mapping[str, Any] | None = None,
         _scope: str | None = None,
@@ -203,7 +204,10 @@ class RedisCache(MutableMapping[Any, Any]):
         self._epoch = 0
         self._recent: dict[str, int] = {}
         self._flushed_epoch = 0
-        coherent = _options.flag("coherent", coherent)
+        # None (the default): coherent when it can be (not with only an asyncio client passed
+        # in: the reason goes to stats()["coherence"]); True: coherent or a TypeError.
+        required = coherent is not None and _options.flag("coherent", coherent)
+        self._coherence = "off"
         self._breaker = Breaker(threshold, delays[0], delays[1])
         self._tls_warned = False
         self._error_types: tuple[type[BaseException], ...] = ()  # set by memoize()
@@ -232,33 +236,47 @@ class RedisCache(MutableMapping[Any, Any]):
             ),
             0,
         )
-        if coherent:  # last: the listener may call _invalidated at once
-            self._listen()
+        if coherent is None or coherent:  # last: the listener may call _invalidated at once
+            self._listen(required)
 
-    def _listen(self) -> None:
+    def _listen(self, required: bool) -> None:
         from . import _redis_coherence
 
         if self._clients.sync is None:
-            raise TypeError(
-                "coherent=True needs a url or a sync redis.Redis / redis.cluster.RedisCluster "
-                "client"
+            if required:
+                raise TypeError(
+                    "coherent=True needs a url or a sync redis.Redis / "
+                    "redis.cluster.RedisCluster client"
+                )
+            self._coherence = (
+                "off: an asyncio client was passed in (coherence needs a url or a sync "
+                "redis.Redis / redis.cluster.RedisCluster client)"
             )
-        listener: Any
+            return
+        sub: Any
         if self._clients.cluster:  # one listener per primary (twincache._redis_cluster)
             from . import _redis_cluster
 
             startup = self._clients.url or ("client", id(self._clients.sync))
-            listener = _redis_cluster.listener(self._clients.sync, startup, f"{self._namespace}:")
-        else:
-            listener = _redis_coherence.listener(
-                self._clients.sync.connection_pool, f"{self._namespace}:"
+            sub = _redis_cluster.subscribe(
+                self._clients.sync, startup, f"{self._namespace}:", self, RedisCache._invalidated
             )
-        listener.subscribe(self, RedisCache._invalidated)
-        self._listener = listener
+        else:
+            sub = _redis_coherence.subscribe(
+                self._clients.sync.connection_pool,
+                f"{self._namespace}:",
+                self,
+                RedisCache._invalidated,
+            )
+        self._listener = sub
+        self._coherence = "on"
+        # The listener's first subscription (or its failure: Redis down) before the first call,
+        # bounded by the timeout: L1 fills from the first call on.
+        sub.wait(self._timeout)
 
     def wait_coherent(self, timeout: float) -> bool:
         """Whether the invalidation listener is subscribed (waiting up to `timeout` seconds);
-        until it is, a coherent cache keeps nothing new in L1. False when not coherent."""
+        until it is, a coherent cache keeps L1 entries 1 s at most. False when not coherent."""
         return self._listener is not None and bool(self._listener.ready.wait(timeout))
 
     @staticmethod
@@ -487,9 +505,9 @@ class RedisCache(MutableMapping[Any, Any]):
     def _l1_put(
         self, l1_key: Any, value: object, seconds: float | None, name: str, epoch: int = -1
     ) -> None:
-        """Keeps value in L1 for at most `seconds`. Coherent: only while the invalidation
-        listener is subscribed, and not a read's value when an invalidation came since the read
-        started (`epoch`): it may be older than the write that invalidated it."""
+        """Keeps value in L1 for at most `seconds`. Coherent: not a read's value when an
+        invalidation came since the read started (`epoch`): it may be older than the write that
+        invalidated it; and for 1 s at most while the listener is not subscribed."""
         ttl_ns = None if seconds is None else max(1, int(seconds * 1e9))
         if self._listener is None:
             # Larger than l1_max_bytes: not kept (_set says False). No TTL conversion hook.
@@ -497,8 +515,12 @@ class RedisCache(MutableMapping[Any, Any]):
             return
         if epoch < 0:
             epoch = self._epoch  # a write: its value is the newest from now on
-        if not self._listener.ready.is_set() or self._stale(name, epoch):
+        if self._stale(name, epoch):
             return
+        if not self._listener.ready.is_set():
+            # Not subscribed (Redis down, reconnecting): nothing would tell of a write, so kept
+            # for DETACHED_S at most; the next subscription flushes L1.
+            ttl_ns = DETACHED_NS if ttl_ns is None else min(ttl_ns, DETACHED_NS)
         self._track(name, l1_key)
         self._l1._set(l1_key, value, ttl_ns)
         if self._stale(name, epoch):  # its invalidation came while it was being put in
@@ -917,13 +939,22 @@ class RedisCache(MutableMapping[Any, Any]):
         out["breaker"] = b.state
         out["breaker_opened"] = b.opened
         out["reconnects"] = b.recoveries
+        out["coherence"] = self._coherence
         return out
 
+    def _leave(self) -> None:
+        """Leaves the invalidation listener (closed with the last cache that used it)."""
+        if self._listener is not None:
+            self._listener.close()
+
     def close(self) -> None:
-        """Closes the clients this cache made (a client passed in stays open)."""
+        """Closes the clients this cache made (a client passed in stays open) and its place on
+        the invalidation listener."""
+        self._leave()
         self._clients.close()
 
     async def aclose(self) -> None:
+        self._leave()
         await self._clients.aclose()
 
     def __enter__(self) -> RedisCache:

@@ -15,8 +15,9 @@ connections.
   cache's breaker at once and the topology is re-read by a background thread. The async side
   uses the asyncio cluster client's own commands: every async call is bounded as a whole by
   the cache's timeout (cancellation), so its internal waits cannot outlive it.
-- ClusterListener: coherence on a cluster. One invalidation listener (twincache.
-  _redis_coherence.Listener) per primary, each with BCAST PREFIX on its node; a watcher thread
+- ClusterListener: coherence on a cluster. A subscription to the process's invalidation
+  listener of each primary (twincache._redis_coherence: shared with every other cache on that
+  node), each with BCAST PREFIX on its node; a watcher thread
   reads the primaries (CLUSTER SLOTS) every WATCH_S seconds and, when they change (a failover),
   flushes the caches' L1s, drops the listeners of nodes that are no longer primaries, starts
   listeners on the new ones and has the cluster client re-read its topology. It is ready only
@@ -29,6 +30,7 @@ import asyncio
 import os
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -439,7 +441,7 @@ _fork.track(_listeners, ("lock",), child=_Registry.clear)
 
 
 class ClusterListener:
-    """Coherence on a cluster: a coherence.Listener per primary, rebuilt when the primaries
+    """Coherence on a cluster: a subscription per primary, rebuilt when the primaries
     change. Subscribers get what the per-node listeners hear, and None (flush everything) when
     the topology changes."""
 
@@ -448,7 +450,7 @@ class ClusterListener:
         self.prefix = prefix
         self.pid = os.getpid()
         # primary -> its listener; replaced whole by the watcher thread, never changed in place
-        self.nodes: dict[tuple[str, int], coherence.Listener] = {}
+        self.nodes: dict[tuple[str, int], coherence.Subscription] = {}
         self.ready = _AllReady(self)
         self.topology_changes = 0
         self._subscribers: dict[int, tuple[weakref.ref[Any], Callable[..., None]]] = {}
@@ -469,16 +471,32 @@ class ClusterListener:
         self._stop.set()
         self.nodes = {}
 
-    def subscribe(self, owner: Any, callback: Callable[[Any, list[str] | None], None]) -> None:
+    def subscribe(
+        self, owner: Any, callback: Callable[[Any, list[str] | None], None]
+    ) -> ClusterSubscription:
         key = id(owner)
 
         def forget(ref: weakref.ref[Any]) -> None:
-            with self._lock:
-                if (entry := self._subscribers.get(key)) is not None and entry[0] is ref:
-                    del self._subscribers[key]
+            self._leave(key, ref)
 
+        ref = weakref.ref(owner, forget)
         with self._lock:
-            self._subscribers[key] = (weakref.ref(owner, forget), callback)
+            self._subscribers[key] = (ref, callback)
+        return ClusterSubscription(self, key, ref)
+
+    def _leave(self, key: int, ref: weakref.ref[Any]) -> None:
+        """An owner closed or was collected; the last one stops the watcher and its node
+        subscriptions (the registry then makes a new listener for the next cache)."""
+        with self._lock:
+            if (entry := self._subscribers.get(key)) is not None and entry[0] is ref:
+                del self._subscribers[key]
+            last = not self._subscribers
+        if last:
+            with _listeners.lock:
+                for k, v in list(_listeners.items()):
+                    if v is self:
+                        del _listeners[k]
+            self.stop()
 
     def _dispatch(self, names: list[str] | None) -> None:
         with self._lock:
@@ -508,17 +526,14 @@ class ClusterListener:
             return found
         return None
 
-    def _listener(self, address: tuple[str, int], pool: Any) -> coherence.Listener:
-        kwargs = {k: v for k, v in pool.connection_kwargs.items()}
-        kwargs = {k: v for k, v in kwargs.items() if not k.startswith("maint_notifications")}
-        cls, options = pool.connection_class, {**kwargs, "host": address[0], "port": address[1]}
-        options["protocol"] = 2  # RESP2: invalidations as pub/sub messages (_redis_coherence)
-        timeout = options.get("socket_timeout") or 0
-        node = coherence.Listener(
-            lambda: cls(**options), self.prefix, max(coherence.PING_TIMEOUT_S, 4 * timeout)
+    def _listener(self, address: tuple[str, int], pool: Any) -> coherence.Subscription:
+        """This watcher's subscription to the process's listener for the primary at `address`
+        (the pool's connection options, pointed at that primary)."""
+        kwargs = {**pool.connection_kwargs, "host": address[0], "port": address[1]}
+        node_pool = types.SimpleNamespace(
+            connection_class=pool.connection_class, connection_kwargs=kwargs
         )
-        node.subscribe(self, ClusterListener._dispatch)
-        return node
+        return coherence.subscribe(node_pool, self.prefix, self, ClusterListener._dispatch)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -535,7 +550,7 @@ class ClusterListener:
                     found = old.get(address)
                     nodes[address] = found if found is not None else self._listener(address, pool)
                 for address in set(old) - set(nodes):
-                    old[address].stop()
+                    old[address].close()
                 self.nodes = nodes
                 if changed:  # a failover: what the old primaries said may be lost
                     self.topology_changes += 1
@@ -546,23 +561,50 @@ class ClusterListener:
     def stop(self) -> None:
         self._stop.set()
         for node in list(self.nodes.values()):
-            node.stop()
+            node.close()
 
 
-def listener(cluster: SyncCluster, startup: Any, prefix: str) -> ClusterListener:
-    """The process's cluster listener for these startup nodes and prefix."""
+class ClusterSubscription:
+    """One cache's place on a ClusterListener (as coherence.Subscription is on a Listener):
+    `ready` is set while every primary's listener is subscribed; close() leaves."""
+
+    def __init__(self, owner: ClusterListener, key: int, ref: weakref.ref[Any]) -> None:
+        self.listener = owner
+        self.ready = owner.ready
+        self._key, self._ref = key, ref
+        self.closed = False
+
+    def wait(self, timeout: float) -> bool:
+        return self.ready.wait(timeout)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.listener._leave(self._key, self._ref)
+
+
+def subscribe(
+    cluster: SyncCluster,
+    startup: Any,
+    prefix: str,
+    owner: Any,
+    callback: Callable[[Any, list[str] | None], None],
+) -> ClusterSubscription:
+    """`owner`'s subscription to the invalidations of `prefix` on the process's cluster listener
+    for these startup nodes (made on first use, and again in a forked child)."""
     with _listeners.lock:
         found = _listeners.get((startup, prefix))
-        if found is None or found.pid != os.getpid():
+        if found is None or found.pid != os.getpid() or found._stop.is_set():
             found = ClusterListener(cluster, prefix)
             _listeners[(startup, prefix)] = found
-        return found
+    return found.subscribe(owner, callback)
 
 
 __all__ = [
     "AsyncCluster",
     "ClusterListener",
+    "ClusterSubscription",
     "SyncCluster",
     "is_cluster_client",
-    "listener",
+    "subscribe",
 ]

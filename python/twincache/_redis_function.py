@@ -37,7 +37,7 @@ def redis_decorator(
     cache_errors: object = None,
     error_ttl: object = None,
     ttl_jitter: object = 0.0,
-    coherent: object = False,
+    coherent: object = None,
     cluster: object = False,
     tls: object = None,
     stale: object = None,
@@ -62,8 +62,9 @@ def redis_decorator(
         "cluster": cluster,
         "tls": tls,
     }
-    coherent_flag = _options.flag("coherent", coherent)
-    RedisCache(url, **options).close()  # checks every option now, at decoration (no listener)
+    coherent_flag = None if coherent is None else _options.flag("coherent", coherent)
+    # Checks every option now, at decoration (no listener).
+    RedisCache(url, **options, coherent=False).close()
     options["coherent"] = coherent_flag
     errors = _options.error_types(cache_errors)
     error_ttl_ms = env.ttl_option("error_ttl", error_ttl)
@@ -258,6 +259,16 @@ def memoize(
             ) from None
         return encoded
 
+    def outdated(
+        lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any], noted: tuple[Any, int], flight: Any
+    ) -> bool:
+        """Whether a coherent cache got an invalidation of this call's entry since the flight
+        in progress began (its read may hold an older value than the write reported): then a
+        caller does not join it (as Node's memoize; docs/redis.md, "Coherence")."""
+        if cache._listener is None or noted[0] is not flight or noted[1] == cache._epoch:
+            return False
+        return cache._stale(cache._name(key_of(args, kwargs)), noted[1])
+
     def refused(exc: Exception) -> None:
         warn(
             f"twincache: the result of {qualname}() cannot be stored in Redis ({exc}); "
@@ -277,6 +288,7 @@ def memoize(
         # L1 key -> the task reading Redis and, on a miss, computing: concurrent awaits of
         # one key in one event loop share it (single flight in this process).
         flights: dict[Any, asyncio.Task[Any]] = _api._flight_table()
+        epochs: dict[Any, tuple[Any, int]] = _api._flight_table()  # lk -> (its task, epoch)
 
         async def resolve(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             k = key_of(args, kwargs)
@@ -321,6 +333,8 @@ def memoize(
         def forget(lk: Any, task: asyncio.Task[Any]) -> None:
             if flights.get(lk) is task:
                 del flights[lk]
+            if epochs.get(lk, (None,))[0] is task:
+                del epochs[lk]
 
         async def amiss(lk: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             value = cached_error(lk)
@@ -328,9 +342,14 @@ def memoize(
                 return _unwrap(value)
             loop = asyncio.get_running_loop()
             task = flights.get(lk)
-            if task is None or task.get_loop() is not loop:
+            if (
+                task is None
+                or task.get_loop() is not loop
+                or outdated(lk, args, kwargs, epochs.get(lk, (None, 0)), task)
+            ):
                 task = loop.create_task(resolve(lk, args, kwargs))
                 flights[lk] = task
+                epochs[lk] = (task, cache._epoch)
                 task.add_done_callback(functools.partial(forget, lk))
             else:
                 counts["hits"] += 1  # joins the read (or computation) in flight
@@ -357,6 +376,7 @@ def memoize(
         # L1 key -> the thread reading Redis and, on a miss, computing (twincache._api's
         # single flight: waiters wait at most _api.SINGLE_FLIGHT_WAIT_S; emptied in a fork).
         flights = _api._flight_table()
+        epochs = _api._flight_table()  # lk -> (its flight, the epoch when its leader started)
         reentry = (
             f"{qualname}() was called with the same arguments while computing them "
             "(a redis-backed function cannot wait for its own thread)"
@@ -411,8 +431,23 @@ def memoize(
             def compute(current: Callable[[], bool]) -> Any:
                 nonlocal led
                 led = True
-                return lead(lk, args, kwargs, current)
+                flight = flights.get(lk)
+                epochs[lk] = (flight, cache._epoch)  # before its read is sent
+                try:
+                    return lead(lk, args, kwargs, current)
+                finally:
+                    if epochs.get(lk, (None,))[0] is flight:
+                        epochs.pop(lk, None)
 
+            flight = flights.get(lk)
+            noted = epochs.get(lk, (None, 0))
+            # An outdated flight's leader returns its value, unstored (as after invalidate()).
+            if (
+                flight is not None
+                and outdated(lk, args, kwargs, noted, flight)
+                and flights.get(lk) is flight
+            ):
+                flights.pop(lk, None)
             value = _api._thread_flight(flights, lk, compute, reentry)
             if not led:
                 counts["hits"] += 1  # the leader's result (its L2 read or computation)

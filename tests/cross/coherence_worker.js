@@ -37,7 +37,7 @@ async function main() {
       if (w !== undefined) w();
     }
   };
-  c._coh.listener.subscribe(hook, hook); // after the cache's own subscription: called after it
+  c._coh.listener.subscribe(c._coh.prefix, hook, hook); // after the cache's own subscription: called after it
 
   async function handle(cmd) {
     if (cmd.op === 'hello') return { ready: await c.waitCoherent(10000), native };

@@ -49,7 +49,8 @@ def main() -> None:
             lock.notify_all()
 
     assert c._listener is not None
-    c._listener.subscribe(hook, hook)  # after the cache's own subscription: called after it
+    # After the cache's own subscription (same prefix): called after it.
+    c._listener.listener._join(hook, c._listener.prefix, hook)
 
     def handle(cmd: dict[str, Any]) -> dict[str, Any]:
         op = cmd["op"]

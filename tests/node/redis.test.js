@@ -31,8 +31,16 @@ async function scanNames(pattern) {
   return names;
 }
 
+// coherent: false unless asked: these tests count L1 hits after a cache's own writes, which a
+// coherent cache gives up (docs/redis.md, "Coherence"; tested in redis_coherence.test.js).
 function make(opts = {}) {
-  const c = new RedisCache({ url: server.url, secret: SECRET, timeout: TIMEOUT, ...opts });
+  const c = new RedisCache({
+    url: server.url,
+    secret: SECRET,
+    timeout: TIMEOUT,
+    coherent: false,
+    ...opts,
+  });
   caches.push(c);
   return c;
 }
@@ -411,10 +419,13 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
       if (saved === undefined) delete process.env.TWINCACHE_SECRET;
       else process.env.TWINCACHE_SECRET = saved;
     }
-    assert.throws(() => memoize(() => 1, { backend: 'redis', url: u, policy: 'lru' }), {
-      name: 'TypeError',
-      message: /^options must only name backend, url, .* \(got 'policy'\)$/,
-    });
+    assert.throws(
+      () => memoize(() => 1, { backend: 'redis', coherent: false, url: u, policy: 'lru' }),
+      {
+        name: 'TypeError',
+        message: /^options must only name backend, url, .* \(got 'policy'\)$/,
+      },
+    );
   });
 
   test('a client passed in is used as it is, and close() leaves it open', async () => {
@@ -449,6 +460,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     let calls = 0;
     const opts = {
       backend: 'redis',
+      coherent: false,
       url: server.url,
       secret: SECRET,
       timeout: TIMEOUT,
@@ -495,6 +507,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
       },
       {
         backend: 'redis',
+        coherent: false,
         url: server.url,
         secret: SECRET,
         timeout: TIMEOUT,
@@ -519,7 +532,14 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
         if (n === 1) throw new Error('boom');
         return x === 'nan' ? NaN : x;
       },
-      { backend: 'redis', url: server.url, secret: SECRET, timeout: TIMEOUT, namespace: 'memo2' },
+      {
+        backend: 'redis',
+        coherent: false,
+        url: server.url,
+        secret: SECRET,
+        timeout: TIMEOUT,
+        namespace: 'memo2',
+      },
     );
     caches.push(f.cache);
     await assert.rejects(f('a'), { message: 'boom' });
@@ -546,6 +566,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     }
     const opts = {
       backend: 'redis',
+      coherent: false,
       url: server.url,
       secret: SECRET,
       timeout: TIMEOUT,

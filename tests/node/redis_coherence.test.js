@@ -42,7 +42,7 @@ function base(namespace) {
 async function caches(opts = {}) {
   const namespace = `coh${ids++}`;
   const coherent = new RedisCache({ ...base(namespace), coherent: true, ...opts });
-  const plain = new RedisCache(base(namespace));
+  const plain = new RedisCache({ ...base(namespace), coherent: false });
   closers.push(coherent, plain);
   assert.equal(await coherent.waitCoherent(WAIT), true, 'the invalidation listener subscribed');
   return [coherent, plain];
@@ -90,7 +90,7 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
     await delivered(c, ['k'], () => plain.set('k', 'v1'));
     assert.ok(await heldInL1(c, 'k', 'v1'));
     assert.ok(await heldInL1(plain, 'k', 'v1'));
-    const writer = new RedisCache(base(c.namespace));
+    const writer = new RedisCache({ ...base(c.namespace), coherent: false });
     closers.push(writer);
     await writer.set('k', 'v2');
     assert.ok(await until(() => c.stats().l1_items === 0), 'the coherent L1 copy was dropped');
@@ -237,18 +237,18 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
     assert.ok(await heldInL1(c, 'k', 'v2'));
   });
 
-  test('nothing goes in L1 before the listener subscribed', async () => {
+  test("a cache's first call waits for the listener's first subscription", async () => {
     const namespace = `coh${ids++}`;
-    const plain = new RedisCache(base(namespace));
+    const plain = new RedisCache({ ...base(namespace), coherent: false });
     closers.push(plain);
     await plain.set('k', 'v');
-    const c = new RedisCache({ ...base(namespace), coherent: true });
+    const c = new RedisCache(base(namespace)); // coherent by default
     closers.push(c);
-    // Its first read began before the subscription (which flushes when it comes): not kept.
+    assert.equal(c.stats().coherence, 'on');
+    // Its first read is sent once subscribed (bounded by timeout): its value is kept.
     assert.equal(await c.get('k'), 'v');
-    assert.equal(c.stats().l1_items, 0);
-    assert.equal(await c.waitCoherent(WAIT), true);
-    assert.ok(await heldInL1(c, 'k', 'v'));
+    assert.equal(c.stats().l1_items, 1);
+    assert.equal(await c.waitCoherent(0), true);
   });
 
   test("a cache's own write evicts its own L1 copy (one more L2 read)", async () => {
@@ -278,7 +278,7 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
       timeout: TIMEOUT,
     };
     const coherent = memoize(price, { ...opts, coherent: true });
-    const plain = memoize(price, opts);
+    const plain = memoize(price, { ...opts, coherent: false });
     closers.push(coherent, plain);
     assert.equal(await coherent.cache.waitCoherent(WAIT), true);
     assert.equal(await plain(1), 10);
@@ -341,8 +341,86 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
       () => new RedisCache({ client: notAClient, secret: SECRET, coherent: true }),
       'coherent: true needs a url or a node-redis client (createClient())',
     );
-    const c = new RedisCache({ url: server.url, secret: SECRET, timeout: TIMEOUT });
+    const c = new RedisCache({
+      url: server.url,
+      secret: SECRET,
+      timeout: TIMEOUT,
+      coherent: false,
+    });
     closers.push(c);
     assert.equal(await c.waitCoherent(10), false, 'not coherent');
+    assert.equal(c.stats().coherence, 'off');
+    const other = new RedisCache({ client: notAClient, secret: SECRET }); // the default: off
+    closers.push(other);
+    assert.match(other.stats().coherence, /^off: the client passed in is not a node-redis client/);
+  });
+
+  // Connections subscribed to the invalidation channel (CLIENT LIST: sub=1).
+  async function listenerConnections() {
+    const list = String(await raw.sendCommand(['CLIENT', 'LIST']));
+    return list.split('\n').filter((line) => / sub=1 /.test(line)).length;
+  }
+
+  test('caches share one listener connection per server, closed with the last', async () => {
+    for (const c of closers.splice(0)) await c.close();
+    assert.ok(await until(async () => (await listenerConnections()) === 0), 'none left over');
+    const ns = `share${ids++}`;
+    const a = new RedisCache(base(ns)); // coherent by default
+    const b = new RedisCache(base(`${ns}b`));
+    const a2 = new RedisCache(base(ns));
+    const f = memoize(async (x) => 2 * x, { ...base(`${ns}f`), backend: 'redis' });
+    assert.equal(await f(2), 4);
+    for (const c of [a, b, a2, f.cache]) assert.equal(await c.waitCoherent(WAIT), true);
+    assert.equal(await listenerConnections(), 1, 'one for four namespaces');
+    const plain = new RedisCache({ ...base(ns), coherent: false });
+    closers.push(plain);
+    await plain.set('k', 'v1');
+    assert.ok(await heldInL1(a, 'k', 'v1'));
+    await plain.set('k', 'v2'); // each namespace gets its own names only
+    assert.ok(await until(async () => (await a.get('k')) === 'v2'));
+    assert.equal(b.stats().invalidations, 0);
+    assert.equal(await listenerConnections(), 1, 'coherent: false opens none');
+    await a.close();
+    await b.close();
+    assert.equal(await listenerConnections(), 1, 'still used by a2 and f');
+    await a2.close();
+    await f.close();
+    assert.ok(await until(async () => (await listenerConnections()) === 0), 'closed with the last');
+    const again = new RedisCache(base(ns));
+    assert.equal(await again.waitCoherent(WAIT), true, 'made anew');
+    assert.equal(await listenerConnections(), 1);
+    await again.close();
+    assert.ok(await until(async () => (await listenerConnections()) === 0));
+  });
+
+  test('the listener never keeps a process alive', () => {
+    const { spawnSync } = require('node:child_process');
+    const code = `
+      const { RedisCache } = require(${JSON.stringify(require.resolve('../../node/lib'))});
+      const c = new RedisCache({ url: ${JSON.stringify(server.url)}, secret: 'x'.repeat(16) });
+      c.waitCoherent(10000).then((ok) => console.log(ok));`;
+    const started = Date.now();
+    const done = spawnSync(process.execPath, ['-e', code], { timeout: 20000, encoding: 'utf8' });
+    assert.equal(done.status, 0, done.stderr);
+    assert.equal(done.stdout.trim(), 'true', 'it subscribed, then the process ended by itself');
+    assert.ok(Date.now() - started < 10000);
+  });
+
+  test('overlapping prefixes: the shortest is tracked', () => {
+    const { cover } = require('../../node/lib/redis_coherence');
+    assert.deepEqual(cover(['app:', 'app:f1:', 'b:', 'app2:', 'b:']), ['app2:', 'app:', 'b:']);
+    assert.deepEqual(cover(['a:b:', 'a:']), ['a:']);
+  });
+
+  test('Redis down at construction: no throw, no hang; calls resolve', async () => {
+    const started = Date.now();
+    const c = new RedisCache({ url: 'redis://127.0.0.1:1/0', secret: SECRET, timeout: 200 });
+    assert.equal(c.stats().coherence, 'on');
+    assert.equal(await c.get('k'), undefined);
+    assert.ok(Date.now() - started < 2000);
+    await c.set('k', 1); // not subscribed: kept in L1 for DETACHED_MS at most
+    assert.equal(await c.get('k'), 1);
+    assert.equal(c.stats().l1_hits, 1);
+    await c.close();
   });
 });

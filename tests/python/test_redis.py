@@ -30,13 +30,17 @@ def name_of(cache: twincache.RedisCache, key: object) -> str:
 
 @pytest.fixture
 def make(redis_server: RedisServer) -> Iterator[Callable[..., twincache.RedisCache]]:
-    """RedisCache(url of this module's server, secret=SECRET, namespace=a fresh one, **opts)."""
+    """RedisCache(url of this module's server, secret=SECRET, namespace=a fresh one, **opts);
+    coherent=False unless asked: these tests count L1 hits after a cache's own writes, which a
+    coherent cache gives up (docs/redis.md, "Coherence": own writes), and coherence has its
+    own module (test_redis_coherence.py)."""
     made: list[twincache.RedisCache] = []
     namespace = f"t{next(_ids)}"
 
     def make(**opts: Any) -> twincache.RedisCache:
         opts.setdefault("namespace", namespace)
         opts.setdefault("secret", SECRET)
+        opts.setdefault("coherent", False)
         c = twincache.RedisCache(redis_server.url, **opts)
         made.append(c)
         return c
@@ -146,7 +150,9 @@ def test_clear_removes_its_namespace_only(make: Any, redis_server: RedisServer) 
         cache.clear()
         cache.set_many({i: i for i in range(2500)})  # more than one SCAN/UNLINK batch
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace="ns-a", secret=SECRET)
+    @twincache.cache(
+        backend="redis", coherent=False, url=redis_server.url, namespace="ns-a", secret=SECRET
+    )
     def double(x: int) -> int:
         return 2 * x
 
@@ -265,7 +271,7 @@ def test_pickle_needs_a_secret(monkeypatch: pytest.MonkeyPatch, redis_server: Re
     with pytest.raises(ValueError, match=r"needs a secret.*secret=.*TWINCACHE_SECRET"):
         twincache.RedisCache(redis_server.url)
     with pytest.raises(ValueError, match="needs a secret"):
-        twincache.cache(backend="redis", url=redis_server.url)
+        twincache.cache(backend="redis", coherent=False, url=redis_server.url)
     monkeypatch.setenv("TWINCACHE_SECRET", "from-the-environment-0123")
     c = twincache.RedisCache(redis_server.url, namespace="env")
     c["k"] = 1
@@ -306,9 +312,11 @@ def test_bad_options_name_the_parameter(opts: dict[str, Any], error: type, messa
 
 def test_bad_decorator_options(redis_server: RedisServer) -> None:
     with pytest.raises(ValueError, match="namespace must be"):
-        twincache.cache(backend="redis", url=redis_server.url, namespace="a b", secret=SECRET)
+        twincache.cache(
+            backend="redis", coherent=False, url=redis_server.url, namespace="a b", secret=SECRET
+        )
     with pytest.raises(TypeError, match="does not take typed, path"):
-        twincache.cache(backend="redis", typed=True, path="x", secret=SECRET)
+        twincache.cache(backend="redis", coherent=False, typed=True, path="x", secret=SECRET)
     with pytest.raises(TypeError, match="url, namespace apply to backend='redis' only"):
         twincache.cache(url=redis_server.url, namespace="x")
     with pytest.raises(TypeError, match="pass url or client, not both"):
@@ -339,7 +347,8 @@ def test_decorated_function_is_computed_once_across_caches(redis_server: RedisSe
         calls.append(x)
         return x * x
 
-    opts = {"backend": "redis", "url": redis_server.url, "namespace": "sq", "secret": SECRET}
+    opts = {"backend": "redis", "url": redis_server.url, "namespace": "sq", "secret": SECRET,
+            "coherent": False}  # fmt: skip
     first = twincache.cache(**opts)(square)
     second = twincache.cache(**opts)(square)  # another L1, as another process would have
     assert [first(3), first(3), second(3)] == [9, 9, 9]
@@ -351,7 +360,9 @@ def test_decorated_function_is_computed_once_across_caches(redis_server: RedisSe
 
 
 def test_decorated_function_returns_what_json_cannot_store(redis_server: RedisServer) -> None:
-    @twincache.cache(backend="redis", url=redis_server.url, codec="json", namespace="js")
+    @twincache.cache(
+        backend="redis", coherent=False, url=redis_server.url, codec="json", namespace="js"
+    )
     def f() -> object:
         return {1, 2}
 
@@ -377,7 +388,9 @@ async def test_async_methods_and_async_functions(make: Any, redis_server: RedisS
 
     calls: list[int] = []
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace="aio", secret=SECRET)
+    @twincache.cache(
+        backend="redis", coherent=False, url=redis_server.url, namespace="aio", secret=SECRET
+    )
     async def slow_double(x: int) -> int:
         calls.append(x)
         await asyncio.sleep(0)
@@ -406,7 +419,8 @@ def test_ttl_jitter_spreads_expiries_never_longer(make: Any, redis_server: Redis
 def test_decorated_function_keys_by_content(redis_server: RedisServer) -> None:
     calls: list[object] = []
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace="ck", secret=SECRET)
+    @twincache.cache(backend="redis", url=redis_server.url, namespace="ck", secret=SECRET,
+                     coherent=False)  # fmt: skip
     def ident(x: object) -> object:
         calls.append(x)
         return x
@@ -444,7 +458,7 @@ def test_chosen_exceptions_are_cached_with_their_own_ttl(
 
     opts = {"backend": "redis", "url": redis_server.url, "namespace": "neg" + codec,
             "secret": SECRET, "codec": codec, "ttl": 600, "cache_errors": LookupError,
-            "error_ttl": 5}  # fmt: skip
+            "error_ttl": 5, "coherent": False}  # fmt: skip
     first, second = twincache.cache(**opts)(lookup), twincache.cache(**opts)(lookup)
     first.cache_clear()
     # Computed once; then from L1; then from Redis for another cache, where json keeps the
@@ -473,8 +487,8 @@ def test_chosen_exceptions_are_cached_with_their_own_ttl(
 
 
 def test_error_entries_are_not_values(redis_server: RedisServer) -> None:
-    @twincache.cache(backend="redis", url=redis_server.url, namespace="neg2", secret=SECRET,
-                     cache_errors=KeyError)  # fmt: skip
+    @twincache.cache(backend="redis", coherent=False, url=redis_server.url, namespace="neg2",
+                     secret=SECRET, cache_errors=KeyError)  # fmt: skip
     def f() -> int:
         raise KeyError("k")
 
@@ -492,9 +506,9 @@ def test_error_entries_are_not_values(redis_server: RedisServer) -> None:
         f()
     assert f.stats()["l2_hits"] == 1
     with pytest.raises(TypeError, match="cache_errors must be an Exception subclass"):
-        twincache.cache(backend="redis", secret=SECRET, cache_errors="KeyError")
+        twincache.cache(backend="redis", coherent=False, secret=SECRET, cache_errors="KeyError")
     with pytest.raises(TypeError, match="error_ttl applies with cache_errors only"):
-        twincache.cache(backend="redis", secret=SECRET, error_ttl=5)
+        twincache.cache(backend="redis", coherent=False, secret=SECRET, error_ttl=5)
     # The memory and disk backends take cache_errors too (issue 18, tests/python/test_freshness.py).
     assert callable(twincache.cache(backend="disk", cache_errors=KeyError))
 
@@ -548,7 +562,9 @@ def test_bytes_counters_count_names_and_envelopes(make: Any, redis_server: Redis
 
 
 def test_a_decorated_function_returns_what_pickle_cannot_store(redis_server: RedisServer) -> None:
-    @twincache.cache(backend="redis", url=redis_server.url, namespace="unpick", secret=SECRET)
+    @twincache.cache(
+        backend="redis", coherent=False, url=redis_server.url, namespace="unpick", secret=SECRET
+    )
     def make_function() -> object:
         return lambda: 42  # a local lambda: pickle refuses it
 
@@ -563,7 +579,9 @@ async def test_concurrent_awaits_of_one_key_share_one_computation(
     calls: list[int] = []
     release = asyncio.Event()
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace="flight", secret=SECRET)
+    @twincache.cache(
+        backend="redis", coherent=False, url=redis_server.url, namespace="flight", secret=SECRET
+    )
     async def slow(x: int) -> int:
         calls.append(x)
         await release.wait()
@@ -585,8 +603,8 @@ async def test_concurrent_awaits_of_one_key_share_one_computation(
 
 
 def test_decorator_ttl_jitter(redis_server: RedisServer) -> None:
-    @twincache.cache(backend="redis", url=redis_server.url, namespace="jit", secret=SECRET,
-                     ttl=100, ttl_jitter=0.5)  # fmt: skip
+    @twincache.cache(backend="redis", coherent=False, url=redis_server.url, namespace="jit",
+                     secret=SECRET, ttl=100, ttl_jitter=0.5)  # fmt: skip
     def same(x: int) -> int:
         return x
 
@@ -610,7 +628,7 @@ def test_another_process_reads_and_writes_the_same_entries(
     import sys
 
     monkeypatch.setenv("TWINCACHE_SECRET", SECRET)
-    parent = twincache.RedisCache(redis_server.url, namespace="procs")
+    parent = twincache.RedisCache(redis_server.url, namespace="procs", coherent=False)
     parent.clear()
     parent["from-parent"] = {"n": 1}
     child = (
@@ -667,10 +685,13 @@ async def test_a_client_subclass_reads_through_its_own_pipeline(
     class Async(redis.asyncio.Redis):
         pass
 
-    writer = twincache.RedisCache(redis_server.url, namespace="sub", secret=SECRET, ttl=30)
+    # coherent=False: the writer's invalidations could reach c after its reads (counted here).
+    writer = twincache.RedisCache(
+        redis_server.url, namespace="sub", secret=SECRET, ttl=30, coherent=False
+    )
     writer.set_many({"a": 1, "b": [2]})
     sync = Sync(host="127.0.0.1", port=redis_server.port, socket_timeout=0.2)
-    c = twincache.RedisCache(client=sync, namespace="sub", secret=SECRET)
+    c = twincache.RedisCache(client=sync, namespace="sub", secret=SECRET, coherent=False)
     assert c.get("a") == 1 and c.get_many(["a", "b", "zz"]) == {"a": 1, "b": [2]}
     assert c.stats()["l2_hits"] == 2 and c.stats()["l1_hits"] == 1
     clock.advance(31)  # past the PTTL Redis reported: gone from L1 (Redis, in real time, has it)

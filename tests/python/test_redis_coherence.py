@@ -28,11 +28,13 @@ _ids = itertools.count()
 
 
 def caches(server: RedisServer, **opts: Any) -> tuple[Any, Any]:
-    """A coherent RedisCache and a plain one on a fresh namespace (subscribed before return)."""
+    """A coherent RedisCache and a plain one (coherent=False) on a fresh namespace (subscribed
+    before return)."""
     namespace = f"coh{next(_ids)}"
     coherent = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600,
                                     coherent=True, **opts)  # fmt: skip
-    plain = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600)
+    plain = twincache.RedisCache(server.url, namespace=namespace, secret=SECRET, ttl=600,
+                                 coherent=False)  # fmt: skip
     assert coherent.wait_coherent(10), "the invalidation listener subscribed"
     return coherent, plain
 
@@ -104,7 +106,8 @@ def test_a_silently_dropped_connection_is_found_by_its_ping(redis_server: RedisS
         namespace = f"coh{next(_ids)}"
         c = twincache.RedisCache(proxy.url, namespace=namespace, secret=SECRET, ttl=600,
                                  coherent=True)  # fmt: skip
-        plain = twincache.RedisCache(redis_server.url, namespace=namespace, secret=SECRET)
+        plain = twincache.RedisCache(redis_server.url, namespace=namespace, secret=SECRET,
+                                     coherent=False)  # fmt: skip
         assert c.wait_coherent(10)
         plain["k"] = "v"
         assert until(lambda: held_in_l1(c, "k", "v"))
@@ -165,7 +168,7 @@ def test_a_coherent_decorated_function_drops_what_another_process_writes(
     opts = {"backend": "redis", "url": redis_server.url, "namespace": namespace,
             "secret": SECRET, "ttl": 600}  # fmt: skip
     coherent = twincache.cache(**opts, coherent=True)(price)
-    plain = twincache.cache(**opts)(price)
+    plain = twincache.cache(**opts, coherent=False)(price)
     assert coherent.redis_cache.wait_coherent(10)
     assert plain(1) == 10 and calls == [1]
     assert until(lambda: coherent(1) == 10 and coherent.stats()["l1_items"] == 1)
@@ -188,8 +191,9 @@ def test_a_coherent_decorated_function_drops_what_another_process_writes(
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the platform has no os.fork()")
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
 def test_a_forked_child_keeps_no_l1_on_the_parents_listener(redis_server: RedisServer) -> None:
-    """The child has no listener thread: its inherited coherent cache reads Redis every time
-    (nothing could invalidate an L1 copy), and a cache it makes gets a listener of its own."""
+    """The child has no listener thread: its inherited coherent cache is not subscribed for
+    good (L1 copies live 1 s at most: nothing could invalidate them), and a cache it makes gets
+    a listener of its own."""
     from test_fork import HUNG, run_child
 
     c, plain = caches(redis_server)
@@ -198,7 +202,7 @@ def test_a_forked_child_keeps_no_l1_on_the_parents_listener(redis_server: RedisS
 
     def child() -> int:
         c._l1.clear()
-        if not (c.get("k") == "v" and c.get("k") == "v" and c.stats()["l1_items"] == 0):
+        if not (c.get("k") == "v" and not c.wait_coherent(0.2) and c.stats()["l2_hits"] >= 1):
             return 3
         fresh = twincache.RedisCache(redis_server.url, namespace=c.namespace, secret=SECRET,
                                      coherent=True)  # fmt: skip
@@ -207,3 +211,168 @@ def test_a_forked_child_keeps_no_l1_on_the_parents_listener(redis_server: RedisS
     outcome = run_child(child)
     assert outcome == 0, f"exit code (-14: SIGALRM, {HUNG}: hung): {outcome}"
     assert held_in_l1(c, "k", "v"), "the parent's cache is unaffected"
+
+
+# --- on by default, one shared listener per server ------------------------------------------------
+
+
+def listener_connections(server: RedisServer) -> int:
+    """Connections subscribed to the invalidation channel (CLIENT LIST: sub=1)."""
+    return sum(1 for c in server.client().client_list() if c.get("sub") == "1")
+
+
+def test_caches_share_one_listener_connection_closed_with_the_last(
+    redis_server: RedisServer,
+) -> None:
+    assert until(lambda: listener_connections(redis_server) == 0), "no listener left over"
+    ns = f"share{next(_ids)}"
+    a = twincache.RedisCache(redis_server.url, namespace=ns, secret=SECRET)  # coherent by default
+    assert a.stats()["coherence"] == "on" and a.wait_coherent(0), "subscribed at construction"
+    b = twincache.RedisCache(redis_server.url, namespace=ns + "b", secret=SECRET)
+    a2 = twincache.RedisCache(redis_server.url, namespace=ns, secret=SECRET)
+
+    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns + "f", secret=SECRET)
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert double(2) == 4 and double.redis_cache.wait_coherent(0)
+    assert until(lambda: listener_connections(redis_server) == 1), "one for four namespaces"
+    plain = twincache.RedisCache(redis_server.url, namespace=ns, secret=SECRET, coherent=False)
+    plain["k"], plain["j"] = "v1", "w1"
+    assert until(lambda: held_in_l1(a, "k", "v1") and held_in_l1(b, "j", None) is False)
+    plain["k"] = "v2"  # each namespace gets its own names only
+    assert until(lambda: a.get("k") == "v2") and b.stats()["invalidations"] == 0
+    assert plain.stats()["coherence"] == "off" and listener_connections(redis_server) == 1
+    a.close()
+    b.close()
+    assert listener_connections(redis_server) == 1, "still used by a2 and double"
+    a2.close()
+    double.redis_cache.close()
+    assert until(lambda: listener_connections(redis_server) == 0), "closed with the last cache"
+    again = twincache.RedisCache(redis_server.url, namespace=ns, secret=SECRET)
+    assert again.wait_coherent(0) and listener_connections(redis_server) == 1, "made anew"
+    again.close()
+    assert until(lambda: listener_connections(redis_server) == 0)
+
+
+def test_overlapping_prefixes_are_tracked_once_and_filtered() -> None:
+    from twincache._redis_coherence import cover
+
+    assert cover(["app:", "app:f1:", "b:", "app2:", "b:"]) == ["app2:", "app:", "b:"]
+    assert cover(["a:b:", "a:"]) == ["a:"]
+
+
+def test_an_asyncio_client_turns_coherence_off_with_the_reason(redis_server: RedisServer) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis(port=redis_server.port, socket_timeout=0.2)
+    c = twincache.RedisCache(client=client, secret=SECRET)
+    assert c.stats()["coherence"].startswith("off: an asyncio client was passed in")
+    assert not c.wait_coherent(0)
+
+
+def test_redis_down_at_construction_neither_fails_nor_hangs() -> None:
+    import time
+
+    started = time.monotonic()
+    c = twincache.RedisCache("redis://127.0.0.1:1/0", namespace="down", secret=SECRET)
+    assert time.monotonic() - started < 2.0
+    assert c.stats()["coherence"] == "on" and not c.wait_coherent(0)
+    assert c.get("k", "miss") == "miss"
+    c["k"] = 1  # not subscribed: kept in L1 for 1 s at most (docs/redis.md, "Redis down")
+    assert c["k"] == 1 and c.stats()["l1_hits"] == 1
+    c.close()
+
+
+def test_a_call_does_not_join_a_read_older_than_an_invalidation(
+    redis_server: RedisServer,
+) -> None:
+    """A read in flight that began before an invalidation of its name may bring the older
+    value: a second caller must start its own read, not join it (docs/redis.md, step 7)."""
+    import threading
+
+    ns = f"join{next(_ids)}"
+    calls: list[int] = []
+
+    def compute(item: int) -> str:
+        calls.append(item)
+        return f"computed {len(calls)}"
+
+    opts = {"backend": "redis", "url": redis_server.url, "namespace": ns, "secret": SECRET,
+            "ttl": 600}  # fmt: skip
+    price = twincache.cache(**opts)(compute)  # coherent by default
+    plain = twincache.cache(**opts, coherent=False)(compute)  # another process, say
+    assert plain(1) == "computed 1"  # in Redis
+    cache = price.redis_cache
+    assert cache.wait_coherent(10)
+    read, replied, release = cache._read, threading.Event(), threading.Event()
+
+    def slow(client: Any, names: list[str]) -> Any:
+        reply = read(client, names)  # the old value, read
+        if threading.current_thread().name == "first":
+            replied.set()
+            assert release.wait(10)  # its reply held up
+        return reply
+
+    cache._read = slow
+    results: dict[str, object] = {}
+    first = threading.Thread(target=lambda: results.update(first=price(1)), name="first")
+    first.start()
+    assert replied.wait(10)
+    epoch = cache._epoch
+    plain.invalidate(1)  # another process deletes it: the invalidation reaches this process
+    assert until(lambda: cache._epoch > epoch), "the invalidation was delivered"
+    assert price(1) == "computed 2", "not the old flight's value: its own read, a miss"
+    release.set()
+    first.join(10)
+    assert results["first"] == "computed 1"  # the old flight returns what it read
+    assert calls == [1, 1]
+
+
+@pytest.mark.asyncio
+async def test_an_await_does_not_join_a_read_older_than_an_invalidation(
+    redis_server: RedisServer,
+) -> None:
+    """The async twin: a second await of the key starts its own read once the invalidation of
+    its name was delivered after the first read was sent (held up by a hook)."""
+    import asyncio
+
+    ns = f"ajoin{next(_ids)}"
+    calls: list[int] = []
+
+    async def compute(item: int) -> str:
+        calls.append(item)
+        return f"computed {len(calls)}"
+
+    opts = {"backend": "redis", "url": redis_server.url, "namespace": ns, "secret": SECRET,
+            "ttl": 600}  # fmt: skip
+    price = twincache.cache(**opts)(compute)
+    plain = twincache.cache(**opts, coherent=False)(compute)
+    assert await plain(1) == "computed 1"
+    cache = price.redis_cache
+    assert cache.wait_coherent(10)
+    read, replied, release = cache._aread, asyncio.Event(), asyncio.Event()
+    held = [True]
+
+    async def slow(client: Any, names: list[str]) -> Any:
+        reply = await read(client, names)  # the old value, read
+        if held[0]:
+            held[0] = False
+            replied.set()
+            await asyncio.wait_for(release.wait(), 10)  # its reply held up
+        return reply
+
+    cache._aread = slow
+    first = asyncio.ensure_future(price(1))
+    await asyncio.wait_for(replied.wait(), 10)
+    epoch = cache._epoch
+    await plain.ainvalidate(1)  # another process deletes it: the invalidation reaches this one
+    for _ in range(1000):
+        if cache._epoch > epoch:
+            break
+        await asyncio.sleep(0.01)
+    assert cache._epoch > epoch, "the invalidation was delivered"
+    assert await price(1) == "computed 2", "not the old flight's value: its own read, a miss"
+    release.set()
+    assert await first == "computed 1"  # the old flight returns what it read
+    assert calls == [1, 1]

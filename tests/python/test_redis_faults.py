@@ -21,6 +21,7 @@ from redis_server import Proxy, RedisServer, server_fixture
 
 redis_server = server_fixture()
 SECRET = "faults-secret-0123456789abcdef"
+REDIS: dict[str, Any] = {"backend": "redis", "coherent": False}  # see make()
 TIMEOUT = 0.1
 LOOSE = 10 * TIMEOUT  # "returned", not "fast"
 
@@ -51,7 +52,9 @@ def proxy(server: RedisServer) -> Iterator[Proxy]:
 
 
 def make(server: RedisServer | Proxy, clock: FakeClock, **opts: Any) -> twincache.RedisCache:
-    opts = {"secret": SECRET, "timeout": TIMEOUT, "breaker_threshold": 2, **opts}
+    # coherent=False: these tests are about L1 serving through an outage, which a coherent
+    # cache gives up (its L1 is flushed when the invalidation connection drops).
+    opts = {"secret": SECRET, "timeout": TIMEOUT, "breaker_threshold": 2, "coherent": False, **opts}
     opts.setdefault("breaker_delay", (1.0, 1.0))
     c = twincache.RedisCache(server.url, **opts)
     c._breaker.clock = clock
@@ -119,9 +122,7 @@ def test_a_failed_probe_opens_the_breaker_again_with_a_longer_delay(server: Redi
 def test_decorated_function_is_computed_while_redis_is_killed(server: RedisServer) -> None:
     calls: list[int] = []
 
-    @twincache.cache(
-        backend="redis", url=server.url, namespace="dk", secret=SECRET, timeout=TIMEOUT
-    )
+    @twincache.cache(**REDIS, url=server.url, namespace="dk", secret=SECRET, timeout=TIMEOUT)
     def triple(x: int) -> int:
         calls.append(x)
         return 3 * x
@@ -140,9 +141,7 @@ def test_sigstop_every_call_returns_within_its_timeout(server: RedisServer) -> N
     c["kept"] = "v"
     calls: list[int] = []
 
-    @twincache.cache(
-        backend="redis", url=server.url, namespace="stopfn", secret=SECRET, timeout=TIMEOUT
-    )
+    @twincache.cache(**REDIS, url=server.url, namespace="stopfn", secret=SECRET, timeout=TIMEOUT)
     def inc(x: int) -> int:
         calls.append(x)
         return x + 1
@@ -173,9 +172,7 @@ async def test_sigstop_async_calls_return_within_their_timeout(server: RedisServ
     await c.aset("kept", "v")
     calls: list[int] = []
 
-    @twincache.cache(
-        backend="redis", url=server.url, namespace="astopfn", secret=SECRET, timeout=TIMEOUT
-    )
+    @twincache.cache(**REDIS, url=server.url, namespace="astopfn", secret=SECRET, timeout=TIMEOUT)
     async def half(x: int) -> float:
         calls.append(x)
         await asyncio.sleep(0)
@@ -231,9 +228,7 @@ def test_a_blackholed_network_never_blocks_a_call(server: RedisServer, proxy: Pr
     c["kept"] = "v"
     calls: list[int] = []
 
-    @twincache.cache(
-        backend="redis", url=proxy.url, namespace="holefn", secret=SECRET, timeout=TIMEOUT
-    )
+    @twincache.cache(**REDIS, url=proxy.url, namespace="holefn", secret=SECRET, timeout=TIMEOUT)
     def neg(x: int) -> int:
         calls.append(x)
         return -x

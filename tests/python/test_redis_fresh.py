@@ -1,5 +1,5 @@
 """Freshness options on the Redis tier (issue 18 over issue 16; docs/redis.md, "Freshness"):
-@twincache.cache(backend="redis", stale=..., early_refresh=..., on_refresh_error=...) against a
+@twincache.cache(**REDIS, stale=..., early_refresh=..., on_refresh_error=...) against a
 real redis-server (tests/python/redis_server.py starts one for this module). L1 time is the
 injected clock; an entry is put in its stale window in Redis with PEXPIRE (freshness comes from
 the PTTL the read fetches, not from anyone's wall clock), so nothing sleeps. Background
@@ -29,6 +29,9 @@ from twincache._testing import (
 
 redis_server = server_fixture()
 SECRET = "test-secret-0123456789abcdef"
+# coherent=False: these tests count L1 hits after a function's own writes, which a coherent
+# L1 gives up (docs/redis.md, "Coherence"); coherence is tested in test_redis_coherence.py.
+REDIS: dict[str, Any] = {"backend": "redis", "coherent": False}
 _ids = itertools.count()
 
 
@@ -65,7 +68,7 @@ def test_an_entry_lives_ttl_plus_stale_and_carries_its_stale_window(
 ) -> None:
     ns = fresh_namespace()
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+    @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                      ttl=10, stale=5)  # fmt: skip
     def f(x: int) -> int:
         return x * 2
@@ -85,7 +88,7 @@ def test_l1_serves_stale_then_refreshes_once_and_writes_redis(
     calls: list[int] = []
 
     def make() -> Any:
-        @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+        @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                          ttl=10, stale=60)  # fmt: skip
         def f(x: int) -> tuple[int, int]:
             calls.append(x)
@@ -115,7 +118,7 @@ def test_an_entry_in_its_stale_window_in_redis_is_served_and_refreshed(
     calls: list[int] = []
 
     def make() -> Any:
-        @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+        @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                          ttl=600, stale=600)  # fmt: skip
         def f(x: int) -> int:
             calls.append(x)
@@ -143,7 +146,7 @@ def test_a_reader_without_stale_treats_a_stale_entry_as_a_miss(
     calls: list[str] = []
 
     def make(**fresh: Any) -> Any:
-        @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+        @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                          ttl=600, **fresh)  # fmt: skip
         def g(x: int) -> int:
             calls.append("stale" if fresh else "plain")
@@ -168,7 +171,7 @@ def test_l1_drops_an_entry_at_the_end_of_its_stale_window(
     ns = fresh_namespace()
     calls: list[int] = []
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+    @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                      ttl=10, stale=5)  # fmt: skip
     def f(x: int) -> int:
         calls.append(x)
@@ -189,7 +192,7 @@ def test_stale_served_and_one_refresh_under_100_threads(
     calls: list[int] = []
 
     def make() -> Any:
-        @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+        @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                          ttl=600, stale=600)  # fmt: skip
         def f(x: int) -> int:
             calls.append(x)
@@ -227,7 +230,7 @@ def test_stale_served_and_one_refresh_under_100_coroutines(
         gate = asyncio.Event()
 
         def make() -> Any:
-            @twincache.cache(backend="redis", url=redis_server.url, namespace=ns,
+            @twincache.cache(**REDIS, url=redis_server.url, namespace=ns,
                              secret=SECRET, ttl=600, stale=600)  # fmt: skip
             async def f(x: int) -> int:
                 calls.append(x)
@@ -272,7 +275,7 @@ def test_a_failed_refresh_keeps_the_stale_value_counts_and_reports(
     reported: list[Exception] = []
     calls: list[int] = []
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+    @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                      ttl=10, stale=5, on_refresh_error=reported.append)  # fmt: skip
     def f(x: int) -> int:
         calls.append(x)
@@ -302,7 +305,7 @@ def test_an_async_failed_refresh_keeps_the_stale_value(
     ns = fresh_namespace()
     reported: list[Exception] = []
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+    @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                      ttl=10, stale=5, on_refresh_error=reported.append)  # fmt: skip
     async def f(x: int) -> int:
         if reported or f.stats()["l2_sets"]:
@@ -329,7 +332,7 @@ def test_invalidate_forgets_a_refresh_in_flight(
     release, entered = threading.Event(), threading.Event()
     calls: list[int] = []
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+    @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                      ttl=10, stale=5)  # fmt: skip
     def f(x: int) -> int:
         calls.append(x)
@@ -360,7 +363,7 @@ def test_early_refresh_uses_the_remaining_pttl_and_the_compute_time(
     calls: list[int] = []
 
     def make() -> Any:
-        @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+        @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                          ttl=600, early_refresh=1.0)  # fmt: skip
         def f(x: int) -> int:
             calls.append(x)
@@ -394,7 +397,7 @@ def test_early_refresh_on_l1_hits(redis_server: RedisServer, clock: ManualClock)
     ns = fresh_namespace()
     calls: list[int] = []
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+    @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                      ttl=10, early_refresh=1.0)  # fmt: skip
     def f(x: int) -> int:
         calls.append(x)
@@ -429,7 +432,7 @@ def test_bad_freshness_options_name_the_parameter(
     redis_server: RedisServer, opts: dict[str, Any], error: type, message: str
 ) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
-        twincache.cache(backend="redis", url=redis_server.url, secret=SECRET, **opts)
+        twincache.cache(**REDIS, url=redis_server.url, secret=SECRET, **opts)
 
 
 def test_without_freshness_options_entries_are_unchanged(
@@ -437,7 +440,7 @@ def test_without_freshness_options_entries_are_unchanged(
 ) -> None:
     ns = fresh_namespace()
 
-    @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET, ttl=10)
+    @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET, ttl=10)
     def f(x: int) -> int:
         return x
 
@@ -458,7 +461,7 @@ def test_single_flight_and_stale_compose(redis_server: RedisServer, clock: Manua
     computing, release = threading.Event(), threading.Event()
 
     def make() -> Any:
-        @twincache.cache(backend="redis", url=redis_server.url, namespace=ns, secret=SECRET,
+        @twincache.cache(**REDIS, url=redis_server.url, namespace=ns, secret=SECRET,
                          ttl=600, stale=600, single_flight=True)  # fmt: skip
         def f(x: int) -> int:
             calls.append(x)
