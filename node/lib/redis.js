@@ -19,7 +19,7 @@ const { makeError, typeError, formatDouble } = require('./errors');
 const options = require('./options');
 const { clock } = require('./clock');
 const { Breaker, Call, Deadlines, TIMED_OUT } = require('./redis_timeouts');
-const { Link, loadRedis, isPlainClient } = require('./redis_link');
+const { makeLink, connectionOptions, loadRedis, isPlainClient } = require('./redis_link');
 
 const MISS = Symbol('twincache.redis.miss');
 const FAILED = Symbol('twincache.redis.failed'); // an L2 call that failed, timed out or was skipped
@@ -122,6 +122,8 @@ const CACHE_OPTIONS = [
   'breakerDelay',
   'ttlJitter',
   'coherent',
+  'cluster',
+  'tls',
 ];
 const L1_OPTIONS = ['max', 'maxBytes'];
 
@@ -207,15 +209,7 @@ function cacheOptions(o) {
   if (o.coherent !== undefined && typeof o.coherent !== 'boolean') {
     throw typeError('coherent', 'a boolean', o.coherent);
   }
-  if (o.client !== undefined && o.client !== null) {
-    if (o.url !== undefined && o.url !== null) {
-      throw makeError('invalid_argument', 'pass url or client, not both');
-    }
-    if (typeof o.client !== 'object' || typeof o.client.sendCommand !== 'function') {
-      throw typeError('client', 'a node-redis client (createClient())', o.client);
-    }
-  }
-  const url = o.client ? null : env.urlOption(o.url);
+  const conn = connectionOptions(o); // url, client, cluster, tls (redis_link.js)
   return {
     namespace,
     ttl,
@@ -227,11 +221,11 @@ function cacheOptions(o) {
     l1Max,
     l1MaxBytes,
     secret,
-    url,
-    client: o.client || null,
+    ...conn,
     coherent: o.coherent === true,
   };
 }
+
 // ---- RedisCache -----------------------------------------------------------------------------------
 
 // The key of a RedisCache entry: its encoding, that as a latin1 string (L1's key), and its name.
@@ -255,7 +249,7 @@ class RedisCache {
     this._secret = o.secret;
     this._breaker = new Breaker(o.threshold, o.delay[0], o.delay[1]);
     loadRedis();
-    this._link = new Link(o.url, o.client, o.timeout);
+    this._link = makeLink(o); // a Link, or a ClusterLink (redis_cluster.js)
     this._deadlines = new Deadlines(o.timeout);
     const { Cache } = require('./index');
     this._weight = 0; // the weight of the value being put in L1 (its payload's size)
@@ -275,7 +269,7 @@ class RedisCache {
     for (const c of COUNTERS) this._counts[c] = 0;
     this._coh = null; // redis_coherence.js's Coherence when `coherent`
     if (o.coherent) {
-      if (!this._link.owned && !isPlainClient(o.client)) {
+      if (!this._link.owned && !this._link.cluster && !isPlainClient(o.client)) {
         throw makeError(
           'invalid_argument',
           'coherent: true needs a url or a node-redis client (createClient())',
@@ -779,22 +773,26 @@ class RedisCache {
     this._l1.clear();
     if (this._coh !== null) this._coh.cleared();
     const pattern = this._pattern();
-    let cursor = '0';
+    // Every node that holds entries: the one server, or each master of a cluster.
+    const nodes = await this._call((client) => this._link.scanTargets(client));
+    if (nodes === FAILED) return -1;
     let removed = 0;
-    do {
-      const reply = await this._call((client) =>
-        this._link.send(client, ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_COUNT)]),
-      );
-      if (reply === FAILED) return -1;
-      cursor = String(reply[0]);
-      const names = reply[1];
-      for (let i = 0; i < names.length; i += SCAN_COUNT) {
-        const batch = names.slice(i, i + SCAN_COUNT);
-        const n = await this._call((client) => this._link.send(client, ['UNLINK', ...batch]));
-        if (n === FAILED) return -1;
-        removed += n;
-      }
-    } while (cursor !== '0');
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const scan = ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_COUNT)];
+        const reply = await this._call(() => this._link.sendTo(node, scan));
+        if (reply === FAILED) return -1;
+        cursor = String(reply[0]);
+        const names = reply[1];
+        for (let i = 0; i < names.length; i += SCAN_COUNT) {
+          const batch = names.slice(i, i + SCAN_COUNT); // UNLINK by slot on a cluster
+          const n = await this._call((client) => this._link.unlink(client, batch));
+          if (n === FAILED) return -1;
+          removed += n;
+        }
+      } while (cursor !== '0');
+    }
     return removed;
   }
 

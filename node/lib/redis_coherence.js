@@ -216,6 +216,8 @@ class Listener {
 // The process's listener for this server and prefix: `link` is the cache's (redis.js Link; its
 // listenerClient() makes the connection), `setupTimeout` bounds each (re)subscription.
 function listenerFor(link, prefix, setupTimeout) {
+  if (link.cluster)
+    return require('./redis_cluster').clusterListenerFor(link, prefix, setupTimeout);
   const make = () => link.listenerClient();
   if (link.owned) {
     const id = `${link.url}\n${prefix}`;

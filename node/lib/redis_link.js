@@ -4,6 +4,9 @@
 // a cache (made from `url` and made again after a failure, or the user's), with the pipelined
 // read (docs/redis.md, "The read"). redis_cluster.js's ClusterLink is its twin for a Redis
 // Cluster. Split out of redis.js by concern.
+const env = require('./redis_envelope');
+const { makeError, typeError } = require('./errors');
+
 // ---- node-redis, loaded on first use ------------------------------------------------------------
 
 let redisModule = null;
@@ -37,8 +40,10 @@ function loadRedis() {
 
 // node-redis's client options for a URL: twincache's timeouts, no offline queue, no automatic
 // reconnection (a connection is made again by the next call the breaker lets through).
-function clientOptions(url, timeout) {
+// `tls`: redis_tls.js's node:tls options (rediss:// URLs), or null.
+function clientOptions(url, timeout, tls = null) {
   const socket = { connectTimeout: Math.max(1, Math.ceil(timeout)), reconnectStrategy: false };
+  if (tls !== null) Object.assign(socket, tls);
   if (url.startsWith('unix:')) {
     const u = new URL(url);
     return {
@@ -74,9 +79,11 @@ function isPlainClient(client) {
 // The node-redis client of one cache, made from `url` (and made again after a failure), or the one
 // the user passed. ready() resolves once commands can be sent.
 class Link {
-  constructor(url, client, timeout) {
+  constructor(url, client, timeout, tls = null) {
     this.url = url;
     this.timeout = timeout;
+    this.tls = tls;
+    this.cluster = false;
     this.owned = client === null;
     this.client = null;
     this.raw = client; // the user's, as given
@@ -126,7 +133,7 @@ class Link {
     }
     this.drop();
     const { createClient } = loadRedis();
-    const c = createClient(clientOptions(this.url, this.timeout));
+    const c = createClient(clientOptions(this.url, this.timeout, this.tls));
     c.on('error', () => {}); // counted where a call fails; an unlistened 'error' would throw
     this.client = c;
     await c.connect();
@@ -150,6 +157,20 @@ class Link {
 
   send(client, args) {
     return client.sendCommand(args, this._options());
+  }
+
+  // clear()'s side (redis.js): the nodes to SCAN (this one client), a command to one of them, and
+  // UNLINK of a batch of names.
+  scanTargets(client) {
+    return [client];
+  }
+
+  sendTo(node, args) {
+    return node.sendCommand(args, this._options());
+  }
+
+  unlink(client, names) {
+    return this.send(client, ['UNLINK', ...names]);
   }
 
   // The read (docs/redis.md, "The read"): GET name (MGET for several names), then PTTL of each
@@ -198,7 +219,7 @@ class Link {
   listenerClient() {
     const override = { RESP: 2, disableOfflineQueue: true };
     if (this.owned) {
-      const o = clientOptions(this.url, this.timeout);
+      const o = clientOptions(this.url, this.timeout, this.tls);
       return loadRedis().createClient({ ...o, ...override });
     }
     // Its own socket options (host, port, TLS...) with reconnection off, where the client shows
@@ -227,4 +248,91 @@ class Link {
   }
 }
 
-module.exports = { Link, loadRedis, clientOptions, isPlainClient, isWrongType };
+// Whether `client` is a node-redis cluster client (createCluster()).
+function isClusterClient(client) {
+  return (
+    client !== null &&
+    typeof client === 'object' &&
+    typeof client.nodeClient === 'function' &&
+    typeof client.sendCommand === 'function' &&
+    'masters' in client
+  );
+}
+
+// The connection options of a RedisCache (url, client, cluster, tls), checked: { url (a string,
+// or null with a client), urls (every seed), client, cluster, tls (node:tls options or null) }.
+function connectionOptions(o) {
+  const { tlsOption } = require('./redis_tls');
+  const hasClient = o.client !== undefined && o.client !== null;
+  if (o.cluster !== undefined && typeof o.cluster !== 'boolean') {
+    throw typeError('cluster', 'a boolean', o.cluster);
+  }
+  if (hasClient) {
+    if (o.url !== undefined && o.url !== null) {
+      throw makeError('invalid_argument', 'pass url or client, not both');
+    }
+    if (typeof o.client !== 'object' || typeof o.client.sendCommand !== 'function') {
+      throw typeError('client', 'a node-redis client (createClient())', o.client);
+    }
+    const isCluster = isClusterClient(o.client);
+    if (o.cluster === true && !isCluster) {
+      throw typeError(
+        'client',
+        'a node-redis cluster client (createCluster()) when cluster is true',
+        o.client,
+      );
+    }
+    if (o.cluster === false && isCluster) {
+      throw makeError('invalid_argument', 'cluster: false with a cluster client (createCluster())');
+    }
+    tlsOption(o.tls, [], true);
+    return { url: null, urls: [], client: o.client, cluster: isCluster, tls: null };
+  }
+  let urls;
+  if (Array.isArray(o.url)) {
+    if (o.cluster !== true) {
+      throw typeError('url', 'a string (an array of seed URLs needs cluster: true)', o.url);
+    }
+    if (o.url.length === 0 || o.url.length > 1000) {
+      throw makeError('out_of_range', `url must hold 1 to 1000 seed URLs (got ${o.url.length})`);
+    }
+    urls = o.url.map((u) => env.urlOption(u));
+  } else {
+    urls = [env.urlOption(o.url)];
+  }
+  if (o.cluster === true) {
+    for (const u of urls) {
+      if (u.startsWith('unix:')) {
+        throw makeError('out_of_range', 'url must be redis:// or rediss:// with cluster: true');
+      }
+    }
+    if (new Set(urls.map((u) => u.slice(0, u.indexOf(':')))).size > 1) {
+      throw makeError(
+        'out_of_range',
+        'url: the seeds of a cluster must all be redis:// or all rediss://',
+      );
+    }
+  }
+  const tls = tlsOption(o.tls, urls, false);
+  return { url: urls[0], urls, client: null, cluster: o.cluster === true, tls };
+}
+
+// The link of a RedisCache's checked options: a Link, or redis_cluster.js's ClusterLink.
+function makeLink(o) {
+  if (o.cluster) {
+    const { ClusterLink } = require('./redis_cluster');
+    return new ClusterLink(o.urls, o.client, o.timeout, o.tls);
+  }
+  return new Link(o.url, o.client, o.timeout, o.tls);
+}
+
+module.exports = {
+  Link,
+  makeLink,
+  connectionOptions,
+  loadRedis,
+  clientOptions,
+  isPlainClient,
+  isClusterClient,
+  isWrongType,
+};
