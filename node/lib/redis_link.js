@@ -44,6 +44,7 @@ function loadRedis() {
 function clientOptions(url, timeout, tls = null) {
   const socket = { connectTimeout: Math.max(1, Math.ceil(timeout)), reconnectStrategy: false };
   if (tls !== null) Object.assign(socket, tls);
+  if (url.startsWith('rediss:')) socket[require('./redis_tls').tlsGuard()] = true;
   if (url.startsWith('unix:')) {
     const u = new URL(url);
     return {

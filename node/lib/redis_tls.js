@@ -9,6 +9,36 @@ const { makeError, typeError } = require('./errors');
 
 const TLS_FIELDS = ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized'];
 
+// ---- a guard against a node-redis 5 crash ------------------------------------------------------
+//
+// node-redis listens to its TLS socket's 'error' with `once`: a server that refuses the client's
+// certificate under TLS 1.3 does so after the handshake (an alert, then a reset), so the socket
+// emits two errors and the second, unlistened, throws out of the event loop and ends the process.
+// The sockets of the clients twincache makes carry GUARD in their options (node-redis spreads
+// them into tls.connect's, symbols included); tls.connect, wrapped once, gives such a socket a
+// listener of its own, so every error after node-redis's first is dropped (the call that met the
+// refusal has failed already and is counted). Other callers of tls.connect are untouched.
+const GUARD = Symbol.for('twincache.redis.tlsGuard');
+let guarded = false;
+
+function ignore() {}
+
+// Wraps tls.connect once (idempotent); returns the marker to put in a client's socket options.
+function tlsGuard() {
+  if (!guarded) {
+    guarded = true;
+    const tls = require('node:tls');
+    const connect = tls.connect;
+    tls.connect = function twincacheGuardedConnect(...args) {
+      const socket = connect.apply(this, args);
+      const o = args.find((a) => a !== null && typeof a === 'object');
+      if (o !== undefined && o[GUARD] === true) socket.on('error', ignore);
+      return socket;
+    };
+  }
+  return GUARD;
+}
+
 // One PEM field: a Buffer as given, a string as a file path (read now), an array of either (ca).
 function pemField(name, value) {
   if (Buffer.isBuffer(value)) return value;
@@ -88,4 +118,4 @@ function tlsOption(value, urls, hasClient) {
   return out;
 }
 
-module.exports = { tlsOption };
+module.exports = { tlsOption, tlsGuard };
