@@ -227,4 +227,4 @@ class RedisCluster {
   }
 }
 
-module.exports = { RedisCluster, skipReason, sleep };
+module.exports = { RedisCluster, freePorts, skipReason, sleep };
