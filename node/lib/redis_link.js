@@ -163,7 +163,7 @@ class Link {
   // clear()'s side (redis.js): the nodes to SCAN (this one client), a command to one of them, and
   // UNLINK of a batch of names.
   scanTargets(client) {
-    return [client];
+    return Promise.resolve([client]);
   }
 
   sendTo(node, args) {
