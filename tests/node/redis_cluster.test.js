@@ -238,23 +238,43 @@ describe('RedisCache on a Redis Cluster', { skip }, () => {
     await cluster.kill(master.port);
 
     // While the master is down (and until the replica takes over): every call returns in time.
+    // Each call's time, less the time the event loop was held up meanwhile (a 10 ms ticker: on a
+    // loaded machine the process itself waits for a CPU, which no code of ours causes).
     let worst = 0;
-    const timed = async (p) => {
+    let slowest = '';
+    let lag = 0;
+    let last = Date.now();
+    const ticker = setInterval(() => {
+      const now = Date.now();
+      lag += Math.max(0, now - last - 10);
+      last = now;
+    }, 10);
+    // rounds: the L2 round trips the call makes (memoize on a miss: the read, then the write).
+    const timed = async (p, what, rounds = 1) => {
       const t = Date.now();
+      lag = 0;
+      last = t;
       const v = await p;
-      worst = Math.max(worst, Date.now() - t);
+      lag += Math.max(0, Date.now() - last - 10); // a hold-up that ended just before
+      const took = Date.now() - t - Math.max(0, lag) - (rounds - 1) * TIMEOUT;
+      if (took > worst) {
+        worst = took;
+        slowest = `${what}: ${Date.now() - t} ms, the loop held up ${lag} ms`;
+      }
       return v;
     };
     // Arguments until one falls on the dead master's slots (2/3 of them do not: at most 60).
     const failures = () => f.cache.stats().l2_errors + f.cache.stats().l2_skipped;
     for (let i = 0; i < 60 && (i < 5 || failures() === 0); i++) {
-      await timed(b.set('victim', `during-${i}`));
-      await timed(new RedisCache({ ...opts(), namespace }).get('victim'));
-      await timed(b.getMany(['victim', 'other']));
-      assert.equal(await timed(f(100 + i)), 200 + 2 * i, 'memoize returns computed values');
+      await timed(b.set('victim', `during-${i}`), `set ${i}`);
+      await timed(new RedisCache({ ...opts(), namespace }).get('victim'), `get ${i}`);
+      await timed(b.getMany(['victim', 'other']), `getMany ${i}`);
+      const v = await timed(f(100 + i), `memoize ${i}`, 2);
+      assert.equal(v, 200 + 2 * i, 'memoize returns computed values');
     }
     assert.ok(failures() > 0, 'memoize met the dead master');
-    assert.ok(worst <= TIMEOUT + SLACK, `the slowest call took ${worst} ms`);
+    clearInterval(ticker);
+    assert.ok(worst <= TIMEOUT + SLACK, `the slowest call took ${worst} ms (${slowest})`);
     assert.ok(b.stats().l2_errors + b.stats().l2_skipped > 0, 'the failures were counted');
 
     const promoted = await cluster.waitMaster(name, master.port);
@@ -285,6 +305,7 @@ describe('RedisCache on a Redis Cluster', { skip }, () => {
     await b.set('victim', 'later');
     assert.equal(await until(async () => (await a.get('victim')) === 'later'), true);
     assert.ok(a.stats().invalidations > invalidations, 'evicted by an invalidation message');
-    if (process.env.TWINCACHE_TEST_VERBOSE) console.log({ worst, b: b.stats(), f: f.stats() });
+    if (process.env.TWINCACHE_TEST_VERBOSE)
+      console.log({ worst, slowest, b: b.stats(), f: f.stats() });
   });
 });
