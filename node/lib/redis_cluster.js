@@ -83,6 +83,12 @@ function nodeDefaults(url, timeout, tls) {
   return d;
 }
 
+// The options a node-redis cluster client was made with (node-redis 5 keeps them in `_options`).
+function clusterOptions(client) {
+  const o = client.options || client._options;
+  return o !== null && typeof o === 'object' ? o : null;
+}
+
 // ---- the link ---------------------------------------------------------------------------------
 
 class ClusterLink {
@@ -134,7 +140,7 @@ class ClusterLink {
   // Node options for host:port (the listeners' connections, and the cluster's nodes).
   nodeOptions(host, port) {
     if (!this.owned) {
-      const d = (this.raw.options && this.raw.options.defaults) || {};
+      const d = (clusterOptions(this.raw) || {}).defaults || {};
       return { ...d, socket: { ...(d.socket || {}), host, port, reconnectStrategy: false } };
     }
     const d = nodeDefaults(this.seeds[0], this.timeout, this.tls);
@@ -149,8 +155,12 @@ class ClusterLink {
       const a = `${u.hostname}:${u.port || 6379}`;
       if (!out.includes(a)) out.push(a);
     }
-    if (!this.owned && this.raw.options && Array.isArray(this.raw.options.rootNodes)) {
-      for (const r of this.raw.options.rootNodes) {
+    const ro = this.owned ? null : clusterOptions(this.raw);
+    if (!this.owned) {
+      for (const m of this.raw.masters || []) if (!out.includes(m.address)) out.push(m.address);
+    }
+    if (ro !== null && Array.isArray(ro.rootNodes)) {
+      for (const r of ro.rootNodes) {
         if (r && r.url) {
           const u = new URL(r.url);
           out.push(`${u.hostname}:${u.port || 6379}`);

@@ -40,7 +40,7 @@ function opts(extra = {}) {
     namespace: `cl${ids++}`,
     secret: SECRET,
     ttl: 600000,
-    timeout: TIMEOUT,
+    timeout: 2000, // generous where the test is not about timeouts (a loaded CI machine)
     breakerDelay: [50, 400],
     ...extra,
   };
@@ -125,11 +125,20 @@ describe('RedisCache on a Redis Cluster', { skip }, () => {
     });
     client.on('error', () => {});
     await client.connect();
-    const p = new RedisCache({ client, namespace: c.namespace, secret: SECRET, timeout: TIMEOUT });
+    const p = new RedisCache({ client, namespace: c.namespace, secret: SECRET, timeout: 2000 });
     assert.equal(await p.get('s'), 1, 'a cluster client passed in needs no cluster: true');
     assert.equal(await p.set('t', [1, 2]), true);
     assert.deepEqual(await c.get('t'), [1, 2]);
     await p.close();
+    // Coherent on a client passed in: listeners made from its node options, one per master.
+    const q = new RedisCache({ client, namespace: c.namespace, secret: SECRET, coherent: true });
+    assert.equal(await q.waitCoherent(WAIT), true, 'a listener on every master');
+    assert.deepEqual(await q.get('t'), [1, 2]);
+    assert.deepEqual(await q.get('t'), [1, 2]);
+    await c.set('t', 'changed');
+    assert.equal(await until(async () => (await q.get('t')) === 'changed'), true);
+    assert.ok(q.stats().invalidations >= 1);
+    await q.close();
     assert.equal(client.isOpen, true, 'close() leaves a client passed in open');
     client.destroy();
   });
@@ -209,9 +218,9 @@ describe('RedisCache on a Redis Cluster', { skip }, () => {
   });
 
   test('SIGKILL of a key’s master: calls return within their timeout; recovery by itself', async () => {
-    const a = cache({ coherent: true });
+    const a = cache({ coherent: true, timeout: TIMEOUT });
     const namespace = a.namespace;
-    const b = new RedisCache({ ...opts(), namespace });
+    const b = new RedisCache({ ...opts({ timeout: TIMEOUT }), namespace });
     closers.push(b);
     let runs = 0;
     const f = memoize(
@@ -267,7 +276,8 @@ describe('RedisCache on a Redis Cluster', { skip }, () => {
     const failures = () => f.cache.stats().l2_errors + f.cache.stats().l2_skipped;
     for (let i = 0; i < 60 && (i < 5 || failures() === 0); i++) {
       await timed(b.set('victim', `during-${i}`), `set ${i}`);
-      await timed(new RedisCache({ ...opts(), namespace }).get('victim'), `get ${i}`);
+      const fresh = new RedisCache({ ...opts({ timeout: TIMEOUT }), namespace });
+      await timed(fresh.get('victim'), `get ${i}`);
       await timed(b.getMany(['victim', 'other']), `getMany ${i}`);
       const v = await timed(f(100 + i), `memoize ${i}`, 2);
       assert.equal(v, 200 + 2 * i, 'memoize returns computed values');
