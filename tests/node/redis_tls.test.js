@@ -275,6 +275,12 @@ describe('the Redis tier over TLS', { skip }, () => {
       code: 'ERR_TWINCACHE_INVALID_ARGUMENT',
       message: "tls must only name ca, cert, key, servername, rejectUnauthorized (got 'pfx')",
     });
+    const { createClient } = require('redis');
+    assert.throws(() => new RedisCache({ client: createClient({ url }), tls: mtls() }), {
+      name: 'TypeError',
+      code: 'ERR_TWINCACHE_INVALID_ARGUMENT',
+      message: 'tls applies with url only (a client passed in keeps its own socket options)',
+    });
     assert.throws(() => new RedisCache({ url, tls: 'yes' }), {
       name: 'TypeError',
       code: 'ERR_TWINCACHE_INVALID_ARGUMENT',
