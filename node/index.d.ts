@@ -350,12 +350,31 @@ export interface RedisStats {
   coherence: string;
 }
 
+/** TLS for rediss:// URLs (docs/redis.md, "Use (Node)"): each PEM a file path (read when the
+ * cache is made) or its content as a Buffer; cert and key together (a client certificate). */
+export interface RedisTlsOptions {
+  /** The CA(s) that signed the server's certificate (default: Node's root CAs). */
+  ca?: string | Buffer | ReadonlyArray<string | Buffer>;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name checked against the server's certificate (default: the URL's host). */
+  servername?: string;
+  /** false skips verifying the server's certificate (default true; tests only). */
+  rejectUnauthorized?: boolean;
+}
+
 export interface RedisCacheOptions {
   /** redis://[user:password@]host:port/db, rediss:// (TLS) or unix://path; default
-   * redis://127.0.0.1:6379/0. Not with `client`. */
-  url?: string;
-  /** Your own node-redis client (createClient()) instead of url; close() leaves it open. */
+   * redis://127.0.0.1:6379/0. With cluster: true, one seed URL or several (an array). Not with
+   * `client`. */
+  url?: string | readonly string[];
+  /** Your own node-redis client (createClient(), or createCluster() for a cluster) instead of
+   * url; close() leaves it open. */
   client?: object;
+  /** The server is a Redis Cluster (url: its seed(s)); implied by a createCluster() client. */
+  cluster?: boolean;
+  /** TLS options for rediss:// URLs: { ca, cert, key } (paths or Buffers). */
+  tls?: RedisTlsOptions;
   /** The prefix of every entry name: 1 to 64 characters from A-Z a-z 0-9 _ . - (default
    * 'twincache'). */
   namespace?: string;

@@ -2,7 +2,7 @@
 // ratios against the baselines the issue names. Not part of CI (timed thresholds live here, never
 // in tests).
 //
-//     node bench/redis/bench_node.mjs [--repeat 7] [--number 2000]
+//     node bench/redis/bench_node.mjs [--repeat 7] [--number 2000] [--cluster]
 //
 // Rows (per call: the median of --repeat rounds of --number sequential awaited calls; the
 // contenders of a row run interleaved, round after round; ratio = twincache / baseline):
@@ -15,6 +15,11 @@
 // - getMany(100 keys, L1 misses) vs one bare GET (target <= 3x); the floor of that target, a bare
 //   MGET of the same 100 values + 100 JSON.parse, vs one bare GET (if it exceeds 3x, no client
 //   meets the target); and getMany vs that bare MGET.
+// - --cluster: only the Cluster rows (issue 17): a 3 master + 3 replica Redis Cluster on loopback
+//   (tests/node/redis_cluster.js) against the standalone server, in the same run: RedisCache.get
+//   L2 hit (1 KiB JSON, L1 of one entry) on the cluster vs on one server, the same for memoize
+//   and for getMany(100 keys, spread over every master: one MGET + PTTLs per slot), and a bare
+//   node-redis cluster GET vs a bare GET (what the cluster client itself costs).
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
@@ -90,7 +95,96 @@ try {
       `${os.cpus().length} cores; redis-server on loopback; --repeat ${REPEAT} --number ${NUMBER}`,
   );
   const keys = Array.from({ length: KEYS }, (_, i) => `key:${i}`);
+  if (args.includes('--cluster')) {
+    await clusterRows(url, keys);
+  } else {
+    await standaloneRows(url, keys);
+  }
+} finally {
+  bare.destroy();
+  await server.stop();
+}
 
+// ---- L2 hit on Cluster vs standalone (issue 17) ----
+async function clusterRows(url, keys) {
+  const { RedisCluster } = require('../../tests/node/redis_cluster.js');
+  const { createCluster } = require('redis');
+  const cluster = new RedisCluster();
+  await cluster.start();
+  const closers = [];
+  try {
+    const common = { secret: SECRET, namespace: 'benchc', codec: 'json', timeout: TIMEOUT };
+    const on = (where) => (where === 'cluster' ? { url: cluster.urls, cluster: true } : { url });
+    const readers = {};
+    for (const where of ['cluster', 'standalone']) {
+      const w = new RedisCache({ ...common, ...on(where) });
+      await w.setMany(keys.map((k) => [k, VALUE]));
+      const r = new RedisCache({ ...common, ...on(where), l1: { max: 1 } });
+      readers[where] = r;
+      closers.push(w, r);
+    }
+    const memos = {};
+    for (const where of ['cluster', 'standalone']) {
+      const m = memoize(async (k) => ({ ...VALUE, k }), {
+        backend: 'redis',
+        ...on(where),
+        secret: SECRET,
+        namespace: 'benchcm',
+        max: 1,
+        timeout: TIMEOUT,
+      });
+      for (const k of keys) await m(k);
+      memos[where] = m;
+      closers.push(m);
+    }
+    const bareCluster = createCluster({ rootNodes: cluster.urls.map((u) => ({ url: u })) });
+    bareCluster.on('error', () => {});
+    await bareCluster.connect();
+    for (const k of keys) await bareCluster.set(`bare:${k}`, JSON.stringify(VALUE));
+    for (const k of keys) await bare.set(`bare:${k}`, JSON.stringify(VALUE));
+    const t = await timeRow({
+      cluster: (i) => readers.cluster.get(keys[i % KEYS]),
+      standalone: (i) => readers.standalone.get(keys[i % KEYS]),
+      memoCluster: (i) => memos.cluster(keys[i % KEYS]),
+      memoStandalone: (i) => memos.standalone(keys[i % KEYS]),
+      bareCluster: async (i) => JSON.parse(await bareCluster.get(`bare:${keys[i % KEYS]}`)),
+      bare: async (i) => JSON.parse(await bare.get(`bare:${keys[i % KEYS]}`)),
+    });
+    for (const where of ['cluster', 'standalone']) {
+      const s = readers[where].stats();
+      if (s.l2_hits < NUMBER || s.l2_errors > 0) throw new Error(`${where}: ${JSON.stringify(s)}`);
+    }
+    report(
+      'L2 hit (1 KiB JSON): RedisCache.get, Cluster vs standalone',
+      t,
+      'cluster',
+      'standalone',
+    );
+    report(
+      'L2 hit (1 KiB JSON): memoize redis, Cluster vs standalone',
+      t,
+      'memoCluster',
+      'memoStandalone',
+    );
+    report('bare node-redis GET + JSON.parse, Cluster vs standalone', t, 'bareCluster', 'bare');
+    report('L2 hit on Cluster: RedisCache.get vs bare cluster GET', t, 'cluster', 'bareCluster');
+    const slice = (i) => keys.slice((i * 100) % KEYS, ((i * 100) % KEYS) + 100);
+    const many = await timeRow(
+      {
+        cluster: (i) => readers.cluster.getMany(slice(i)),
+        standalone: (i) => readers.standalone.getMany(slice(i)),
+      },
+      Math.max(50, NUMBER / 10),
+    );
+    report('getMany(100 keys, L1 misses), Cluster vs standalone', many, 'cluster', 'standalone');
+    bareCluster.destroy();
+  } finally {
+    for (const c of closers) await c.close();
+    await cluster.stop();
+  }
+}
+
+async function standaloneRows(url, keys) {
   // ---- L1 hit ----
   const load = async (x) => ({ x, ...VALUE });
   const onRedis = memoize(load, {
@@ -197,7 +291,4 @@ try {
   await onRedis.close();
   await onL2.close();
   await cacheable.disconnect();
-} finally {
-  bare.destroy();
-  await server.stop();
 }

@@ -17,18 +17,15 @@ const path = require('node:path');
 const env = require('./redis_envelope');
 const { makeError, typeError, formatDouble } = require('./errors');
 const options = require('./options');
-const { performance } = require('node:perf_hooks');
 const { clock } = require('./clock');
+const { Breaker, Call, Deadlines, TIMED_OUT } = require('./redis_timeouts');
+const { makeLink, connectionOptions, loadRedis, isPlainClient } = require('./redis_link');
 
 const MISS = Symbol('twincache.redis.miss');
 const FAILED = Symbol('twincache.redis.failed'); // an L2 call that failed, timed out or was skipped
 const UNDEFINED = Symbol('twincache.redis.undefined'); // `undefined` as an L1 value
-const TIMED_OUT = Symbol('twincache.redis.timeout');
 const SCAN_COUNT = 1000; // SCAN's COUNT hint, and the size of one UNLINK batch
 const NAME_MEMO_MAX = 4096; // string keys whose encoding and name are remembered
-const CLOSED = 'closed';
-const OPEN = 'open';
-const HALF_OPEN = 'half-open';
 const OUTCOME_COUNTER = {
   corrupt: 'l2_corrupt',
   unreadable: 'l2_unreadable',
@@ -99,37 +96,6 @@ class CachedError {
   }
 }
 
-// ---- node-redis, loaded on first use ------------------------------------------------------------
-
-let redisModule = null;
-function loadRedis() {
-  if (redisModule !== null) return redisModule;
-  let mod;
-  let version;
-  try {
-    mod = require('redis');
-    version = require('redis/package.json').version;
-  } catch (err) {
-    if (err && err.code === 'MODULE_NOT_FOUND') {
-      const e = new Error(
-        'the Redis tier needs node-redis 5 or newer, an optional peer dependency: npm install redis',
-      );
-      e.code = 'ERR_TWINCACHE_REDIS_MISSING';
-      throw e;
-    }
-    throw err;
-  }
-  if (Number(String(version).split('.')[0]) < 5) {
-    const e = new Error(
-      `the Redis tier needs node-redis 5 or newer (found ${version}): npm install redis@5`,
-    );
-    e.code = 'ERR_TWINCACHE_REDIS_MISSING';
-    throw e;
-  }
-  redisModule = mod;
-  return mod;
-}
-
 let script = null; // { source, sha }
 function getScript() {
   if (script !== null) return script;
@@ -139,55 +105,6 @@ function getScript() {
   );
   script = { source, sha: crypto.createHash('sha1').update(source, 'utf8').digest('hex') };
   return script;
-}
-
-// ---- the circuit breaker --------------------------------------------------------------------------
-
-// Closed: every call goes to Redis. After `threshold` consecutive failures it opens: calls are not
-// sent (L1 only) until a probe time, min(max, min * 2^k) * U(0.5, 1] ms after the k-th opening in
-// a row; then one call is let through (half-open). Its success closes the breaker, its failure
-// opens it again with the next delay. Time is clock.js's (injectable in tests).
-class Breaker {
-  constructor(threshold, minDelay, maxDelay) {
-    this.threshold = threshold;
-    this.minDelay = minDelay;
-    this.maxDelay = maxDelay;
-    this.state = CLOSED;
-    this.failures = 0; // consecutive
-    this.openings = 0; // in a row, for the backoff
-    this.opened = 0; // total, for stats
-    this.recoveries = 0; // closings after an opening
-    this.probeAt = 0;
-    this.random = Math.random;
-  }
-
-  allow() {
-    if (this.state === CLOSED) return true;
-    if (this.state === OPEN && clock.now() >= this.probeAt) {
-      this.state = HALF_OPEN; // this caller probes; the others stay L1-only
-      return true;
-    }
-    return false;
-  }
-
-  success() {
-    if (this.state === CLOSED && this.failures === 0) return;
-    if (this.state !== CLOSED) this.recoveries++;
-    this.state = CLOSED;
-    this.failures = 0;
-    this.openings = 0;
-  }
-
-  failure() {
-    this.failures++;
-    if (this.state === HALF_OPEN || this.failures >= this.threshold) {
-      const delay = Math.min(this.maxDelay, this.minDelay * 2 ** this.openings);
-      this.probeAt = clock.now() + delay * (0.5 + 0.5 * (1 - this.random()));
-      this.openings++;
-      this.opened++;
-      this.state = OPEN;
-    }
-  }
 }
 
 // ---- options ------------------------------------------------------------------------------------
@@ -205,6 +122,8 @@ const CACHE_OPTIONS = [
   'breakerDelay',
   'ttlJitter',
   'coherent',
+  'cluster',
+  'tls',
 ];
 const L1_OPTIONS = ['max', 'maxBytes'];
 
@@ -290,15 +209,7 @@ function cacheOptions(o) {
   if (o.coherent !== undefined && typeof o.coherent !== 'boolean') {
     throw typeError('coherent', 'a boolean', o.coherent);
   }
-  if (o.client !== undefined && o.client !== null) {
-    if (o.url !== undefined && o.url !== null) {
-      throw makeError('invalid_argument', 'pass url or client, not both');
-    }
-    if (typeof o.client !== 'object' || typeof o.client.sendCommand !== 'function') {
-      throw typeError('client', 'a node-redis client (createClient())', o.client);
-    }
-  }
-  const url = o.client ? null : env.urlOption(o.url);
+  const conn = connectionOptions(o); // url, client, cluster, tls (redis_link.js)
   return {
     namespace,
     ttl,
@@ -310,285 +221,9 @@ function cacheOptions(o) {
     l1Max,
     l1MaxBytes,
     secret,
-    url,
-    client: o.client || null,
-    coherent: o.coherent, // undefined: on when possible (a url or a node-redis client)
+    ...conn,
+    coherent: o.coherent, // undefined: on when possible (a url, a node-redis client or cluster)
   };
-}
-
-// node-redis's client options for a URL: twincache's timeouts, no offline queue, no automatic
-// reconnection (a connection is made again by the next call the breaker lets through).
-function clientOptions(url, timeout) {
-  const socket = { connectTimeout: Math.max(1, Math.ceil(timeout)), reconnectStrategy: false };
-  if (url.startsWith('unix:')) {
-    const u = new URL(url);
-    return {
-      socket: { ...socket, path: decodeURIComponent(u.pathname) },
-      disableOfflineQueue: true,
-    };
-  }
-  return { url, socket, disableOfflineQueue: true };
-}
-
-// Whether err is Redis's WRONGTYPE reply (GET of a name holding another type: a miss, as MGET's nil).
-function isWrongType(err) {
-  return (
-    err instanceof Error && typeof err.message === 'string' && err.message.startsWith('WRONGTYPE')
-  );
-}
-
-// Whether `client` is a node-redis RedisClient (one connection), not a pool or a cluster.
-let clientClass;
-function isPlainClient(client) {
-  if (clientClass === undefined) {
-    try {
-      clientClass = require('@redis/client/dist/lib/client').default;
-    } catch {
-      clientClass = null; // another layout: get.lua for every client passed in
-    }
-  }
-  return typeof clientClass === 'function' && client instanceof clientClass;
-}
-
-// ---- the link to Redis ----------------------------------------------------------------------------
-
-// The node-redis client of one cache, made from `url` (and made again after a failure), or the one
-// the user passed. ready() resolves once commands can be sent.
-class Link {
-  constructor(url, client, timeout) {
-    this.url = url;
-    this.timeout = timeout;
-    this.owned = client === null;
-    this.client = null;
-    this.raw = client; // the user's, as given
-    this.connecting = null;
-    this.commandOptions = null;
-    this.closed = false;
-    // Whether reads are GET/MGET + PTTL pipelined (a node-redis client: its commands go out in
-    // call order on its one connection), else get.lua in one EVALSHA (a pool, a cluster or
-    // another object: commands may not share a connection).
-    this.pipelined = client === null || isPlainClient(client);
-  }
-
-  // node-redis's command options of every call: bulk strings as Buffers (envelopes are bytes).
-  _options() {
-    if (this.commandOptions === null) {
-      const { RESP_TYPES } = loadRedis();
-      this.commandOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
-    }
-    return this.commandOptions;
-  }
-
-  // The client if it is ready now, else null.
-  now() {
-    const c = this.client;
-    return c !== null && c.isReady ? c : null;
-  }
-
-  async ready() {
-    if (this.closed) throw new Error('this RedisCache is closed');
-    const c = this.now();
-    if (c !== null) return c;
-    if (this.connecting === null) {
-      const connecting = this._connect().finally(() => {
-        if (this.connecting === connecting) this.connecting = null;
-      });
-      this.connecting = connecting;
-    }
-    return this.connecting;
-  }
-
-  async _connect() {
-    if (!this.owned) {
-      const c = this.raw;
-      if (!c.isOpen) await c.connect();
-      this.client = c;
-      return c;
-    }
-    this.drop();
-    const { createClient } = loadRedis();
-    const c = createClient(clientOptions(this.url, this.timeout));
-    c.on('error', () => {}); // counted where a call fails; an unlistened 'error' would throw
-    this.client = c;
-    await c.connect();
-    return c;
-  }
-
-  // Forgets a client that failed (an owned one is destroyed: its socket may be blackholed).
-  drop(which = this.client) {
-    const c = this.client;
-    if (c === null || !this.owned || (which !== null && which !== c)) return;
-    this.client = null;
-    // A connect still under way on it is abandoned: the next call connects anew instead of
-    // waiting for it (destroyed in its handshake, node-redis may never settle it).
-    if (which === null) this.connecting = null;
-    try {
-      c.destroy();
-    } catch {
-      // already closed
-    }
-  }
-
-  send(client, args) {
-    return client.sendCommand(args, this._options());
-  }
-
-  // The read (docs/redis.md, "The read"): GET name (MGET for several names), then PTTL of each
-  // name, written in one tick: node-redis sends them back to back on its one connection, so one
-  // round trip, and Redis runs them in that order. Resolves to [[value or null per name], PTTL
-  // per name...]. A name holding another type is nil (MGET's answer; GET's WRONGTYPE reply).
-  pipeline(client, names) {
-    const o = this._options();
-    const n = names.length;
-    let values = null;
-    let error = null;
-    if (n === 1) {
-      client.sendCommand(['GET', names[0]], o).then(
-        (v) => {
-          values = [v];
-        },
-        (err) => {
-          if (isWrongType(err)) values = [null];
-          else error = err;
-        },
-      );
-      // PTTL's reply comes after GET's, so its reaction runs after GET's.
-      return client.sendCommand(['PTTL', names[0]], o).then((t) => {
-        if (error !== null) throw error;
-        return [values, t];
-      });
-    }
-    client.sendCommand(['MGET', ...names], o).then(
-      (v) => {
-        values = v;
-      },
-      (err) => {
-        error = err;
-      },
-    );
-    const ttls = new Array(n);
-    for (let i = 0; i < n; i++) ttls[i] = client.sendCommand(['PTTL', names[i]], o);
-    return Promise.all(ttls).then((t) => {
-      if (error !== null) throw error;
-      return [values, ...t];
-    });
-  }
-
-  // A new connection for the invalidation listener (redis_coherence.js): RESP2 (invalidations as
-  // pub/sub messages), no automatic reconnection (the listener re-subscribes), no offline queue.
-  listenerClient() {
-    const override = { RESP: 2, disableOfflineQueue: true };
-    if (this.owned) {
-      const o = clientOptions(this.url, this.timeout);
-      return loadRedis().createClient({ ...o, ...override });
-    }
-    // Its own socket options (host, port, TLS...) with reconnection off, where the client shows
-    // them (else node-redis may reconnect it too: the listener drops it at its first error).
-    const o = this.raw.options;
-    return this.raw.duplicate({
-      ...override,
-      ...(o && o.socket ? { socket: { ...o.socket, reconnectStrategy: false } } : {}),
-      clientSideCache: undefined, // RESP3 only
-      emitInvalidate: undefined,
-      maintNotifications: 'disabled',
-      pingInterval: undefined,
-    });
-  }
-
-  async close() {
-    this.closed = true;
-    const c = this.client;
-    if (!this.owned || c === null) return;
-    this.client = null;
-    try {
-      c.destroy();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-// ---- timeouts ---------------------------------------------------------------------------------
-
-// One L2 call of a cache waiting for its answer: timed out by Deadlines, which resolves it FAILED.
-class Call {
-  constructor(cache, used) {
-    this.cache = cache;
-    this.used = used; // the connection it uses (dropped if it fails), null while connecting
-    this.resolve = null;
-    this.at = 0; // its deadline, performance.now() ms
-    this.next = null;
-    this.pending = true;
-  }
-
-  expire() {
-    this.resolve(this.cache._failed(TIMED_OUT, this.used));
-  }
-}
-
-// The timeouts of one cache's L2 calls, without a timer per call: every call has the same
-// timeout, so deadlines come in the order calls start. The calls wait in a list, oldest first;
-// one timer, armed for the oldest one's deadline, expires those whose deadline passed and is
-// armed again for the next. An answered call is marked (end) and unlinked once it reaches the
-// head. Real time (performance.now(), as setTimeout), not the injectable clock. The timer is
-// unref'd: a call in flight keeps the process alive through its socket.
-class Deadlines {
-  constructor(ms) {
-    this.ms = ms;
-    this.head = null;
-    this.tail = null;
-    this.timer = null;
-    this.fire = () => this._fire();
-  }
-
-  add(call) {
-    call.at = performance.now() + this.ms;
-    if (this.tail === null) this.head = call;
-    else this.tail.next = call;
-    this.tail = call;
-    if (this.timer === null) this._arm(this.ms);
-  }
-
-  // Whether the call was still pending (false: it timed out already); it is pending no more.
-  end(call) {
-    if (!call.pending) return false;
-    call.pending = false;
-    if (call === this.head) this._drop();
-    return true;
-  }
-
-  // Unlinks the answered calls at the head.
-  _drop() {
-    let h = this.head;
-    while (h !== null && !h.pending) {
-      const next = h.next;
-      h.next = null;
-      h = next;
-    }
-    this.head = h;
-    if (h === null) this.tail = null;
-  }
-
-  _arm(ms) {
-    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(ms)));
-    this.timer.unref();
-  }
-
-  _fire() {
-    this.timer = null;
-    const now = performance.now();
-    for (let h = this.head; h !== null && h.at <= now; h = this.head) {
-      this.head = h.next;
-      h.next = null;
-      if (this.head === null) this.tail = null;
-      if (h.pending) {
-        h.pending = false;
-        h.expire();
-      }
-    }
-    this._drop();
-    if (this.head !== null) this._arm(this.head.at - now);
-  }
 }
 
 // ---- RedisCache -----------------------------------------------------------------------------------
@@ -614,7 +249,7 @@ class RedisCache {
     this._secret = o.secret;
     this._breaker = new Breaker(o.threshold, o.delay[0], o.delay[1]);
     loadRedis();
-    this._link = new Link(o.url, o.client, o.timeout);
+    this._link = makeLink(o); // a Link, or a ClusterLink (redis_cluster.js)
     this._deadlines = new Deadlines(o.timeout);
     const { Cache } = require('./index');
     this._weight = 0; // the weight of the value being put in L1 (its payload's size)
@@ -637,7 +272,7 @@ class RedisCache {
     // default turns it off, with the reason in stats().coherence.
     this._coherence = 'off';
     if (o.coherent !== false) {
-      if (!this._link.owned && !isPlainClient(o.client)) {
+      if (!this._link.owned && !this._link.cluster && !isPlainClient(o.client)) {
         if (o.coherent === true) {
           throw makeError(
             'invalid_argument',
@@ -1161,22 +796,26 @@ class RedisCache {
     this._l1.clear();
     if (this._coh !== null) this._coh.cleared();
     const pattern = this._pattern();
-    let cursor = '0';
+    // Every node that holds entries: the one server, or each master of a cluster.
+    const nodes = await this._call((client) => this._link.scanTargets(client));
+    if (nodes === FAILED) return -1;
     let removed = 0;
-    do {
-      const reply = await this._call((client) =>
-        this._link.send(client, ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_COUNT)]),
-      );
-      if (reply === FAILED) return -1;
-      cursor = String(reply[0]);
-      const names = reply[1];
-      for (let i = 0; i < names.length; i += SCAN_COUNT) {
-        const batch = names.slice(i, i + SCAN_COUNT);
-        const n = await this._call((client) => this._link.send(client, ['UNLINK', ...batch]));
-        if (n === FAILED) return -1;
-        removed += n;
-      }
-    } while (cursor !== '0');
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const scan = ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_COUNT)];
+        const reply = await this._call(() => this._link.sendTo(node, scan));
+        if (reply === FAILED) return -1;
+        cursor = String(reply[0]);
+        const names = reply[1];
+        for (let i = 0; i < names.length; i += SCAN_COUNT) {
+          const batch = names.slice(i, i + SCAN_COUNT); // UNLINK by slot on a cluster
+          const n = await this._call((client) => this._link.unlink(client, batch));
+          if (n === FAILED) return -1;
+          removed += n;
+        }
+      } while (cursor !== '0');
+    }
     return removed;
   }
 

@@ -371,8 +371,12 @@ class Listener {
 }
 
 // The process's listener for this server: `link` is the cache's (redis.js Link; its
-// listenerClient() makes the connection), `setupTimeout` bounds each (re)subscription.
-function listenerFor(link, setupTimeout) {
+// listenerClient() makes the connection), `setupTimeout` bounds each (re)subscription. On a
+// cluster (redis_cluster.js ClusterLink): the (cluster, prefix)'s ClusterListener, one Listener
+// per master behind the same interface.
+function listenerFor(link, prefix, setupTimeout) {
+  if (link.cluster)
+    return require('./redis_cluster').clusterListenerFor(link, prefix, setupTimeout);
   const make = () => link.listenerClient();
   if (link.owned) {
     const id = link.url;
@@ -406,7 +410,7 @@ class Coherence {
     this._names = new Map(); // entry name -> its L1 key, for entries put in L1
     this._namesLimit = 2 * Math.max(Number.isFinite(l1Max) ? l1Max : 0, NAMES_MIN);
     this.prefix = `${namespace}:`;
-    this.listener = listenerFor(link, setupTimeout);
+    this.listener = listenerFor(link, this.prefix, setupTimeout);
     this._token = this.listener.subscribe(this.prefix, cache, (c, names) =>
       c._coh._invalidated(c, names),
     );

@@ -33,6 +33,8 @@ const MEMOIZE_OPTIONS = [
   'coherent',
   'singleFlight',
   'lease',
+  'cluster',
+  'tls',
 ];
 
 const NAME_MEMO_MAX = 4096; // lone string arguments whose entry key is remembered
@@ -85,6 +87,8 @@ function memoizeRedis(fn, opts) {
       breakerDelay: o.breakerDelay,
       ttlJitter: o.ttlJitter,
       coherent: o.coherent,
+      cluster: o.cluster,
+      tls: o.tls,
     },
     { scope },
   );

@@ -400,7 +400,7 @@ describe('RedisCache and memoize against a real redis-server', { skip }, () => {
     bad(
       { url: u, policy: 'lru' },
       'TypeError',
-      "options must only name url, client, namespace, ttl, codec, secret, l1, timeout, breakerThreshold, breakerDelay, ttlJitter, coherent (got 'policy')",
+      "options must only name url, client, namespace, ttl, codec, secret, l1, timeout, breakerThreshold, breakerDelay, ttlJitter, coherent, cluster, tls (got 'policy')",
     );
     bad({ url: u, client: {} }, 'TypeError', 'pass url or client, not both');
     const saved = process.env.TWINCACHE_SECRET;

@@ -5,7 +5,7 @@
 import twincache = require('twincache');
 import { memoize, Cache, ByteCache, DiskCache, RedisCache, native, version } from 'twincache';
 import type { DiskMemoized, DiskStats, DisposeReason, Memoized, Policy, Stats } from 'twincache';
-import type { RedisMemoized, RedisStats } from 'twincache';
+import type { RedisMemoized, RedisStats, RedisTlsOptions } from 'twincache';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -142,6 +142,17 @@ async function main(): Promise<void> {
   const subscribed: boolean = await coherent.waitCoherent(50);
   check(!subscribed && coherent.stats().invalidations === 0, 'coherent RedisCache, Redis down');
   await coherent.close();
+  // A cluster (seed URLs) and TLS options, type-checked; with nothing listening, L1 only.
+  const seeds = ['redis://127.0.0.1:1', 'redis://127.0.0.1:2'];
+  const onCluster = new RedisCache<string, number>({ url: seeds, cluster: true, timeout: 100 });
+  check(!(await onCluster.set('k', 1)) && (await onCluster.get('k')) === 1, 'cluster, down');
+  await onCluster.close();
+  const tlsOptions: RedisTlsOptions = { ca: Buffer.from('x'), servername: 'redis.internal' };
+  void (() => new RedisCache({ url: 'rediss://127.0.0.1:1', tls: tlsOptions }));
+  // @ts-expect-error: cluster is a boolean
+  void (() => new RedisCache({ cluster: 'yes' }));
+  // @ts-expect-error: tls fields are paths or Buffers
+  void (() => new RedisCache({ tls: { ca: 42 } }));
   // @ts-expect-error: codec is 'json' or 'v8'
   void (() => new RedisCache({ codec: 'pickle' }));
   // @ts-expect-error: coherent is a boolean
