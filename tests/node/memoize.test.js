@@ -4,7 +4,6 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { memoize } = require('twincache');
 
-
 function counted(fn) {
   const f = (...args) => {
     f.calls++;
@@ -106,17 +105,14 @@ test('objects, arrays and Buffers key by content', () => {
   assert.equal(two.stats().hits, 1);
 });
 
-test(
-  'an array argument and the same values as arguments are different keys',
-  () => {
-    const fn = counted(() => 0);
-    const m = memoize(fn);
-    m([1, 2]);
-    m(1, 2);
-    m('\u0001');
-    assert.equal(fn.calls, 3);
-  },
-);
+test('an array argument and the same values as arguments are different keys', () => {
+  const fn = counted(() => 0);
+  const m = memoize(fn);
+  m([1, 2]);
+  m(1, 2);
+  m('\u0001');
+  assert.equal(fn.calls, 3);
+});
 
 test('key option overrides the key; its result must be a string or a number', () => {
   const fn = counted((user) => user.name.toUpperCase());
