@@ -54,8 +54,8 @@ std::string new_request_id() {
   return process_prefix() + b;
 }
 
-std::string request_id_for(const grpc::CallbackServerContext* ctx) {
-  const auto& md = ctx->client_metadata();
+std::string request_id_for(const grpc::ServerContextBase& ctx) {
+  const auto& md = ctx.client_metadata();
   const auto it = md.find("x-request-id");
   if (it != md.end()) {
     const grpc::string_ref v = it->second;
@@ -77,11 +77,10 @@ store_options store_options_from(const config& c) {
 }
 
 template <class Body>
-grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx, method m,
-                                               Body&& body) {
+grpc::Status cache_service::serve(grpc::ServerContextBase& ctx, method m, Body&& body) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string rid = request_id_for(ctx);
-  ctx->AddInitialMetadata("x-request-id", rid);
+  ctx.AddInitialMetadata("x-request-id", rid);
   grpc::Status st;
   try {
     if (hook_) hook_();
@@ -105,7 +104,6 @@ grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx,
         .emit();
     st = grpc::Status(grpc::StatusCode::INTERNAL, "internal error (request id " + rid + ")");
   }
-  auto* reactor = ctx->DefaultReactor();
   const int code = static_cast<int>(st.error_code());
   const auto ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
@@ -121,11 +119,10 @@ grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx,
         .str("code", code_name(code))
         .str("message", st.error_message())
         .num("duration_s", static_cast<double>(ns) / 1e9)
-        .str("peer", ctx->peer())
+        .str("peer", ctx.peer())
         .emit();
   }
-  reactor->Finish(st);
-  return reactor;
+  return st;
 }
 
 grpc::Status cache_service::check_key(const std::string& key, const char* field) const {
@@ -168,8 +165,10 @@ grpc::Status cache_service::check_entry(const v1::SetRequest& e, const char* fie
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* cache_service::Get(grpc::CallbackServerContext* ctx,
-                                             const v1::GetRequest* req, v1::GetResponse* resp) {
+grpc::Status cache_service::get(grpc::ServerContextBase& ctx, const v1::GetRequest& rq,
+                                v1::GetResponse& rs) {
+  const v1::GetRequest* req = &rq;
+  v1::GetResponse* resp = &rs;
   return serve(ctx, method::get, [&] {
     if (auto st = check_key(req->key(), "key"); !st.ok()) return st;
     resp->set_found(store_.get(req->key(), *resp->mutable_value()));
@@ -177,8 +176,10 @@ grpc::ServerUnaryReactor* cache_service::Get(grpc::CallbackServerContext* ctx,
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::Set(grpc::CallbackServerContext* ctx,
-                                             const v1::SetRequest* req, v1::SetResponse* resp) {
+grpc::Status cache_service::set(grpc::ServerContextBase& ctx, const v1::SetRequest& rq,
+                                v1::SetResponse& rs) {
+  const v1::SetRequest* req = &rq;
+  v1::SetResponse* resp = &rs;
   return serve(ctx, method::set, [&] {
     std::optional<time_ns> ttl;
     if (auto st = check_entry(*req, "", ttl); !st.ok()) return st;
@@ -193,9 +194,10 @@ grpc::ServerUnaryReactor* cache_service::Set(grpc::CallbackServerContext* ctx,
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::Delete(grpc::CallbackServerContext* ctx,
-                                                const v1::DeleteRequest* req,
-                                                v1::DeleteResponse* resp) {
+grpc::Status cache_service::del(grpc::ServerContextBase& ctx, const v1::DeleteRequest& rq,
+                                v1::DeleteResponse& rs) {
+  const v1::DeleteRequest* req = &rq;
+  v1::DeleteResponse* resp = &rs;
   return serve(ctx, method::del, [&] {
     if (auto st = check_key(req->key(), "key"); !st.ok()) return st;
     resp->set_deleted(store_.erase(req->key()));
@@ -203,8 +205,9 @@ grpc::ServerUnaryReactor* cache_service::Delete(grpc::CallbackServerContext* ctx
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::Stats(grpc::CallbackServerContext* ctx,
-                                               const v1::StatsRequest*, v1::StatsResponse* resp) {
+grpc::Status cache_service::stats(grpc::ServerContextBase& ctx, const v1::StatsRequest&,
+                                  v1::StatsResponse& rs) {
+  v1::StatsResponse* resp = &rs;
   return serve(ctx, method::stats, [&] {
     const ::twincache::stats s = store_.stats();
     resp->set_hits(s.hits);
@@ -230,9 +233,10 @@ grpc::ServerUnaryReactor* cache_service::Stats(grpc::CallbackServerContext* ctx,
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::GetMany(grpc::CallbackServerContext* ctx,
-                                                 const v1::GetManyRequest* req,
-                                                 v1::GetManyResponse* resp) {
+grpc::Status cache_service::get_many(grpc::ServerContextBase& ctx,
+                                     const v1::GetManyRequest& rq, v1::GetManyResponse& rs) {
+  const v1::GetManyRequest* req = &rq;
+  v1::GetManyResponse* resp = &rs;
   return serve(ctx, method::get_many, [&] {
     const int n = req->keys_size();
     if (static_cast<std::size_t>(n) > max_batch) {
@@ -253,9 +257,10 @@ grpc::ServerUnaryReactor* cache_service::GetMany(grpc::CallbackServerContext* ct
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::SetMany(grpc::CallbackServerContext* ctx,
-                                                 const v1::SetManyRequest* req,
-                                                 v1::SetManyResponse* resp) {
+grpc::Status cache_service::set_many(grpc::ServerContextBase& ctx,
+                                     const v1::SetManyRequest& rq, v1::SetManyResponse& rs) {
+  const v1::SetManyRequest* req = &rq;
+  v1::SetManyResponse* resp = &rs;
   return serve(ctx, method::set_many, [&] {
     const int n = req->entries_size();
     if (static_cast<std::size_t>(n) > max_batch) {
@@ -282,6 +287,50 @@ grpc::ServerUnaryReactor* cache_service::SetMany(grpc::CallbackServerContext* ct
     }
     return grpc::Status::OK;
   });
+}
+
+// The callback API: each handler runs the shared body and finishes inline.
+namespace {
+template <class Req, class Resp>
+grpc::ServerUnaryReactor* finish_inline(
+    grpc::CallbackServerContext* ctx, cache_service& core, const Req* req, Resp* resp,
+    grpc::Status (cache_service::*handler)(grpc::ServerContextBase&, const Req&, Resp&)) {
+  const grpc::Status st = (core.*handler)(*ctx, *req, *resp);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(st);
+  return reactor;
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* callback_cache_service::Get(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetRequest* req,
+                                                      v1::GetResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::get);
+}
+grpc::ServerUnaryReactor* callback_cache_service::Set(grpc::CallbackServerContext* ctx,
+                                                      const v1::SetRequest* req,
+                                                      v1::SetResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::set);
+}
+grpc::ServerUnaryReactor* callback_cache_service::Delete(grpc::CallbackServerContext* ctx,
+                                                         const v1::DeleteRequest* req,
+                                                         v1::DeleteResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::del);
+}
+grpc::ServerUnaryReactor* callback_cache_service::Stats(grpc::CallbackServerContext* ctx,
+                                                        const v1::StatsRequest* req,
+                                                        v1::StatsResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::stats);
+}
+grpc::ServerUnaryReactor* callback_cache_service::GetMany(grpc::CallbackServerContext* ctx,
+                                                          const v1::GetManyRequest* req,
+                                                          v1::GetManyResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::get_many);
+}
+grpc::ServerUnaryReactor* callback_cache_service::SetMany(grpc::CallbackServerContext* ctx,
+                                                          const v1::SetManyRequest* req,
+                                                          v1::SetManyResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::set_many);
 }
 
 }  // namespace twincache::server
