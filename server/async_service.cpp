@@ -20,6 +20,8 @@
 // (deleting every object still queued) and joins them.
 #include "async_service.hpp"
 
+#include <condition_variable>
+
 namespace twincache::server {
 namespace {
 namespace v1 = ::twincache::v1;
@@ -50,12 +52,14 @@ class unary_call final : public call_base {
 
   void proceed(bool ok) override {
     if (state_ == state::requested && ok) {
+      q_.running->fetch_add(1, std::memory_order_relaxed);
       request(core_, svc_, q_, rq_, handler_);
       state_ = state::finishing;
       const grpc::Status st = (core_.*handler_)(ctx_, req_, resp_);
       writer_.Finish(resp_, st, this);
       return;
     }
+    if (state_ == state::finishing) q_.running->fetch_sub(1, std::memory_order_relaxed);
     delete this;  // requested and refused, or finished (sent or not)
   }
 
@@ -93,6 +97,7 @@ async_cache_server::async_cache_server(cache_service& core, grpc::ServerBuilder&
   for (unsigned i = 0; i < threads; ++i) {
     auto q = std::make_unique<queue>();
     q->cq = b.AddCompletionQueue();
+    q->running = &running_;
     queues_.push_back(std::move(q));
   }
 }
@@ -116,6 +121,35 @@ void async_cache_server::start() {
       while (q.cq->Next(&tag, &ok)) static_cast<call_base*>(tag)->proceed(ok);
     });
   }
+}
+
+void async_cache_server::shutdown_server(grpc::Server& server,
+                                         std::chrono::system_clock::time_point deadline) {
+  std::mutex mu;  // guards `done` (the watcher's stop signal)
+  std::condition_variable cv;
+  bool done = false;
+  std::thread watcher([&] {
+    constexpr auto step = std::chrono::milliseconds(10);
+    auto idle_since = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, step, [&] { return done; })) {
+      if (std::chrono::system_clock::now() >= deadline) return;  // Shutdown cancels now
+      const auto now = std::chrono::steady_clock::now();
+      if (running() > 0) {
+        idle_since = now;
+      } else if (now - idle_since >= idle_grace) {
+        grpc_server_cancel_all_calls(server.c_server());
+        return;
+      }
+    }
+  });
+  server.Shutdown(deadline);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_one();
+  watcher.join();
 }
 
 void async_cache_server::stop() {

@@ -6,6 +6,8 @@
 // async_service.cpp.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -29,6 +31,19 @@ class async_cache_server {
   // After BuildAndStart() succeeded: requests the first calls of every method on every queue
   // and starts one polling thread per queue.
   void start();
+  // Server::Shutdown(deadline) for this mode: no new calls, calls in flight finish until the
+  // deadline. One gRPC 1.51 race is worked around: a call whose stream arrives as the
+  // shutdown begins can be left queued in gRPC's core with no requested call to match it
+  // (the shutdown failed them all) and then holds the shutdown until the deadline. So while
+  // Shutdown waits, a watcher cancels what remains (grpc_server_cancel_all_calls, what
+  // Shutdown itself does at the deadline) once none of our calls has been running for
+  // `idle_grace`: nothing of ours is left to drain, only such strays.
+  void shutdown_server(grpc::Server& server, std::chrono::system_clock::time_point deadline);
+  static constexpr std::chrono::milliseconds idle_grace{250};
+
+  // Calls taken from a queue and not yet finished (their Finish not yet completed).
+  int running() const noexcept { return running_.load(std::memory_order_relaxed); }
+
   // After grpc::Server::Shutdown() has returned (or when BuildAndStart() failed): shuts the
   // queues down, drains them (every pending call object is deleted) and joins the pollers.
   // Idempotent.
@@ -44,12 +59,14 @@ class async_cache_server {
     std::mutex mu;
     bool accepting = true;
     std::thread poller;
+    std::atomic<int>* running = nullptr;  // the server's running_
   };
 
  private:
   cache_service& core_;
   ::twincache::v1::Cache::AsyncService service_;
   std::vector<std::unique_ptr<queue>> queues_;
+  std::atomic<int> running_{0};
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -100,7 +100,11 @@ bool sidecar::stop(std::chrono::system_clock::time_point deadline) {
     if (auto* h = server_->GetHealthCheckService()) h->SetServingStatus(false);  // all of them
     // Shutdown(deadline) stops accepting at once, lets calls in flight finish until the
     // deadline, then cancels those still running.
-    server_->Shutdown(deadline);
+    if (async_) {
+      async_->shutdown_server(*server_, deadline);
+    } else {
+      server_->Shutdown(deadline);
+    }
     server_->Wait();
     drained = std::chrono::system_clock::now() < deadline;
     // --api async: the queues go after the server (gRPC's rule), drained, pollers joined.
