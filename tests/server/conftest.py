@@ -101,6 +101,9 @@ class Server:
         self.grpc_port = int(self.listening["grpc_port"])
         self.http_port = int(self.listening["http_port"])
         self.target = f"127.0.0.1:{self.grpc_port}"
+        mode = (env or {}).get("TWINCACHE_API") or os.environ.get("TWINCACHE_TEST_SERVER_API")
+        if mode and "--api" not in args:  # the suite runs in the mode it was asked for
+            assert self.listening["api"] == mode, self.listening
 
     def _read(self) -> None:
         assert self.proc.stderr is not None

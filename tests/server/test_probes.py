@@ -188,7 +188,6 @@ def test_sigterm_with_calls_in_flight_drains(start_server: Any, stubs: Any, mode
             e = f.exception()
             name = "OK" if e is None else e.code().name
             codes[name] = codes.get(name, 0) + 1
-    print(mode, codes, elapsed)
     assert set(codes) <= {"OK", "UNAVAILABLE", "CANCELLED"}, codes
     stopped = [x for x in s.logs() if x["event"] == "stopped"]
     assert stopped and stopped[0]["drained"] is True, s.lines
