@@ -3,8 +3,9 @@ gRPC client) next to redis-server (driven by redis-benchmark), same machine, sam
 Set of 100-byte values at concurrency 1, 16 and 64. Prints a markdown table for
 docs/benchmarks.md and the two targets (Get throughput at c=16 >= 0.5x redis-server's, p50 at
 c=1 <= 2x). Every cell is the median of --repeat runs of the whole matrix (servers stay up).
---floor adds floor_server (a Cache service that does nothing, same gRPC build; callback API as
-twincache-server, and the async API on one thread): what gRPC itself costs per call here;
+--floor adds floor_server (a Cache service that does nothing, same gRPC build; callback API, and
+the async API on one thread without and with gRPC's default health service, which
+twincache-server has): what gRPC itself costs per call here;
 --shared-channel adds rows where the client's loops share one channel. --api both (the default)
 runs twincache-server twice, with --api async (once per --io-threads count) and --api callback.
 CPU per call is measured for the servers (/proc/<pid>/stat) and for the clients (getrusage of
@@ -150,6 +151,11 @@ def main() -> int:
         for name, extra in [
             ("floor", []),
             ("floor (async, 1 thread)", ["--api", "async", "--threads", "1"]),
+            # gRPC's default health service is a callback service: its threads come back
+            (
+                "floor (async, 1 thread, health)",
+                ["--api", "async", "--threads", "1", "--health", "1"],
+            ),
         ]:
             port = free_port()
             servers[name] = (subprocess.Popen(
