@@ -1,7 +1,8 @@
 // sidecar.hpp: one running twincache-server: the core store (its limits from the config), the
 // Cache and grpc.health.v1.Health services, the HTTP probe/metrics port, and their ordered
 // start and graceful stop. The Cache service is served by gRPC's callback API or by completion
-// queues (--api, async_service.hpp); the health service is gRPC's default one either way. main() owns one; the C++ tests run one in process.
+// queues (--api, async_service.hpp); the health service is gRPC's default one either way.
+// main() owns one; the C++ tests run one in process.
 #pragma once
 
 #include <atomic>
