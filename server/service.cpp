@@ -165,80 +165,71 @@ grpc::Status cache_service::check_entry(const v1::SetRequest& e, const char* fie
   return grpc::Status::OK;
 }
 
-grpc::Status cache_service::get(grpc::ServerContextBase& ctx, const v1::GetRequest& rq,
-                                v1::GetResponse& rs) {
-  const v1::GetRequest* req = &rq;
-  v1::GetResponse* resp = &rs;
+grpc::Status cache_service::get(grpc::ServerContextBase& ctx, const v1::GetRequest& req,
+                                v1::GetResponse& resp) {
   return serve(ctx, method::get, [&] {
-    if (auto st = check_key(req->key(), "key"); !st.ok()) return st;
-    resp->set_found(store_.get(req->key(), *resp->mutable_value()));
+    if (auto st = check_key(req.key(), "key"); !st.ok()) return st;
+    resp.set_found(store_.get(req.key(), *resp.mutable_value()));
     return grpc::Status::OK;
   });
 }
 
-grpc::Status cache_service::set(grpc::ServerContextBase& ctx, const v1::SetRequest& rq,
-                                v1::SetResponse& rs) {
-  const v1::SetRequest* req = &rq;
-  v1::SetResponse* resp = &rs;
+grpc::Status cache_service::set(grpc::ServerContextBase& ctx, const v1::SetRequest& req,
+                                v1::SetResponse& resp) {
   return serve(ctx, method::set, [&] {
     std::optional<time_ns> ttl;
-    if (auto st = check_entry(*req, "", ttl); !st.ok()) return st;
+    if (auto st = check_entry(req, "", ttl); !st.ok()) return st;
     set_result r{};
-    const std::uint64_t w = req->value().size();
-    const status s = store_.set(req->key(), hash64(req->key()), req->value(), w, ttl, &r);
+    const std::uint64_t w = req.value().size();
+    const status s = store_.set(req.key(), hash64(req.key()), req.value(), w, ttl, &r);
     if (!s.ok()) {  // a limit the checks above did not foresee: still the client's size
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, s.message());
     }
-    resp->set_updated(r == set_result::updated);
+    resp.set_updated(r == set_result::updated);
     return grpc::Status::OK;
   });
 }
 
-grpc::Status cache_service::del(grpc::ServerContextBase& ctx, const v1::DeleteRequest& rq,
-                                v1::DeleteResponse& rs) {
-  const v1::DeleteRequest* req = &rq;
-  v1::DeleteResponse* resp = &rs;
+grpc::Status cache_service::del(grpc::ServerContextBase& ctx, const v1::DeleteRequest& req,
+                                v1::DeleteResponse& resp) {
   return serve(ctx, method::del, [&] {
-    if (auto st = check_key(req->key(), "key"); !st.ok()) return st;
-    resp->set_deleted(store_.erase(req->key()));
+    if (auto st = check_key(req.key(), "key"); !st.ok()) return st;
+    resp.set_deleted(store_.erase(req.key()));
     return grpc::Status::OK;
   });
 }
 
 grpc::Status cache_service::stats(grpc::ServerContextBase& ctx, const v1::StatsRequest&,
-                                  v1::StatsResponse& rs) {
-  v1::StatsResponse* resp = &rs;
+                                  v1::StatsResponse& resp) {
   return serve(ctx, method::stats, [&] {
     const ::twincache::stats s = store_.stats();
-    resp->set_hits(s.hits);
-    resp->set_misses(s.misses);
-    resp->set_inserts(s.inserts);
-    resp->set_updates(s.updates);
-    resp->set_rejected(s.rejected);
-    resp->set_evicted_items(s.evicted_items);
-    resp->set_evicted_bytes(s.evicted_bytes);
-    resp->set_expired(s.expired);
-    resp->set_deleted(s.deleted);
-    resp->set_cleared(s.cleared);
-    resp->set_items(s.items);
-    resp->set_bytes(s.bytes);
+    resp.set_hits(s.hits);
+    resp.set_misses(s.misses);
+    resp.set_inserts(s.inserts);
+    resp.set_updates(s.updates);
+    resp.set_rejected(s.rejected);
+    resp.set_evicted_items(s.evicted_items);
+    resp.set_evicted_bytes(s.evicted_bytes);
+    resp.set_expired(s.expired);
+    resp.set_deleted(s.deleted);
+    resp.set_cleared(s.cleared);
+    resp.set_items(s.items);
+    resp.set_bytes(s.bytes);
     const limits& l = store_.limits();
     auto lim = [](std::uint64_t v) { return v == unlimited ? 0 : v; };
-    resp->set_max_items(lim(l.max_items));
-    resp->set_max_bytes(lim(l.max_bytes));
-    resp->set_max_value_bytes(lim(l.max_value_bytes));
-    resp->set_default_ttl_ms(default_ttl_ms_.value_or(0));
-    resp->set_policy(std::string(policy_name(store_.policy())));
+    resp.set_max_items(lim(l.max_items));
+    resp.set_max_bytes(lim(l.max_bytes));
+    resp.set_max_value_bytes(lim(l.max_value_bytes));
+    resp.set_default_ttl_ms(default_ttl_ms_.value_or(0));
+    resp.set_policy(std::string(policy_name(store_.policy())));
     return grpc::Status::OK;
   });
 }
 
 grpc::Status cache_service::get_many(grpc::ServerContextBase& ctx,
-                                     const v1::GetManyRequest& rq, v1::GetManyResponse& rs) {
-  const v1::GetManyRequest* req = &rq;
-  v1::GetManyResponse* resp = &rs;
+                                     const v1::GetManyRequest& req, v1::GetManyResponse& resp) {
   return serve(ctx, method::get_many, [&] {
-    const int n = req->keys_size();
+    const int n = req.keys_size();
     if (static_cast<std::size_t>(n) > max_batch) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "keys must hold at most " + std::to_string(max_batch) + " keys (got " +
@@ -246,23 +237,21 @@ grpc::Status cache_service::get_many(grpc::ServerContextBase& ctx,
     }
     for (int i = 0; i < n; ++i) {
       const std::string f = ordinal("keys", i);
-      if (auto st = check_key(req->keys(i), f.c_str()); !st.ok()) return st;
+      if (auto st = check_key(req.keys(i), f.c_str()); !st.ok()) return st;
     }
-    resp->mutable_results()->Reserve(n);
+    resp.mutable_results()->Reserve(n);
     for (int i = 0; i < n; ++i) {
-      v1::GetResponse* r = resp->add_results();
-      r->set_found(store_.get(req->keys(i), *r->mutable_value()));
+      v1::GetResponse* r = resp.add_results();
+      r->set_found(store_.get(req.keys(i), *r->mutable_value()));
     }
     return grpc::Status::OK;
   });
 }
 
 grpc::Status cache_service::set_many(grpc::ServerContextBase& ctx,
-                                     const v1::SetManyRequest& rq, v1::SetManyResponse& rs) {
-  const v1::SetManyRequest* req = &rq;
-  v1::SetManyResponse* resp = &rs;
+                                     const v1::SetManyRequest& req, v1::SetManyResponse& resp) {
   return serve(ctx, method::set_many, [&] {
-    const int n = req->entries_size();
+    const int n = req.entries_size();
     if (static_cast<std::size_t>(n) > max_batch) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "entries must hold at most " + std::to_string(max_batch) +
@@ -271,19 +260,19 @@ grpc::Status cache_service::set_many(grpc::ServerContextBase& ctx,
     std::vector<std::optional<time_ns>> ttls(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {  // all checked before anything is stored
       const std::string f = ordinal("entries", i) + ".";
-      if (auto st = check_entry(req->entries(i), f.c_str(), ttls[static_cast<std::size_t>(i)]);
+      if (auto st = check_entry(req.entries(i), f.c_str(), ttls[static_cast<std::size_t>(i)]);
           !st.ok()) {
         return st;
       }
     }
-    resp->mutable_results()->Reserve(n);
+    resp.mutable_results()->Reserve(n);
     for (int i = 0; i < n; ++i) {
-      const v1::SetRequest& e = req->entries(i);
+      const v1::SetRequest& e = req.entries(i);
       set_result r{};
       const status s = store_.set(e.key(), hash64(e.key()), e.value(), e.value().size(),
                                   ttls[static_cast<std::size_t>(i)], &r);
       if (!s.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, s.message());
-      resp->add_results()->set_updated(r == set_result::updated);
+      resp.add_results()->set_updated(r == set_result::updated);
     }
     return grpc::Status::OK;
   });
