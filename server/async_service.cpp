@@ -14,9 +14,10 @@
 //                 deadline) --> deleted
 //
 // A client that disconnects mid-call therefore costs nothing special: its Finish completes
-// with ok=false and the object goes. Shutdown: sidecar::stop() calls Server::Shutdown(deadline)
-// (no new calls; pending requests complete with ok=false; calls still running at the deadline
-// are cancelled) and then stop() here, which shuts the queues down, lets the pollers drain them
+// with ok=false and the object goes. Between "arrived" and "deleted" a call counts in
+// running_. Shutdown: sidecar::stop() calls shutdown_server() (Server::Shutdown(deadline): no
+// new calls; pending requests complete with ok=false; calls still running at the deadline are
+// cancelled; plus the stray-call watcher, async_service.hpp) and then stop() here, which shuts the queues down, lets the pollers drain them
 // (deleting every object still queued) and joins them.
 #include "async_service.hpp"
 
