@@ -51,6 +51,11 @@ const option_spec specs[] = {
      "an integer in [1024, 2147483647]", "4194304", "largest gRPC request message"},
     {"--log-level", "TWINCACHE_LOG_LEVEL", "one of 'debug', 'info', 'warn', 'error'", "info",
      "JSON log lines on stderr at or above this level (debug: one per request)"},
+    {"--api", "TWINCACHE_API", "one of 'async', 'callback'", "async",
+     "gRPC serving API of the Cache service: completion queues polled by --io-threads threads "
+     "(async), or gRPC's callback threads (callback)"},
+    {"--io-threads", "TWINCACHE_IO_THREADS", "an integer in [1, 64]", "1",
+     "--api async: completion queues, each polled by one thread that runs its calls' handlers"},
 };
 
 const option_spec* find_spec(const std::string& flag) {
@@ -170,6 +175,18 @@ std::string apply(config& c, const option_spec& s, const std::string& who, const
     else return range_error(who, s, v);
     return {};
   }
+  if (flag == "--api") {
+    if (v == "async") c.api = serving_api::async;
+    else if (v == "callback") c.api = serving_api::callback;
+    else return range_error(who, s, v);
+    return {};
+  }
+  if (flag == "--io-threads") {
+    std::uint64_t n = 0;
+    if (!parse_u64(v, 1, 64, n)) return range_error(who, s, v);
+    c.io_threads = static_cast<unsigned>(n);
+    return {};
+  }
   return "internal: unhandled option " + flag;
 }
 
@@ -211,6 +228,10 @@ const char* log_level_name(log_level l) {
     case log_level::error: return "error";
   }
   return "info";
+}
+
+const char* serving_api_name(serving_api a) {
+  return a == serving_api::async ? "async" : "callback";
 }
 
 parse_result parse_config(const std::vector<std::string>& args,

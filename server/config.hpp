@@ -19,6 +19,10 @@ namespace twincache::server {
 // The largest TTL a request or --default-ttl may ask for: 10 years.
 inline constexpr std::int64_t max_ttl_ms = 315360000000;
 
+// How the Cache service is served (--api): gRPC's completion-queue API on --io-threads polling
+// threads, or its callback API on gRPC's own threads.
+enum class serving_api : std::uint8_t { async, callback };
+
 enum class log_level : std::uint8_t { debug = 0, info = 1, warn = 2, error = 3 };
 
 struct config {
@@ -34,6 +38,8 @@ struct config {
   double shutdown_timeout_s = 5.0;               // SIGTERM: how long in-flight calls may run on
   std::uint64_t max_message_bytes = 4ull << 20;  // largest gRPC request accepted
   log_level level = log_level::info;
+  serving_api api = serving_api::async;
+  unsigned io_threads = 1;  // --api async: completion queues, one polling thread each
 };
 
 struct parse_result {
@@ -57,5 +63,6 @@ bool split_host_port(const std::string& s, std::string& host, int& port);
 bool is_loopback_host(const std::string& host);
 
 const char* log_level_name(log_level l);
+const char* serving_api_name(serving_api a);
 
 }  // namespace twincache::server

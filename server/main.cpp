@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
       .num("http_port", static_cast<std::int64_t>(p.cfg.http == "off" ? 0 : s.http_port()))
       .boolean("tls", !p.cfg.tls_cert.empty())
       .boolean("mtls", !p.cfg.tls_client_ca.empty())
+      .str("api", serving_api_name(p.cfg.api))
+      .num("io_threads",
+           static_cast<std::int64_t>(p.cfg.api == serving_api::async ? p.cfg.io_threads : 0))
       .str("policy", std::string(twincache::policy_name(p.cfg.policy)))
       .str("max_items", limit_text(p.cfg.max_items))
       .str("max_bytes", limit_text(p.cfg.max_bytes))

@@ -54,8 +54,8 @@ std::string new_request_id() {
   return process_prefix() + b;
 }
 
-std::string request_id_for(const grpc::CallbackServerContext* ctx) {
-  const auto& md = ctx->client_metadata();
+std::string request_id_for(const grpc::ServerContextBase& ctx) {
+  const auto& md = ctx.client_metadata();
   const auto it = md.find("x-request-id");
   if (it != md.end()) {
     const grpc::string_ref v = it->second;
@@ -77,11 +77,10 @@ store_options store_options_from(const config& c) {
 }
 
 template <class Body>
-grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx, method m,
-                                               Body&& body) {
+grpc::Status cache_service::serve(grpc::ServerContextBase& ctx, method m, Body&& body) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string rid = request_id_for(ctx);
-  ctx->AddInitialMetadata("x-request-id", rid);
+  ctx.AddInitialMetadata("x-request-id", rid);
   grpc::Status st;
   try {
     if (hook_) hook_();
@@ -105,7 +104,6 @@ grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx,
         .emit();
     st = grpc::Status(grpc::StatusCode::INTERNAL, "internal error (request id " + rid + ")");
   }
-  auto* reactor = ctx->DefaultReactor();
   const int code = static_cast<int>(st.error_code());
   const auto ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
@@ -121,11 +119,10 @@ grpc::ServerUnaryReactor* cache_service::serve(grpc::CallbackServerContext* ctx,
         .str("code", code_name(code))
         .str("message", st.error_message())
         .num("duration_s", static_cast<double>(ns) / 1e9)
-        .str("peer", ctx->peer())
+        .str("peer", ctx.peer())
         .emit();
   }
-  reactor->Finish(st);
-  return reactor;
+  return st;
 }
 
 grpc::Status cache_service::check_key(const std::string& key, const char* field) const {
@@ -168,73 +165,71 @@ grpc::Status cache_service::check_entry(const v1::SetRequest& e, const char* fie
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* cache_service::Get(grpc::CallbackServerContext* ctx,
-                                             const v1::GetRequest* req, v1::GetResponse* resp) {
+grpc::Status cache_service::get(grpc::ServerContextBase& ctx, const v1::GetRequest& req,
+                                v1::GetResponse& resp) {
   return serve(ctx, method::get, [&] {
-    if (auto st = check_key(req->key(), "key"); !st.ok()) return st;
-    resp->set_found(store_.get(req->key(), *resp->mutable_value()));
+    if (auto st = check_key(req.key(), "key"); !st.ok()) return st;
+    resp.set_found(store_.get(req.key(), *resp.mutable_value()));
     return grpc::Status::OK;
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::Set(grpc::CallbackServerContext* ctx,
-                                             const v1::SetRequest* req, v1::SetResponse* resp) {
+grpc::Status cache_service::set(grpc::ServerContextBase& ctx, const v1::SetRequest& req,
+                                v1::SetResponse& resp) {
   return serve(ctx, method::set, [&] {
     std::optional<time_ns> ttl;
-    if (auto st = check_entry(*req, "", ttl); !st.ok()) return st;
+    if (auto st = check_entry(req, "", ttl); !st.ok()) return st;
     set_result r{};
-    const std::uint64_t w = req->value().size();
-    const status s = store_.set(req->key(), hash64(req->key()), req->value(), w, ttl, &r);
+    const std::uint64_t w = req.value().size();
+    const status s = store_.set(req.key(), hash64(req.key()), req.value(), w, ttl, &r);
     if (!s.ok()) {  // a limit the checks above did not foresee: still the client's size
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, s.message());
     }
-    resp->set_updated(r == set_result::updated);
+    resp.set_updated(r == set_result::updated);
     return grpc::Status::OK;
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::Delete(grpc::CallbackServerContext* ctx,
-                                                const v1::DeleteRequest* req,
-                                                v1::DeleteResponse* resp) {
+grpc::Status cache_service::del(grpc::ServerContextBase& ctx, const v1::DeleteRequest& req,
+                                v1::DeleteResponse& resp) {
   return serve(ctx, method::del, [&] {
-    if (auto st = check_key(req->key(), "key"); !st.ok()) return st;
-    resp->set_deleted(store_.erase(req->key()));
+    if (auto st = check_key(req.key(), "key"); !st.ok()) return st;
+    resp.set_deleted(store_.erase(req.key()));
     return grpc::Status::OK;
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::Stats(grpc::CallbackServerContext* ctx,
-                                               const v1::StatsRequest*, v1::StatsResponse* resp) {
+grpc::Status cache_service::stats(grpc::ServerContextBase& ctx, const v1::StatsRequest&,
+                                  v1::StatsResponse& resp) {
   return serve(ctx, method::stats, [&] {
     const ::twincache::stats s = store_.stats();
-    resp->set_hits(s.hits);
-    resp->set_misses(s.misses);
-    resp->set_inserts(s.inserts);
-    resp->set_updates(s.updates);
-    resp->set_rejected(s.rejected);
-    resp->set_evicted_items(s.evicted_items);
-    resp->set_evicted_bytes(s.evicted_bytes);
-    resp->set_expired(s.expired);
-    resp->set_deleted(s.deleted);
-    resp->set_cleared(s.cleared);
-    resp->set_items(s.items);
-    resp->set_bytes(s.bytes);
+    resp.set_hits(s.hits);
+    resp.set_misses(s.misses);
+    resp.set_inserts(s.inserts);
+    resp.set_updates(s.updates);
+    resp.set_rejected(s.rejected);
+    resp.set_evicted_items(s.evicted_items);
+    resp.set_evicted_bytes(s.evicted_bytes);
+    resp.set_expired(s.expired);
+    resp.set_deleted(s.deleted);
+    resp.set_cleared(s.cleared);
+    resp.set_items(s.items);
+    resp.set_bytes(s.bytes);
     const limits& l = store_.limits();
     auto lim = [](std::uint64_t v) { return v == unlimited ? 0 : v; };
-    resp->set_max_items(lim(l.max_items));
-    resp->set_max_bytes(lim(l.max_bytes));
-    resp->set_max_value_bytes(lim(l.max_value_bytes));
-    resp->set_default_ttl_ms(default_ttl_ms_.value_or(0));
-    resp->set_policy(std::string(policy_name(store_.policy())));
+    resp.set_max_items(lim(l.max_items));
+    resp.set_max_bytes(lim(l.max_bytes));
+    resp.set_max_value_bytes(lim(l.max_value_bytes));
+    resp.set_default_ttl_ms(default_ttl_ms_.value_or(0));
+    resp.set_policy(std::string(policy_name(store_.policy())));
     return grpc::Status::OK;
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::GetMany(grpc::CallbackServerContext* ctx,
-                                                 const v1::GetManyRequest* req,
-                                                 v1::GetManyResponse* resp) {
+grpc::Status cache_service::get_many(grpc::ServerContextBase& ctx,
+                                     const v1::GetManyRequest& req, v1::GetManyResponse& resp) {
   return serve(ctx, method::get_many, [&] {
-    const int n = req->keys_size();
+    const int n = req.keys_size();
     if (static_cast<std::size_t>(n) > max_batch) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "keys must hold at most " + std::to_string(max_batch) + " keys (got " +
@@ -242,22 +237,21 @@ grpc::ServerUnaryReactor* cache_service::GetMany(grpc::CallbackServerContext* ct
     }
     for (int i = 0; i < n; ++i) {
       const std::string f = ordinal("keys", i);
-      if (auto st = check_key(req->keys(i), f.c_str()); !st.ok()) return st;
+      if (auto st = check_key(req.keys(i), f.c_str()); !st.ok()) return st;
     }
-    resp->mutable_results()->Reserve(n);
+    resp.mutable_results()->Reserve(n);
     for (int i = 0; i < n; ++i) {
-      v1::GetResponse* r = resp->add_results();
-      r->set_found(store_.get(req->keys(i), *r->mutable_value()));
+      v1::GetResponse* r = resp.add_results();
+      r->set_found(store_.get(req.keys(i), *r->mutable_value()));
     }
     return grpc::Status::OK;
   });
 }
 
-grpc::ServerUnaryReactor* cache_service::SetMany(grpc::CallbackServerContext* ctx,
-                                                 const v1::SetManyRequest* req,
-                                                 v1::SetManyResponse* resp) {
+grpc::Status cache_service::set_many(grpc::ServerContextBase& ctx,
+                                     const v1::SetManyRequest& req, v1::SetManyResponse& resp) {
   return serve(ctx, method::set_many, [&] {
-    const int n = req->entries_size();
+    const int n = req.entries_size();
     if (static_cast<std::size_t>(n) > max_batch) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "entries must hold at most " + std::to_string(max_batch) +
@@ -266,22 +260,66 @@ grpc::ServerUnaryReactor* cache_service::SetMany(grpc::CallbackServerContext* ct
     std::vector<std::optional<time_ns>> ttls(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {  // all checked before anything is stored
       const std::string f = ordinal("entries", i) + ".";
-      if (auto st = check_entry(req->entries(i), f.c_str(), ttls[static_cast<std::size_t>(i)]);
+      if (auto st = check_entry(req.entries(i), f.c_str(), ttls[static_cast<std::size_t>(i)]);
           !st.ok()) {
         return st;
       }
     }
-    resp->mutable_results()->Reserve(n);
+    resp.mutable_results()->Reserve(n);
     for (int i = 0; i < n; ++i) {
-      const v1::SetRequest& e = req->entries(i);
+      const v1::SetRequest& e = req.entries(i);
       set_result r{};
       const status s = store_.set(e.key(), hash64(e.key()), e.value(), e.value().size(),
                                   ttls[static_cast<std::size_t>(i)], &r);
       if (!s.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, s.message());
-      resp->add_results()->set_updated(r == set_result::updated);
+      resp.add_results()->set_updated(r == set_result::updated);
     }
     return grpc::Status::OK;
   });
+}
+
+// The callback API: each handler runs the shared body and finishes inline.
+namespace {
+template <class Req, class Resp>
+grpc::ServerUnaryReactor* finish_inline(
+    grpc::CallbackServerContext* ctx, cache_service& core, const Req* req, Resp* resp,
+    grpc::Status (cache_service::*handler)(grpc::ServerContextBase&, const Req&, Resp&)) {
+  const grpc::Status st = (core.*handler)(*ctx, *req, *resp);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(st);
+  return reactor;
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* callback_cache_service::Get(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetRequest* req,
+                                                      v1::GetResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::get);
+}
+grpc::ServerUnaryReactor* callback_cache_service::Set(grpc::CallbackServerContext* ctx,
+                                                      const v1::SetRequest* req,
+                                                      v1::SetResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::set);
+}
+grpc::ServerUnaryReactor* callback_cache_service::Delete(grpc::CallbackServerContext* ctx,
+                                                         const v1::DeleteRequest* req,
+                                                         v1::DeleteResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::del);
+}
+grpc::ServerUnaryReactor* callback_cache_service::Stats(grpc::CallbackServerContext* ctx,
+                                                        const v1::StatsRequest* req,
+                                                        v1::StatsResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::stats);
+}
+grpc::ServerUnaryReactor* callback_cache_service::GetMany(grpc::CallbackServerContext* ctx,
+                                                          const v1::GetManyRequest* req,
+                                                          v1::GetManyResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::get_many);
+}
+grpc::ServerUnaryReactor* callback_cache_service::SetMany(grpc::CallbackServerContext* ctx,
+                                                          const v1::SetManyRequest* req,
+                                                          v1::SetManyResponse* resp) {
+  return finish_inline(ctx, core_, req, resp, &cache_service::set_many);
 }
 
 }  // namespace twincache::server

@@ -52,7 +52,12 @@ std::string sidecar::start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder b;
   b.AddListeningPort(cfg_.listen, creds, &grpc_port_);
-  b.RegisterService(service_.get());
+  if (cfg_.api == serving_api::callback) {
+    callback_ = std::make_unique<callback_cache_service>(*service_);
+    b.RegisterService(callback_.get());
+  } else {
+    async_ = std::make_unique<async_cache_server>(*service_, b, cfg_.io_threads);
+  }
   // gRPC sets SO_REUSEPORT by default: a second server on a busy port would then share it
   // silently instead of failing to start.
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -61,16 +66,19 @@ std::string sidecar::start() {
   server_ = b.BuildAndStart();
   if (!server_ || grpc_port_ == 0) {
     if (server_) server_->Shutdown();
+    if (async_) async_->stop();
     server_.reset();
     return "cannot serve gRPC on " + cfg_.listen +
            " (address in use or not local, or TLS files that are not a PEM key and certificate)";
   }
+  if (async_) async_->start();
   if (cfg_.http != "off") {
     std::string host;
     int port = 0;
     split_host_port(cfg_.http, host, port);
     if (std::string e = http_.bind(host, port); !e.empty()) {
       server_->Shutdown();
+      if (async_) async_->stop();
       server_.reset();
       return "--http " + cfg_.http + ": " + e;
     }
@@ -92,9 +100,15 @@ bool sidecar::stop(std::chrono::system_clock::time_point deadline) {
     if (auto* h = server_->GetHealthCheckService()) h->SetServingStatus(false);  // all of them
     // Shutdown(deadline) stops accepting at once, lets calls in flight finish until the
     // deadline, then cancels those still running.
-    server_->Shutdown(deadline);
+    if (async_) {
+      async_->shutdown_server(*server_, deadline);
+    } else {
+      server_->Shutdown(deadline);
+    }
     server_->Wait();
     drained = std::chrono::system_clock::now() < deadline;
+    // --api async: the queues go after the server (gRPC's rule), drained, pollers joined.
+    if (async_) async_->stop();
   }
   http_.stop();
   // The store's cleaner thread: stopped now so that it is not inside the store as it goes.

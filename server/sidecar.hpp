@@ -1,6 +1,8 @@
 // sidecar.hpp: one running twincache-server: the core store (its limits from the config), the
 // Cache and grpc.health.v1.Health services, the HTTP probe/metrics port, and their ordered
-// start and graceful stop. main() owns one; the C++ tests run one in process.
+// start and graceful stop. The Cache service is served by gRPC's callback API or by completion
+// queues (--api, async_service.hpp); the health service is gRPC's default one either way.
+// main() owns one; the C++ tests run one in process.
 #pragma once
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "config.hpp"
+#include "async_service.hpp"
 #include "http.hpp"
 #include "metrics.hpp"
 #include "service.hpp"
@@ -49,7 +52,9 @@ class sidecar {
   std::shared_ptr<::twincache::clock> clock_;
   std::unique_ptr<byte_store> store_;
   request_metrics metrics_;
-  std::unique_ptr<cache_service> service_;
+  std::unique_ptr<cache_service> service_;  // the handler bodies, both APIs
+  std::unique_ptr<callback_cache_service> callback_;  // --api callback
+  std::unique_ptr<async_cache_server> async_;         // --api async
   std::unique_ptr<grpc::Server> server_;
   http_server http_;
   int grpc_port_ = 0;

@@ -3,13 +3,15 @@ gRPC client) next to redis-server (driven by redis-benchmark), same machine, sam
 Set of 100-byte values at concurrency 1, 16 and 64. Prints a markdown table for
 docs/benchmarks.md and the two targets (Get throughput at c=16 >= 0.5x redis-server's, p50 at
 c=1 <= 2x). Every cell is the median of --repeat runs of the whole matrix (servers stay up).
---floor adds floor_server (a Cache service that does nothing, same gRPC build; callback API as
-twincache-server, and the async API on one thread): what gRPC itself costs per call here;
---shared-channel adds rows where the client's loops share one channel.
+--floor adds floor_server (a Cache service that does nothing, same gRPC build; callback API, and
+the async API on one thread without and with gRPC's default health service, which
+twincache-server has): what gRPC itself costs per call here;
+--shared-channel adds rows where the client's loops share one channel. --api both (the default)
+runs twincache-server twice, with --api async (once per --io-threads count) and --api callback.
 CPU per call is measured for the servers (/proc/<pid>/stat) and for the clients (getrusage of
 the finished child).
     scripts/build release && .venv/bin/python bench/server/run.py [--seconds 3] [--repeat 3] \
-        [--floor] [--shared-channel]
+        [--floor] [--shared-channel] [--api both|async|callback] [--io-threads 1,2]
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def main() -> int:
         "--shared-channel", action="store_true",
         help="also rows where the gRPC client's loops share one channel (c > 1)",
     )  # fmt: skip
+    ap.add_argument("--api", choices=["both", "async", "callback"], default="both")
+    ap.add_argument("--io-threads", default="1", help="--api async: one server per count")
     a = ap.parse_args()
     levels = [int(c) for c in a.concurrency.split(",")]
     ops = a.ops.split(",")
@@ -128,16 +132,30 @@ def main() -> int:
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCACHE_")}
     servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-    gport, hport = free_port(), free_port()
-    servers["twincache-server"] = (subprocess.Popen(
-        [str(BUILD / "twincache-server"), "--listen", f"127.0.0.1:{gport}",
-         "--http", f"127.0.0.1:{hport}", "--log-level", "warn"],
-        env=env, stderr=subprocess.DEVNULL,
-    ), gport)  # fmt: skip
+    variants: list[tuple[str, list[str]]] = []
+    if a.api in ("both", "async"):
+        for n in a.io_threads.split(","):
+            label = f"{n} thread" + ("s" if n != "1" else "")
+            variants.append((f"twincache-server (async, {label})", ["--api", "async",
+                                                                   "--io-threads", n]))  # fmt: skip
+    if a.api in ("both", "callback"):
+        variants.append(("twincache-server (callback)", ["--api", "callback"]))
+    for name, extra in variants:
+        gport, hport = free_port(), free_port()
+        servers[name] = (subprocess.Popen(
+            [str(BUILD / "twincache-server"), "--listen", f"127.0.0.1:{gport}",
+             "--http", f"127.0.0.1:{hport}", "--log-level", "warn", *extra],
+            env=env, stderr=subprocess.DEVNULL,
+        ), gport)  # fmt: skip
     if a.floor:
         for name, extra in [
             ("floor", []),
             ("floor (async, 1 thread)", ["--api", "async", "--threads", "1"]),
+            # gRPC's default health service is a callback service: its threads come back
+            (
+                "floor (async, 1 thread, health)",
+                ["--api", "async", "--threads", "1", "--health", "1"],
+            ),
         ]:
             port = free_port()
             servers[name] = (subprocess.Popen(

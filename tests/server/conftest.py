@@ -1,6 +1,9 @@
 """Fixtures for the twincache-server integration tests: the built binary, Python stubs generated
 from proto/twincache/v1/cache.proto at test time (grpcio-tools), and a helper that starts a
-server on free ports, reads its JSON log lines, and stops it with SIGTERM."""
+server on free ports, reads its JSON log lines, and stops it with SIGTERM.
+
+TWINCACHE_TEST_SERVER_API=async|callback runs every server in that serving mode (passed as
+TWINCACHE_API unless a test sets it); scripts/test-server runs the suite once per mode."""
 
 from __future__ import annotations
 
@@ -75,6 +78,8 @@ class Server:
 
     def __init__(self, binary: Path, args: list[str], env: dict[str, str] | None = None) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCACHE_")}
+        if mode := os.environ.get("TWINCACHE_TEST_SERVER_API"):
+            full_env["TWINCACHE_API"] = mode
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [str(binary), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", *args],
@@ -96,6 +101,9 @@ class Server:
         self.grpc_port = int(self.listening["grpc_port"])
         self.http_port = int(self.listening["http_port"])
         self.target = f"127.0.0.1:{self.grpc_port}"
+        mode = (env or {}).get("TWINCACHE_API") or os.environ.get("TWINCACHE_TEST_SERVER_API")
+        if mode and "--api" not in args:  # the suite runs in the mode it was asked for
+            assert self.listening["api"] == mode, self.listening
 
     def _read(self) -> None:
         assert self.proc.stderr is not None

@@ -20,6 +20,9 @@ function startServer(args) {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('TWINCACHE_')) delete env[k];
+    // scripts/test-server runs this file once per serving mode (--api).
+    const mode = process.env.TWINCACHE_TEST_SERVER_API;
+    if (mode) env.TWINCACHE_API = mode;
     const proc = spawn(binary, ['--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', ...args], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -54,6 +57,7 @@ const call = (c, method, req, md) =>
 
 test('Node grpc-js client against twincache-server', { skip }, async (t) => {
   const { proc, info } = await startServer(['--max-value-bytes', '100']);
+  assert.equal(info.api, process.env.TWINCACHE_TEST_SERVER_API || 'async');
   const c = client(info.grpc_port);
   t.after(() => {
     c.close();

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config.hpp"
 #include "http.hpp"
@@ -76,8 +77,24 @@ ts::parse_result parse(std::vector<std::string> args, std::map<std::string, std:
 }
 }  // namespace
 
-TEST(ServerService, TtlExpiresOnTheStoreClock) {
-  running r(ts::config{});
+// Every ServerService test runs once per serving API (--api async and callback): the handler
+// bodies are shared, the threading, finishing and shutdown paths are not.
+class ServerService : public ::testing::TestWithParam<ts::serving_api> {
+ protected:
+  static ts::config cfg() {
+    ts::config c;
+    c.api = GetParam();
+    return c;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Api, ServerService,
+                         ::testing::Values(ts::serving_api::async, ts::serving_api::callback),
+                         [](const ::testing::TestParamInfo<ts::serving_api>& i) {
+                           return std::string(ts::serving_api_name(i.param));
+                         });
+
+TEST_P(ServerService, TtlExpiresOnTheStoreClock) {
+  running r(cfg());
   ASSERT_TRUE(r.set("k", "v", 1000).ok());
   r.clock->advance(999 * ms);
   EXPECT_TRUE(r.found("k"));
@@ -86,8 +103,8 @@ TEST(ServerService, TtlExpiresOnTheStoreClock) {
   EXPECT_EQ(r.stats().expired(), 1u);
 }
 
-TEST(ServerService, DefaultTtlAppliesWhenAbsentOnly) {
-  ts::config c;
+TEST_P(ServerService, DefaultTtlAppliesWhenAbsentOnly) {
+  ts::config c = cfg();
   c.default_ttl_ms = 500;
   running r(c);
   ASSERT_TRUE(r.set("short", "v", std::nullopt).ok());
@@ -98,8 +115,8 @@ TEST(ServerService, DefaultTtlAppliesWhenAbsentOnly) {
   EXPECT_EQ(r.stats().default_ttl_ms(), 500);
 }
 
-TEST(ServerService, ByteBudgetEvictsAndRejectsWhatCannotFit) {
-  ts::config c;
+TEST_P(ServerService, ByteBudgetEvictsAndRejectsWhatCannotFit) {
+  ts::config c = cfg();
   c.max_bytes = 1000;
   c.max_value_bytes = ts::config{}.max_value_bytes;
   running r(c);
@@ -115,8 +132,8 @@ TEST(ServerService, ByteBudgetEvictsAndRejectsWhatCannotFit) {
             "key + value + 64 bytes must be at most 1000 (--max-bytes) (got 1067)");
 }
 
-TEST(ServerService, ExceptionTextNeverReachesTheClient) {
-  running r(ts::config{});
+TEST_P(ServerService, ExceptionTextNeverReachesTheClient) {
+  running r(cfg());
   r.server->service().set_hook_for_tests([] { throw std::logic_error("secret detail"); });
   grpc::ClientContext ctx;
   ctx.AddMetadata("x-request-id", "rid-1");
@@ -129,8 +146,8 @@ TEST(ServerService, ExceptionTextNeverReachesTheClient) {
   EXPECT_EQ(r.server->metrics().count(ts::method::get, 13), 1u);
 }
 
-TEST(ServerService, StopMakesItNotReadyAndRefusesCalls) {
-  running r(ts::config{});
+TEST_P(ServerService, StopMakesItNotReadyAndRefusesCalls) {
+  running r(cfg());
   EXPECT_EQ(r.server->handle_http("/ready").status, 200);
   EXPECT_TRUE(r.server->stop(std::chrono::system_clock::now() + std::chrono::seconds(2)));
   EXPECT_EQ(r.server->handle_http("/ready").status, 503);
@@ -144,8 +161,8 @@ TEST(ServerService, StopMakesItNotReadyAndRefusesCalls) {
   EXPECT_FALSE(r.stub->Get(&ctx, req, &resp).ok());
 }
 
-TEST(ServerService, StopDrainsACallInFlight) {
-  running r(ts::config{});
+TEST_P(ServerService, StopDrainsACallInFlight) {
+  running r(cfg());
   std::promise<void> entered, release;
   std::shared_future<void> released = release.get_future().share();
   r.server->service().set_hook_for_tests([&entered, released] {
@@ -176,8 +193,8 @@ TEST(ServerService, StopDrainsACallInFlight) {
   EXPECT_EQ(r.server->metrics().count(ts::method::set, 0), 1u);
 }
 
-TEST(ServerService, StopReportsACallThatOutlivesTheDeadline) {
-  running r(ts::config{});
+TEST_P(ServerService, StopReportsACallThatOutlivesTheDeadline) {
+  running r(cfg());
   std::promise<void> entered;
   std::atomic<bool> go{false};
   r.server->service().set_hook_for_tests([&] {
@@ -200,6 +217,97 @@ TEST(ServerService, StopReportsACallThatOutlivesTheDeadline) {
   EXPECT_FALSE(r.server->stop(deadline));
   releaser.join();
   client.join();
+}
+
+TEST_P(ServerService, ClientThatGoesAwayMidCallLeavesTheServerServing) {
+  running r(cfg());
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> calls{0};
+  r.server->service().set_hook_for_tests([&entered, released, &calls] {
+    if (calls.fetch_add(1) == 0) {  // the first call only: held until the client has gone
+      entered.set_value();
+      released.wait();
+    }
+  });
+  grpc::ClientContext ctx;
+  grpc::Status gone;
+  std::thread client([&] {
+    v1::SetRequest req;
+    req.set_key("k");
+    req.set_value("v");
+    v1::SetResponse resp;
+    gone = r.stub->Set(&ctx, req, &resp);
+  });
+  entered.get_future().wait();
+  ctx.TryCancel();  // the client abandons the call while its handler runs
+  client.join();
+  EXPECT_EQ(gone.error_code(), grpc::StatusCode::CANCELLED);
+  release.set_value();  // the handler finishes into a call nobody waits for
+  // The handler still runs to the end (recorded OK; the store has the entry) and the server
+  // keeps serving.
+  while (r.server->metrics().count(ts::method::set, 0) == 0) std::this_thread::yield();
+  EXPECT_TRUE(r.found("k"));
+  EXPECT_EQ(r.stats().inserts(), 1u);
+  EXPECT_EQ(r.server->metrics().count(ts::method::set, 0), 1u);
+  EXPECT_TRUE(r.server->stop(std::chrono::system_clock::now() + std::chrono::seconds(10)));
+}
+
+TEST_P(ServerService, StopWithManyCallsInFlightAnswersOrRefusesEach) {
+  ts::config c = cfg();
+  c.io_threads = 2;
+  running r(c);
+  constexpr int clients = 8;
+  std::atomic<int> ok{0}, other{0};
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> ts_;
+  for (int t = 0; t < clients; ++t) {
+    ts_.emplace_back([&, t] {
+      for (int i = 0;; ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+        v1::SetRequest req;
+        req.set_key("k" + std::to_string(t) + "-" + std::to_string(i % 50));
+        req.set_value("v");
+        v1::SetResponse resp;
+        const grpc::Status st = r.stub->Set(&ctx, req, &resp);
+        if (st.ok()) {
+          ok.fetch_add(1);
+          continue;
+        }
+        // Refused once the server is going (UNAVAILABLE, or CANCELLED for a stream the
+        // server's GOAWAY overtook; both modes alike): never an error of the handler's.
+        EXPECT_TRUE(stopping.load()) << st.error_message();
+        EXPECT_TRUE(st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                    st.error_code() == grpc::StatusCode::CANCELLED)
+            << st.error_code() << " " << st.error_message();
+        other.fetch_add(1);
+        return;
+      }
+    });
+  }
+  while (ok.load() < 400) std::this_thread::yield();
+  stopping = true;
+  EXPECT_TRUE(r.server->stop(std::chrono::system_clock::now() + std::chrono::seconds(10)));
+  for (auto& t : ts_) t.join();
+  EXPECT_EQ(other.load(), clients);  // each client's loop ended on a refusal
+  // Every call a handler answered OK reached its client, and none other did.
+  EXPECT_EQ(r.server->metrics().count(ts::method::set, 0), static_cast<std::uint64_t>(ok.load()));
+}
+
+TEST(ServerConfig, ApiAndIoThreads) {
+  ts::parse_result p = parse({});
+  EXPECT_EQ(p.cfg.api, ts::serving_api::async);
+  EXPECT_EQ(p.cfg.io_threads, 1u);
+  p = parse({"--io-threads", "4"}, {{"TWINCACHE_API", "callback"}, {"TWINCACHE_IO_THREADS", "2"}});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.cfg.api, ts::serving_api::callback);
+  EXPECT_EQ(p.cfg.io_threads, 4u);
+  EXPECT_EQ(parse({"--io-threads", "0"}).error,
+            "--io-threads must be an integer in [1, 64] (got '0')");
+  EXPECT_EQ(parse({}, {{"TWINCACHE_IO_THREADS", "65"}}).error,
+            "TWINCACHE_IO_THREADS must be an integer in [1, 64] (got '65')");
+  EXPECT_EQ(parse({"--api=sync"}).error, "--api must be one of 'async', 'callback' (got 'sync')");
 }
 
 TEST(ServerConfig, DefaultsAreLoopbackAndBounded) {

@@ -81,6 +81,12 @@ def run(binary: Path, args: list[str], env: dict[str, str] | None = None) -> tup
             {},
             "--tls-cert must be a readable PEM file (got '/nonexistent.pem')",
         ),
+        (["--api", "sync"], {}, "--api must be one of 'async', 'callback' (got 'sync')"),
+        (
+            [],
+            {"TWINCACHE_IO_THREADS": "0"},
+            "TWINCACHE_IO_THREADS must be an integer in [1, 64] (got '0')",
+        ),
         (["--frobnicate"], {}, "unknown argument '--frobnicate' (see --help)"),
         (["--max-items"], {}, f"--max-items needs a value: {LIMIT}"),
     ],
@@ -118,6 +124,8 @@ def test_help_lists_every_flag_with_its_variable(server_bin: Path) -> None:
         ("--tls-cert", "TWINCACHE_TLS_CERT"),
         ("--tls-key", "TWINCACHE_TLS_KEY"),
         ("--tls-client-ca", "TWINCACHE_TLS_CLIENT_CA"),
+        ("--api", "TWINCACHE_API"),
+        ("--io-threads", "TWINCACHE_IO_THREADS"),
     ]:
         assert f"{flag} ({var})" in p.stdout
 

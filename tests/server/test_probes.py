@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from types import ModuleType
 from typing import Any
 
@@ -156,3 +157,38 @@ def test_sigterm_stops_serving_and_exits_0(start_server: Any, stubs: Any) -> Non
         socket.create_connection(("127.0.0.1", s.grpc_port), timeout=2).close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", s.http_port), timeout=2).close()
+
+
+def test_listening_line_names_the_serving_mode(start_server: Any) -> None:
+    s = start_server("--api", "async", "--io-threads", "3")
+    assert (s.listening["api"], s.listening["io_threads"]) == ("async", 3)
+    assert s.stop() == 0
+    s = start_server(env={"TWINCACHE_API": "callback"})
+    assert (s.listening["api"], s.listening["io_threads"]) == ("callback", 0)
+
+
+@pytest.mark.parametrize("mode", ["async", "callback"])
+def test_sigterm_with_calls_in_flight_drains(start_server: Any, stubs: Any, mode: str) -> None:
+    """Hundreds of batch calls in flight when SIGTERM lands: each is answered or refused
+    (never another error), the server reports a full drain and exits 0 within the timeout."""
+    pb, pbg = stubs
+    s = start_server("--api", mode, "--io-threads", "2", "--shutdown-timeout", "20")
+    batch = pb.SetManyRequest(
+        entries=[pb.SetRequest(key=b"k%d" % i, value=b"v" * 100) for i in range(200)]
+    )
+    with grpc.insecure_channel(s.target) as ch:
+        stub = pbg.CacheStub(ch)
+        stub.SetMany(batch, timeout=10)  # connected and warm
+        futures = [stub.SetMany.future(batch, timeout=30) for _ in range(300)]
+        t0 = time.monotonic()
+        assert s.stop(20) == 0  # SIGTERM, then the exit code
+        elapsed = time.monotonic() - t0
+        codes: dict[str, int] = {}
+        for f in futures:
+            e = f.exception()
+            name = "OK" if e is None else e.code().name
+            codes[name] = codes.get(name, 0) + 1
+    assert set(codes) <= {"OK", "UNAVAILABLE", "CANCELLED"}, codes
+    stopped = [x for x in s.logs() if x["event"] == "stopped"]
+    assert stopped and stopped[0]["drained"] is True, s.lines
+    assert elapsed < 15, elapsed
