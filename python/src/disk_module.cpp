@@ -288,6 +288,24 @@ class py_disk_store {
     }
     done(st);
   }
+  // Removal reports (disk_store::report_removals): what DiskCache's on_evict is told of the
+  // entries a write or prune() culled ('evicted') or reclaimed ('expired').
+  void report_removals(bool on, bool values) { s_->report_removals(on, values); }
+  bool has_removals() const { return s_->has_removals(); }
+  // [(key, reason, codec, value or None)], each removal once.
+  py::list take_removals() {
+    py::list out;
+    if (!s_->has_removals()) return out;
+    std::vector<td::removal> got = s_->take_removals();
+    for (const td::removal& r : got) {
+      py::object value = py::none();
+      if (r.has_value) value = py::bytes(r.value.data(), r.value.size());
+      out.append(py::make_tuple(py::bytes(r.key.data(), r.key.size()),
+                                r.reason == td::removal::why::evicted ? "evicted" : "expired",
+                                r.codec, std::move(value)));
+    }
+    return out;
+  }
   std::uint64_t generation() const { return s_->generation(); }
   void drop_l1() { s_->drop_l1(); }
   bool persistent() const { return s_->persistent(); }
@@ -350,6 +368,10 @@ PYBIND11_MODULE(_disk_native, m) {
       .def("note_hits", &py_disk_store::note_hits)
       .def("l1_epoch", &py_disk_store::l1_epoch)
       .def("flush", &py_disk_store::flush)
+      .def("report_removals", &py_disk_store::report_removals, py::arg("on"),
+           py::arg("values") = true)
+      .def("has_removals", &py_disk_store::has_removals)
+      .def("take_removals", &py_disk_store::take_removals)
       .def("generation", &py_disk_store::generation)
       .def("drop_l1", &py_disk_store::drop_l1)
       .def_property_readonly("persistent", &py_disk_store::persistent)

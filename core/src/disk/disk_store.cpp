@@ -1479,6 +1479,7 @@ status disk_store::collect_removals_locked(sqlite3_stmt* s, removal::why why,
     removal r;
     r.key.assign(column_blob(s, 0));
     r.reason = why;
+    if (l1_) l1_->erase(r.key);  // told gone: not served from memory either
     if (report_values_) {
       // The value as get() would give it: its file read (before the commit unlinks it), the
       // HMAC checked (a damaged victim is told without a value), then decompressed.
