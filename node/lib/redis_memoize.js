@@ -259,7 +259,14 @@ function memoizeRedis(fn, opts) {
       const t = typeof a;
       if (t === 'number' || (t === 'string' && a.charCodeAt(0) > 2)) {
         const v = l1.get(a);
-        if (v !== undefined) return freshHit(this, a, [a], v);
+        if (v !== undefined) {
+          // A fresh record: answered here (no arguments array, no call); the rest: freshHit.
+          if (clock.now() < v.checkAt && !(v instanceof CachedError)) {
+            counts.hits++;
+            return Promise.resolve(v.v);
+          }
+          return freshHit(this, a, [a], v);
+        }
         looked = true;
       }
     }
