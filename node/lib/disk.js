@@ -643,6 +643,7 @@ class DiskCache {
   // Waits until every write so far is committed to the directory (sets are committed in the
   // background, within milliseconds).
   flush() {
+    if (this._dispose !== null) return this._dispose.flush();
     const store = this._store;
     call(() => store.flush());
   }

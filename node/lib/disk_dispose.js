@@ -3,12 +3,16 @@
 // control"). A DiskCache built with dispose gets a Notifier; one without keeps disk.js's paths.
 //
 // Told: the removals this handle makes (other processes' are not seen), once each, after the
-// store call: 'replaced' (set over a live entry), 'deleted' (delete(), evict(tag)), 'expired'
-// (prune(), a read or a write that meets an expired entry), 'cleared' (clear()), 'evicted'
-// (prune() culling down to maxBytes). The value is read (a peek: not counted, not touched)
-// before the removal, so dispose costs one read per set and delete and per entry cleared or
-// pruned. A memory-only DiskCache (no addon, or an unusable directory) tells its memory cache's
-// removals, for every reason.
+// store call, outside the store's locks: 'replaced' (set over a live entry), 'deleted'
+// (delete(), evict(tag)), 'expired' (a read or a write that meets an expired entry), 'cleared'
+// (clear()): for these the value is read (a peek: not counted, not touched) before the removal,
+// so dispose costs one read per set and delete and per entry cleared. Entries the store removes
+// on its own, culled down to maxBytes by a write or prune() ('evicted') or reclaimed after their
+// TTL ('expired'), come from the store's removal reports (disk_store::report_removals: the
+// victims' rows, their values read only because dispose is set), drained after each call
+// through this handle: sets are committed in the background, so their victims are told by the
+// next call (or flush()). A memory-only DiskCache (no addon, or an unusable directory) tells its
+// memory cache's removals, for every reason.
 const { reportDisposeError } = require('./cache');
 
 function attach(cache, dispose) {
@@ -21,6 +25,7 @@ function attach(cache, dispose) {
     return;
   }
   cache._dispose = new Notifier(cache, dispose, disk);
+  store.reportRemovals(true, true);
 }
 
 class Notifier {
@@ -39,18 +44,32 @@ class Notifier {
   }
 
   tell(events) {
+    for (const [k, hit, reason] of events) this.one(k, hit, reason);
+    this.tellRemoved();
+  }
+
+  one(k, hit, reason) {
     const { loads, decodeKey } = this.disk;
-    for (const [k, hit, reason] of events) {
-      let value;
-      try {
-        value = hit === undefined ? undefined : loads(hit[0], hit[1]);
-      } catch {
-        value = hit[1]; // an entry this language cannot read (Python's pickle): its bytes
-      }
-      try {
-        this.dispose(value, decodeKey(k), reason);
-      } catch (err) {
-        reportDisposeError(err);
+    let value;
+    try {
+      value = hit === undefined ? undefined : loads(hit[0], hit[1]);
+    } catch {
+      value = hit[1]; // an entry this language cannot read (Python's pickle): its bytes
+    }
+    try {
+      this.dispose(value, decodeKey(k), reason);
+    } catch (err) {
+      reportDisposeError(err);
+    }
+  }
+
+  // The store's removal reports ('evicted', 'expired'), each once: takeRemovals() hands them
+  // over one time, so a dispose that calls back into the cache is safe.
+  tellRemoved() {
+    const store = this.cache._store;
+    while (store.hasRemovals()) {
+      for (const [k, reason, codec, bytes] of store.takeRemovals()) {
+        this.one(k, bytes === undefined ? undefined : [codec, bytes], reason);
       }
     }
   }
@@ -67,6 +86,7 @@ class Notifier {
   read(k) {
     const { call, loads, MISS } = this.disk;
     const store = this.cache._store;
+    if (store.hasRemovals()) this.tellRemoved(); // what the writer thread culled meanwhile
     const before = this.raw(k);
     const hit = call(() => store.get(k));
     if (hit !== undefined) return loads(hit[0], hit[1]);
@@ -78,16 +98,16 @@ class Notifier {
     const old = this.raw(k);
     const live = old !== undefined && this.live(old);
     write();
-    if (old !== undefined) this.tell([[k, old, live ? 'replaced' : 'expired']]);
+    this.tell(old === undefined ? [] : [[k, old, live ? 'replaced' : 'expired']]);
   }
 
   erase(k) {
     const old = this.raw(k);
     const live = old !== undefined && this.live(old);
     const erased = this.cache._eraseBytes(k);
-    if (old !== undefined && (erased || !live)) {
-      this.tell([[k, old, erased ? 'deleted' : 'expired']]);
-    }
+    const told = [];
+    if (old !== undefined && (erased || !live)) told.push([k, old, erased ? 'deleted' : 'expired']);
+    this.tell(told);
     return erased;
   }
 
@@ -112,37 +132,21 @@ class Notifier {
     return n;
   }
 
-  // prune(): 'expired', and 'evicted' for entries culled down to maxBytes (their values read
-  // before the prune for the least recently used entries the excess covers; undefined past them).
+  // prune(): 'expired' and 'evicted', from the store's removal reports.
   prune() {
-    const { call } = this.disk;
     const store = this.cache._store;
-    const expired = this.snapshot(call(() => store.keys(true)));
-    const live = call(() => store.keys()); // least recently used first: the eviction order
-    const values = new Map();
-    const budget = this.cache._budget;
-    if (budget !== Infinity) {
-      const over = call(() => store.stats()).bytes - budget;
-      let covered = 0;
-      for (const k of live) {
-        if (covered > 2 * over && values.size >= 16) break;
-        const hit = this.raw(k);
-        if (hit !== undefined) {
-          values.set(k.latin1Slice(), hit);
-          covered += k.length + hit[1].length;
-        }
-      }
-    }
-    const n = call(() => store.prune());
-    const left = new Set(call(() => store.keys()).map((k) => k.latin1Slice()));
-    const events = expired.filter(([k]) => !left.has(k.latin1Slice()));
-    const told = events.map(([k, h]) => [k, h, 'expired']);
-    for (const k of live) {
-      const id = k.latin1Slice();
-      if (!left.has(id)) told.push([k, values.get(id), 'evicted']);
-    }
-    this.tell(told);
+    const n = this.disk.call(() => store.prune());
+    this.tellRemoved();
     return n;
+  }
+
+  flush() {
+    const store = this.cache._store;
+    try {
+      this.disk.call(() => store.flush());
+    } finally {
+      this.tellRemoved();
+    }
   }
 }
 

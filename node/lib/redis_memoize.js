@@ -262,6 +262,21 @@ function memoizeRedis(fn, opts) {
     if (arguments.length === 1 && userKey === undefined) {
       const t = typeof a;
       if (t === 'number' || (t === 'string' && a.charCodeAt(0) > 2)) {
+        // A live, fresh record: answered here with one clock read for the entry's TTL and the
+        // record's check time, as fresh.js's memory hit (l1's own get() would read it again).
+        // A cached error has no checkAt (the comparison is false). The rest: get(), freshHit.
+        const slot = l1._map.get(a);
+        if (slot !== undefined) {
+          const now = clock.now();
+          const e = l1._exp === null ? 0 : l1._exp[slot];
+          const rec = l1._vals[slot];
+          if ((e === 0 || e > now) && now < rec.checkAt) {
+            l1._hits++;
+            l1._touch(slot);
+            counts.hits++;
+            return Promise.resolve(rec.v);
+          }
+        }
         const v = l1.get(a);
         if (v !== undefined) return freshHit(this, a, [a], v);
         looked = true;

@@ -82,6 +82,9 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
             InstanceMethod("tag", &DiskStore::tag),
             InstanceMethod("query", &DiskStore::query),
             InstanceMethod("evictTag", &DiskStore::evict_tag),
+            InstanceMethod("reportRemovals", &DiskStore::report_removals),
+            InstanceMethod("hasRemovals", &DiskStore::has_removals),
+            InstanceMethod("takeRemovals", &DiskStore::take_removals),
             InstanceAccessor("persistent", &DiskStore::persistent, nullptr),
             InstanceAccessor("path", &DiskStore::path, nullptr),
             InstanceAccessor("warning", &DiskStore::warning, nullptr),
@@ -215,6 +218,37 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
     std::uint64_t n = 0;
     done(info.Env(), store_->prune(n));
     return u64(info.Env(), n);
+  }
+  // Removal reports (disk_store::report_removals), for dispose: reportRemovals(on, values),
+  // hasRemovals() (one atomic load), takeRemovals() -> [[keyBuffer, reason, codec,
+  // Buffer | undefined]], each removal once ('evicted': culled to maxBytes; 'expired').
+  Napi::Value report_removals(const Napi::CallbackInfo& info) {
+    const bool on = info.Length() > 0 && info[0].ToBoolean();
+    const bool values = info.Length() < 2 || info[1].ToBoolean();
+    store_->report_removals(on, values);
+    return info.Env().Undefined();
+  }
+  Napi::Value has_removals(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), store_->has_removals());
+  }
+  Napi::Value take_removals(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<td::removal> got = store_->take_removals();
+    auto out = Napi::Array::New(env, got.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      const td::removal& r = got[i];
+      auto row = Napi::Array::New(env, 4);
+      row.Set(0u, Napi::Buffer<char>::Copy(env, r.key.data(), r.key.size()));
+      row.Set(1u, r.reason == td::removal::why::evicted ? "evicted" : "expired");
+      row.Set(2u, Napi::Number::New(env, r.codec));
+      if (r.has_value) {
+        row.Set(3u, Napi::Buffer<char>::Copy(env, r.value.data(), r.value.size()));
+      } else {
+        row.Set(3u, env.Undefined());
+      }
+      out.Set(static_cast<uint32_t>(i), row);
+    }
+    return out;
   }
   Napi::Value keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <unistd.h>  // pause
+
 #include "twincache/disk/hmac.hpp"
 #include "twincache/disk_store.hpp"
 
@@ -46,6 +48,35 @@ std::shared_ptr<tc::clock> module_clock() {
   return c;
 }
 
+// Releases the GIL for a store call (as py::gil_scoped_release). Taking it back in a daemon
+// thread (a refresh worker, say) once the interpreter is finalizing makes CPython end the thread
+// with pthread_exit. Its forced unwinding aborted the process when it met gil_scoped_release's
+// noexcept destructor ("terminate called without an active exception"). Here the destructor
+// lets it pass (noexcept(false); pybind11 rethrows abi::__forced_unwind), so the thread ends as
+// a C extension's would. A thread that finds the interpreter finalizing before it asks for the
+// GIL is parked instead, for good, as Python 3.14 parks them. Either way it holds no lock of the
+// store (its call has returned), and a finalizing interpreter does not wait for daemon threads.
+class released_gil {
+ public:
+  released_gil() : state_(PyEval_SaveThread()) {}
+  ~released_gil() noexcept(false) {
+#if PY_VERSION_HEX >= 0x030D0000
+    const bool finalizing = Py_IsFinalizing() != 0;
+#else
+    const bool finalizing = _Py_IsFinalizing() != 0;
+#endif
+    if (finalizing) {
+      for (;;) ::pause();
+    }
+    PyEval_RestoreThread(state_);
+  }
+  released_gil(const released_gil&) = delete;
+  released_gil& operator=(const released_gil&) = delete;
+
+ private:
+  PyThreadState* state_;
+};
+
 std::string_view view(const py::bytes& b) {
   char* data = nullptr;
   Py_ssize_t n = 0;
@@ -68,7 +99,7 @@ class py_disk_store {
     o.clock = module_clock();
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = td::disk_store::open_or_memory(o, s_, warning_);
     }
     raise_status(st);
@@ -98,7 +129,7 @@ class py_disk_store {
     std::string file;
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->get(k, found, codec, value, &expiry, files ? &file : nullptr, use);
     }
     py::object out = py::none();
@@ -119,7 +150,7 @@ class py_disk_store {
     td::generation_change gen;
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->set(k, codec, v, ttl_ns, &gen);
     }
     done(st);
@@ -137,7 +168,7 @@ class py_disk_store {
     td::generation_change gen;
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->set_parts(k, codec, h, b, ttl_ns, &gen);
     }
     PyBuffer_Release(&buf);
@@ -160,7 +191,7 @@ class py_disk_store {
     const std::string_view b(static_cast<const char*>(bb.buf), static_cast<std::size_t>(bb.len));
     bool ok = false;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       ok = s_->verify(k, codec, h, b, m);
     }
     PyBuffer_Release(&bb);
@@ -173,7 +204,7 @@ class py_disk_store {
     const std::string_view k = view(key);
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->erase(k, existed);
     }
     done(st);
@@ -185,7 +216,7 @@ class py_disk_store {
     const std::string_view k = view(key);
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->contains(k, found);
     }
     done(st);
@@ -196,7 +227,7 @@ class py_disk_store {
     std::uint64_t n = 0;
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->clear(n);
     }
     done(st);
@@ -207,7 +238,7 @@ class py_disk_store {
     std::uint64_t n = 0;
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->prune(n);
     }
     done(st);
@@ -218,7 +249,7 @@ class py_disk_store {
     std::vector<std::string> out;
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->keys(out, expired);
     }
     done(st);
@@ -231,7 +262,7 @@ class py_disk_store {
     std::uint64_t n = 0;
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->count(n);
     }
     done(st);
@@ -283,10 +314,28 @@ class py_disk_store {
   void flush() {
     tc::status st;
     {
-      py::gil_scoped_release nogil;
+      released_gil nogil;
       st = s_->flush();
     }
     done(st);
+  }
+  // Removal reports (disk_store::report_removals): what DiskCache's on_evict is told of the
+  // entries a write or prune() culled ('evicted') or reclaimed ('expired').
+  void report_removals(bool on, bool values) { s_->report_removals(on, values); }
+  bool has_removals() const { return s_->has_removals(); }
+  // [(key, reason, codec, value or None)], each removal once.
+  py::list take_removals() {
+    py::list out;
+    if (!s_->has_removals()) return out;
+    std::vector<td::removal> got = s_->take_removals();
+    for (const td::removal& r : got) {
+      py::object value = py::none();
+      if (r.has_value) value = py::bytes(r.value.data(), r.value.size());
+      out.append(py::make_tuple(py::bytes(r.key.data(), r.key.size()),
+                                r.reason == td::removal::why::evicted ? "evicted" : "expired",
+                                r.codec, std::move(value)));
+    }
+    return out;
   }
   std::uint64_t generation() const { return s_->generation(); }
   void drop_l1() { s_->drop_l1(); }
@@ -350,6 +399,10 @@ PYBIND11_MODULE(_disk_native, m) {
       .def("note_hits", &py_disk_store::note_hits)
       .def("l1_epoch", &py_disk_store::l1_epoch)
       .def("flush", &py_disk_store::flush)
+      .def("report_removals", &py_disk_store::report_removals, py::arg("on"),
+           py::arg("values") = true)
+      .def("has_removals", &py_disk_store::has_removals)
+      .def("take_removals", &py_disk_store::take_removals)
       .def("generation", &py_disk_store::generation)
       .def("drop_l1", &py_disk_store::drop_l1)
       .def_property_readonly("persistent", &py_disk_store::persistent)

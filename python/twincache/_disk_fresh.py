@@ -5,8 +5,13 @@ without it keeps its code paths), and the freshness options of @cache(backend="d
 (stale, early_refresh, ttl_jitter, cache_errors, on_refresh_error) over twincache._fresh.
 
 on_evict on disk: called for the removals this handle makes (other processes' are not seen),
-after the store call, outside every lock, once per removal; the value is read (a peek) before
-the removal, so on_evict costs one read per set, delete, and per entry cleared or pruned.
+after the store call, outside every lock, once per removal. Replaced, deleted, cleared and
+expired-on-read entries: the value is read (a peek) before the removal, so on_evict costs one
+read per set, delete, and per entry cleared. Entries the store removes on its own, culled to
+max_bytes ('evicted') or reclaimed after their TTL ('expired') by a write or prune(), come from
+the store's removal reports (report_removals: the victims' rows, values read only because a
+callback is set), drained after each call through this handle; the native store's write-behind
+commits in the background, so its victims are told by the next call (or flush()).
 """
 
 from __future__ import annotations
@@ -66,10 +71,26 @@ class NotifyingDiskCache(_disk.DiskCache[Any, Any]):
     def _tell(self, events: list[tuple[bytes, Any, str]]) -> None:
         for encoded, value, why in events:
             _pure._notify(self._on_evict, _disk.decode_key(encoded), value, why)
+        self._tell_removed()
+
+    def _tell_removed(self) -> None:
+        """Tells the store's removal reports (culled 'evicted', reclaimed 'expired'), each once:
+        take_removals() hands them over one time, so a callback that calls back in is safe."""
+        store = self._store
+        memory = self._memory
+        while store.has_removals():
+            for encoded, why, codec, data in store.take_removals():
+                if memory is not None:
+                    memory.drop(encoded)  # told gone: not served from memory either
+                value = None if data is None else _value_of((codec, data))
+                _pure._notify(self._on_evict, _disk.decode_key(encoded), value, why)
 
     def _read(self, encoded: bytes, mmap: bool = False) -> Any:
-        # A live memory tier entry is served as usual; otherwise the row is looked at first, so
-        # that an expired one the read removes is told ('expired').
+        # Removals the writer thread committed since the last call are told (and leave the
+        # memory tier) first. A live memory tier entry is served as usual; otherwise the row is
+        # looked at first, so that an expired one the read removes is told ('expired').
+        if self._store.has_removals():
+            self._tell_removed()
         memory = self._memory
         if memory is not None and memory.gen[0] == memory.seen:
             entry = memory.entries.get(encoded)
@@ -85,15 +106,17 @@ class NotifyingDiskCache(_disk.DiskCache[Any, Any]):
         old = _peek_raw(self, encoded)
         now = _disk._wall_now()
         super()._store_encoded(encoded, value, ttl_ns)
-        if old is not None:
-            self._tell([(encoded, _value_of(old), "replaced" if _live(old, now) else "expired")])
+        why = "replaced" if old is not None and _live(old, now) else "expired"
+        self._tell([] if old is None else [(encoded, _value_of(old), why)])
 
     def _erase_encoded(self, encoded: bytes) -> bool:
         old = _peek_raw(self, encoded)
         now = _disk._wall_now()
         erased = super()._erase_encoded(encoded)
+        events = []
         if old is not None and (erased or not _live(old, now)):
-            self._tell([(encoded, _value_of(old), "deleted" if erased else "expired")])
+            events.append((encoded, _value_of(old), "deleted" if erased else "expired"))
+        self._tell(events)
         return erased
 
     def _snapshot(self, keys: list[bytes]) -> dict[bytes, Any]:
@@ -122,38 +145,24 @@ class NotifyingDiskCache(_disk.DiskCache[Any, Any]):
 
     def prune(self) -> int:
         """Removes expired entries and evicts down to max_bytes; returns how many went. Told:
-        'expired' and 'evicted' (the value of an evicted entry is read before the prune for
-        the least recently used entries its excess covers; None past them)."""
-        store = self._store
-        expired = self._snapshot(store.keys(True))
-        live = store.keys()  # least recently used first: the order the store evicts in
-        budget = self._parameters.get("max_bytes")
-        values: dict[bytes, Any] = {}
-        if isinstance(budget, int):
-            over = store.stats()["bytes"] - budget
-            covered = 0
-            for k in live:
-                if covered > 2 * over and len(values) >= 16:
-                    break
-                hit = _peek_raw(self, k)
-                if hit is not None:
-                    values[k] = hit
-                    covered += len(k) + len(hit[1])
+        'expired' and 'evicted', from the store's removal reports."""
         n = super().prune()
-        left = set(store.keys())
-        events = [(k, _value_of(h), "expired") for k, h in expired.items() if k not in left]
-        for k in live:
-            if k not in left:
-                hit = values.get(k)
-                events.append((k, None if hit is None else _value_of(hit), "evicted"))
-        self._tell(events)
+        self._tell_removed()
         return n
+
+    def flush(self) -> None:
+        """As DiskCache.flush(); then tells what the committed writes culled."""
+        try:
+            super().flush()
+        finally:
+            self._tell_removed()
 
 
 def notifying(cache: _disk.DiskCache[Any, Any], on_evict: Callable[..., object]) -> None:
     """Makes cache tell on_evict of its removals."""
     cache.__class__ = NotifyingDiskCache
     cache._on_evict = on_evict  # type: ignore[attr-defined]
+    cache._store.report_removals(True, True)
 
 
 # --- the freshness options of @cache(backend="disk") ----------------------------------------------

@@ -51,6 +51,7 @@ from ._disk_pure_dir import (  # re-exported: twincache._disk_tags, _redis_envel
     prepare_directory,
     sign,
 )
+from ._disk_pure_removals import _RETURNING, RemovalsMixin
 
 FORMAT_VERSION: Final = 1
 CODEC_ZSTD: Final = 0x100
@@ -107,7 +108,7 @@ def clock_set_real() -> None:
 _NO_ZSTD: Final[Any] = object()  # PureDiskStore._opened: a compressed row, and no zstd here
 
 
-class PureDiskStore(DamageMixin, BlobMixin):
+class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
     """The twin of twincache._disk_native.DiskStore (same methods, same results)."""
 
     def __init__(
@@ -126,6 +127,12 @@ class PureDiskStore(DamageMixin, BlobMixin):
         self._l1_max = l1_max_bytes
         self._threshold = compress_threshold
         self._lock = threading.Lock()
+        # Removal reports (report_removals): off/on, with values; the current transaction's
+        # victims (_staged) and the committed ones not yet taken (_removals), all under _lock.
+        self._report = False
+        self._report_values = False
+        self._staged: list[tuple[bytes, str, int, bytes | None]] = []
+        self._removals: list[tuple[bytes, str, int, bytes | None]] = []
         _fork.track(self, ("_lock",), wait_s=busy_timeout_s + 5, child=PureDiskStore._forked)
         self._l1: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
         self._l1_bytes = 0
@@ -663,19 +670,23 @@ class PureDiskStore(DamageMixin, BlobMixin):
             self._take_doomed(db)
             db.execute("COMMIT")
             self._unlink_doomed()
+            self._publish()
         except BaseException:
+            self._staged = []
             self._pending["sets"] = max(0, self._pending["sets"] - 1)
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
 
     def _purge(self, db: sqlite3.Connection, now: int, limit: int) -> int:
-        cur = db.execute(
+        sql = (
             "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
-            "WHERE expiry != 0 AND expiry <= ? LIMIT ?)",
-            (now, limit),
+            "WHERE expiry != 0 AND expiry <= ? LIMIT ?)"
         )
-        n = max(cur.rowcount, 0)
+        if self._report:
+            n = self._collect(db.execute(sql + _RETURNING, (now, limit)), "expired")
+        else:
+            n = max(db.execute(sql, (now, limit)).rowcount, 0)
         self._count("expired", n)
         return n
 
@@ -690,12 +701,14 @@ class PureDiskStore(DamageMixin, BlobMixin):
             over = size - self._max_bytes
             avg = max(1, size // items)
             batch = min(max((over + avg - 1) // avg, 1), 64, items - 1)
-            cur = db.execute(
+            sql = (
                 "DELETE FROM entries WHERE id IN "
-                "(SELECT id FROM entries ORDER BY atime, id LIMIT ?)",
-                (batch,),
+                "(SELECT id FROM entries ORDER BY atime, id LIMIT ?)"
             )
-            n = max(cur.rowcount, 0)
+            if self._report:
+                n = self._collect(db.execute(sql + _RETURNING, (batch,)), "evicted")
+            else:
+                n = max(db.execute(sql, (batch,)).rowcount, 0)
             if n == 0:
                 return evicted
             evicted += n
@@ -815,7 +828,9 @@ class PureDiskStore(DamageMixin, BlobMixin):
             self._take_doomed(db)
             db.execute("COMMIT")
             self._unlink_doomed()
+            self._publish()
         except BaseException:
+            self._staged = []
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise

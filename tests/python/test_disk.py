@@ -1,7 +1,8 @@
 """DiskCache and the disk backend of @cache: the mapping API, persistence across instances and
 processes, TTL on an injected clock, the byte budget, bad input, integrity (a tampered entry is a
-miss that never reaches pickle), the directory checks and memory fallback, and function keys
-(content of arguments, the function's source). Runs native and TWINCACHE_PURE=1."""
+miss that never reaches pickle), the directory checks and memory fallback, function keys
+(content of arguments, the function's source), and a clean exit while disk refreshes write.
+Runs native and TWINCACHE_PURE=1."""
 
 from __future__ import annotations
 
@@ -703,3 +704,32 @@ def test_on_evict_is_reentrant_and_its_errors_do_not_break_the_cache(
     assert seen[1][:2] == ("boom", "deleted")
     with pytest.raises(TypeError, match="on_evict must be a callable or None"):
         DiskCache(cache_dir, on_evict=3)  # type: ignore[arg-type]
+
+
+def test_a_process_exiting_while_disk_refreshes_write_exits_cleanly(cache_dir: Path) -> None:
+    """Daemon refresh workers still writing to the directory while the interpreter finalizes
+    (they take the GIL back after a store call) end or park; the process exits with 0 (it
+    aborted with 'terminate called without an active exception' before disk_module's
+    released_gil)."""
+    code = textwrap.dedent(
+        f"""
+        import threading
+        import twincache
+        gate = threading.Event()
+        gate.set()
+        def slow(x):
+            gate.wait(60)
+            return x
+        f = twincache.cache(backend="disk", path={str(cache_dir)!r}, ttl=1e-6, stale=3600)(slow)
+        for i in range(6000):
+            f(i)
+        gate.clear()
+        for i in range(6000):
+            f(i)  # stale: schedules a refresh, held by the gate
+        gate.set()  # the refreshes write while the interpreter exits
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ), cwd="/", capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]

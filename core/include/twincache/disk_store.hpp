@@ -111,6 +111,19 @@ struct options {
   std::shared_ptr<::twincache::clock> clock;
 };
 
+// An entry the store removed on its own (culling to max_bytes, reclaiming expired rows) while
+// removal reports are on (disk_store::report_removals). value is set (has_value) only when
+// values were asked for and the row's bytes verified (HMAC) and unpacked: reading a victim's
+// value costs I/O (a large value's side file is read before it is unlinked).
+struct removal {
+  enum class why : std::uint8_t { evicted, expired };
+  std::string key;        // the encoded key
+  why reason = why::evicted;
+  bool has_value = false;
+  std::uint32_t codec = 0;  // serializer tag (codec_zstd stripped)
+  std::string value;        // plain bytes
+};
+
 // Counters of one disk_store (this process), plus the directory's sizes.
 struct disk_stats {
   std::uint64_t hits = 0;       // gets that returned a value (l1_hits included)
@@ -214,6 +227,17 @@ class disk_store {
                const std::vector<std::pair<std::string, std::string>>& where,
                std::vector<entry_listing>& out);
   status evict_tag(std::string_view tag, std::uint64_t& removed);
+  // Removal reports, for bindings with an eviction callback (docs/persistence.md, "Freshness
+  // and control"). Off by default. When on, the rows this store removes on its own (culling to
+  // max_bytes, and expired rows reclaimed by a write batch or prune(), whichever thread commits
+  // them: the write-behind writer too) are kept, once their transaction commits, until
+  // take_removals() hands them over; values=true also reads each victim's value (HMAC checked,
+  // decompressed; one side-file read per large value). Removals made by get() (an expired or
+  // damaged row it meets), erase(), clear() and evict_tag() are not reported here: the caller
+  // knows them. Rows other processes remove are never seen. has_removals() is one atomic load.
+  void report_removals(bool on, bool values);
+  bool has_removals() const noexcept { return has_removals_.load(std::memory_order_acquire); }
+  std::vector<removal> take_removals();
   // Waits until every set() made before this call is committed; returns (and forgets) the
   // error of a batch the writer thread could not commit since the last flush().
   status flush();
@@ -354,6 +378,11 @@ class disk_store {
   bool unpack_prepared(const prepared_write& w, std::string& value) const;
   void enqueue(std::shared_ptr<queued_write> w);
   status purge_expired_locked(time_ns now, int limit, std::uint64_t& removed);
+  // With reports on: the rows a purge/evict statement (DELETE ... RETURNING key, codec, value,
+  // file, hmac) gives, staged until the transaction commits (publish_removals_locked) or is
+  // rolled back (staged_.clear()).
+  status collect_removals_locked(sqlite3_stmt* s, removal::why why, std::uint64_t& n);
+  void publish_removals_locked();
   // Deletes row id if it still has this hmac (another process may have rewritten it).
   status remove_row_locked(std::int64_t id, const void* hmac, std::uint64_t disk_stats::*counter);
   status flush_counters_locked();
@@ -397,6 +426,11 @@ class disk_store {
   // touches_since_. Written with the next write batch, at the latest atime_resolution later.
   std::vector<std::pair<std::int64_t, time_ns>> touches_;
   time_ns touches_since_ = 0;
+  // Removal reports (report_removals): off/on, with values; staged_ holds the current
+  // transaction's victims, removals_ the committed ones not yet taken.
+  bool report_ = false, report_values_ = false;
+  std::vector<removal> staged_, removals_;
+  std::atomic<bool> has_removals_{false};
 
   // The write-behind queue. queue_mu_ guards everything below; never held while SQLite runs.
   // Lock order: mu_ -> queue_mu_ (set() takes them one after the other, never nested the other

@@ -114,7 +114,7 @@ void install_fork_handlers() {
 
 struct disk_store::stmt_set {
   stmt_ptr get, upsert, touch, remove_row, remove_key, probe, add_counts, meta, evict, purge,
-      doomed, undoom,
+      evict_ret, purge_ret, doomed, undoom,
       keys, count, clear, begin, commit, rollback;
 };
 
@@ -443,6 +443,13 @@ status disk_store::open_db() {
                     "(SELECT id FROM entries ORDER BY atime, id LIMIT ?1)"},
       {&st_->purge, "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
                     "WHERE expiry != 0 AND expiry <= ?1 LIMIT ?2)"},
+      // The same two, for removal reports (report_removals): the victims' rows come back.
+      {&st_->evict_ret, "DELETE FROM entries WHERE id IN "
+                        "(SELECT id FROM entries ORDER BY atime, id LIMIT ?1) "
+                        "RETURNING key, codec, value, file, hmac"},
+      {&st_->purge_ret, "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
+                        "WHERE expiry != 0 AND expiry <= ?1 LIMIT ?2) "
+                        "RETURNING key, codec, value, file, hmac"},
       {&st_->keys, "SELECT key FROM entries WHERE expiry = 0 OR expiry > ?1 ORDER BY atime, id"},
       {&st_->count, "SELECT count(*) FROM entries WHERE expiry = 0 OR expiry > ?1"},
       {&st_->clear, "DELETE FROM entries"},
@@ -1083,6 +1090,7 @@ status disk_store::commit_batch_locked(const std::vector<prepared_write>& batch,
   if (st.ok()) st = commit();
   if (!st.ok()) {
     pending_.sets -= batch.size();
+    staged_.clear();
     rollback();
     // A damaged database: moved aside, the batch goes to the fresh one.
     if (!retried && damaged() && move_aside_locked(st.message()).ok()) {
@@ -1094,6 +1102,7 @@ status disk_store::commit_batch_locked(const std::vector<prepared_write>& batch,
     return st;
   }
   for (const std::string& f : doomed) unlink_blob(f);
+  publish_removals_locked();
   pending_ = {};
   touches_.clear();
   counts_.sets += batch.size();
@@ -1372,12 +1381,18 @@ void disk_store::stop_writer() noexcept {
 }
 
 status disk_store::purge_expired_locked(time_ns t, int limit, std::uint64_t& removed) {
-  sqlite3_stmt* s = st_->purge.get();
+  sqlite3_stmt* s = (report_ ? st_->purge_ret : st_->purge).get();
   reset_guard rg{s};
   sqlite3_bind_int64(s, 1, t);
   sqlite3_bind_int64(s, 2, limit);
-  if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("DELETE expired");
-  removed = static_cast<std::uint64_t>(sqlite3_changes(db_));
+  if (report_) {
+    if (status st = collect_removals_locked(s, removal::why::expired, removed); !st.ok()) {
+      return st;
+    }
+  } else {
+    if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("DELETE expired");
+    removed = static_cast<std::uint64_t>(sqlite3_changes(db_));
+  }
   counts_.expired += removed;
   pending_.expired += removed;
   return {};
@@ -1408,16 +1423,99 @@ status disk_store::evict_locked(std::uint64_t& evicted) {
     const std::uint64_t avg = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(bytes / items));
     const std::int64_t batch =
         static_cast<std::int64_t>(std::clamp<std::uint64_t>((over + avg - 1) / avg, 1, 64));
-    sqlite3_stmt* s = st_->evict.get();
+    sqlite3_stmt* s = (report_ ? st_->evict_ret : st_->evict).get();
     reset_guard rg{s};
     sqlite3_bind_int64(s, 1, std::min<std::int64_t>(batch, items - 1));
-    if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("DELETE (evict)");
-    const auto n = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    std::uint64_t n = 0;
+    if (report_) {
+      if (status st = collect_removals_locked(s, removal::why::evicted, n); !st.ok()) return st;
+    } else {
+      if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("DELETE (evict)");
+      n = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    }
     if (n == 0) return {};
     evicted += n;
     counts_.evicted += n;
     pending_.evicted += n;
   }
+}
+
+void disk_store::report_removals(bool on, bool values) {
+  std::lock_guard g(mu_);
+  report_ = on;
+  report_values_ = on && values;
+  if (!on) {
+    removals_.clear();
+    has_removals_.store(false, std::memory_order_release);
+  }
+}
+
+std::vector<removal> disk_store::take_removals() {
+  std::vector<removal> out;
+  if (!has_removals()) return out;
+  std::lock_guard g(mu_);
+  out.swap(removals_);
+  has_removals_.store(false, std::memory_order_release);
+  return out;
+}
+
+void disk_store::publish_removals_locked() {
+  if (staged_.empty()) return;
+  if (removals_.empty()) {
+    removals_.swap(staged_);
+  } else {
+    for (removal& r : staged_) removals_.push_back(std::move(r));
+    staged_.clear();
+  }
+  has_removals_.store(true, std::memory_order_release);
+}
+
+status disk_store::collect_removals_locked(sqlite3_stmt* s, removal::why why,
+                                           std::uint64_t& n) {
+  n = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    ++n;
+    removal r;
+    r.key.assign(column_blob(s, 0));
+    r.reason = why;
+    if (l1_) l1_->erase(r.key);  // told gone: not served from memory either
+    if (report_values_) {
+      // The value as get() would give it: its file read (before the commit unlinks it), the
+      // HMAC checked (a damaged victim is told without a value), then decompressed.
+      const std::int64_t row_codec = sqlite3_column_int64(s, 1);
+      std::string_view stored = column_blob(s, 2);
+      const std::string_view mac = column_blob(s, 4);
+      std::string from_file;
+      bool ok = mac.size() == 32 && row_codec >= 0 && row_codec <= 0x1FF;
+      if (ok && sqlite3_column_type(s, 3) != SQLITE_NULL) {
+        const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+        ok = read_blob(name != nullptr ? name : "", from_file);
+        stored = from_file;
+      }
+      if (ok) {
+        const auto want = sign(r.key, static_cast<std::uint32_t>(row_codec), stored);
+        ok = digest_equal(want.data(), reinterpret_cast<const std::uint8_t*>(mac.data()), 32);
+      }
+      if (ok && (row_codec & codec_zstd) != 0) {
+        const unsigned long long size = ZSTD_getFrameContentSize(stored.data(), stored.size());
+        ok = plausible_zstd_size(size, stored.size());
+        if (ok) {
+          r.value.resize(static_cast<std::size_t>(size));
+          const std::size_t got =
+              ZSTD_decompress(r.value.data(), r.value.size(), stored.data(), stored.size());
+          ok = !ZSTD_isError(got) && got == size;
+        }
+      } else if (ok) {
+        r.value.assign(stored);
+      }
+      r.has_value = ok;
+      r.codec = ok ? static_cast<std::uint32_t>(row_codec) & codec_max : 0;
+      if (!ok) r.value.clear();
+    }
+    staged_.push_back(std::move(r));
+  }
+  return rc == SQLITE_DONE ? status{} : sqlite_error("DELETE (reported)");
 }
 
 status disk_store::erase(std::string_view key, bool& existed) {
@@ -1625,11 +1723,13 @@ status disk_store::prune(std::uint64_t& removed) {
   if (st.ok()) st = take_doomed_locked(doomed);
   if (st.ok()) st = commit();
   if (!st.ok()) {
+    staged_.clear();
     rollback();
     removed = 0;
     return recover_locked(st);  // a damaged database: moved aside
   }
   for (const std::string& f : doomed) unlink_blob(f);
+  publish_removals_locked();
   pending_ = {};
   if (removed != 0) bump_generation(nullptr);
   sweep_orphans_locked();
