@@ -26,6 +26,7 @@ const UNDEFINED = Symbol('twincache.redis.undefined'); // `undefined` as an L1 v
 const TIMED_OUT = Symbol('twincache.redis.timeout');
 const SCAN_COUNT = 1000; // SCAN's COUNT hint, and the size of one UNLINK batch
 const NAME_MEMO_MAX = 4096; // string keys whose encoding and name are remembered
+const L1_TTL_MAX = 4e12; // ms: the core's largest TTL (parse_ttl)
 const CLOSED = 'closed';
 const OPEN = 'open';
 const HALF_OPEN = 'half-open';
@@ -511,18 +512,43 @@ class Link {
 // ---- timeouts ---------------------------------------------------------------------------------
 
 // One L2 call of a cache waiting for its answer: timed out by Deadlines, which resolves it FAILED.
+// A settled promise of map(result) (result itself without map); rejected when map throws.
+function mapped(result, map) {
+  if (map === null) return Promise.resolve(result);
+  try {
+    return Promise.resolve(map(result));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 class Call {
-  constructor(cache, used) {
+  constructor(cache, used, map) {
     this.cache = cache;
     this.used = used; // the connection it uses (dropped if it fails), null while connecting
+    this.map = map; // result -> what the caller's promise resolves to, or null (the result)
     this.resolve = null;
+    this.reject = null;
     this.at = 0; // its deadline, performance.now() ms
     this.next = null;
     this.pending = true;
   }
 
+  // Settles the caller's promise with `result`, through `map` (a throw rejects it).
+  settle(result) {
+    if (this.map === null) {
+      this.resolve(result);
+      return;
+    }
+    try {
+      this.resolve(this.map(result));
+    } catch (err) {
+      this.reject(err);
+    }
+  }
+
   expire() {
-    this.resolve(this.cache._failed(TIMED_OUT, this.used));
+    this.settle(this.cache._failed(TIMED_OUT, this.used));
   }
 }
 
@@ -695,13 +721,14 @@ class RedisCache {
   }
 
   // op(client)'s result, or FAILED (counted) when the breaker is open, the call failed or it took
-  // longer than `timeout` (connecting included). Never rejects.
-  _call(op) {
+  // longer than `timeout` (connecting included). Never rejects. With `map`, map(that) instead
+  // (a throw of map rejects): one promise layer fewer than a .then() on an L2 hit's path.
+  _call(op, map = null) {
     if (!this._breaker.allow()) {
       this._counts.l2_skipped++;
-      return Promise.resolve(FAILED);
+      return mapped(FAILED, map);
     }
-    const call = new Call(this, this._link.now());
+    const call = new Call(this, this._link.now(), map);
     let work;
     try {
       work =
@@ -712,19 +739,20 @@ class RedisCache {
               return op(c);
             });
     } catch (err) {
-      return Promise.resolve(this._failed(err, call.used));
+      return mapped(this._failed(err, call.used), map);
     }
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       call.resolve = resolve;
+      call.reject = reject;
       this._deadlines.add(call);
       work.then(
         (result) => {
           if (!this._deadlines.end(call)) return; // timed out already
           this._breaker.success();
-          resolve(result);
+          call.settle(result);
         },
         (err) => {
-          if (this._deadlines.end(call)) resolve(this._failed(err, call.used));
+          if (this._deadlines.end(call)) call.settle(this._failed(err, call.used));
         },
       );
     });
@@ -787,10 +815,12 @@ class RedisCache {
     if (this._coh !== null && !this._coh.admit(this, name, l1Key, epoch)) return;
     this._weight = weight;
     try {
-      this._l1.set(
+      // _setChecked: set() without reading an options object (ms is a number; the L1 has no ttl
+      // of its own). Past the core's TTL range (4e12 ms), L1 keeps it that long.
+      this._l1._setChecked(
         l1Key,
         value === undefined ? UNDEFINED : value,
-        ms > 0 ? { ttl: ms } : undefined,
+        ms > 0 ? Math.min(ms, L1_TTL_MAX) : 0,
       );
     } catch {
       // heavier than l1.maxBytes: not kept in L1
@@ -917,7 +947,7 @@ class RedisCache {
   _fetchOr(k, l1Key, miss) {
     const started = clock.now();
     const epoch = this._coh === null ? undefined : this._coh.epoch;
-    return this._call(this._read([k.name])).then((reply) => {
+    return this._call(this._read([k.name]), (reply) => {
       this._counts.bytes_sent += k.name.length;
       if (reply === FAILED) return miss;
       const v = this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);

@@ -246,8 +246,10 @@ function openEnvelope(secret, name, key, envelope) {
   const flags = envelope[2];
   const end = HEADER_SIZE + envelope.readUInt32LE(3);
   if (end > bodyEnd) return CORRUPT;
-  const storedKey = envelope.subarray(HEADER_SIZE, end);
-  if (key !== null && !storedKey.equals(key)) return OTHER_KEY;
+  // Compared in place (no subarray on a read's path); the caller's key has the same bytes.
+  if (key !== null && (end - HEADER_SIZE !== key.length || key.compare(envelope, HEADER_SIZE, end)))
+    return OTHER_KEY;
+  const storedKey = key !== null ? key : envelope.subarray(HEADER_SIZE, end);
   if (
     flags & ~KNOWN_FLAGS ||
     !(codec === CODEC_RAW || codec === CODEC_JSON || codec === CODEC_V8)
