@@ -9,9 +9,11 @@
 // - L1 hit: memoize(fn, { backend: 'redis' }) whose result is in L1, vs the memory memoize hit
 //   (an async fn: its cached promise, awaited).
 // - L2 hit: RedisCache.get of a 1 KiB JSON value that L1 does not hold (l1.max 1, keys rotating
-//   over 1000), and the same through memoize(fn, { backend: 'redis', max: 1 }), vs a bare node-redis GET + JSON.parse (target <= 1.3x), and vs cacheable with
-//   @keyv/redis as its secondary store and a 1-entry lru-cache as its primary (target: at least as
-//   fast, ratio <= 1).
+//   over 1000), and the same through memoize(fn, { backend: 'redis', max: 1 }), vs a bare
+//   node-redis GET + JSON.parse (target <= 1.3x), and vs cacheable with @keyv/redis as its
+//   secondary store and a 1-entry lru-cache as its primary (target: at least as fast, ratio <= 1).
+//   Also the floor of that target: a bare GET + PTTL pipelined (the read twincache makes:
+//   docs/redis.md, "The read") + JSON.parse vs the lone GET, and twincache vs that floor. Each row also prints the CPU time this process spent per call ([cpu ...]).
 // - getMany(100 keys, L1 misses) vs one bare GET (target <= 3x); the floor of that target, a bare
 //   MGET of the same 100 values + 100 JSON.parse, vs one bare GET (if it exceeds 3x, no client
 //   meets the target); and getMany vs that bare MGET.
@@ -27,7 +29,7 @@ import os from 'node:os';
 const require = createRequire(import.meta.url);
 const { RedisCache, memoize, native } = require('../../node/lib');
 const { RedisServer } = require('../../tests/node/redis_server.js');
-const { createClient } = require('redis');
+const { createClient, RESP_TYPES } = require('redis');
 const { Cacheable } = require('cacheable');
 const { default: KeyvRedis } = require('@keyv/redis');
 const { Keyv } = require('keyv');
@@ -44,6 +46,7 @@ const SECRET = 'bench-secret-0123456789abcdef';
 const KEYS = 1000;
 const TIMEOUT = 2000; // ms: a loaded machine's hiccup is not what this measures
 const VALUE = { payload: 'x'.repeat(1000), n: 1 }; // about 1 KiB as JSON
+const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } }; // as redis.js reads
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -51,19 +54,28 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-// contenders: { name: async (i) => value } -> { name: median µs per call }
+// contenders: { name: async (i) => value } -> { name: median µs per call }, and in
+// cpuTimes[name] the median CPU time (user + system) of this process per call: on a shared,
+// loaded machine the wall time of a round trip depends on when the scheduler runs redis-server
+// and this process, the CPU time spent here much less.
+const cpuTimes = {};
 async function timeRow(contenders, number = NUMBER) {
   const names = Object.keys(contenders);
   const runs = Object.fromEntries(names.map((n) => [n, []]));
+  const cpu = Object.fromEntries(names.map((n) => [n, []]));
   for (const n of names) for (let i = 0; i < 200; i++) await contenders[n](i); // warm up
   for (let r = 0; r < REPEAT; r++) {
     for (const n of names) {
       const f = contenders[n];
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < number; i++) await f(i);
       runs[n].push(((performance.now() - t0) * 1000) / number);
+      const c = process.cpuUsage(c0);
+      cpu[n].push((c.user + c.system) / number);
     }
   }
+  for (const n of names) cpuTimes[n] = median(cpu[n]);
   return Object.fromEntries(names.map((n) => [n, median(runs[n])]));
 }
 
@@ -78,8 +90,10 @@ function report(row, t, mine, base, target) {
         ? ` (target <= ${target}: met)`
         : ` (target <= ${target}: NOT met)`;
   results.push({ row, mine: t[mine], base: t[base], ratio });
+  const cpu = cpuTimes[mine] / cpuTimes[base];
   console.log(
-    `${row.padEnd(58)} ${fmt(t[mine]).padStart(10)} vs ${fmt(t[base]).padStart(10)}  ratio ${ratio.toFixed(2)}${verdict}`,
+    `${row.padEnd(58)} ${fmt(t[mine]).padStart(10)} vs ${fmt(t[base]).padStart(10)}  ratio ${ratio.toFixed(2)}${verdict}` +
+      ` [cpu ${fmt(cpuTimes[mine])} vs ${fmt(cpuTimes[base])}: ${cpu.toFixed(2)}]`,
   );
 }
 
@@ -245,6 +259,14 @@ async function standaloneRows(url, keys) {
     memoize: (i) => onL2(keys[i % KEYS]),
     bare: async (i) => JSON.parse(await bare.get(`bare:${keys[i % KEYS]}`)),
     cacheable: (i) => cacheable.get(keys[i % KEYS]),
+    // The floor of the read twincache makes (docs/redis.md, "The read"): GET and PTTL pipelined
+    // in one round trip, bulk strings as Buffers, the value parsed; no envelope, no L1.
+    pipelined: async (i) => {
+      const name = `bare:${keys[i % KEYS]}`;
+      const value = bare.sendCommand(['GET', name], BUFFERS);
+      const ttl = await bare.sendCommand(['PTTL', name], BUFFERS);
+      return [JSON.parse(await value), ttl];
+    },
   });
   const s = reader.stats();
   if (s.l2_hits < NUMBER) throw new Error(`L2 row did not hit L2: ${JSON.stringify(s)}`);
@@ -254,6 +276,14 @@ async function standaloneRows(url, keys) {
   if (computed !== KEYS) throw new Error(`memoize L2 row computed ${computed} times, not ${KEYS}`);
   report('L2 hit (1 KiB JSON): RedisCache.get vs GET + JSON.parse', l2, 'twincache', 'bare', 1.3);
   report('L2 hit (1 KiB JSON): memoize redis vs GET + JSON.parse', l2, 'memoize', 'bare', 1.3);
+  report(
+    'floor: bare GET+PTTL pipelined + JSON.parse vs GET + JSON.parse',
+    l2,
+    'pipelined',
+    'bare',
+  );
+  report('L2 hit (1 KiB JSON): RedisCache.get vs that floor', l2, 'twincache', 'pipelined');
+  report('L2 hit (1 KiB JSON): memoize redis vs that floor', l2, 'memoize', 'pipelined');
   report(
     'L2 hit (1 KiB JSON): RedisCache.get vs cacheable+@keyv/redis',
     l2,

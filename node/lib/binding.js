@@ -10,7 +10,7 @@
 const path = require('node:path');
 
 // The addon's interface version; a binary from another version of this package is not used.
-const ADDON_ABI = 1;
+const ADDON_ABI = 2; // 2: RedisMac (the Redis envelope's HMAC)
 
 const PURE_VALUES = ['1', 'true', 'yes', 'on'];
 const NATIVE_VALUES = ['', '0', 'false', 'no', 'off'];

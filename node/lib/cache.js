@@ -290,7 +290,17 @@ class Cache {
   // Returns the cache. An entry heavier than maxBytes throws RangeError
   // (ERR_TWINCACHE_VALUE_TOO_LARGE) and leaves the cache unchanged.
   set(key, value, options) {
-    const ttl = options === undefined ? this._ttl : setTtl(options, this._ttl);
+    return this._setChecked(
+      key,
+      value,
+      options === undefined ? this._ttl : setTtl(options, this._ttl),
+    );
+  }
+
+  // set() with `ttl` already a valid number of ms (0: none), for the package's own tiers (the
+  // Redis tier's L1 puts on every L2 hit): no options object to read, no range check through
+  // the addon. Weights, limits, counts and evictions are set()'s.
+  _setChecked(key, value, ttl) {
     const w = this._weigh(key, value);
     if (w > this._maxBytes || w > MAX_ENTRY_WEIGHT) {
       this._rejected++;

@@ -18,7 +18,7 @@ const env = require('./redis_envelope');
 const { makeError, typeError, formatDouble } = require('./errors');
 const options = require('./options');
 const { clock } = require('./clock');
-const { Breaker, Call, Deadlines, TIMED_OUT } = require('./redis_timeouts');
+const { Breaker, Call, Deadlines, TIMED_OUT, mapped } = require('./redis_timeouts');
 const { makeLink, connectionOptions, loadRedis, isPlainClient } = require('./redis_link');
 
 const MISS = Symbol('twincache.redis.miss');
@@ -26,6 +26,7 @@ const FAILED = Symbol('twincache.redis.failed'); // an L2 call that failed, time
 const UNDEFINED = Symbol('twincache.redis.undefined'); // `undefined` as an L1 value
 const SCAN_COUNT = 1000; // SCAN's COUNT hint, and the size of one UNLINK batch
 const NAME_MEMO_MAX = 4096; // string keys whose encoding and name are remembered
+const L1_TTL_MAX = 4e12; // ms: the core's largest TTL (parse_ttl)
 const OUTCOME_COUNTER = {
   corrupt: 'l2_corrupt',
   unreadable: 'l2_unreadable',
@@ -341,17 +342,18 @@ class RedisCache {
   }
 
   // op(client)'s result, or FAILED (counted) when the breaker is open, the call failed or it took
-  // longer than `timeout` (connecting included). Never rejects.
-  _call(op) {
+  // longer than `timeout` (connecting included). Never rejects. With `map`, map(that) instead
+  // (a throw of map rejects): one promise layer fewer than a .then() on an L2 hit's path.
+  _call(op, map = null) {
     if (this._coh !== null && this._coh.pending !== null) {
       // A coherent cache's first calls: after the listener's first attempt (bounded by timeout).
-      return this._coh.pending.then(() => this._call(op));
+      return this._coh.pending.then(() => this._call(op, map));
     }
     if (!this._breaker.allow()) {
       this._counts.l2_skipped++;
-      return Promise.resolve(FAILED);
+      return mapped(FAILED, map);
     }
-    const call = new Call(this, this._link.now());
+    const call = new Call(this, this._link.now(), map);
     let work;
     try {
       work =
@@ -362,19 +364,20 @@ class RedisCache {
               return op(c);
             });
     } catch (err) {
-      return Promise.resolve(this._failed(err, call.used));
+      return mapped(this._failed(err, call.used), map);
     }
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       call.resolve = resolve;
+      call.reject = reject;
       this._deadlines.add(call);
       work.then(
         (result) => {
           if (!this._deadlines.end(call)) return; // timed out already
           this._breaker.success();
-          resolve(result);
+          call.settle(result);
         },
         (err) => {
-          if (this._deadlines.end(call)) resolve(this._failed(err, call.used));
+          if (this._deadlines.end(call)) call.settle(this._failed(err, call.used));
         },
       );
     });
@@ -441,10 +444,12 @@ class RedisCache {
     }
     this._weight = weight;
     try {
-      this._l1.set(
+      // _setChecked: set() without reading an options object (ms is a number; the L1 has no ttl
+      // of its own). Past the core's TTL range (4e12 ms), L1 keeps it that long.
+      this._l1._setChecked(
         l1Key,
         value === undefined ? UNDEFINED : value,
-        ms > 0 ? { ttl: ms } : undefined,
+        ms > 0 ? Math.min(ms, L1_TTL_MAX) : 0,
       );
     } catch {
       // heavier than l1.maxBytes: not kept in L1
@@ -574,7 +579,7 @@ class RedisCache {
     }
     const started = clock.now();
     const epoch = this._coh === null ? undefined : this._coh.epoch;
-    return this._call(this._read([k.name])).then((reply) => {
+    return this._call(this._read([k.name]), (reply) => {
       this._counts.bytes_sent += k.name.length;
       if (reply === FAILED) return miss;
       const v = this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);

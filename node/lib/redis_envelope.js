@@ -6,12 +6,15 @@
 //
 // Reused, not redone: the key encoding and its XXH3-128 (keys.js, docs/keys.md), the disk tier's
 // strict codecs (disk.js: json refusing what it cannot hold exactly, v8, Buffers raw), and zstd
-// from the disk addon (which links libzstd) or Node's zlib where it has zstd (22.15+).
+// from the disk addon (which links libzstd) or Node's zlib where it has zstd (22.15+). The HMAC
+// is the core's (the addon's RedisMac: SHA-256 on the CPU's SHA extensions where present), or
+// this file's JavaScript one when there is no addon (TWINCACHE_PURE=1, no binary).
 const crypto = require('node:crypto');
 const zlib = require('node:zlib');
 const { encodeKey, xxh3128Hex } = require('./keys');
 const { makeError, typeError, describe, formatDouble } = require('./errors');
 const disk = require('./disk');
+const { addon } = require('./binding');
 
 const VERSION = 1;
 const HEADER_SIZE = 7; // version, codec, flags, key length (u32 LE)
@@ -101,12 +104,42 @@ function functionScope(identity) {
 
 // ---- the envelope -------------------------------------------------------------------------------
 
-// HMAC-SHA256 (RFC 2104) with the key's pads made once per secret Buffer (a WeakMap: no per-call
-// conversion of the secret) and two one-shot SHA-256 calls (crypto.hash, Node 20.12+). Measured
-// on the issue's machine, interleaved in the bench's loops: 6% faster than crypto.createHmac with
-// the secret imported once as a KeyObject, whose per-call Hmac object setup shows as the largest
-// item of a getMany(100) profile. Equal bytes (tests/node/redis_vectors.test.js checks against
-// createHmac too).
+// ---- the MAC: HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body) ----------------
+//
+// Two implementations with equal bytes (tests/node/redis_vectors.test.js checks both against the
+// shared vectors and crypto.createHmac), each with two operations: signInto(secret, name, buf,
+// end) writes the MAC of buf[0, end) into buf[end, end + 32); verify(secret, name, envelope)
+// says whether an envelope's last 32 bytes are the MAC of the rest, compared in constant time.
+//
+// Native: one addon call each, the body read in place (no copy), the key's pads hashed once per
+// secret Buffer (a RedisMac kept in a WeakMap), the comparison in C++. A 1 KiB value's check:
+// about 1.2 us in a tight loop, and 2-4 us of CPU per read in context, where the JavaScript MAC
+// below cost 17-19 us (docs/benchmarks.md, "The MAC in the addon").
+const macs = new WeakMap(); // secret Buffer -> addon RedisMac
+function nativeMac(secret) {
+  let m = macs.get(secret);
+  if (m === undefined) {
+    m = new addon.RedisMac(secret, DOMAIN);
+    macs.set(secret, m);
+  }
+  return m;
+}
+
+const nativeImpl = {
+  source: 'native',
+  signInto(secret, name, buf, end) {
+    nativeMac(secret).sign(name, buf, end);
+  },
+  verify(secret, name, envelope) {
+    return nativeMac(secret).verify(name, envelope);
+  },
+};
+
+// Pure: the key's pads made once per secret Buffer (a WeakMap: no per-call conversion of the
+// secret) and two one-shot SHA-256 calls (crypto.hash, Node 20.12+). Measured on the issue's
+// machine, interleaved in the bench's loops: 6% faster than crypto.createHmac with the secret
+// imported once as a KeyObject, whose per-call Hmac object setup shows as the largest item of a
+// getMany(100) profile.
 const BLOCK = 64;
 const pads = new WeakMap(); // secret Buffer -> [inner pad, outer pad]
 function padsOf(secret) {
@@ -122,10 +155,9 @@ function padsOf(secret) {
   return p;
 }
 
-// HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body), as a 32-character latin1
-// string: crypto.hash's string output skips the ArrayBuffer a Buffer result costs (measured ~1 us
-// of the ~4 a MAC took, two hashes each); the outer block is written in a scratch buffer (the
-// call is synchronous).
+// The MAC as a 32-character latin1 string: crypto.hash's string output skips the ArrayBuffer a
+// Buffer result costs (measured ~1 us of the ~4 a MAC took, two hashes each); the outer block is
+// written in a scratch buffer (the call is synchronous).
 const outerBlock = Buffer.allocUnsafe(BLOCK + 32);
 function macLatin1(secret, name, body) {
   const n = Buffer.byteLength(name, 'latin1');
@@ -149,9 +181,27 @@ function macLatin1(secret, name, body) {
   return crypto.hash('sha256', outerBlock, 'latin1');
 }
 
-// The same MAC as a Buffer.
+const expectedMac = Buffer.allocUnsafe(MAC_SIZE); // pureImpl.verify's scratch (synchronous use)
+const pureImpl = {
+  source: 'pure',
+  signInto(secret, name, buf, end) {
+    buf.latin1Write(macLatin1(secret, name, buf.subarray(0, end)), end);
+  },
+  verify(secret, name, envelope) {
+    const end = envelope.length - MAC_SIZE;
+    expectedMac.latin1Write(macLatin1(secret, name, envelope.subarray(0, end)), 0);
+    return crypto.timingSafeEqual(expectedMac, envelope.subarray(end));
+  },
+};
+
+let macImpl = addon !== null && typeof addon.RedisMac === 'function' ? nativeImpl : pureImpl;
+
+// The MAC of body as a Buffer (tests; the read and write paths use signInto and verify).
 function mac(secret, name, body) {
-  return Buffer.from(macLatin1(secret, name, body), 'latin1');
+  const buf = Buffer.allocUnsafe(body.length + MAC_SIZE);
+  body.copy(buf, 0);
+  macImpl.signInto(secret, name, buf, body.length);
+  return buf.subarray(body.length);
 }
 
 // The envelope stored under `name`: header, key encoding, the freshness fields when `fields` =
@@ -180,11 +230,9 @@ function seal(secret, name, key, codec, data, flags = 0, compress = true, fields
     out.writeUInt32LE(Math.min(Math.max(0, Math.floor(fields[1])), MAX_DELTA_US), at + 8);
   }
   data.copy(out, HEADER_SIZE + key.length + extra);
-  out.latin1Write(macLatin1(secret, name, out.subarray(0, end)), end);
+  macImpl.signInto(secret, name, out, end);
   return out;
 }
-
-const expectedMac = Buffer.allocUnsafe(MAC_SIZE); // openEnvelope's scratch (synchronous use)
 
 // { codec, key, data, flags, fields } of a valid envelope for `key` (any key when null), fields
 // = [stale window ms, compute time us] or null; else CORRUPT, UNREADABLE or OTHER_KEY. The MAC is
@@ -194,14 +242,15 @@ function openEnvelope(secret, name, key, envelope) {
   if (len < HEADER_SIZE + MAC_SIZE) return CORRUPT;
   if (envelope[0] !== VERSION) return UNREADABLE;
   const bodyEnd = len - MAC_SIZE;
-  expectedMac.latin1Write(macLatin1(secret, name, envelope.subarray(0, bodyEnd)), 0);
-  if (!crypto.timingSafeEqual(expectedMac, envelope.subarray(bodyEnd))) return CORRUPT;
+  if (!macImpl.verify(secret, name, envelope)) return CORRUPT;
   const codec = envelope[1];
   const flags = envelope[2];
   const end = HEADER_SIZE + envelope.readUInt32LE(3);
   if (end > bodyEnd) return CORRUPT;
-  const storedKey = envelope.subarray(HEADER_SIZE, end);
-  if (key !== null && !storedKey.equals(key)) return OTHER_KEY;
+  // Compared in place (no subarray on a read's path); the caller's key has the same bytes.
+  if (key !== null && (end - HEADER_SIZE !== key.length || key.compare(envelope, HEADER_SIZE, end)))
+    return OTHER_KEY;
+  const storedKey = key !== null ? key : envelope.subarray(HEADER_SIZE, end);
   if (
     flags & ~KNOWN_FLAGS ||
     !(codec === CODEC_RAW || codec === CODEC_JSON || codec === CODEC_V8)
@@ -323,6 +372,17 @@ function urlOption(value) {
   return value;
 }
 
+// Tests: which MAC implementation runs ('native' or 'pure'), and a switch to the other one.
+const testing = {
+  macSource: () => macImpl.source,
+  useMac(source) {
+    if (source === 'native' && (addon === null || typeof addon.RedisMac !== 'function')) {
+      throw new Error('no addon RedisMac');
+    }
+    macImpl = source === 'native' ? nativeImpl : pureImpl;
+  },
+};
+
 module.exports = {
   VERSION,
   FLAG_ZSTD,
@@ -351,4 +411,5 @@ module.exports = {
   codecOption,
   secretOption,
   urlOption,
+  _testing: testing,
 };

@@ -194,13 +194,37 @@ function memoizeRedis(fn, opts) {
     }
   }
 
-  async function resolve(flight, k, l1Key, self, args) {
-    const v = await cache._fetch(k, l1Key);
-    if (v !== MISS) {
-      counts.hits++;
-      if (v instanceof CachedError) throw v.toError();
-      return fresh === null ? v : freshValue(self, l1Key, args, v);
-    }
+  // The end of a flight: later calls no longer join it.
+  function land(k, flight) {
+    if (flights.get(k.l1) === flight) flights.delete(k.l1);
+  }
+
+  // A call L1 missed: the Redis read, then on a miss the computation. An L2 hit settles in the
+  // read's own promise layer (no async function, no .then() to land the flight: each is a
+  // promise and a microtask on the L2 hit's path) and lands its flight then; a computation's
+  // flight lands once it settles.
+  function resolve(flight, k, l1Key, self, args) {
+    return cache._fetch(k, l1Key).then(
+      (v) => {
+        if (v === MISS) {
+          const computed = computeOrLead(flight, k, l1Key, self, args);
+          const done = () => land(k, flight);
+          computed.then(done, done);
+          return computed;
+        }
+        land(k, flight);
+        counts.hits++;
+        if (v instanceof CachedError) throw v.toError();
+        return fresh === null ? v : freshValue(self, l1Key, args, v);
+      },
+      (err) => {
+        land(k, flight);
+        throw err;
+      },
+    );
+  }
+
+  async function computeOrLead(flight, k, l1Key, self, args) {
     // The computation: this process's own, or the leader's under singleFlight (redis_flight.js);
     // with freshness its value is stored with its compute time (the record's delta).
     const compute = async () => {
@@ -320,11 +344,7 @@ function memoizeRedis(fn, opts) {
     }
     const flight = { promise: null, epoch: coh === null ? 0 : coh.epoch };
     flights.set(k.l1, flight);
-    const forget = () => {
-      if (flights.get(k.l1) === flight) flights.delete(k.l1);
-    };
     flight.promise = resolve(flight, k, l1Key, self, args);
-    flight.promise.then(forget, forget);
     return flight.promise;
   }
 

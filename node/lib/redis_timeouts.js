@@ -62,18 +62,43 @@ class Breaker {
 // ---- timeouts ---------------------------------------------------------------------------------
 
 // One L2 call of a cache waiting for its answer: timed out by Deadlines, which resolves it FAILED.
+// A settled promise of map(result) (result itself without map); rejected when map throws.
+function mapped(result, map) {
+  if (map === null) return Promise.resolve(result);
+  try {
+    return Promise.resolve(map(result));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 class Call {
-  constructor(cache, used) {
+  constructor(cache, used, map) {
     this.cache = cache;
     this.used = used; // the connection it uses (dropped if it fails), null while connecting
+    this.map = map; // result -> what the caller's promise resolves to, or null (the result)
     this.resolve = null;
+    this.reject = null;
     this.at = 0; // its deadline, performance.now() ms
     this.next = null;
     this.pending = true;
   }
 
+  // Settles the caller's promise with `result`, through `map` (a throw rejects it).
+  settle(result) {
+    if (this.map === null) {
+      this.resolve(result);
+      return;
+    }
+    try {
+      this.resolve(this.map(result));
+    } catch (err) {
+      this.reject(err);
+    }
+  }
+
   expire() {
-    this.resolve(this.cache._failed(TIMED_OUT, this.used));
+    this.settle(this.cache._failed(TIMED_OUT, this.used));
   }
 }
 
@@ -142,4 +167,4 @@ class Deadlines {
   }
 }
 
-module.exports = { Breaker, Call, Deadlines, TIMED_OUT, CLOSED, OPEN, HALF_OPEN };
+module.exports = { Breaker, Call, Deadlines, TIMED_OUT, CLOSED, OPEN, HALF_OPEN, mapped };

@@ -8,7 +8,9 @@
 //      shared with this object), and every engine call first replays the ring into the policy,
 //      then inserts, updates or removes, reporting the slots it evicted through `out`;
 //   3. ByteStore, the byte mode: keys and values (strings, bytes) live here, outside the V8 heap,
-//      so a million entries put no load on the garbage collector.
+//      so a million entries put no load on the garbage collector;
+//   4. RedisMac (redis_mac.cpp), the Redis envelope's HMAC on the core's SHA-256: on an L2 hit,
+//      one call that verifies the envelope in place.
 //
 // Statuses never become exceptions here: they go back to JavaScript as [codeName, message]
 // and node/lib/errors.js makes the one kind of error the package throws.
@@ -22,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "redis_mac.hpp"
 #include "twincache/clock.hpp"
 #include "twincache/detail/flat_index.hpp"
 #include "twincache/entry_table.hpp"
@@ -36,7 +39,7 @@ namespace {
 using twincache::status;
 
 // Bumped when the JavaScript <-> addon interface changes (node/lib/binding.js checks it).
-constexpr std::uint32_t addon_abi = 1;
+constexpr std::uint32_t addon_abi = 2;
 
 Napi::Value status_value(Napi::Env env, const status& st) {
   if (st.ok()) return env.Null();
@@ -528,6 +531,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("clockSetReal", Napi::Function::New<clock_set_real>(env, "clockSetReal"));
   exports.Set("SlotEngine", SlotEngine::Define(env));
   exports.Set("ByteStore", ByteStore::Define(env));
+  exports.Set("RedisMac", define_redis_mac(env));
   return exports;
 }
 

@@ -62,6 +62,25 @@ TEST(HmacSha256, Rfc4231) {
   }
 }
 
+// One key object signs many messages (the Node addon's RedisMac keeps one per Redis secret): each
+// signature equals hmac_sha256's, whatever was signed before it.
+TEST(HmacSha256, KeyObjectSignsLikeTheFunction) {
+  const td::hmac_sha256_key jefe("Jefe");
+  EXPECT_EQ(hex(jefe.sign({"what do ya want ", "for nothing?"})),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  const td::hmac_sha256_key long_key(std::string(131, '\xaa'));
+  EXPECT_EQ(hex(long_key.sign({"Test Using Larger Than Block-Size Key - Hash Key First"})),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  std::string data;
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>(i * 37));
+  for (std::size_t n = 0; n <= data.size(); n += 13) {
+    const std::string_view m(data.data(), n);
+    EXPECT_EQ(hex(jefe.sign({m})), hex(td::hmac_sha256("Jefe", {m}))) << n;
+    EXPECT_EQ(hex(jefe.sign({"", m, ""})), hex(td::hmac_sha256("Jefe", {m}))) << n;
+  }
+  EXPECT_EQ(hex(td::hmac_sha256_key("").sign({})), hex(td::hmac_sha256("", {})));
+}
+
 TEST(HmacSha256, DigestEqualIsExact) {
   const auto a = td::sha256("a");
   auto b = a;

@@ -174,3 +174,63 @@ test('the MAC is HMAC-SHA256 (as crypto.createHmac computes it) for secrets of 0
     assert.deepEqual(env.mac(secret, name, body), want, `secret of ${n} bytes`);
   }
 });
+
+// The MAC's implementation follows the mode: the addon's RedisMac (the core's SHA-256) when the
+// addon loads, this package's JavaScript one under TWINCACHE_PURE=1.
+test('the MAC runs in the addon natively and in JavaScript when pure', () => {
+  const { addon } = require('../../node/lib/binding');
+  assert.equal(env._testing.macSource(), addon === null ? 'pure' : 'native');
+  if (process.env.TWINCACHE_EXPECT_NATIVE === '1') assert.equal(env._testing.macSource(), 'native');
+  if (process.env.TWINCACHE_PURE === '1') assert.equal(env._testing.macSource(), 'pure');
+});
+
+// Both implementations sign and verify the same bytes: bodies around SHA-256's block and padding
+// boundaries, names longer than the addon's stack buffer, and every tampered byte refused.
+test('native and JavaScript MACs agree, and verify refuses any changed byte', (t) => {
+  const { addon } = require('../../node/lib/binding');
+  if (addon === null) {
+    t.skip('no addon (pure mode): only the JavaScript MAC exists');
+    return;
+  }
+  const crypto = require('node:crypto');
+  const data = crypto.randomBytes(400);
+  const secret = crypto.randomBytes(32);
+  const macWith = (source, name, body) => {
+    env._testing.useMac(source);
+    try {
+      return env.mac(secret, name, body);
+    } finally {
+      env._testing.useMac('native');
+    }
+  };
+  const longName = 'ns:' + 'a'.repeat(300);
+  for (const name of ['ns:x', longName]) {
+    for (let n = 0; n <= data.length; n += n < 140 ? 1 : 37) {
+      const body = data.subarray(0, n);
+      const pure = macWith('pure', name, body);
+      assert.deepEqual(macWith('native', name, body), pure, `body of ${n} bytes`);
+    }
+  }
+  // An envelope sealed natively opens with either implementation; one changed byte anywhere
+  // (header, key, payload, MAC), another name or another secret is corrupt with both.
+  const key = encodeKey('k');
+  const sealed = env.seal(secret, 'ns:k', key, env.CODEC_JSON, Buffer.from('{"a":1}'));
+  for (const source of ['native', 'pure']) {
+    env._testing.useMac(source);
+    try {
+      assert.equal(typeof env.openEnvelope(secret, 'ns:k', key, sealed), 'object', source);
+      for (let i = 0; i < sealed.length; i++) {
+        const bad = Buffer.from(sealed);
+        bad[i] ^= 0x40;
+        const got = env.openEnvelope(secret, 'ns:k', key, bad);
+        // Byte 0 is the version: another version is unreadable before any MAC check.
+        assert.equal(got, i === 0 ? 'unreadable' : 'corrupt', `${source}, byte ${i}`);
+      }
+      assert.equal(env.openEnvelope(secret, 'ns:j', key, sealed), 'corrupt', source);
+      assert.equal(env.openEnvelope(crypto.randomBytes(32), 'ns:k', key, sealed), 'corrupt');
+      assert.equal(env.openEnvelope(secret, 'ns:k', key, sealed.subarray(0, 39)), 'corrupt');
+    } finally {
+      env._testing.useMac('native');
+    }
+  }
+});

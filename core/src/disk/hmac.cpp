@@ -14,25 +14,15 @@ namespace {
 
 constexpr std::size_t block_size = 64;  // SHA-256's block
 
-void digest_parts(const std::uint8_t* prefix, std::size_t prefix_len,
-                  std::initializer_list<std::string_view> parts, digest256& out) {
-  sha256_ctx c;
-  if (prefix_len != 0) c.update(prefix, prefix_len);
-  for (std::string_view p : parts) {
-    if (!p.empty()) c.update(p.data(), p.size());
-  }
-  out = c.finish();
-}
-
 }  // namespace
 
 digest256 sha256(std::string_view data) {
-  digest256 out{};
-  digest_parts(nullptr, 0, {data}, out);
-  return out;
+  sha256_ctx c;
+  if (!data.empty()) c.update(data.data(), data.size());
+  return c.finish();
 }
 
-digest256 hmac_sha256(std::string_view key, std::initializer_list<std::string_view> parts) {
+hmac_sha256_key::hmac_sha256_key(std::string_view key) {
   // RFC 2104: keys longer than a block are hashed first, then zero-padded to the block size.
   std::uint8_t k[block_size] = {};
   if (key.size() > block_size) {
@@ -43,13 +33,24 @@ digest256 hmac_sha256(std::string_view key, std::initializer_list<std::string_vi
   }
   std::uint8_t pad[block_size];
   for (std::size_t i = 0; i < block_size; ++i) pad[i] = k[i] ^ 0x36;
-  digest256 inner{};
-  digest_parts(pad, block_size, parts, inner);
+  inner_.update(pad, block_size);
   for (std::size_t i = 0; i < block_size; ++i) pad[i] = k[i] ^ 0x5c;
-  digest256 out{};
-  digest_parts(pad, block_size,
-               {std::string_view(reinterpret_cast<const char*>(inner.data()), inner.size())}, out);
-  return out;
+  outer_.update(pad, block_size);
+}
+
+digest256 hmac_sha256_key::sign(std::initializer_list<std::string_view> parts) const {
+  sha256_ctx c = inner_;
+  for (std::string_view p : parts) {
+    if (!p.empty()) c.update(p.data(), p.size());
+  }
+  const digest256 inner = c.finish();
+  c = outer_;
+  c.update(inner.data(), inner.size());
+  return c.finish();
+}
+
+digest256 hmac_sha256(std::string_view key, std::initializer_list<std::string_view> parts) {
+  return hmac_sha256_key(key).sign(parts);
 }
 
 bool digest_equal(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept {

@@ -113,6 +113,30 @@ test('TWINCACHE_PURE=1 selects pure JavaScript silently', () => {
   assert.equal(r.err, '');
 });
 
+// The Redis envelope's MAC (redis_envelope.js) runs in the packed addon (its RedisMac: the
+// core's SHA-256), and signs as crypto.createHmac does. A module file of the installed package,
+// reached by its path (the package's exports name only the entry points).
+const PROBE_MAC = `
+const crypto = require('node:crypto');
+const path = require('node:path');
+const env = require(path.join(path.dirname(require.resolve('twincache')), 'redis_envelope.js'));
+const secret = Buffer.from('packed-secret-0123456789');
+const body = crypto.randomBytes(1100);
+const head = Buffer.from('twincache/redis/1\x04\x00\x00\x00ns:k', 'latin1');
+const want = crypto.createHmac('sha256', secret).update(head).update(body).digest();
+const equal = env.mac(secret, 'ns:k', body).equals(want);
+console.log(JSON.stringify({ source: env._testing.macSource(), equal }));
+`;
+
+test("the Redis envelope's MAC runs in the packed addon, and in JavaScript when pure", () => {
+  let r = runIn(app, 'probe_mac.cjs', PROBE_MAC);
+  assert.equal(r.status, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), { source: 'native', equal: true });
+  assert.equal(r.err, '');
+  r = runIn(app, 'probe_mac.cjs', PROBE_MAC, { TWINCACHE_PURE: '1' });
+  assert.deepEqual(JSON.parse(r.out), { source: 'pure', equal: true });
+});
+
 function countWarnings(stderr) {
   return stderr.split('\n').filter((l) => l.includes('TWINCACHE_NATIVE_UNAVAILABLE')).length;
 }

@@ -19,6 +19,20 @@ digest256 sha256(std::string_view data);
 // HMAC-SHA256 of the concatenation of `parts` under `key`.
 digest256 hmac_sha256(std::string_view key, std::initializer_list<std::string_view> parts);
 
+// HMAC-SHA256 under one key for many messages: the key's inner and outer pads are hashed once,
+// here, and every sign() starts from copies of those two states (two compression rounds fewer
+// per message than hmac_sha256). The Node addon keeps one per Redis secret (node/src/addon.cpp).
+class hmac_sha256_key {
+ public:
+  explicit hmac_sha256_key(std::string_view key);
+  // The HMAC of the concatenation of `parts`; the same bytes as hmac_sha256(key, parts).
+  digest256 sign(std::initializer_list<std::string_view> parts) const;
+
+ private:
+  sha256_ctx inner_;  // state after the key ^ 0x36 block
+  sha256_ctx outer_;  // state after the key ^ 0x5c block
+};
+
 // Constant-time comparison of two digests.
 bool digest_equal(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept;
 
