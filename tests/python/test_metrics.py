@@ -252,9 +252,18 @@ def test_disk_function(registry: CollectorRegistry, tmp_path: Path) -> None:
 def test_redis_cache_against_a_real_server(
     registry: CollectorRegistry, redis_server: RedisServer
 ) -> None:
-    writer = twincache.RedisCache(redis_server.url, namespace="metrics", secret=SECRET)
+    # coherent=False: these counts are L1's own; with coherence (the default) a cache's own
+    # writes come back as invalidations and drop its L1 copies (docs/redis.md, "Coherence").
+    writer = twincache.RedisCache(
+        redis_server.url, namespace="metrics", secret=SECRET, coherent=False
+    )
     reader = twincache.RedisCache(
-        redis_server.url, namespace="metrics", secret=SECRET, l1_maxsize=5, l1_max_bytes=9_000
+        redis_server.url,
+        namespace="metrics",
+        secret=SECRET,
+        l1_maxsize=5,
+        l1_max_bytes=9_000,
+        coherent=False,
     )
     try:
         twincache.metrics.register(writer, "writer", registry=registry)
@@ -291,7 +300,11 @@ def test_redis_cache_against_a_real_server(
 def test_redis_function_against_a_real_server(
     registry: CollectorRegistry, redis_server: RedisServer
 ) -> None:
-    @twincache.cache(backend="redis", url=redis_server.url, secret=SECRET, namespace="mfn")
+    # coherent=False: the second call is an L1 hit (with coherence the function's own write
+    # comes back as an invalidation and the second call reads Redis).
+    @twincache.cache(
+        backend="redis", url=redis_server.url, secret=SECRET, namespace="mfn", coherent=False
+    )
     def rate(currency: str) -> float:
         return 1.5
 
