@@ -18,10 +18,8 @@ refresh <= 3 us.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -31,36 +29,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
-
 import twincache
+from benchkit import SECRET, Contender, arguments, own_redis_server, timed_rounds
 from redis_server import RedisServer
 
-SECRET = "bench-secret-0123456789abcdef"
 KEYS = 1000
 
 
-Contender = tuple[Callable[[], object], int]  # the call, and how many calls per round
-
-
 def measure(contenders: dict[str, Contender], repeat: int) -> dict[str, tuple[float, float]]:
-    """Median ns per call of each contender, (wall time, CPU time of this thread); contenders
-    run in turns, one round each, so a burst of other load slows all of them alike. The warm-up
-    calls of the stale rows use keys of their own too (a round never meets a key read before)."""
-    wall: dict[str, list[float]] = {name: [] for name in contenders}
-    cpu: dict[str, list[float]] = {name: [] for name in contenders}
-    for fn, number in contenders.values():
-        for _ in range(min(number, 50)):
-            fn()
-    for _ in range(repeat):
-        for name, (fn, number) in contenders.items():
-            w0, c0 = time.perf_counter(), time.thread_time()
-            for _ in range(number):
-                fn()
-            c1, w1 = time.thread_time(), time.perf_counter()
-            wall[name].append((w1 - w0) / number * 1e9)
-            cpu[name].append((c1 - c0) / number * 1e9)
-    return {n: (statistics.median(wall[n]), statistics.median(cpu[n])) for n in contenders}
+    """Median ns per call of each contender, (wall time, CPU time of this thread), from
+    benchkit's rounds in turns. The warm-up calls of the stale rows use keys of their own too (a
+    round never meets a key read before)."""
+    times = timed_rounds(contenders, repeat, (time.perf_counter, time.thread_time))
+    return {
+        name: (
+            statistics.median(t[0] * 1e9 for t in rounds),
+            statistics.median(t[1] * 1e9 for t in rounds),
+        )
+        for name, rounds in times.items()
+    }
+
+
+def decorated(gate: threading.Event) -> tuple[Callable[[int], int], Callable[[int], int]]:
+    """The functions every tier caches: identity (the hits) and one whose refreshes wait on gate
+    (the stale rows: a worker thread does not compete with the reader)."""
+
+    def identity(x: int) -> int:
+        return x
+
+    def blocked(x: int) -> int:
+        gate.wait(120)
+        return x
+
+    return identity, blocked
 
 
 def report(tier: str, both: dict[str, tuple[float, float]], which: int) -> None:
@@ -97,13 +98,7 @@ def fresh_keys(fn: Callable[[int], object]) -> Callable[[], object]:
 def bench_disk(
     tmp: Path, number: int, repeat: int, gate: threading.Event
 ) -> dict[str, tuple[float, float]]:
-    def identity(x: int) -> int:
-        return x
-
-    def blocked(x: int) -> int:
-        gate.wait(120)
-        return x
-
+    identity, blocked = decorated(gate)
     plain = twincache.cache(backend="disk", path=str(tmp / "plain"), ttl=60)(identity)
     stale = twincache.cache(backend="disk", path=str(tmp / "stale"), ttl=60, stale=30)(identity)
     # ttl of 1 us: every entry is stale once written (stale for an hour)
@@ -126,13 +121,7 @@ def bench_disk(
 def bench_redis_l1(
     server: RedisServer, number: int, repeat: int, gate: threading.Event
 ) -> dict[str, tuple[float, float]]:
-    def identity(x: int) -> int:
-        return x
-
-    def blocked(x: int) -> int:
-        gate.wait(120)
-        return x
-
+    identity, blocked = decorated(gate)
     common: dict[str, Any] = {"backend": "redis", "url": server.url, "secret": SECRET}
     plain = twincache.cache(namespace="l1p", ttl=60, **common)(identity)
     stale = twincache.cache(namespace="l1s", ttl=60, stale=30, **common)(identity)
@@ -157,13 +146,7 @@ def bench_redis_l1(
 def bench_redis_l2(
     server: RedisServer, number: int, repeat: int, gate: threading.Event
 ) -> dict[str, tuple[float, float]]:
-    def identity(x: int) -> int:
-        return x
-
-    def blocked(x: int) -> int:
-        gate.wait(120)
-        return x
-
+    identity, blocked = decorated(gate)
     common: dict[str, Any] = {"backend": "redis", "url": server.url, "secret": SECRET, "maxsize": 1}
     plain = twincache.cache(namespace="l2p", ttl=600, **common)(identity)
     stale = twincache.cache(namespace="l2s", ttl=600, stale=600, **common)(identity)
@@ -192,20 +175,11 @@ def bench_redis_l2(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--number", type=int, default=400)
-    args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (scripts/setup)")
+    args = arguments(__doc__, repeat=15, number=400)
     mode = "native" if twincache.native else "pure (TWINCACHE_PURE=1)"
-    print(f"twincache {mode}, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
-    print(f"{args.repeat} rounds of {args.number} calls; medians")
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "redis").mkdir()
-        server = RedisServer(binary, Path(tmp) / "redis")
-        server.start()
+    with own_redis_server() as server, tempfile.TemporaryDirectory() as tmp:
+        print(f"twincache {mode}, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
+        print(f"{args.repeat} rounds of {args.number} calls; medians")
         gate = threading.Event()
         gate.set()
         try:
@@ -220,7 +194,6 @@ def main() -> None:
             )
         finally:
             gate.set()  # the blocked refreshes finish
-            server.stop()
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

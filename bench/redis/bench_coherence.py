@@ -9,25 +9,21 @@ by the processes of one machine). Not part of CI.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "python"))
 
 import twincache
+from benchkit import SECRET, arguments, own_redis_server
 from redis_server import RedisServer
-
-SECRET = "bench-secret-0123456789abcdef"
 
 WRITER = """
 import json, sys, time, twincache
@@ -43,20 +39,9 @@ print(json.dumps(sent))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--writes", type=int, default=500)
-    parser.add_argument("--interval", type=float, default=0.004)
-    args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (scripts/setup)")
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RedisServer(binary, Path(tmp))
-        server.start()
-        try:
-            run(server, args.writes, args.interval)
-        finally:
-            server.stop()
+    args = arguments(__doc__, writes=500, interval=0.004)
+    with own_redis_server() as server:
+        run(server, args.writes, args.interval)
 
 
 def run(server: RedisServer, writes: int, interval: float) -> None:

@@ -23,28 +23,25 @@ baseline's, followed by the median over the rounds of the per-round ratio. Rows:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import pickle
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "python"))
 
 import redis
 import redis.asyncio
 
 import twincache
+from benchkit import SECRET, arguments, own_redis_server, timed_rounds
 from redis_server import RedisServer
 
-SECRET = "bench-secret-0123456789abcdef"
 KEYS = 1000
 VALUE = {"payload": "x" * 1000, "n": 1}  # about 1 KiB pickled or as JSON
 
@@ -61,17 +58,8 @@ class Rounds:
         number: int,
         clock: Callable[[], float] = time.perf_counter,
     ) -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {name: [] for name in contenders}
-        for fn in contenders.values():  # warm up: connections made, code paths hot
-            for _ in range(min(number, 50)):
-                fn()
-        for _ in range(self.repeat):
-            for name, fn in contenders.items():
-                started = clock()
-                for _ in range(number):
-                    fn()
-                times[name].append((clock() - started) / number)
-        return times
+        got = timed_rounds({n: (fn, number) for n, fn in contenders.items()}, self.repeat, (clock,))
+        return {name: [t[0] for t in per_round] for name, per_round in got.items()}
 
     async def arun(
         self, contenders: dict[str, Callable[[], Awaitable[object]]], number: int
@@ -125,22 +113,11 @@ def arotating(fn: Callable[[int], Awaitable[object]]) -> Callable[[], Awaitable[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--number", type=int, default=400)
-    args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (scripts/setup)")
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RedisServer(binary, Path(tmp))
-        server.start()
-        try:
-            rounds = Rounds(args.number, args.repeat)
-            run(server, rounds)
-            asyncio.run(arun(server, rounds))
-        finally:
-            server.stop()
+    args = arguments(__doc__, repeat=15, number=400)
+    with own_redis_server() as server:
+        rounds = Rounds(args.number, args.repeat)
+        run(server, rounds)
+        asyncio.run(arun(server, rounds))
 
 
 def _json(value: object) -> bytes:

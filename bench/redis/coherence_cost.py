@@ -10,107 +10,81 @@ the rounds' time per call, a ratio the median of the per-round ratios (on / off)
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "python"))
 
-import twincache  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+import twincache
+from benchkit import ROOT, SECRET, arguments, own_redis_server, timed_rounds
 
-SECRET = "bench-secret-0123456789abcdef"
 VALUE = "x" * 1024
 
 
 def rounds(on: Callable[[], None], off: Callable[[], None], repeat: int, number: int) -> str:
-    times: dict[str, list[float]] = {"on": [], "off": []}
-    for _ in range(repeat):
-        for name, fn in (("on", on), ("off", off)):
-            t = time.perf_counter()
-            for _ in range(number):
-                fn()
-            times[name].append((time.perf_counter() - t) / number * 1e6)
+    got = timed_rounds({"on": (on, number), "off": (off, number)}, repeat, warmup=0)
+    times = {name: [t[0] * 1e6 for t in per_round] for name, per_round in got.items()}
     ratio = statistics.median(a / b for a, b in zip(times["on"], times["off"], strict=True))
     m_on, m_off = statistics.median(times["on"]), statistics.median(times["off"])
     return f"on {m_on:8.2f} us  off {m_off:8.2f} us  on/off {ratio:.2f}x"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--number", type=int, default=400)
-    args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (scripts/setup)")
+    args = arguments(__doc__, repeat=15, number=400)
     print(f"load average {os.getloadavg()}")
     mode = "pure" if os.environ.get("TWINCACHE_PURE") else "native"
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RedisServer(binary, Path(tmp))
-        server.start()
-        try:
-            fns = {}
-            for coherent in (True, False):
+    with own_redis_server() as server:
+        fns = {}
+        for coherent in (True, False):
 
-                @twincache.cache(backend="redis", url=server.url, secret=SECRET, ttl=600,
-                                 namespace=f"l1{coherent}", coherent=coherent)  # fmt: skip
-                def f(x: int) -> int:
-                    return x
+            @twincache.cache(backend="redis", url=server.url, secret=SECRET, ttl=600,
+                             namespace=f"l1{coherent}", coherent=coherent)  # fmt: skip
+            def f(x: int) -> int:
+                return x
 
-                f(1)
-                fns[coherent] = f
-            print(
-                f"python ({mode}) L1 hit      ",
-                rounds(lambda: fns[True](1), lambda: fns[False](1), args.repeat, args.number * 25),
-            )
-            caches = {}
-            for coherent in (True, False):
-                c = twincache.RedisCache(server.url, namespace=f"l2{coherent}", secret=SECRET,
-                                         l1_maxsize=1, coherent=coherent)  # fmt: skip
-                c.set_many({i: VALUE for i in range(1000)})
-                caches[coherent] = c
-            it = {True: 0, False: 0}
+            f(1)
+            fns[coherent] = f
+        print(
+            f"python ({mode}) L1 hit      ",
+            rounds(lambda: fns[True](1), lambda: fns[False](1), args.repeat, args.number * 25),
+        )
+        caches = {}
+        for coherent in (True, False):
+            c = twincache.RedisCache(server.url, namespace=f"l2{coherent}", secret=SECRET,
+                                     l1_maxsize=1, coherent=coherent)  # fmt: skip
+            c.set_many({i: VALUE for i in range(1000)})
+            caches[coherent] = c
+        it = {True: 0, False: 0}
 
-            def get(coherent: bool) -> None:
-                it[coherent] = (it[coherent] + 1) % 1000
-                caches[coherent].get(it[coherent])
+        def get(coherent: bool) -> None:
+            it[coherent] = (it[coherent] + 1) % 1000
+            caches[coherent].get(it[coherent])
 
-            print(
-                f"python ({mode}) L2 hit      ",
-                rounds(lambda: get(True), lambda: get(False), args.repeat, args.number),
-            )
+        print(
+            f"python ({mode}) L2 hit      ",
+            rounds(lambda: get(True), lambda: get(False), args.repeat, args.number),
+        )
 
-            def put(coherent: bool) -> None:
-                it[coherent] = (it[coherent] + 1) % 1000
-                caches[coherent].set(it[coherent], VALUE)
+        def put(coherent: bool) -> None:
+            it[coherent] = (it[coherent] + 1) % 1000
+            caches[coherent].set(it[coherent], VALUE)
 
-            print(
-                f"python ({mode}) set         ",
-                rounds(lambda: put(True), lambda: put(False), args.repeat, args.number),
-            )
-            for c in caches.values():
-                c.close()
-        finally:
-            server.stop()
-        server = RedisServer(binary, Path(tmp))
-        server.start()
-        try:
-            subprocess.run(
-                ["node", str(ROOT / "bench" / "redis" / "coherence_cost.mjs"), server.url,
-                 str(args.repeat), str(args.number)],
-                check=True, timeout=600,
-            )  # fmt: skip
-        finally:
-            server.stop()
+        print(
+            f"python ({mode}) set         ",
+            rounds(lambda: put(True), lambda: put(False), args.repeat, args.number),
+        )
+        for c in caches.values():
+            c.close()
+    with own_redis_server() as server:
+        subprocess.run(
+            ["node", str(ROOT / "bench" / "redis" / "coherence_cost.mjs"), server.url,
+             str(args.repeat), str(args.number)],
+            check=True, timeout=600,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,22 +9,16 @@ and off, in Python and (through node) in Node. Not part of CI.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "python"))
 
-import twincache  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
-
-SECRET = "bench-secret-0123456789abcdef"
+import twincache
+from benchkit import ROOT, SECRET, arguments, own_redis_server
 
 NODE = """
 const { RedisCache } = require(process.argv[1]);
@@ -71,24 +65,14 @@ def python(url: str, n: int) -> dict[str, list[int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=1000)
-    args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (scripts/setup)")
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RedisServer(binary, Path(tmp))
-        server.start()
-        try:
-            py = python(server.url, args.n)
-            done = subprocess.run(
-                ["node", "-e", NODE, str(ROOT / "node" / "lib"), server.url, str(args.n), SECRET],
-                capture_output=True, text=True, check=True, timeout=300,
-            )  # fmt: skip
-            js = json.loads(done.stdout)
-        finally:
-            server.stop()
+    args = arguments(__doc__, n=1000)
+    with own_redis_server() as server:
+        py = python(server.url, args.n)
+        done = subprocess.run(
+            ["node", "-e", NODE, str(ROOT / "node" / "lib"), server.url, str(args.n), SECRET],
+            capture_output=True, text=True, check=True, timeout=300,
+        )  # fmt: skip
+        js = json.loads(done.stdout)
     print(f"{args.n} set+get of distinct keys, then a second get of each 200 ms later")
     print("L2 reads: [during set+get, second pass]; the writes themselves are not reads")
     for lang, res in (("python", py), ("node", js)):

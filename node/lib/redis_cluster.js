@@ -18,7 +18,7 @@
 // every lost listener; when the masters change it stops the old masters' listeners, starts the
 // new ones' and flushes every subscriber's L1 (what the new master served before was never
 // reported). It is ready only while every master's listener is subscribed.
-const { clientOptions, loadRedis, isWrongType } = require('./redis_link');
+const { BaseLink, clientOptions, destroyQuietly, loadRedis, isWrongType } = require('./redis_link');
 const { Listener } = require('./redis_coherence');
 
 const SLOTS = 16384;
@@ -91,50 +91,22 @@ function clusterOptions(client) {
 
 // ---- the link ---------------------------------------------------------------------------------
 
-class ClusterLink {
+class ClusterLink extends BaseLink {
   // seeds: redis:// or rediss:// URLs (none with a client); client: a createCluster() client or
   // null; tls: redis_tls.js's options or null.
   constructor(seeds, client, timeout, tls) {
+    super(client, timeout, tls);
     this.seeds = seeds;
     this.url = seeds.join(','); // the listener registry's key
-    this.timeout = timeout;
-    this.tls = tls;
     this.cluster = true;
-    this.owned = client === null;
-    this.raw = client;
-    this.client = null;
-    this.connecting = null;
-    this.closed = false;
     this.pipelined = true;
-    this.commandOptions = null;
     this.known = []; // host:port of the masters last seen (extra seeds)
     this._rediscovering = false;
-  }
-
-  _options() {
-    if (this.commandOptions === null) {
-      const { RESP_TYPES } = loadRedis();
-      this.commandOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
-    }
-    return this.commandOptions;
   }
 
   now() {
     const c = this.client;
     return c !== null && c.isOpen ? c : null;
-  }
-
-  async ready() {
-    if (this.closed) throw new Error('this RedisCache is closed');
-    const c = this.now();
-    if (c !== null) return c;
-    if (this.connecting === null) {
-      const connecting = this._connect().finally(() => {
-        if (this.connecting === connecting) this.connecting = null;
-      });
-      this.connecting = connecting;
-    }
-    return this.connecting;
   }
 
   // Node options for host:port (the listeners' connections, and the cluster's nodes).
@@ -172,14 +144,7 @@ class ClusterLink {
     return out;
   }
 
-  async _connect() {
-    if (!this.owned) {
-      const c = this.raw;
-      if (!c.isOpen) await c.connect();
-      this.client = c;
-      return c;
-    }
-    this.drop();
+  _create() {
     const { createCluster } = loadRedis();
     const first = nodeDefaults(this.seeds[0], this.timeout, this.tls);
     // The seeds given, then the masters last seen (a seed that died is skipped in turn).
@@ -207,10 +172,11 @@ class ClusterLink {
     // Counted where a call fails; an unlistened 'error' would throw.
     c.on('error', () => {});
     c.on('node-error', () => {});
-    this.client = c;
-    await c.connect();
-    this.known = c.masters.map((m) => m.address).slice(0, KNOWN_SEEDS_MAX);
     return c;
+  }
+
+  _connected(c) {
+    this.known = c.masters.map((m) => m.address).slice(0, KNOWN_SEEDS_MAX);
   }
 
   // A call on `which` failed: an owned cluster is destroyed (made again by the next call), one
@@ -224,11 +190,7 @@ class ClusterLink {
     if (c === null || (which !== null && which !== c)) return;
     this.client = null;
     if (which === null) this.connecting = null;
-    try {
-      c.destroy();
-    } catch {
-      // already closed
-    }
+    destroyQuietly(c);
   }
 
   _rediscover() {
@@ -294,10 +256,6 @@ class ClusterLink {
     return Promise.all(client.masters.map((m) => client.nodeClient(m)));
   }
 
-  sendTo(node, args) {
-    return node.sendCommand(args, this._options());
-  }
-
   // UNLINK grouped by slot (a command's keys must share one); the number removed.
   unlink(client, names) {
     const o = this._options();
@@ -307,18 +265,6 @@ class ClusterLink {
       work.push(client.sendCommand(group[0], false, ['UNLINK', ...group], o));
     }
     return Promise.all(work).then((counts) => counts.reduce((a, b) => a + Number(b), 0));
-  }
-
-  async close() {
-    this.closed = true;
-    const c = this.client;
-    if (!this.owned || c === null) return;
-    this.client = null;
-    try {
-      c.destroy();
-    } catch {
-      // already closed
-    }
   }
 }
 
@@ -360,11 +306,7 @@ async function readMasters(link, setupTimeout) {
       // the next address
     } finally {
       clearTimeout(timer);
-      try {
-        c.destroy();
-      } catch {
-        // already closed
-      }
+      destroyQuietly(c);
     }
   }
   return null;

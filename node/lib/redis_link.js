@@ -77,24 +77,20 @@ function isPlainClient(client) {
 
 // ---- the link to Redis ----------------------------------------------------------------------------
 
-// The node-redis client of one cache, made from `url` (and made again after a failure), or the one
-// the user passed. ready() resolves once commands can be sent.
-class Link {
-  constructor(url, client, timeout, tls = null) {
-    this.url = url;
+// What Link and redis_cluster.js's ClusterLink share: the client passed in or made (and made again
+// after a failure), node-redis's command options, ready() (one connect at a time), a command to one
+// node and close(). A subclass makes its own client in _create() (its 'error' listened to) and may
+// note what it learned once connected in _connected().
+class BaseLink {
+  constructor(client, timeout, tls) {
     this.timeout = timeout;
     this.tls = tls;
-    this.cluster = false;
     this.owned = client === null;
     this.client = null;
     this.raw = client; // the user's, as given
     this.connecting = null;
     this.commandOptions = null;
     this.closed = false;
-    // Whether reads are GET/MGET + PTTL pipelined (a node-redis client: its commands go out in
-    // call order on its one connection), else get.lua in one EVALSHA (a pool, a cluster or
-    // another object: commands may not share a connection).
-    this.pipelined = client === null || isPlainClient(client);
   }
 
   // node-redis's command options of every call: bulk strings as Buffers (envelopes are bytes).
@@ -104,12 +100,6 @@ class Link {
       this.commandOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
     }
     return this.commandOptions;
-  }
-
-  // The client if it is ready now, else null.
-  now() {
-    const c = this.client;
-    return c !== null && c.isReady ? c : null;
   }
 
   async ready() {
@@ -133,11 +123,60 @@ class Link {
       return c;
     }
     this.drop();
+    const c = this._create();
+    this.client = c;
+    await c.connect();
+    this._connected(c);
+    return c;
+  }
+
+  _connected() {}
+
+  sendTo(node, args) {
+    return node.sendCommand(args, this._options());
+  }
+
+  async close() {
+    this.closed = true;
+    const c = this.client;
+    if (!this.owned || c === null) return;
+    this.client = null;
+    destroyQuietly(c);
+  }
+}
+
+// Destroys a client that may already be closed.
+function destroyQuietly(c) {
+  try {
+    c.destroy();
+  } catch {
+    // already closed
+  }
+}
+
+// The node-redis client of one cache, made from `url` (and made again after a failure), or the one
+// the user passed. ready() resolves once commands can be sent.
+class Link extends BaseLink {
+  constructor(url, client, timeout, tls = null) {
+    super(client, timeout, tls);
+    this.url = url;
+    this.cluster = false;
+    // Whether reads are GET/MGET + PTTL pipelined (a node-redis client: its commands go out in
+    // call order on its one connection), else get.lua in one EVALSHA (a pool, a cluster or
+    // another object: commands may not share a connection).
+    this.pipelined = client === null || isPlainClient(client);
+  }
+
+  // The client if it is ready now, else null.
+  now() {
+    const c = this.client;
+    return c !== null && c.isReady ? c : null;
+  }
+
+  _create() {
     const { createClient } = loadRedis();
     const c = createClient(clientOptions(this.url, this.timeout, this.tls));
     c.on('error', () => {}); // counted where a call fails; an unlistened 'error' would throw
-    this.client = c;
-    await c.connect();
     return c;
   }
 
@@ -149,11 +188,7 @@ class Link {
     // A connect still under way on it is abandoned: the next call connects anew instead of
     // waiting for it (destroyed in its handshake, node-redis may never settle it).
     if (which === null) this.connecting = null;
-    try {
-      c.destroy();
-    } catch {
-      // already closed
-    }
+    destroyQuietly(c);
   }
 
   send(client, args) {
@@ -164,10 +199,6 @@ class Link {
   // UNLINK of a batch of names.
   scanTargets(client) {
     return Promise.resolve([client]);
-  }
-
-  sendTo(node, args) {
-    return node.sendCommand(args, this._options());
   }
 
   unlink(client, names) {
@@ -234,18 +265,6 @@ class Link {
       maintNotifications: 'disabled',
       pingInterval: undefined,
     });
-  }
-
-  async close() {
-    this.closed = true;
-    const c = this.client;
-    if (!this.owned || c === null) return;
-    this.client = null;
-    try {
-      c.destroy();
-    } catch {
-      // already closed
-    }
   }
 }
 
@@ -328,7 +347,9 @@ function makeLink(o) {
 }
 
 module.exports = {
+  BaseLink,
   Link,
+  destroyQuietly,
   makeLink,
   connectionOptions,
   loadRedis,

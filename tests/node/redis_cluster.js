@@ -13,23 +13,10 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { skipReason: serverSkipReason, sleep } = require('./redis_server');
+const { binary, skipReason: serverSkipReason, sleep } = require('./redis_server');
 
 const NODES = 6;
 const START_TIMEOUT_MS = 20000;
-
-function binary(name) {
-  for (const dir of (process.env.PATH || '').split(path.delimiter).concat(['/usr/bin'])) {
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return file;
-    } catch {
-      // not there
-    }
-  }
-  return null;
-}
 
 function skipReason() {
   const r = serverSkipReason();

@@ -16,9 +16,10 @@ const path = require('node:path');
 
 const START_TIMEOUT_MS = 10000;
 
-function redisBinary() {
+// The executable `name` (redis-server, redis-cli) on PATH, else in /usr/bin; null without one.
+function binary(name) {
   for (const dir of (process.env.PATH || '').split(path.delimiter).concat(['/usr/bin'])) {
-    const file = path.join(dir, 'redis-server');
+    const file = path.join(dir, name);
     try {
       fs.accessSync(file, fs.constants.X_OK);
       return file;
@@ -30,7 +31,8 @@ function redisBinary() {
 }
 
 function skipReason() {
-  if (redisBinary() === null) return 'redis-server is not installed (scripts/setup installs it)';
+  if (binary('redis-server') === null)
+    return 'redis-server is not installed (scripts/setup installs it)';
   try {
     require.resolve('redis');
   } catch {
@@ -69,7 +71,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class RedisServer {
   constructor() {
-    this.binary = redisBinary();
+    this.binary = binary('redis-server');
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twincache-redis-'));
     this.port = 0;
     this.proc = null;
@@ -231,4 +233,4 @@ class Proxy {
   }
 }
 
-module.exports = { RedisServer, Proxy, skipReason, sleep };
+module.exports = { RedisServer, Proxy, binary, skipReason, sleep };

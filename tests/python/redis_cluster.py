@@ -9,7 +9,6 @@ or redis-py the module is skipped and the reason printed."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import socket
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from redis_server import RedisServer
+from redis_server import RedisServer, redis_server_binary, require_redis_py
 
 START_TIMEOUT = 20.0  # seconds for the cluster to reach cluster_state:ok
 NODE_TIMEOUT_MS = 1000
@@ -173,12 +172,8 @@ def cluster_fixture() -> Any:
 
     @pytest.fixture(scope="module")
     def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-        pytest.importorskip(
-            "redis", reason="redis-py is not installed (pip install twincache[redis])"
-        )
-        binary = shutil.which("redis-server") or (
-            "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None
-        )
+        require_redis_py()
+        binary = redis_server_binary()
         cli = shutil.which("redis-cli")
         if binary is None or cli is None:
             pytest.skip("redis-server/redis-cli are not installed (scripts/setup installs them)")

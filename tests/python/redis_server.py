@@ -44,6 +44,18 @@ def _pings(port: int) -> bool:
         return False
 
 
+def redis_server_binary() -> str | None:
+    """Debian's redis-server: on PATH, else /usr/bin's; None without one."""
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None
+    )
+
+
+def require_redis_py() -> None:
+    """Skips the module, saying why, without redis-py."""
+    pytest.importorskip("redis", reason="redis-py is not installed (pip install twincache[redis])")
+
+
 class RedisServer:
     def __init__(self, binary: str, workdir: Path) -> None:
         self.binary = binary
@@ -192,12 +204,8 @@ def server_fixture() -> Any:
 
     @pytest.fixture(scope="module")
     def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-        pytest.importorskip(
-            "redis", reason="redis-py is not installed (pip install twincache[redis])"
-        )
-        binary = shutil.which("redis-server") or (
-            "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None
-        )
+        require_redis_py()
+        binary = redis_server_binary()
         if binary is None:
             pytest.skip("redis-server is not installed (scripts/setup installs Debian's)")
         server = RedisServer(binary, tmp_path_factory.mktemp("redis"))

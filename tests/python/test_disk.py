@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,8 @@ import numpy as np
 import pytest
 
 import twincache
+from disk_helpers import DiskClock
 from twincache import DiskCache, _disk
-
-
-class DiskClock:
-    def advance(self, seconds: float) -> None:
-        _disk.clock_advance(round(seconds * 1e9))
-
-
-@pytest.fixture
-def disk_clock() -> Iterator[DiskClock]:
-    _disk.clock_set_manual(1_700_000_000_000_000_000)
-    try:
-        yield DiskClock()
-    finally:
-        _disk.clock_set_real()
-
-
-@pytest.fixture
-def cache_dir(tmp_path: Path) -> Path:
-    return tmp_path / "cache"
 
 
 def test_implementation_follows_the_mode() -> None:

@@ -7,33 +7,13 @@ TWINCACHE_PURE=1."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from twincache import DiskCache, _disk
-
-
-class DiskClock:
-    def advance(self, seconds: float) -> None:
-        _disk.clock_advance(round(seconds * 1e9))
-
-
-@pytest.fixture
-def disk_clock() -> Iterator[DiskClock]:
-    _disk.clock_set_manual(1_700_000_000_000_000_000)
-    try:
-        yield DiskClock()
-    finally:
-        _disk.clock_set_real()
-
-
-@pytest.fixture
-def cache_dir(tmp_path: Path) -> Path:
-    return tmp_path / "cache"
-
+from disk_helpers import DiskClock
+from twincache import DiskCache
 
 Told = list[tuple[Any, Any, str]]
 
