@@ -39,7 +39,6 @@ from ._disk_pure_damage import (
     _code,
     _damaged,
     _Foreign,
-    _full,
 )
 from ._disk_pure_dir import (  # re-exported: twincache._disk_tags, _redis_envelope and tests
     _BLOB_NAME,
@@ -51,7 +50,7 @@ from ._disk_pure_dir import (  # re-exported: twincache._disk_tags, _redis_envel
     prepare_directory,
     sign,
 )
-from ._disk_pure_removals import _RETURNING, RemovalsMixin
+from ._disk_pure_removals import RemovalsMixin
 
 FORMAT_VERSION: Final = 1
 CODEC_ZSTD: Final = 0x100
@@ -677,195 +676,6 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-
-    def _purge(self, db: sqlite3.Connection, now: int, limit: int) -> int:
-        sql = (
-            "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
-            "WHERE expiry != 0 AND expiry <= ? LIMIT ?)"
-        )
-        if self._report:
-            n = self._collect(db.execute(sql + _RETURNING, (now, limit)), "expired")
-        else:
-            n = max(db.execute(sql, (now, limit)).rowcount, 0)
-        self._count("expired", n)
-        return n
-
-    def _evict(self, db: sqlite3.Connection) -> int:
-        evicted = 0
-        while True:
-            items, size = db.execute("SELECT items, bytes FROM meta WHERE id = 1").fetchone()
-            if size <= 0 or size <= self._max_bytes or items <= 1:
-                return evicted
-            if evicted == 0 and self._purge(db, wall_now(), 256):
-                continue
-            over = size - self._max_bytes
-            avg = max(1, size // items)
-            batch = min(max((over + avg - 1) // avg, 1), 64, items - 1)
-            sql = (
-                "DELETE FROM entries WHERE id IN "
-                "(SELECT id FROM entries ORDER BY atime, id LIMIT ?)"
-            )
-            if self._report:
-                n = self._collect(db.execute(sql + _RETURNING, (batch,)), "evicted")
-            else:
-                n = max(db.execute(sql, (batch,)).rowcount, 0)
-            if n == 0:
-                return evicted
-            evicted += n
-            self._count("evicted", n)
-
-    def erase(self, key: bytes) -> bool:
-        with self._lock:
-            db = self._conn()
-            dropped = self._l1_drop(key)
-            if db is None:
-                if dropped:
-                    self._counts["deleted"] += 1
-                return dropped
-            try:
-                try:
-                    existed = self._erase_once(db, key)
-                except sqlite3.OperationalError as exc:
-                    if not _full(exc) or not self._make_room(db):
-                        raise
-                    existed = self._erase_once(db, key)  # once more, with room made
-                    self._ensure_reserve()
-            except sqlite3.DatabaseError as exc:
-                if self._recover(exc):
-                    return False  # a damaged database: moved aside, so the key is gone
-                if _full(exc):
-                    raise self._disk_error(exc, "DELETE") from None
-                raise
-            if existed:
-                self._counts["deleted"] += 1
-            self._bump()
-            return existed
-
-    def _erase_once(self, db: sqlite3.Connection, key: bytes) -> bool:
-        existed = False
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            rows = db.execute(
-                "DELETE FROM entries WHERE key_hash = ? RETURNING key, expiry",
-                (key_hash(key),),
-            ).fetchall()
-            if rows and rows[0][0] != key:
-                db.execute("ROLLBACK")  # a colliding key: keep it
-                return False
-            existed = bool(rows) and (rows[0][1] == 0 or wall_now() < rows[0][1])
-            if existed:
-                self._pending["deleted"] += 1
-            self._flush(db)
-            self._take_doomed(db)
-            db.execute("COMMIT")
-            self._unlink_doomed()
-        except BaseException:
-            if existed:
-                self._pending["deleted"] -= 1
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        self._pending = dict.fromkeys(_COUNTERS, 0)
-        return existed
-
-    def contains(self, key: bytes) -> bool:
-        with self._lock:
-            db = self._conn()
-            if db is None:
-                entry = self._l1.get(key)
-                return entry is not None and not (entry[2] and wall_now() >= entry[2])
-            try:
-                row = db.execute(
-                    "SELECT key, expiry FROM entries WHERE key_hash = ?", (key_hash(key),)
-                ).fetchone()
-            except sqlite3.DatabaseError as exc:
-                if not self._recover(exc):
-                    raise
-                return False
-            return row is not None and row[0] == key and (row[1] == 0 or wall_now() < row[1])
-
-    def clear(self) -> int:
-        with self._lock:
-            db = self._conn()
-            n = 0
-            if db is None:
-                n = len(self._l1)
-            else:
-                try:
-                    try:
-                        n = self._clear_once(db)
-                    except sqlite3.OperationalError as exc:
-                        # A full disk: one transaction for every row needs room in the WAL for
-                        # every page; a few rows at a time, truncating the WAL between, a few.
-                        if not _full(exc) or not self._make_room(db):
-                            raise
-                        n = self._clear_in_batches(db)
-                except sqlite3.DatabaseError as exc:
-                    if not self._recover(exc):  # damaged: moved aside, the fresh one is empty
-                        if _full(exc):
-                            raise self._disk_error(exc, "DELETE") from None
-                        raise
-                finally:
-                    self._l1.clear()
-                    self._l1_bytes = 0
-                self._bump()
-            self._l1.clear()
-            self._l1_bytes = 0
-            self._counts["cleared"] += n
-            return n
-
-    def _clear_once(self, db: sqlite3.Connection) -> int:
-        return self._removing(db, lambda: max(db.execute("DELETE FROM entries").rowcount, 0))
-
-    def _removing(self, db: sqlite3.Connection, remove: Callable[[], int]) -> int:
-        """clear's and prune's one transaction: remove() deletes rows and returns how many, the
-        pending counters go with it, and the blobs of the deleted rows are unlinked only after
-        COMMIT (a rollback keeps them)."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            n = remove()
-            self._flush(db)
-            self._take_doomed(db)
-            db.execute("COMMIT")
-            self._unlink_doomed()
-            self._publish()
-        except BaseException:
-            self._staged = []
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        self._pending = dict.fromkeys(_COUNTERS, 0)
-        return n
-
-    def prune(self) -> int:
-        with self._lock:
-            db = self._conn()
-            if db is None:
-                return 0
-            try:
-                removed = self._prune_once(db)
-            except sqlite3.DatabaseError as exc:
-                if not self._recover(exc):
-                    raise
-                return 0
-            if removed:
-                self._bump()
-            self._sweep_orphans(db)
-            return removed
-
-    def _prune_once(self, db: sqlite3.Connection) -> int:
-        def remove() -> int:
-            removed = 0
-            while True:
-                n = self._purge(db, wall_now(), 1024)
-                removed += n
-                if n < 1024:
-                    break
-            if self._max_bytes != UNLIMITED:
-                removed += self._evict(db)
-            return removed
-
-        return self._removing(db, remove)
 
     def keys(self, expired: bool = False) -> list[bytes]:
         """The live keys, least recently used first; expired=True: the expired rows not yet

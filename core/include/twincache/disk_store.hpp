@@ -66,7 +66,7 @@ struct sqlite3_stmt;
 
 namespace twincache::disk {
 
-class side_worker;  // disk_store.cpp: the helper thread that writes large values' files
+class side_worker;  // disk_store_internal.hpp: the helper thread that writes large values' files
 
 // Serializer tags (low byte of the stored codec) and the compression bit. Frozen: on disk.
 enum codec : std::uint32_t {

@@ -1,5 +1,5 @@
 // sqlite_util.hpp: small SQLite helpers shared by the disk store's translation units
-// (disk_store.cpp, tags.cpp). Internal: not installed.
+// (disk_store*.cpp, tags.cpp). Internal: not installed.
 #pragma once
 
 #include <sqlite3.h>
