@@ -21,6 +21,7 @@ import pytest
 import twincache
 from redis_server import Proxy, RedisServer, server_fixture
 from test_redis_single_flight import until
+from twincache._testing import manual_clock
 
 redis_server = server_fixture()
 SECRET = "test-secret-0123456789abcdef"
@@ -279,8 +280,15 @@ def test_redis_down_at_construction_neither_fails_nor_hangs() -> None:
     assert time.monotonic() - started < 2.0
     assert c.stats()["coherence"] == "on" and not c.wait_coherent(0)
     assert c.get("k", "miss") == "miss"
-    c["k"] = 1  # not subscribed: kept in L1 for 1 s at most (docs/redis.md, "Redis down")
-    assert c["k"] == 1 and c.stats()["l1_hits"] == 1
+    with manual_clock() as clock:
+        c.set(
+            "k", 1, ttl=600
+        )  # not subscribed: kept in L1 1 s at most (docs/redis.md, "Redis down")
+        assert c["k"] == 1 and c.stats()["l1_hits"] == 1
+        clock.advance(0.999)
+        assert c["k"] == 1 and c.stats()["l1_hits"] == 2
+        clock.advance(0.002)  # past 1 s: gone from L1, whatever the entry's own ttl
+        assert c.get("k", "miss") == "miss" and c.stats()["l1_hits"] == 2
     c.close()
 
 
