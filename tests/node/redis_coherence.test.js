@@ -10,7 +10,7 @@
 // generous limit, never asserting a duration: latency is measured by bench/redis).
 const { describe, it: test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { RedisCache, memoize } = require('../../node/lib');
+const { RedisCache, memoize, _testing } = require('../../node/lib');
 const env = require('../../node/lib/redis_envelope');
 const { RedisServer, Proxy, skipReason, sleep } = require('./redis_server');
 
@@ -418,9 +418,20 @@ describe('coherent L1 against a real redis-server', { skip }, () => {
     assert.equal(c.stats().coherence, 'on');
     assert.equal(await c.get('k'), undefined);
     assert.ok(Date.now() - started < 2000);
-    await c.set('k', 1); // not subscribed: kept in L1 for DETACHED_MS at most
-    assert.equal(await c.get('k'), 1);
-    assert.equal(c.stats().l1_hits, 1);
-    await c.close();
+    _testing.useManualClock(1_000_000);
+    try {
+      await c.set('k', 1, { ttl: 600_000 }); // not subscribed: kept in L1 for DETACHED_MS at most
+      assert.equal(await c.get('k'), 1);
+      assert.equal(c.stats().l1_hits, 1);
+      _testing.advance(999);
+      assert.equal(await c.get('k'), 1);
+      assert.equal(c.stats().l1_hits, 2);
+      _testing.advance(2); // past 1 s: gone from L1, whatever the entry's own ttl
+      assert.equal(await c.get('k'), undefined);
+      assert.equal(c.stats().l1_hits, 2);
+    } finally {
+      _testing.useRealClock();
+      await c.close();
+    }
   });
 });
