@@ -331,6 +331,14 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
                 tuple(p[c] for c in _COUNTERS),
             )
 
+    def _commit(self, db: sqlite3.Connection) -> None:
+        """Ends a write transaction: the pending counters go with it, then COMMIT, and only then
+        are the side files of the rows it deleted or replaced unlinked (a rollback keeps them)."""
+        self._flush(db)
+        self._take_doomed(db)
+        db.execute("COMMIT")
+        self._unlink_doomed()
+
     # -- L1 --
 
     def _l1_put(self, key: bytes, codec: int, value: bytes, expiry: int) -> None:
@@ -665,10 +673,7 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
             if self._max_bytes != UNLIMITED:
                 self._evict(db)
             self._pending["sets"] += 1
-            self._flush(db)
-            self._take_doomed(db)
-            db.execute("COMMIT")
-            self._unlink_doomed()
+            self._commit(db)
             self._publish()
         except BaseException:
             self._staged = []
@@ -811,10 +816,7 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
             with contextlib.suppress(sqlite3.Error):
                 db.execute("PRAGMA busy_timeout = 200")
                 db.execute("BEGIN IMMEDIATE")
-                self._flush(db)
-                self._take_doomed(db)
-                db.execute("COMMIT")
-                self._unlink_doomed()
+                self._commit(db)
                 self._pending = dict.fromkeys(_COUNTERS, 0)
             db.close()
             self._db = None
