@@ -199,10 +199,11 @@ class Proxy:
         self._thread.join(5)
 
 
-def server_fixture() -> Any:
-    """A module-scoped fixture: `redis_server = server_fixture()` in a test module."""
+def server_fixture(scope: str = "module") -> Any:
+    """A fixture: `redis_server = server_fixture()` in a test module (one server per module);
+    `server_fixture("function")` gives a test a server no other test's caches are connected to."""
 
-    @pytest.fixture(scope="module")
+    @pytest.fixture(scope=scope)
     def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
         require_redis_py()
         binary = redis_server_binary()
