@@ -41,9 +41,9 @@ import redis
 import redis.asyncio
 
 import twincache
-from twincache._redis_clients import _pack
 from benchkit import SECRET, arguments, own_redis_server, timed_rounds
 from redis_server import RedisServer
+from twincache._redis_clients import _pack
 
 KEYS = 1000
 VALUE = {"payload": "x" * 1000, "n": 1}  # about 1 KiB pickled or as JSON
