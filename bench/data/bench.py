@@ -5,15 +5,19 @@
     .venv/bin/python bench/data/bench.py [--mb 100] [--rows 1000000]
 
 - store: the first call of a cached function whose body returns a prepared value (so the
-  figure is the cache's store, not the computation), flush included for twincache.
+  figure is the cache's store, not the computation), flush included for twincache; the best of
+  3 (first calls with 3 arguments).
 - load: a call in a fresh cache object on the same directory (a later run of the program; the
-  files are in the page cache), the value read and its integrity checked.
+  files are in the page cache), the value read and its integrity checked; the best of 3 (the
+  first also pays for imports such as pyarrow's).
 - mmap load: twincache DiskCache.get(key, mmap=True) (HMAC over the mapped file included, as
   the first time in a process), and joblib.Memory(mmap_mode="r") for reference; the ratio is
   against joblib's normal load. "again": the same map once more in the same process (the file
   was checked: not hashed again while unchanged).
 - peak extra memory while storing: tracemalloc's peak during the store (numpy and pandas
   report their buffers to it), as a fraction of the value's size.
+- floor: the core's HMAC-SHA256 over the value's bytes alone, against joblib's store and load:
+  the issue requires the HMAC over header and data, so no store or first load can cost less.
 Ratios are twincache / joblib: below 1.0 means twincache is faster (or smaller). Targets: store
 and load <= 0.5x, mmap load <= 0.05x, peak extra memory <= 0.2x the array.
 """
@@ -31,6 +35,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+REPEAT = 3  # stores and loads: the best of 3 (other processes only ever add time)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -70,15 +76,20 @@ def run_twincache(value: Any, root: str, name: str, mmap: bool) -> dict[str, flo
         f.flush()
 
     out["store"], _ = timed(store)
+    for n in (4, 5):  # best of 3 stores (first calls of new arguments)
+        out["store"] = min(out["store"], timed(lambda n=n: (f(n), f.flush()))[0])
     f(2)  # another entry, for the peak measure below
     f.flush()
     out["peak"] = peak_of(lambda: (f(3), f.flush()))
     from twincache import _disk_values
 
-    g = make()
-    _disk_values._verified.clear()  # as in a new process: the file's HMAC is checked
-    out["load"], back = timed(lambda: g(1))
-    assert back is not value and len(back) == len(value)
+    out["load"] = float("inf")
+    for _ in range(REPEAT):  # best of: the first pays for imports (pyarrow) besides the load
+        g = make()
+        _disk_values._verified.clear()  # as in a new process: the file's HMAC is checked
+        took, back = timed(lambda g=g: g(1))
+        out["load"] = min(out["load"], took)
+        assert back is not value and len(back) == len(value)
     if mmap:
         c = twincache.DiskCache(path)
         key = next(k for k in c._store.keys() if c._store.get(k, True)[1].endswith(".bin"))  # noqa: SIM118 - a store
@@ -104,12 +115,15 @@ def run_joblib(value: Any, root: str, name: str, mmap: bool) -> dict[str, float]
 
     f = make()
     out: dict[str, float] = {}
-    out["store"], _ = timed(lambda: f(1))
+    out["store"] = min(timed(lambda n=n: f(n))[0] for n in (1, 4, 5))
     f(2)
     out["peak"] = peak_of(lambda: f(3))
-    g = make()
-    out["load"], back = timed(lambda: g(1))
-    assert len(back) == len(value)
+    out["load"] = float("inf")
+    for _ in range(REPEAT):
+        g = make()
+        took, back = timed(lambda g=g: g(1))
+        out["load"] = min(out["load"], took)
+        assert len(back) == len(value)
     if mmap:
         h = make("r")
         out["mmap"], _ = timed(lambda: h(1))
@@ -158,6 +172,16 @@ def run_range(root: str) -> None:
     db.close()
 
 
+def mac_floor(data: memoryview) -> float:
+    """The best of 3 times of the core's HMAC-SHA256 over `data`: what signing or checking a
+    value's bytes costs at the least, whatever else a store or a load does. Beside joblib's
+    times it shows which targets no signed format can meet (a store writes the bytes and signs
+    them; joblib only writes them)."""
+    from twincache import _disk_native  # type: ignore[attr-defined]
+
+    return min(timed(lambda: _disk_native.hmac_sha256(b"k" * 32, b"", data))[0] for _ in range(3))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=int, default=100)
@@ -179,6 +203,9 @@ def main() -> None:
             f"{'peak extra memory (x size)':28}{tc['peak'] / array.nbytes:12.3f}"
             f"{jl['peak'] / array.nbytes:12.3f}{tc['peak'] / max(jl['peak'], 1):8.3f}"
         )
+        mac = mac_floor(memoryview(array).cast("B"))
+        print(f"{'floor: HMAC of the bytes (s)':28}{mac:12.4f}{'':12}  (the issue requires it)")
+        print(f"{'  / joblib store, / load':28}{mac / jl['store']:12.3f}{mac / jl['load']:12.3f}")
         del array
         try:
             import pandas as pd
@@ -200,6 +227,10 @@ def main() -> None:
         print(f"\n{args.rows}-row, 5-column DataFrame")
         for k, label in (("store", "store (s)"), ("load", "load (s)")):
             print(f"{label:28}{tc[k]:12.4f}{jl[k]:12.4f}{tc[k] / jl[k]:8.3f}")
+        size = int(df.memory_usage(index=True, deep=False).sum())
+        mac = mac_floor(memoryview(bytes(size)))  # as many bytes as the frame's columns
+        print(f"{'floor: HMAC of its bytes (s)':28}{mac:12.4f}{'':12}  ({size / 1e6:.0f} MB)")
+        print(f"{'  / joblib store, / load':28}{mac / jl['store']:12.3f}{mac / jl['load']:12.3f}")
         del df
         run_range(root)
     finally:
