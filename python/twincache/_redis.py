@@ -23,7 +23,7 @@ from . import _disk, _options
 from . import _redis_envelope as env
 from ._api import Cache
 from ._backend import warn
-from ._redis_clients import _Clients, _redis_module, _values_and_ttls
+from ._redis_clients import _Clients, _redis_module
 
 _MISS: Final[Any] = object()
 _FAILED: Final[Any] = object()  # an L2 call that failed, timed out or was not sent
@@ -355,25 +355,17 @@ class RedisCache(MutableMapping[Any, Any]):
         self._breaker.success()
         return result
 
-    @staticmethod
-    def _read_commands(names: list[str]) -> list[tuple[str, ...]]:
-        """The read of `names` (docs/redis.md, "Commands"): MULTI, MGET, a PTTL per name, EXEC:
-        one round trip, and each value comes with its PTTL of the same moment (a transaction:
-        no write in between). MGET, not GET, even for one name: a name holding another type
-        (a list...) is then a miss, as in a batch, not an error."""
-        return [("MULTI",), ("MGET", *names), *(("PTTL", n) for n in names), ("EXEC",)]
-
     def _read(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
-        """(values, PTTLs) of the named entries, values None where missing."""
+        """(values, PTTLs) of the named entries, values None where missing: one round trip
+        (docs/redis.md, "Commands"). A name holding another type (a list...) is a miss."""
         if self._clients.cluster:  # once per slot (twincache._redis_cluster)
             return client.read(names)  # type: ignore[no-any-return]
-        return _values_and_ttls(self._clients.transaction(client, self._read_commands(names)))
+        return self._clients.read(client, names)
 
     async def _aread(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
         if self._clients.cluster:
             return await client.read(names)  # type: ignore[no-any-return]
-        commands = self._read_commands(names)
-        return _values_and_ttls(await self._clients.atransaction(client, commands))
+        return await self._clients.aread(client, names)
 
     # -- envelopes in and out --
 
@@ -425,8 +417,20 @@ class RedisCache(MutableMapping[Any, Any]):
             remaining = pttl / 1000 - (time.monotonic() - started)
             if remaining <= 0:
                 return value
+        elif pttl != -1:  # -2: deleted after its value was read (the pipeline): not kept
+            return value
+        remaining = self._l1_bound(remaining)
         self._l1_put(encoded if l1_key is None else l1_key, value, remaining, name, epoch)
         return value
+
+    def _l1_bound(self, seconds: float | None) -> float | None:
+        """How long L1 keeps a value read from Redis: what Redis has left of it (None: no
+        expiry), and no longer than this cache's own ttl either, since the pipeline's PTTL may
+        be a newer entry's (docs/redis.md, "Commands", rule 3)."""
+        if self._ttl_ms is None:
+            return seconds
+        own = self._ttl_ms / 1000
+        return own if seconds is None else min(seconds, own)
 
     def _opened_fresh(
         self,
@@ -449,9 +453,11 @@ class RedisCache(MutableMapping[Any, Any]):
         stale_ms, delta_us = (0, 0) if fields is None else fields
         fresh = self._fresh
         remaining = fresh_left = None  # seconds Redis keeps it; seconds it stays fresh
+        keep = pttl == -1  # -2: deleted after its value was read (the pipeline): not kept
         if isinstance(pttl, int) and pttl >= 0:
             remaining = pttl / 1000 - (time.monotonic() - started)
             fresh_left = remaining - stale_ms / 1000
+            keep = True
         serves_stale = fresh is not None and fresh.o.stale_ns > 0
         if fresh_left is not None and fresh_left <= 0 and not serves_stale:
             counts["l2_misses"] += 1  # in its stale window, for a reader that serves none
@@ -459,12 +465,14 @@ class RedisCache(MutableMapping[Any, Any]):
         counts["l2_hits"] += 1
         key = encoded if l1_key is None else l1_key
         if fresh is None:
-            self._l1_put(key, value, fresh_left, name, epoch)
+            if keep:
+                self._l1_put(key, value, self._l1_bound(fresh_left), name, epoch)
             return value
         fresh_ns = None if fresh_left is None else int(fresh_left * 1e9)
         record = fresh.record(value, fresh_ns, delta_us * 1000)
-        if remaining is None or remaining > 0:
-            self._l1_put(key, record, remaining if serves_stale else fresh_left, name, epoch)
+        if keep and (remaining is None or remaining > 0):
+            seconds = remaining if serves_stale else fresh_left
+            self._l1_put(key, record, self._l1_bound(seconds), name, epoch)
         return record
 
     def _cached_error(self, codec: int, decoded: Any) -> CachedError:

@@ -1,8 +1,9 @@
 """The redis-py clients of a RedisCache (twincache._redis) and the read's wire path: a sync and an
 asyncio client made from a URL with twincache's timeouts and no retries (or the one client the
-user passed), and the read transaction (MULTI, MGET, PTTL..., EXEC: docs/redis.md, "Commands")
-written straight on a pooled connection of a plain redis.Redis, or through a pipeline for any
-other client type."""
+user passed), and the read's pipeline (GET or MGET, then a PTTL per name: docs/redis.md,
+"Commands") written straight on a pooled connection of a plain redis.Redis, or through a
+pipeline for any other client type. A Cluster client reads per slot (twincache._redis_cluster,
+with the transaction)."""
 
 from __future__ import annotations
 
@@ -49,9 +50,57 @@ def _connection(pool: Any) -> Any:
         return pool.get_connection("MULTI")
 
 
+def _read_commands(names: list[str]) -> list[tuple[str, ...]]:
+    """The read's pipeline (docs/redis.md, "Commands"): GET (one name) or MGET (several), then
+    a PTTL per name. Redis runs them in that order, so each PTTL is read after its value."""
+    first = ("GET", names[0]) if len(names) == 1 else ("MGET", *names)
+    return [first, *(("PTTL", n) for n in names)]
+
+
+def _read_packed(names: list[str]) -> bytes:
+    """_read_commands(names) in RESP; one name (the hot path: an L2 hit) in one format."""
+    if len(names) == 1:
+        name = names[0].encode("ascii")
+        return _GET_PTTL % (len(name), name, len(name), name)
+    return _pack(_read_commands(names))
+
+
+_GET_PTTL = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n"
+
+
+def _first_reply(conn: Any) -> Any:
+    """The GET/MGET reply on a sync connection; a WRONGTYPE error (GET of a name holding a list)
+    is returned, not raised: its PTTL follows, and it reads as a miss."""
+    try:
+        return conn.read_response()
+    except _redis_module().ResponseError as exc:
+        return exc
+
+
+def _pipeline_replies(replies: list[Any], count: int) -> tuple[list[Any], list[Any]]:
+    """(values, PTTLs) from the pipeline's replies: GET's value (a WRONGTYPE error: nil) or
+    MGET's array, then `count` PTTLs. Any other error is raised as redis-py raises errors."""
+    if len(replies) != count + 1:
+        raise _redis_module().ResponseError(f"unexpected reply to a read: {replies!r:.80}")
+    first, ttls = replies[0], replies[1:]
+    if isinstance(first, Exception):
+        if count != 1 or not str(first).startswith("WRONGTYPE"):
+            raise first
+        first = None
+    for r in ttls:
+        if isinstance(r, Exception):
+            raise r
+    if count == 1:
+        return [first], ttls
+    if not isinstance(first, list) or len(first) != count:
+        raise _redis_module().ResponseError(f"unexpected reply to a read: {first!r:.80}")
+    return first, ttls
+
+
 def _values_and_ttls(replies: Any) -> tuple[list[Any], list[Any]]:
-    """EXEC's replies to a read (MGET, then a PTTL per name) as (values, PTTLs). An error inside
-    the transaction is raised as redis-py raises errors."""
+    """EXEC's replies to a read in the transaction form (a Cluster's per-slot read: MGET, then
+    a PTTL per name) as (values, PTTLs). An error inside the transaction is raised as redis-py
+    raises errors."""
     if not isinstance(replies, list) or not replies:
         raise _redis_module().ResponseError(f"unexpected reply to a read: {replies!r:.80}")
     for r in replies:
@@ -231,53 +280,57 @@ class _Clients:
             **self.tls,
         }
 
-    def transaction(self, client: Any, commands: list[tuple[str, ...]]) -> Any:
-        """EXEC's reply to `commands` (MULTI ... EXEC), in one round trip. A plain redis.Redis
-        gets them written on one of its pool's connections and read back directly (redis-py's
-        pipeline object costs more than the round trip on loopback); any other client (a
-        subclass, Cluster) gets them through its own pipeline."""
+    def read(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        """(values, PTTLs) of `names`, in one round trip: the read's pipeline (docs/redis.md,
+        "Commands"): `GET name` or `MGET name...`, then a PTTL per name, no MULTI. A plain
+        redis.Redis gets them written on one of its pool's connections and read back directly
+        (hot path: redis-py's pipeline object costs more than the round trip on loopback); any
+        other client (a subclass) gets them through its own pipeline, on one connection too."""
         redis = _redis_module()
         if type(client) is not redis.Redis:
-            pipe = client.pipeline(transaction=True)
-            for command in commands[1:-1]:
+            pipe = client.pipeline(transaction=False)
+            for command in _read_commands(names):
                 pipe.execute_command(*command)
-            return pipe.execute()
+            return _pipeline_replies(pipe.execute(raise_on_error=False), len(names))
         pool = client.connection_pool
         conn = _connection(pool)
         try:
-            conn.send_packed_command([_pack(commands)], check_health=False)
-            for _ in commands[:-1]:
-                conn.read_response()  # OK, QUEUED...: an error here raises
-            reply = conn.read_response()
+            conn.send_packed_command([_read_packed(names)], check_health=False)
+            first = _first_reply(conn)
+            replies = [first, *(conn.read_response() for _ in names)]
         except BaseException:
             conn.disconnect()  # a reply may be left unread: never reuse this connection
             raise
         finally:
             pool.release(conn)
-        return reply
+        return _pipeline_replies(replies, len(names))
 
-    async def atransaction(self, client: Any, commands: list[tuple[str, ...]]) -> Any:
-        """transaction() on a redis.asyncio client."""
+    async def aread(self, client: Any, names: list[str]) -> tuple[list[Any], list[Any]]:
+        """read() on a redis.asyncio client."""
         import redis.asyncio
 
         if type(client) is not redis.asyncio.Redis:
-            pipe = client.pipeline(transaction=True)
-            for command in commands[1:-1]:
+            pipe = client.pipeline(transaction=False)
+            for command in _read_commands(names):
                 pipe.execute_command(*command)
-            return await pipe.execute()
+            return _pipeline_replies(await pipe.execute(raise_on_error=False), len(names))
         pool = client.connection_pool
         conn = await _connection(pool)
         try:
-            await conn.send_packed_command([_pack(commands)], check_health=False)
-            for _ in commands[:-1]:
-                await conn.read_response()
-            reply = await conn.read_response()
+            await conn.send_packed_command([_read_packed(names)], check_health=False)
+            try:
+                first = await conn.read_response()
+            except _redis_module().ResponseError as exc:
+                first = exc  # WRONGTYPE: the rest of the replies follow as usual
+            replies = [first]
+            for _ in names:
+                replies.append(await conn.read_response())
         except BaseException:
             await conn.disconnect(nowait=True)  # cancelled (timeout) mid-reply: not reusable
             raise
         finally:
             await pool.release(conn)
-        return reply
+        return _pipeline_replies(replies, len(names))
 
     def sync_client(self) -> Any:
         if self.sync is None:

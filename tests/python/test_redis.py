@@ -140,6 +140,46 @@ def test_l1_keeps_a_read_entry_no_longer_than_redis_remaining_ttl(
     assert reader.stats()["l2_hits"] == 2
 
 
+def test_l1_keeps_a_read_entry_no_longer_than_the_readers_own_ttl(
+    make: Any, redis_server: RedisServer, clock: ManualClock
+) -> None:
+    """The read's PTTL may be a newer entry's (GET and PTTL are two commands: docs/redis.md,
+    "Commands"), so an L1 copy also lives no longer than the reader's own ttl, and a reader
+    with a ttl bounds an entry Redis keeps forever."""
+    make().set("long", "v", ttl=600)
+    make(ttl=None).set("forever", "w")
+    assert redis_server.client().pttl(name_of(make(), "forever")) == -1
+    reader = make(ttl=2)
+    assert (reader["long"], reader["forever"]) == ("v", "w")  # L2 hits, kept in L1
+    clock.advance(1.9)
+    assert (reader["long"], reader["forever"]) == ("v", "w")
+    assert reader.stats()["l2_hits"] == 2  # both from L1
+    clock.advance(0.2)  # past the reader's 2 s: read from Redis again
+    assert (reader["long"], reader["forever"]) == ("v", "w")
+    assert reader.stats()["l2_hits"] == 4
+    unbounded = make(ttl=None)
+    assert unbounded["forever"] == "w"
+    clock.advance(3600)
+    assert unbounded["forever"] == "w" and unbounded.stats()["l2_hits"] == 1  # from L1
+
+
+def test_a_name_held_by_a_list_is_read_in_one_round_trip_too(
+    make: Any, redis_server: RedisServer
+) -> None:
+    """GET of a list answers WRONGTYPE: a miss, and the PTTL behind it is still read, so the
+    connection stays in step for the next call."""
+    c = make()
+    redis_server.client().rpush(name_of(c, "list"), "x")
+    c["k"] = "v"
+    reader = make()
+    for _ in range(3):
+        assert reader.get("list", "miss") == "miss"
+        assert reader.get("k") == "v"
+        reader._l1.clear()
+    s = reader.stats()
+    assert (s["l2_misses"], s["l2_hits"], s["l2_errors"], s["breaker"]) == (3, 3, 0, "closed")
+
+
 # --- namespaces -----------------------------------------------------------------------------------
 
 
@@ -205,10 +245,10 @@ def test_get_many_and_set_many_take_one_command_each(make: Any, redis_server: Re
     after_get = redis_server.command_calls()
     assert got == {f"k{i}": i for i in range(50)}
     read = {k: after_get.get(k, 0) - after_set.get(k, 0) for k in ("exec", "mget", "get", "pttl")}
-    # One transaction read all 51 names (MULTI, MGET, a PTTL each, EXEC: one round trip).
-    assert read == {"exec": 1, "mget": 1, "get": 0, "pttl": 51}, read
+    # One pipeline read all 51 names (MGET, then a PTTL each, no MULTI: one round trip).
+    assert read == {"exec": 0, "mget": 1, "get": 0, "pttl": 51}, read
     assert reader.get_many([f"k{i}" for i in range(50)]) == got  # all from L1 now
-    assert redis_server.command_calls().get("exec", 0) == after_get.get("exec", 0)
+    assert redis_server.command_calls().get("pttl", 0) == after_get.get("pttl", 0)
 
 
 # --- signed entries -------------------------------------------------------------------------------
