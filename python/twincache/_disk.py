@@ -592,6 +592,13 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         tagger = self._tagger()
         if tagger is not None:
             tagger.ensure()  # the tables and triggers exist before the value's row commits
+            with_row = getattr(self._store, "with_row", None)
+            if with_row is not None:  # the pure store: value, tags and meta in one transaction
+                hook = functools.partial(_disk_tags.write, tags=tag_list, meta=meta_json)
+                with with_row(hook):
+                    self._store_encoded(encoded, value, ttl_ns)
+                return
+        # The native store: its writer commits the row, then the tags in a second transaction.
         self._store_encoded(encoded, value, ttl_ns)
         if tagger is not None:
             self._store.flush()  # the row (and its triggers) committed: then its tags

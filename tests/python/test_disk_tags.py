@@ -178,3 +178,32 @@ def test_cli_ls(tmp_path: Path) -> None:
     assert [r["key"] for r in js] == ["a"]
     bad = _cli("ls", str(tmp_path), "--where", "run")
     assert bad.returncode == 2 and "--where takes FIELD=VALUE" in bad.stderr
+
+
+_KILLED_IN_THE_SET = """
+import os, signal, sys
+from twincache import DiskCache, _disk_tags
+c = DiskCache(sys.argv[1])
+c.set("k", "v1", tags=["old"], meta={"n": 1})
+write = _disk_tags.write
+def crash(db, key, tags, meta):  # the new row and its tags written, not committed: SIGKILL
+    write(db, key, tags, meta)
+    os.kill(os.getpid(), signal.SIGKILL)
+_disk_tags.write = crash
+c.set("k", "v2", tags=["new"], meta={"n": 2})
+"""
+
+
+def test_pure_store_commits_value_tags_and_meta_together(tmp_path: Path) -> None:
+    # The pure store writes a tagged set in one transaction: a process killed inside it
+    # leaves the old value with its old tags and meta, never the new value without its tags.
+    # The child is pure whatever this run is (the native store still takes two transactions:
+    # docs/persistence.md, "Tags, metadata and queries").
+    env = {**os.environ, "TWINCACHE_PURE": "1"}
+    child = subprocess.run([sys.executable, "-c", _KILLED_IN_THE_SET, str(tmp_path)], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert child.returncode == -9, child.stderr
+    c = DiskCache(tmp_path)
+    assert c["k"] == "v1"
+    assert [(r["key"], r["tags"], r["meta"]) for r in c.query()] == [("k", ["old"], {"n": 1})]
+    assert c.query(tag="new") == []

@@ -52,6 +52,11 @@ def _fill(execute: Callable[..., Any]) -> None:
 
 @pytest.fixture
 def sqlite_source(tmp_path: Path) -> Source:
+    return make_sqlite_source(tmp_path)
+
+
+def make_sqlite_source(tmp_path: Path) -> Source:
+    """The table in an SQLite database under tmp_path (also used by test_range_cache_redis.py)."""
     db_path = tmp_path / "prices.db"
     db = sqlite3.connect(db_path)
     db.execute("CREATE TABLE rows(symbol TEXT, ts INTEGER, price REAL)")

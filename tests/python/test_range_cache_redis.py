@@ -1,10 +1,10 @@
-"""@twincache.range_cache(backend="redis") against a real redis-server (tests/python/redis_server.py)
-and the SQLite source of test_range_cache.py: source calls and rows fetched for overlapping,
-nested, disjoint and spanning ranges, a later "process" (a second decorated function) answered
-from Redis, callers with caches of their own (as processes are) fetching each gap once through
-the Redis lease, the TTL of recent data (injected disk clock) and how long Redis keeps the rows,
-a chunk deleted from Redis fetched again, Redis down (fail open), and bad options. Native and
-TWINCACHE_PURE=1."""
+"""@twincache.range_cache(backend="redis") against a real redis-server
+(tests/python/redis_server.py) and the SQLite source of test_range_cache.py: source calls and
+rows fetched for overlapping, nested, disjoint and spanning ranges, a later "process" (a second
+decorated function) answered from Redis, callers with caches of their own (as processes are)
+fetching each gap once through the Redis lease, the TTL of recent data (injected disk clock)
+and how long Redis keeps the rows, a chunk deleted from Redis fetched again, Redis down (fail
+open), and bad options. Native and TWINCACHE_PURE=1."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 import twincache
 from redis_server import RedisServer, _free_port, server_fixture
-from test_range_cache import Source, sqlite_source  # noqa: F401 - the fixture, shared
+from test_range_cache import Source, make_sqlite_source
 from twincache import _disk
 from twincache._range_redis import SKEW_MARGIN_MS
 from twincache._testing import call_together
@@ -25,6 +25,11 @@ from twincache._testing import call_together
 redis_server = server_fixture()
 SECRET = "test-secret-0123456789abcdef"
 _ids = itertools.count()
+
+
+@pytest.fixture
+def sqlite_source(tmp_path: Path) -> Source:
+    return make_sqlite_source(tmp_path)
 
 
 def make(server: RedisServer, source: Source, namespace: str, **opts: Any) -> Any:
