@@ -13,12 +13,11 @@ earlier versions keep working, and a store that does not know the tables never t
 Triggers on `entries` keep them exact whichever store writes (C++, pure Python, Node): a new or
 replaced value gets a fresh entry_info row (created = its write time, no meta) and loses its
 tags (DELETE then INSERT: inside the stores' UPSERT, OR REPLACE would not apply); a
-deleted, evicted or expired row takes its info and tags with it. A set with tags or meta:
-with the pure store, the value, its tags and meta commit in one transaction (the store's, through
-PureDiskStore.with_row); with the native store, the value commits first (on the C++ writer's
-connection), then its tags and meta in a second transaction here (docs/persistence.md says
-why). This module talks to cache.db through its own sqlite3 connection (WAL: readers never
-block writers).
+deleted, evicted or expired row takes its info and tags with it. A set with tags or meta
+commits the value, its tags and meta in one transaction: the pure store's (write() below, called
+through PureDiskStore.with_row), or the native store's writer batch (disk_store::set with a
+tag_set: core/src/disk/tags.cpp). This module talks to cache.db through its own sqlite3
+connection (WAL: readers never block writers) for tag(), query() and evict().
 """
 
 from __future__ import annotations
@@ -110,9 +109,8 @@ class Tags:
             self.conn()
 
     def attach(self, key: bytes, tags: list[str], meta: str | None) -> None:
-        """Adds tags and meta to key's entry (committed before: its triggers ran), in a
-        transaction of their own (the native store's path: its row commits on its own
-        connection first)."""
+        """Adds tags and meta to key's committed entry (its triggers ran), in a transaction of
+        their own (DiskCache.set writes them with the value instead)."""
         with self.lock:
             db = self.conn()
             db.execute("BEGIN IMMEDIATE")

@@ -10,20 +10,23 @@ own (a chunk), and answers from the chunks that overlap [start, end).
 Recent data can be refetched: with ttl (seconds), an interval fetched while it reached past
 recent_from() (default: every interval) is covered only for ttl seconds, then fetched again.
 A call whose range is covered reads the chunk list and its chunks without a lock. Otherwise
-callers of the same arguments in one process are serialized (a lock per arguments), so
-concurrent callers fetch each gap once; on Redis, processes too (the Redis tier's lease on the
-arguments' key); processes sharing a directory may fetch a gap twice (each stores its own
-chunk under a random id; the list written last wins, the other chunk is left unreferenced).
+callers of the same arguments in one process are serialized (a lock per arguments), and so are
+processes: on Redis through the Redis tier's lease on the arguments' key, on disk through a
+POSIX record lock in <dir>/range.lock; so concurrent callers fetch each gap once. Should two
+fetch a gap anyway (a lease given up on), each stores its own chunk under a random id; the
+list written last wins, the other chunk is left unreferenced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import hashlib
 import inspect
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from . import _disk, _options
@@ -97,6 +100,8 @@ class _DiskStore:
 
     def __init__(self, path: Any) -> None:
         self.cache: _disk.DiskCache[Any, Any] = _disk.DiskCache(path)
+        self._fd: int | None = None  # the directory's range.lock, opened on first use
+        self._guard = threading.Lock()
 
     def chunks(self, key: list[Any]) -> list[tuple[Any, Any, int, Any]]:
         return list(self.cache.get(key) or [])
@@ -119,11 +124,36 @@ class _DiskStore:
         self.cache.pop([*key, cid], None)
 
     def locked(self, key: list[Any]) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext()  # processes sharing the directory are not serialized
+        if not self.cache.persistent:  # a memory-only DiskCache: nothing shared
+            return contextlib.nullcontext()
+        return self._file_lock(key)
+
+    @contextlib.contextmanager
+    def _file_lock(self, key: list[Any]) -> Iterator[None]:
+        """Processes sharing the directory: a POSIX record lock on one byte of <dir>/range.lock,
+        at an offset taken from the key's hash (LOCK_SLOTS of them: two keys may share one,
+        which only serializes them). Released once this caller's chunks and list are
+        committed (write-behind flushed), so the next holder reads them."""
+        with self._guard:
+            if self._fd is None:
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+                self._fd = os.open(os.path.join(self.cache.path, LOCK_FILE), flags, 0o600)
+            fd = self._fd
+        digest = hashlib.sha256(_disk._encode_key(key)).digest()
+        slot = int.from_bytes(digest[:8], "little") % LOCK_SLOTS
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, slot)
+        try:
+            yield
+            self.cache.flush()
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, slot)
 
     def flush(self) -> None:
         self.cache.flush()
 
+
+LOCK_FILE: Final = "range.lock"
+LOCK_SLOTS: Final = 1 << 20
 
 _REDIS_OPTIONS: Final = ("url", "client", "namespace", "secret", "timeout", "lease")
 
