@@ -143,15 +143,27 @@ class py_disk_store {
     return out;
   }
 
+  static std::optional<td::tag_set> tag_set_of(std::optional<std::vector<std::string>> tags,
+                                               std::optional<std::string> meta) {
+    if (!tags && !meta) return std::nullopt;
+    td::tag_set t;
+    if (tags) t.tags = std::move(*tags);
+    if (meta) t.meta = std::move(*meta);
+    return t;
+  }
+
   // Returns the generation change (before, after) of the write.
+  // tags / meta (a JSON text), when given: written with the row, in its transaction.
   py::tuple set(const py::bytes& key, std::uint32_t codec, const py::bytes& value,
-                std::optional<tc::time_ns> ttl_ns) {
+                std::optional<tc::time_ns> ttl_ns, std::optional<std::vector<std::string>> tags,
+                std::optional<std::string> meta) {
     const std::string_view k = view(key), v = view(value);
+    const std::optional<td::tag_set> tagged = tag_set_of(std::move(tags), std::move(meta));
     td::generation_change gen;
     tc::status st;
     {
       released_gil nogil;
-      st = s_->set(k, codec, v, ttl_ns, &gen);
+      st = s_->set(k, codec, v, ttl_ns, &gen, tagged ? &*tagged : nullptr);
     }
     done(st);
     return py::make_tuple(gen.before, gen.after);
@@ -160,8 +172,11 @@ class py_disk_store {
   // set() for a value in two pieces: a small header (bytes) and a body, any C-contiguous buffer
   // (a numpy array's memory): a large body goes to its file without a copy.
   py::tuple set_parts(const py::bytes& key, std::uint32_t codec, const py::bytes& head,
-                      const py::object& body, std::optional<tc::time_ns> ttl_ns) {
+                      const py::object& body, std::optional<tc::time_ns> ttl_ns,
+                      std::optional<std::vector<std::string>> tags,
+                      std::optional<std::string> meta) {
     const std::string_view k = view(key), h = view(head);
+    const std::optional<td::tag_set> tagged = tag_set_of(std::move(tags), std::move(meta));
     Py_buffer buf;
     if (PyObject_GetBuffer(body.ptr(), &buf, PyBUF_SIMPLE) != 0) throw py::error_already_set();
     const std::string_view b(static_cast<const char*>(buf.buf), static_cast<std::size_t>(buf.len));
@@ -169,7 +184,7 @@ class py_disk_store {
     tc::status st;
     {
       released_gil nogil;
-      st = s_->set_parts(k, codec, h, b, ttl_ns, &gen);
+      st = s_->set_parts(k, codec, h, b, ttl_ns, &gen, tagged ? &*tagged : nullptr);
     }
     PyBuffer_Release(&buf);
     done(st);
@@ -383,9 +398,11 @@ PYBIND11_MODULE(_disk_native, m) {
       .def("get", &py_disk_store::get, py::arg("key"), py::arg("files") = false,
            py::arg("use") = true)
       .def("set", &py_disk_store::set, py::arg("key"), py::arg("codec"), py::arg("value"),
-           py::arg("ttl_ns") = py::none())
+           py::arg("ttl_ns") = py::none(), py::kw_only(), py::arg("tags") = py::none(),
+           py::arg("meta") = py::none())
       .def("set_parts", &py_disk_store::set_parts, py::arg("key"), py::arg("codec"),
-           py::arg("head"), py::arg("body"), py::arg("ttl_ns") = py::none())
+           py::arg("head"), py::arg("body"), py::arg("ttl_ns") = py::none(), py::kw_only(),
+           py::arg("tags") = py::none(), py::arg("meta") = py::none())
       .def("verify", &py_disk_store::verify)
       .def("erase", &py_disk_store::erase)
       .def("contains", &py_disk_store::contains)

@@ -59,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
         globals()["__version__"] = value = version("twincache")
         return value
-    if name == "range_cache":  # the pull-through cache for range queries (on the disk tier)
+    if name == "range_cache":  # the pull-through cache for range queries (disk or Redis)
         from ._range import range_cache
 
         return range_cache

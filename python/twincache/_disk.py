@@ -487,18 +487,23 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         with contextlib.suppress(Exception):
             self._sync_hits()
 
-    def _store_encoded(self, encoded: bytes, value: object, ttl_ns: int | None) -> None:
+    def _store_encoded(
+        self, encoded: bytes, value: object, ttl_ns: int | None, **tagged: Any
+    ) -> None:
+        """Stores value; tagged (tags=, meta=: the native store only) are written with its row,
+        in its transaction."""
         self._sync_hits()
         if _disk_values.is_array(value):
             header, body = _disk_values.array_parts(value)
-            self._store_typed(encoded, _disk_values.CODEC_ARRAY, header, body, ttl_ns)
+            self._store_typed(encoded, _disk_values.CODEC_ARRAY, header, body, ttl_ns, **tagged)
             return
         if _disk_values.is_frame(value):
             ipc = memoryview(_disk_values.frame_bytes(value))
-            self._store_typed(encoded, _disk_values.CODEC_ARROW, b"", ipc, ttl_ns)
+            self._store_typed(encoded, _disk_values.CODEC_ARROW, b"", ipc, ttl_ns, **tagged)
             return
         codec, data = _dumps(self._codec, value)
-        self._store.set(encoded, codec, data, ttl_ns)  # native: queued for the writer thread
+        # native: queued for the writer thread
+        self._store.set(encoded, codec, data, ttl_ns, **tagged)
         memory = self._memory
         if memory is not None:
             memory.check()
@@ -515,12 +520,18 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
             )
 
     def _store_typed(
-        self, encoded: bytes, codec: int, header: bytes, body: Any, ttl_ns: int | None
+        self,
+        encoded: bytes,
+        codec: int,
+        header: bytes,
+        body: Any,
+        ttl_ns: int | None,
+        **tagged: Any,
     ) -> None:
         """A numpy array (tcarray/1) or a pandas object (Arrow IPC): header and body handed to
         the store as two pieces, so a large one goes to its file without a joined copy and
         uncompressed (docs/persistence.md, "Typed values")."""
-        self._store.set_parts(encoded, codec, header, body, ttl_ns)
+        self._store.set_parts(encoded, codec, header, body, ttl_ns, **tagged)
         memory = self._memory
         if memory is None:
             return
@@ -589,13 +600,28 @@ class DiskCache(MutableMapping[AnyK, V], Generic[AnyK, V]):
         tag_list: list[str],
         meta_json: str | None,
     ) -> None:
+        # Value, tags and meta in one transaction (docs/persistence.md, "Tags, metadata and
+        # queries"), committed when set() returns.
         tagger = self._tagger()
-        if tagger is not None:
-            tagger.ensure()  # the tables and triggers exist before the value's row commits
-        self._store_encoded(encoded, value, ttl_ns)
-        if tagger is not None:
-            self._store.flush()  # the row (and its triggers) committed: then its tags
-            tagger.attach(encoded, tag_list, meta_json)
+        if tagger is None:  # a memory-only cache: no tags
+            self._store_encoded(encoded, value, ttl_ns)
+            return
+        tagger.ensure()  # the tables and triggers exist before the value's row is written
+        with_row = getattr(self._store, "with_row", None)
+        if with_row is not None:  # the pure store: a hook inside its set's transaction
+            hook = functools.partial(_disk_tags.write, tags=tag_list, meta=meta_json)
+            with with_row(hook):
+                self._store_encoded(encoded, value, ttl_ns)
+            return
+        # The native store: the tags travel with the write to the writer thread's batch.
+        self._store_encoded(encoded, value, ttl_ns, tags=tag_list, meta=meta_json)
+        try:
+            self._store.flush()  # committed when set() returns, as the pure store's
+        except BaseException:  # the batch rolled back: the new value must not be served
+            self._store.drop_l1()
+            if self._memory is not None:
+                self._memory.drop(encoded)
+            raise
 
     def _tagger(self) -> _disk_tags.Tags | None:
         """The tags and metadata of this directory (None for a memory-only cache)."""

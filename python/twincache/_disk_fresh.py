@@ -102,10 +102,12 @@ class NotifyingDiskCache(_disk.DiskCache[Any, Any]):
             self._tell([(encoded, _value_of(hit), "expired")])
         return value
 
-    def _store_encoded(self, encoded: bytes, value: object, ttl_ns: int | None) -> None:
+    def _store_encoded(
+        self, encoded: bytes, value: object, ttl_ns: int | None, **tagged: Any
+    ) -> None:
         old = _peek_raw(self, encoded)
         now = _disk._wall_now()
-        super()._store_encoded(encoded, value, ttl_ns)
+        super()._store_encoded(encoded, value, ttl_ns, **tagged)
         why = "replaced" if old is not None and _live(old, now) else "expired"
         self._tell([] if old is None else [(encoded, _value_of(old), why)])
 

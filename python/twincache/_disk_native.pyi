@@ -21,10 +21,25 @@ class DiskStore:
     ) -> None: ...
     def get(self, key: bytes, files: bool = False) -> tuple[Any, ...] | None: ...
     def set(
-        self, key: bytes, codec: int, value: bytes, ttl_ns: int | None = None
+        self,
+        key: bytes,
+        codec: int,
+        value: bytes,
+        ttl_ns: int | None = None,
+        *,
+        tags: list[str] | None = None,
+        meta: str | None = None,
     ) -> tuple[int, int]: ...
     def set_parts(
-        self, key: bytes, codec: int, head: bytes, body: Any, ttl_ns: int | None = None
+        self,
+        key: bytes,
+        codec: int,
+        head: bytes,
+        body: Any,
+        ttl_ns: int | None = None,
+        *,
+        tags: list[str] | None = None,
+        meta: str | None = None,
     ) -> tuple[int, int]: ...
     def verify(self, key: bytes, codec: int, head: Any, body: Any, mac: bytes) -> bool: ...
     def erase(self, key: bytes) -> bool: ...

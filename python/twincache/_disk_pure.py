@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any, Final
 
@@ -126,6 +126,7 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
         self._l1_max = l1_max_bytes
         self._threshold = compress_threshold
         self._lock = threading.Lock()
+        self._row_hooks = threading.local()  # .write: with_row()'s, for this thread's sets
         # Removal reports (report_removals): off/on, with values; the current transaction's
         # victims (_staged) and the committed ones not yet taken (_removals), all under _lock.
         self._report = False
@@ -654,6 +655,17 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
                 self._count("hits")
         return ok
 
+    @contextlib.contextmanager
+    def with_row(self, write: Callable[[sqlite3.Connection, bytes], None]) -> Iterator[None]:
+        """While inside, this thread's set() and set_parts() call write(db, key) in the row's
+        own transaction, right after its upsert (its triggers ran): DiskCache.set's tags and
+        meta commit with the value, or neither does."""
+        self._row_hooks.write = write
+        try:
+            yield
+        finally:
+            self._row_hooks.write = None
+
     def _commit_set(self, db: sqlite3.Connection, row: tuple[Any, ...], now: int) -> None:
         """One set's transaction: the upsert, expiry and the budget, the counters."""
         db.execute("BEGIN IMMEDIATE")
@@ -666,6 +678,9 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
                 "hmac = excluded.hmac, file = excluded.file",
                 row,
             )
+            write = getattr(self._row_hooks, "write", None)
+            if write is not None:  # DiskCache.set's tags and meta: in the row's transaction
+                write(db, row[1])
             self._sets_since_purge += 1
             if self._sets_since_purge >= 64:
                 self._sets_since_purge = 0

@@ -14,8 +14,10 @@ Triggers on `entries` keep them exact whichever store writes (C++, pure Python, 
 replaced value gets a fresh entry_info row (created = its write time, no meta) and loses its
 tags (DELETE then INSERT: inside the stores' UPSERT, OR REPLACE would not apply); a
 deleted, evicted or expired row takes its info and tags with it. A set with tags or meta
-commits the value, then adds them (one transaction). This module talks to cache.db through its
-own sqlite3 connection (WAL: readers never block writers).
+commits the value, its tags and meta in one transaction: the pure store's (write() below, called
+through PureDiskStore.with_row), or the native store's writer batch (disk_store::set with a
+tag_set: core/src/disk/tags.cpp). This module talks to cache.db through its own sqlite3
+connection (WAL: readers never block writers) for tag(), query() and evict().
 """
 
 from __future__ import annotations
@@ -61,6 +63,25 @@ def check_meta(meta: object) -> str | None:
     return text
 
 
+def write(db: sqlite3.Connection, key: bytes, tags: list[str], meta: str | None) -> None:
+    """Adds tags and meta to key's entry, inside the caller's write transaction (after the
+    entry's row was written: its triggers reset its info and tags)."""
+    kh = _disk_pure.key_hash(key)
+    # An entry written before the tables existed has no info row yet (as tags.cpp).
+    db.execute(
+        "INSERT OR IGNORE INTO entry_info(key_hash, created, meta) "
+        "SELECT key_hash, atime, NULL FROM entries WHERE key_hash = ?",
+        (kh,),
+    )
+    if meta is not None:
+        db.execute("UPDATE entry_info SET meta = ? WHERE key_hash = ?", (meta, kh))
+    db.executemany(
+        "INSERT OR IGNORE INTO entry_tags(tag, key_hash) "
+        "SELECT ?, key_hash FROM entries WHERE key_hash = ?",
+        [(t, kh) for t in tags],
+    )
+
+
 class Tags:
     """The tags and metadata of one cache directory."""
 
@@ -88,25 +109,13 @@ class Tags:
             self.conn()
 
     def attach(self, key: bytes, tags: list[str], meta: str | None) -> None:
-        """Adds tags and meta to key's entry (committed before: its triggers ran)."""
-        kh = _disk_pure.key_hash(key)
+        """Adds tags and meta to key's committed entry (its triggers ran), in a transaction of
+        their own (DiskCache.set writes them with the value instead)."""
         with self.lock:
             db = self.conn()
             db.execute("BEGIN IMMEDIATE")
             try:
-                # An entry written before the tables existed has no info row yet (as tags.cpp).
-                db.execute(
-                    "INSERT OR IGNORE INTO entry_info(key_hash, created, meta) "
-                    "SELECT key_hash, atime, NULL FROM entries WHERE key_hash = ?",
-                    (kh,),
-                )
-                if meta is not None:
-                    db.execute("UPDATE entry_info SET meta = ? WHERE key_hash = ?", (meta, kh))
-                db.executemany(
-                    "INSERT OR IGNORE INTO entry_tags(tag, key_hash) "
-                    "SELECT ?, key_hash FROM entries WHERE key_hash = ?",
-                    [(t, kh) for t in tags],
-                )
+                write(db, key, tags, meta)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -8,9 +8,10 @@ a value (the leader died, overran its lease or failed) the first waiter whose SE
 takes over. Redis unreachable (or the breaker open) = fail open: the caller computes locally.
 
 Used by @cache(backend="redis", single_flight=True) (twincache._redis_function) and
-RedisCache.get_or_set / aget_or_set. Within a process the callers of one key are already one
-(threads: twincache._api._thread_flight; asyncio: one task per key), so each process sends one
-caller's commands.
+RedisCache.get_or_set / aget_or_set; held(), the same lease as a plain mutex, by
+@range_cache(backend="redis") (twincache._range_redis). Within a process the callers of one
+key are already one (threads: twincache._api._thread_flight; asyncio: one task per key), so
+each process sends one caller's commands.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -274,6 +275,39 @@ async def alead(
             return value, False
 
 
+# --- a lease as a mutex (twincache._range_redis) -------------------------------------------------
+
+
+@contextlib.contextmanager
+def held(cache: RedisCache, encoded: bytes, lease_ms: int) -> Iterator[bool]:
+    """The lease of an entry as a cross-process mutex: SET <entry name>:lock NX PX, retried with
+    the waiters' backoff, renewed while held, released (compare-and-delete) on exit. Yields
+    whether it is held: False when Redis could not be asked, or after SINGLE_FLIGHT_WAIT_S of
+    waiting for a holder that keeps renewing (fail open, as lead(): the caller goes on alone).
+    Used by @range_cache(backend="redis"), whose callers need "no one else is filling this
+    entry's gaps" rather than lead()'s "the entry is there"."""
+    from ._redis import _FAILED
+
+    lock = lock_name(cache._name(encoded))
+    token = _token()
+    give_up = time.monotonic() + _api.SINGLE_FLIGHT_WAIT_S
+    delays = _delays()
+    while True:
+        got = cache._call(lambda c: c.set(lock, token, nx=True, px=lease_ms))
+        if got is _FAILED or (not got and time.monotonic() > give_up):
+            yield False
+            return
+        if got:
+            break
+        time.sleep(next(delays))
+    renewal = _Renewal(cache, lock, token, lease_ms)
+    try:
+        yield True
+    finally:
+        renewal.close()
+        _release(cache, lock, token)
+
+
 # --- RedisCache.get_or_set / aget_or_set ---------------------------------------------------------
 
 
@@ -364,4 +398,12 @@ def _forget(flights: dict[Any, Any], key: Any, task: Any) -> None:
         del flights[key]
 
 
-__all__ = ["DEFAULT_LEASE_S", "aget_or_set", "alead", "get_or_set", "lead", "lease_option"]
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "aget_or_set",
+    "alead",
+    "get_or_set",
+    "held",
+    "lead",
+    "lease_option",
+]

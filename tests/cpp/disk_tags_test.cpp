@@ -1,8 +1,10 @@
 // The disk store's typed-value and tag calls (docs/persistence.md): set_parts() writes a large
 // value from two pieces into one signed side file, get(array_file) hands out an array's file
 // and HMAC without reading it and verify() checks mapped bytes; tag(), query() and evict_tag()
-// over tags.sql, whose triggers drop an entry's tags when its value is replaced or deleted.
+// over tags.sql, whose triggers drop an entry's tags when its value is replaced or deleted; a
+// set() with a tag_set writes value, tags and meta in one transaction.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <fstream>
@@ -97,6 +99,60 @@ TEST(DiskTags, TagQueryEvict) {
   EXPECT_TRUE(std::filesystem::is_empty(root.path() + "/c/blobs"));
   ASSERT_TRUE(s->query("", {}, rows).ok());
   EXPECT_EQ(rows.size(), 2u);
+}
+
+// Runs sql on the directory's database through a connection of the test's own.
+void exec_sql(const std::string& dir, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/cache.db").c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+// Synchronous and write-behind stores, plain and two-piece (side file) values: the tags and
+// meta commit with the value (the tables created by the set itself on a fresh directory), and
+// a tag insert that fails rolls the value back with it.
+TEST(DiskTags, TaggedSetIsOneTransaction) {
+  for (const time_ns delay : {time_ns{0}, time_ns{2'000'000}}) {
+    test_support::temp_dir root{"disk-tags-test"};
+    const std::string dir = root.path() + "/c";
+    auto s = open_store(dir, delay);
+    const tag_set first{{"old"}, R"({"n":1})"};
+    ASSERT_TRUE(s->set("k", codec_raw, "v1", std::nullopt, nullptr, &first).ok());
+    const std::string body(200'000, 'b');
+    const tag_set arr{{"arr"}, ""};
+    ASSERT_TRUE(s->set_parts("a", codec_array, "h", body, std::nullopt, nullptr, &arr).ok());
+    ASSERT_TRUE(s->flush().ok());
+    std::vector<entry_listing> rows;
+    ASSERT_TRUE(s->query("old", {}, rows).ok());
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].key, "k");
+    EXPECT_EQ(rows[0].meta, R"({"n":1})");
+    ASSERT_TRUE(s->query("arr", {}, rows).ok());
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].key, "a");
+
+    exec_sql(dir,
+             "CREATE TRIGGER boom BEFORE INSERT ON entry_tags WHEN NEW.tag = 'boom' "
+             "BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    const tag_set bad{{"boom"}, R"({"n":2})"};
+    status st = s->set("k", codec_raw, "v2", std::nullopt, nullptr, &bad);
+    if (st.ok()) st = s->flush();  // write-behind: the batch's error comes with flush()
+    EXPECT_FALSE(st.ok()) << "delay " << delay;
+    s.reset();
+    s = open_store(dir, delay);
+    bool found = false;
+    std::uint32_t codec = 0;
+    std::string value;
+    ASSERT_TRUE(s->get("k", found, codec, value).ok());
+    EXPECT_TRUE(found);
+    EXPECT_EQ(value, "v1") << "delay " << delay;
+    ASSERT_TRUE(s->query("old", {}, rows).ok());
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].meta, R"({"n":1})");
+  }
 }
 
 }  // namespace

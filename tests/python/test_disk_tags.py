@@ -1,8 +1,9 @@
 """Tags and metadata on the disk tier (docs/persistence.md, "Tags, metadata and queries"):
 set(..., tags=, meta=), query(tag=, where=) without loading values, evict(tag=) in one
 transaction (side files unlinked, other instances' memory tiers dropped), the decorator's
-callables, a directory written before the migration, bad input, and `python -m twincache ls`.
-Native and TWINCACHE_PURE=1."""
+callables, a directory written before the migration, bad input, `python -m twincache ls`, and a
+tagged set as one transaction (a process killed inside it, a tag insert that fails). Native and
+TWINCACHE_PURE=1."""
 
 from __future__ import annotations
 
@@ -178,3 +179,61 @@ def test_cli_ls(tmp_path: Path) -> None:
     assert [r["key"] for r in js] == ["a"]
     bad = _cli("ls", str(tmp_path), "--where", "run")
     assert bad.returncode == 2 and "--where takes FIELD=VALUE" in bad.stderr
+
+
+_KILLED_IN_THE_SET = """
+import os, signal, sys
+from twincache import DiskCache, _disk_tags
+c = DiskCache(sys.argv[1])
+c.set("k", "v1", tags=["old"], meta={"n": 1})
+write = _disk_tags.write
+def crash(db, key, tags, meta):  # the new row and its tags written, not committed: SIGKILL
+    write(db, key, tags, meta)
+    os.kill(os.getpid(), signal.SIGKILL)
+_disk_tags.write = crash
+c.set("k", "v2", tags=["new"], meta={"n": 2})
+"""
+
+
+def test_pure_store_commits_value_tags_and_meta_together(tmp_path: Path) -> None:
+    # The pure store writes a tagged set in one transaction: a process killed inside it
+    # leaves the old value with its old tags and meta, never the new value without its tags.
+    # The child is pure whatever this run is: the kill needs the pure store's Python hook (the
+    # native store's one transaction is shown by the test below).
+    env = {**os.environ, "TWINCACHE_PURE": "1"}
+    child = subprocess.run([sys.executable, "-c", _KILLED_IN_THE_SET, str(tmp_path)], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert child.returncode == -9, child.stderr
+    c = DiskCache(tmp_path)
+    assert c["k"] == "v1"
+    assert [(r["key"], r["tags"], r["meta"]) for r in c.query()] == [("k", ["old"], {"n": 1})]
+    assert c.query(tag="new") == []
+
+
+def test_a_tagged_set_that_fails_leaves_the_old_entry(tmp_path: Path) -> None:
+    # Value, tags and meta in one transaction, in both stores: a tag insert that fails (a
+    # trigger of the test's own raises) rolls the new value back with it.
+    c = DiskCache(tmp_path)
+    c.set("k", "v1", tags=["old"], meta={"n": 1})
+    db = sqlite3.connect(tmp_path / "cache.db")
+    db.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON entry_tags WHEN NEW.tag = 'boom' "
+        "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    )
+    db.commit()
+    with pytest.raises(OSError, match="boom"):
+        c.set("k", "v2", tags=["boom"], meta={"n": 2})
+    assert c["k"] == "v1"  # not served from this instance's memory either
+    assert [(r["key"], r["tags"], r["meta"]) for r in c.query()] == [("k", ["old"], {"n": 1})]
+    reader = subprocess.run(
+        [sys.executable, "-c", "import sys; from twincache import DiskCache; "
+         "print(DiskCache(sys.argv[1])['k'])", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert reader.stdout == "v1\n", reader.stderr
+    db.execute("DROP TRIGGER boom")
+    db.commit()
+    db.close()
+    c.set("k", "v3", tags=["new"], meta={"n": 3})
+    assert c["k"] == "v3"
+    assert [(r["key"], r["tags"], r["meta"]) for r in c.query()] == [("k", ["new"], {"n": 3})]

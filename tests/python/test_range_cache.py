@@ -1,17 +1,20 @@
 """@twincache.range_cache against real SQL sources: an SQLite database (stdlib) and PostgreSQL
 (Debian's server, started here on a free loopback port in a temporary directory; skipped with
 the reason printed when its binaries or psycopg are missing). Asserts the source calls and the
-rows fetched for overlapping, nested, disjoint and spanning ranges, concurrent callers, the TTL of
-recent data (injected disk clock), DataFrame results, and bad input. Native and TWINCACHE_PURE=1.
+rows fetched for overlapping, nested, disjoint and spanning ranges, concurrent callers (threads,
+and processes sharing the directory), the TTL of recent data (injected disk clock), DataFrame
+results, and bad input. Native and TWINCACHE_PURE=1.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -52,6 +55,11 @@ def _fill(execute: Callable[..., Any]) -> None:
 
 @pytest.fixture
 def sqlite_source(tmp_path: Path) -> Source:
+    return make_sqlite_source(tmp_path)
+
+
+def make_sqlite_source(tmp_path: Path) -> Source:
+    """The table in an SQLite database under tmp_path (also used by test_range_cache_redis.py)."""
     db_path = tmp_path / "prices.db"
     db = sqlite3.connect(db_path)
     db.execute("CREATE TABLE rows(symbol TEXT, ts INTEGER, price REAL)")
@@ -198,6 +206,50 @@ def test_concurrent_callers_fetch_each_row_once(sqlite_source: Source, tmp_path:
     assert results == [200] * 8
     assert sqlite_source.rows == 270  # rows 0..269, each fetched once
     assert prices.stats()["rows"] == 270
+
+
+_PROCESS = """
+import json, os, sqlite3, sys, time
+import twincache
+cache, db, go, i = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rows = 0
+
+@twincache.range_cache(path=cache)
+def prices(symbol, start, end):
+    global rows
+    conn = sqlite3.connect(db)
+    out = [{"index": ts, "price": p} for ts, p in conn.execute(
+        "SELECT ts, price FROM rows WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+        (symbol, start, end))]
+    conn.close()
+    rows += len(out)
+    return out
+
+while not os.path.exists(go):  # every process started before any calls
+    time.sleep(0.001)
+n = len(prices("A", i * 10, 200 + i * 10))
+print(json.dumps([n, rows]))
+"""
+
+
+def test_processes_sharing_a_directory_fetch_each_row_once(tmp_path: Path) -> None:
+    # Eight processes with overlapping ranges: the record lock in <dir>/range.lock lets one
+    # at a time fill the gaps of the same arguments, and each finds what the others stored.
+    make_sqlite_source(tmp_path)
+    cache, go, script = tmp_path / "cache", tmp_path / "go", tmp_path / "worker.py"
+    script.write_text(_PROCESS)  # a file: `python -c` code has no source to hash into the key
+    args = [str(cache), str(tmp_path / "prices.db"), str(go)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), *args, str(i)], stdout=subprocess.PIPE, text=True
+        )
+        for i in range(8)
+    ]
+    go.touch()
+    results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert [n for n, _ in results] == [200] * 8
+    assert sum(rows for _, rows in results) == 270  # rows 0..269, each fetched once
+    assert (cache / "range.lock").stat().st_mode & 0o777 == 0o600
 
 
 def test_sliding_window_fetches_each_row_once(sqlite_source: Source, tmp_path: Path) -> None:

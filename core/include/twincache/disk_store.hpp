@@ -156,6 +156,13 @@ struct directory_info {
 };
 
 // One live entry as query() lists it (docs/persistence.md, "Tags, metadata and queries").
+// Tags and a JSON meta (empty: none) written with a set() in the value's own transaction
+// (docs/persistence.md, "Tags, metadata and queries").
+struct tag_set {
+  std::vector<std::string> tags;
+  std::string meta;
+};
+
 struct entry_listing {
   std::string key;            // the encoded key
   std::uint64_t size = 0;     // key + stored value bytes
@@ -201,16 +208,19 @@ class disk_store {
              time_ns* expiry = nullptr, std::string* array_file = nullptr, bool use = true);
   // Stores value (plain bytes) under key, replacing any entry. ttl overrides the default.
   // value_too_large if key + value exceed max_bytes (nothing changes). gen, when given, receives
-  // the generation change of this write.
+  // the generation change of this write. tagged, when given: the entry's tags and meta, written
+  // after its row in the same transaction (the tags tables created first if need be), so a
+  // reader or a crash never sees the value without them (ignored by a memory-only store).
   status set(std::string_view key, std::uint32_t codec, std::string_view value,
-             std::optional<time_ns> ttl = std::nullopt, generation_change* gen = nullptr);
+             std::optional<time_ns> ttl = std::nullopt, generation_change* gen = nullptr,
+             const tag_set* tagged = nullptr);
   // As set(), for a value given in two pieces (a small header, then a body the caller keeps
   // unchanged until this returns) stored as their concatenation, never compressed. A value of
   // file_threshold bytes or more is written to its file and signed from the two pieces (no copy
   // of the body), so a side file's body sits at offset head.size() (get(array_file) names it).
   status set_parts(std::string_view key, std::uint32_t codec, std::string_view head,
                    std::string_view body, std::optional<time_ns> ttl = std::nullopt,
-                   generation_change* gen = nullptr);
+                   generation_change* gen = nullptr, const tag_set* tagged = nullptr);
   // Whether head + body is the value of key with this codec under HMAC mac (as signed by this
   // directory's secret). Counted as a hit; a false one is not counted: the caller's get()
   // without array_file then meets the damage, counts and removes it.
@@ -310,6 +320,7 @@ class disk_store {
     std::string file;           // the file's name in blobs/, or empty
     std::array<std::uint8_t, 32> mac{};
     time_ns expiry = 0, atime = 0;
+    std::shared_ptr<const tag_set> tagged;  // written after the row, in its transaction
   };
   // A set() waiting for the writer thread. Either the caller's bytes, copied (`value`), or, for
   // a large value, the write already prepared on the caller's thread (`prepared`: its file is
@@ -319,6 +330,7 @@ class disk_store {
     std::uint32_t codec = 0;
     std::string value;
     std::optional<prepared_write> prepared;
+    std::shared_ptr<const tag_set> tagged;
     time_ns expiry = 0, atime = 0;
     std::uint64_t seq = 0;
     // What it counts against write_queue_bytes.
@@ -346,6 +358,10 @@ class disk_store {
   bool full() const noexcept;
   status move_aside_locked(const std::string& why);
   status ensure_tags_locked();  // runs tags.sql once per connection
+  // The tags and meta of key's row, inside the caller's write transaction (tag(), and a set()
+  // with tags: write_locked).
+  status write_tags_locked(std::string_view key, const std::vector<std::string>& tags,
+                           std::string_view meta);
   bool tags_ready_ = false;
   status recover_locked(status st);
   bool make_room_locked();

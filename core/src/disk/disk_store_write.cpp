@@ -106,13 +106,22 @@ status disk_store::write_locked(const prepared_write& w) {
   } else {
     sqlite3_bind_text(s, 9, w.file.data(), static_cast<int>(w.file.size()), SQLITE_STATIC);
   }
-  return sqlite3_step(s) == SQLITE_DONE ? status{} : sqlite_error("INSERT");
+  if (sqlite3_step(s) != SQLITE_DONE) return sqlite_error("INSERT");
+  if (w.tagged) return write_tags_locked(w.key, w.tagged->tags, w.tagged->meta);
+  return {};
 }
 
 // One transaction for a batch of writes: the upserts, then expiry and the budget, the counters.
 status disk_store::commit_batch_locked(const std::vector<prepared_write>& batch,
                                        generation_change* gen, bool retried) {
-  status st = begin_write();
+  status st;
+  for (const prepared_write& w : batch) {
+    if (w.tagged) {  // the tables and triggers before the rows: tags.sql, outside the batch
+      st = ensure_tags_locked();
+      break;
+    }
+  }
+  if (st.ok()) st = begin_write();
   for (const prepared_write& w : batch) {
     if (!st.ok()) break;
     st = write_locked(w);
@@ -155,7 +164,8 @@ status disk_store::commit_batch_locked(const std::vector<prepared_write>& batch,
 }
 
 status disk_store::set(std::string_view key, std::uint32_t codec, std::string_view value,
-                       std::optional<time_ns> ttl, generation_change* gen) {
+                       std::optional<time_ns> ttl, generation_change* gen,
+                       const tag_set* tagged) {
   if (codec > codec_max) {
     return {status_code::out_of_range, "codec must be in [0, 255] (got " +
                                            std::to_string(codec) + ")"};
@@ -193,6 +203,7 @@ status disk_store::set(std::string_view key, std::uint32_t codec, std::string_vi
     flush().ok();
     std::vector<prepared_write> one;
     one.push_back(prepare(std::string(key), codec, value, expiry, t));
+    if (tagged != nullptr) one.back().tagged = std::make_shared<const tag_set>(*tagged);
     g.lock();
     if (status st = commit_batch_locked(one, gen); !st.ok()) return st;
     if (l1_ && l1_still_valid()) l1_put(key, codec, std::string(value), expiry);
@@ -206,6 +217,7 @@ status disk_store::set(std::string_view key, std::uint32_t codec, std::string_vi
   w->codec = codec;
   w->expiry = expiry;
   w->atime = t;
+  if (tagged != nullptr) w->tagged = std::make_shared<const tag_set>(*tagged);
   if (opts_.file_threshold != 0 && value.size() >= opts_.file_threshold) {
     // Large values are written to their file and signed here, from the caller's bytes: handing
     // megabytes to another thread would cost a copy (and its page faults). Only the row waits
@@ -221,7 +233,7 @@ status disk_store::set(std::string_view key, std::uint32_t codec, std::string_vi
 
 status disk_store::set_parts(std::string_view key, std::uint32_t codec, std::string_view head,
                              std::string_view body, std::optional<time_ns> ttl,
-                             generation_change* gen) {
+                             generation_change* gen, const tag_set* tagged) {
   const std::uint64_t total = head.size() + body.size();
   if (db_ == nullptr || opts_.file_threshold == 0 || total < opts_.file_threshold ||
       opts_.write_delay <= 0 || codec > codec_max || (ttl && *ttl <= 0)) {
@@ -229,7 +241,7 @@ status disk_store::set_parts(std::string_view key, std::uint32_t codec, std::str
     std::string joined;
     joined.reserve(total);
     joined.append(head).append(body);
-    return set(key, codec, joined, ttl, gen);
+    return set(key, codec, joined, ttl, gen, tagged);
   }
   if (gen != nullptr) *gen = {};
   std::unique_lock g(mu_);
@@ -271,6 +283,7 @@ status disk_store::set_parts(std::string_view key, std::uint32_t codec, std::str
     p.stored.reserve(total);
     p.stored.append(head).append(body);
   }
+  if (tagged != nullptr) p.tagged = w->tagged = std::make_shared<const tag_set>(*tagged);
   w->prepared = std::move(p);
   enqueue(std::move(w));
   return {};
@@ -327,6 +340,7 @@ void disk_store::writer_loop() {
     for (const auto& w : batch) {
       prepared.push_back(w->prepared ? *w->prepared
                                      : prepare(w->key, w->codec, w->value, w->expiry, w->atime));
+      prepared.back().tagged = w->tagged;
     }
     status st;
     {

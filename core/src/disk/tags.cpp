@@ -1,6 +1,7 @@
 // tags.cpp: tags and metadata of disk entries (docs/persistence.md, "Tags, metadata and
-// queries"): disk_store::tag, query and evict_tag over the tables of tags.sql, which triggers on
-// `entries` keep exact. Python's twin is python/twincache/_disk_tags.py (same SQL file).
+// queries"): disk_store::tag, write_tags_locked (also a tagged set()'s), query and evict_tag
+// over the tables of tags.sql, which triggers on `entries` keep exact. Python's twin is
+// python/twincache/_disk_tags.py (same SQL file).
 #include <sqlite3.h>
 
 #include <string>
@@ -45,8 +46,16 @@ status disk_store::tag(std::string_view key, const std::vector<std::string>& tag
   if (status st = ensure_process(); !st.ok()) return st;
   if (db_ == nullptr) return {};
   if (status st = ensure_tags_locked(); !st.ok()) return st;
-  const auto kh = key_hash_of(key);
   if (status st = begin_write(); !st.ok()) return st;
+  status st = write_tags_locked(key, tags, meta);
+  if (st.ok()) st = commit();
+  if (!st.ok()) rollback();
+  return st;
+}
+
+status disk_store::write_tags_locked(std::string_view key, const std::vector<std::string>& tags,
+                                     std::string_view meta) {
+  const auto kh = key_hash_of(key);
   status st;
   {
     // An entry written before the tables existed has no info row yet: its write time is its
@@ -75,8 +84,6 @@ status disk_store::tag(std::string_view key, const std::vector<std::string>& tag
       if (sqlite3_step(ins.s) != SQLITE_DONE) st = sqlite_error("INSERT entry_tags");
     }
   }
-  if (st.ok()) st = commit();
-  if (!st.ok()) rollback();
   return st;
 }
 
