@@ -53,19 +53,26 @@ function makeNativeCache(addon, PureCache) {
       return n;
     }
 
-    // Forgets the slots the engine just evicted.
+    // Forgets the slots the engine just evicted: read from `out` in place (a subarray view per
+    // evicting insert showed in profiles of an L1 kept full, as the Redis tier's L1 often is).
     _applyEvictions() {
-      const n = this._out[0];
+      const out = this._out;
+      const n = out[0];
       if (n === 0) return;
-      const list = n < OUT + 1 ? this._out.subarray(1, n + 1) : this._engine.evicted();
-      for (let i = 0; i < n; i++) {
-        const v = list[i];
-        const s = v & ~BYTES_BIT;
-        if (v & BYTES_BIT) this._evictedBytes++;
-        else this._evictedItems++;
-        if (this._dispose !== null) this._queueDispose(s >>> 0, 'evicted');
-        this._forget(s >>> 0);
+      if (n < OUT + 1) {
+        for (let i = 1; i <= n; i++) this._evicted(out[i]);
+        return;
       }
+      const list = this._engine.evicted();
+      for (let i = 0; i < n; i++) this._evicted(list[i]);
+    }
+
+    _evicted(v) {
+      const s = (v & ~BYTES_BIT) >>> 0;
+      if (v & BYTES_BIT) this._evictedBytes++;
+      else this._evictedItems++;
+      if (this._dispose !== null) this._queueDispose(s, 'evicted');
+      this._forget(s);
     }
 
     _forget(s) {

@@ -19,11 +19,19 @@ const { makeError, typeError, formatDouble } = require('./errors');
 const options = require('./options');
 const { clock } = require('./clock');
 const { Breaker, Call, Deadlines, TIMED_OUT, mapped } = require('./redis_timeouts');
-const { makeLink, connectionOptions, loadRedis, isPlainClient } = require('./redis_link');
+const {
+  makeLink,
+  connectionOptions,
+  loadRedis,
+  isPlainClient,
+  isWrongType,
+} = require('./redis_link');
 
 const MISS = Symbol('twincache.redis.miss');
 const FAILED = Symbol('twincache.redis.failed'); // an L2 call that failed, timed out or was skipped
 const UNDEFINED = Symbol('twincache.redis.undefined'); // `undefined` as an L1 value
+const sameValue = (v) => v; // _fetchThen's `then` for _fetch: the value or MISS
+const missUndefined = (v) => (v === MISS ? undefined : v); // for get(): a miss is undefined
 const SCAN_COUNT = 1000; // SCAN's COUNT hint, and the size of one UNLINK batch
 const NAME_MEMO_MAX = 4096; // string keys whose encoding and name are remembered
 const L1_TTL_MAX = 4e12; // ms: the core's largest TTL (parse_ttl)
@@ -568,22 +576,88 @@ class RedisCache {
 
   // The L2 read of one entry: its value (put in L1), else MISS.
   _fetch(k, l1Key = k.l1) {
-    return this._fetchOr(k, l1Key, MISS);
+    return this._fetchThen(k, l1Key, sameValue, null);
   }
 
-  // The same with `miss` for MISS. One promise chain, no async function (each layer is a
-  // promise and a microtask on the L2 hit's path).
-  _fetchOr(k, l1Key, miss) {
+  // The same, resolving to then(value or MISS) in the read's own promise layer (no async
+  // function, no .then(): each is a promise and a microtask on the L2 hit's path). fail(err), if
+  // given, is called first when the read rejects (its envelope's decoding threw), as a .then()'s
+  // second callback would be.
+  _fetchThen(k, l1Key, then, fail) {
     if (this._coh !== null && this._coh.pending !== null) {
-      return this._coh.pending.then(() => this._fetchOr(k, l1Key, miss)); // epoch noted after
+      // Epoch noted after.
+      return this._coh.pending.then(() => this._fetchThen(k, l1Key, then, fail));
     }
     const started = clock.now();
     const epoch = this._coh === null ? undefined : this._coh.epoch;
-    return this._call(this._read([k.name]), (reply) => {
+    return this._callGet(k.name, (raw, pttl) => {
       this._counts.bytes_sent += k.name.length;
-      if (reply === FAILED) return miss;
-      const v = this._opened(k, reply[0][0], reply[1], started, l1Key, epoch);
-      return v === MISS ? miss : v;
+      if (raw === FAILED) return then(MISS);
+      let v;
+      try {
+        v = this._opened(k, raw, pttl, started, l1Key, epoch);
+      } catch (err) {
+        if (fail !== null) fail(err);
+        throw err;
+      }
+      return then(v);
+    });
+  }
+
+  // _call(this._read([name]), ...) for one name, map(value or null, PTTL) (or map(FAILED)). On a
+  // node-redis client that is ready, the pipeline written here: GET and PTTL sent in one tick,
+  // the caller's promise settled from PTTL's reaction (GET's came first: its reply comes first),
+  // without the op's promise layer and the reply's arrays; the same breaker, deadline, counts and
+  // error handling as _call. Else (connecting, a cluster, a client of another kind) _call.
+  _callGet(name, map) {
+    const link = this._link;
+    const client = link.cluster || !link.pipelined ? null : link.now();
+    if (client === null || (this._coh !== null && this._coh.pending !== null)) {
+      return this._call(this._read([name]), (reply) =>
+        reply === FAILED ? map(FAILED) : map(reply[0][0], reply[1]),
+      );
+    }
+    if (!this._breaker.allow()) {
+      this._counts.l2_skipped++;
+      return mapped(FAILED, map);
+    }
+    const o = link._options();
+    let get, pttl;
+    try {
+      get = client.sendCommand(['GET', name], o);
+      pttl = client.sendCommand(['PTTL', name], o);
+    } catch (err) {
+      return mapped(this._failed(err, client), map);
+    }
+    const call = new Call(this, client, map);
+    let value = null; // stays null for a name holding another type (WRONGTYPE: MGET's nil)
+    let error = null;
+    get.then(
+      (v) => {
+        value = v;
+      },
+      (err) => {
+        if (!isWrongType(err)) error = err;
+      },
+    );
+    return new Promise((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+      this._deadlines.add(call);
+      pttl.then(
+        (t) => {
+          if (!this._deadlines.end(call)) return; // timed out already
+          if (error !== null) {
+            call.settle(this._failed(error, client));
+            return;
+          }
+          this._breaker.success();
+          call.settle(value, t);
+        },
+        (err) => {
+          if (this._deadlines.end(call)) call.settle(this._failed(err, client));
+        },
+      );
     });
   }
 
@@ -604,7 +678,7 @@ class RedisCache {
     }
     const v = this._l1Get(k.l1);
     if (v !== MISS) return Promise.resolve(v);
-    return this._fetchOr(k, k.l1, undefined);
+    return this._fetchThen(k, k.l1, missUndefined, null);
   }
 
   async has(key) {

@@ -234,6 +234,18 @@ function seal(secret, name, key, codec, data, flags = 0, compress = true, fields
   return out;
 }
 
+// Whether key's bytes are envelope's from `at` on (the caller checked the length). A loop for the
+// short keys entries have (an 8-byte key: about 20 ns against 120-270 ns for Buffer#compare with
+// offsets, whose argument checks cost more than the bytes; a memoized function's keys, with its
+// identity, are about 100 bytes), Buffer#compare past 256. Not secret (the MAC was checked
+// first): no constant time needed.
+function sameBytes(key, envelope, at) {
+  const n = key.length;
+  if (n > 256) return key.compare(envelope, at, at + n) === 0;
+  for (let i = 0; i < n; i++) if (key[i] !== envelope[at + i]) return false;
+  return true;
+}
+
 // { codec, key, data, flags, fields } of a valid envelope for `key` (any key when null), fields
 // = [stale window ms, compute time us] or null; else CORRUPT, UNREADABLE or OTHER_KEY. The MAC is
 // checked before anything is decoded.
@@ -248,7 +260,7 @@ function openEnvelope(secret, name, key, envelope) {
   const end = HEADER_SIZE + envelope.readUInt32LE(3);
   if (end > bodyEnd) return CORRUPT;
   // Compared in place (no subarray on a read's path); the caller's key has the same bytes.
-  if (key !== null && (end - HEADER_SIZE !== key.length || key.compare(envelope, HEADER_SIZE, end)))
+  if (key !== null && (end - HEADER_SIZE !== key.length || !sameBytes(key, envelope, HEADER_SIZE)))
     return OTHER_KEY;
   const storedKey = key !== null ? key : envelope.subarray(HEADER_SIZE, end);
   if (

@@ -204,7 +204,9 @@ function memoizeRedis(fn, opts) {
   // promise and a microtask on the L2 hit's path) and lands its flight then; a computation's
   // flight lands once it settles.
   function resolve(flight, k, l1Key, self, args) {
-    return cache._fetch(k, l1Key).then(
+    return cache._fetchThen(
+      k,
+      l1Key,
       (v) => {
         if (v === MISS) {
           const computed = computeOrLead(flight, k, l1Key, self, args);
@@ -217,10 +219,7 @@ function memoizeRedis(fn, opts) {
         if (v instanceof CachedError) throw v.toError();
         return fresh === null ? v : freshValue(self, l1Key, args, v);
       },
-      (err) => {
-        land(k, flight);
-        throw err;
-      },
+      () => land(k, flight),
     );
   }
 

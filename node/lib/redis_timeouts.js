@@ -84,14 +84,15 @@ class Call {
     this.pending = true;
   }
 
-  // Settles the caller's promise with `result`, through `map` (a throw rejects it).
-  settle(result) {
+  // Settles the caller's promise with `result`, through `map` (a throw rejects it). `ttl`: the
+  // PTTL that came with a read's value (RedisCache._callGet), passed on to map.
+  settle(result, ttl) {
     if (this.map === null) {
       this.resolve(result);
       return;
     }
     try {
-      this.resolve(this.map(result));
+      this.resolve(this.map(result, ttl));
     } catch (err) {
       this.reject(err);
     }

@@ -138,6 +138,30 @@ test('envelopes with freshness fields (flag 0x04) are written and read byte for 
   }
 });
 
+test('an envelope read for another key of the same length, short or long, is other_key', () => {
+  // The stored key is compared byte for byte (a loop up to 256 bytes, Buffer#compare past it):
+  // the same length with one byte changed, first or last, is another key; the same bytes open.
+  for (const text of ['k1', 'x'.repeat(300) + '1']) {
+    const key = env.encodeEntryKey(text);
+    const name = env.entryName(NS, key);
+    const [codec, data] = env.dumps(env.CODEC_JSON, { v: text.length });
+    const sealed = env.seal(SECRET, name, key, codec, data);
+    assert.deepEqual(env.loads(env.CODEC_JSON, env.openEnvelope(SECRET, name, key, sealed).data), {
+      v: text.length,
+    });
+    for (const at of [0, key.length - 1]) {
+      const other = Buffer.from(key);
+      other[at] ^= 1;
+      assert.equal(other.length, key.length);
+      assert.equal(
+        env.openEnvelope(SECRET, name, other, sealed),
+        'other_key',
+        `${text.length} ${at}`,
+      );
+    }
+  }
+});
+
 test('invalid envelopes give the listed outcome', () => {
   const outcomes = new Set();
   for (const e of vectors.invalid) {
