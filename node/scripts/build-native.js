@@ -5,7 +5,9 @@
 // where `npm pack` (prepack) picks it up. At most 2 parallel jobs (shared machines).
 //   node node/scripts/build-native.js              build/node, the system compiler
 //   node node/scripts/build-native.js --portable   build/node-portable, glibc >= 2.28
+//   --build-only                                   builds, copies nothing into node/prebuilds/
 const { configure, buildInto, parseArgs } = require('./configure');
 
-const build = configure(parseArgs('build-native'));
-buildInto(build, 'twincache_node', 'node/twincache.napi.node', 'build-native');
+const args = parseArgs('build-native');
+const build = configure(args);
+buildInto(build, 'twincache_node', 'node/twincache.napi.node', 'build-native', args);

@@ -17,15 +17,17 @@ function run(cmd, args) {
   execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
+// --build-only: build, but leave node/prebuilds/ as it is (scripts/test-node builds the portable
+// addons while the tests load the developer's build from there).
 function parseArgs(script) {
   const args = process.argv.slice(2);
   for (const a of args) {
-    if (a !== '--portable') {
-      console.error(`${script}: unknown argument '${a}' (allowed: --portable)`);
+    if (a !== '--portable' && a !== '--build-only') {
+      console.error(`${script}: unknown argument '${a}' (allowed: --portable, --build-only)`);
       process.exit(2);
     }
   }
-  return { portable: args.includes('--portable') };
+  return { portable: args.includes('--portable'), buildOnly: args.includes('--build-only') };
 }
 
 // Configures (once) and returns the build folder.
@@ -78,13 +80,18 @@ function configure({ portable }) {
   return build;
 }
 
-// Builds one target and copies its file to node/prebuilds/<platform>-<arch>/.
-function buildInto(build, target, builtRel, script) {
+// Builds one target and copies its file to node/prebuilds/<platform>-<arch>/ (not with
+// --build-only).
+function buildInto(build, target, builtRel, script, { buildOnly = false } = {}) {
   run('cmake', ['--build', build, '--target', target, '--parallel', jobs]);
   const built = path.join(build, builtRel);
   if (!fs.existsSync(built)) {
     console.error(`${script}: ${target} was not built (see the CMake warnings above)`);
     process.exit(1);
+  }
+  if (buildOnly) {
+    console.log(`${script}: ${path.relative(root, built)} (built only)`);
+    return;
   }
   const dir = path.join(root, 'node', 'prebuilds', `${process.platform}-${process.arch}`);
   fs.mkdirSync(dir, { recursive: true });
