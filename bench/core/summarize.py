@@ -16,9 +16,11 @@ def main(path: str) -> None:
             continue
         med[b["run_name"]] = b
 
-    print(f"machine: {ctx.get('num_cpus')} x {ctx.get('mhz_per_cpu')} MHz, "
-          f"load average {', '.join(f'{x:.1f}' for x in ctx.get('load_avg', []))}; "
-          f"date {ctx.get('date')}\n")
+    print(
+        f"machine: {ctx.get('num_cpus')} x {ctx.get('mhz_per_cpu')} MHz, "
+        f"load average {', '.join(f'{x:.1f}' for x in ctx.get('load_avg', []))}; "
+        f"date {ctx.get('date')}\n"
+    )
 
     impls = ["tc_lru", "tc_tinylfu", "absl_mutex", "stl_lru"]
     for size in ["1k", "1M"]:
@@ -39,13 +41,17 @@ def main(path: str) -> None:
                     # contention (spinning and cache-line transfers burn CPU; waiting for a
                     # core does not).
                     cpu_scale = 2 * ns1 / two["cpu_time"] if two else float("nan")
-                    rows.append(f"| {op} | {impl} | {ns1:.1f} | {t1:.2f} | {t2:.2f} | "
-                                f"{t2 / t1 if t1 else float('nan'):.2f}x | {cpu_scale:.2f}x |")
+                    rows.append(
+                        f"| {op} | {impl} | {ns1:.1f} | {t1:.2f} | {t2:.2f} | "
+                        f"{t2 / t1 if t1 else float('nan'):.2f}x | {cpu_scale:.2f}x |"
+                    )
             if not rows:
                 continue
             print(f"### {size} entries, {pattern} keys\n")
-            print("| operation | cache | ns/op, 1 thread (cpu) | Mops/s 1 thread | "
-                  "Mops/s 2 threads | 2T / 1T (wall) | 2T / 1T (cpu) |")
+            print(
+                "| operation | cache | ns/op, 1 thread (cpu) | Mops/s 1 thread | "
+                "Mops/s 2 threads | 2T / 1T (wall) | 2T / 1T (cpu) |"
+            )
             print("|---|---|---:|---:|---:|---:|---:|")
             print("\n".join(rows))
             print()
@@ -56,8 +62,10 @@ def main(path: str) -> None:
             lru = med.get(f"get_hit/tc_lru/{size}/{pattern}/real_time/threads:1")
             tlfu = med.get(f"get_hit/tc_tinylfu/{size}/{pattern}/real_time/threads:1")
             if lru and tlfu:
-                rows.append(f"| {size} | {pattern} | {lru['cpu_time']:.1f} | "
-                            f"{tlfu['cpu_time']:.1f} | {tlfu['cpu_time'] / lru['cpu_time']:.2f} |")
+                rows.append(
+                    f"| {size} | {pattern} | {lru['cpu_time']:.1f} | "
+                    f"{tlfu['cpu_time']:.1f} | {tlfu['cpu_time'] / lru['cpu_time']:.2f} |"
+                )
     if rows:
         print("### tinylfu vs lru: get-hit time (cpu ns, 1 thread)\n")
         print("| entries | keys | lru | tinylfu | tinylfu / lru |")
@@ -70,11 +78,15 @@ def main(path: str) -> None:
         m = None
         for b in data["benchmarks"]:
             if b["name"].startswith(f"memory/{impl}/") and b.get("aggregate_name") in (
-                    None, "median"):
+                None,
+                "median",
+            ):
                 m = b
         if m:
-            rows.append(f"| {impl} | {m['alloc_bytes_per_entry']:.1f} | "
-                        f"{m['overhead_bytes_per_entry']:.1f} | {m['rss_bytes_per_entry']:.1f} |")
+            rows.append(
+                f"| {impl} | {m['alloc_bytes_per_entry']:.1f} | "
+                f"{m['overhead_bytes_per_entry']:.1f} | {m['rss_bytes_per_entry']:.1f} |"
+            )
     if rows:
         print("### memory at 1M entries (keys 9-12 bytes, 8-byte values)\n")
         print("| cache | allocator bytes/entry | overhead beyond key+value | RSS bytes/entry |")
@@ -83,8 +95,11 @@ def main(path: str) -> None:
 
 
 def cleaner_table(data: dict) -> None:
-    rows = [b for b in data["benchmarks"]
-            if b["name"].startswith("cleaner_sweep/") and b.get("aggregate_name") == "median"]
+    rows = [
+        b
+        for b in data["benchmarks"]
+        if b["name"].startswith("cleaner_sweep/") and b.get("aggregate_name") == "median"
+    ]
     if not rows:
         return
     print("\n### cleaner: one sweep of a 1M-entry store (every entry has a TTL)\n")

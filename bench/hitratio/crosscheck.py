@@ -15,6 +15,7 @@ Synthetic traces (zipf:...) are dumped by the replay tool to a temporary file fi
 simulators read identical requests. Needs `scripts/build release` (or --tool PATH) and
 `scripts/setup --bench` (libcachesim==0.3.5 is pinned in scripts/requirements-bench.txt).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,18 +35,45 @@ TRACES = os.path.join(os.path.dirname(ROOT), "shared", "traces")
 TOOL = os.path.join(ROOT, "build", "release", "bench", "hitratio", "twincache_hitratio")
 
 REFERENCE = [
-    ("lirs_gli", 1000), ("lirs_multi2", 1000), ("lirs_loop", 512), ("arc_OLTP", 1000),
-    ("arc_OLTP", 2048), ("arc_OLTP", 8192), ("corda_vaultservice", 1024), ("cache2k_web12", 1000),
+    ("lirs_gli", 1000),
+    ("lirs_multi2", 1000),
+    ("lirs_loop", 512),
+    ("arc_OLTP", 1000),
+    ("arc_OLTP", 2048),
+    ("arc_OLTP", 8192),
+    ("corda_vaultservice", 1024),
+    ("cache2k_web12", 1000),
 ]
 EXTRA = [
-    ("cache2k_web07", 1000), ("cache2k_web07", 4000), ("cache2k_web12", 4000),
-    ("lirs_multi1", 500), ("lirs_multi1", 1000), ("lirs_multi3", 1000), ("lirs_multi3", 2000),
-    ("lirs_sprite", 200), ("lirs_sprite", 500), ("lirs_2_pools", 500), ("lirs_2_pools", 1000),
-    ("lirs_cs", 500), ("lirs_cs", 1000), ("lirs_cpp", 250), ("lirs_cpp", 500), ("lirs_ps", 500),
-    ("lirs_ps", 1000), ("lirs_zigzag", 500), ("lirs_zigzag", 1000), ("lirs_scan", 250),
-    ("lirs_scan", 500), ("lirs_gli", 500), ("lirs_gli", 1500), ("lirs_loop", 256),
-    ("lirs_loop", 1024), ("corda_vaultservice", 256), ("corda_vaultservice", 4096),
-    ("arc_OLTP", 512), ("arc_OLTP", 16384),
+    ("cache2k_web07", 1000),
+    ("cache2k_web07", 4000),
+    ("cache2k_web12", 4000),
+    ("lirs_multi1", 500),
+    ("lirs_multi1", 1000),
+    ("lirs_multi3", 1000),
+    ("lirs_multi3", 2000),
+    ("lirs_sprite", 200),
+    ("lirs_sprite", 500),
+    ("lirs_2_pools", 500),
+    ("lirs_2_pools", 1000),
+    ("lirs_cs", 500),
+    ("lirs_cs", 1000),
+    ("lirs_cpp", 250),
+    ("lirs_cpp", 500),
+    ("lirs_ps", 500),
+    ("lirs_ps", 1000),
+    ("lirs_zigzag", 500),
+    ("lirs_zigzag", 1000),
+    ("lirs_scan", 250),
+    ("lirs_scan", 500),
+    ("lirs_gli", 500),
+    ("lirs_gli", 1500),
+    ("lirs_loop", 256),
+    ("lirs_loop", 1024),
+    ("corda_vaultservice", 256),
+    ("corda_vaultservice", 4096),
+    ("arc_OLTP", 512),
+    ("arc_OLTP", 16384),
 ]
 POLICIES = {
     "LRU": lambda c: lcs.LRU(c),
@@ -75,12 +103,24 @@ def libcachesim_ratio(make, capacity: int, keys: list[int]) -> float:
 
 def ours(tool: str, trace: str, capacities: list[int]) -> dict[int, dict[str, float]]:
     out = subprocess.run(
-        [tool, "--trace", trace, "--capacity", ",".join(map(str, capacities)), "--csv",
-         "--policy", "lru,tinylfu"],
-        check=True, capture_output=True, text=True).stdout
+        [
+            tool,
+            "--trace",
+            trace,
+            "--capacity",
+            ",".join(map(str, capacities)),
+            "--csv",
+            "--policy",
+            "lru,tinylfu",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     rows = csv.DictReader(io.StringIO(out.split("\n\n")[0]))
-    return {int(r["capacity"]): {"lru": float(r["lru"]), "tinylfu": float(r["tinylfu"])}
-            for r in rows}
+    return {
+        int(r["capacity"]): {"lru": float(r["lru"]), "tinylfu": float(r["tinylfu"])} for r in rows
+    }
 
 
 def main() -> int:
@@ -92,8 +132,10 @@ def main() -> int:
     ap.add_argument("--tool", default=TOOL)
     args = ap.parse_args()
     if not os.access(args.tool, os.X_OK):
-        print(f"crosscheck: replay tool not found at {args.tool}; run scripts/build release",
-              file=sys.stderr)
+        print(
+            f"crosscheck: replay tool not found at {args.tool}; run scripts/build release",
+            file=sys.stderr,
+        )
         return 2
 
     if args.trace:
@@ -108,8 +150,11 @@ def main() -> int:
         by_trace.setdefault(t, []).append(c)
 
     names = list(POLICIES)
-    print(f"{'trace':<20} {'cap':>6} " + " ".join(f"{n:>9}" for n in names) +
-          f" {'tc lru':>8} {'tc tinylfu':>10}  lru-match")
+    print(
+        f"{'trace':<20} {'cap':>6} "
+        + " ".join(f"{n:>9}" for n in names)
+        + f" {'tc lru':>8} {'tc tinylfu':>10}  lru-match"
+    )
     mismatches = 0
     with tempfile.TemporaryDirectory() as tmp:
         for trace, caps in by_trace.items():
@@ -130,9 +175,13 @@ def main() -> int:
                 ref = {n: libcachesim_ratio(make, c, keys) for n, make in POLICIES.items()}
                 match = abs(round(mine[c]["lru"], 2) - round(ref["LRU"], 2)) <= 0.01 + 1e-9
                 mismatches += not match
-                print(f"{trace:<20} {c:>6} " + " ".join(f"{ref[n]:>9.2f}" for n in names) +
-                      f" {mine[c]['lru']:>8.2f} {mine[c]['tinylfu']:>10.2f}  "
-                      f"{'ok' if match else 'MISMATCH'}  ({time.time() - t0:.1f}s)", flush=True)
+                print(
+                    f"{trace:<20} {c:>6} "
+                    + " ".join(f"{ref[n]:>9.2f}" for n in names)
+                    + f" {mine[c]['lru']:>8.2f} {mine[c]['tinylfu']:>10.2f}  "
+                    f"{'ok' if match else 'MISMATCH'}  ({time.time() - t0:.1f}s)",
+                    flush=True,
+                )
     if mismatches:
         print(f"{mismatches} cell(s) where twincache's LRU differs from libCacheSim's")
         return 1
