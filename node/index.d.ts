@@ -217,6 +217,8 @@ export class DiskCache<K = unknown, V = unknown> implements Iterable<[K, V]> {
   peek(key: K): V | undefined;
   /** Milliseconds left: 0 when absent or expired, Infinity without a TTL. */
   getRemainingTTL(key: K): number;
+  /** With tags or meta: the value, its tags and meta commit in one transaction before set()
+   * returns; if it rolls back, throws (code ERR_TWINCACHE_IO_ERROR) and the old entry stays. */
   set(key: K, value: V, options?: DiskSetOptions): this;
   has(key: K): boolean;
   delete(key: K): boolean;

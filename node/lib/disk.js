@@ -28,7 +28,7 @@ const options = require('./options');
 const { Cache: PureCache } = require('./cache');
 const { clock, testing: clockTesting } = require('./clock');
 
-const DISK_ABI = 1;
+const DISK_ABI = 2; // 2: set() takes tags and meta (node/src/disk_addon.cpp)
 const CODEC_RAW = 0;
 const CODECS = { json: 2, v8: 3 };
 const L1_MAX_BYTES = 64 * 1024 * 1024;
@@ -540,7 +540,9 @@ class DiskCache {
     return hit;
   }
 
-  // set(key, value, { ttl }): ttl in milliseconds overrides the cache's default. Returns this.
+  // set(key, value, { ttl, tags, meta }): ttl in milliseconds overrides the cache's default.
+  // With tags or meta, the value, its tags and meta commit in one transaction before set()
+  // returns (_setTagged). Returns this.
   set(key, value, setOptions) {
     let tagged;
     if (setOptions !== null && typeof setOptions === 'object' && !Array.isArray(setOptions)) {
@@ -551,14 +553,32 @@ class DiskCache {
     const ttl = options.setTtl(setOptions, 0);
     const k = keyBytes(key);
     const [codec, data] = encodeValue(this._codec, value);
-    if (this._dispose !== null) {
-      this._dispose.set(k, () => this._setBytes(k, codec, data, ttl));
-    } else {
-      this._setBytes(k, codec, data, ttl);
-    }
-    const store = this._store;
-    if (tagged !== undefined && store.persistent) call(() => store.tag(k, tagged[0], tagged[1]));
+    const write =
+      tagged !== undefined && this._store.persistent
+        ? () => this._setTagged(k, codec, data, ttl, tagged[0], tagged[1])
+        : () => this._setBytes(k, codec, data, ttl);
+    if (this._dispose !== null) this._dispose.set(k, write);
+    else write();
     return this;
+  }
+
+  // A tagged set (docs/persistence.md, "Tags, metadata and queries"): the row, its tags and meta
+  // go to the store's writer together and commit in one transaction of its batch; set() waits
+  // for that batch (a flush), so it returns committed. If the batch rolled back (a tag that
+  // cannot be written, a full disk), the directory keeps the old entry and its tags, the store's
+  // memory tier forgets the new value (it holds it from the moment set() queued it), and the
+  // batch's error is thrown (ERR_TWINCACHE_IO_ERROR). The other writes of that batch are lost
+  // with it, as with any failed batch (docs/persistence.md, "Full disks").
+  _setTagged(k, codec, data, ttl, tags, meta) {
+    const store = this._store;
+    call(() => store.set(k, codec, data, ttl * 1e6, tags, meta));
+    this._dropLoad(k);
+    try {
+      call(() => store.flush());
+    } catch (err) {
+      store.dropL1();
+      throw err;
+    }
   }
 
   // ttl: ms, 0 for the cache's default.

@@ -25,7 +25,8 @@ namespace {
 namespace tc = twincache;
 namespace td = twincache::disk;
 
-constexpr std::uint32_t disk_abi = 1;
+// 2: set() takes tags and meta (a stale addon would drop them: node/lib/disk.js refuses it).
+constexpr std::uint32_t disk_abi = 2;
 
 std::shared_ptr<tc::clock> module_clock() {
   static const std::shared_ptr<tc::clock> c = std::make_shared<tc::clock>();
@@ -145,22 +146,36 @@ class DiskStore : public Napi::ObjectWrap<DiskStore> {
     if (value.capacity() > (16u << 20)) std::string().swap(value);
     return out;
   }
-  // set(key, codec, valueBuffer, ttlNs (0 / undefined: the default))
+  // set(key, codec, valueBuffer, ttlNs (0 / undefined: the default)[, [tags], metaJson ('' :
+  // none)]): with tags, the value, its tags and meta are written in one transaction (the
+  // writer's batch: its error comes with the next flush()); docs/persistence.md, "Tags,
+  // metadata and queries".
   Napi::Value set(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const auto codec = info[1].As<Napi::Number>().Uint32Value();
-    done(env, store_->set(bytes_of(info[0]), codec, bytes_of(info[2]), optional_ns(info[3])));
+    std::optional<td::tag_set> tagged;
+    if (info.Length() > 4 && info[4].IsArray()) {
+      tagged.emplace();
+      tagged->tags = strings_of(info[4]);
+      tagged->meta = info[5].As<Napi::String>().Utf8Value();
+    }
+    done(env, store_->set(bytes_of(info[0]), codec, bytes_of(info[2]), optional_ns(info[3]),
+                          nullptr, tagged ? &*tagged : nullptr));
     return env.Undefined();
+  }
+  static std::vector<std::string> strings_of(const Napi::Value& v) {
+    std::vector<std::string> out;
+    const auto arr = v.As<Napi::Array>();
+    for (std::uint32_t i = 0; i < arr.Length(); ++i) {
+      out.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+    }
+    return out;
   }
   // tag(key, [tags], metaJson ('' : none)): docs/persistence.md, "Tags, metadata and queries"
   Napi::Value tag(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::vector<std::string> tags;
-    const auto arr = info[1].As<Napi::Array>();
-    for (std::uint32_t i = 0; i < arr.Length(); ++i) {
-      tags.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
-    }
-    done(env, store_->tag(bytes_of(info[0]), tags, info[2].As<Napi::String>().Utf8Value()));
+    done(env, store_->tag(bytes_of(info[0]), strings_of(info[1]),
+                          info[2].As<Napi::String>().Utf8Value()));
     return env.Undefined();
   }
   // query(tag ('' : any), [[jsonPath, jsonValue]...]) -> [[key, size, created, expiry, meta,
