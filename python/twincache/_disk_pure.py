@@ -16,12 +16,14 @@ parent's connection (SQLite: a connection must not cross fork); its next call op
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import hmac
 import mmap
 import os
 import sqlite3
+import stat
 import struct
 import threading
 import time
@@ -107,6 +109,29 @@ def clock_set_real() -> None:
 _NO_ZSTD: Final[Any] = object()  # PureDiskStore._opened: a compressed row, and no zstd here
 
 
+def _db_file_inode(file: str) -> int:
+    """cache.db's inode, the file created 0600 when missing (SQLite gives the -wal and -shm
+    files its mode). An existing file is only looked at, never opened: closing any descriptor
+    of a file drops every POSIX lock the process holds on it, SQLite's too, so another store of
+    this process would lose its locks, and another process's closing connection would delete
+    the -wal and -shm files under it (as disk_store::open_db)."""
+    try:
+        st = os.lstat(file)
+    except FileNotFoundError:
+        try:
+            fd = os.open(
+                file, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+            )
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)  # a new file: no connection holds a lock on it yet
+        st = os.lstat(file)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.ELOOP, f"cannot open {file}: not a regular file")
+    return st.st_ino
+
+
 class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
     """The twin of twincache._disk_native.DiskStore (same methods, same results)."""
 
@@ -190,9 +215,7 @@ class PureDiskStore(DamageMixin, BlobMixin, RemovalsMixin):
         file = self.path + "/cache.db"
         with contextlib.suppress(FileExistsError):
             os.mkdir(self.path + "/blobs", 0o700)
-        fd = os.open(file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        self._db_ino = os.fstat(fd).st_ino
-        os.close(fd)
+        self._db_ino = _db_file_inode(file)
         self._pid = os.getpid()
         db = sqlite3.connect(
             file, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False

@@ -232,6 +232,16 @@ def test_directory_and_secret_permissions(cache_dir: Path) -> None:
     assert stat.S_IMODE((cache_dir / "cache.db").stat().st_mode) == 0o600
 
 
+def test_a_symbolic_link_in_place_of_cache_db_is_refused(cache_dir: Path, tmp_path: Path) -> None:
+    cache_dir.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere.db"
+    target.write_bytes(b"")
+    (cache_dir / "cache.db").symlink_to(target)
+    with pytest.warns(RuntimeWarning):
+        c = DiskCache(cache_dir)
+    assert not c.persistent and target.read_bytes() == b""
+
+
 def test_unusable_directory_warns_once_and_caches_in_memory(cache_dir: Path) -> None:
     cache_dir.mkdir(mode=0o700)
     cache_dir.chmod(0o777)

@@ -92,12 +92,29 @@ status disk_store::open_db() {
     return {status_code::io_error, "cannot create " + path_ + "/blobs: " + std::strerror(errno)};
   }
   // Created with mode 0600 before SQLite opens it; SQLite gives the -wal and -shm files the
-  // database file's permissions.
-  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return {status_code::io_error, "cannot open " + file + ": " + std::strerror(errno)};
+  // database file's permissions. An existing file is never opened here, only looked at:
+  // closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+  // too, so another store of this process on the same directory would lose its locks, and a
+  // connection of another process, closing, would think itself the last one and delete the
+  // -wal and -shm files under it (SQLite's "How To Corrupt", 2.2).
   struct stat fst {};
-  db_ino_ = ::fstat(fd, &fst) == 0 ? static_cast<std::uint64_t>(fst.st_ino) : 0;
-  ::close(fd);
+  if (::lstat(file.c_str(), &fst) != 0) {
+    if (errno != ENOENT) {
+      return {status_code::io_error, "cannot open " + file + ": " + std::strerror(errno)};
+    }
+    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      return {status_code::io_error, "cannot create " + file + ": " + std::strerror(errno)};
+    }
+    if (fd >= 0) ::close(fd);  // a new file: no connection holds a lock on it yet
+    if (::lstat(file.c_str(), &fst) != 0) {
+      return {status_code::io_error, "cannot open " + file + ": " + std::strerror(errno)};
+    }
+  }
+  if (!S_ISREG(fst.st_mode)) {  // a symbolic link or anything else: refused, as O_NOFOLLOW did
+    return {status_code::io_error, "cannot open " + file + ": not a regular file"};
+  }
+  db_ino_ = static_cast<std::uint64_t>(fst.st_ino);
   last_rc_ = 0;
   foreign_ = false;
   pid_ = static_cast<long>(::getpid());
