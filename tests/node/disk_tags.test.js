@@ -193,3 +193,34 @@ for (const withDispose of [false, true]) {
     if (withDispose) assert.deepEqual(told, [['k', 'v1', 'replaced']]);
   });
 }
+
+// Two DiskCaches of one directory in this process, and another program that writes to cache.db
+// and closes: the second cache's open must not drop the first one's SQLite locks (closing any
+// descriptor of a file drops all of the process's POSIX locks on it), else that program's
+// connection, closing, thinks itself the last and deletes the -wal and -shm files under the live
+// connections, and the next open fails with "disk I/O error" (memory only). core/src/disk/
+// disk_store_open.cpp now only looks at an existing cache.db; this test failed before.
+test(
+  'another program writing beside two caches of one directory leaves the WAL',
+  { skip: needsDisk },
+  (t) => {
+    const { exe, why } = sqliteRunner();
+    if (why !== null) return t.skip(why);
+    const dir = tmpDir();
+    const first = new DiskCache({ path: dir, codec: 'json' });
+    first.set('k', 1);
+    first.flush();
+    const second = new DiskCache({ path: dir, codec: 'json' });
+    assert.equal(second.get('k'), 1);
+    runSql(exe, dir, 'CREATE TABLE another_program(a)');
+    assert.deepEqual(
+      ['cache.db-shm', 'cache.db-wal'].filter((f) => fs.existsSync(path.join(dir, f))),
+      ['cache.db-shm', 'cache.db-wal'],
+    );
+    first.set('k', 2);
+    first.flush();
+    const third = new DiskCache({ path: dir, codec: 'json' });
+    assert.equal(third.persistent, true);
+    assert.equal(third.get('k'), 2);
+  },
+);
