@@ -2,7 +2,7 @@
 // ratios against the baselines the issue names. Not part of CI (timed thresholds live here, never
 // in tests).
 //
-//     node bench/redis/bench_node.mjs [--repeat 7] [--number 2000] [--cluster]
+//     node bench/redis/bench_node.mjs [--repeat 7] [--number 2000] [--runs 1] [--cluster]
 //
 // Rows (per call: the median of --repeat rounds of --number sequential awaited calls; the
 // contenders of a row run interleaved, round after round; ratio = twincache / baseline):
@@ -17,6 +17,9 @@
 // - getMany(100 keys, L1 misses) vs one bare GET (target <= 3x); the floor of that target, a bare
 //   MGET of the same 100 values + 100 JSON.parse, vs one bare GET (if it exceeds 3x, no client
 //   meets the target); and getMany vs that bare MGET.
+// - --runs K (K > 1): the standalone rows K times over (Redis flushed between runs), then a summary:
+//   each row's K ratios, their median, and how many runs met the row's target. Single runs on a
+//   shared 2-core machine spread by 0.2-0.3 (docs/benchmarks.md): a target is judged on the median.
 // - --cluster: only the Cluster rows (issue 17): a 3 master + 3 replica Redis Cluster on loopback
 //   (tests/node/redis_cluster.js) against the standalone server, in the same run: RedisCache.get
 //   L2 hit (1 KiB JSON, L1 of one entry) on the cluster vs on one server, the same for memoize
@@ -42,6 +45,7 @@ const opt = (name, dflt) => {
 };
 const REPEAT = opt('repeat', 7);
 const NUMBER = opt('number', 2000);
+const RUNS = opt('runs', 1);
 const SECRET = 'bench-secret-0123456789abcdef';
 const KEYS = 1000;
 const TIMEOUT = 2000; // ms: a loaded machine's hiccup is not what this measures
@@ -89,12 +93,31 @@ function report(row, t, mine, base, target) {
       : ratio <= target
         ? ` (target <= ${target}: met)`
         : ` (target <= ${target}: NOT met)`;
-  results.push({ row, mine: t[mine], base: t[base], ratio });
+  results.push({ row, mine: t[mine], base: t[base], ratio, target });
   const cpu = cpuTimes[mine] / cpuTimes[base];
   console.log(
     `${row.padEnd(58)} ${fmt(t[mine]).padStart(10)} vs ${fmt(t[base]).padStart(10)}  ratio ${ratio.toFixed(2)}${verdict}` +
       ` [cpu ${fmt(cpuTimes[mine])} vs ${fmt(cpuTimes[base])}: ${cpu.toFixed(2)}]`,
   );
+}
+
+// --runs K: each row's ratios over the runs, their median, and the runs that met its target.
+function summary() {
+  console.log(`\nsummary of ${RUNS} runs: ratio per run; median; runs within the target`);
+  const rows = new Map();
+  for (const r of results) {
+    if (!rows.has(r.row)) rows.set(r.row, { target: r.target, ratios: [] });
+    rows.get(r.row).ratios.push(r.ratio);
+  }
+  for (const [row, { target, ratios }] of rows) {
+    const met =
+      target === undefined
+        ? ''
+        : `  ${ratios.filter((x) => x <= target).length}/${ratios.length} <= ${target}`;
+    console.log(
+      `${row.padEnd(58)} ${ratios.map((x) => x.toFixed(2)).join(' ')}; median ${median(ratios).toFixed(2)}${met}`,
+    );
+  }
 }
 
 const server = new RedisServer();
@@ -112,7 +135,14 @@ try {
   if (args.includes('--cluster')) {
     await clusterRows(url, keys);
   } else {
-    await standaloneRows(url, keys);
+    for (let run = 1; run <= RUNS; run++) {
+      if (RUNS > 1) {
+        console.log(`-- run ${run} of ${RUNS} (load ${os.loadavg()[0].toFixed(2)})`);
+        await bare.flushAll();
+      }
+      await standaloneRows(url, keys);
+    }
+    if (RUNS > 1) summary();
   }
 } finally {
   bare.destroy();
