@@ -315,8 +315,16 @@ def _instance_watcher(memo: Any) -> Callable[[tuple[Any, ...]], None]:
     is collected, its entries are dropped (so they do not linger until evicted)."""
     # id(instance) -> (weak reference with a callback, keys whose first element refers to it)
     watched: dict[int, tuple[weakref.ref[Any], list[Any]]] = {}
+    # Keys of collected instances that forget() could not drop at once: the next watch() does.
+    dead: list[Any] = []
+    # The pure table's lock may be held by the thread the collector interrupted (its lock is
+    # not reentrant): forget() only drops entries when it is free. The native table has no lock
+    # of its own and is re-entrant (python/src/table.hpp).
+    try_discard = getattr(memo, "_try_discard", None)
 
     def watch(key: tuple[Any, ...]) -> None:
+        while dead:
+            memo._discard(dead.pop())
         instance = key[0]()
         if instance is None:
             return
@@ -326,9 +334,15 @@ def _instance_watcher(memo: Any) -> Callable[[tuple[Any, ...]], None]:
             keys: list[Any] = []
 
             def forget(_ref: object, keys: list[Any] = keys, ident: int = ident) -> None:
+                # The collector runs this in any thread, at any allocation: maybe inside the
+                # table's lock (pure mode), where waiting for it would never end.
                 watched.pop(ident, None)
-                for k in keys:
-                    memo._discard(k)
+                for i, k in enumerate(keys):
+                    if try_discard is None:
+                        memo._discard(k)
+                    elif not try_discard(k):
+                        dead.extend(keys[i:])
+                        break
 
             entry = (weakref.ref(instance, forget), keys)
             watched[ident] = entry

@@ -548,16 +548,38 @@ class _Table:
             return False, _MISSING
         removed: list[list[Any]] = []
         with self.lock:
-            if entry[_SEGMENT] < 0:
-                return False, _MISSING
-            live = not self._expired(entry, clock_now())
-            value = entry[_VALUE]
-            self._unlink(entry, removed, "deleted" if live else "expired")
-            if live:
-                self.deleted += 1
-            else:
-                self.expired += 1
+            live, value = self._drop(entry, removed)
         self._forget(removed)
+        return live, value
+
+    def try_remove(self, key: Hashable) -> bool:
+        """remove(), unless the lock is held: by another thread, or by this one when the garbage
+        collector interrupted it inside the lock to run a weakref callback, which waiting would
+        deadlock. False then, and nothing is done."""
+        entry = self.data.get(key)
+        if entry is None:
+            return True
+        if not self.lock.acquire(blocking=False):
+            return False
+        removed: list[list[Any]] = []
+        try:
+            self._drop(entry, removed)
+        finally:
+            self.lock.release()
+        self._forget(removed)
+        return True
+
+    def _drop(self, entry: list[Any], removed: list[list[Any]]) -> tuple[bool, Any]:
+        """remove()'s work, under the lock: (was_live, value)."""
+        if entry[_SEGMENT] < 0:
+            return False, _MISSING
+        live = not self._expired(entry, clock_now())
+        value = entry[_VALUE]
+        self._unlink(entry, removed, "deleted" if live else "expired")
+        if live:
+            self.deleted += 1
+        else:
+            self.expired += 1
         return live, value if live else _MISSING
 
     def clear(self) -> None:
@@ -809,6 +831,10 @@ class Memo:
         """Drops key; whether it was live."""
         live, _ = self._table.remove(key)
         return live
+
+    def _try_discard(self, key: Any) -> bool:
+        """Drops key unless the table's lock is held (see _Table.try_remove): whether it ran."""
+        return self._table.try_remove(key)
 
     def _key(self, *args: Any, **kwargs: Any) -> Any:
         """The key of a call (the entry invalidate() drops)."""

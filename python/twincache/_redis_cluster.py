@@ -455,6 +455,9 @@ class ClusterListener:
         self.topology_changes = 0
         self._subscribers: dict[int, tuple[weakref.ref[Any], Callable[..., None]]] = {}
         self._lock = threading.Lock()  # guards _subscribers
+        # (key, ref) of owners the collector took, left by the watcher thread (_reap): appended
+        # by a weakref callback, which takes no lock (list.append is atomic under the GIL).
+        self._dead: list[tuple[int, weakref.ref[Any]]] = []
         self._stop = threading.Event()
         _fork.track(self, child=ClusterListener._forked)
         self._thread = threading.Thread(
@@ -475,9 +478,14 @@ class ClusterListener:
         self, owner: Any, callback: Callable[[Any, list[str] | None], None]
     ) -> ClusterSubscription:
         key = id(owner)
+        dead = self._dead
 
         def forget(ref: weakref.ref[Any]) -> None:
-            self._leave(key, ref)
+            # Any thread, at any allocation (the collector), maybe while that thread holds a
+            # lock _leave takes (this listener's, the registries' of both modules: it deadlocked
+            # a subscribe() that was making a Listener): no lock here, the watcher leaves for it
+            # within WATCH_S.
+            dead.append((key, ref))
 
         ref = weakref.ref(owner, forget)
         with self._lock:
@@ -497,6 +505,12 @@ class ClusterListener:
                     if v is self:
                         del _listeners[k]
             self.stop()
+
+    def _reap(self) -> None:
+        """Leaves for the owners the collector took (the watcher thread, holding no lock)."""
+        while self._dead:
+            key, ref = self._dead.pop()
+            self._leave(key, ref)
 
     def _dispatch(self, names: list[str] | None) -> None:
         with self._lock:
@@ -537,6 +551,9 @@ class ClusterListener:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._reap()
+            if self._stop.is_set():  # the last owner was collected
+                break
             try:
                 client = self.cluster.client()
                 primaries = self._primaries(client)

@@ -4,6 +4,7 @@ invalidate(), stats(), methods that do not keep their instances alive."""
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from typing import Any
 
@@ -217,6 +218,45 @@ def test_methods_do_not_keep_instances_alive() -> None:
     gc.collect()
     assert ref() is None
     assert Model.predict.stats()["items"] == items_before - 1  # its entries left with it
+
+
+class Scaled:
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    @twincache.cache(maxsize=100)
+    def predict(self, x: int) -> int:
+        return self.k * x
+
+
+def test_an_instance_collected_inside_the_table_lock_does_not_deadlock() -> None:
+    """The collector runs the instance watcher's callback at any allocation, maybe one made by a
+    thread inside the pure table's (not reentrant) lock: its entries are then dropped by the
+    next call instead of waiting for a lock that thread holds."""
+    table = getattr(Scaled.__dict__["predict"], "_table", None)
+    if table is None:
+        pytest.skip("native memo: no lock of its own to be interrupted in (python/src/table.hpp)")
+    m = Scaled(2)
+    assert (m.predict(1), m.predict(2)) == (2, 4)
+    assert Scaled.predict.stats()["items"] == 2
+    done = threading.Event()
+
+    def collect_inside_the_lock(held: list[Any]) -> None:
+        with table.lock:  # as a store() the collector interrupted holds it
+            held.clear()  # the last reference: the instance dies here, in this thread
+            gc.collect()
+        done.set()
+
+    held = [m]
+    del m
+    threading.Thread(target=collect_inside_the_lock, args=(held,), daemon=True).start()
+    if not done.wait(10):
+        table.lock.release()  # a plain Lock: released here so that the suite goes on
+        pytest.fail("the instance watcher deadlocked on the table's lock")
+    assert Scaled.predict.stats()["items"] == 2  # not dropped while the lock was held ...
+    other = Scaled(3)
+    assert other.predict(1) == 3
+    assert Scaled.predict.stats()["items"] == 1  # ... but by the next call (other's entry)
 
 
 def test_distinct_instances_have_distinct_entries() -> None:

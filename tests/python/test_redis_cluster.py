@@ -10,6 +10,8 @@ the cluster."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 import time
 from typing import Any
 
@@ -196,6 +198,45 @@ def test_coherence_covers_every_master(redis_cluster: RedisCluster) -> None:
     assert b.stats()["l1_items"] == 0  # ... until each master reported the writes
     assert b.get_many(keys) == {k: "new" for k in keys}
     assert b.stats()["invalidations"] >= 30
+
+
+def test_a_cluster_cache_collected_while_its_thread_holds_a_listener_lock(
+    redis_cluster: RedisCluster,
+) -> None:
+    """The collector runs a cache's weakref callback in whatever thread allocates, maybe one
+    holding the listeners' registry lock (subscribe() making a Listener: seen as a hang of the
+    Python suite). Leaving then must not take that lock in that thread: the watcher thread
+    leaves for the collected owner instead, and its node listeners close."""
+    from twincache import _redis_cluster, _redis_coherence
+
+    cache = make(redis_cluster, namespace="gc-lock", coherent=True)
+    assert cache.wait_coherent(10)
+    watcher = cache._listener.listener
+    nodes = list(watcher.nodes.values())
+    assert len(nodes) == 3  # a subscription per master
+    done = threading.Event()
+
+    def collect_holding_the_lock(ref: list[Any]) -> None:
+        with _redis_coherence._listeners.lock:  # as subscribe() holds it
+            ref.clear()  # the last reference: the cache is collected here, in this thread
+            gc.collect()
+        done.set()
+
+    held = [cache]
+    del cache
+    thread = threading.Thread(target=collect_holding_the_lock, args=(held,), daemon=True)
+    thread.start()
+    if not done.wait(10):
+        # Deadlocked (the bug): a plain Lock may be released by another thread, so the rest of
+        # the suite does not hang behind it.
+        _redis_coherence._listeners.lock.release()
+        pytest.fail("collecting a cluster cache deadlocked on the listeners' lock")
+    deadline = time.monotonic() + 10
+    while not watcher._stop.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watcher._stop.is_set()  # its last owner left: the watcher stopped ...
+    assert all(n.closed for n in nodes)  # ... and closed its node subscriptions
+    assert all(v is not watcher for v in _redis_cluster._listeners.values())
 
 
 def test_single_flight_and_coherent_decorator_on_cluster(redis_cluster: RedisCluster) -> None:
