@@ -424,7 +424,7 @@ class py_redis_mac {
   }
 
  private:
-  // Entry names are ASCII (docs/redis.md, "Names"): their characters are their bytes, read in
+  // Entry names are ASCII (docs/redis.md, "Entry names"): their characters are their bytes, read in
   // place. Another name raises what name.encode("ascii") raises, as the pure-Python MAC does.
   td::digest256 mac(py::handle name, std::string_view body) const {
     if (!PyUnicode_Check(name.ptr())) throw py::type_error("RedisMac: name must be a str");
