@@ -363,6 +363,89 @@ class py_disk_store {
   std::string warning_;
 };
 
+// A bytes-like argument read in place: bytes directly, anything else through the buffer
+// protocol (a C-contiguous buffer), released when this goes out of scope. Nothing runs Python
+// code while it is held.
+class bytes_in {
+ public:
+  explicit bytes_in(py::handle h) {
+    if (PyBytes_CheckExact(h.ptr())) {
+      data_ = PyBytes_AS_STRING(h.ptr());
+      size_ = static_cast<std::size_t>(PyBytes_GET_SIZE(h.ptr()));
+      return;
+    }
+    if (PyObject_GetBuffer(h.ptr(), &buf_, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    held_ = true;
+    data_ = static_cast<const char*>(buf_.buf);
+    size_ = static_cast<std::size_t>(buf_.len);
+  }
+  ~bytes_in() {
+    if (held_) PyBuffer_Release(&buf_);
+  }
+  bytes_in(const bytes_in&) = delete;
+  bytes_in& operator=(const bytes_in&) = delete;
+  std::string_view view() const { return {data_, size_}; }
+
+ private:
+  Py_buffer buf_{};
+  bool held_ = false;
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// The Redis envelope's HMAC-SHA256 under one secret (docs/redis.md, "The value envelope"):
+// HMAC(secret, domain || len(name) u32 LE || name || body). The key's pads are hashed once, here
+// (disk/hmac.hpp, hmac_sha256_key), the body is read in place and verify() compares in constant
+// time: twincache._redis_envelope keeps one per secret. node/src/redis_mac.cpp is its twin.
+class py_redis_mac {
+ public:
+  static constexpr std::size_t mac_size = 32;
+
+  py_redis_mac(const py::bytes& secret, const py::bytes& domain)
+      : key_(view(secret)), domain_(view(domain)) {}
+
+  // The 32-byte MAC of `body` for entry `name`.
+  py::bytes sign(py::handle name, py::handle body) const {
+    const bytes_in b(body);
+    const td::digest256 d = mac(name, b.view());
+    return py::bytes(reinterpret_cast<const char*>(d.data()), d.size());
+  }
+
+  // Whether the envelope's last 32 bytes are the MAC of what precedes them (false when it is
+  // shorter than a MAC).
+  bool verify(py::handle name, py::handle envelope) const {
+    const bytes_in e(envelope);
+    const std::string_view v = e.view();
+    if (v.size() < mac_size) return false;
+    const std::size_t end = v.size() - mac_size;
+    const td::digest256 d = mac(name, v.substr(0, end));
+    return td::digest_equal(d.data(), reinterpret_cast<const std::uint8_t*>(v.data() + end),
+                            mac_size);
+  }
+
+ private:
+  // Entry names are ASCII (docs/redis.md, "Entry names"): their characters are their bytes, read in
+  // place. Another name raises what name.encode("ascii") raises, as the pure-Python MAC does.
+  td::digest256 mac(py::handle name, std::string_view body) const {
+    if (!PyUnicode_Check(name.ptr())) throw py::type_error("RedisMac: name must be a str");
+    Py_ssize_t n = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(name.ptr(), &n);
+    if (text == nullptr) throw py::error_already_set();
+    if (!PyUnicode_IS_ASCII(name.ptr())) {
+      Py_XDECREF(PyUnicode_AsASCIIString(name.ptr()));  // sets UnicodeEncodeError
+      throw py::error_already_set();
+    }
+    const auto len = static_cast<std::uint32_t>(n);
+    const char len_le[4] = {static_cast<char>(len), static_cast<char>(len >> 8),
+                            static_cast<char>(len >> 16), static_cast<char>(len >> 24)};
+    return key_.sign({domain_, std::string_view(len_le, 4),
+                      std::string_view(text, static_cast<std::size_t>(n)), body});
+  }
+
+  const td::hmac_sha256_key key_;
+  const std::string domain_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_disk_native, m) {
@@ -390,6 +473,10 @@ PYBIND11_MODULE(_disk_native, m) {
                           static_cast<std::size_t>(b.size * b.itemsize))});
     return py::bytes(reinterpret_cast<const char*>(d.data()), d.size());
   });
+  py::class_<py_redis_mac>(m, "RedisMac")
+      .def(py::init<const py::bytes&, const py::bytes&>(), py::arg("secret"), py::arg("domain"))
+      .def("sign", &py_redis_mac::sign, py::arg("name"), py::arg("body"))
+      .def("verify", &py_redis_mac::verify, py::arg("name"), py::arg("envelope"));
   py::class_<py_disk_store>(m, "DiskStore")
       .def(py::init<const std::string&, std::optional<std::uint64_t>, std::optional<tc::time_ns>,
                     std::uint64_t, std::uint64_t, int>(),

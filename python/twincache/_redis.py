@@ -517,21 +517,28 @@ class RedisCache(MutableMapping[Any, Any]):
         invalidation came since the read started (`epoch`): it may be older than the write that
         invalidated it; and for 1 s at most while the listener is not subscribed."""
         ttl_ns = None if seconds is None else max(1, int(seconds * 1e9))
-        if self._listener is None:
+        listener = self._listener
+        if listener is None:
             # Larger than l1_max_bytes: not kept (_set says False). No TTL conversion hook.
             self._l1._set(l1_key, value, ttl_ns)
             return
+        # This runs for every key a read brings back: _stale's first test is inlined (no call
+        # while no invalidation came since the read began); _names remembers which L1 entry an
+        # entry name's invalidation drops.
         if epoch < 0:
             epoch = self._epoch  # a write: its value is the newest from now on
-        if self._stale(name, epoch):
+        if epoch != self._epoch and self._stale(name, epoch):
             return
-        if not self._listener.ready.is_set():
+        if not listener.ready.is_set():
             # Not subscribed (Redis down, reconnecting): nothing would tell of a write, so kept
             # for DETACHED_S at most; the next subscription flushes L1.
             ttl_ns = DETACHED_NS if ttl_ns is None else min(ttl_ns, DETACHED_NS)
-        self._track(name, l1_key)
+        names = self._names
+        names[name] = l1_key
+        if len(names) > self._names_limit:
+            self._forget_evicted()
         self._l1._set(l1_key, value, ttl_ns)
-        if self._stale(name, epoch):  # its invalidation came while it was being put in
+        if epoch != self._epoch and self._stale(name, epoch):  # invalidated while put in
             self._l1.pop(l1_key, None)
 
     def _stale(self, name: str, epoch: int) -> bool:
@@ -540,15 +547,12 @@ class RedisCache(MutableMapping[Any, Any]):
             self._flushed_epoch > epoch or self._recent.get(name, 0) > epoch
         )
 
-    def _track(self, name: str, l1_key: Any) -> None:
-        """Remembers which L1 entry an entry name's invalidation drops. Entries L1 evicted are
-        forgotten when the table grows past twice L1's size."""
-        names = self._names
-        names[name] = l1_key
-        if len(names) > self._names_limit:
-            live = self._l1
-            self._names = {n: k for n, k in list(names.items()) if k in live}
-            self._names_limit = max(self._names_limit, 2 * len(self._names))
+    def _forget_evicted(self) -> None:
+        """_l1_put remembers which L1 entry an entry name's invalidation drops (self._names).
+        Entries L1 evicted are forgotten when that table grows past twice L1's size."""
+        live = self._l1
+        self._names = {n: k for n, k in list(self._names.items()) if k in live}
+        self._names_limit = max(self._names_limit, 2 * len(self._names))
 
     def _invalidated(self, names: list[str] | None) -> None:
         """The listener's message (its thread): drop these names' L1 entries, or all of L1."""

@@ -6,7 +6,8 @@ what the shared test vectors (tests/vectors/redis/) pin, for Node to implement t
 Reused, not redone: the key encoding and its XXH3-128 name (twincache._keys, docs/keys.md), the
 strict codecs of the disk tier (twincache._disk: pickle, json refusing what it cannot hold
 exactly, raw bytes), and zstd through the system libzstd (twincache._disk_pure). HMAC-SHA256 is
-the core's (twincache._disk_native.hmac_sha256), or the standard library's in pure mode.
+the core's (twincache._disk_native.RedisMac, one per secret), or the standard library's in pure
+mode.
 """
 
 from __future__ import annotations
@@ -97,13 +98,20 @@ def _keyed(secret: bytes) -> tuple[Any, Any]:
     return inner, outer
 
 
-def _mac(secret: bytes, name: bytes, body: bytes | memoryview) -> bytes:
+@functools.lru_cache(maxsize=64)
+def _redis_mac(secret: bytes) -> Any:
+    """The native module's RedisMac for this secret: the key's pads hashed once, the MAC
+    computed over the envelope in place and compared in constant time in C++."""
+    return _NativeRedisMac(secret, DOMAIN)
+
+
+def _mac(secret: bytes, name: str, body: bytes | memoryview) -> bytes:
     """HMAC-SHA256(secret, DOMAIN || len(name) u32 LE || name || body): the core's (through
-    twincache._disk_native) when the native module is there, else hashlib's."""
-    if _native_hmac is not None:
-        digest: bytes = _native_hmac(secret, DOMAIN + struct.pack("<I", len(name)) + name, body)
+    twincache._disk_native.RedisMac) when the native module is there, else hashlib's."""
+    if _NativeRedisMac is not None:
+        digest: bytes = _redis_mac(secret).sign(name, body)
         return digest
-    return _hashlib_mac(secret, name, body)
+    return _hashlib_mac(secret, name.encode("ascii"), body)
 
 
 def _hashlib_mac(secret: bytes, name: bytes, body: bytes | memoryview) -> bytes:
@@ -117,7 +125,14 @@ def _hashlib_mac(secret: bytes, name: bytes, body: bytes | memoryview) -> bytes:
     return digest
 
 
-_native_hmac: Any = getattr(_disk._native_disk, "hmac_sha256", None)
+def _hashlib_verified(secret: bytes, name: str, envelope: bytes) -> bool:
+    """Pure mode: whether the envelope's last MAC_SIZE bytes are the MAC of the rest."""
+    expected = _hashlib_mac(secret, name.encode("ascii"), memoryview(envelope)[:-MAC_SIZE])
+    return hmac.compare_digest(expected, envelope[-MAC_SIZE:])
+
+
+# None in pure mode (TWINCACHE_PURE=1, or the native module did not load).
+_NativeRedisMac: Any = getattr(_disk._native_disk, "RedisMac", None)
 
 
 def seal(
@@ -144,33 +159,41 @@ def seal(
         fields = FRESH_FIELDS.pack(min(fresh[0], MAX_STALE_MS), min(fresh[1], MAX_DELTA_US))
         head = HEADER.pack(VERSION, codec, flags | FLAG_FRESH, len(key))
         body = b"".join((head, key, fields, data))
-    return body + _mac(secret, name.encode("ascii"), body)
+    return body + _mac(secret, name, body)
+
+
+# open_envelope's constants, bound once (it runs for every key a read brings back).
+_HEADER_SIZE: Final = HEADER.size
+_unpack_header: Final = HEADER.unpack_from
+_READABLE_CODECS: Final = frozenset((CODEC_RAW, CODEC_PICKLE, CODEC_JSON))
 
 
 def open_envelope(secret: bytes, name: str, key: bytes | None, envelope: bytes) -> Any:
     """(codec, key encoding, data, flags, fresh) of a valid envelope for `key` (any key when
     None), fresh = (stale window ms, compute time us) or None; else one of CORRUPT, UNREADABLE,
     OTHER_KEY. The HMAC is checked before anything is decoded."""
-    if len(envelope) < HEADER.size + MAC_SIZE:
+    body_size = len(envelope) - MAC_SIZE
+    if body_size < _HEADER_SIZE:
         return CORRUPT
-    version, codec, flags, klen = HEADER.unpack_from(envelope)
+    version, codec, flags, klen = _unpack_header(envelope)
     if version != VERSION:
         return UNREADABLE
-    body = memoryview(envelope)[:-MAC_SIZE]
-    expected = _mac(secret, name.encode("ascii"), body)
-    if not hmac.compare_digest(expected, envelope[-MAC_SIZE:]):
+    if _NativeRedisMac is not None:  # the core's HMAC, compared in constant time in C++
+        if not _redis_mac(secret).verify(name, envelope):
+            return CORRUPT
+    elif not _hashlib_verified(secret, name, envelope):
         return CORRUPT
-    end = HEADER.size + klen
-    if end > len(body):
+    end = _HEADER_SIZE + klen
+    if end > body_size:
         return CORRUPT
-    stored_key = envelope[HEADER.size : end]
+    stored_key = envelope[_HEADER_SIZE:end]
     if key is not None and stored_key != key:
         return OTHER_KEY
-    if flags & ~KNOWN_FLAGS or codec not in (CODEC_RAW, CODEC_PICKLE, CODEC_JSON):
+    if flags & ~KNOWN_FLAGS or codec not in _READABLE_CODECS:
         return UNREADABLE
     fresh = None
     if flags & FLAG_FRESH:
-        if end + FRESH_FIELDS.size > len(body):
+        if end + FRESH_FIELDS.size > body_size:
             return CORRUPT
         fresh = FRESH_FIELDS.unpack_from(envelope, end)
         if fresh[0] > MAX_STALE_MS:

@@ -116,10 +116,10 @@ def generate() -> dict[str, Any]:
     )  # re-signed below
     unknown_flag[2] = 0x80
     body = bytes(unknown_flag)
-    unknown_flag_env = body + env._mac(secret, name_a.encode(), body)
+    unknown_flag_env = body + env._mac(secret, name_a, body)
     short_fresh = bytearray(env.seal(secret, name_a, enc_a, 2, b"")[: -env.MAC_SIZE])
     short_fresh[2] = env.FLAG_FRESH  # and fewer than 12 bytes after the key encoding
-    short_fresh_env = bytes(short_fresh) + env._mac(secret, name_a.encode(), bytes(short_fresh))
+    short_fresh_env = bytes(short_fresh) + env._mac(secret, name_a, bytes(short_fresh))
     invalid = [
         {"why": "a payload byte flipped", "key": base["key"], "name": base["name"],
          "envelope": bytes(flipped).hex(), "outcome": env.CORRUPT},
@@ -248,8 +248,51 @@ def test_the_mac_is_hmac_sha256_for_every_key_length(key_length: int) -> None:
     key = bytes(range(256))[:key_length] if key_length <= 256 else b""
     for body in (b"", b"x" * 1000):
         message = env.DOMAIN + (4).to_bytes(4, "little") + b"name" + body
-        assert env._mac(key, b"name", body) == hmac.digest(key, message, "sha256")
-        assert env._mac(key, b"name", memoryview(body)) == hmac.digest(key, message, "sha256")
+        assert env._mac(key, "name", body) == hmac.digest(key, message, "sha256")
+        assert env._mac(key, "name", memoryview(body)) == hmac.digest(key, message, "sha256")
         assert env._hashlib_mac(key, b"name", body) == hmac.digest(key, message, "sha256")
     # With the native disk module it is the core's HMAC (twincache._disk_native); pure, hashlib.
-    assert (env._native_hmac is not None) == (_disk._native_disk is not None)
+    assert (env._NativeRedisMac is not None) == (_disk._native_disk is not None)
+
+
+def test_the_native_redis_mac_is_hmac_sha256_and_refuses_every_tamper() -> None:
+    """twincache._disk_native.RedisMac (one per secret, the key's pads hashed once) signs what
+    hmac.digest signs, for keys of 0 to 200 bytes and names of several lengths; verify() refuses
+    an envelope with any one byte changed, another name, or fewer than 32 bytes."""
+    import hmac
+
+    if env._NativeRedisMac is None:
+        pytest.skip("pure mode (TWINCACHE_PURE=1 or no native module): no RedisMac to test")
+    names = ["", "n", "tcv:" + "0" * 32, "a-long-namespace." * 7 + ":f0123456789abcdef:" + "e" * 32]
+    body = bytes(range(256)) * 3
+    for key_length in range(201):
+        key = bytes((i * 7 + key_length) & 0xFF for i in range(key_length))
+        mac = env._NativeRedisMac(key, env.DOMAIN)
+        for name in names:
+            for part in (body[:0], body[:55], body[:64], body):
+                prefix = env.DOMAIN + len(name).to_bytes(4, "little") + name.encode()
+                want = hmac.digest(key, prefix + part, "sha256")
+                assert mac.sign(name, part) == want
+                assert mac.sign(name, memoryview(part)) == want
+                assert mac.verify(name, part + want)
+                assert mac.verify(name, bytearray(part + want))
+                assert not mac.verify(name + "x", part + want)
+    mac = env._NativeRedisMac(b"s" * 32, env.DOMAIN)
+    name = names[2]
+    signed = b"an envelope's header, key and payload"
+    envelope = signed + mac.sign(name, signed)
+    assert mac.verify(name, envelope)
+    for i in range(len(envelope)):
+        for delta in range(1, 256):  # every other value of every byte, the MAC's too
+            tampered = bytearray(envelope)
+            tampered[i] ^= delta
+            assert not mac.verify(name, bytes(tampered)), (i, delta)
+    assert not mac.verify(name, envelope[:-1])  # the MAC cut short
+    assert not env._NativeRedisMac(b"t" * 32, env.DOMAIN).verify(name, envelope)  # another secret
+    for short in range(32):
+        assert mac.verify(name, b"\0" * short) is False
+        assert mac.verify(name, envelope[-short:] if short else b"") is False
+    with pytest.raises(TypeError, match="name must be a str"):
+        mac.verify(name.encode(), envelope)
+    with pytest.raises(UnicodeEncodeError):  # as the pure-Python MAC's name.encode("ascii")
+        mac.sign("tcv:\u00e9", b"")

@@ -21,7 +21,8 @@ digest256 hmac_sha256(std::string_view key, std::initializer_list<std::string_vi
 
 // HMAC-SHA256 under one key for many messages: the key's inner and outer pads are hashed once,
 // here, and every sign() starts from copies of those two states (two compression rounds fewer
-// per message than hmac_sha256). The Node addon keeps one per Redis secret (node/src/addon.cpp).
+// per message than hmac_sha256). The Node addon (node/src/redis_mac.cpp) and the Python disk
+// module (python/src/disk_module.cpp, RedisMac) keep one per Redis secret.
 class hmac_sha256_key {
  public:
   explicit hmac_sha256_key(std::string_view key);
