@@ -230,20 +230,24 @@ def _bare_mget(
         state[0] = (state[0] + 1) % len(batches)
         if not pttl:
             return [pickle.loads(v) for v in bare.mget(batches[state[0]])]
-        # Written and read back by hand, the cheapest way known (redis-py's pipeline object
-        # costs about 2x this): the floor for any client that keeps the TTL rule.
-        names = batches[state[0]]
-        conn = bare.connection_pool.get_connection()
-        try:
-            conn.send_packed_command([_pack([("MGET", *names), *(("PTTL", n) for n in names)])])
-            values = conn.read_response()
-            for _ in names:
-                conn.read_response()
-        finally:
-            bare.connection_pool.release(conn)
+        values, _ = _mget_and_pttls(bare, batches[state[0]])
         return [pickle.loads(v) for v in values]
 
     return mget
+
+
+def _mget_and_pttls(bare: redis.Redis, names: list[str]) -> tuple[list[Any], list[Any]]:
+    """(values, PTTLs) of names: the MGET and a PTTL per name in one pipeline (no MULTI), written
+    and read back by hand, the cheapest way known (redis-py's pipeline object costs about 2x
+    this): the round trip of any client that keeps the TTL rule."""
+    conn = bare.connection_pool.get_connection()
+    try:
+        conn.send_packed_command([_pack([("MGET", *names), *(("PTTL", n) for n in names)])])
+        values = conn.read_response()
+        pttls = [conn.read_response() for _ in names]
+    finally:
+        bare.connection_pool.release(conn)
+    return values, pttls
 
 
 def _compliant_floor(
@@ -251,7 +255,7 @@ def _compliant_floor(
 ) -> Callable[[], object] | None:
     """The least a client that keeps docs/redis.md's rules does for get_many of keys L1 lacks,
     written by hand over c's own entries: each key's name (its canonical encoding and XXH3-128
-    hash), the MGET + PTTL per name of _bare_mget, then for each value the MAC check before
+    hash), the MGET + PTTL per name (_mget_and_pttls), then for each value the MAC check before
     anything is unpickled (the core's, pads hashed once: twincache._disk_native.RedisMac), the
     payload's pickle.loads and an L1 insert for the PTTL it has left. Nothing else: no counters,
     no coherence, no header checks beyond the key's length, no other-key check. None in pure mode
@@ -271,13 +275,7 @@ def _compliant_floor(
         state[0] = (state[0] + 1) % len(batches)
         encoded = [env.encode_key(k) for k in batches[state[0]]]
         names = [env.entry_name(namespace, e) for e in encoded]
-        conn = bare.connection_pool.get_connection()
-        try:
-            conn.send_packed_command([_pack([("MGET", *names), *(("PTTL", n) for n in names)])])
-            values = conn.read_response()
-            pttls = [conn.read_response() for _ in names]
-        finally:
-            bare.connection_pool.release(conn)
+        values, pttls = _mget_and_pttls(bare, names)
         found = {}
         for key, name, raw, pttl in zip(encoded, names, values, pttls, strict=True):
             if raw is None or not mac.verify(name, raw):
